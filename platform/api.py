@@ -1,0 +1,72 @@
+"""The FastAPI application: one service for every app's forms and records."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from formloom.platform import errors
+from formloom.platform.apps.endpoints import router as apps_router
+from formloom.platform.apps.service import AppCatalog
+from formloom.platform.clock import Clock, SystemClock
+from formloom.platform.db import Database
+from formloom.platform.deps import Platform
+from formloom.platform.limits import BodyLimit
+from formloom.platform.migrate import upgrade
+from formloom.platform.records.endpoints import router as records_router
+from formloom.platform.settings import Settings, get_settings
+
+VERSION = "0.1.0"
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    upgrade_database: bool = True,
+    on_startup: Any = None,
+) -> FastAPI:
+    """Build the service. ``upgrade_database`` brings the schema to the newest revision at
+    start-up (the embedded default needs no separate step); ``on_startup`` is an optional
+    coroutine function given the ``Platform`` once the database is ready (the demo uses it to
+    install the bundled apps)."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = Database(settings.database_url, echo=settings.sql_echo)
+        state = Platform(
+            settings=settings,
+            db=db,
+            catalog=AppCatalog(),
+            clock=clock or SystemClock(settings.timezone),
+        )
+        app.state.platform = state
+        try:
+            if upgrade_database:
+                await upgrade(db)
+            if on_startup is not None:
+                await on_startup(state)
+            yield
+        finally:
+            await db.dispose()
+
+    app = FastAPI(
+        title="Formloom",
+        version=VERSION,
+        description="Forms, rules, flows and reports defined as data.",
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.include_router(apps_router)
+    app.include_router(records_router)
+
+    @app.get("/api/health", tags=["service"])
+    async def health() -> dict[str, str]:
+        return {"status": "ok", "version": VERSION}
+
+    return app

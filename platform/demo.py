@@ -1,0 +1,104 @@
+"""The demo: the bundled clinic CRM, installed with a small, repeatable set of sample data.
+
+Sample records are written through the record service, so they pass the same validation as
+any client's; they are only added to an empty database.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+
+from formloom import builtin_apps
+from formloom.platform.apps.service import import_app
+from formloom.platform.deps import Platform
+from formloom.platform.models import Record
+from formloom.platform.records.service import RecordService
+
+SURNAMES = ["Wang", "Li", "Zhang", "Liu", "Chen", "Yang", "Zhao", "Huang", "Zhou", "Wu", "Xu",
+            "Sun", "Ma", "Zhu", "Hu", "Guo", "He", "Lin", "Gao", "Luo"]
+GIVEN = ["Wei", "Fang", "Min", "Jing", "Lei", "Yan", "Jun", "Hui", "Tao", "Xia", "Ping",
+         "Ying", "Hao", "Lan", "Qiang", "Mei", "Bo", "Na", "Kai", "Li"]
+
+
+async def install_demo(state: Platform, *, patients: int = 40, seed: int = 7) -> None:
+    now = state.clock.now()
+    async with state.db.transaction() as session:
+        await import_app(
+            session, state.catalog, builtin_apps.load("clinic_crm"), actor="demo", now=now
+        )
+    async with state.db.transaction() as session:
+        existing = await session.execute(
+            select(func.count()).select_from(Record).where(Record.app == "clinic_crm")
+        )
+        if existing.scalar_one():
+            return
+        service = RecordService(session, state.catalog, actor="demo", now=now)
+        await _seed(service, random.Random(seed), now.date(), patients)
+
+
+async def _seed(service: RecordService, rng: random.Random, today: date, patients: int) -> None:
+    departments = ["general", "internal", "surgery", "pediatrics", "dermatology", "dental"]
+    staff: list[tuple[str, str]] = []
+    for i in range(8):
+        role = "doctor" if i < 6 else "nurse"
+        department = departments[i % len(departments)]
+        name = f"Dr. {rng.choice(SURNAMES)} {rng.choice(GIVEN)}" if role == "doctor" else (
+            f"{rng.choice(SURNAMES)} {rng.choice(GIVEN)}"
+        )
+        record = await service.create("clinic_crm", "staff", {
+            "name": name, "role": role, "department": department,
+            "email": f"staff{i + 1}@clinic.example", "phone": f"+86 10 5555 {1000 + i}",
+        })
+        if role == "doctor":
+            staff.append((record.id, department))
+    patient_ids: list[str] = []
+    for i in range(patients):
+        tags = rng.sample(["vip", "hypertension", "diabetes", "allergy", "chronic", "elderly"],
+                          k=rng.choice([0, 0, 1, 1, 2]))
+        data: dict[str, Any] = {
+            "name": f"{rng.choice(SURNAMES)} {rng.choice(GIVEN)}",
+            "gender": rng.choice(["female", "male"]),
+            "birth_date": (today - timedelta(days=rng.randint(3 * 365, 85 * 365))).isoformat(),
+            "phone": f"+86 139 {rng.randint(1000, 9999)} {i:04d}",
+            "channel": rng.choice(["walk_in", "referral", "online", "wechat", "insurance"]),
+            "tags": tags,
+            "consent_marketing": rng.random() < 0.7,
+            "primary_doctor": rng.choice(staff)[0],
+        }
+        if "allergy" in tags:
+            data["allergies"] = rng.choice(["Penicillin", "Peanuts", "Latex"])
+        if data["channel"] == "referral" and patient_ids:
+            data["referred_by"] = rng.choice(patient_ids)
+        patient_ids.append((await service.create("clinic_crm", "patient", data)).id)
+    for patient in patient_ids:
+        for _ in range(rng.randint(0, 3)):
+            doctor, department = rng.choice(staff)
+            day = today - timedelta(days=rng.randint(0, 180))
+            visit = {
+                "patient": patient, "doctor": doctor, "department": department,
+                "visit_date": day.isoformat(),
+                "visit_type": rng.choice(["first", "follow_up", "treatment", "checkup"]),
+                "complaint": rng.choice(["Headache", "Back pain", "Cough", "Rash", "Check-up"]),
+                "systolic": rng.randint(100, 165), "diastolic": rng.randint(60, 100),
+                "weight_kg": round(rng.uniform(45, 95), 1),
+                "height_cm": round(rng.uniform(150, 190), 1),
+                "procedures": [{"item": "Consultation", "quantity": 1, "unit_price": 80}],
+                "total_fee": 80,
+                "follow_up_needed": rng.random() < 0.4,
+            }
+            if visit["follow_up_needed"]:
+                visit["follow_up_plan"] = rng.choice(["standard", "short", "chronic"])
+            await service.create("clinic_crm", "visit", visit)
+        if rng.random() < 0.6:
+            doctor, department = rng.choice(staff)
+            starts = today + timedelta(days=rng.randint(1, 30))
+            hour = rng.randint(9, 16)
+            await service.create("clinic_crm", "appointment", {
+                "patient": patient, "doctor": doctor, "department": department,
+                "starts_at": f"{starts.isoformat()}T{hour:02d}:00:00+08:00",
+                "reason": "Follow-up consultation",
+            })

@@ -1,0 +1,190 @@
+"""Every known error, mapped to RFC 9457 problem details in one place.
+
+Services raise the ``Problem`` subclasses below (or an engine's own exceptions, which are
+translated here). Anything else that escapes is a bug: it is logged and answered with a
+generic 500 that leaks nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from formloom.engines.forms import FieldError, RecordInvalid
+from formloom.engines.logic import LogicError
+
+log = logging.getLogger("formloom")
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class Problem(Exception):
+    """An error a client can act on. ``errors`` lists the individual problems, each with a
+    JSON pointer (``path``) into the request or document that caused it."""
+
+    status = 400
+    slug = "bad-request"
+    title = "Bad request"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        errors: Sequence[dict[str, Any]] = (),
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = list(errors)
+        self.headers = headers or {}
+        self.extra = extra
+
+    def body(self, instance: str) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": f"/problems/{self.slug}",
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+            "instance": instance,
+        }
+        if self.errors:
+            body["errors"] = self.errors
+        body.update(self.extra)
+        return body
+
+
+class BadRequest(Problem):
+    pass
+
+
+class NotFound(Problem):
+    status = 404
+    slug = "not-found"
+    title = "Not found"
+
+
+class Conflict(Problem):
+    status = 409
+    slug = "conflict"
+    title = "Conflict"
+
+
+class PreconditionFailed(Problem):
+    status = 412
+    slug = "precondition-failed"
+    title = "Precondition failed"
+
+
+class PayloadTooLarge(Problem):
+    status = 413
+    slug = "payload-too-large"
+    title = "Payload too large"
+
+
+class Unprocessable(Problem):
+    status = 422
+    slug = "validation-failed"
+    title = "Validation failed"
+
+
+class InvalidDefinition(Unprocessable):
+    slug = "invalid-definition"
+    title = "Invalid app definition"
+
+
+def field_errors(errors: Sequence[FieldError]) -> list[dict[str, Any]]:
+    return [
+        {"field": e.field, "path": e.path, "code": e.code, "message": e.message} for e in errors
+    ]
+
+
+def record_invalid(exc: RecordInvalid) -> Unprocessable:
+    count = len(exc.errors)
+    noun = "field is" if count == 1 else "fields are"
+    return Unprocessable(f"{count} {noun} not valid.", errors=field_errors(exc.errors))
+
+
+def _location(loc: Sequence[Any]) -> str:
+    return "/" + "/".join(str(part).replace("~", "~0").replace("/", "~1") for part in loc)
+
+
+def _request_validation(exc: RequestValidationError) -> Problem:
+    errors = []
+    for err in exc.errors():
+        loc = list(err.get("loc", ()))
+        if err.get("type") == "json_invalid":
+            position = (err.get("ctx") or {}).get("error", "")
+            return BadRequest(f"The request body is not valid JSON: {position}".rstrip(": "))
+        source = loc[0] if loc else "body"
+        errors.append(
+            {
+                "in": source,
+                "path": _location(loc[1:]),
+                "code": err.get("type", "invalid"),
+                "message": err.get("msg", "Invalid value"),
+            }
+        )
+    return Unprocessable("The request is not valid.", errors=errors)
+
+
+def _respond(request: Request, problem: Problem) -> JSONResponse:
+    return JSONResponse(
+        problem.body(request.url.path),
+        status_code=problem.status,
+        headers=problem.headers,
+        media_type=PROBLEM_JSON,
+    )
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that turn every error into problem details."""
+
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        return _respond(request, exc)
+
+    @app.exception_handler(RecordInvalid)
+    async def _invalid(request: Request, exc: RecordInvalid) -> JSONResponse:
+        return _respond(request, record_invalid(exc))
+
+    @app.exception_handler(LogicError)
+    async def _logic(request: Request, exc: LogicError) -> JSONResponse:
+        return _respond(request, BadRequest(str(exc)))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return _respond(request, _request_validation(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        problem = Problem(str(exc.detail), headers=dict(exc.headers or {}))
+        problem.status = exc.status_code
+        problem.title = _TITLES.get(exc.status_code, "Error")
+        problem.slug = problem.title.lower().replace(" ", "-")
+        return _respond(request, problem)
+
+    @app.exception_handler(Exception)
+    async def _bug(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        problem = Problem("An unexpected error occurred; it has been logged.")
+        problem.status, problem.title, problem.slug = 500, "Internal error", "internal-error"
+        return _respond(request, problem)
+
+
+_TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    406: "Not acceptable",
+    413: "Payload too large",
+    415: "Unsupported media type",
+}

@@ -1,0 +1,161 @@
+"""The generic record API: the same endpoints serve every form of every app."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Response
+
+from formloom.platform.deps import Platform, actor, platform
+from formloom.platform.errors import BadRequest
+from formloom.platform.records.schemas import (
+    HistoryEntry,
+    QueryBody,
+    RecordOut,
+    RecordPage,
+    RecordWrite,
+)
+from formloom.platform.records.service import ListQuery, RecordService, etag, record_out
+
+router = APIRouter(prefix="/api/records", tags=["records"])
+
+PlatformDep = Annotated[Platform, Depends(platform)]
+ActorDep = Annotated[str, Depends(actor)]
+
+
+def _service(p: Platform, session: Any, who: str) -> RecordService:
+    return RecordService(
+        session, p.catalog, actor=who, now=p.clock.now(), max_page_size=p.settings.max_page_size
+    )
+
+
+def _parse_filter(raw: str | None) -> Any:
+    if raw is None or raw == "":
+        return None
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise BadRequest(
+            f"`filter` is not valid JSON ({exc.msg} at position {exc.pos}).",
+            errors=[{"in": "query", "parameter": "filter", "code": "invalid_json",
+                     "message": exc.msg}],
+        ) from None
+
+
+async def _list(p: Platform, who: str, app: str, form: str, query: ListQuery) -> RecordPage:
+    async with p.db.transaction(write=False) as session:
+        page = await _service(p, session, who).list(app, form, query)
+    return RecordPage.model_validate(
+        {"items": page.items, "next_cursor": page.next_cursor, "count": page.count}
+    )
+
+
+@router.get("/{app}/{form}", response_model=RecordPage, response_model_exclude_none=True)
+async def list_records(
+    app: str,
+    form: str,
+    p: PlatformDep,
+    who: ActorDep,
+    filter: Annotated[str | None, Query(description="JsonLogic expression as JSON")] = None,
+    sort: Annotated[str, Query(description="e.g. `-created_at,name`")] = "id",
+    limit: Annotated[int | None, Query(description="Page size")] = None,
+    cursor: Annotated[str | None, Query(description="From `next_cursor`")] = None,
+    fields: Annotated[str | None, Query(description="Comma-separated field keys")] = None,
+    count: Annotated[bool, Query(description="Also count all matches")] = False,
+) -> RecordPage:
+    query = ListQuery(
+        filter=_parse_filter(filter),
+        sort=sort,
+        limit=limit if limit is not None else p.settings.page_size,
+        cursor=cursor,
+        fields=[f.strip() for f in fields.split(",") if f.strip()] if fields else None,
+        count=count,
+    )
+    return await _list(p, who, app, form, query)
+
+
+@router.post("/{app}/{form}/query", response_model=RecordPage, response_model_exclude_none=True)
+async def query_records(
+    app: str, form: str, body: QueryBody, p: PlatformDep, who: ActorDep
+) -> RecordPage:
+    query = ListQuery(
+        filter=body.filter,
+        sort=body.sort,
+        limit=body.limit if body.limit is not None else p.settings.page_size,
+        cursor=body.cursor,
+        fields=body.fields,
+        count=body.count,
+    )
+    return await _list(p, who, app, form, query)
+
+
+@router.post("/{app}/{form}", status_code=201, response_model=RecordOut)
+async def create_record(
+    app: str, form: str, body: RecordWrite, response: Response, p: PlatformDep, who: ActorDep
+) -> dict[str, Any]:
+    async with p.db.transaction() as session:
+        record = await _service(p, session, who).create(app, form, body.data)
+    response.headers["ETag"] = etag(record)
+    response.headers["Location"] = f"/api/records/{app}/{form}/{record.id}"
+    return record_out(record)
+
+
+@router.get("/{app}/{form}/{record_id}", response_model=RecordOut)
+async def read_record(
+    app: str,
+    form: str,
+    record_id: str,
+    response: Response,
+    p: PlatformDep,
+    who: ActorDep,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Any:
+    async with p.db.transaction(write=False) as session:
+        record = await _service(p, session, who).get(app, form, record_id)
+    tag = etag(record)
+    if if_none_match is not None and tag in [t.strip() for t in if_none_match.split(",")]:
+        return Response(status_code=304, headers={"ETag": tag})
+    response.headers["ETag"] = tag
+    return record_out(record)
+
+
+@router.patch("/{app}/{form}/{record_id}", response_model=RecordOut)
+async def update_record(
+    app: str,
+    form: str,
+    record_id: str,
+    body: RecordWrite,
+    response: Response,
+    p: PlatformDep,
+    who: ActorDep,
+    if_match: Annotated[str | None, Header()] = None,
+) -> dict[str, Any]:
+    async with p.db.transaction() as session:
+        record = await _service(p, session, who).update(
+            app, form, record_id, body.data, if_match=if_match
+        )
+    response.headers["ETag"] = etag(record)
+    return record_out(record)
+
+
+@router.delete("/{app}/{form}/{record_id}", status_code=204)
+async def delete_record(
+    app: str,
+    form: str,
+    record_id: str,
+    p: PlatformDep,
+    who: ActorDep,
+    if_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    async with p.db.transaction() as session:
+        await _service(p, session, who).delete(app, form, record_id, if_match=if_match)
+    return Response(status_code=204)
+
+
+@router.get("/{app}/{form}/{record_id}/history", response_model=list[HistoryEntry])
+async def record_history(
+    app: str, form: str, record_id: str, p: PlatformDep, who: ActorDep
+) -> list[dict[str, Any]]:
+    async with p.db.transaction(write=False) as session:
+        return await _service(p, session, who).history(app, form, record_id)

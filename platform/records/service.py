@@ -1,0 +1,422 @@
+"""The record use cases: create, read, update, delete, list and history of any form.
+
+Each write is one unit of work: the record, its history row and its unique claims are
+flushed together, and the caller commits once. A failed check raises before anything is
+written, and a unique clash found by the database itself (two concurrent writers) aborts
+the whole unit, so nothing is ever half-written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from formloom.engines.forms import (
+    FieldError,
+    FormSpec,
+    RecordInvalid,
+    changed_fields,
+    field_types,
+    label_text,
+    prepare,
+    relation_values,
+    unique_fields,
+)
+from formloom.engines.logic.sql import FilterError, FilterTarget, compile_filter, field_value
+from formloom.platform.apps.service import SCALAR_TYPES, AppCatalog, InstalledApp
+from formloom.platform.errors import BadRequest, Conflict, NotFound, PreconditionFailed
+from formloom.platform.models import Record, RecordHistory
+from formloom.platform.records import cursor as keyset
+from formloom.platform.records import repository
+from formloom.platform.records.ids import is_id, new_id
+
+SYSTEM_COLUMNS = ("id", "version", "created_at", "created_by", "updated_at", "updated_by")
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    filter: Any = None
+    sort: str = "id"
+    limit: int = 50
+    cursor: str | None = None
+    fields: list[str] | None = None
+    count: bool = False
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+    count: int | None
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def record_out(record: Record, fields: Sequence[str] | None = None) -> dict[str, Any]:
+    data = record.data
+    if fields is not None:
+        data = {key: data[key] for key in fields if key in data}
+    return {
+        "id": record.id,
+        "app": record.app,
+        "form": record.form,
+        "version": record.version,
+        "form_version": record.form_version,
+        "created_at": iso(record.created_at),
+        "created_by": record.created_by,
+        "updated_at": iso(record.updated_at),
+        "updated_by": record.updated_by,
+        "data": data,
+    }
+
+
+def etag(record: Record) -> str:
+    return f'"{record.version}"'
+
+
+def _matches(if_match: str | None, version: int) -> bool:
+    if if_match is None:
+        return True
+    for tag in if_match.split(","):
+        tag = tag.strip().removeprefix("W/").strip('"')
+        if tag == "*" or tag == str(version):
+            return True
+    return False
+
+
+def claim_value(value: Any) -> str:
+    """The value a unique claim is made on: text compares trimmed and case-insensitively."""
+    text = value.strip().casefold() if isinstance(value, str) else json.dumps(
+        value, sort_keys=True, ensure_ascii=False
+    )
+    if len(text) <= 200:
+        return text
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+class RecordService:
+    def __init__(
+        self,
+        session: AsyncSession,
+        catalog: AppCatalog,
+        *,
+        actor: str,
+        now: datetime,
+        max_page_size: int = 500,
+    ) -> None:
+        self.session = session
+        self.catalog = catalog
+        self.actor = actor
+        self.now = now
+        self.max_page_size = max_page_size
+        self.dialect = session.bind.dialect.name
+
+    async def _form(self, app: str, form: str) -> tuple[InstalledApp, FormSpec]:
+        installed = await self.catalog.get(self.session, app)
+        return installed, installed.form(form)
+
+    async def _load(self, app: str, form: str, record_id: str, *, lock: bool = False) -> Record:
+        record = None
+        if is_id(record_id):
+            record = await repository.get(self.session, app, form, record_id, lock=lock)
+        if record is None:
+            raise NotFound(f"No {form} record with id '{record_id}' in app '{app}'.")
+        return record
+
+    # -- checks that need the database -------------------------------------------------
+
+    async def _check_relations(
+        self, installed: InstalledApp, spec: FormSpec, data: dict[str, Any], only: set[str] | None
+    ) -> list[FieldError]:
+        errors = []
+        by_target: dict[str, list[tuple[str, str]]] = {}
+        for key, target, value in relation_values(spec, data):
+            if only is None or key in only:
+                by_target.setdefault(target, []).append((key, value))
+        for target, refs in by_target.items():
+            found = await repository.existing_ids(
+                self.session, installed.key, target, [value for _, value in refs]
+            )
+            target_form = installed.forms.get(target)
+            noun = label_text(target_form.label) if target_form else target
+            for key, value in refs:
+                if value not in found:
+                    errors.append(
+                        FieldError(
+                            field=key,
+                            path=f"/data/{key}",
+                            code="relation",
+                            message=f"There is no {noun} record with id '{value}'.",
+                        )
+                    )
+        return errors
+
+    def _claims(self, spec: FormSpec, data: dict[str, Any], only: set[str] | None) -> list[
+        tuple[str, str]
+    ]:
+        return [
+            (key, claim_value(data[key]))
+            for key in unique_fields(spec)
+            if data.get(key) not in (None, "", []) and (only is None or key in only)
+        ]
+
+    async def _check_unique(
+        self, app: str, spec: FormSpec, claims: list[tuple[str, str]], record_id: str | None
+    ) -> list[FieldError]:
+        holders = await repository.claimed(self.session, app, spec.key, claims)
+        labels = {f.key: label_text(getattr(f, "label", None) or f.key) for f in spec.fields}
+        return [
+            FieldError(
+                field=key,
+                path=f"/data/{key}",
+                code="unique",
+                message=f"{labels.get(key, key)} must be unique; another record already "
+                "has this value.",
+            )
+            for key, holder in holders.items()
+            if holder != record_id
+        ]
+
+    async def _flush_or_conflict(self, spec: FormSpec) -> None:
+        try:
+            await self.session.flush()
+        except IntegrityError:
+            fields = unique_fields(spec)
+            raise Conflict(
+                "Another record with the same value was saved at the same time; "
+                "nothing was written.",
+                errors=[
+                    {"field": key, "path": f"/data/{key}", "code": "unique",
+                     "message": "value already used"}
+                    for key in fields
+                ],
+            ) from None
+
+    def _history(self, record: Record, operation: str, changed: list[str]) -> None:
+        self.session.add(
+            RecordHistory(
+                record_id=record.id,
+                app=record.app,
+                form=record.form,
+                version=record.version,
+                form_version=record.form_version,
+                operation=operation,
+                data=record.data,
+                changed=changed,
+                actor=self.actor,
+                at=self.now,
+            )
+        )
+
+    # -- use cases ---------------------------------------------------------------------
+
+    async def create(self, app: str, form: str, incoming: Any) -> Record:
+        installed, spec = await self._form(app, form)
+        data = prepare(spec, _as_object(incoming), existing=None, now=self.now)
+        claims = self._claims(spec, data, None)
+        errors = await self._check_relations(installed, spec, data, None)
+        errors += await self._check_unique(app, spec, claims, None)
+        if errors:
+            raise RecordInvalid(errors)
+        record = Record(
+            id=new_id(),
+            app=app,
+            form=form,
+            form_version=installed.version,
+            data=data,
+            version=1,
+            created_at=self.now,
+            created_by=self.actor,
+            updated_at=self.now,
+            updated_by=self.actor,
+        )
+        self.session.add(record)
+        repository.add_claims(self.session, app, form, record.id, claims)
+        self._history(record, "create", sorted(data))
+        await self._flush_or_conflict(spec)
+        return record
+
+    async def get(self, app: str, form: str, record_id: str) -> Record:
+        await self._form(app, form)
+        return await self._load(app, form, record_id)
+
+    async def update(
+        self, app: str, form: str, record_id: str, patch: Any, *, if_match: str | None
+    ) -> Record:
+        installed, spec = await self._form(app, form)
+        record = await self._load(app, form, record_id, lock=True)
+        if not _matches(if_match, record.version):
+            raise PreconditionFailed(
+                f"The record is at version {record.version}, not the version in If-Match "
+                f"({if_match}); reload it and apply the change again.",
+                current_version=record.version,
+            )
+        old = dict(record.data)
+        data = prepare(spec, _as_object(patch), existing=old, now=self.now)
+        changed = changed_fields(old, data)
+        if not changed:
+            return record
+        touched = set(changed)
+        claims = self._claims(spec, data, touched)
+        errors = await self._check_relations(installed, spec, data, touched)
+        errors += await self._check_unique(app, spec, claims, record.id)
+        if errors:
+            raise RecordInvalid(errors)
+        expected = record.version
+        if not await repository.bump(
+            self.session, record, expected, data=data, form_version=installed.version,
+            updated_at=self.now, updated_by=self.actor,
+        ):
+            raise PreconditionFailed("The record was changed by someone else meanwhile.")
+        await repository.release_claims(self.session, record.id, touched & set(unique_fields(spec)))
+        repository.add_claims(self.session, app, form, record.id, claims)
+        await self.session.refresh(record)
+        self._history(record, "update", changed)
+        await self._flush_or_conflict(spec)
+        return record
+
+    async def delete(self, app: str, form: str, record_id: str, *, if_match: str | None) -> None:
+        await self._form(app, form)
+        record = await self._load(app, form, record_id, lock=True)
+        if not _matches(if_match, record.version):
+            raise PreconditionFailed(
+                f"The record is at version {record.version}, not the version in If-Match.",
+                current_version=record.version,
+            )
+        if not await repository.bump(
+            self.session, record, record.version, deleted_at=self.now,
+            updated_at=self.now, updated_by=self.actor,
+        ):
+            raise PreconditionFailed("The record was changed by someone else meanwhile.")
+        await repository.release_claims(self.session, record.id)
+        await self.session.refresh(record)
+        self._history(record, "delete", [])
+        await self.session.flush()
+
+    async def history(self, app: str, form: str, record_id: str) -> list[dict[str, Any]]:
+        await self._form(app, form)
+        await self._load(app, form, record_id)
+        rows = (await self.session.execute(repository.history_of(record_id))).scalars()
+        return [
+            {
+                "version": row.version,
+                "operation": row.operation,
+                "at": iso(row.at),
+                "actor": row.actor,
+                "form_version": row.form_version,
+                "changed": row.changed,
+                "data": row.data,
+            }
+            for row in rows
+        ]
+
+    # -- lists ---------------------------------------------------------------------------
+
+    def _target(self, spec: FormSpec) -> FilterTarget:
+        columns: dict[str, ColumnElement[Any]] = {
+            name: getattr(Record, name) for name in SYSTEM_COLUMNS
+        }
+        return FilterTarget(
+            data=Record.data, fields=field_types(spec), columns=columns, dialect=self.dialect
+        )
+
+    def _sort_keys(self, spec: FormSpec, target: FilterTarget, sort: str) -> list[
+        keyset.SortKey
+    ]:
+        keys: list[keyset.SortKey] = []
+        types = field_types(spec)
+        for raw in [part.strip() for part in sort.split(",") if part.strip()] or ["id"]:
+            descending = raw.startswith("-")
+            name = raw.lstrip("-+")
+            if name in SYSTEM_COLUMNS:
+                expression: ColumnElement[Any] = getattr(Record, name)
+            elif types.get(name) in SCALAR_TYPES:
+                expression = field_value(target, name)
+            else:
+                reason = (
+                    "is not a field of this form"
+                    if name not in types
+                    else f"is a {types[name]} field, which cannot be sorted on"
+                )
+                raise BadRequest(
+                    f"Cannot sort by '{name}': it {reason}.",
+                    errors=[{"in": "query", "parameter": "sort", "code": "unknown_field",
+                             "message": f"'{name}' {reason}"}],
+                )
+            if any(key.name == name for key in keys):
+                continue
+            keys.append(keyset.SortKey(name, descending, expression))
+        if keys[-1].name != "id" and not any(key.name == "id" for key in keys):
+            keys.append(keyset.SortKey("id", False, Record.id))
+        return keys
+
+    async def list(self, app: str, form: str, query: ListQuery) -> Page:
+        installed, spec = await self._form(app, form)
+        if not 1 <= query.limit <= self.max_page_size:
+            raise BadRequest(
+                f"`limit` must be between 1 and {self.max_page_size}.",
+                errors=[{"in": "query", "parameter": "limit", "code": "range",
+                         "message": f"must be between 1 and {self.max_page_size}"}],
+            )
+        types = field_types(spec)
+        if query.fields is not None:
+            unknown = [name for name in query.fields if name not in types]
+            if unknown:
+                raise BadRequest(
+                    f"Unknown field(s) in `fields`: {', '.join(unknown)}.",
+                    errors=[{"in": "query", "parameter": "fields", "code": "unknown_field",
+                             "message": f"'{name}' is not a field of {form}"}
+                            for name in unknown],
+                )
+        target = self._target(spec)
+        conditions = repository.live(app, form)
+        if query.filter is not None:
+            try:
+                conditions.append(compile_filter(query.filter, target, now=self.now))
+            except FilterError as exc:
+                raise BadRequest(
+                    f"The filter cannot be used: {exc.message}",
+                    errors=[{"in": "query", "parameter": "filter", "pointer": exc.pointer,
+                             "code": "unsupported_filter", "message": exc.message}],
+                ) from None
+        total = await repository.count(self.session, conditions) if query.count else None
+        keys = self._sort_keys(spec, target, query.sort)
+        sort_text = ",".join(("-" if k.descending else "") + k.name for k in keys)
+        page_conditions = list(conditions)
+        if query.cursor:
+            values = keyset.decode(query.cursor, sort_text, len(keys))
+            page_conditions.append(keyset.after(keys, values))
+        statement = (
+            select(Record, *[k.expression.label(f"k{i}") for i, k in enumerate(keys)])
+            .where(*page_conditions)
+            .order_by(*keyset.order_by(keys))
+            .limit(query.limit + 1)
+        )
+        rows = (await self.session.execute(statement)).all()
+        next_cursor = None
+        if len(rows) > query.limit:
+            rows = rows[: query.limit]
+            last = rows[-1]
+            next_cursor = keyset.encode(sort_text, [last[i + 1] for i in range(len(keys))])
+        items = [record_out(row[0], query.fields) for row in rows]
+        return Page(items, next_cursor, total)
+
+
+def _as_object(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise BadRequest(
+            "`data` must be a JSON object of field values.",
+            errors=[{"in": "body", "path": "/data", "code": "type",
+                     "message": "must be an object"}],
+        )
+    return value

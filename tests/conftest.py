@@ -1,0 +1,132 @@
+"""Fixtures shared by the platform tests.
+
+Every storage test runs on SQLite *and* PostgreSQL through the parametrised ``backend``
+fixture. PostgreSQL is required: if it cannot be reached the tests fail, they do not skip
+(set FORMLOOM_TEST_POSTGRES=skip to run SQLite only on a machine without it).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from formloom.platform.api import create_app
+from formloom.platform.clock import FixedClock
+from formloom.platform.db import Database
+from formloom.platform.migrate import upgrade
+from formloom.platform.settings import Settings
+
+POSTGRES_URL = os.environ.get(
+    "FORMLOOM_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/formloom_test"
+)
+TABLES = ("record_unique", "record_history", "records", "app_versions", "apps")
+FIXED_NOW = datetime(2026, 11, 23, 10, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
+
+
+async def _ensure_postgres_database(url: str) -> None:
+    target = make_url(url)
+    admin = create_async_engine(
+        target.set(database="postgres"), isolation_level="AUTOCOMMIT"
+    )
+    try:
+        async with admin.connect() as conn:
+            exists = await conn.scalar(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"),
+                {"name": target.database},
+            )
+            if not exists:
+                await conn.execute(text(f'CREATE DATABASE "{target.database}"'))
+    finally:
+        await admin.dispose()
+
+
+async def _clean(db: Database) -> None:
+    async with db.engine.begin() as conn:
+        if db.dialect == "postgresql":
+            names = await conn.execute(
+                text("SELECT indexname FROM pg_indexes WHERE indexname LIKE 'ix\\_rec\\_%'")
+            )
+            for (name,) in names:
+                await conn.execute(text(f"DROP INDEX IF EXISTS {name}"))
+            await conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+        else:
+            names = await conn.execute(
+                text("SELECT name FROM sqlite_master WHERE type='index' AND name LIKE 'ix_rec_%'")
+            )
+            for (name,) in names.all():
+                await conn.execute(text(f"DROP INDEX IF EXISTS {name}"))
+            for table in TABLES:
+                await conn.execute(text(f"DELETE FROM {table}"))
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path: Path = tmp_path_factory.mktemp("db") / "formloom.db"
+    return f"sqlite+aiosqlite:///{path}"
+
+
+_prepared: set[str] = set()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database_url(request: pytest.FixtureRequest, sqlite_url: str) -> AsyncIterator[str]:
+    """A migrated, empty database of each kind; cleaned after every test."""
+    if request.param == "sqlite":
+        url = sqlite_url
+    else:
+        if os.environ.get("FORMLOOM_TEST_POSTGRES") == "skip":
+            pytest.skip("PostgreSQL disabled with FORMLOOM_TEST_POSTGRES=skip")
+        url = POSTGRES_URL
+        if url not in _prepared:
+            try:
+                await _ensure_postgres_database(url)
+            except (OSError, Exception) as exc:  # noqa: BLE001 - any failure to connect
+                pytest.fail(
+                    f"PostgreSQL is required for the tests and is not reachable at {url}: "
+                    f"{exc!r}. Start it, or set FORMLOOM_TEST_POSTGRES=skip to run SQLite only."
+                )
+    db = Database(url)
+    try:
+        if url not in _prepared:
+            await upgrade(db)
+            _prepared.add(url)
+        await _clean(db)
+        yield url
+        await _clean(db)
+    finally:
+        await db.dispose()
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(FIXED_NOW)
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, max_body_bytes=200_000, max_page_size=100)
+
+
+@pytest.fixture
+async def client(settings: Settings, clock: FixedClock) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings, clock=clock)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://formloom.test") as c:
+            yield c
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = Database(database_url)
+    yield database
+    await database.dispose()
