@@ -138,6 +138,10 @@ def _problems_from(error: ValidationError, document: Any) -> list[DefinitionProb
     problems = []
     for err in error.errors(include_url=False):
         path = _pointer(document, err["loc"])
+        if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            # the tag's value is what is wrong: point at the discriminator property
+            tag = str((err.get("ctx") or {}).get("discriminator", "'type'")).strip("'\"")
+            path = f"{path}/{tag}"
         problems.append(
             DefinitionProblem(path=path, code=err["type"], message=_message(dict(err)))
         )

@@ -162,9 +162,9 @@ def index_name(app: str, form: str, key: str) -> str:
 
 
 def _index_expression(dialect: str, key: str, field_type: str) -> str:
-    if dialect == "postgresql":
-        return index_expression_sql(key, field_type)
-    return f"json_extract(data, '$.{key}')"
+    return index_expression_sql(
+        key, field_type, dialect="postgresql" if dialect == "postgresql" else "sqlite"
+    )
 
 
 async def sync_indexes(session: AsyncSession, spec: AppSpec) -> None:

@@ -16,7 +16,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, or_
+from sqlalchemy import ColumnElement, and_, false, literal, or_
 
 from formloom.platform.errors import BadRequest
 
@@ -26,12 +26,14 @@ class SortKey:
     name: str
     descending: bool
     expression: ColumnElement[Any]
+    nullable: bool = True
 
 
 def order_by(keys: list[SortKey]) -> list[ColumnElement[Any]]:
     clauses: list[ColumnElement[Any]] = []
     for key in keys:
-        clauses.append(key.expression.is_(None).asc())
+        if key.nullable:
+            clauses.append(key.expression.is_(None).asc())
         clauses.append(key.expression.desc() if key.descending else key.expression.asc())
     return clauses
 
@@ -46,9 +48,10 @@ def after(keys: list[SortKey], values: list[Any]) -> ColumnElement[bool]:
             beyond: ColumnElement[bool] = false()
             same = expr.is_(None)
         else:
-            step = expr < value if key.descending else expr > value
-            beyond = or_(step, expr.is_(None))
-            same = expr == value
+            bound = literal(value, expr.type)
+            step = expr < bound if key.descending else expr > bound
+            beyond = or_(step, expr.is_(None)) if key.nullable else step
+            same = expr == bound
         alternatives.append(and_(*equal_so_far, beyond) if equal_so_far else beyond)
         equal_so_far.append(same)
     return or_(*alternatives)

@@ -51,7 +51,7 @@ async def _list(p: Platform, who: str, app: str, form: str, query: ListQuery) ->
     )
 
 
-@router.get("/{app}/{form}", response_model=RecordPage, response_model_exclude_none=True)
+@router.get("/{app}/{form}", response_model=RecordPage)
 async def list_records(
     app: str,
     form: str,
@@ -75,7 +75,7 @@ async def list_records(
     return await _list(p, who, app, form, query)
 
 
-@router.post("/{app}/{form}/query", response_model=RecordPage, response_model_exclude_none=True)
+@router.post("/{app}/{form}/query", response_model=RecordPage)
 async def query_records(
     app: str, form: str, body: QueryBody, p: PlatformDep, who: ActorDep
 ) -> RecordPage:

@@ -338,6 +338,7 @@ class RecordService:
         for raw in [part.strip() for part in sort.split(",") if part.strip()] or ["id"]:
             descending = raw.startswith("-")
             name = raw.lstrip("-+")
+            nullable = name not in SYSTEM_COLUMNS
             if name in SYSTEM_COLUMNS:
                 expression: ColumnElement[Any] = getattr(Record, name)
             elif types.get(name) in SCALAR_TYPES:
@@ -355,9 +356,9 @@ class RecordService:
                 )
             if any(key.name == name for key in keys):
                 continue
-            keys.append(keyset.SortKey(name, descending, expression))
-        if keys[-1].name != "id" and not any(key.name == "id" for key in keys):
-            keys.append(keyset.SortKey("id", False, Record.id))
+            keys.append(keyset.SortKey(name, descending, expression, nullable))
+        if not any(key.name == "id" for key in keys):
+            keys.append(keyset.SortKey("id", False, Record.id, nullable=False))
         return keys
 
     async def list(self, app: str, form: str, query: ListQuery) -> Page:

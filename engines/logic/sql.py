@@ -1,0 +1,1117 @@
+"""Compile JsonLogic filters to SQLAlchemy Core expressions over JSON records.
+
+Records of every form live as JSON documents in one table (``records.data``: JSONB on
+PostgreSQL, JSON text on SQLite). A list or report filter is a JsonLogic rule; this module
+turns the *supported subset* of JsonLogic into one boolean SQL expression, so that nothing
+ever loads a form's records into Python to filter them. It builds expressions only: it never
+executes SQL and knows nothing about sessions or the platform.
+
+The concept
+    A filter has the same meaning in SQL as in Python: for every record, the compiled
+    expression is true exactly when ``evaluate(rule, record_data, now=now)`` is truthy.
+    JsonLogic's treatment of ``null`` (absent fields, JSON ``null``) is famously irregular
+    (``null == 0`` and ``null < 5`` are true, ``null < "a"`` is false, ``null != "x"`` is
+    true), so the compiler does not re-implement it: for each condition over one field it
+    *asks the evaluator* what the condition gives for an absent field, for a ``null`` one and,
+    where the answer only depends on a few value classes (``""``, ``0``, ``false``, ``[]``,
+    ``{}``), for each class, and adds those cases to the SQL explicitly. Only the behaviour
+    for ordinary non-null values is translated by hand, per field type.
+
+Invariants
+    * Every compiled expression is *two-valued in effect*: SQL ``NULL`` only ever stands for
+      "false" (``AND``/``OR`` preserve that under three-valued logic), and negation is
+      written ``x IS NOT TRUE`` so a ``NULL`` never turns into "true" by accident.
+    * Every value from the rule is a bound parameter. Field keys (``^[a-z][a-z0-9_]*$``,
+      checked) are the only text rendered into SQL, as JSON path literals, because
+      PostgreSQL expression indexes only match literal paths.
+    * :func:`field_value` is *the* expression of a field: filters, ORDER BY and PostgreSQL
+      expression indexes (:func:`index_expression_sql`) all use it, so indexes match.
+      PostgreSQL text is compared with ``COLLATE "C"`` (code point order, like Python and
+      SQLite's default ``BINARY``), so text order does not depend on the server's locale.
+    * A sub-expression that reads no data (``{"today": []}``, ``{"date_add": [...]}``) is
+      evaluated once in Python with :func:`~formloom.engines.logic.evaluate` and becomes a
+      bound literal. Anything else outside the subset raises :class:`FilterError` with a
+      JSON pointer to the offending operator; nothing is ever silently evaluated in Python.
+    * Datetime literals compared with datetime fields are normalised to UTC
+      ``YYYY-MM-DDTHH:MM:SSZ`` (the stored format), so ``"...T10:00:00+08:00"`` means that
+      instant. System datetime columns compare as their UTC ``YYYY-MM-DDTHH:MM:SSZ`` text
+      would, but through range conditions on the real column so their indexes are used.
+
+See docs/filters.md for the supported subset and the per-dialect translations.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Final, Literal, TypeAlias
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql.base import PGDialect
+from sqlalchemy.dialects.sqlite.base import SQLiteDialect
+from sqlalchemy.sql.elements import ColumnElement, False_, True_
+
+from .errors import LogicError
+from .evaluator import evaluate
+
+__all__ = [
+    "FIELD_TYPES",
+    "Dialect",
+    "SUPPORTED_OPERATORS",
+    "FilterError",
+    "FilterTarget",
+    "compile_filter",
+    "field_value",
+    "index_expression_sql",
+]
+
+Dialect: TypeAlias = Literal["postgresql", "sqlite"]
+Kind: TypeAlias = Literal["text", "number", "boolean", "array", "object", "timestamp"]
+Predicate: TypeAlias = ColumnElement[bool]
+
+#: Operators a filter may use over fields (constant sub-expressions may use any operator).
+# fmt: off
+SUPPORTED_OPERATORS: Final[tuple[str, ...]] = (
+    "var", "val", "exists", "==", "!=", "===", "!==", "<", "<=", ">", ">=", "and", "or", "!",
+    "!!", "in", "contains", "missing", "missing_some", "is_empty", "today", "now", "date_add",
+    "days_between", "years_between",
+)
+# fmt: on
+
+#: Field type -> how the compiler treats its stored value.
+FIELD_TYPES: Final[Mapping[str, Kind]] = {
+    **dict.fromkeys(("text", "textarea", "email", "phone", "url", "select", "relation"), "text"),
+    **dict.fromkeys(("date", "datetime", "time"), "text"),
+    "number": "number",
+    "integer": "number",
+    "boolean": "boolean",
+    "multiselect": "array",
+    "table": "array",
+    "file": "object",
+    "image": "object",
+}
+
+_KEY = re.compile(r"^[a-z][a-z0-9_]*$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATETIME_PREFIX = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+#: Operators that read the record; a sub-expression without them is a constant.
+_DATA_OPERATORS = frozenset({"var", "missing", "missing_some", "val", "exists"})
+_EQUALITY = frozenset({"==", "===", "!=", "!=="})
+_ORDERING = frozenset({"<", "<=", ">", ">="})
+_FLIPPED = {
+    "<": ">",
+    "<=": ">=",
+    ">": "<",
+    ">=": "<=",
+    "==": "==",
+    "===": "===",
+    "!=": "!=",
+    "!==": "!==",
+}
+#: Value classes whose answer the evaluator is asked for (see the module docstring).
+_SPECIAL_VALUES: Final[Mapping[Kind, tuple[Any, ...]]] = {
+    "text": ("",),
+    "number": (0,),
+    "boolean": (False,),
+    "array": ([],),
+    "object": ({},),
+    "timestamp": (),
+}
+#: One ordinary (non-null, non-special) value per kind.
+_ORDINARY_VALUE: Final[Mapping[Kind, Any]] = {
+    "text": "x",
+    "number": 7,
+    "boolean": True,
+    "array": ["x"],
+    "object": {"id": "x"},
+    "timestamp": "2024-01-01T00:00:00Z",
+}
+#: Values a field of a type can hold, used to check that a comparison of two fields treats
+#: an empty side consistently. Keyed by field type, then by kind.
+_SAMPLES_BY_TYPE: Final[Mapping[str, tuple[Any, ...]]] = {
+    "date": ("1999-12-31", "2024-02-29"),
+    "datetime": ("1999-12-31T23:59:59Z", "2024-02-29T00:00:00Z"),
+    "time": ("00:00", "09:30", "23:59:59"),
+}
+_SAMPLES_BY_KIND: Final[Mapping[Kind, tuple[Any, ...]]] = {
+    "text": ("", "a", "B", "5", "abc", "2024-01-01"),
+    "number": (-1.5, 0, 1, 7),
+    "boolean": (True, False),
+    "array": ([], ["x"]),
+    "object": ({}, {"id": "x"}),
+    "timestamp": ("1999-12-31T23:59:59Z", "2024-02-29T00:00:00Z"),
+}
+
+
+class FilterError(LogicError):
+    """A rule cannot be used as a filter; ``pointer`` locates the problem inside the rule."""
+
+    kind = "Invalid Filter"
+
+    def __init__(self, message: str, *, pointer: str = "") -> None:
+        super().__init__(f"{message} (at {pointer})" if pointer else message)
+        self.message = message
+        self.pointer = pointer
+
+
+@dataclass(frozen=True, eq=False)
+class FilterTarget:
+    """What a filter runs against: the records' ``data`` column and the form's fields.
+
+    ``fields`` maps field key -> field type (see :data:`FIELD_TYPES`); ``columns`` maps the
+    system column names (``id``, ``version``, ``created_at``, ...) to their columns.
+    A ``var`` names a field first, then a system column.
+    """
+
+    data: ColumnElement[Any]
+    fields: Mapping[str, str]
+    columns: Mapping[str, ColumnElement[Any]]
+    dialect: Dialect
+
+
+# --------------------------------------------------------------------------------------
+# Field expressions
+# --------------------------------------------------------------------------------------
+
+
+def _check_key(key: object, pointer: str = "") -> str:
+    if not isinstance(key, str) or not _KEY.fullmatch(key):
+        raise FilterError(
+            f"{json.dumps(key)} is not a field key (filters read top-level fields only: "
+            "lower-case letters, digits and '_')",
+            pointer=pointer,
+        )
+    return key
+
+
+def _kind_of_type(key: str, field_type: str, pointer: str = "") -> Kind:
+    kind = FIELD_TYPES.get(field_type)
+    if kind is None:
+        raise FilterError(
+            f"field '{key}' has type '{field_type}', which cannot be filtered or sorted",
+            pointer=pointer,
+        )
+    return kind
+
+
+def _text_at(target: FilterTarget, key: str) -> ColumnElement[Any]:
+    """The field as SQL text (PostgreSQL ``data ->> 'key'``), NULL when absent or null."""
+    if target.dialect == "postgresql":
+        return target.data.op("->>", return_type=sa.Text())(sa.literal_column(f"'{key}'"))
+    return sa.func.json_extract(target.data, sa.literal_column(f"'$.{key}'"), type_=sa.Text())
+
+
+def _json_at(target: FilterTarget, key: str) -> ColumnElement[Any]:
+    """The field as JSON (PostgreSQL ``data -> 'key'``; SQLite gives SQL values/JSON text)."""
+    if target.dialect == "postgresql":
+        return target.data.op("->", return_type=JSONB())(sa.literal_column(f"'{key}'"))
+    return sa.func.json_extract(target.data, sa.literal_column(f"'$.{key}'"))
+
+
+def _data_field_value(target: FilterTarget, key: str, field_type: str) -> ColumnElement[Any]:
+    kind = _kind_of_type(key, field_type)
+    if target.dialect == "postgresql":
+        if kind == "text":
+            return sa.collate(_text_at(target, key), "C")
+        if kind == "number":
+            return sa.cast(_text_at(target, key), sa.Numeric())
+        if kind == "boolean":
+            return sa.cast(_text_at(target, key), sa.Boolean())
+        return _json_at(target, key)
+    if kind == "text":
+        return _text_at(target, key)
+    return _json_at(target, key)
+
+
+def field_value(target: FilterTarget, key: str) -> ColumnElement[Any]:
+    """The typed scalar expression of a field (or system column) ``key``.
+
+    PostgreSQL: text types ``(data ->> 'key') COLLATE "C"``, number/integer
+    ``CAST(data ->> 'key' AS NUMERIC)``, boolean ``CAST(data ->> 'key' AS BOOLEAN)``,
+    multiselect/table/file/image ``data -> 'key'`` (JSONB). SQLite:
+    ``json_extract(data, '$.key')``. Filters, sorting and indexes must all use this.
+    """
+    _check_key(key)
+    if key in target.fields:
+        return _data_field_value(target, key, target.fields[key])
+    if key in target.columns:
+        return target.columns[key]
+    raise FilterError(f"unknown field '{key}'")
+
+
+def index_expression_sql(key: str, field_type: str, *, dialect: Dialect = "postgresql") -> str:
+    """The index expression matching :func:`field_value` for ``key`` of ``field_type``.
+
+    Use it wrapped in parentheses: ``CREATE INDEX ... ON records ((<expression>))`` (a btree
+    for scalar types; for multiselect a GIN index ``USING gin ((data -> 'key'))`` serves
+    membership tests). The column must be named ``data``.
+    """
+    _check_key(key)
+    data_type: sa.types.TypeEngine[Any] = JSONB() if dialect == "postgresql" else sa.JSON()
+    target = FilterTarget(sa.column("data", data_type), {key: field_type}, {}, dialect)
+    expression = field_value(target, key)
+    compiled = expression.compile(
+        dialect=_sql_dialect(dialect), compile_kwargs={"literal_binds": True}
+    )
+    return str(compiled)
+
+
+def _sql_dialect(dialect: Dialect) -> sa.engine.Dialect:
+    if dialect == "postgresql":
+        return PGDialect()  # type: ignore[no-untyped-call]
+    return SQLiteDialect()
+
+
+# --------------------------------------------------------------------------------------
+# Operands
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Constant:
+    """A value known at compile time (a literal or a folded sub-expression)."""
+
+    value: Any
+
+
+@dataclass(frozen=True)
+class _Field:
+    """A ``var`` naming a data field or a system column."""
+
+    key: str
+    kind: Kind
+    field_type: str  # the form field type, or "column"
+    value: ColumnElement[Any]
+    has_default: bool
+
+    @property
+    def is_column(self) -> bool:
+        return self.field_type == "column"
+
+
+@dataclass(frozen=True)
+class _Derived:
+    """A number computed from one date field (``days_between``/``years_between``)."""
+
+    source: _Field
+    value: ColumnElement[Any]
+
+
+_Operand: TypeAlias = _Constant | _Field | _Derived
+
+
+def _escape_pointer(token: str) -> str:
+    return token.replace("~", "~0").replace("/", "~1")
+
+
+def _operation(node: Any) -> tuple[str, Any] | None:
+    """``(operator, arguments)`` when ``node`` is a JsonLogic operation, else ``None``."""
+    if isinstance(node, dict) and len(node) == 1:
+        ((op, args),) = node.items()
+        if isinstance(op, str):
+            return op, args
+    return None
+
+
+def _arguments(args: Any, op_pointer: str) -> list[tuple[Any, str]]:
+    """An operation's arguments with their pointers (``{"!": x}`` is ``{"!": [x]}``)."""
+    if isinstance(args, list):
+        return [(arg, f"{op_pointer}/{i}") for i, arg in enumerate(args)]
+    return [(args, op_pointer)]
+
+
+def _reads_data(node: Any) -> bool:
+    if isinstance(node, list):
+        return any(_reads_data(item) for item in node)
+    operation = _operation(node)
+    if operation is None:
+        return False
+    op, args = operation
+    return op in _DATA_OPERATORS or _reads_data(args)
+
+
+def _describe(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _normalise_datetime(text: str) -> str | None:
+    """``text`` as a UTC ``YYYY-MM-DDTHH:MM:SSZ`` when it is a datetime, else ``None``."""
+    if not _DATETIME_PREFIX.match(text):
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _unsupported(op: str, pointer: str, context: str = "in a filter") -> FilterError:
+    if op in ("days_between", "years_between") and context == "in a filter":
+        return FilterError(
+            f"'{op}' gives a number, not a condition; compare it, e.g. "
+            f'{{">": [{{"{op}": [{{"var": "..."}}, {{"today": []}}]}}, 3]}}',
+            pointer=pointer,
+        )
+    if op in ("date_add", "today", "now"):
+        return FilterError(
+            f"'{op}' can only work on constants in a filter; move the arithmetic to the other "
+            'side, e.g. {">=": [{"var": "visit_date"}, '
+            '{"date_add": [{"today": []}, -30, "day"]}]}',
+            pointer=pointer,
+        )
+    return FilterError(
+        f"operator '{op}' cannot be used {context}; supported: " + ", ".join(SUPPORTED_OPERATORS),
+        pointer=pointer,
+    )
+
+
+# --------------------------------------------------------------------------------------
+# The compiler
+# --------------------------------------------------------------------------------------
+
+
+class _Compiler:
+    def __init__(self, target: FilterTarget, now: datetime) -> None:
+        self.target = target
+        self.now = now
+        self.pg = target.dialect == "postgresql"
+        if target.dialect not in ("postgresql", "sqlite"):
+            raise ValueError(f"unsupported dialect {target.dialect!r}")
+
+    # -- asking the evaluator --------------------------------------------------------
+
+    def evaluate(self, node: Any, data: Mapping[str, Any], pointer: str) -> Any:
+        try:
+            return evaluate(node, dict(data), now=self.now)
+        except LogicError as exc:
+            raise FilterError(
+                f"this expression cannot be evaluated: {exc}", pointer=pointer
+            ) from exc
+
+    def truthy(self, value: Any) -> bool:
+        return bool(evaluate({"!!": [{"var": "v"}]}, {"v": value}, now=self.now))
+
+    def probe(self, node: Any, data: Mapping[str, Any], pointer: str) -> bool:
+        """Is ``node`` truthy for a record holding ``data``?"""
+        try:
+            return self.truthy(evaluate(node, dict(data), now=self.now))
+        except LogicError as exc:
+            shown = _describe(dict(data)) if data else "a record without these fields"
+            raise FilterError(
+                f"this condition has no answer for {shown} ({exc}); it cannot be a filter",
+                pointer=pointer,
+            ) from exc
+
+    def fold(self, node: Any, pointer: str) -> Any:
+        return self.evaluate(node, {}, pointer)
+
+    # -- SQL pieces per field ----------------------------------------------------------
+
+    def is_null(self, field: _Field) -> Predicate:
+        if field.is_column:
+            return field.value.is_(None)
+        if self.pg and field.kind in ("array", "object"):
+            return _text_at(self.target, field.key).is_(None)
+        return field.value.is_(None)
+
+    def is_absent(self, field: _Field) -> Predicate:
+        if field.is_column:
+            return field.value.is_(None)
+        if self.pg:
+            return _json_at(self.target, field.key).is_(None)
+        return sa.func.json_type(self.target.data, sa.literal_column(f"'$.{field.key}'")).is_(None)
+
+    def is_json_null(self, field: _Field) -> Predicate:
+        if field.is_column:
+            return sa.false()
+        if self.pg:
+            return sa.func.jsonb_typeof(_json_at(self.target, field.key)) == sa.literal("null")
+        json_type = sa.func.json_type(self.target.data, sa.literal_column(f"'$.{field.key}'"))
+        return json_type == sa.literal("null")
+
+    def is_special(self, field: _Field, value: Any) -> Predicate:
+        """SQL for "the field holds ``value``", one of the kind's special values."""
+        if field.kind in ("array", "object"):
+            if self.pg:
+                return _json_at(self.target, field.key) == sa.cast(
+                    sa.literal(json.dumps(value)), JSONB()
+                )
+            path: ColumnElement[Any] = sa.literal_column(f"'$.{field.key}'")
+            if field.kind == "array":
+                return sa.func.json_array_length(self.target.data, path) == 0
+            return sa.func.json_extract(self.target.data, path) == sa.literal("{}")
+        return field.value == self.bind(field, value)
+
+    def with_nulls(self, node: Any, pointer: str, field: _Field, typed: Predicate) -> Predicate:
+        """``typed`` (the answer for non-null values) plus the evaluator's null answers."""
+        if field.is_column:
+            if self.probe(node, {field.key: None}, pointer):
+                return _or(typed, self.is_null(field))
+            return typed
+        when_absent = self.probe(node, {}, pointer)
+        when_null = self.probe(node, {field.key: None}, pointer)
+        if when_absent and when_null:
+            return _or(typed, self.is_null(field))
+        if when_absent:
+            return _or(typed, self.is_absent(field))
+        if when_null:
+            return _or(typed, self.is_json_null(field))
+        return typed
+
+    def by_value_class(self, node: Any, pointer: str, field: _Field) -> Predicate:
+        """A condition whose answer depends only on the field's value class."""
+        special_true: list[Predicate] = []
+        special_false: list[Predicate] = []
+        for value in _SPECIAL_VALUES[field.kind]:
+            holds = self.is_special(field, value)
+            if self.probe(node, {field.key: value}, pointer):
+                special_true.append(holds)
+            else:
+                special_false.append(holds)
+        if self.probe(node, {field.key: _ORDINARY_VALUE[field.kind]}, pointer):
+            present = sa.not_(self.is_null(field))
+            typed = _and(present, *(sa.not_(holds) for holds in special_false))
+        else:
+            typed = _or(*special_true)
+        return self.with_nulls(node, pointer, field, typed)
+
+    def bind(self, field: _Field, value: Any) -> ColumnElement[Any]:
+        """A bound parameter for ``value`` typed to compare with ``field``."""
+        if field.kind == "number":
+            if self.pg:
+                return sa.literal(
+                    Decimal(repr(value)) if isinstance(value, float) else value, sa.Numeric()
+                )
+            return sa.literal(value, sa.Float() if isinstance(value, float) else sa.Integer())
+        if field.kind == "boolean":
+            return sa.literal(bool(value), sa.Boolean())
+        if field.kind == "timestamp":
+            return sa.literal(value, field.value.type)
+        return sa.literal(value, sa.Text())
+
+    # -- boolean context ---------------------------------------------------------------
+
+    def predicate(self, node: Any, pointer: str) -> Predicate:
+        """SQL that is true exactly where ``node`` is truthy (NULL counts as false)."""
+        if not _reads_data(node):
+            return sa.true() if self.truthy(self.fold(node, pointer)) else sa.false()
+        if isinstance(node, list):
+            raise FilterError("a list cannot be a condition", pointer=pointer)
+        operation = _operation(node)
+        assert operation is not None  # _reads_data is only true for lists and operations
+        op, args = operation
+        op_pointer = f"{pointer}/{_escape_pointer(op)}"
+        if op in ("and", "or"):
+            parts = [self.predicate(arg, p) for arg, p in _arguments(args, op_pointer)]
+            return _and(*parts) if op == "and" else _or(*parts)
+        if op in ("!", "!!"):
+            arguments = _arguments(args, op_pointer)
+            if not arguments:
+                raise FilterError(f"'{op}' needs one argument", pointer=op_pointer)
+            inner = self.predicate(*arguments[0])
+            return inner if op == "!!" else inner.is_not(sa.true())
+        if op in ("var", "val", "exists"):
+            field = (
+                self.val_field(args, op_pointer) if op != "var" else self.field(args, op_pointer)
+            )
+            return self.by_value_class(node, pointer, field)
+        if op in _EQUALITY or op in _ORDERING:
+            return self.comparison(node, op, args, pointer, op_pointer)
+        if op in ("in", "contains"):
+            return self.membership(node, op, args, pointer, op_pointer)
+        if op == "is_empty":
+            arguments = _arguments(args, op_pointer)
+            if len(arguments) != 1:
+                raise FilterError("'is_empty' takes one argument", pointer=op_pointer)
+            operand = self.operand(*arguments[0])
+            if not isinstance(operand, _Field):
+                raise FilterError(
+                    "'is_empty' in a filter must be applied to a field", pointer=arguments[0][1]
+                )
+            return self.by_value_class(node, pointer, operand)
+        if op == "missing":
+            return self.missing(args, op_pointer)
+        if op == "missing_some":
+            return self.missing_some(args, pointer, op_pointer)
+        raise _unsupported(op, op_pointer)
+
+    # -- value context -----------------------------------------------------------------
+
+    def operand(self, node: Any, pointer: str) -> _Operand:
+        if not _reads_data(node):
+            return _Constant(self.fold(node, pointer))
+        operation = _operation(node)
+        if operation is None:
+            raise FilterError(
+                "a list or object containing fields cannot be used in a filter", pointer=pointer
+            )
+        op, args = operation
+        op_pointer = f"{pointer}/{_escape_pointer(op)}"
+        if op == "var":
+            return self.field(args, op_pointer)
+        if op == "val":
+            return self.val_field(args, op_pointer)
+        if op in ("days_between", "years_between"):
+            return self.derived(op, args, op_pointer)
+        raise _unsupported(op, op_pointer, "as a value in a filter")
+
+    def val_field(self, args: Any, op_pointer: str) -> _Field:
+        """``{"val": "key"}`` / ``{"exists": "key"}`` (newer JsonLogic): one top-level key."""
+        path = args[0] if isinstance(args, list) and len(args) == 1 else args
+        if not isinstance(path, str):
+            raise FilterError(
+                "in a filter, 'val' and 'exists' take one top-level field key", pointer=op_pointer
+            )
+        return self.field([path], op_pointer)
+
+    def field(self, args: Any, op_pointer: str) -> _Field:
+        arguments = _arguments(args, op_pointer)
+        if not arguments:
+            raise FilterError("'var' needs a field key", pointer=op_pointer)
+        path, path_pointer = arguments[0]
+        if _operation(path) is not None:
+            if _reads_data(path):
+                raise FilterError(
+                    "a field key computed from data cannot be used in a filter",
+                    pointer=path_pointer,
+                )
+            path = self.fold(path, path_pointer)
+        for default, default_pointer in arguments[1:2]:
+            if _reads_data(default):
+                raise FilterError(
+                    "a 'var' default in a filter must be a constant", pointer=default_pointer
+                )
+        key = _check_key(path, path_pointer)
+        has_default = len(arguments) > 1
+        if key in self.target.fields:
+            field_type = self.target.fields[key]
+            kind = _kind_of_type(key, field_type, op_pointer)
+            value = _data_field_value(self.target, key, field_type)
+            return _Field(key, kind, field_type, value, has_default)
+        if key in self.target.columns:
+            column = self.target.columns[key]
+            return _Field(key, _column_kind(key, column, op_pointer), "column", column, has_default)
+        raise FilterError(f"unknown field '{key}'", pointer=path_pointer)
+
+    def derived(self, op: str, args: Any, op_pointer: str) -> _Operand:
+        arguments = _arguments(args, op_pointer)
+        if len(arguments) != 2:
+            raise FilterError(f"'{op}' takes two arguments", pointer=op_pointer)
+        operands = [self.operand(arg, p) for arg, p in arguments]
+        fields = [o for o in operands if isinstance(o, _Field)]
+        constants = [o for o in operands if isinstance(o, _Constant)]
+        if len(fields) != 1 or len(constants) != 1:
+            raise FilterError(
+                f"'{op}' in a filter needs one date field and one constant date",
+                pointer=op_pointer,
+            )
+        source, constant = fields[0], constants[0]
+        if source.field_type not in ("date", "datetime") and source.kind != "timestamp":
+            raise FilterError(
+                f"'{op}' needs a date or datetime field; '{source.key}' is a "
+                f"{source.field_type} field",
+                pointer=op_pointer,
+            )
+        field_first = operands[0] is source
+        reference = self.constant_date(op, constant.value, op_pointer)
+        if reference is None:  # the evaluator gives null for every record
+            return _Constant(None)
+        field_date = self.date_text(source)
+        value: ColumnElement[Any]
+        if op == "days_between":
+            # days_between(a, b) is b - a: the field is `a` when it comes first.
+            if self.pg:
+                field_day: ColumnElement[Any] = sa.cast(field_date, sa.Date())
+                ref_day: ColumnElement[Any] = sa.literal(reference, sa.Date())
+            else:
+                field_day = sa.func.julianday(field_date)
+                ref_day = sa.func.julianday(sa.literal(reference.isoformat(), sa.Text()))
+            start, end = (field_day, ref_day) if field_first else (ref_day, field_day)
+            value = end.op("-", return_type=sa.Integer())(start)
+            if not self.pg:  # julianday differences of calendar dates are whole, as REALs
+                value = sa.cast(value, sa.Integer())
+        else:
+            # Whole years from `start` to `end`, as an age is counted; negative (truncated
+            # toward zero) when `end` is earlier, like the evaluator.
+            year = sa.cast(sa.func.substr(field_date, 1, 4), sa.Integer())
+            month_day = sa.func.substr(field_date, 6, 5)
+            ref_text = sa.literal(reference.isoformat(), sa.Text())
+            ref_year = sa.literal(reference.year)
+            ref_month_day = sa.literal(reference.isoformat()[5:], sa.Text())
+            if field_first:  # from the field's date to the reference date
+                forward = field_date <= ref_text
+                ahead = ref_year - year - sa.case((ref_month_day < month_day, 1), else_=0)
+                behind = ref_year - year + sa.case((month_day < ref_month_day, 1), else_=0)
+            else:  # from the reference date to the field's date
+                forward = ref_text <= field_date
+                ahead = year - ref_year - sa.case((month_day < ref_month_day, 1), else_=0)
+                behind = year - ref_year + sa.case((ref_month_day < month_day, 1), else_=0)
+            value = sa.case((forward, ahead), else_=behind)
+        return _Derived(source, value)
+
+    def constant_date(self, op: str, value: Any, pointer: str) -> date | None:
+        """The calendar date the evaluator sees in ``value``, or None when it gives null.
+
+        The evaluator itself answers: days from a fixed date to ``value``.
+        """
+        epoch = date(2000, 1, 1)
+        days = self.evaluate({"days_between": [epoch.isoformat(), value]}, {}, pointer)
+        if days is None:
+            return None
+        if not _is_number(days):
+            raise FilterError(f"'{op}' needs a date, not {_describe(value)}", pointer=pointer)
+        return epoch + timedelta(days=int(days))
+
+    def date_text(self, field: _Field) -> ColumnElement[Any]:
+        """The field's calendar date as ``YYYY-MM-DD`` text (datetimes: their UTC date)."""
+        if field.kind == "timestamp":
+            if self.pg:
+                text = sa.func.to_char(sa.func.timezone("UTC", field.value), "YYYY-MM-DD")
+                return sa.collate(text, "C")
+            return sa.func.substr(field.value, 1, 10)
+        text = sa.func.substr(_text_at(self.target, field.key), 1, 10)
+        return sa.collate(text, "C") if self.pg else text
+
+    def timestamp_text(self, field: _Field) -> ColumnElement[Any]:
+        """A system datetime column as UTC ``YYYY-MM-DDTHH:MM:SSZ`` text."""
+        if self.pg:
+            return sa.collate(
+                sa.func.to_char(sa.func.timezone("UTC", field.value), 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+                "C",
+            )
+        return sa.func.strftime("%Y-%m-%dT%H:%M:%SZ", field.value)
+
+    # -- comparisons -------------------------------------------------------------------
+
+    def comparison(self, node: Any, op: str, args: Any, pointer: str, op_pointer: str) -> Predicate:
+        arguments = _arguments(args, op_pointer)
+        if len(arguments) < 2 or not isinstance(args, list):
+            raise FilterError(f"'{op}' needs a list of at least two arguments", pointer=op_pointer)
+        # Chained like the evaluator: {"<": [a, b, c]} is a < b and b < c ("between").
+        pairs = [(i, i + 1) for i in range(len(arguments) - 1)]
+        operands = [self.operand(arg, p) for arg, p in arguments]
+        sources = {_source(o).key for o in operands if not isinstance(o, _Constant)}
+        if len(sources) == 1:
+            source = next(_source(o) for o in operands if not isinstance(o, _Constant))
+            if (
+                len(arguments) == 2
+                and op in _EQUALITY
+                and any(isinstance(o, _Constant) and o.value is None for o in operands)
+                and all(isinstance(o, _Field | _Constant) for o in operands)
+            ):
+                return self.by_value_class(node, pointer, source)
+            typed = _and(
+                *(
+                    self.compare(op, operands[i], operands[j], arguments[i][1], arguments[j][1])
+                    for i, j in pairs
+                ),
+            )
+            return self.with_nulls(node, pointer, source, typed)
+        if len(operands) == 2 and len(sources) == 2:
+            left, right = operands
+            if isinstance(left, _Field) and isinstance(right, _Field):
+                return self.compare_fields(node, op, left, right, pointer, op_pointer)
+        raise FilterError(
+            f"'{op}' in a filter compares one field with constants, or two fields",
+            pointer=op_pointer,
+        )
+
+    def compare(
+        self, op: str, left: _Operand, right: _Operand, left_pointer: str, right_pointer: str
+    ) -> Predicate:
+        """``left op right`` for non-null field values; one side is a constant."""
+        if isinstance(left, _Constant) and isinstance(right, _Constant):  # inside a chain
+            answer = self.evaluate({op: [left.value, right.value]}, {}, left_pointer)
+            return sa.true() if self.truthy(answer) else sa.false()
+        if isinstance(left, _Constant):
+            op, left, right = _FLIPPED[op], right, left
+            left_pointer, right_pointer = right_pointer, left_pointer
+        assert not isinstance(left, _Constant)
+        if not isinstance(right, _Constant):
+            raise FilterError(
+                f"'{op}' between a field and itself is not supported", pointer=right_pointer
+            )
+        value = right.value
+        family = op.rstrip("=") if op in _ORDERING else ("==" if op in ("==", "===") else "!=")
+        if isinstance(left, _Derived):
+            if not _is_number(value):
+                raise FilterError(
+                    f"this compares a number of days or years with "
+                    f"{_describe(value)}; use a number",
+                    pointer=right_pointer,
+                )
+            return _apply(op, left.value, sa.literal(value))
+        field = left
+        if field.kind == "timestamp":
+            return self.compare_timestamp(op, field, value, right_pointer)
+        expected = {"text": "a text", "number": "a number", "boolean": "true or false"}
+        if field.kind not in expected:
+            raise FilterError(
+                f"'{field.key}' is a {field.field_type} field and cannot be compared with "
+                f"'{op}'; use 'in', 'contains', 'is_empty' or 'missing'",
+                pointer=left_pointer,
+            )
+        if not _matches_kind(field.kind, value):
+            raise FilterError(
+                f"'{field.key}' is a {_type_label(field)} field; compare it with "
+                f"{expected[field.kind]}, not {_describe(value)}",
+                pointer=right_pointer,
+            )
+        if field.kind == "text" and field.field_type in ("date", "datetime"):
+            value = _normalise_datetime(value) or value
+        expression = field.value
+        if field.is_column and field.kind == "text" and family not in ("==", "!=") and self.pg:
+            expression = sa.collate(expression, "C")
+        return _apply(op, expression, self.bind(field, value))
+
+    def compare_timestamp(self, op: str, field: _Field, value: Any, pointer: str) -> Predicate:
+        """A system datetime column against a date/datetime literal, as its UTC text would
+        compare, written as ranges over the column so its index serves."""
+        bounds = _timestamp_bounds(value)
+        if bounds is None:
+            raise FilterError(
+                f"'{field.key}' is a date and time; compare it with a date (YYYY-MM-DD) or "
+                f"a datetime (YYYY-MM-DDTHH:MM:SSZ), not {_describe(value)}",
+                pointer=pointer,
+            )
+        low, high = (self.bind(field, bound) for bound in bounds)
+        column = field.value
+        if op == "<":
+            return column < low
+        if op == ">=":
+            return column >= low
+        if op == "<=":
+            return column < high
+        if op == ">":
+            return column >= high
+        if op in ("==", "==="):
+            return sa.and_(column >= low, column < high)
+        return sa.or_(column < low, column >= high)
+
+    def compare_fields(
+        self, node: Any, op: str, left: _Field, right: _Field, pointer: str, op_pointer: str
+    ) -> Predicate:
+        """Two fields: the evaluator must treat an empty side like one fixed value (then
+        SQL uses COALESCE) or give one fixed answer (then SQL adds that case)."""
+        if left.has_default or right.has_default:
+            raise FilterError(
+                "comparing two fields does not support 'var' defaults", pointer=op_pointer
+            )
+        sides = [self.comparable_text(f) if f.kind == "timestamp" else f for f in (left, right)]
+        kinds = {s.kind for s in sides}
+        if len(kinds) != 1 or sides[0].kind not in ("text", "number", "boolean"):
+            raise FilterError(
+                f"'{left.key}' ({_type_label(left)}) and '{right.key}' ({_type_label(right)}) "
+                "cannot be compared with each other",
+                pointer=op_pointer,
+            )
+        kind = sides[0].kind
+        samples_left = _samples(left)
+        samples_right = _samples(right)
+
+        def answer(a: Any, b: Any, absent: bool = False) -> bool:
+            data = {k: v for k, v in ((left.key, a), (right.key, b)) if not (absent and v is None)}
+            return self.probe(node, data, pointer)
+
+        def same(candidate: Any) -> bool:
+            for absent in (False, True):
+                if any(answer(None, b, absent) != answer(candidate, b) for b in samples_right):
+                    return False
+                if any(answer(a, None, absent) != answer(a, candidate) for a in samples_left):
+                    return False
+                if answer(None, None, absent) != answer(candidate, candidate):
+                    return False
+            return True
+
+        typed_left, typed_right = sides[0].value, sides[1].value
+        for candidate in _SPECIAL_VALUES[kind]:
+            if same(candidate):
+                filler_left = self.bind(sides[0], candidate)
+                filler_right = self.bind(sides[1], candidate)
+                return _apply(
+                    op,
+                    sa.func.coalesce(typed_left, filler_left),
+                    sa.func.coalesce(typed_right, filler_right),
+                )
+
+        def fixed(answers: list[bool]) -> bool | None:
+            return answers[0] if len(set(answers)) == 1 else None
+
+        left_empty = fixed(
+            [answer(None, b, absent) for b in samples_right for absent in (False, True)]
+        )
+        right_empty = fixed(
+            [answer(a, None, absent) for a in samples_left for absent in (False, True)]
+        )
+        both_empty = fixed([answer(None, None, absent) for absent in (False, True)])
+        if left_empty is None or right_empty is None or both_empty is None:
+            raise FilterError(
+                f"comparing '{left.key}' and '{right.key}' with '{op}' is not supported: "
+                "its answer for an empty field depends on the other field's value",
+                pointer=op_pointer,
+            )
+        left_null, right_null = self.is_null(left), self.is_null(right)
+        parts: list[Predicate] = [_apply(op, typed_left, typed_right)]
+        if left_empty:
+            parts.append(sa.and_(left_null, sa.not_(right_null)))
+        if right_empty:
+            parts.append(sa.and_(sa.not_(left_null), right_null))
+        if both_empty:
+            parts.append(sa.and_(left_null, right_null))
+        return _or(*parts)
+
+    def comparable_text(self, field: _Field) -> _Field:
+        return _Field(field.key, "text", "datetime", self.timestamp_text(field), False)
+
+    # -- in / contains -----------------------------------------------------------------
+
+    def membership(self, node: Any, op: str, args: Any, pointer: str, op_pointer: str) -> Predicate:
+        arguments = _arguments(args, op_pointer)
+        if len(arguments) != 2:
+            raise FilterError(f"'{op}' takes two arguments", pointer=op_pointer)
+        if op == "contains":
+            arguments.reverse()
+        (needle_node, needle_pointer), (haystack_node, haystack_pointer) = arguments
+        needle = self.operand(needle_node, needle_pointer)
+        haystack = self.operand(haystack_node, haystack_pointer)
+        if isinstance(needle, _Constant) and isinstance(haystack, _Field):
+            typed = self.contains_constant(haystack, needle.value, needle_pointer)
+            return self.with_nulls(node, pointer, haystack, typed)
+        if isinstance(needle, _Field) and isinstance(haystack, _Constant):
+            typed = self.within_constant(needle, haystack.value, haystack_pointer)
+            return self.with_nulls(node, pointer, needle, typed)
+        raise FilterError(
+            f"'{op}' in a filter tests a field against constants: a value in a multiselect "
+            "or text field, or a field in a list of values",
+            pointer=op_pointer,
+        )
+
+    def contains_constant(self, field: _Field, value: Any, pointer: str) -> Predicate:
+        """``value`` in a multiselect (membership) or a text field (substring)."""
+        if field.field_type == "multiselect":
+            if not (isinstance(value, str) or _is_number(value)):
+                raise FilterError(
+                    f"a multiselect holds option values; {_describe(value)} cannot be one",
+                    pointer=pointer,
+                )
+            if self.pg:
+                wanted = sa.cast(sa.literal(json.dumps([value])), JSONB())
+                return _json_at(self.target, field.key).op("@>", return_type=sa.Boolean())(wanted)
+            items = sa.func.json_each(
+                self.target.data, sa.literal_column(f"'$.{field.key}'")
+            ).table_valued("value")
+            match = (
+                sa.select(sa.literal(1))
+                .select_from(items)
+                .where(items.c.value == sa.literal(value))
+            )
+            return sa.exists(match)
+        if field.kind == "text" and not field.is_column:
+            if not isinstance(value, str):
+                raise FilterError(
+                    f"'{field.key}' is text; look for text in it, not {_describe(value)}",
+                    pointer=pointer,
+                )
+            if self.pg:  # LIKE (not strpos) so a trigram index can serve it
+                return field.value.contains(value, autoescape=True)
+            return sa.func.instr(field.value, sa.literal(value, sa.Text())) > 0
+        raise FilterError(
+            f"'{field.key}' is a {_type_label(field)} field; 'in'/'contains' needs a "
+            "multiselect or text field",
+            pointer=pointer,
+        )
+
+    def within_constant(self, field: _Field, values: Any, pointer: str) -> Predicate:
+        """A field in a constant list (SQL IN) or a text field inside a constant string."""
+        if isinstance(values, str) and field.kind == "text" and not field.is_column:
+            literal = sa.literal(values, sa.Text())
+            position = sa.func.strpos if self.pg else sa.func.instr
+            return position(literal, field.value) > 0
+        if not isinstance(values, list):
+            raise FilterError(
+                f"expected a list of values, not {_describe(values)}", pointer=pointer
+            )
+        if field.kind not in ("text", "number", "boolean"):
+            raise FilterError(
+                f"'{field.key}' is a {_type_label(field)} field and cannot be looked up in a list",
+                pointer=pointer,
+            )
+        present = [v for v in values if v is not None]
+        for index, item in enumerate(present):
+            if not _matches_kind(field.kind, item):
+                raise FilterError(
+                    f"'{field.key}' is a {_type_label(field)} field; the list holds "
+                    f"{_describe(item)}",
+                    pointer=f"{pointer}/{index}",
+                )
+        if field.field_type in ("date", "datetime"):
+            present = [_normalise_datetime(v) or v for v in present]
+        if not present:
+            return sa.false()
+        return field.value.in_([self.bind(field, v) for v in present])
+
+    # -- missing / missing_some --------------------------------------------------------
+
+    def missing_key(self, key: Any, pointer: str) -> Predicate:
+        field = self.field(key, pointer)
+        return self.by_value_class({"missing": [field.key]}, pointer, field)
+
+    def missing_keys(self, keys: Any, pointer: str) -> list[tuple[str, str]]:
+        if _reads_data(keys):
+            raise FilterError("the field list must be constant", pointer=pointer)
+        keys = self.fold(keys, pointer)
+        if not isinstance(keys, list):  # {"missing": "key"}
+            return [(keys, pointer)]
+        if keys and isinstance(keys[0], list):  # {"missing": [["a", "b"]]}
+            return [(k, f"{pointer}/0/{i}") for i, k in enumerate(keys[0])]
+        return [(k, f"{pointer}/{i}") for i, k in enumerate(keys)]
+
+    def missing(self, args: Any, op_pointer: str) -> Predicate:
+        keys = self.missing_keys(args, op_pointer)
+        return _or(*(self.missing_key(k, p) for k, p in keys))
+
+    def missing_some(self, args: Any, pointer: str, op_pointer: str) -> Predicate:
+        arguments = _arguments(args, op_pointer)
+        if len(arguments) != 2 or _reads_data(args):
+            raise FilterError(
+                "'missing_some' takes a constant count and a list of fields", pointer=op_pointer
+            )
+        need = self.fold(arguments[0][0], arguments[0][1])
+        keys = self.missing_keys(arguments[1][0], arguments[1][1])
+        fields = [self.field(k, p) for k, p in keys]
+        if len({f.key for f in fields}) != len(fields):
+            raise FilterError("'missing_some' lists a field twice", pointer=arguments[1][1])
+        # The answer depends only on how many of the fields are missing: ask for each count.
+        present_values = {f.key: _ORDINARY_VALUE[f.kind] for f in fields}
+        truthy_counts = []
+        for count in range(len(fields) + 1):
+            data = dict(present_values)
+            for f in fields[:count]:
+                del data[f.key]
+            if self.probe({"missing_some": [need, [f.key for f in fields]]}, data, pointer):
+                truthy_counts.append(count)
+        if not truthy_counts:
+            return sa.false()
+        missing_count = sum(
+            (sa.case((self.missing_key(k, p), 1), else_=0) for k, p in keys),
+            start=sa.literal(0),
+        )
+        return missing_count.in_(truthy_counts)
+
+
+def _source(operand: _Operand) -> _Field:
+    if isinstance(operand, _Derived):
+        return operand.source
+    assert isinstance(operand, _Field)
+    return operand
+
+
+def _column_kind(key: str, column: ColumnElement[Any], pointer: str) -> Kind:
+    column_type = column.type
+    if isinstance(column_type, sa.DateTime):
+        return "timestamp"
+    if isinstance(column_type, sa.Boolean):
+        return "boolean"
+    if isinstance(column_type, sa.Integer | sa.Numeric):
+        return "number"
+    if isinstance(column_type, sa.String):
+        return "text"
+    raise FilterError(f"column '{key}' cannot be filtered", pointer=pointer)
+
+
+def _matches_kind(kind: Kind, value: Any) -> bool:
+    if kind == "text":
+        return isinstance(value, str)
+    if kind == "number":
+        return _is_number(value)
+    if kind == "boolean":
+        return isinstance(value, bool)
+    return False
+
+
+def _type_label(field: _Field) -> str:
+    return field.kind if field.is_column else field.field_type
+
+
+def _samples(field: _Field) -> tuple[Any, ...]:
+    if field.kind == "timestamp":
+        return _SAMPLES_BY_KIND["timestamp"]
+    return _SAMPLES_BY_TYPE.get(field.field_type, _SAMPLES_BY_KIND[field.kind])
+
+
+def _timestamp_bounds(value: Any) -> tuple[datetime, datetime] | None:
+    """For a literal L: (low, high) with text(x) < L ⟺ x < low and text(x) <= L ⟺ x < high,
+    where text(x) is x in UTC as ``YYYY-MM-DDTHH:MM:SSZ`` (seconds truncated)."""
+    if not isinstance(value, str):
+        return None
+    if _DATE.fullmatch(value):
+        try:
+            day = date.fromisoformat(value)
+        except ValueError:
+            return None
+        midnight = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        return midnight, midnight
+    normalised = _normalise_datetime(value)
+    if normalised is None:
+        return None
+    low = datetime.strptime(normalised, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    return low, low + timedelta(seconds=1)
+
+
+_OPERATIONS: Final[Mapping[str, Callable[[Any, Any], Predicate]]] = {
+    "==": lambda a, b: a == b,
+    "===": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+    "!==": lambda a, b: a != b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+}
+
+
+def _or(*parts: Predicate) -> Predicate:
+    """OR that drops constant-false parts (and collapses to a constant when it can)."""
+    kept = [p for p in parts if not isinstance(p, False_)]
+    if any(isinstance(p, True_) for p in kept):
+        return sa.true()
+    if not kept:
+        return sa.false()
+    return kept[0] if len(kept) == 1 else sa.or_(*kept)
+
+
+def _and(*parts: Predicate) -> Predicate:
+    """AND that drops constant-true parts (and collapses to a constant when it can)."""
+    kept = [p for p in parts if not isinstance(p, True_)]
+    if any(isinstance(p, False_) for p in kept):
+        return sa.false()
+    if not kept:
+        return sa.true()
+    return kept[0] if len(kept) == 1 else sa.and_(*kept)
+
+
+def _apply(op: str, left: ColumnElement[Any], right: ColumnElement[Any]) -> Predicate:
+    return _OPERATIONS[op](left, right)
+
+
+def compile_filter(rule: Any, target: FilterTarget, *, now: datetime) -> ColumnElement[bool]:
+    """The SQL condition selecting exactly the records for which ``rule`` is truthy.
+
+    ``now`` (timezone-aware) is what ``today``/``now`` mean, as in ``evaluate``. Raises
+    :class:`FilterError` (with ``pointer``) for anything outside the supported subset.
+    """
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    return _Compiler(target, now).predicate(rule, "")
