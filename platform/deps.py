@@ -20,11 +20,11 @@ class Platform:
     clock: Clock
 
 
-def platform(request: Request) -> Platform:
+async def platform(request: Request) -> Platform:
     state: Platform = request.app.state.platform
     return state
 
 
-def actor(request: Request) -> str:
-    """Who is acting. Until sign-in lands (the security issue) every caller is anonymous."""
+async def actor(request: Request) -> str:
+    """Who is acting (async: a plain def would cost a thread-pool hop per request). Until sign-in lands (the security issue) every caller is anonymous."""
     return "anonymous"

@@ -32,19 +32,16 @@ TABLES = ("record_unique", "record_history", "records", "app_versions", "apps")
 FIXED_NOW = datetime(2026, 11, 23, 10, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
 
 
-async def _ensure_postgres_database(url: str) -> None:
+async def _fresh_postgres_database(url: str) -> None:
+    """Drop and create the test database, so every run starts from the migrations alone."""
     target = make_url(url)
     admin = create_async_engine(
         target.set(database="postgres"), isolation_level="AUTOCOMMIT"
     )
     try:
         async with admin.connect() as conn:
-            exists = await conn.scalar(
-                text("SELECT 1 FROM pg_database WHERE datname = :name"),
-                {"name": target.database},
-            )
-            if not exists:
-                await conn.execute(text(f'CREATE DATABASE "{target.database}"'))
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
+            await conn.execute(text(f'CREATE DATABASE "{target.database}"'))
     finally:
         await admin.dispose()
 
@@ -57,7 +54,7 @@ async def _clean(db: Database) -> None:
             )
             for (name,) in names:
                 await conn.execute(text(f"DROP INDEX IF EXISTS {name}"))
-            await conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+            await conn.execute(text(f"TRUNCATE {', '.join(TABLES)} CASCADE"))
         else:
             names = await conn.execute(
                 text("SELECT name FROM sqlite_master WHERE type='index' AND name LIKE 'ix_rec_%'")
@@ -88,7 +85,7 @@ async def database_url(request: pytest.FixtureRequest, sqlite_url: str) -> Async
         url = POSTGRES_URL
         if url not in _prepared:
             try:
-                await _ensure_postgres_database(url)
+                await _fresh_postgres_database(url)
             except (OSError, Exception) as exc:  # noqa: BLE001 - any failure to connect
                 pytest.fail(
                     f"PostgreSQL is required for the tests and is not reachable at {url}: "

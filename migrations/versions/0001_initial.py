@@ -69,12 +69,6 @@ def upgrade() -> None:
     )
     op.create_table(
         "record_history",
-        sa.Column(
-            "id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
-        ),
         sa.Column("record_id", sa.String(32), nullable=False),
         sa.Column("app", sa.String(63), nullable=False),
         sa.Column("form", sa.String(63), nullable=False),
@@ -85,10 +79,7 @@ def upgrade() -> None:
         sa.Column("changed", JSON_DOC, nullable=False),
         sa.Column("actor", sa.String(100), nullable=False),
         sa.Column("at", UtcDateTime(), nullable=False),
-        sa.PrimaryKeyConstraint("id", name="pk_record_history"),
-    )
-    op.create_index(
-        "ix_record_history_record_id_version", "record_history", ["record_id", "version"]
+        sa.PrimaryKeyConstraint("record_id", "version", name="pk_record_history"),
     )
     op.create_table(
         "record_unique",

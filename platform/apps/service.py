@@ -74,6 +74,7 @@ class AppCatalog:
 
     def __init__(self) -> None:
         self._by_version: dict[tuple[str, int], InstalledApp] = {}
+        self._latest: dict[str, InstalledApp] = {}
 
     async def get(self, session: AsyncSession, key: str) -> InstalledApp:
         version = await repository.current_version_number(session, key)
@@ -89,11 +90,25 @@ class AppCatalog:
         if row is None:
             raise NotFound(f"App '{key}' has no version {version}.")
         installed = _installed(key, version, json.loads(row.definition))
-        self._by_version[(key, version)] = installed
+        self.remember(installed)
         return installed
 
     def remember(self, installed: InstalledApp) -> None:
         self._by_version[(installed.key, installed.version)] = installed
+        newest = self._latest.get(installed.key)
+        if newest is None or newest.version < installed.version:
+            self._latest[installed.key] = installed
+
+    async def latest_known(self, session: AsyncSession, key: str) -> InstalledApp:
+        """The newest definition this process has seen, without asking the database.
+
+        Only for writes that re-check the version in their own statement (see
+        ``records.repository.insert_if_current``); everything else uses ``get``.
+        """
+        known = self._latest.get(key)
+        if known is not None:
+            return known
+        return await self.get(session, key)
 
 
 def validate_document(document: Any) -> AppSpec:

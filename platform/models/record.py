@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Index, Integer, String, text
+from sqlalchemy import Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from formloom.platform.models.base import Base, JsonDocument, UtcDateTime
@@ -44,21 +44,17 @@ class RecordHistory(Base):
 
     __tablename__ = "record_history"
 
-    id: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-    )
-    record_id: Mapped[str] = mapped_column(String(32))
+    # A history row is identified by its record and version: one index, no sequence.
+    record_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
     app: Mapped[str] = mapped_column(String(63))
     form: Mapped[str] = mapped_column(String(63))
-    version: Mapped[int] = mapped_column(Integer)
     form_version: Mapped[int] = mapped_column(Integer)
     operation: Mapped[str] = mapped_column(String(16))
     data: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
     changed: Mapped[list[str]] = mapped_column(JsonDocument)
     actor: Mapped[str] = mapped_column(String(100))
     at: Mapped[datetime] = mapped_column(UtcDateTime)
-
-    __table_args__ = (Index("ix_record_history_record_id_version", "record_id", "version"),)
 
 
 class RecordUnique(Base):

@@ -5,10 +5,24 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, delete, func, literal_column, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Executable,
+    Integer,
+    String,
+    bindparam,
+    Select,
+    delete,
+    exists,
+    func,
+    insert,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from formloom.platform.models import Record, RecordHistory, RecordUnique
+from formloom.platform.models import App, Record, RecordHistory, RecordUnique
 
 
 def literal_key(key: str) -> ColumnElement[str]:
@@ -103,3 +117,82 @@ def history_of(record_id: str) -> Select[tuple[RecordHistory]]:
 async def count(session: AsyncSession, conditions: Sequence[ColumnElement[bool]]) -> int:
     query = select(func.count()).select_from(Record).where(*conditions)
     return int((await session.execute(query)).scalar_one())
+
+
+_RECORD_COLUMNS = (
+    "id", "app", "form", "form_version", "data", "version",
+    "created_at", "created_by", "updated_at", "updated_by",
+)
+_HISTORY_COLUMNS = (
+    "record_id", "app", "form", "version", "form_version", "operation", "data", "changed",
+    "actor", "at",
+)
+
+
+def _insert_if_current_statement(dialect: str) -> Executable:
+    """Built once per dialect: constructing a statement of 20 typed parameters costs more
+    than running it, so only the values change from call to call."""
+    record_types = Record.__table__.c
+    history_types = RecordHistory.__table__.c
+    still_current = exists().where(
+        App.key == bindparam("app", type_=String()),
+        App.current_version == bindparam("app_version", type_=Integer()),
+    )
+    record_values = select(
+        *[bindparam(f"r_{name}", type_=record_types[name].type) for name in _RECORD_COLUMNS]
+    ).where(still_current)
+    insert_record = insert(Record.__table__).from_select(list(_RECORD_COLUMNS), record_values)
+    if dialect != "postgresql":
+        return insert_record
+    inserted = insert_record.returning(Record.__table__.c.id).cte("inserted")
+    history_values = select(
+        inserted.c.id,
+        *[bindparam(f"h_{name}", type_=history_types[name].type)
+          for name in _HISTORY_COLUMNS[1:]],
+    )
+    return insert(RecordHistory.__table__).from_select(list(_HISTORY_COLUMNS), history_values)
+
+
+_INSERT_IF_CURRENT: dict[str, Executable] = {}
+
+
+async def insert_if_current(
+    session: AsyncSession, record: Record, history: dict[str, Any], app_version: int
+) -> bool:
+    """Insert a new record and its first history row, but only if the app is still at
+    ``app_version`` — the definition the record was validated against. False means the app
+    changed meanwhile (nothing was written): reload the definition and validate again.
+
+    The version check rides in the INSERT itself, so a cached definition costs no extra
+    round trip and is still safe with several processes. On PostgreSQL the record and its
+    history go in one statement (a data-modifying CTE).
+    """
+    dialect = session.bind.dialect.name
+    statement = _INSERT_IF_CURRENT.get(dialect)
+    if statement is None:
+        statement = _INSERT_IF_CURRENT[dialect] = _insert_if_current_statement(dialect)
+    params: dict[str, Any] = {"app": record.app, "app_version": app_version}
+    params.update({f"r_{name}": getattr(record, name) for name in _RECORD_COLUMNS})
+    if dialect == "postgresql":
+        params.update({f"h_{name}": history[name] for name in _HISTORY_COLUMNS[1:]})
+        result = await session.execute(statement, params)
+        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    result = await session.execute(statement, params)
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    await session.execute(
+        insert(RecordHistory.__table__),
+        {"record_id": record.id, **{name: history[name] for name in _HISTORY_COLUMNS[1:]}},
+    )
+    return True
+
+
+async def insert_claims(
+    session: AsyncSession, app: str, form: str, record_id: str, claims: Sequence[tuple[str, str]]
+) -> None:
+    if claims:
+        await session.execute(
+            insert(RecordUnique.__table__),
+            [{"app": app, "form": form, "field": field, "value": value, "record_id": record_id}
+             for field, value in claims],
+        )

@@ -187,20 +187,22 @@ class RecordService:
             if holder != record_id
         ]
 
+    def _unique_race(self, spec: FormSpec) -> Conflict:
+        return Conflict(
+            "Another record with the same value was saved at the same time; "
+            "nothing was written.",
+            errors=[
+                {"field": key, "path": f"/data/{key}", "code": "unique",
+                 "message": "value already used"}
+                for key in unique_fields(spec)
+            ],
+        )
+
     async def _flush_or_conflict(self, spec: FormSpec) -> None:
         try:
             await self.session.flush()
         except IntegrityError:
-            fields = unique_fields(spec)
-            raise Conflict(
-                "Another record with the same value was saved at the same time; "
-                "nothing was written.",
-                errors=[
-                    {"field": key, "path": f"/data/{key}", "code": "unique",
-                     "message": "value already used"}
-                    for key in fields
-                ],
-            ) from None
+            raise self._unique_race(spec) from None
 
     def _history(self, record: Record, operation: str, changed: list[str]) -> None:
         self.session.add(
@@ -221,30 +223,42 @@ class RecordService:
     # -- use cases ---------------------------------------------------------------------
 
     async def create(self, app: str, form: str, incoming: Any) -> Record:
-        installed, spec = await self._form(app, form)
-        data = prepare(spec, _as_object(incoming), existing=None, now=self.now)
-        claims = self._claims(spec, data, None)
-        errors = await self._check_relations(installed, spec, data, None)
-        errors += await self._check_unique(app, spec, claims, None)
-        if errors:
-            raise RecordInvalid(errors)
-        record = Record(
-            id=new_id(),
-            app=app,
-            form=form,
-            form_version=installed.version,
-            data=data,
-            version=1,
-            created_at=self.now,
-            created_by=self.actor,
-            updated_at=self.now,
-            updated_by=self.actor,
-        )
-        self.session.add(record)
-        repository.add_claims(self.session, app, form, record.id, claims)
-        self._history(record, "create", sorted(data))
-        await self._flush_or_conflict(spec)
-        return record
+        payload = _as_object(incoming)
+        installed = await self.catalog.latest_known(self.session, app)
+        for _attempt in range(3):
+            spec = installed.form(form)
+            data = prepare(spec, payload, existing=None, now=self.now)
+            claims = self._claims(spec, data, None)
+            errors = await self._check_relations(installed, spec, data, None)
+            errors += await self._check_unique(app, spec, claims, None)
+            if errors:
+                raise RecordInvalid(errors)
+            record = Record(
+                id=new_id(),
+                app=app,
+                form=form,
+                form_version=installed.version,
+                data=data,
+                version=1,
+                created_at=self.now,
+                created_by=self.actor,
+                updated_at=self.now,
+                updated_by=self.actor,
+            )
+            history = {
+                "app": app, "form": form, "version": 1, "form_version": installed.version,
+                "operation": "create", "data": data, "changed": sorted(data),
+                "actor": self.actor, "at": self.now,
+            }
+            if await repository.insert_if_current(self.session, record, history, installed.version):
+                try:
+                    await repository.insert_claims(self.session, app, form, record.id, claims)
+                except IntegrityError:
+                    raise self._unique_race(spec) from None
+                return record
+            # The app changed since this process last read it: validate against the new one.
+            installed = await self.catalog.get(self.session, app)
+        raise Conflict("The app's definition kept changing during the write; try again.")
 
     async def get(self, app: str, form: str, record_id: str) -> Record:
         await self._form(app, form)

@@ -1,0 +1,98 @@
+"""The form engine: form definitions as data, compiled to JSON Schema and validated.
+
+A form is JSON inside an app definition (see docs/forms.md). :class:`FormSpec` parses and
+checks it (an immutable pydantic model; every field type its own model, discriminated on
+``type``). :func:`compile_schema` gives the JSON Schema (2020-12) of a record's ``data``;
+:func:`prepare` turns a client's input into clean data to store — merging onto the existing
+record, applying defaults, normalising values, resolving visibility and computed fields, and
+validating with a ``jsonschema`` validator compiled once per form version — or raises
+:class:`RecordInvalid` listing every problem as a :class:`FieldError`.
+
+The engine is pure: no web framework, no database, no clock (``now`` is passed in).
+"""
+
+from formloom.engines.forms.compiled import CompiledForm, compiled
+from formloom.engines.forms.errors import FieldError, RecordInvalid
+from formloom.engines.forms.fields import (
+    FIELD_TYPES,
+    BaseField,
+    BooleanField,
+    ColumnSpec,
+    ComputedField,
+    DateField,
+    DatetimeField,
+    EmailField,
+    FieldSpec,
+    FileField,
+    ImageField,
+    InputField,
+    IntegerField,
+    MultiselectField,
+    NumberField,
+    Option,
+    PhoneField,
+    RelationField,
+    SectionField,
+    SelectField,
+    TableField,
+    TextareaField,
+    TextField,
+    TimeField,
+    UrlField,
+)
+from formloom.engines.forms.labels import Label, label_text
+from formloom.engines.forms.record import changed_fields, prepare, relation_values, title_of
+from formloom.engines.forms.schema import compile_schema
+from formloom.engines.forms.spec import (
+    RESERVED_KEYS,
+    FormSpec,
+    definition_errors,
+    field_types,
+    indexed_fields,
+    unique_fields,
+)
+
+__all__ = [
+    "FIELD_TYPES",
+    "RESERVED_KEYS",
+    "BaseField",
+    "BooleanField",
+    "ColumnSpec",
+    "CompiledForm",
+    "ComputedField",
+    "DateField",
+    "DatetimeField",
+    "EmailField",
+    "FieldError",
+    "FieldSpec",
+    "FileField",
+    "FormSpec",
+    "ImageField",
+    "InputField",
+    "IntegerField",
+    "Label",
+    "MultiselectField",
+    "NumberField",
+    "Option",
+    "PhoneField",
+    "RecordInvalid",
+    "RelationField",
+    "SectionField",
+    "SelectField",
+    "TableField",
+    "TextField",
+    "TextareaField",
+    "TimeField",
+    "UrlField",
+    "changed_fields",
+    "compile_schema",
+    "compiled",
+    "definition_errors",
+    "field_types",
+    "indexed_fields",
+    "label_text",
+    "prepare",
+    "relation_values",
+    "title_of",
+    "unique_fields",
+]
