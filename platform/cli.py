@@ -26,8 +26,7 @@ def _read_json(path: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise SystemExit(
-            f"formloom: {path} is not valid JSON: {exc.msg} (line {exc.lineno}, "
-            f"column {exc.colno})"
+            f"formloom: {path} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
         ) from None
 
 
@@ -85,8 +84,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"{args.file}: {len(exc.problems)} problem(s)", file=sys.stderr)
         _print_problems([p.model_dump() for p in exc.problems])
         return 1
-    print(f"{args.file}: valid {spec.format} app '{spec.key}' {spec.version} "
-          f"({len(spec.forms)} forms)")
+    print(
+        f"{args.file}: valid {spec.format} app '{spec.key}' {spec.version} "
+        f"({len(spec.forms)} forms)"
+    )
     return 0
 
 
@@ -107,15 +108,20 @@ def cmd_app_import(args: argparse.Namespace) -> int:
                 return 0
             async with db.transaction() as session:
                 result = await service.import_app(
-                    session, catalog, document, actor="cli",
+                    session,
+                    catalog,
+                    document,
+                    actor="cli",
                     now=SystemClock(get_settings().timezone).now(),
                 )
         except Problem as exc:
             print(f"{args.file}: {exc.detail}", file=sys.stderr)
             _print_problems(exc.errors)
             return 1
-        print(f"app '{result.app}' {result.status} (revision {result.version}; "
-              f"forms: {', '.join(result.forms)})")
+        print(
+            f"app '{result.app}' {result.status} (revision {result.version}; "
+            f"forms: {', '.join(result.forms)})"
+        )
         return 0
 
     return int(asyncio.run(_with_db(work)))

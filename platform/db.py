@@ -59,9 +59,11 @@ class Database:
     async def transaction(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:
         """One unit of work: commits when the block ends normally, rolls back otherwise."""
         bind = self._writer if write else self.engine
-        async with AsyncSession(bind, expire_on_commit=False, autoflush=False) as session:
-            async with session.begin():
-                yield session
+        async with (
+            AsyncSession(bind, expire_on_commit=False, autoflush=False) as session,
+            session.begin(),
+        ):
+            yield session
 
     async def dispose(self) -> None:
         await self.engine.dispose()

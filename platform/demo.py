@@ -18,10 +18,50 @@ from formloom.platform.deps import Platform
 from formloom.platform.models import Record
 from formloom.platform.records.service import RecordService
 
-SURNAMES = ["Wang", "Li", "Zhang", "Liu", "Chen", "Yang", "Zhao", "Huang", "Zhou", "Wu", "Xu",
-            "Sun", "Ma", "Zhu", "Hu", "Guo", "He", "Lin", "Gao", "Luo"]
-GIVEN = ["Wei", "Fang", "Min", "Jing", "Lei", "Yan", "Jun", "Hui", "Tao", "Xia", "Ping",
-         "Ying", "Hao", "Lan", "Qiang", "Mei", "Bo", "Na", "Kai", "Li"]
+SURNAMES = [
+    "Wang",
+    "Li",
+    "Zhang",
+    "Liu",
+    "Chen",
+    "Yang",
+    "Zhao",
+    "Huang",
+    "Zhou",
+    "Wu",
+    "Xu",
+    "Sun",
+    "Ma",
+    "Zhu",
+    "Hu",
+    "Guo",
+    "He",
+    "Lin",
+    "Gao",
+    "Luo",
+]
+GIVEN = [
+    "Wei",
+    "Fang",
+    "Min",
+    "Jing",
+    "Lei",
+    "Yan",
+    "Jun",
+    "Hui",
+    "Tao",
+    "Xia",
+    "Ping",
+    "Ying",
+    "Hao",
+    "Lan",
+    "Qiang",
+    "Mei",
+    "Bo",
+    "Na",
+    "Kai",
+    "Li",
+]
 
 
 async def install_demo(state: Platform, *, patients: int = 40, seed: int = 7) -> None:
@@ -46,19 +86,30 @@ async def _seed(service: RecordService, rng: random.Random, today: date, patient
     for i in range(8):
         role = "doctor" if i < 6 else "nurse"
         department = departments[i % len(departments)]
-        name = f"Dr. {rng.choice(SURNAMES)} {rng.choice(GIVEN)}" if role == "doctor" else (
-            f"{rng.choice(SURNAMES)} {rng.choice(GIVEN)}"
+        name = (
+            f"Dr. {rng.choice(SURNAMES)} {rng.choice(GIVEN)}"
+            if role == "doctor"
+            else (f"{rng.choice(SURNAMES)} {rng.choice(GIVEN)}")
         )
-        record = await service.create("clinic_crm", "staff", {
-            "name": name, "role": role, "department": department,
-            "email": f"staff{i + 1}@clinic.example", "phone": f"+86 10 5555 {1000 + i}",
-        })
+        record = await service.create(
+            "clinic_crm",
+            "staff",
+            {
+                "name": name,
+                "role": role,
+                "department": department,
+                "email": f"staff{i + 1}@clinic.example",
+                "phone": f"+86 10 5555 {1000 + i}",
+            },
+        )
         if role == "doctor":
             staff.append((record.id, department))
     patient_ids: list[str] = []
     for i in range(patients):
-        tags = rng.sample(["vip", "hypertension", "diabetes", "allergy", "chronic", "elderly"],
-                          k=rng.choice([0, 0, 1, 1, 2]))
+        tags = rng.sample(
+            ["vip", "hypertension", "diabetes", "allergy", "chronic", "elderly"],
+            k=rng.choice([0, 0, 1, 1, 2]),
+        )
         data: dict[str, Any] = {
             "name": f"{rng.choice(SURNAMES)} {rng.choice(GIVEN)}",
             "gender": rng.choice(["female", "male"]),
@@ -79,11 +130,14 @@ async def _seed(service: RecordService, rng: random.Random, today: date, patient
             doctor, department = rng.choice(staff)
             day = today - timedelta(days=rng.randint(0, 180))
             visit = {
-                "patient": patient, "doctor": doctor, "department": department,
+                "patient": patient,
+                "doctor": doctor,
+                "department": department,
                 "visit_date": day.isoformat(),
                 "visit_type": rng.choice(["first", "follow_up", "treatment", "checkup"]),
                 "complaint": rng.choice(["Headache", "Back pain", "Cough", "Rash", "Check-up"]),
-                "systolic": rng.randint(100, 165), "diastolic": rng.randint(60, 100),
+                "systolic": rng.randint(100, 165),
+                "diastolic": rng.randint(60, 100),
                 "weight_kg": round(rng.uniform(45, 95), 1),
                 "height_cm": round(rng.uniform(150, 190), 1),
                 "procedures": [{"item": "Consultation", "quantity": 1, "unit_price": 80}],
@@ -97,8 +151,14 @@ async def _seed(service: RecordService, rng: random.Random, today: date, patient
             doctor, department = rng.choice(staff)
             starts = today + timedelta(days=rng.randint(1, 30))
             hour = rng.randint(9, 16)
-            await service.create("clinic_crm", "appointment", {
-                "patient": patient, "doctor": doctor, "department": department,
-                "starts_at": f"{starts.isoformat()}T{hour:02d}:00:00+08:00",
-                "reason": "Follow-up consultation",
-            })
+            await service.create(
+                "clinic_crm",
+                "appointment",
+                {
+                    "patient": patient,
+                    "doctor": doctor,
+                    "department": department,
+                    "starts_at": f"{starts.isoformat()}T{hour:02d}:00:00+08:00",
+                    "reason": "Follow-up consultation",
+                },
+            )

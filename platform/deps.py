@@ -26,5 +26,7 @@ async def platform(request: Request) -> Platform:
 
 
 async def actor(request: Request) -> str:
-    """Who is acting (async: a plain def would cost a thread-pool hop per request). Until sign-in lands (the security issue) every caller is anonymous."""
+    """Who is acting. Until sign-in lands (the security issue) every caller is anonymous.
+
+    Dependencies here are ``async``: a plain ``def`` costs a thread-pool hop per request."""
     return "anonymous"

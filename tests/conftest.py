@@ -35,9 +35,7 @@ FIXED_NOW = datetime(2026, 11, 23, 10, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
 async def _fresh_postgres_database(url: str) -> None:
     """Drop and create the test database, so every run starts from the migrations alone."""
     target = make_url(url)
-    admin = create_async_engine(
-        target.set(database="postgres"), isolation_level="AUTOCOMMIT"
-    )
+    admin = create_async_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:
         async with admin.connect() as conn:
             await conn.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))

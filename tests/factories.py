@@ -38,8 +38,12 @@ def contact_form() -> dict[str, Any]:
         field("tags", "multiselect", options=[{"value": "a"}, {"value": "b"}, {"value": "c"}]),
         field("kind", "select", options=[{"value": "person"}, {"value": "company"}]),
         field("company", "text", visible_if={"==": [{"var": "kind"}, "company"]}, required=True),
-        field("age_next_year", "computed", result_type="integer",
-              formula={"if": [{"var": "age"}, {"+": [{"var": "age"}, 1]}, None]}),
+        field(
+            "age_next_year",
+            "computed",
+            result_type="integer",
+            formula={"if": [{"var": "age"}, {"+": [{"var": "age"}, 1]}, None]},
+        ),
     )
 
 
@@ -53,5 +57,13 @@ def crm_app() -> dict[str, Any]:
             field("title", required=True),
             field("contact", "relation", target="contact", required=True),
             field("amount", "number", min=0, indexed=True),
+            field(
+                "referrals",
+                "table",
+                fields=[
+                    field("who", "relation", target="contact", required=True),
+                    field("note"),
+                ],
+            ),
         ),
     )

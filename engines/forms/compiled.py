@@ -19,6 +19,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from jsonschema import Draft202012Validator  # type: ignore[import-untyped,unused-ignore]
+
 from formloom.engines.forms.fastcheck import Check, UnsupportedSchema, compile_check
 from formloom.engines.forms.fields import (
     BaseField,
@@ -35,7 +37,6 @@ from formloom.engines.forms.fields import (
 from formloom.engines.forms.schema import compile_schema
 from formloom.engines.forms.spec import FormSpec, computed_order
 from formloom.engines.logic import variables
-from jsonschema import Draft202012Validator  # type: ignore[import-untyped,unused-ignore]
 
 _CONTENT_CACHE_SIZE = 256
 

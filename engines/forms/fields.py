@@ -29,6 +29,10 @@ import re
 from collections.abc import Sequence
 from typing import Annotated, Any, ClassVar, Literal, NamedTuple, Self, TypeAlias
 
+from jsonschema import Draft202012Validator  # type: ignore[import-untyped,unused-ignore]
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
 from formloom.engines.forms.labels import Label, humanize_key, label_text
 from formloom.engines.forms.values import (
     DATE_PATTERN,
@@ -50,9 +54,6 @@ from formloom.engines.forms.values import (
     parse_time,
     time_seconds,
 )
-from jsonschema import Draft202012Validator  # type: ignore[import-untyped,unused-ignore]
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from pydantic_core import InitErrorDetails, PydanticCustomError
 
 KEY_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 TEXT_MAX_LENGTH = 1000

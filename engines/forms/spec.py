@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Self
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
 from formloom.engines.forms.fields import (
     FIELD_TYPES,
     BaseField,
@@ -34,7 +36,6 @@ from formloom.engines.forms.fields import (
 )
 from formloom.engines.forms.labels import Label, label_text
 from formloom.engines.logic import check_expression, variables
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 #: Names of record columns; a field with one of these keys would be ambiguous in filters.
 RESERVED_KEYS = frozenset(

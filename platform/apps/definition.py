@@ -101,13 +101,11 @@ def _pointer(document: Any, loc: Sequence[Any]) -> str:
     parts: list[str] = []
     node = document
     for index, part in enumerate(loc):
-        if isinstance(node, dict) and isinstance(part, str) and part in node:
+        in_object = isinstance(node, dict) and isinstance(part, str) and part in node
+        in_array = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if in_object or in_array:
             node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            node = node[part]
-        elif index == len(loc) - 1 and isinstance(part, str) and isinstance(node, dict):
-            pass
-        else:
+        elif not (index == len(loc) - 1 and isinstance(part, str) and isinstance(node, dict)):
             continue
         parts.append(_escape(part))
     return "/" + "/".join(parts) if parts else ""
@@ -142,9 +140,7 @@ def _problems_from(error: ValidationError, document: Any) -> list[DefinitionProb
             # the tag's value is what is wrong: point at the discriminator property
             tag = str((err.get("ctx") or {}).get("discriminator", "'type'")).strip("'\"")
             path = f"{path}/{tag}"
-        problems.append(
-            DefinitionProblem(path=path, code=err["type"], message=_message(dict(err)))
-        )
+        problems.append(DefinitionProblem(path=path, code=err["type"], message=_message(dict(err))))
     return problems
 
 

@@ -45,12 +45,8 @@ async def record_counts(session: AsyncSession, app: str) -> dict[str, int]:
 async def existing_index_names(session: AsyncSession, prefix: str) -> set[str]:
     dialect = session.bind.dialect.name
     if dialect == "postgresql":
-        query = text(
-            "SELECT indexname FROM pg_indexes WHERE tablename = 'records'"
-        )
+        query = text("SELECT indexname FROM pg_indexes WHERE tablename = 'records'")
     else:
-        query = text(
-            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'records'"
-        )
+        query = text("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'records'")
     rows = await session.execute(query)
     return {row[0] for row in rows if row[0].startswith(prefix)}

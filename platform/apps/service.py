@@ -36,8 +36,19 @@ from formloom.platform.models import App, AppVersion
 INDEX_PREFIX = "ix_rec_"
 # Types whose values are scalar and so can be indexed and sorted on.
 SCALAR_TYPES = {
-    "text", "textarea", "email", "phone", "url", "select", "relation",
-    "date", "datetime", "time", "number", "integer", "boolean",
+    "text",
+    "textarea",
+    "email",
+    "phone",
+    "url",
+    "select",
+    "relation",
+    "date",
+    "datetime",
+    "time",
+    "number",
+    "integer",
+    "boolean",
 }
 
 
@@ -162,9 +173,7 @@ async def import_app(
     )
     await sync_indexes(session, spec)
     await session.flush()
-    catalog.remember(
-        InstalledApp(spec.key, number, spec, document, {f.key: f for f in spec.forms})
-    )
+    catalog.remember(InstalledApp(spec.key, number, spec, document, {f.key: f for f in spec.forms}))
     return ImportResult(spec.key, number, status, forms)
 
 
@@ -295,7 +304,8 @@ async def plan_import(
                 "fields_added": sorted(new_fields.keys() - old_fields.keys()),
                 "fields_removed": sorted(old_fields.keys() - new_fields.keys()),
                 "fields_changed": sorted(
-                    k for k in old_fields.keys() & new_fields.keys()
+                    k
+                    for k in old_fields.keys() & new_fields.keys()
                     if old_fields[k] != new_fields[k]
                 ),
             }

@@ -92,6 +92,12 @@ def decode(cursor: str, sort: str, length: int) -> list[Any]:
         raise BadRequest(
             "The cursor is not valid for this list; start again without `cursor`, "
             "keeping the same `sort`.",
-            errors=[{"in": "query", "parameter": "cursor", "code": "invalid_cursor",
-                     "message": "not a cursor returned by this list"}],
+            errors=[
+                {
+                    "in": "query",
+                    "parameter": "cursor",
+                    "code": "invalid_cursor",
+                    "message": "not a cursor returned by this list",
+                }
+            ],
         ) from None

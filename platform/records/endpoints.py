@@ -39,8 +39,9 @@ def _parse_filter(raw: str | None) -> Any:
     except json.JSONDecodeError as exc:
         raise BadRequest(
             f"`filter` is not valid JSON ({exc.msg} at position {exc.pos}).",
-            errors=[{"in": "query", "parameter": "filter", "code": "invalid_json",
-                     "message": exc.msg}],
+            errors=[
+                {"in": "query", "parameter": "filter", "code": "invalid_json", "message": exc.msg}
+            ],
         ) from None
 
 

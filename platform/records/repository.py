@@ -9,9 +9,9 @@ from sqlalchemy import (
     ColumnElement,
     Executable,
     Integer,
+    Select,
     String,
     bindparam,
-    Select,
     delete,
     exists,
     func,
@@ -90,9 +90,7 @@ def add_claims(
     session: AsyncSession, app: str, form: str, record_id: str, claims: Sequence[tuple[str, str]]
 ) -> None:
     for field, value in claims:
-        session.add(
-            RecordUnique(app=app, form=form, field=field, value=value, record_id=record_id)
-        )
+        session.add(RecordUnique(app=app, form=form, field=field, value=value, record_id=record_id))
 
 
 async def bump(session: AsyncSession, record: Record, expected_version: int, **values: Any) -> bool:
@@ -120,12 +118,28 @@ async def count(session: AsyncSession, conditions: Sequence[ColumnElement[bool]]
 
 
 _RECORD_COLUMNS = (
-    "id", "app", "form", "form_version", "data", "version",
-    "created_at", "created_by", "updated_at", "updated_by",
+    "id",
+    "app",
+    "form",
+    "form_version",
+    "data",
+    "version",
+    "created_at",
+    "created_by",
+    "updated_at",
+    "updated_by",
 )
 _HISTORY_COLUMNS = (
-    "record_id", "app", "form", "version", "form_version", "operation", "data", "changed",
-    "actor", "at",
+    "record_id",
+    "app",
+    "form",
+    "version",
+    "form_version",
+    "operation",
+    "data",
+    "changed",
+    "actor",
+    "at",
 )
 
 
@@ -147,8 +161,7 @@ def _insert_if_current_statement(dialect: str) -> Executable:
     inserted = insert_record.returning(Record.__table__.c.id).cte("inserted")
     history_values = select(
         inserted.c.id,
-        *[bindparam(f"h_{name}", type_=history_types[name].type)
-          for name in _HISTORY_COLUMNS[1:]],
+        *[bindparam(f"h_{name}", type_=history_types[name].type) for name in _HISTORY_COLUMNS[1:]],
     )
     return insert(RecordHistory.__table__).from_select(list(_HISTORY_COLUMNS), history_values)
 
@@ -193,6 +206,8 @@ async def insert_claims(
     if claims:
         await session.execute(
             insert(RecordUnique.__table__),
-            [{"app": app, "form": form, "field": field, "value": value, "record_id": record_id}
-             for field, value in claims],
+            [
+                {"app": app, "form": form, "field": field, "value": value, "record_id": record_id}
+                for field, value in claims
+            ],
         )

@@ -96,8 +96,10 @@ def _matches(if_match: str | None, version: int) -> bool:
 
 def claim_value(value: Any) -> str:
     """The value a unique claim is made on: text compares trimmed and case-insensitively."""
-    text = value.strip().casefold() if isinstance(value, str) else json.dumps(
-        value, sort_keys=True, ensure_ascii=False
+    text = (
+        value.strip().casefold()
+        if isinstance(value, str)
+        else json.dumps(value, sort_keys=True, ensure_ascii=False)
     )
     if len(text) <= 200:
         return text
@@ -141,7 +143,8 @@ class RecordService:
         errors = []
         by_target: dict[str, list[tuple[str, str]]] = {}
         for key, target, value in relation_values(spec, data):
-            if only is None or key in only:
+            # keys inside table rows come as "items/0/product"; `only` holds top-level keys
+            if only is None or key.split("/", 1)[0] in only:
                 by_target.setdefault(target, []).append((key, value))
         for target, refs in by_target.items():
             found = await repository.existing_ids(
@@ -153,7 +156,7 @@ class RecordService:
                 if value not in found:
                     errors.append(
                         FieldError(
-                            field=key,
+                            field=key.split("/", 1)[0],
                             path=f"/data/{key}",
                             code="relation",
                             message=f"There is no {noun} record with id '{value}'.",
@@ -161,9 +164,9 @@ class RecordService:
                     )
         return errors
 
-    def _claims(self, spec: FormSpec, data: dict[str, Any], only: set[str] | None) -> list[
-        tuple[str, str]
-    ]:
+    def _claims(
+        self, spec: FormSpec, data: dict[str, Any], only: set[str] | None
+    ) -> list[tuple[str, str]]:
         return [
             (key, claim_value(data[key]))
             for key in unique_fields(spec)
@@ -189,11 +192,14 @@ class RecordService:
 
     def _unique_race(self, spec: FormSpec) -> Conflict:
         return Conflict(
-            "Another record with the same value was saved at the same time; "
-            "nothing was written.",
+            "Another record with the same value was saved at the same time; nothing was written.",
             errors=[
-                {"field": key, "path": f"/data/{key}", "code": "unique",
-                 "message": "value already used"}
+                {
+                    "field": key,
+                    "path": f"/data/{key}",
+                    "code": "unique",
+                    "message": "value already used",
+                }
                 for key in unique_fields(spec)
             ],
         )
@@ -246,9 +252,15 @@ class RecordService:
                 updated_by=self.actor,
             )
             history = {
-                "app": app, "form": form, "version": 1, "form_version": installed.version,
-                "operation": "create", "data": data, "changed": sorted(data),
-                "actor": self.actor, "at": self.now,
+                "app": app,
+                "form": form,
+                "version": 1,
+                "form_version": installed.version,
+                "operation": "create",
+                "data": data,
+                "changed": sorted(data),
+                "actor": self.actor,
+                "at": self.now,
             }
             if await repository.insert_if_current(self.session, record, history, installed.version):
                 try:
@@ -288,8 +300,13 @@ class RecordService:
             raise RecordInvalid(errors)
         expected = record.version
         if not await repository.bump(
-            self.session, record, expected, data=data, form_version=installed.version,
-            updated_at=self.now, updated_by=self.actor,
+            self.session,
+            record,
+            expected,
+            data=data,
+            form_version=installed.version,
+            updated_at=self.now,
+            updated_by=self.actor,
         ):
             raise PreconditionFailed("The record was changed by someone else meanwhile.")
         await repository.release_claims(self.session, record.id, touched & set(unique_fields(spec)))
@@ -308,8 +325,12 @@ class RecordService:
                 current_version=record.version,
             )
         if not await repository.bump(
-            self.session, record, record.version, deleted_at=self.now,
-            updated_at=self.now, updated_by=self.actor,
+            self.session,
+            record,
+            record.version,
+            deleted_at=self.now,
+            updated_at=self.now,
+            updated_by=self.actor,
         ):
             raise PreconditionFailed("The record was changed by someone else meanwhile.")
         await repository.release_claims(self.session, record.id)
@@ -344,9 +365,7 @@ class RecordService:
             data=Record.data, fields=field_types(spec), columns=columns, dialect=self.dialect
         )
 
-    def _sort_keys(self, spec: FormSpec, target: FilterTarget, sort: str) -> list[
-        keyset.SortKey
-    ]:
+    def _sort_keys(self, spec: FormSpec, target: FilterTarget, sort: str) -> list[keyset.SortKey]:
         keys: list[keyset.SortKey] = []
         types = field_types(spec)
         for raw in [part.strip() for part in sort.split(",") if part.strip()] or ["id"]:
@@ -365,8 +384,14 @@ class RecordService:
                 )
                 raise BadRequest(
                     f"Cannot sort by '{name}': it {reason}.",
-                    errors=[{"in": "query", "parameter": "sort", "code": "unknown_field",
-                             "message": f"'{name}' {reason}"}],
+                    errors=[
+                        {
+                            "in": "query",
+                            "parameter": "sort",
+                            "code": "unknown_field",
+                            "message": f"'{name}' {reason}",
+                        }
+                    ],
                 )
             if any(key.name == name for key in keys):
                 continue
@@ -380,8 +405,14 @@ class RecordService:
         if not 1 <= query.limit <= self.max_page_size:
             raise BadRequest(
                 f"`limit` must be between 1 and {self.max_page_size}.",
-                errors=[{"in": "query", "parameter": "limit", "code": "range",
-                         "message": f"must be between 1 and {self.max_page_size}"}],
+                errors=[
+                    {
+                        "in": "query",
+                        "parameter": "limit",
+                        "code": "range",
+                        "message": f"must be between 1 and {self.max_page_size}",
+                    }
+                ],
             )
         types = field_types(spec)
         if query.fields is not None:
@@ -389,9 +420,15 @@ class RecordService:
             if unknown:
                 raise BadRequest(
                     f"Unknown field(s) in `fields`: {', '.join(unknown)}.",
-                    errors=[{"in": "query", "parameter": "fields", "code": "unknown_field",
-                             "message": f"'{name}' is not a field of {form}"}
-                            for name in unknown],
+                    errors=[
+                        {
+                            "in": "query",
+                            "parameter": "fields",
+                            "code": "unknown_field",
+                            "message": f"'{name}' is not a field of {form}",
+                        }
+                        for name in unknown
+                    ],
                 )
         target = self._target(spec)
         conditions = repository.live(app, form)
@@ -401,8 +438,15 @@ class RecordService:
             except FilterError as exc:
                 raise BadRequest(
                     f"The filter cannot be used: {exc.message}",
-                    errors=[{"in": "query", "parameter": "filter", "pointer": exc.pointer,
-                             "code": "unsupported_filter", "message": exc.message}],
+                    errors=[
+                        {
+                            "in": "query",
+                            "parameter": "filter",
+                            "pointer": exc.pointer,
+                            "code": "unsupported_filter",
+                            "message": exc.message,
+                        }
+                    ],
                 ) from None
         total = await repository.count(self.session, conditions) if query.count else None
         keys = self._sort_keys(spec, target, query.sort)
@@ -431,7 +475,8 @@ def _as_object(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise BadRequest(
             "`data` must be a JSON object of field values.",
-            errors=[{"in": "body", "path": "/data", "code": "type",
-                     "message": "must be an object"}],
+            errors=[
+                {"in": "body", "path": "/data", "code": "type", "message": "must be an object"}
+            ],
         )
     return value

@@ -55,14 +55,29 @@ APP = {
                 {"key": "qty", "type": "integer", "min": 0},
                 {"key": "price", "type": "number", "min": 0},
                 {"key": "when", "type": "date"},
-                {"key": "kind", "type": "select",
-                 "options": [{"value": "a"}, {"value": "b"}, {"value": "c"}]},
+                {
+                    "key": "kind",
+                    "type": "select",
+                    "options": [{"value": "a"}, {"value": "b"}, {"value": "c"}],
+                },
             ],
         },
-        {"key": "big", "label": "Big", "fields": [
-            {"key": "city", "type": "text", "indexed": True}, {"key": "n", "type": "integer"}]},
-        {"key": "small", "label": "Small", "fields": [
-            {"key": "city", "type": "text", "indexed": True}, {"key": "n", "type": "integer"}]},
+        {
+            "key": "big",
+            "label": "Big",
+            "fields": [
+                {"key": "city", "type": "text", "indexed": True},
+                {"key": "n", "type": "integer"},
+            ],
+        },
+        {
+            "key": "small",
+            "label": "Small",
+            "fields": [
+                {"key": "city", "type": "text", "indexed": True},
+                {"key": "n", "type": "integer"},
+            ],
+        },
     ],
 }
 
@@ -89,9 +104,16 @@ def bare_app(db: Database) -> FastAPI:
         body = await request.json()
         now = datetime.now(UTC)
         row = {
-            "id": new_id(), "app": "bench", "form": "item", "form_version": 1,
-            "data": body["data"], "version": 1, "created_at": now, "created_by": "bench",
-            "updated_at": now, "updated_by": "bench",
+            "id": new_id(),
+            "app": "bench",
+            "form": "item",
+            "form_version": 1,
+            "data": body["data"],
+            "version": 1,
+            "created_at": now,
+            "created_by": "bench",
+            "updated_at": now,
+            "updated_by": "bench",
         }
         async with db.transaction() as session:
             await session.execute(statement, row)
@@ -101,12 +123,21 @@ def bare_app(db: Database) -> FastAPI:
 
 
 def payload(i: int) -> dict[str, Any]:
-    return {"data": {"name": f"Item {i}", "city": f"city_{i % 100}", "qty": i % 50,
-                     "price": round(i * 0.37, 2), "when": "2026-11-23", "kind": "abc"[i % 3]}}
+    return {
+        "data": {
+            "name": f"Item {i}",
+            "city": f"city_{i % 100}",
+            "qty": i % 50,
+            "price": round(i * 0.37, 2),
+            "when": "2026-11-23",
+            "kind": "abc"[i % 3],
+        }
+    }
 
 
-async def _drive(client: httpx.AsyncClient, url: str, start: int, count: int,
-                 concurrency: int) -> float:
+async def _drive(
+    client: httpx.AsyncClient, url: str, start: int, count: int, concurrency: int
+) -> float:
     queue = iter(range(start, start + count))
 
     async def worker() -> None:
@@ -128,9 +159,12 @@ async def bench_create(rounds: int, per_round: int, concurrency: int) -> dict[st
         platform_state = app.state.platform
         bare = bare_app(platform_state.db)
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as api, \
-                httpx.AsyncClient(transport=httpx.ASGITransport(app=bare),
-                                  base_url="http://bench") as baseline:
+        async with (
+            httpx.AsyncClient(transport=transport, base_url="http://bench") as api,
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=bare), base_url="http://bench"
+            ) as baseline,
+        ):
             assert (await api.post("/api/apps/import", json=APP)).status_code in (200, 201)
             # warm-up: connections, caches, prepared statements
             await _drive(api, "/api/records/bench/item", 0, 200, concurrency)
@@ -138,14 +172,20 @@ async def bench_create(rounds: int, per_round: int, concurrency: int) -> dict[st
             n = 1000
             for _ in range(rounds):
                 results["formloom"].append(
-                    await _drive(api, "/api/records/bench/item", n, per_round, concurrency))
+                    await _drive(api, "/api/records/bench/item", n, per_round, concurrency)
+                )
                 n += per_round
                 results["bare"].append(await _drive(baseline, "/bare", n, per_round, concurrency))
                 n += per_round
     ours, base = statistics.median(results["formloom"]), statistics.median(results["bare"])
-    return {"formloom_per_s": round(ours), "bare_per_s": round(base),
-            "ratio": round(ours / base, 3), "rounds": rounds, "per_round": per_round,
-            "concurrency": concurrency}
+    return {
+        "formloom_per_s": round(ours),
+        "bare_per_s": round(base),
+        "ratio": round(ours / base, 3),
+        "rounds": rounds,
+        "per_round": per_round,
+        "concurrency": concurrency,
+    }
 
 
 async def _fill(db: Database, form: str, count: int, cities: int) -> None:
@@ -180,8 +220,7 @@ async def bench_list(big: int, repeats: int) -> dict[str, Any]:
             await _fill(db, "big", big, 100)
             timings: dict[str, float] = {}
             for form in ("small", "big"):
-                params = {"filter": json.dumps({"==": [{"var": "city"}, "city_42"]}),
-                          "limit": "50"}
+                params = {"filter": json.dumps({"==": [{"var": "city"}, "city_42"]}), "limit": "50"}
                 url = f"/api/records/bench/{form}"
                 for _ in range(20):  # warm-up
                     assert (await api.get(url, params=params)).status_code == 200
@@ -217,12 +256,14 @@ async def explain_service_query(big_form: str = "big") -> list[str]:
                 return await original(statement, *args, **kwargs)
 
             session.execute = capture  # type: ignore[method-assign]
-            await service.list("bench", big_form, ListQuery(
-                filter={"==": [{"var": "city"}, "city_42"]}, limit=50))
+            await service.list(
+                "bench", big_form, ListQuery(filter={"==": [{"var": "city"}, "city_42"]}, limit=50)
+            )
             session.execute = original  # type: ignore[method-assign]
             statement = captured[-1]
-            compiled = statement.compile(dialect=postgresql.dialect(),
-                                         compile_kwargs={"literal_binds": True})
+            compiled = statement.compile(
+                dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}
+            )
             rows = await session.execute(text("EXPLAIN " + str(compiled)))
             return [row[0] for row in rows]
     finally:
@@ -235,14 +276,17 @@ async def main(quick: bool) -> dict[str, Any]:
     await upgrade(db)
     await db.dispose()
     results: dict[str, Any] = {}
-    results["create"] = await bench_create(rounds=3 if quick else 5,
-                                           per_round=300 if quick else 1000, concurrency=8)
+    results["create"] = await bench_create(
+        rounds=3 if quick else 5, per_round=300 if quick else 1000, concurrency=8
+    )
     print("create through the API vs bare insert (PostgreSQL):", json.dumps(results["create"]))
     big = 100_000 if quick else 1_000_000
     results["list"] = await bench_list(big=big, repeats=50 if quick else 200)
     results["list"]["explain"] = await explain_service_query()
-    print(f"indexed list, first page of 50, 10k vs {big} records:",
-          json.dumps({k: v for k, v in results["list"].items() if k != "explain"}))
+    print(
+        f"indexed list, first page of 50, 10k vs {big} records:",
+        json.dumps({k: v for k, v in results["list"].items() if k != "explain"}),
+    )
     print("EXPLAIN of the service's list statement over the big form:")
     for line in results["list"]["explain"]:
         print("   ", line)

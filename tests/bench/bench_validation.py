@@ -22,8 +22,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from formloom.engines.forms import FormSpec, RecordInvalid, compile_schema, compiled, prepare
 from jsonschema import Draft202012Validator, FormatChecker  # type: ignore[import-untyped]
+
+from formloom.engines.forms import FormSpec, RecordInvalid, compile_schema, compiled, prepare
 
 NOW = datetime(2024, 5, 1, 9, 30, tzinfo=UTC)
 

@@ -6,9 +6,10 @@ import itertools
 from typing import Any
 
 import pytest
+from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
+
 from formloom.engines.forms import FormSpec, compile_schema, compiled
 from formloom.engines.forms.fastcheck import UnsupportedSchema, compile_check
-from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
 from .factory import field, form_dict, make_form, ok, options
 from .test_types import CASES, FILE

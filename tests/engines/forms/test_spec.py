@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
+
 from formloom.engines.forms import (
     FormSpec,
     SelectField,
@@ -15,7 +17,6 @@ from formloom.engines.forms import (
     label_text,
     unique_fields,
 )
-from pydantic import ValidationError
 
 from .factory import field, form_dict, make_form, options
 

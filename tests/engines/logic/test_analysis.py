@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from formloom.engines.logic import OPERATORS, check_expression, evaluate, variables
 from formloom.engines.logic.analysis import ARITY, LIST_ONLY
 from formloom.engines.logic.compat import load_classic, load_compat

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from formloom.engines.logic.compat import Case, load_compat, run_case, run_compat
 
 #: The figure reached; raise it when more cases pass, never lower it.

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from formloom.engines.logic import evaluate
 from formloom.engines.logic.compat import Case, json_equal, load_classic
 

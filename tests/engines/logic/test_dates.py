@@ -7,6 +7,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+
 from formloom.engines.logic import InvalidArguments, LogicError, evaluate
 
 NOON_UTC = datetime(2024, 1, 15, 12, 0, 30, 999_999, tzinfo=UTC)

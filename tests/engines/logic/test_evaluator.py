@@ -6,6 +6,7 @@ import random
 from typing import Any
 
 import pytest
+
 from formloom.engines.logic import (
     OPERATORS,
     InvalidArguments,

@@ -23,6 +23,9 @@ from typing import Any
 import pytest
 import pytest_asyncio
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
 from formloom.engines.logic import LogicError, evaluate
 from formloom.engines.logic.sql import (
     Dialect,
@@ -32,8 +35,6 @@ from formloom.engines.logic.sql import (
     field_value,
     index_expression_sql,
 )
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 POSTGRES_URL = os.environ.get(
     "FORMLOOM_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"

@@ -21,8 +21,9 @@ async def test_import_then_export_round_trips_byte_identically(client: httpx.Asy
     assert exported.status_code == 200
     assert json.loads(exported.content) == document
 
-    again = await client.post("/api/apps/import", content=exported.content,
-                              headers={"content-type": "application/json"})
+    again = await client.post(
+        "/api/apps/import", content=exported.content, headers={"content-type": "application/json"}
+    )
     assert again.status_code == 200
     assert again.json()["status"] == "unchanged"
     assert (await client.get("/api/apps/clinic_crm/export")).content == exported.content
@@ -94,8 +95,9 @@ async def test_dry_run_reports_the_plan_and_changes_nothing(client: httpx.AsyncC
 
     await client.post("/api/apps/import", json=document)
     await client.post("/api/records/demo/contact", json={"data": {"name": "Ann"}})
-    document["forms"][0]["fields"] = [x for x in document["forms"][0]["fields"]
-                                      if x["key"] != "score"]
+    document["forms"][0]["fields"] = [
+        x for x in document["forms"][0]["fields"] if x["key"] != "score"
+    ]
     plan = (await client.post("/api/apps/import?dry_run=true", json=document)).json()
     assert plan["status"] == "update"
     [change] = plan["forms"]["changed"]

@@ -32,16 +32,27 @@ async def test_create_read_shape_etag_and_location(api: httpx.AsyncClient) -> No
     response = await api.post(BASE, json={"data": {"name": "Ann", "age": 40}})
     assert response.status_code == 201
     record = response.json()
-    assert set(record) == {"id", "app", "form", "version", "form_version", "created_at",
-                           "created_by", "updated_at", "updated_by", "data"}
+    assert set(record) == {
+        "id",
+        "app",
+        "form",
+        "version",
+        "form_version",
+        "created_at",
+        "created_by",
+        "updated_at",
+        "updated_by",
+        "data",
+    }
     assert record["data"] == {"name": "Ann", "age": 40, "age_next_year": 41}
     assert record["version"] == 1 and record["created_at"] == "2026-11-23T02:30:00Z"
     assert response.headers["etag"] == '"1"'
     assert response.headers["location"] == f"{BASE}/{record['id']}"
     read = await api.get(response.headers["location"])
     assert read.json() == record
-    assert (await api.get(response.headers["location"],
-                          headers={"If-None-Match": '"1"'})).status_code == 304
+    assert (
+        await api.get(response.headers["location"], headers={"If-None-Match": '"1"'})
+    ).status_code == 304
 
 
 async def test_validation_lists_every_failing_field(api: httpx.AsyncClient) -> None:
@@ -89,8 +100,10 @@ async def test_concurrent_creates_of_one_unique_value_cannot_both_succeed(
     api: httpx.AsyncClient,
 ) -> None:
     responses = await asyncio.gather(
-        *[api.post(BASE, json={"data": {"name": f"N{i}", "phone": "+1 555 0100"}})
-          for i in range(6)]
+        *[
+            api.post(BASE, json={"data": {"name": f"N{i}", "phone": "+1 555 0100"}})
+            for i in range(6)
+        ]
     )
     codes = sorted(r.status_code for r in responses)
     assert codes.count(201) == 1
@@ -101,23 +114,70 @@ async def test_concurrent_creates_of_one_unique_value_cannot_both_succeed(
 
 async def test_relation_must_point_at_an_existing_record(client: httpx.AsyncClient) -> None:
     await client.post("/api/apps/import", json=f.crm_app())
-    contact = (await client.post("/api/records/crm/contact",
-                                 json={"data": {"name": "Ann"}})).json()
-    bad = await client.post("/api/records/crm/deal",
-                            json={"data": {"title": "X", "contact": "0" * 32}})
+    contact = (await client.post("/api/records/crm/contact", json={"data": {"name": "Ann"}})).json()
+    bad = await client.post(
+        "/api/records/crm/deal", json={"data": {"title": "X", "contact": "0" * 32}}
+    )
     assert bad.status_code == 422
     assert bad.json()["errors"][0] == {
-        "field": "contact", "path": "/data/contact", "code": "relation",
+        "field": "contact",
+        "path": "/data/contact",
+        "code": "relation",
         "message": bad.json()["errors"][0]["message"],
     }
-    ok = await client.post("/api/records/crm/deal",
-                           json={"data": {"title": "X", "contact": contact["id"]}})
+    ok = await client.post(
+        "/api/records/crm/deal", json={"data": {"title": "X", "contact": contact["id"]}}
+    )
     assert ok.status_code == 201
     # a record of another form with that id does not count
     deal_id = ok.json()["id"]
-    wrong_form = await client.post("/api/records/crm/deal",
-                                   json={"data": {"title": "Y", "contact": deal_id}})
+    wrong_form = await client.post(
+        "/api/records/crm/deal", json={"data": {"title": "Y", "contact": deal_id}}
+    )
     assert wrong_form.status_code == 422
+
+
+async def test_relations_inside_table_rows_are_checked_on_create_and_update(
+    client: httpx.AsyncClient,
+) -> None:
+    await client.post("/api/apps/import", json=f.crm_app())
+    contact = (await client.post("/api/records/crm/contact", json={"data": {"name": "Ann"}})).json()
+    missing = "0" * 32
+    bad = await client.post(
+        "/api/records/crm/deal",
+        json={
+            "data": {
+                "title": "X",
+                "contact": contact["id"],
+                "referrals": [{"who": contact["id"]}, {"who": missing}],
+            }
+        },
+    )
+    assert bad.status_code == 422
+    [error] = bad.json()["errors"]
+    assert (error["field"], error["path"], error["code"]) == (
+        "referrals",
+        "/data/referrals/1/who",
+        "relation",
+    )
+    deal = (
+        await client.post(
+            "/api/records/crm/deal",
+            json={
+                "data": {
+                    "title": "X",
+                    "contact": contact["id"],
+                    "referrals": [{"who": contact["id"]}],
+                }
+            },
+        )
+    ).json()
+    patched = await client.patch(
+        f"/api/records/crm/deal/{deal['id']}",
+        json={"data": {"referrals": [{"who": contact["id"]}, {"who": missing, "note": "typo"}]}},
+    )
+    assert patched.status_code == 422
+    assert patched.json()["errors"][0]["path"] == "/data/referrals/1/who"
 
 
 async def test_patch_is_partial_versioned_and_guarded_by_if_match(api: httpx.AsyncClient) -> None:
@@ -172,20 +232,31 @@ async def test_delete_is_soft_and_guarded(api: httpx.AsyncClient) -> None:
 
 
 async def test_list_filter_sort_fields_count(api: httpx.AsyncClient) -> None:
-    for name, age, tags in [("Ann", 30, ["a"]), ("Bob", 20, ["b"]), ("Cy", None, ["a", "c"]),
-                            ("Di", 45, [])]:
+    for name, age, tags in [
+        ("Ann", 30, ["a"]),
+        ("Bob", 20, ["b"]),
+        ("Cy", None, ["a", "c"]),
+        ("Di", 45, []),
+    ]:
         data: dict[str, Any] = {"name": name, "tags": tags}
         if age is not None:
             data["age"] = age
         await create(api, **data)
-    params = {"filter": json.dumps({">=": [{"var": "age"}, 25]}), "sort": "-age",
-              "fields": "name", "count": "true"}
+    params = {
+        "filter": json.dumps({">=": [{"var": "age"}, 25]}),
+        "sort": "-age",
+        "fields": "name",
+        "count": "true",
+    }
     page = (await api.get(BASE, params=params)).json()
     assert [r["data"] for r in page["items"]] == [{"name": "Di"}, {"name": "Ann"}]
     assert page["count"] == 2 and page["next_cursor"] is None
 
-    tagged = (await api.get(BASE, params={"filter": json.dumps({"in": ["a", {"var": "tags"}]}),
-                                          "sort": "name"})).json()
+    tagged = (
+        await api.get(
+            BASE, params={"filter": json.dumps({"in": ["a", {"var": "tags"}]}), "sort": "name"}
+        )
+    ).json()
     assert [r["data"]["name"] for r in tagged["items"]] == ["Ann", "Cy"]
 
     nulls_last = (await api.get(BASE, params={"sort": "age"})).json()
@@ -266,8 +337,7 @@ async def test_cursor_from_another_sort_is_refused(api: httpx.AsyncClient) -> No
 @pytest.mark.parametrize(
     ("method", "url", "kwargs", "status"),
     [
-        ("post", BASE, {"content": b"{oops", "headers": {"content-type": "application/json"}},
-         400),
+        ("post", BASE, {"content": b"{oops", "headers": {"content-type": "application/json"}}, 400),
         ("post", BASE, {"json": {"data": [1, 2]}}, 422),
         ("post", BASE, {"json": {"name": "no data wrapper"}}, 422),
         ("post", BASE, {"json": {"data": {"name": "x" * 300_000}}}, 413),

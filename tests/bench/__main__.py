@@ -1,0 +1,27 @@
+"""Run every benchmark: ``python -m tests.bench [--quick]`` (``make bench``).
+
+Each benchmark prints its figures next to a baseline measured in the same process; the
+latest figures are kept in docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from tests.bench import bench_logic, bench_records, bench_validation
+
+
+def main() -> int:
+    quick = "--quick" in sys.argv
+    print("== JsonLogic evaluation")
+    bench_logic.main()
+    print("\n== record validation (30-field form)")
+    bench_validation.main()
+    print("\n== record API on PostgreSQL")
+    asyncio.run(bench_records.main(quick))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

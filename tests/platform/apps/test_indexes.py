@@ -1,0 +1,75 @@
+"""`indexed` fields get expression indexes that the list query can use, on both databases."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import httpx
+from sqlalchemy import text
+from sqlalchemy.dialects import postgresql, sqlite
+
+from formloom.platform.apps.service import AppCatalog
+from formloom.platform.db import Database
+from formloom.platform.records.service import ListQuery, RecordService
+from tests import factories as f
+
+
+async def _index_names(db: Database) -> set[str]:
+    if db.dialect == "postgresql":
+        query = "SELECT indexname FROM pg_indexes WHERE tablename = 'records'"
+    else:
+        query = "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'records'"
+    async with db.engine.connect() as conn:
+        return {row[0] for row in await conn.execute(text(query))}
+
+
+async def test_indexes_follow_the_definition(client: httpx.AsyncClient, db: Database) -> None:
+    document = f.app()
+    await client.post("/api/apps/import", json=document)
+    names = await _index_names(db)
+    assert "ix_rec_demo__contact__name" in names  # indexed
+    assert "ix_rec_demo__contact__phone" in names  # unique fields are indexed too
+    assert "ix_rec_demo__contact__age" not in names
+
+    fields = document["forms"][0]["fields"]
+    fields[0]["indexed"] = False
+    fields[2]["indexed"] = True
+    await client.post("/api/apps/import", json=document)
+    names = await _index_names(db)
+    assert "ix_rec_demo__contact__name" not in names
+    assert "ix_rec_demo__contact__age" in names
+
+
+async def test_the_list_query_uses_the_index(client: httpx.AsyncClient, db: Database) -> None:
+    await client.post("/api/apps/import", json=f.app())
+    for i in range(30):
+        await client.post("/api/records/demo/contact", json={"data": {"name": f"N{i % 3}"}})
+    catalog = AppCatalog()
+    async with db.transaction(write=False) as session:
+        service = RecordService(session, catalog, actor="t", now=datetime.now(UTC))
+        statements: list[object] = []
+        execute = session.execute
+
+        async def capture(statement: object, *args: object, **kwargs: object) -> object:
+            statements.append(statement)
+            return await execute(statement, *args, **kwargs)  # type: ignore[arg-type]
+
+        session.execute = capture  # type: ignore[method-assign]
+        page = await service.list(
+            "demo", "contact", ListQuery(filter={"==": [{"var": "name"}, "N1"]}, limit=5)
+        )
+        session.execute = execute  # type: ignore[method-assign]
+        assert len(page.items) == 5
+        dialect = postgresql.dialect() if db.dialect == "postgresql" else sqlite.dialect()
+        sql = str(
+            statements[-1].compile(  # type: ignore[attr-defined]
+                dialect=dialect, compile_kwargs={"literal_binds": True}
+            )
+        )
+        if db.dialect == "postgresql":
+            await session.execute(text("SET LOCAL enable_seqscan = off"))
+            plan = "\n".join(r[0] for r in await session.execute(text("EXPLAIN " + sql)))
+        else:
+            rows = await session.execute(text("EXPLAIN QUERY PLAN " + sql))
+            plan = "\n".join(str(r[-1]) for r in rows)
+    assert "ix_rec_demo__contact__name" in plan, plan
