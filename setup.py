@@ -21,8 +21,10 @@ def _packages() -> list[str]:
     found = ["formloom"]
     for top in TOP_LEVEL:
         base = ROOT / top
+        if not base.is_dir():
+            continue
         for folder in [base, *sorted(p for p in base.rglob("*") if p.is_dir())]:
-            if "__pycache__" in folder.parts:
+            if "__pycache__" in folder.parts or folder.name.endswith(".egg-info"):
                 continue
             found.append("formloom." + ".".join(folder.relative_to(ROOT).parts))
     return found

@@ -36,11 +36,13 @@ SCALARS = st.one_of(
 )
 JSON = st.recursive(
     SCALARS,
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(
-        st.sampled_from(["id", "name", "qty", "content_type", "size", "x", "v"]),
-        children,
-        max_size=5,
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(["id", "name", "qty", "content_type", "size", "x", "v"]),
+            children,
+            max_size=5,
+        )
     ),
     max_leaves=12,
 )
