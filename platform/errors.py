@@ -24,6 +24,12 @@ log = logging.getLogger("formloom")
 PROBLEM_JSON = "application/problem+json"
 
 
+def shown(text: str, limit: int = 80) -> str:
+    """A client-supplied string made safe to echo in a message: short, encodable, no NUL."""
+    safe = text[:limit].encode("utf-8", "backslashreplace").decode("utf-8")
+    return safe.replace("\x00", "\\u0000") + ("…" if len(text) > limit else "")
+
+
 class Problem(Exception):
     """An error a client can act on. ``errors`` lists the individual problems, each with a
     JSON pointer (``path``) into the request or document that caused it."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -22,18 +23,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from formloom.engines.forms import FormSpec, field_types, label_text
 from formloom.engines.logic.sql import index_expression_sql
+from formloom.platform import jsonsafe
 from formloom.platform.apps import repository
 from formloom.platform.apps.definition import (
+    KEY_PATTERN,
     AppSpec,
     DefinitionInvalid,
     canonical_text,
     digest,
     load,
 )
-from formloom.platform.errors import InvalidDefinition, NotFound
+from formloom.platform.errors import InvalidDefinition, NotFound, shown
 from formloom.platform.models import App, AppVersion
 
 INDEX_PREFIX = "ix_rec_"
+_KEY = re.compile(KEY_PATTERN)
 # Types whose values are scalar and so can be indexed and sorted on.
 SCALAR_TYPES = {
     "text",
@@ -63,7 +67,7 @@ class InstalledApp:
     def form(self, key: str) -> FormSpec:
         form = self.forms.get(key)
         if form is None:
-            raise NotFound(f"App '{self.key}' has no form '{key}'.")
+            raise NotFound(f"App '{self.key}' has no form '{shown(key)}'.")
         return form
 
 
@@ -88,6 +92,8 @@ class AppCatalog:
         self._latest: dict[str, InstalledApp] = {}
 
     async def get(self, session: AsyncSession, key: str) -> InstalledApp:
+        if not _KEY.match(key):  # cannot name an app; never sent to the database
+            raise NotFound(f"No app '{shown(key)}' is installed.")
         version = await repository.current_version_number(session, key)
         if version is None:
             raise NotFound(f"No app '{key}' is installed.")
@@ -124,6 +130,13 @@ class AppCatalog:
 
 def validate_document(document: Any) -> AppSpec:
     """Parse a definition or raise the 422 problem listing every error by JSON pointer."""
+    found = jsonsafe.problems(document)
+    if found:
+        raise InvalidDefinition(
+            f"The app definition has {len(found)} value(s) that cannot be stored; "
+            "nothing was imported.",
+            errors=[{"path": p, "code": "invalid_value", "message": m} for p, m in found],
+        )
     try:
         return load(document)
     except DefinitionInvalid as exc:
@@ -219,6 +232,8 @@ async def sync_indexes(session: AsyncSession, spec: AppSpec) -> None:
 
 
 async def export_app(session: AsyncSession, key: str, version: int | None = None) -> str:
+    if not _KEY.match(key):
+        raise NotFound(f"No app '{shown(key)}' is installed.")
     if version is None:
         number = await repository.current_version_number(session, key)
         if number is None:

@@ -36,6 +36,18 @@ def _parse_filter(raw: str | None) -> Any:
         return None
     try:
         return json.loads(raw)
+    except RecursionError:
+        raise BadRequest(
+            "`filter` is nested too deeply.",
+            errors=[
+                {
+                    "in": "query",
+                    "parameter": "filter",
+                    "code": "too_deep",
+                    "message": "nested too deeply",
+                }
+            ],
+        ) from None
     except json.JSONDecodeError as exc:
         raise BadRequest(
             f"`filter` is not valid JSON ({exc.msg} at position {exc.pos}).",

@@ -31,12 +31,17 @@ from formloom.engines.forms import (
     unique_fields,
 )
 from formloom.engines.logic.sql import FilterError, FilterTarget, compile_filter, field_value
+from formloom.platform import jsonsafe
 from formloom.platform.apps.service import SCALAR_TYPES, AppCatalog, InstalledApp
-from formloom.platform.errors import BadRequest, Conflict, NotFound, PreconditionFailed
+from formloom.platform.errors import BadRequest, Conflict, NotFound, PreconditionFailed, shown
 from formloom.platform.models import Record, RecordHistory
 from formloom.platform.records import cursor as keyset
 from formloom.platform.records import repository
 from formloom.platform.records.ids import is_id, new_id
+
+# Bounds the SQL a filter can produce (SQLite refuses expressions more than 1000 deep).
+# Long value lists (`in`) are one operation however many values they hold.
+MAX_FILTER_OPERATIONS = 300
 
 SYSTEM_COLUMNS = ("id", "version", "created_at", "created_by", "updated_at", "updated_by")
 
@@ -132,7 +137,7 @@ class RecordService:
         if is_id(record_id):
             record = await repository.get(self.session, app, form, record_id, lock=lock)
         if record is None:
-            raise NotFound(f"No {form} record with id '{record_id}' in app '{app}'.")
+            raise NotFound(f"No {form} record with id '{shown(record_id)}' in app '{app}'.")
         return record
 
     # -- checks that need the database -------------------------------------------------
@@ -433,6 +438,30 @@ class RecordService:
         target = self._target(spec)
         conditions = repository.live(app, form)
         if query.filter is not None:
+            found = jsonsafe.problems(query.filter, bounded_ints=True)
+            operations = jsonsafe.operator_count(query.filter)
+            if operations > MAX_FILTER_OPERATIONS:
+                found.insert(
+                    0,
+                    (
+                        "",
+                        f"has {operations} operations; at most {MAX_FILTER_OPERATIONS} are allowed",
+                    ),
+                )
+            if found:
+                pointer, message = found[0]
+                raise BadRequest(
+                    f"The filter cannot be used: the value at {pointer or '/'} {message}.",
+                    errors=[
+                        {
+                            "in": "query",
+                            "parameter": "filter",
+                            "pointer": pointer,
+                            "code": "invalid_value",
+                            "message": message,
+                        }
+                    ],
+                )
             try:
                 conditions.append(compile_filter(query.filter, target, now=self.now))
             except FilterError as exc:
@@ -478,5 +507,18 @@ def _as_object(value: Any) -> dict[str, Any]:
             errors=[
                 {"in": "body", "path": "/data", "code": "type", "message": "must be an object"}
             ],
+        )
+    found = jsonsafe.problems(value, "/data")
+    if found:
+        raise RecordInvalid(
+            [
+                FieldError(
+                    field=pointer.split("/")[2] if pointer.count("/") >= 2 else "data",
+                    path=pointer,
+                    code="invalid_value",
+                    message=f"The value at {pointer} {message}.",
+                )
+                for pointer, message in found
+            ]
         )
     return value
