@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -111,13 +112,22 @@ def settings(database_url: str) -> Settings:
     return Settings(database_url=database_url, max_body_bytes=200_000, max_page_size=100)
 
 
-@pytest.fixture
-async def client(settings: Settings, clock: FixedClock) -> AsyncIterator[httpx.AsyncClient]:
+@asynccontextmanager
+async def running_service(
+    settings: Settings, clock: FixedClock, base_url: str = "http://formloom.test"
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A started service (lifespan run) and an HTTP client talking to it in-process."""
     app = create_app(settings, clock=clock)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://formloom.test") as c:
+        async with httpx.AsyncClient(transport=transport, base_url=base_url) as c:
             yield c
+
+
+@pytest.fixture
+async def client(settings: Settings, clock: FixedClock) -> AsyncIterator[httpx.AsyncClient]:
+    async with running_service(settings, clock) as c:
+        yield c
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Annotated, Any, ClassVar, Literal, NamedTuple, Self, TypeAlias
 
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped,unused-ignore]
@@ -701,42 +701,40 @@ class MultiselectField(InputField):
         return super().describe(error, subpath)
 
 
-class EmailField(IndexableField):
+class ContactField(IndexableField):
+    """A trimmed contact value of a fixed shape; too long is reported as the wrong shape."""
+
+    expects: ClassVar[str] = "a valid value"
+
+    def normalise_value(self, value: Any) -> Any:
+        return normalise_trimmed(value) or None
+
+    def describe(self, error: Any, subpath: tuple[str | int, ...]) -> Problem:
+        if error.validator == "maxLength":
+            return Problem("format", f"{self.title} must be {self.expects}", subpath)
+        return super().describe(error, subpath)
+
+
+class EmailField(ContactField):
     """An email address (trimmed)."""
 
     type: Literal["email"] = Field(description="Field type.")
 
     expects = "a valid email address"
 
-    def normalise_value(self, value: Any) -> Any:
-        return normalise_trimmed(value) or None
-
     def value_schema(self) -> dict[str, Any]:
         return {"type": "string", "format": "email", "pattern": EMAIL_PATTERN, "maxLength": 254}
 
-    def describe(self, error: Any, subpath: tuple[str | int, ...]) -> Problem:
-        if error.validator == "maxLength":
-            return Problem("format", f"{self.title} must be {self.expects}", subpath)
-        return super().describe(error, subpath)
 
-
-class PhoneField(IndexableField):
+class PhoneField(ContactField):
     """A phone number: optional +, 5-20 digits, spaces, dashes, parentheses (trimmed)."""
 
     type: Literal["phone"] = Field(description="Field type.")
 
     expects = "a valid phone number (digits, with an optional leading +)"
 
-    def normalise_value(self, value: Any) -> Any:
-        return normalise_trimmed(value) or None
-
     def value_schema(self) -> dict[str, Any]:
         return {"type": "string", "pattern": PHONE_PATTERN, "maxLength": 40}
-
-    def describe(self, error: Any, subpath: tuple[str | int, ...]) -> Problem:
-        if error.validator == "maxLength":
-            return Problem("format", f"{self.title} must be {self.expects}", subpath)
-        return super().describe(error, subpath)
 
 
 class UrlField(IndexableField):
@@ -1038,20 +1036,7 @@ class TableField(InputField):
         return None
 
     def row_schema(self) -> dict[str, Any]:
-        properties: dict[str, Any] = {}
-        required: list[str] = []
-        for column in self.fields:
-            properties[column.key] = property_schema(column)
-            if isinstance(column, InputField) and column.required and column.visible_if is None:
-                required.append(column.key)
-        schema: dict[str, Any] = {
-            "type": "object",
-            "properties": properties,
-            "additionalProperties": False,
-        }
-        if required:
-            schema["required"] = required
-        return schema
+        return object_schema(self.fields, lambda column: column.visible_if is None)
 
     def value_schema(self) -> dict[str, Any]:
         schema: dict[str, Any] = {"type": "array", "items": self.row_schema()}
@@ -1150,6 +1135,27 @@ class TableField(InputField):
             return super().describe(error, subpath)
         inner = column.describe(error, tuple(subpath[2:]))
         return self.row_problem(index, inner, str(key))
+
+
+def object_schema(
+    fields: Iterable[BaseField], always_shown: Callable[[BaseField], bool]
+) -> dict[str, Any]:
+    """A closed object of the given fields; required are the required ones always shown
+    (a conditionally shown field's requirement is checked by the engine, not the schema)."""
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    for field in fields:
+        properties[field.key] = property_schema(field)
+        if isinstance(field, InputField) and field.required and always_shown(field):
+            required.append(field.key)
+    schema: dict[str, Any] = {
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": False,
+    }
+    if required:
+        schema["required"] = required
+    return schema
 
 
 def property_schema(field: BaseField) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from formloom.engines.forms.fields import InputField, SectionField, property_schema
+from formloom.engines.forms.fields import SectionField, object_schema
 from formloom.engines.forms.labels import label_text
 from formloom.engines.forms.spec import FormSpec
 
@@ -39,25 +39,8 @@ def always_shown(form: FormSpec) -> set[str]:
 def compile_schema(form: FormSpec) -> dict[str, Any]:
     """The JSON Schema (2020-12) of the ``data`` object of ``form``'s records."""
     shown = always_shown(form)
-    properties: dict[str, Any] = {}
-    required: list[str] = []
-    for field in form.value_fields():
-        properties[field.key] = property_schema(field)
-        if isinstance(field, InputField) and field.required and field.key in shown:
-            required.append(field.key)
-    schema: dict[str, Any] = {
-        "$schema": SCHEMA_DIALECT,
-        "title": form.title,
-    }
+    schema: dict[str, Any] = {"$schema": SCHEMA_DIALECT, "title": form.title}
     if form.description is not None:
         schema["description"] = label_text(form.description)
-    schema.update(
-        {
-            "type": "object",
-            "properties": properties,
-            "additionalProperties": False,
-        }
-    )
-    if required:
-        schema["required"] = required
+    schema.update(object_schema(form.value_fields(), lambda field: field.key in shown))
     return schema

@@ -8,19 +8,16 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from formloom.platform.api import create_app
 from formloom.platform.clock import FixedClock
 from formloom.platform.settings import Settings
 from tests import factories as f
+from tests.conftest import running_service
 
 
 @pytest.fixture
 async def second(settings: Settings, clock: FixedClock) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings, clock=clock)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://second") as c:
-            yield c
+    async with running_service(settings, clock, "http://second") as c:
+        yield c
 
 
 async def test_a_stale_cached_definition_is_never_used_for_a_write(
