@@ -45,6 +45,29 @@ class RoleSpec(BaseModel):
     description: Label | None = Field(default=None, description="What the role is for.")
 
 
+class MigrationSpec(BaseModel):
+    """How existing records of one form follow a change that needs migration.
+
+    Applied only to changes in the import's plan: a rename whose old key is a field of the
+    installed form and whose new key is a field of the new one, and `set` expressions for
+    fields whose change needs migration. Kept with the definition for the record; an entry
+    that matches no change of a later import does nothing.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    form: str = Field(pattern=KEY_PATTERN, description="Key of the form whose records migrate.")
+    rename: dict[str, str] = Field(
+        default_factory=dict,
+        description="Old field key -> new field key; values move to the new key.",
+    )
+    set: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Field key -> JsonLogic expression computing the new value from the "
+        "record as it was before the change (after renames).",
+    )
+
+
 class AppSpec(BaseModel):
     """A whole app: its forms, and the rules, flows and reports that work on them."""
 
@@ -69,6 +92,11 @@ class AppSpec(BaseModel):
     dashboards: list[dict[str, Any]] = Field(default_factory=list, description="Dashboards.")
     permissions: list[dict[str, Any]] = Field(
         default_factory=list, description="Who may do what on which form."
+    )
+    migrations: list[MigrationSpec] = Field(
+        default_factory=list,
+        description="How existing records follow changes that need migration (renames, new "
+        "values computed from old ones).",
     )
 
     def form(self, key: str) -> FormSpec | None:
