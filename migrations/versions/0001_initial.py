@@ -38,6 +38,7 @@ def upgrade() -> None:
         sa.Column("semver", sa.String(50), nullable=False),
         sa.Column("definition", sa.Text(), nullable=False),
         sa.Column("digest", sa.String(64), nullable=False),
+        sa.Column("form_versions", JSON_DOC, nullable=False),
         sa.Column("created_at", UtcDateTime(), nullable=False),
         sa.Column("created_by", sa.String(100), nullable=False),
         sa.ForeignKeyConstraint(

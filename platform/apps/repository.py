@@ -24,6 +24,11 @@ async def get_version(session: AsyncSession, key: str, version: int) -> AppVersi
     return await session.get(AppVersion, (key, version))
 
 
+async def versions(session: AsyncSession, key: str) -> list[AppVersion]:
+    query = select(AppVersion).where(AppVersion.app == key).order_by(AppVersion.version)
+    return list((await session.execute(query)).scalars())
+
+
 async def list_apps(session: AsyncSession) -> list[tuple[App, AppVersion]]:
     query = (
         select(App, AppVersion)

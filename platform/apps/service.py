@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from formloom.engines.forms import FormSpec, field_types, label_text
 from formloom.engines.logic.sql import index_expression_sql
 from formloom.platform import jsonsafe
-from formloom.platform.apps import repository
+from formloom.platform.apps import changes, repository
 from formloom.platform.apps.definition import (
     KEY_PATTERN,
     AppSpec,
@@ -33,7 +33,7 @@ from formloom.platform.apps.definition import (
     digest,
     load,
 )
-from formloom.platform.errors import InvalidDefinition, NotFound, shown
+from formloom.platform.errors import Conflict, InvalidDefinition, NotFound, shown
 from formloom.platform.models import App, AppVersion
 
 INDEX_PREFIX = "ix_rec_"
@@ -63,6 +63,10 @@ class InstalledApp:
     spec: AppSpec
     document: dict[str, Any]
     forms: dict[str, FormSpec] = field(default_factory=dict)
+    form_versions: dict[str, int] = field(default_factory=dict)
+
+    def form_version(self, key: str) -> int:
+        return self.form_versions.get(key, self.version)
 
     def form(self, key: str) -> FormSpec:
         form = self.forms.get(key)
@@ -77,11 +81,15 @@ class ImportResult:
     version: int
     status: Literal["created", "updated", "unchanged"]
     forms: list[str]
+    plan: changes.Plan | None = None
 
 
-def _installed(key: str, version: int, document: dict[str, Any]) -> InstalledApp:
+def _installed(
+    key: str, version: int, document: dict[str, Any], form_versions: dict[str, int]
+) -> InstalledApp:
     spec = load(document)
-    return InstalledApp(key, version, spec, document, {form.key: form for form in spec.forms})
+    forms = {form.key: form for form in spec.forms}
+    return InstalledApp(key, version, spec, document, forms, dict(form_versions))
 
 
 class AppCatalog:
@@ -106,7 +114,7 @@ class AppCatalog:
         row = await repository.get_version(session, key, version)
         if row is None:
             raise NotFound(f"App '{key}' has no version {version}.")
-        installed = _installed(key, version, json.loads(row.definition))
+        installed = _installed(key, version, json.loads(row.definition), row.form_versions)
         self.remember(installed)
         return installed
 
@@ -153,25 +161,62 @@ async def import_app(
     *,
     actor: str,
     now: datetime,
+    allow_destructive: bool = False,
+    dry_run: bool = False,
 ) -> ImportResult:
+    """Validate, plan and (unless ``dry_run``) apply a definition in the caller's unit of
+    work: the new version, the migrated records and the indexes commit together or not at
+    all. A plan with blocked changes is refused (409) with the plan in the problem."""
     spec = validate_document(document)
     assert isinstance(document, dict)
     forms = [form.key for form in spec.forms]
-    app = await repository.get_app(session, spec.key, lock=True)
+    app = await repository.get_app(session, spec.key, lock=not dry_run)
     new_digest = digest(document)
+    current: InstalledApp | None = None
+    current_row = None
     if app is not None:
-        current = await repository.get_version(session, spec.key, app.current_version)
-        if current is not None and current.digest == new_digest:
-            return ImportResult(spec.key, app.current_version, "unchanged", forms)
+        current_row = await repository.get_version(session, spec.key, app.current_version)
+        current = await catalog.get_version(session, spec.key, app.current_version)
+    unchanged = current_row is not None and current_row.digest == new_digest
+    plan = await changes.make_plan(
+        session,
+        current.spec if current else None,
+        app.current_version if app else None,
+        spec,
+        unchanged=unchanged,
+        allow_destructive=allow_destructive,
+        now=now,
+    )
+    if dry_run or unchanged:
+        status: Literal["created", "updated", "unchanged"] = (
+            "unchanged" if unchanged else ("created" if app is None else "updated")
+        )
+        return ImportResult(spec.key, app.current_version if app else 0, status, forms, plan)
+    if not plan.can_apply:
+        raise Conflict(
+            f"The import of '{spec.key}' needs {len(plan.blocked)} decision(s) before it can "
+            "be applied; nothing was changed.",
+            errors=[
+                {
+                    "path": f"/forms/{b['form']}" + (f"/{b['field']}" if b.get("field") else ""),
+                    "code": b["class"],
+                    "message": b["message"],
+                }
+                for b in plan.blocked
+            ],
+            plan=plan.to_dict(),
+        )
+    if app is not None:
         number = app.current_version + 1
         app.current_version = number
         app.updated_at = now
-        status: Literal["created", "updated"] = "updated"
+        status = "updated"
     else:
         number = 1
         session.add(App(key=spec.key, current_version=1, created_at=now, updated_at=now))
         status = "created"
     await session.flush()
+    form_versions = _form_versions(current, plan, spec, number)
     session.add(
         AppVersion(
             app=spec.key,
@@ -180,14 +225,47 @@ async def import_app(
             semver=spec.version,
             definition=canonical_text(document),
             digest=new_digest,
+            form_versions=form_versions,
             created_at=now,
             created_by=actor,
         )
     )
+    await session.flush()
+    new_forms = {f.key: f for f in spec.forms}
+    for form_plan in plan.forms:
+        diff = form_plan.diff
+        if diff.kind == "removed":
+            await changes.remove_form_records(session, spec.key, diff.form, actor=actor, now=now)
+        elif diff.rewrites_records and form_plan.records:
+            await changes.migrate_form(
+                session,
+                spec.key,
+                diff,
+                new_forms[diff.form],
+                plan.migrations.get(diff.form),
+                form_version=form_versions[diff.form],
+                actor=actor,
+                now=now,
+            )
+            await changes.rebuild_claims(session, spec.key, new_forms[diff.form])
     await sync_indexes(session, spec)
     await session.flush()
-    catalog.remember(InstalledApp(spec.key, number, spec, document, {f.key: f for f in spec.forms}))
-    return ImportResult(spec.key, number, status, forms)
+    catalog.remember(InstalledApp(spec.key, number, spec, document, new_forms, form_versions))
+    return ImportResult(spec.key, number, status, forms, plan)
+
+
+def _form_versions(
+    current: InstalledApp | None, plan: changes.Plan, spec: AppSpec, number: int
+) -> dict[str, int]:
+    """Each form keeps its version unless this import changes it."""
+    changed = {f.diff.form for f in plan.forms}
+    versions = {}
+    for form in spec.forms:
+        if current is None or form.key in changed or form.key not in current.forms:
+            versions[form.key] = number
+        else:
+            versions[form.key] = current.form_version(form.key)
+    return versions
 
 
 def index_name(app: str, form: str, key: str) -> str:
@@ -286,54 +364,135 @@ async def describe_app(session: AsyncSession, catalog: AppCatalog, key: str) -> 
     }
 
 
-async def plan_import(
-    session: AsyncSession, spec: AppSpec, document: dict[str, Any]
-) -> dict[str, Any]:
-    """What an import would change, without changing anything: forms and fields added,
-    changed and removed, with the number of live records of each touched form."""
-    app = await repository.get_app(session, spec.key)
-    if app is None:
-        return {
-            "app": spec.key,
-            "status": "create",
-            "forms": {"added": [f.key for f in spec.forms], "changed": [], "removed": []},
+async def list_versions(session: AsyncSession, key: str) -> list[dict[str, Any]]:
+    if not _KEY.match(key) or await repository.current_version_number(session, key) is None:
+        raise NotFound(f"No app '{shown(key)}' is installed.")
+    current = await repository.current_version_number(session, key)
+    return [
+        {
+            "revision": row.version,
+            "version": row.semver,
+            "label": row.label,
+            "digest": row.digest,
+            "form_versions": row.form_versions,
+            "created_at": row.created_at,
+            "created_by": row.created_by,
+            "current": row.version == current,
         }
-    current_row = await repository.get_version(session, spec.key, app.current_version)
-    assert current_row is not None
-    if current_row.digest == digest(document):
-        return {"app": spec.key, "status": "unchanged", "revision": app.current_version}
-    current = load(json.loads(current_row.definition))
-    counts = await repository.record_counts(session, spec.key)
-    old = {f.key: f for f in current.forms}
-    new = {f.key: f for f in spec.forms}
-    changed = []
-    for key in sorted(old.keys() & new.keys()):
-        if old[key] == new[key]:
-            continue
-        old_fields = {f.key: f for f in old[key].fields}
-        new_fields = {f.key: f for f in new[key].fields}
-        changed.append(
-            {
-                "form": key,
-                "records": counts.get(key, 0),
-                "fields_added": sorted(new_fields.keys() - old_fields.keys()),
-                "fields_removed": sorted(old_fields.keys() - new_fields.keys()),
-                "fields_changed": sorted(
-                    k
-                    for k in old_fields.keys() & new_fields.keys()
-                    if old_fields[k] != new_fields[k]
-                ),
-            }
+        for row in await repository.versions(session, key)
+    ]
+
+
+def _reverse_renames(catalog_versions: list[InstalledApp], target: AppSpec) -> list[dict[str, Any]]:
+    """Renames made after ``target`` was current, undone: rolling back a rename moves the
+    values back instead of dropping them."""
+    inverse: dict[str, dict[str, str]] = {}
+    for installed in catalog_versions:
+        for entry in installed.spec.migrations:
+            for old_key, new_key in entry.rename.items():
+                inverse.setdefault(entry.form, {})[new_key] = old_key
+    target_forms = {f.key for f in target.forms}
+    return [
+        {"form": form, "rename": pairs} for form, pairs in inverse.items() if form in target_forms
+    ]
+
+
+async def rollback(
+    session: AsyncSession,
+    catalog: AppCatalog,
+    key: str,
+    to: int,
+    *,
+    actor: str,
+    now: datetime,
+    allow_destructive: bool = False,
+    dry_run: bool = False,
+) -> ImportResult:
+    """Make revision ``to``'s definition current again, as a new revision, through the same
+    plan-and-apply path as an import. Renames made since are undone automatically."""
+    current = await catalog.get(session, key)
+    if not 1 <= to <= current.version:
+        raise NotFound(f"App '{key}' has no revision {to}.")
+    target = await catalog.get_version(session, key, to)
+    later = [await catalog.get_version(session, key, n) for n in range(to + 1, current.version + 1)]
+    document = dict(target.document)
+    inverse = _reverse_renames(later, target.spec)
+    if inverse:
+        document["migrations"] = inverse
+    return await import_app(
+        session,
+        catalog,
+        document,
+        actor=actor,
+        now=now,
+        allow_destructive=allow_destructive,
+        dry_run=dry_run,
+    )
+
+
+async def save_form(
+    session: AsyncSession,
+    catalog: AppCatalog,
+    key: str,
+    form_document: Any,
+    *,
+    migration: dict[str, Any] | None,
+    if_match: str | None,
+    actor: str,
+    now: datetime,
+    allow_destructive: bool = False,
+    dry_run: bool = False,
+) -> ImportResult:
+    """The designer's save: one form replaced (or added) in the current definition, then
+    the same plan-and-apply path as an import. ``If-Match`` guards against overwriting a
+    save someone else made meanwhile (the ETag is the app revision)."""
+    current = await catalog.get(session, key)
+    if if_match is not None and if_match.strip().removeprefix("W/").strip('"') not in (
+        "*",
+        str(current.version),
+    ):
+        from formloom.platform.errors import PreconditionFailed
+
+        raise PreconditionFailed(
+            f"The app is at revision {current.version}, not {if_match}; reload the form and "
+            "save again.",
+            current_revision=current.version,
         )
-    return {
-        "app": spec.key,
-        "status": "update",
-        "revision": app.current_version,
-        "forms": {
-            "added": sorted(new.keys() - old.keys()),
-            "changed": changed,
-            "removed": [
-                {"form": k, "records": counts.get(k, 0)} for k in sorted(old.keys() - new.keys())
-            ],
-        },
-    }
+    if not isinstance(form_document, dict) or not isinstance(form_document.get("key"), str):
+        raise InvalidDefinition(
+            "The body must be a form definition (an object with a `key`).",
+            errors=[{"path": "/key", "code": "missing", "message": "is required"}],
+        )
+    document = json.loads(json.dumps(current.document))
+    forms = document.setdefault("forms", [])
+    for index, existing in enumerate(forms):
+        if isinstance(existing, dict) and existing.get("key") == form_document["key"]:
+            forms[index] = form_document
+            break
+    else:
+        forms.append(form_document)
+    document.pop("migrations", None)
+    if migration:
+        document["migrations"] = [{"form": form_document["key"], **migration}]
+    return await import_app(
+        session,
+        catalog,
+        document,
+        actor=actor,
+        now=now,
+        allow_destructive=allow_destructive,
+        dry_run=dry_run,
+    )
+
+
+async def plan_import(
+    session: AsyncSession, spec: AppSpec, document: dict[str, Any], *, now: datetime | None = None
+) -> dict[str, Any]:
+    """The plan of importing ``document``, changing nothing (what ``dry_run`` returns)."""
+    from datetime import UTC
+
+    result = await import_app(
+        session, AppCatalog(), document, actor="plan", now=now or datetime.now(UTC), dry_run=True
+    )
+    assert result.plan is not None
+    return result.plan.to_dict()

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from formloom.platform.models.base import Base, UtcDateTime
+from formloom.platform.models.base import Base, JsonDocument, UtcDateTime
 
 
 class App(Base):
@@ -35,5 +35,7 @@ class AppVersion(Base):
     semver: Mapped[str] = mapped_column(String(50))
     definition: Mapped[str] = mapped_column(Text)
     digest: Mapped[str] = mapped_column(String(64))
+    # form key -> the app revision at which that form's definition last changed
+    form_versions: Mapped[dict[str, int]] = mapped_column(JsonDocument)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     created_by: Mapped[str] = mapped_column(String(100))

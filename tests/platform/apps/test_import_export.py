@@ -34,7 +34,10 @@ async def test_changed_definition_makes_a_new_revision(client: httpx.AsyncClient
     assert (await client.post("/api/apps/import", json=document)).json()["revision"] == 1
     document["forms"][0]["fields"].append(f.field("city"))
     result = (await client.post("/api/apps/import", json=document)).json()
-    assert result == {"app": "demo", "revision": 2, "status": "updated", "forms": ["contact"]}
+    assert {k: result[k] for k in ("app", "revision", "status", "forms")} == {
+        "app": "demo", "revision": 2, "status": "updated", "forms": ["contact"]}
+    [form] = result["plan"]["forms"]
+    assert form["fields"][0]["field"] == "city" and form["fields"][0]["class"] == "safe"
     listing = (await client.get("/api/apps")).json()
     assert [(a["key"], a["revision"]) for a in listing] == [("demo", 2)]
 
@@ -90,7 +93,8 @@ async def test_non_object_and_malformed_bodies_are_client_errors(
 async def test_dry_run_reports_the_plan_and_changes_nothing(client: httpx.AsyncClient) -> None:
     document = f.app()
     plan = (await client.post("/api/apps/import?dry_run=true", json=document)).json()
-    assert plan["status"] == "create" and plan["forms"]["added"] == ["contact"]
+    assert plan["status"] == "create"
+    assert [(f["form"], f["change"]) for f in plan["forms"]] == [("contact", "added")]
     assert (await client.get("/api/apps/demo")).status_code == 404
 
     await client.post("/api/apps/import", json=document)
@@ -100,8 +104,11 @@ async def test_dry_run_reports_the_plan_and_changes_nothing(client: httpx.AsyncC
     ]
     plan = (await client.post("/api/apps/import?dry_run=true", json=document)).json()
     assert plan["status"] == "update"
-    [change] = plan["forms"]["changed"]
-    assert change["fields_removed"] == ["score"] and change["records"] == 1
+    [form] = plan["forms"]
+    assert form["records"] == 1
+    [change] = form["fields"]
+    # no record has a score: removing the field loses nothing
+    assert (change["field"], change["change"], change["class"]) == ("score", "removed", "safe")
     assert (await client.get("/api/apps/demo")).json()["revision"] == 1
 
 

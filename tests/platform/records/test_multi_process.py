@@ -31,6 +31,7 @@ async def test_a_stale_cached_definition_is_never_used_for_a_write(
 
     # the first process makes `city` required
     document["forms"][0]["fields"].append(f.field("city", required=True))
+    document["migrations"] = [{"form": "contact", "set": {"city": "Unknown"}}]
     assert (await client.post("/api/apps/import", json=document)).json()["revision"] == 2
 
     refused = await second.post("/api/records/demo/contact", json={"data": {"name": "Bob"}})

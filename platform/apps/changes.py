@@ -1,0 +1,534 @@
+"""Plans and migrations: what an import changes, and carrying it out on existing records.
+
+The form engine (``engines.forms.diff``) classifies every change and gives, for each, a
+JsonLogic filter of the records it touches. Here those filters are compiled to SQL against
+the *old* definition (records are stored in its shape) and counted — one scan per form,
+never loading records — which makes a dry-run cheap on any number of records.
+
+Applying runs in the import's own transaction: records of every form whose change reaches
+stored data are re-prepared in batches (renames, ``set`` expressions, defaults for new
+required fields, removed fields dropped), validated by the form engine against the new
+definition, and written with a history row each. If any record would be left invalid, the
+whole import is refused with the count and the first examples, and nothing is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import Integer, case, func, literal, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from formloom.engines.forms import (
+    FormSpec,
+    RecordInvalid,
+    changed_fields,
+    field_types,
+    prepare,
+    unique_fields,
+)
+from formloom.engines.forms.diff import (
+    EntryChanges,
+    FieldChange,
+    FormDiff,
+    diff_entries,
+    diff_forms,
+)
+from formloom.engines.logic import LogicError, evaluate
+from formloom.engines.logic.sql import FilterError, FilterTarget, compile_filter
+from formloom.platform.apps.definition import AppSpec, MigrationSpec
+from formloom.platform.errors import Conflict, Unprocessable
+from formloom.platform.models import Record, RecordHistory, RecordUnique
+from formloom.platform.records.repository import live
+
+BATCH = 1000
+EXAMPLES = 5
+ENTRY_LISTS = ("roles", "rules", "flows", "reports", "dashboards", "permissions")
+SYSTEM = ("id", "version", "created_at", "created_by", "updated_at", "updated_by")
+
+
+@dataclass
+class CountedChange:
+    change: FieldChange
+    records: int
+    covered_by: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = self.change.to_dict()
+        out["records"] = self.records
+        if not self.change.exact:
+            out["records_note"] = "at most; every record is checked when the change is applied"
+        if self.covered_by:
+            out["covered_by"] = self.covered_by
+        out["class"] = self.effective_class
+        return out
+
+    @property
+    def effective_class(self) -> str:
+        # A change that touches no record is safe, whatever its kind.
+        if self.change.change_class != "safe" and self.records == 0:
+            return "safe"
+        return self.change.change_class
+
+
+@dataclass
+class FormPlan:
+    diff: FormDiff
+    records: int
+    changes: list[CountedChange] = field(default_factory=list)
+
+    @property
+    def change_class(self) -> str:
+        if self.diff.kind == "removed":
+            return "destructive" if self.records else "safe"
+        rank = {"safe": 0, "needs_migration": 1, "destructive": 2}
+        worst = "safe"
+        for change in self.changes:
+            if rank[change.effective_class] > rank[worst]:
+                worst = change.effective_class
+        return worst
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "form": self.diff.form,
+            "change": self.diff.kind,
+            "class": self.change_class,
+            "records": self.records,
+        }
+        if self.changes:
+            out["fields"] = [c.to_dict() for c in self.changes]
+        return out
+
+
+@dataclass
+class Plan:
+    app: str
+    status: Literal["create", "update", "unchanged"]
+    revision: int | None
+    forms: list[FormPlan] = field(default_factory=list)
+    entries: dict[str, EntryChanges] = field(default_factory=dict)
+    blocked: list[dict[str, Any]] = field(default_factory=list)
+    migrations: dict[str, MigrationSpec] = field(default_factory=dict)
+
+    @property
+    def can_apply(self) -> bool:
+        return not self.blocked
+
+    def to_dict(self) -> dict[str, Any]:
+        counts = {"safe": 0, "needs_migration": 0, "destructive": 0}
+        for form in self.forms:
+            if form.diff.kind == "changed":
+                for change in form.changes:
+                    counts[change.effective_class] += 1
+            else:
+                counts[form.change_class] += 1
+        return {
+            "app": self.app,
+            "status": self.status,
+            "revision": self.revision,
+            "summary": counts,
+            "forms": [f.to_dict() for f in self.forms],
+            **{name: changes.to_dict() for name, changes in self.entries.items()},
+            "can_apply": self.can_apply,
+            "blocked": self.blocked,
+        }
+
+
+def _migrations_by_form(spec: AppSpec) -> dict[str, MigrationSpec]:
+    merged: dict[str, MigrationSpec] = {}
+    for entry in spec.migrations:
+        previous = merged.get(entry.form)
+        if previous is None:
+            merged[entry.form] = entry
+        else:
+            merged[entry.form] = MigrationSpec(
+                form=entry.form,
+                rename={**previous.rename, **entry.rename},
+                set={**previous.set, **entry.set},
+            )
+    return merged
+
+
+def _target(form: FormSpec, dialect: str) -> FilterTarget:
+    return FilterTarget(
+        data=Record.data,
+        fields=field_types(form),
+        columns={name: getattr(Record, name) for name in SYSTEM},
+        dialect="postgresql" if dialect == "postgresql" else "sqlite",
+    )
+
+
+async def _count_touches(
+    session: AsyncSession,
+    app: str,
+    old_form: FormSpec,
+    changes: list[FieldChange],
+    now: datetime,
+) -> tuple[int, list[int]]:
+    """Live records of the form, and how many each change touches — in one scan."""
+    target = _target(old_form, session.bind.dialect.name)
+    columns: list[Any] = [func.count()]
+    for change in changes:
+        if change.touches is None:
+            columns.append(literal(0, Integer))
+        elif change.touches is True:
+            columns.append(func.count())
+        else:
+            try:
+                condition = compile_filter(change.touches, target, now=now)
+            except FilterError:
+                condition = None
+            if condition is None:
+                columns.append(func.count())
+            else:
+                columns.append(func.coalesce(func.sum(case((condition, 1), else_=0)), 0))
+    row = (await session.execute(select(*columns).where(*live(app, old_form.key)))).one()
+    return int(row[0]), [int(value) for value in row[1:]]
+
+
+def _covered(change: FieldChange, migration: MigrationSpec | None) -> str | None:
+    if change.renamed_from is not None:
+        return "rename"
+    if migration is not None and change.field in migration.set:
+        return "set"
+    return None
+
+
+async def make_plan(
+    session: AsyncSession,
+    current: AppSpec | None,
+    current_revision: int | None,
+    spec: AppSpec,
+    *,
+    unchanged: bool,
+    allow_destructive: bool,
+    now: datetime,
+) -> Plan:
+    if current is None:
+        plan = Plan(spec.key, "create", None)
+        plan.forms = [FormPlan(FormDiff(f.key, "added"), 0) for f in spec.forms]
+        return plan
+    if unchanged:
+        return Plan(spec.key, "unchanged", current_revision)
+    migrations = _migrations_by_form(spec)
+    renames = {form: m.rename for form, m in migrations.items()}
+    plan = Plan(spec.key, "update", current_revision, migrations=migrations)
+    old_forms = {f.key: f for f in current.forms}
+    for diff in diff_forms(list(current.forms), list(spec.forms), renames):
+        if diff.kind == "added":
+            plan.forms.append(FormPlan(diff, 0))
+            continue
+        old_form = old_forms[diff.form]
+        total, touched = await _count_touches(session, spec.key, old_form, list(diff.fields), now)
+        form_plan = FormPlan(diff, total)
+        for change, count in zip(diff.fields, touched, strict=True):
+            form_plan.changes.append(
+                CountedChange(change, count, _covered(change, migrations.get(diff.form)))
+            )
+        plan.forms.append(form_plan)
+    for name in ENTRY_LISTS:
+        changes = diff_entries(
+            [e if isinstance(e, dict) else e.model_dump() for e in getattr(current, name)],
+            [e if isinstance(e, dict) else e.model_dump() for e in getattr(spec, name)],
+        )
+        if changes:
+            plan.entries[name] = changes
+    _block(plan, allow_destructive)
+    return plan
+
+
+def _block(plan: Plan, allow_destructive: bool) -> None:
+    for form in plan.forms:
+        if form.diff.kind == "removed" and form.records and not allow_destructive:
+            plan.blocked.append(
+                {
+                    "form": form.diff.form,
+                    "class": "destructive",
+                    "message": f"Removing form '{form.diff.form}' drops {form.records} record(s); "
+                    "pass allow_destructive to confirm.",
+                }
+            )
+        for counted in form.changes:
+            change = counted.change
+            label = f"{form.diff.form}.{change.field}"
+            if counted.effective_class == "destructive" and not allow_destructive:
+                plan.blocked.append(
+                    {
+                        "form": form.diff.form,
+                        "field": change.field,
+                        "class": "destructive",
+                        "message": f"{label}: {'; '.join(change.reasons)} — {counted.records} "
+                        "record(s) have a value; pass allow_destructive to confirm.",
+                    }
+                )
+            elif (
+                counted.effective_class == "needs_migration"
+                and change.exact
+                and counted.covered_by is None
+            ):
+                plan.blocked.append(
+                    {
+                        "form": form.diff.form,
+                        "field": change.field,
+                        "class": "needs_migration",
+                        "message": f"{label}: {'; '.join(change.reasons)} — touches "
+                        f"{counted.records} record(s). Add a `migrations` entry for form "
+                        f"'{form.diff.form}' with `set` (a JsonLogic expression computing the new "
+                        "value from the old record) or `rename`.",
+                    }
+                )
+
+
+# -- applying ---------------------------------------------------------------------------
+
+
+@dataclass
+class MigrationResult:
+    migrated: dict[str, int] = field(default_factory=dict)
+    removed_forms: dict[str, int] = field(default_factory=dict)
+
+
+def _transform(
+    data: dict[str, Any],
+    *,
+    renames: Mapping[str, str],
+    sets: Mapping[str, Any],
+    defaults: Mapping[str, Any],
+    keep: set[str],
+    now: datetime,
+) -> dict[str, Any]:
+    moved = dict(data)
+    for old_key, new_key in renames.items():
+        if old_key in moved:
+            moved[new_key] = moved.pop(old_key)
+    context = {**data, **moved}
+    for key, expression in sets.items():
+        value = evaluate(expression, context, now=now)
+        if value is None:
+            moved.pop(key, None)
+        else:
+            moved[key] = value
+    for key, default in defaults.items():
+        if moved.get(key) in (None, "", []):
+            moved[key] = default
+    return {key: value for key, value in moved.items() if key in keep}
+
+
+async def migrate_form(
+    session: AsyncSession,
+    app: str,
+    diff: FormDiff,
+    new_form: FormSpec,
+    migration: MigrationSpec | None,
+    *,
+    form_version: int,
+    actor: str,
+    now: datetime,
+) -> int:
+    """Re-prepare every live record of a changed form under its new definition."""
+    renames = {c.renamed_from: c.field for c in diff.fields if c.renamed_from is not None}
+    needs = {c.field for c in diff.fields if c.change_class == "needs_migration"}
+    sets = {k: v for k, v in (migration.set if migration else {}).items() if k in needs}
+    defaults = {}
+    for change in diff.fields:
+        if change.fills_default:
+            spec = next(f for f in new_form.fields if f.key == change.field)
+            defaults[change.field] = getattr(spec, "default", None)
+    keep = {f.key for f in new_form.value_fields()}
+    invalid: list[dict[str, Any]] = []
+    invalid_count = 0
+    migrated = 0
+    last_id = ""
+    table = Record.__table__
+    history = RecordHistory.__table__
+    while True:
+        rows = (
+            await session.execute(
+                select(Record.id, Record.data, Record.version)
+                .where(*live(app, diff.form), Record.id > last_id)
+                .order_by(Record.id)
+                .limit(BATCH)
+            )
+        ).all()
+        if not rows:
+            break
+        last_id = rows[-1][0]
+        updates: list[dict[str, Any]] = []
+        entries: list[dict[str, Any]] = []
+        for record_id, data, version in rows:
+            try:
+                moved = _transform(
+                    data, renames=renames, sets=sets, defaults=defaults, keep=keep, now=now
+                )
+                clean = prepare(new_form, {}, existing=moved, now=now, allow_read_only=True)
+            except RecordInvalid as exc:
+                invalid_count += 1
+                if len(invalid) < EXAMPLES:
+                    invalid.append({"id": record_id, "errors": [e.to_dict() for e in exc.errors]})
+                continue
+            except LogicError as exc:
+                invalid_count += 1
+                if len(invalid) < EXAMPLES:
+                    invalid.append(
+                        {
+                            "id": record_id,
+                            "errors": [
+                                {
+                                    "code": "migration_failed",
+                                    "message": f"a `set` expression failed: {exc}",
+                                }
+                            ],
+                        }
+                    )
+                continue
+            if clean == data:
+                continue
+            changed = changed_fields(data, clean)
+            updates.append({"b_id": record_id, "b_data": clean, "b_version": version + 1})
+            entries.append(
+                {
+                    "record_id": record_id,
+                    "app": app,
+                    "form": diff.form,
+                    "version": version + 1,
+                    "form_version": form_version,
+                    "operation": "migrate",
+                    "data": clean,
+                    "changed": changed,
+                    "actor": actor,
+                    "at": now,
+                }
+            )
+        if updates and not invalid_count:
+            from sqlalchemy import bindparam
+
+            await session.execute(
+                update(table)
+                .where(table.c.id == bindparam("b_id"))
+                .values(
+                    data=bindparam("b_data"),
+                    version=bindparam("b_version"),
+                    form_version=form_version,
+                    updated_at=now,
+                    updated_by=actor,
+                )
+                .execution_options(synchronize_session=False),
+                updates,
+            )
+            await session.execute(history.insert(), entries)
+            migrated += len(updates)
+    if invalid_count:
+        raise Unprocessable(
+            f"The new definition of form '{diff.form}' would leave {invalid_count} existing "
+            "record(s) invalid; nothing was changed. Add or fix a `migrations` entry for the "
+            "form, or change the definition.",
+            errors=[
+                {
+                    "path": f"/forms/{diff.form}",
+                    "code": "records_invalid",
+                    "message": f"{invalid_count} record(s) would be invalid",
+                }
+            ],
+            invalid_records=invalid_count,
+            examples=invalid,
+        )
+    return migrated
+
+
+async def rebuild_claims(session: AsyncSession, app: str, form: FormSpec) -> None:
+    """Recreate a form's unique claims from its records; refuse if values clash."""
+    from formloom.platform.records.service import claim_value
+
+    table = RecordUnique.__table__
+    await session.execute(table.delete().where(table.c.app == app, table.c.form == form.key))
+    keys = unique_fields(form)
+    if not keys:
+        return
+    seen: dict[tuple[str, str], str] = {}
+    clashes: list[dict[str, Any]] = []
+    last_id = ""
+    while True:
+        rows = (
+            await session.execute(
+                select(Record.id, Record.data)
+                .where(*live(app, form.key), Record.id > last_id)
+                .order_by(Record.id)
+                .limit(BATCH)
+            )
+        ).all()
+        if not rows:
+            break
+        last_id = rows[-1][0]
+        claims = []
+        for record_id, data in rows:
+            for key in keys:
+                if data.get(key) in (None, "", []):
+                    continue
+                value = claim_value(data[key])
+                holder = seen.get((key, value))
+                if holder is not None:
+                    if len(clashes) < EXAMPLES:
+                        clashes.append({"field": key, "records": [holder, record_id]})
+                    continue
+                seen[(key, value)] = record_id
+                claims.append(
+                    {
+                        "app": app,
+                        "form": form.key,
+                        "field": key,
+                        "value": value,
+                        "record_id": record_id,
+                    }
+                )
+        if claims and not clashes:
+            await session.execute(table.insert(), claims)
+    if clashes:
+        raise Conflict(
+            f"Form '{form.key}' would have duplicate values in unique field(s); nothing was "
+            "changed. Make the values unique first (or migrate them).",
+            examples=clashes,
+        )
+
+
+async def remove_form_records(
+    session: AsyncSession, app: str, form: str, *, actor: str, now: datetime
+) -> int:
+    """Soft-delete the records of a removed form; each keeps its history."""
+    rows = (
+        await session.execute(
+            select(Record.id, Record.data, Record.version).where(*live(app, form))
+        )
+    ).all()
+    if not rows:
+        return 0
+    table = Record.__table__
+    await session.execute(
+        update(table)
+        .where(table.c.app == app, table.c.form == form, table.c.deleted_at.is_(None))
+        .values(deleted_at=now, version=table.c.version + 1, updated_at=now, updated_by=actor)
+    )
+    await session.execute(
+        RecordHistory.__table__.insert(),
+        [
+            {
+                "record_id": rid,
+                "app": app,
+                "form": form,
+                "version": version + 1,
+                "form_version": 0,
+                "operation": "delete",
+                "data": data,
+                "changed": [],
+                "actor": actor,
+                "at": now,
+            }
+            for rid, data, version in rows
+        ],
+    )
+    await session.execute(
+        RecordUnique.__table__.delete().where(RecordUnique.app == app, RecordUnique.form == form)
+    )
+    return len(rows)
