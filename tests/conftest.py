@@ -26,8 +26,11 @@ from formloom.platform.db import Database
 from formloom.platform.migrate import upgrade
 from formloom.platform.settings import Settings
 
+# One database per test session, so two sessions (a developer's and CI's, or parallel
+# helpers) never drop each other's tables; dropped when the session ends.
 POSTGRES_URL = os.environ.get(
-    "FORMLOOM_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/formloom_test"
+    "FORMLOOM_TEST_POSTGRES_URL",
+    f"postgresql+asyncpg://postgres@127.0.0.1:5432/formloom_test_{os.getpid()}",
 )
 TABLES = ("record_unique", "record_history", "records", "app_versions", "apps")
 FIXED_NOW = datetime(2026, 11, 23, 10, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
@@ -43,6 +46,23 @@ async def _fresh_postgres_database(url: str) -> None:
             await conn.execute(text(f'CREATE DATABASE "{target.database}"'))
     finally:
         await admin.dispose()
+
+
+async def _drop_postgres_database(url: str) -> None:
+    target = make_url(url)
+    admin = create_async_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
+    finally:
+        await admin.dispose()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if POSTGRES_URL in _prepared and "FORMLOOM_TEST_POSTGRES_URL" not in os.environ:
+        import asyncio
+
+        asyncio.run(_drop_postgres_database(POSTGRES_URL))
 
 
 async def _clean(db: Database) -> None:

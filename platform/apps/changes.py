@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Integer, case, func, literal, select, update
+from sqlalchemy import Integer, bindparam, case, func, literal, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from formloom.engines.forms import (
@@ -42,6 +42,7 @@ from formloom.engines.logic.sql import FilterError, FilterTarget, compile_filter
 from formloom.platform.apps.definition import AppSpec, MigrationSpec
 from formloom.platform.errors import Conflict, Unprocessable
 from formloom.platform.models import Record, RecordHistory, RecordUnique
+from formloom.platform.models.base import UtcDateTime
 from formloom.platform.records.repository import live
 
 BATCH = 1000
@@ -403,8 +404,6 @@ async def migrate_form(
                 }
             )
         if updates and not invalid_count:
-            from sqlalchemy import bindparam
-
             await session.execute(
                 update(table)
                 .where(table.c.id == bindparam("b_id"))
@@ -436,6 +435,87 @@ async def migrate_form(
             examples=invalid,
         )
     return migrated
+
+
+def set_based_renames(diff: FormDiff, counted: list[CountedChange]) -> dict[str, str] | None:
+    """The renames of a diff that can be carried out by one SQL statement, or None.
+
+    That is the case when every change either moves values unchanged (a rename whose
+    definition is otherwise identical) or touches no stored value (cosmetic changes, new
+    optional fields, removed fields no record has): every record then stays valid and its
+    computed values stay what they were, so no record needs the form engine.
+    """
+    renames: dict[str, str] = {}
+    for item in counted:
+        change = item.change
+        pure_rename = change.renamed_from is not None and change.reasons == (
+            f"renamed {change.renamed_from} -> {change.field}",
+        )
+        if pure_rename:
+            assert change.renamed_from is not None
+            renames[change.renamed_from] = change.field
+        else:
+            untouched = change.change_class == "safe" and not (
+                change.recompute or change.fills_default
+            )
+            unused_removal = change.kind == "removed" and item.records == 0
+            if not (untouched or unused_removal):
+                return None
+    return renames or None
+
+
+async def rename_in_sql(
+    session: AsyncSession,
+    app: str,
+    form: str,
+    renames: Mapping[str, str],
+    *,
+    form_version: int,
+    actor: str,
+    now: datetime,
+) -> int:
+    """PostgreSQL: move the values of renamed keys and write a history row for each record
+    changed, in one statement. Keys are validated identifiers (written into the SQL)."""
+    olds = ", ".join(f"'{o}'" for o in renames)
+    removed = "".join(f" - '{o}'" for o in renames)
+    built = ", ".join(f"'{n}', data -> '{o}'" for o, n in renames.items())
+    pairs = ", ".join(f"('{o}', '{n}')" for o, n in renames.items())
+    statement = text(
+        f"""
+        WITH moved AS (
+            UPDATE records
+            SET data = (data{removed}) || jsonb_strip_nulls(jsonb_build_object({built})),
+                version = version + 1, form_version = :form_version,
+                updated_at = :now, updated_by = :actor
+            WHERE app = '{app}' AND form = '{form}' AND deleted_at IS NULL
+              AND data ?| array[{olds}]
+            RETURNING id, data, version
+        )
+        INSERT INTO record_history
+            (record_id, app, form, version, form_version, operation, data, changed, actor, at)
+        SELECT moved.id, '{app}', '{form}', moved.version, :form_version, 'migrate',
+               moved.data,
+               (SELECT coalesce(jsonb_agg(k ORDER BY k), '[]'::jsonb)
+                FROM (VALUES {pairs}) AS p(o, n), LATERAL unnest(array[p.o, p.n]) AS k
+                WHERE moved.data ? p.n),
+               :actor, :now
+        FROM moved
+        """
+    ).bindparams(
+        bindparam("now", type_=UtcDateTime()),
+    )
+    result = await session.execute(
+        statement, {"form_version": form_version, "now": now, "actor": actor}
+    )
+    renamed = int(result.rowcount)  # type: ignore[attr-defined]
+    claims = RecordUnique.__table__
+    for old_key, new_key in renames.items():
+        await session.execute(
+            claims.update()
+            .where(claims.c.app == app, claims.c.form == form, claims.c.field == old_key)
+            .values(field=new_key)
+        )
+    return renamed
 
 
 async def rebuild_claims(session: AsyncSession, app: str, form: FormSpec) -> None:

@@ -237,6 +237,19 @@ async def import_app(
         if diff.kind == "removed":
             await changes.remove_form_records(session, spec.key, diff.form, actor=actor, now=now)
         elif diff.rewrites_records and form_plan.records:
+            renames = changes.set_based_renames(diff, form_plan.changes)
+            if renames and session.bind.dialect.name == "postgresql":
+                # values only move between keys: one statement, no record needs the engine
+                await changes.rename_in_sql(
+                    session,
+                    spec.key,
+                    diff.form,
+                    renames,
+                    form_version=form_versions[diff.form],
+                    actor=actor,
+                    now=now,
+                )
+                continue
             await changes.migrate_form(
                 session,
                 spec.key,

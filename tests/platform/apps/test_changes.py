@@ -362,3 +362,17 @@ async def test_the_designer_save_goes_through_the_same_path(api: httpx.AsyncClie
     )
     assert broken.status_code == 422
     assert broken.json()["errors"][0]["path"].startswith("/forms/0/fields/0")
+
+
+async def test_a_renamed_unique_field_stays_unique(client: httpx.AsyncClient) -> None:
+    document = shop()
+    field_of(document, "mobile")["unique"] = True
+    await client.post("/api/apps/import", json=document)
+    await client.post(BASE, json={"data": {"name": "Ann", "mobile": "+1 555 0101"}})
+    field_of(document, "mobile")["key"] = "phone"
+    document["migrations"] = [{"form": "customer", "rename": {"mobile": "phone"}}]
+    assert (await client.post("/api/apps/import", json=document)).status_code == 200
+    clash = await client.post(BASE, json={"data": {"name": "Bob", "phone": "+1 555 0101"}})
+    assert clash.status_code == 422 and clash.json()["errors"][0]["code"] == "unique"
+    fine = await client.post(BASE, json={"data": {"name": "Bob", "phone": "+1 555 0102"}})
+    assert fine.status_code == 201
