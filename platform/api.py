@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from formloom.platform import errors
+from formloom.platform import errors, openapi
 from formloom.platform.apps.endpoints import router as apps_router
 from formloom.platform.apps.service import AppCatalog
 from formloom.platform.clock import Clock, SystemClock
@@ -64,6 +64,7 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.include_router(apps_router)
     app.include_router(records_router)
+    openapi.install(app)
 
     @app.get("/api/health", tags=["service"])
     async def health() -> dict[str, str]:

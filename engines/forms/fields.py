@@ -563,7 +563,9 @@ class TimeField(IndexableField):
         return normalise_time(value)
 
     def value_schema(self) -> dict[str, Any]:
-        schema: dict[str, Any] = {"type": "string", "format": "time", "pattern": TIME_PATTERN}
+        # No "format": JSON Schema's `time` demands seconds and an offset; stored times are
+        # HH:MM[:SS] local times, which the pattern describes exactly.
+        schema: dict[str, Any] = {"type": "string", "pattern": TIME_PATTERN}
         if self.min is not None:
             schema["formatMinimum"] = self.min
         if self.max is not None:

@@ -24,6 +24,12 @@ async def get_version(session: AsyncSession, key: str, version: int) -> AppVersi
     return await session.get(AppVersion, (key, version))
 
 
+async def revisions(session: AsyncSession) -> tuple[tuple[str, int], ...]:
+    """(key, current revision) of every installed app, without their definitions."""
+    rows = await session.execute(select(App.key, App.current_version).order_by(App.key))
+    return tuple((key, version) for key, version in rows.all())
+
+
 async def versions(session: AsyncSession, key: str) -> list[AppVersion]:
     query = select(AppVersion).where(AppVersion.app == key).order_by(AppVersion.version)
     return list((await session.execute(query)).scalars())
