@@ -2,6 +2,10 @@
 
 Commands that touch the database bring it to the newest revision first, so the embedded
 SQLite default never needs a separate set-up step.
+
+Exit codes, for scripts: 0 success; 1 the command failed (e.g. no such app); 2 bad input —
+an unreadable file, a file over 10 MB, text that is not JSON, an invalid app definition, or
+wrong command-line arguments (argparse's own code). Messages go to standard error.
 """
 
 from __future__ import annotations
@@ -16,18 +20,65 @@ from typing import Any
 
 from formloom.platform.settings import get_settings
 
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+#: Largest definition file the CLI reads (the API refuses bodies over 1 MiB by default).
+MAX_FILE_BYTES = 10 * 1024 * 1024
+
+
+class BadInput(Exception):
+    """The input cannot be used; the message says why. ``main`` exits with code 2."""
+
+
+def _too_large(name: str) -> BadInput:
+    megabytes = MAX_FILE_BYTES // (1024 * 1024)
+    return BadInput(f"{name} is larger than {megabytes} MB; refusing to read it")
+
+
+def _read_bytes(path: str) -> bytes:
+    name = "standard input" if path == "-" else path
+    try:
+        if path == "-":
+            stream = getattr(sys.stdin, "buffer", None)
+            if stream is not None:
+                data = bytes(stream.read(MAX_FILE_BYTES + 1))
+            else:  # a text stream put in place of stdin (tests, embedding)
+                data = sys.stdin.read(MAX_FILE_BYTES + 1).encode("utf-8", "surrogatepass")
+        else:
+            file = Path(path)
+            if file.stat().st_size > MAX_FILE_BYTES:
+                raise _too_large(name)
+            with file.open("rb") as handle:
+                data = handle.read(MAX_FILE_BYTES + 1)  # it may have grown since
+    except OSError as exc:
+        raise BadInput(f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise _too_large(name)
+    return data
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
 
 def _read_json(path: str) -> Any:
+    """The JSON document in ``path`` (``-``: standard input), or ``BadInput``."""
+    data = _read_bytes(path)
     try:
-        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SystemExit(f"formloom: cannot read {path}: {exc.strerror}") from None
+        text = data.decode("utf-8-sig")  # tolerate the byte order mark some editors write
+    except UnicodeDecodeError as exc:
+        raise BadInput(f"{path} is not UTF-8 text (byte {exc.start})") from None
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:
-        raise SystemExit(
-            f"formloom: {path} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+        raise BadInput(
+            f"{path} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
         ) from None
+    except RecursionError:
+        raise BadInput(f"{path} is not usable JSON: it is nested too deeply") from None
+    except ValueError as exc:  # NaN / Infinity, integers of thousands of digits
+        raise BadInput(f"{path} is not valid JSON: {exc}") from None
 
 
 def _print_problems(errors: Sequence[dict[str, Any]]) -> None:
@@ -83,7 +134,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     except DefinitionInvalid as exc:
         print(f"{args.file}: {len(exc.problems)} problem(s)", file=sys.stderr)
         _print_problems([p.model_dump() for p in exc.problems])
-        return 1
+        return EXIT_BAD_INPUT
     print(
         f"{args.file}: valid {spec.format} app '{spec.key}' {spec.version} "
         f"({len(spec.forms)} forms)"
@@ -91,33 +142,62 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _exit_code(problem: Any) -> int:
+    """2 for a problem with what was given (a 4xx that is the input's fault), else 1."""
+    return EXIT_BAD_INPUT if problem.status in (400, 413, 422) else EXIT_FAILED
+
+
+def cmd_schema_app(args: argparse.Namespace) -> int:
+    from formloom.platform.apps.definition import app_format_schema
+
+    text = json.dumps(app_format_schema(), indent=2, ensure_ascii=False) + "\n"
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
 def cmd_app_import(args: argparse.Namespace) -> int:
     from formloom.platform.apps import service
+    from formloom.platform.apps.changes import render_table
     from formloom.platform.clock import SystemClock
     from formloom.platform.errors import Problem
 
     document = _read_json(args.file)
 
     async def work(db: Any, catalog: Any) -> int:
+        now = SystemClock(get_settings().timezone).now()
         try:
-            if args.dry_run:
-                spec = service.validate_document(document)
-                async with db.transaction(write=False) as session:
-                    plan = await service.plan_import(session, spec, document)
-                print(json.dumps(plan, indent=2, ensure_ascii=False))
-                return 0
-            async with db.transaction() as session:
+            async with db.transaction(write=not args.dry_run) as session:
                 result = await service.import_app(
                     session,
                     catalog,
                     document,
                     actor="cli",
-                    now=SystemClock(get_settings().timezone).now(),
+                    now=now,
+                    allow_destructive=args.allow_destructive,
+                    dry_run=args.dry_run,
                 )
         except Problem as exc:
             print(f"{args.file}: {exc.detail}", file=sys.stderr)
-            _print_problems(exc.errors)
-            return 1
+            if "plan" in exc.extra:
+                print(render_table(exc.extra["plan"]), file=sys.stderr)
+            else:
+                _print_problems(exc.errors)
+            for example in exc.extra.get("examples", []):
+                print(f"  example: {json.dumps(example, ensure_ascii=False)}", file=sys.stderr)
+            return _exit_code(exc)
+        plan = result.plan.to_dict() if result.plan else None
+        if args.dry_run:
+            print(
+                json.dumps(plan, indent=2, ensure_ascii=False)
+                if args.json
+                else render_table(plan or {})
+            )
+            return 0
+        if plan and result.status == "updated" and not args.json:
+            print(render_table(plan))
         print(
             f"app '{result.app}' {result.status} (revision {result.version}; "
             f"forms: {', '.join(result.forms)})"
@@ -125,6 +205,37 @@ def cmd_app_import(args: argparse.Namespace) -> int:
         return 0
 
     return int(asyncio.run(_with_db(work)))
+
+
+def cmd_app_diff(args: argparse.Namespace) -> int:
+    from formloom.platform.apps.changes import plan_offline, render_table
+    from formloom.platform.apps.definition import DefinitionInvalid, load
+
+    specs = []
+    for path in (args.old, args.new):
+        try:
+            specs.append(load(_read_json(path)))
+        except DefinitionInvalid as exc:
+            print(f"{path}: {len(exc.problems)} problem(s)", file=sys.stderr)
+            _print_problems([p.model_dump() for p in exc.problems])
+            return 2
+    plan = plan_offline(specs[0], specs[1]).to_dict()
+    plan.pop("blocked", None)
+    plan.pop("can_apply", None)
+    plan["revision"] = None
+    if args.json:
+        print(json.dumps(plan, indent=2, ensure_ascii=False))
+    else:
+        print(
+            render_table(plan)
+            if plan["forms"]
+            or any(
+                plan.get(n)
+                for n in ("roles", "rules", "flows", "reports", "dashboards", "permissions")
+            )
+            else "no changes"
+        )
+    return 0
 
 
 def cmd_app_export(args: argparse.Namespace) -> int:
@@ -188,7 +299,16 @@ def parser() -> argparse.ArgumentParser:
     imp = app.add_parser("import", help="install or update an app from a JSON file")
     imp.add_argument("file", help="app definition (formloom.app/v1); - for standard input")
     imp.add_argument("--dry-run", action="store_true", help="show the plan, change nothing")
+    imp.add_argument(
+        "--allow-destructive", action="store_true", help="confirm changes that drop data"
+    )
+    imp.add_argument("--json", action="store_true", help="print the plan as JSON")
     imp.set_defaults(run=cmd_app_import)
+    diff = app.add_parser("diff", help="the plan between two definition files (no server)")
+    diff.add_argument("old")
+    diff.add_argument("new")
+    diff.add_argument("--json", action="store_true", help="print the plan as JSON")
+    diff.set_defaults(run=cmd_app_diff)
     exp = app.add_parser("export", help="write an app's definition as JSON")
     exp.add_argument("app")
     exp.add_argument("-o", "--output", help="file to write (default: standard output)")
@@ -196,14 +316,27 @@ def parser() -> argparse.ArgumentParser:
     app.add_parser("list", help="list installed apps").set_defaults(run=cmd_app_list)
 
     check = commands.add_parser("check", help="validate an app definition file, offline")
-    check.add_argument("file")
+    check.add_argument("file", help="app definition (formloom.app/v1); - for standard input")
     check.set_defaults(run=cmd_check)
+
+    schema = commands.add_parser("schema", help="print published JSON Schemas").add_subparsers(
+        dest="schema_command", required=True
+    )
+    schema_app = schema.add_parser(
+        "app", help="the JSON Schema of app definitions (formloom.app/v1), for editors"
+    )
+    schema_app.add_argument("-o", "--output", help="file to write (default: standard output)")
+    schema_app.set_defaults(run=cmd_schema_app)
     return root
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    return int(args.run(args))
+    try:
+        return int(args.run(args))
+    except BadInput as exc:
+        print(f"formloom: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
 
 
 if __name__ == "__main__":

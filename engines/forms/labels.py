@@ -21,7 +21,8 @@ LocalizedText: TypeAlias = Annotated[
         Annotated[str, Field(pattern=LOCALE_PATTERN)],
         Annotated[str, Field(min_length=1)],
     ],
-    Field(min_length=1),
+    # The published schema must refuse a key that is not a locale, as validation does.
+    Field(min_length=1, json_schema_extra={"additionalProperties": False}),
 ]
 Label: TypeAlias = Annotated[
     str | LocalizedText,

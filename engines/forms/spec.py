@@ -16,7 +16,7 @@ logic engine's static check.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -205,23 +205,34 @@ def _read_keys(rule: Any) -> set[str]:
 def computed_order(fields: Sequence[BaseField | ColumnSpec]) -> list[ComputedField]:
     """Computed fields in an order where each comes after the computed fields it reads.
 
-    Ties keep the form's order. Assumes no cycles (the spec rejects them).
+    Ties keep the form's order. Assumes no cycles (the spec rejects them). Iterative, so a
+    long chain of computed fields cannot exhaust the interpreter's recursion limit.
     """
     computed = {field.key: field for field in fields if isinstance(field, ComputedField)}
-    needs = {key: _read_keys(field.formula) & computed.keys() for key, field in computed.items()}
+    position = {key: index for index, key in enumerate(computed)}
+    needs = {
+        key: sorted(_read_keys(field.formula) & computed.keys(), key=position.__getitem__)
+        for key, field in computed.items()
+    }
     ordered: list[ComputedField] = []
     done: set[str] = set()
-
-    def visit(key: str, trail: tuple[str, ...]) -> None:
-        if key in done or key in trail:
-            return
-        for dependency in sorted(needs[key], key=list(computed).index):
-            visit(dependency, (*trail, key))
-        done.add(key)
-        ordered.append(computed[key])
-
-    for key in computed:
-        visit(key, ())
+    for root in computed:
+        if root in done:
+            continue
+        trail = {root}
+        stack = [(root, iter(needs[root]))]
+        while stack:  # depth first, each field after what it reads
+            key, dependencies = stack[-1]
+            for dependency in dependencies:
+                if dependency not in done and dependency not in trail:
+                    trail.add(dependency)
+                    stack.append((dependency, iter(needs[dependency])))
+                    break
+            else:
+                stack.pop()
+                trail.discard(key)
+                done.add(key)
+                ordered.append(computed[key])
     return ordered
 
 
@@ -233,38 +244,181 @@ def _cycle_issues(fields: Sequence[BaseField | ColumnSpec], base: Loc) -> list[D
     for key, index in computed.items():
         field = fields[index]
         assert isinstance(field, ComputedField)
-        needs[key] = [name for name in computed if name in _read_keys(field.formula)]
+        reads = _read_keys(field.formula)
+        needs[key] = sorted((name for name in reads if name in computed), key=computed.__getitem__)
+    cycles = dependency_cycles(needs)
     issues: list[DefinitionIssue] = []
     for key, index in computed.items():
-        cycle = _find_cycle(key, needs)
-        if cycle is not None:
-            route = " -> ".join(cycle)
+        if key in cycles:
             field = fields[index]
             assert isinstance(field, ComputedField)
             issues.append(
                 DefinitionIssue(
                     (*base, index, "formula"),
                     "computed_cycle",
-                    f"computed field {key!r} depends on itself ({route})",
+                    f"computed field {key!r} depends on itself ({' -> '.join(cycles[key])})",
                     field.formula,
                 )
             )
     return issues
 
 
-def _find_cycle(start: str, needs: dict[str, list[str]]) -> list[str] | None:
-    """A path start -> ... -> start through ``needs``, if there is one (depth first)."""
-    stack: list[tuple[str, list[str]]] = [(start, [start])]
-    seen: set[str] = set()
-    while stack:
-        key, path = stack.pop()
-        for dependency in needs.get(key, []):
-            if dependency == start:
-                return [*path, start]
-            if dependency not in seen:
-                seen.add(dependency)
-                stack.append((dependency, [*path, dependency]))
-    return None
+#: Most keys shown on each side of a cycle's route; longer routes are cut with "…".
+ROUTE_LIMIT = 5
+#: Components up to this size get the shortest route for each key (one search per key).
+SMALL_COMPONENT = 50
+
+
+def dependency_cycles(needs: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
+    """Each key that depends on itself (directly or through others) -> a route showing how.
+
+    ``needs`` maps a key to the keys it reads. A route starts and ends with the key
+    (``["a", "b", "a"]``): the shortest one in a small tangle; in a big one, a route through
+    the component's first key, cut with "…" standing for the keys left out. Linear in the
+    size of the graph for big tangles — strongly connected components (Tarjan), then one
+    breadth-first search each way per component — so thousands of computed fields are
+    checked in milliseconds.
+    """
+    routes: dict[str, list[str]] = {}
+    for component in _components(needs):
+        members = set(component)
+        root = component[0]
+        if len(component) == 1 and root not in needs.get(root, ()):
+            continue
+        if len(component) <= SMALL_COMPONENT:
+            for key in component:
+                routes[key] = _shortest_cycle(key, needs, members)
+            continue
+        # ahead[v]: the step from v towards root; behind[v]: the step before v from root.
+        ahead = _breadth_first(root, _reverse(needs, members))
+        behind = _breadth_first(root, {k: [v for v in needs[k] if v in members] for k in members})
+        for key in component:
+            if key == root:
+                last = min(
+                    (k for k in members if root in needs[k]), key=lambda k: _depth(k, behind)
+                )
+                if last == root:
+                    routes[key] = [root, root]
+                    continue
+                back, cut = _walk(last, behind, root)
+                routes[key] = [root, *(["…"] if cut else []), *reversed(back), root]
+            else:
+                forth, cut_forth = _walk(key, ahead, root)
+                back, cut_back = _walk(key, behind, root)
+                routes[key] = [
+                    *forth,
+                    *(["…"] if cut_forth else []),
+                    root,
+                    *(["…"] if cut_back else []),
+                    *reversed(back),
+                ]
+    return routes
+
+
+def _components(needs: Mapping[str, Sequence[str]]) -> list[list[str]]:
+    """Strongly connected components of ``needs`` (Tarjan, iterative), each in key order."""
+    order = {key: position for position, key in enumerate(needs)}
+    edges = {key: [target for target in needs[key] if target in order] for key in needs}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    for start in needs:
+        if start in index:
+            continue
+        work: list[tuple[str, int]] = [(start, 0)]
+        while work:
+            key, next_edge = work.pop()
+            if next_edge == 0:
+                index[key] = low[key] = len(index)
+                stack.append(key)
+                on_stack.add(key)
+            targets = edges[key]
+            descended = False
+            while next_edge < len(targets):
+                target = targets[next_edge]
+                next_edge += 1
+                if target not in index:
+                    work.extend([(key, next_edge), (target, 0)])
+                    descended = True
+                    break
+                if target in on_stack:
+                    low[key] = min(low[key], index[target])
+            if descended:
+                continue
+            if low[key] == index[key]:
+                component: list[str] = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == key:
+                        break
+                found.append(sorted(component, key=order.__getitem__))
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[key])
+    return found
+
+
+def _reverse(needs: Mapping[str, Sequence[str]], members: set[str]) -> dict[str, list[str]]:
+    reverse: dict[str, list[str]] = {key: [] for key in members}
+    for key in members:
+        for target in needs[key]:
+            if target in members:
+                reverse[target].append(key)
+    return reverse
+
+
+def _breadth_first(root: str, edges: Mapping[str, Sequence[str]]) -> dict[str, str]:
+    """For each key reachable from ``root``: the key it was reached from."""
+    came_from: dict[str, str] = {root: root}
+    queue = [root]
+    for key in queue:
+        for target in edges.get(key, ()):
+            if target not in came_from:
+                came_from[target] = key
+                queue.append(target)
+    return came_from
+
+
+def _shortest_cycle(start: str, needs: Mapping[str, Sequence[str]], members: set[str]) -> list[str]:
+    came_from: dict[str, str] = {}
+    queue = [start]
+    for key in queue:
+        for target in needs[key]:
+            if target == start:
+                route = [start]
+                while key != start:
+                    route.append(key)
+                    key = came_from[key]
+                return [start, *reversed(route[1:]), start]
+            if target in members and target not in came_from:
+                came_from[target] = key
+                queue.append(target)
+    raise AssertionError(f"{start!r} is on no cycle")  # pragma: no cover
+
+
+def _depth(key: str, came_from: Mapping[str, str]) -> int:
+    depth = 0
+    while came_from[key] != key and depth <= ROUTE_LIMIT:
+        key = came_from[key]
+        depth += 1
+    return depth
+
+
+def _walk(start: str, step: Mapping[str, str], stop: str) -> tuple[list[str], bool]:
+    """``start``, ``step[start]``, ... up to (not including) ``stop``; cut after
+    ``ROUTE_LIMIT`` keys (the flag says so)."""
+    keys: list[str] = []
+    key = start
+    while key != stop:
+        if len(keys) == ROUTE_LIMIT:
+            return keys, True
+        keys.append(key)
+        key = step[key]
+    return keys, False
 
 
 def definition_errors(error: ValidationError) -> list[dict[str, str]]:

@@ -54,13 +54,13 @@ SYSTEM = ("id", "version", "created_at", "created_by", "updated_at", "updated_by
 @dataclass
 class CountedChange:
     change: FieldChange
-    records: int
+    records: int | None  # None: not counted (a plan between two files, no database)
     covered_by: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = self.change.to_dict()
         out["records"] = self.records
-        if not self.change.exact:
+        if not self.change.exact and self.records:
             out["records_note"] = "at most; every record is checked when the change is applied"
         if self.covered_by:
             out["covered_by"] = self.covered_by
@@ -78,7 +78,7 @@ class CountedChange:
 @dataclass
 class FormPlan:
     diff: FormDiff
-    records: int
+    records: int | None
     changes: list[CountedChange] = field(default_factory=list)
 
     @property
@@ -239,6 +239,82 @@ async def make_plan(
             plan.entries[name] = changes
     _block(plan, allow_destructive)
     return plan
+
+
+def plan_offline(current: AppSpec, spec: AppSpec) -> Plan:
+    """The plan between two definitions without a database: kinds and classes, no counts
+    (``formloom app diff``). Every change is classed as if records had values."""
+    migrations = _migrations_by_form(spec)
+    renames = {form: m.rename for form, m in migrations.items()}
+    plan = Plan(spec.key, "update", None, migrations=migrations)
+    for diff in diff_forms(list(current.forms), list(spec.forms), renames):
+        form_plan = FormPlan(diff, None)
+        for change in diff.fields:
+            form_plan.changes.append(
+                CountedChange(change, None, _covered(change, migrations.get(diff.form)))
+            )
+        plan.forms.append(form_plan)
+    for name in ENTRY_LISTS:
+        changes = diff_entries(
+            [e if isinstance(e, dict) else e.model_dump() for e in getattr(current, name)],
+            [e if isinstance(e, dict) else e.model_dump() for e in getattr(spec, name)],
+        )
+        if changes:
+            plan.entries[name] = changes
+    return plan
+
+
+def render_table(plan: dict[str, Any]) -> str:
+    """A plan (``Plan.to_dict()``) as a table a person reads in a terminal."""
+    rows = [("FORM", "FIELD", "CHANGE", "CLASS", "RECORDS", "DETAIL")]
+    for form in plan.get("forms", []):
+        records = "-" if form.get("records") is None else f"{form['records']:,}"
+        if form["change"] != "changed" or not form.get("fields"):
+            rows.append(
+                (form["form"], "", form["change"], form["class"].replace("_", " "), records, "")
+            )
+            continue
+        for change in form["fields"]:
+            name = change["field"] or "(form)"
+            if change.get("renamed_from"):
+                name = f"{change['renamed_from']} -> {change['field']}"
+            count = "-" if change.get("records") is None else f"{change['records']:,}"
+            if change.get("records_note"):
+                count = "<=" + count
+            detail = "; ".join(change["reasons"])
+            if change.get("covered_by"):
+                detail += f" [by {change['covered_by']}]"
+            rows.append(
+                (
+                    form["form"],
+                    name,
+                    change["change"],
+                    change["class"].replace("_", " "),
+                    count,
+                    detail,
+                )
+            )
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    lines = [
+        "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:5])) + "  " + row[5]
+        for row in rows
+    ]
+    for name in ENTRY_LISTS:
+        entries = plan.get(name)
+        if entries:
+            parts = [f"{verb} {', '.join(keys)}" for verb, keys in entries.items() if keys]
+            lines.append(f"{name}: " + "; ".join(parts))
+    summary = plan.get("summary")
+    if summary:
+        lines.append(
+            f"summary: {summary['safe']} safe, {summary['needs_migration']} needing migration, "
+            f"{summary['destructive']} destructive"
+        )
+    for blocked in plan.get("blocked", []):
+        lines.append(f"blocked: {blocked['message']}")
+    if plan.get("status") == "unchanged":
+        lines = ["no changes: the definition is the one installed"]
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def _block(plan: Plan, allow_destructive: bool) -> None:

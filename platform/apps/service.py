@@ -398,16 +398,20 @@ async def list_versions(session: AsyncSession, key: str) -> list[dict[str, Any]]
 
 def _reverse_renames(catalog_versions: list[InstalledApp], target: AppSpec) -> list[dict[str, Any]]:
     """Renames made after ``target`` was current, undone: rolling back a rename moves the
-    values back instead of dropping them."""
+    values back instead of dropping them. Only pairs whose old key is a field of the
+    target's form are kept (a field added and then renamed since has nothing to go back to)."""
     inverse: dict[str, dict[str, str]] = {}
     for installed in catalog_versions:
         for entry in installed.spec.migrations:
             for old_key, new_key in entry.rename.items():
                 inverse.setdefault(entry.form, {})[new_key] = old_key
-    target_forms = {f.key for f in target.forms}
-    return [
-        {"form": form, "rename": pairs} for form, pairs in inverse.items() if form in target_forms
-    ]
+    out = []
+    for form in target.forms:
+        keys = {f.key for f in form.fields}
+        pairs = {n: o for n, o in inverse.get(form.key, {}).items() if o in keys}
+        if pairs:
+            out.append({"form": form.key, "rename": pairs})
+    return out
 
 
 async def rollback(

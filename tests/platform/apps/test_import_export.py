@@ -35,7 +35,11 @@ async def test_changed_definition_makes_a_new_revision(client: httpx.AsyncClient
     document["forms"][0]["fields"].append(f.field("city"))
     result = (await client.post("/api/apps/import", json=document)).json()
     assert {k: result[k] for k in ("app", "revision", "status", "forms")} == {
-        "app": "demo", "revision": 2, "status": "updated", "forms": ["contact"]}
+        "app": "demo",
+        "revision": 2,
+        "status": "updated",
+        "forms": ["contact"],
+    }
     [form] = result["plan"]["forms"]
     assert form["fields"][0]["field"] == "city" and form["fields"][0]["class"] == "safe"
     listing = (await client.get("/api/apps")).json()
