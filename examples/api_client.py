@@ -1,15 +1,19 @@
 """A script an integrator might write against the generic record API (httpx only).
 
-    python examples/api_client.py [BASE_URL]      # default http://127.0.0.1:8000
+    FORMLOOM_USERNAME=admin FORMLOOM_PASSWORD=... python examples/api_client.py [BASE_URL]
+    FORMLOOM_TOKEN=flt_... python examples/api_client.py [BASE_URL]   # a personal API token
 
-Installs the example feedback app, submits a few surveys (one of them invalid, to show the
-error shape), lists detractors with a JsonLogic filter page by page, and prints a record's
-history after a guarded update.
+BASE_URL defaults to http://127.0.0.1:8000. The user must be a platform admin (the script
+installs an app). Signs in for a bearer token (POST /api/auth/token), installs the
+example feedback app, submits a few surveys (one of them invalid, to show the error
+shape), lists detractors with a JsonLogic filter page by page, and prints a record's history
+after a guarded update.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -20,8 +24,25 @@ APP = Path(__file__).parent / "apps" / "patient_feedback.json"
 SURVEYS = f"{BASE}/api/records/patient_feedback/survey"
 
 
+def bearer_token(http: httpx.Client) -> str:
+    """A personal token from the environment, or a bearer token for username + password."""
+    token = os.environ.get("FORMLOOM_TOKEN")
+    if token:
+        return token
+    signed_in = http.post(
+        f"{BASE}/api/auth/token",
+        json={
+            "username": os.environ["FORMLOOM_USERNAME"],
+            "password": os.environ["FORMLOOM_PASSWORD"],
+        },
+    )
+    signed_in.raise_for_status()
+    return str(signed_in.json()["access_token"])
+
+
 def main() -> None:
     with httpx.Client(timeout=10) as http:
+        http.headers["Authorization"] = f"Bearer {bearer_token(http)}"
         installed = http.post(
             f"{BASE}/api/apps/import",
             content=APP.read_bytes(),

@@ -11,10 +11,14 @@ from fastapi import FastAPI
 from formloom.platform import errors, openapi
 from formloom.platform.apps.endpoints import router as apps_router
 from formloom.platform.apps.service import AppCatalog
+from formloom.platform.audit.endpoints import router as audit_router
+from formloom.platform.auth.endpoints import router as auth_router
+from formloom.platform.auth.endpoints import users_router
 from formloom.platform.clock import Clock, SystemClock
 from formloom.platform.db import Database
 from formloom.platform.deps import Platform
 from formloom.platform.limits import BodyLimit
+from formloom.platform.links.endpoints import router as links_router
 from formloom.platform.migrate import upgrade
 from formloom.platform.records.endpoints import router as records_router
 from formloom.platform.settings import Settings, get_settings
@@ -62,8 +66,12 @@ def create_app(
     )
     errors.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.include_router(auth_router)
+    app.include_router(users_router)
+    app.include_router(audit_router)
     app.include_router(apps_router)
     app.include_router(records_router)
+    app.include_router(links_router)
     openapi.install(app)
 
     @app.get("/api/health", tags=["service"])

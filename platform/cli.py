@@ -1,4 +1,6 @@
-"""The ``formloom`` command: run the service, upgrade the database, manage apps.
+"""The ``formloom`` command: run the service, upgrade the database, manage apps, users
+(``formloom.platform.auth.commands``) and export the audit log
+(``formloom.platform.audit.commands``).
 
 Commands that touch the database bring it to the newest revision first, so the embedded
 SQLite default never needs a separate set-up step.
@@ -327,6 +329,12 @@ def parser() -> argparse.ArgumentParser:
     )
     schema_app.add_argument("-o", "--output", help="file to write (default: standard output)")
     schema_app.set_defaults(run=cmd_schema_app)
+
+    from formloom.platform.audit.commands import add_commands as add_audit_commands
+    from formloom.platform.auth.commands import add_commands as add_user_commands
+
+    add_user_commands(commands)
+    add_audit_commands(commands)
     return root
 
 

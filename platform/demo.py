@@ -1,7 +1,9 @@
-"""The demo: the bundled clinic CRM, installed with a small, repeatable set of sample data.
+"""The demo: the bundled clinic CRM, installed with a small, repeatable set of sample data,
+and a platform admin to sign in with.
 
 Sample records are written through the record service, so they pass the same validation as
-any client's; they are only added to an empty database.
+any client's; they are only added to an empty database. The ``admin`` user is created once,
+with a random password printed on the console that one time — there is no default password.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from sqlalchemy import func, select
 
 from formloom import builtin_apps
 from formloom.platform.apps.service import import_app
+from formloom.platform.auth import repository as users
+from formloom.platform.auth import service as auth
 from formloom.platform.deps import Platform
 from formloom.platform.models import Record
 from formloom.platform.records.service import RecordService
@@ -64,8 +68,36 @@ GIVEN = [
 ]
 
 
+DEMO_ADMIN = "admin"
+
+
+async def ensure_admin(state: Platform, username: str = DEMO_ADMIN) -> str | None:
+    """Create the platform admin ``username`` with a random password if there is no such
+    user yet, and print the password (once). Returns it, or None if the user existed."""
+    now = state.clock.now()
+    async with state.db.transaction() as session:
+        if await users.user_by_username(session, username) is not None:
+            return None
+        _user, password = await auth.create_user(
+            session,
+            state.settings,
+            who=auth.system_principal("demo"),
+            now=now,
+            username=username,
+            display_name="Demo admin",
+            is_admin=True,
+        )
+    print(
+        f"Demo admin: sign in as '{username}' with password {password}  "
+        "(shown this once; change it with `formloom user set-password admin`)",
+        flush=True,
+    )
+    return password
+
+
 async def install_demo(state: Platform, *, patients: int = 40, seed: int = 7) -> None:
     now = state.clock.now()
+    await ensure_admin(state)
     async with state.db.transaction() as session:
         await import_app(
             session, state.catalog, builtin_apps.load("clinic_crm"), actor="demo", now=now

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import Request
 
 from formloom.platform.apps.service import AppCatalog
+from formloom.platform.auth.cache import CredentialCache
 from formloom.platform.clock import Clock
 from formloom.platform.db import Database
 from formloom.platform.settings import Settings
@@ -18,6 +19,8 @@ class Platform:
     db: Database
     catalog: AppCatalog
     clock: Clock
+    #: Resolved credentials, for a few seconds (formloom.platform.auth.cache).
+    credentials: CredentialCache = field(default_factory=CredentialCache)
 
 
 async def platform(request: Request) -> Platform:
@@ -26,7 +29,9 @@ async def platform(request: Request) -> Platform:
 
 
 async def actor(request: Request) -> str:
-    """Who is acting. Until sign-in lands (the security issue) every caller is anonymous.
+    """The username of the caller (see ``formloom.platform.auth.deps.current_principal``).
 
     Dependencies here are ``async``: a plain ``def`` costs a thread-pool hop per request."""
-    return "anonymous"
+    from formloom.platform.auth.deps import current_principal
+
+    return (await current_principal(request)).username

@@ -70,10 +70,42 @@ class BadRequest(Problem):
     pass
 
 
+class Unauthorized(Problem):
+    """No usable credentials. The detail never says which part of a credential was wrong."""
+
+    status = 401
+    slug = "unauthorized"
+    title = "Unauthorized"
+
+    def __init__(self, detail: str = "Sign in to continue.", **kwargs: Any) -> None:
+        headers = kwargs.pop("headers", None) or {}
+        headers.setdefault("WWW-Authenticate", "Bearer")
+        super().__init__(detail, headers=headers, **kwargs)
+
+
+class Forbidden(Problem):
+    """Signed in, but not allowed. ``audit`` (action, app, form, ...) is written to the audit
+    log by the handler in its own transaction, since the request's own one rolls back."""
+
+    status = 403
+    slug = "forbidden"
+    title = "Forbidden"
+
+    def __init__(self, detail: str, *, audit: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(detail, **kwargs)
+        self.audit = audit
+
+
 class NotFound(Problem):
     status = 404
     slug = "not-found"
     title = "Not found"
+
+
+class Gone(Problem):
+    status = 410
+    slug = "gone"
+    title = "Gone"
 
 
 class Conflict(Problem):
@@ -86,6 +118,19 @@ class PreconditionFailed(Problem):
     status = 412
     slug = "precondition-failed"
     title = "Precondition failed"
+
+
+class TooManyRequests(Problem):
+    """Throttled (e.g. too many failed sign-ins); ``Retry-After`` says when to try again."""
+
+    status = 429
+    slug = "too-many-requests"
+    title = "Too many requests"
+
+    def __init__(self, detail: str, *, retry_after: int, **kwargs: Any) -> None:
+        headers = kwargs.pop("headers", None) or {}
+        headers["Retry-After"] = str(max(1, retry_after))
+        super().__init__(detail, headers=headers, **kwargs)
 
 
 class PayloadTooLarge(Problem):
@@ -154,6 +199,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        if isinstance(exc, Forbidden) and exc.audit is not None:
+            await _audit_refusal(request, exc.audit)
         return _respond(request, exc)
 
     @app.exception_handler(RecordInvalid)
@@ -184,6 +231,24 @@ def install(app: FastAPI) -> None:
         return _respond(request, problem)
 
 
+async def _audit_refusal(request: Request, event: dict[str, Any]) -> None:
+    """A refused request is audited in its own unit of work: the request's rolled back."""
+    from formloom.platform.audit.log import audit_now
+    from formloom.platform.auth.principal import ANONYMOUS
+
+    platform = getattr(request.app.state, "platform", None)
+    if platform is None:
+        return
+    principal = getattr(request.state, "principal", ANONYMOUS)
+    event = {"outcome": "denied", **event}
+    event.setdefault("detail", {})
+    event["detail"] = {**event["detail"], "method": request.method, "path": request.url.path}
+    try:
+        await audit_now(platform.db, principal, at=platform.clock.now(), **event)
+    except Exception:  # noqa: BLE001 - the refusal must still be answered
+        log.exception("could not write the audit row of a refused request")
+
+
 _TITLES = {
     400: "Bad request",
     401: "Unauthorized",
@@ -193,4 +258,5 @@ _TITLES = {
     406: "Not acceptable",
     413: "Payload too large",
     415: "Unsupported media type",
+    429: "Too many requests",
 }

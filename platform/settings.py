@@ -8,6 +8,7 @@ with no set-up; production points ``FORMLOOM_DATABASE_URL`` at PostgreSQL
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -25,6 +26,54 @@ class Settings(BaseSettings):
     max_page_size: int = Field(default=500, description="Largest accepted `limit`.")
     timezone: str = Field(default="UTC", description="The clinic's time zone, for `today`.")
     sql_echo: bool = False
+
+    # --- sign-in, tokens, sessions (docs/security.md) ---
+    password_hash: Literal["argon2id", "fast-test-only"] = Field(
+        default="argon2id",
+        description="Password hash cost profile: argon2id with argon2-cffi's defaults, or a "
+        "cheap argon2id profile for test suites only.",
+    )
+    min_password_length: int = Field(default=10, description="Shortest accepted password.")
+    bearer_token_hours: float = Field(
+        default=12, description="Lifetime of tokens from POST /api/auth/token."
+    )
+    session_hours: float = Field(default=12, description="Lifetime of a web UI session.")
+    personal_token_days: int = Field(
+        default=90, description="Lifetime of a personal API token when none is asked for."
+    )
+    personal_token_max_days: int = Field(
+        default=730, description="Longest lifetime a personal API token may be given."
+    )
+    session_cookie: str = Field(default="formloom_session", description="Session cookie name.")
+    csrf_cookie: str = Field(
+        default="formloom_csrf", description="Cookie holding the CSRF token (readable by JS)."
+    )
+    secure_cookies: bool = Field(
+        default=False,
+        description="Always mark cookies Secure (behind a TLS-terminating proxy). Otherwise "
+        "they are Secure when the request came over https.",
+    )
+    sign_in_window_minutes: float = Field(
+        default=15, description="Window in which failed sign-ins are counted."
+    )
+    max_failures_per_user: int = Field(
+        default=5, description="Failed sign-ins for one username within the window before 429."
+    )
+    max_failures_per_address: int = Field(
+        default=20, description="Failed sign-ins from one address within the window before 429."
+    )
+    credential_cache_seconds: float = Field(
+        default=5,
+        ge=0,
+        description="How long a process remembers a resolved token or session. A token "
+        "revoked, a user disabled or roles changed by another process take effect here within "
+        "this time (changes through this process: at once). 0: look up on every request.",
+    )
+    forwarded_hops: int = Field(
+        default=0,
+        description="Number of trusted reverse proxies in front of the service. 0: the client "
+        "address is the TCP peer and X-Forwarded-For is ignored.",
+    )
 
 
 @lru_cache

@@ -8,10 +8,12 @@ fixture. PostgreSQL is required: if it cannot be reached the tests fail, they do
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -21,6 +23,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from formloom.platform.api import create_app
+from formloom.platform.auth import service as auth
+from formloom.platform.auth.principal import Principal
 from formloom.platform.clock import FixedClock
 from formloom.platform.db import Database
 from formloom.platform.migrate import upgrade
@@ -32,7 +36,20 @@ POSTGRES_URL = os.environ.get(
     "FORMLOOM_TEST_POSTGRES_URL",
     f"postgresql+asyncpg://postgres@127.0.0.1:5432/formloom_test_{os.getpid()}",
 )
-TABLES = ("record_unique", "record_history", "records", "app_versions", "apps")
+# Children before parents (SQLite deletes row by row with foreign keys on).
+TABLES = (
+    "record_unique",
+    "record_history",
+    "records",
+    "app_versions",
+    "apps",
+    "public_links",
+    "user_roles",
+    "auth_tokens",
+    "users",
+    "sign_in_failures",
+    "audit_log",
+)
 FIXED_NOW = datetime(2026, 11, 23, 10, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
 
 
@@ -129,23 +146,149 @@ def clock() -> FixedClock:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, max_body_bytes=200_000, max_page_size=100)
+    return Settings(
+        database_url=database_url,
+        max_body_bytes=200_000,
+        max_page_size=100,
+        password_hash="fast-test-only",
+    )
+
+
+@dataclass(frozen=True)
+class TestUser:
+    """A user made by the ``users`` fixture, with a working bearer token."""
+
+    __test__ = False  # not a test class
+
+    id: str
+    username: str
+    password: str
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+class Users:
+    """Makes users with roles and attributes, and tokens for them, straight through the
+    auth service (no HTTP), on the test's database and clock."""
+
+    __test__ = False
+
+    def __init__(self, settings: Settings, clock: FixedClock) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.db = Database(settings.database_url)
+
+    async def create(
+        self,
+        username: str,
+        *,
+        admin: bool = False,
+        roles: Mapping[str, Sequence[str]] | None = None,
+        attributes: Mapping[str, Any] | None = None,
+        password: str = "correct horse battery",
+        display_name: str | None = None,
+        app: str | None = None,
+    ) -> TestUser:
+        """A new user and a bearer token (a personal token scoped to ``app`` if given).
+        Roles are taken as given: the apps need not be installed yet."""
+        now = self.clock.now()
+        fixture = Principal(username="test-fixture", via="system", is_admin=True)
+        async with self.db.transaction() as session:
+            user, _ = await auth.create_user(
+                session,
+                self.settings,
+                who=fixture,
+                now=now,
+                username=username,
+                display_name=display_name,
+                password=password,
+                is_admin=admin,
+                attributes=dict(attributes or {}),
+            )
+            if roles:
+                await auth.set_roles(session, None, user, dict(roles), who=fixture, now=now)
+            kind = "personal" if app else "bearer"
+            issued = await auth.issue(
+                session,
+                user,
+                kind,
+                now=now,
+                lifetime=auth.lifetime_of(kind, self.settings),
+                app_scope=app,
+                name="test" if app else None,
+            )
+        return TestUser(user.id, user.username, password, issued.wire)
+
+    async def token(
+        self,
+        username: str,
+        *,
+        app: str | None = None,
+        kind: auth.TokenKind = "bearer",
+        lifetime: timedelta | None = None,
+    ) -> str:
+        """Another token for an existing user."""
+        now = self.clock.now()
+        async with self.db.transaction() as session:
+            user = await auth.get_user(session, username)
+            issued = await auth.issue(
+                session,
+                user,
+                kind,
+                now=now,
+                lifetime=lifetime or auth.lifetime_of(kind, self.settings),
+                app_scope=app,
+            )
+        return issued.wire
+
+
+@pytest.fixture
+async def users(settings: Settings, clock: FixedClock) -> AsyncIterator[Users]:
+    factory = Users(settings, clock)
+    yield factory
+    await factory.db.dispose()
+
+
+@pytest.fixture
+async def admin(users: Users) -> TestUser:
+    """The platform admin the ``client`` fixture signs its requests as."""
+    return await users.create("admin", admin=True, display_name="Test Admin")
 
 
 @asynccontextmanager
 async def running_service(
-    settings: Settings, clock: FixedClock, base_url: str = "http://formloom.test"
+    settings: Settings,
+    clock: FixedClock,
+    base_url: str = "http://formloom.test",
+    *,
+    token: str | None = None,
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """A started service (lifespan run) and an HTTP client talking to it in-process."""
+    """A started service (lifespan run) and an HTTP client talking to it in-process; with
+    ``token`` every request carries it as a bearer token."""
     app = create_app(settings, clock=clock)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url=base_url) as c:
+        headers = {"Authorization": f"Bearer {token}"} if token else None
+        async with httpx.AsyncClient(transport=transport, base_url=base_url, headers=headers) as c:
             yield c
 
 
 @pytest.fixture
-async def client(settings: Settings, clock: FixedClock) -> AsyncIterator[httpx.AsyncClient]:
+async def client(
+    settings: Settings, clock: FixedClock, admin: TestUser
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client signed in as the platform admin (bearer token); a request may override the
+    ``Authorization`` header to act as someone else (``headers=user.headers``)."""
+    async with running_service(settings, clock, token=admin.token) as c:
+        yield c
+
+
+@pytest.fixture
+async def anon_client(settings: Settings, clock: FixedClock) -> AsyncIterator[httpx.AsyncClient]:
+    """A client with no credentials."""
     async with running_service(settings, clock) as c:
         yield c
 

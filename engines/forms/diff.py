@@ -243,6 +243,9 @@ def _changed_field(old: BaseField, new: BaseField, renamed_from: str | None) -> 
     key = new.key
     old_key = renamed_from or key
     old_sem, new_sem = _semantic(_attrs(old)), _semantic(_attrs(new))
+    # every field model has a `type` literal (BaseField itself declares none)
+    old_type: str = _attrs(old)["type"]
+    new_type: str = _attrs(new)["type"]
     reasons: list[str] = []
     if renamed_from is not None:
         reasons.append(f"renamed {renamed_from} -> {key}")
@@ -266,8 +269,8 @@ def _changed_field(old: BaseField, new: BaseField, renamed_from: str | None) -> 
             renamed_from=renamed_from,
         )
 
-    if old.type != new.type and (old.type, new.type) not in WIDENING_TYPES:
-        reasons.append(f"type {old.type} -> {new.type}")
+    if old_type != new_type and (old_type, new_type) not in WIDENING_TYPES:
+        reasons.append(f"type {old_type} -> {new_type}")
         return FieldChange(
             key,
             "renamed" if renamed_from else "changed",
@@ -277,8 +280,8 @@ def _changed_field(old: BaseField, new: BaseField, renamed_from: str | None) -> 
             renamed_from=renamed_from,
             recompute=True,
         )
-    if old.type != new.type:
-        reasons.append(f"type {old.type} -> {new.type} (every value stays valid)")
+    if old_type != new_type:
+        reasons.append(f"type {old_type} -> {new_type} (every value stays valid)")
 
     narrow_reasons, filters, exact = _narrowing(old, new, old_key)
     reasons += narrow_reasons
@@ -312,7 +315,7 @@ def _changed_field(old: BaseField, new: BaseField, renamed_from: str | None) -> 
             recompute=True,
         )
     return FieldChange(
-        key, "changed", "safe", tuple(reasons), recompute=recompute or (old.type != new.type)
+        key, "changed", "safe", tuple(reasons), recompute=recompute or (old_type != new_type)
     )
 
 

@@ -29,7 +29,10 @@ message a person understands. The codes:
 ``unknown_title_field``  ``title_field`` names no field of the form
 ``invalid_title_field``  ``title_field`` names a field without a single value
 ``missing_locale``       a ``{locale: text}`` label lacks one of the app's ``locales``
-``unknown_field``        a migration renames to, or sets, a key that is not a field of its form
+``unknown_field``        a migration renames to, or sets, a key that is not a field of its form;
+                         a permission hides or protects a key that is not a field of its form
+``unknown_role``         a permission grants to a role the app does not declare
+``unknown_variable``     (also) a row filter reads a ``$`` name other than ``$user.<attribute>``
 =======================  ======================================================================
 
 The form engine makes some of the same checks when a ``FormSpec`` is built, with the same
@@ -67,6 +70,11 @@ ENTRY_LISTS = (
 _ITERATORS = frozenset({"map", "filter", "reduce", "all", "some", "none"})
 _READERS = frozenset({"val", "exists", "missing", "missing_some"})
 _ANY_PATH = "*"
+#: Record columns a row filter may read besides fields (``created_by`` = "own records").
+_RECORD_COLUMNS = {
+    name: "column"
+    for name in ("id", "version", "created_at", "created_by", "updated_at", "updated_by")
+}
 
 #: Label properties of each kind of object.
 _APP_LABELS = ("label", "description")
@@ -241,6 +249,7 @@ class _Checks:
         for name, noun in ENTRY_LISTS:
             self._unique_keys(_entries(self.document, name), f"/{name}", noun)
         self._migrations()
+        self._permissions()
         return self.problems
 
     # -- app level -------------------------------------------------------------------------
@@ -526,3 +535,75 @@ class _Checks:
                         f"{_shown(str(form_key))}",
                     )
                 self.expression(rule, where, None, "")
+
+    # -- permissions -----------------------------------------------------------------------
+
+    def _permissions(self) -> None:
+        """Grants name declared roles and existing forms and fields; row filters read only
+        the form's fields, record columns (``created_by``...) and ``$user.<attribute>``.
+
+        That a row filter compiles to SQL is checked once the definition has parsed
+        (:func:`formloom.platform.apps.definition.load`), against the built forms.
+        """
+        roles = {
+            key for _, role in _entries(self.document, "roles") if (key := _string(role, "key"))
+        }
+        for index, entry in _entries(self.document, "permissions"):
+            path = f"/permissions/{index}"
+            form_key = _string(entry, "form")
+            scopes: list[Scope] = []
+            if form_key == "*":
+                scopes = [_scope(_entries(form, "fields")) for _, form in self.forms]
+            elif form_key is not None:
+                found = self.form_by_key.get(form_key)
+                if found is None:
+                    self.add(
+                        f"{path}/form",
+                        "unknown_form",
+                        f"form {_shown(form_key)} is not defined by this app "
+                        f"({self._known_forms()})",
+                    )
+                else:
+                    scopes = [_scope(_entries(found[1], "fields"))]
+            granted = entry.get("roles")
+            for position, role in enumerate(granted if isinstance(granted, list) else []):
+                if isinstance(role, str) and role not in roles:
+                    known = ", ".join(sorted(roles)) or "none"
+                    self.add(
+                        f"{path}/roles/{position}",
+                        "unknown_role",
+                        f"role {_shown(role)} is not declared in the app's roles ({known})",
+                    )
+            where = (
+                "a field of every form"
+                if form_key == "*"
+                else f"a field of form {_shown(str(form_key))}"
+            )
+            for name in ("hidden_fields", "read_only_fields"):
+                keys = entry.get(name)
+                for position, key in enumerate(keys if isinstance(keys, list) else []):
+                    if not isinstance(key, str) or not scopes:
+                        continue
+                    if any(scope.get(key) in (None, "section") for scope in scopes):
+                        self.add(
+                            f"{path}/{name}/{position}",
+                            "unknown_field",
+                            f"{_shown(key)} is not {where}",
+                        )
+            rule = entry.get("row_filter")
+            if rule is None or not scopes:
+                continue
+            common: Scope = {
+                key: kind
+                for key, kind in scopes[0].items()
+                if all(scope.get(key) == kind for scope in scopes[1:])
+            }
+            self.expression(rule, f"{path}/row_filter", {**_RECORD_COLUMNS, **common}, where)
+            for inner, name in _variable_sites(rule):
+                if name.startswith("$") and not name.startswith("$user."):
+                    self.add(
+                        f"{path}/row_filter{inner}",
+                        "unknown_variable",
+                        f"reads {_shown(name)}; a row filter can read the record and "
+                        "$user.<attribute> (e.g. $user.department, $user.username)",
+                    )

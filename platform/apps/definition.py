@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -37,6 +38,7 @@ from formloom.platform.apps.checks import (
     in_document_order,
     merge,
 )
+from formloom.platform.permissions.policy import PermissionSpec, row_filter_problems
 
 __all__ = [
     "FORMAT",
@@ -47,6 +49,7 @@ __all__ = [
     "DefinitionInvalid",
     "DefinitionProblem",
     "MigrationSpec",
+    "PermissionSpec",
     "RoleSpec",
     "app_format_schema",
     "canonical_text",
@@ -169,8 +172,11 @@ class AppSpec(BaseModel):
         default_factory=list,
         description="Dashboards; each a JSON object with a unique key. Kept as given.",
     )
-    permissions: list[dict[str, Any]] = Field(
-        default_factory=list, description="Who may do what on which form. Kept as given."
+    permissions: list[PermissionSpec] = Field(
+        default_factory=list,
+        description="Who may do what on which form: grants of actions to roles, each with an "
+        "optional row filter and hidden / read-only fields (docs/permissions.md). Grants add "
+        "up; a platform admin may do anything.",
     )
     migrations: list[MigrationSpec] = Field(
         default_factory=list,
@@ -330,4 +336,34 @@ def load(document: Any) -> AppSpec:
         raise DefinitionInvalid(in_document_order(document, problems)) from None
     if semantic:
         raise DefinitionInvalid(in_document_order(document, semantic))
+    compiled = _row_filter_problems(app)
+    if compiled:
+        raise DefinitionInvalid(compiled)
     return app
+
+
+def _row_filter_problems(app: AppSpec) -> list[DefinitionProblem]:
+    """Row filters must compile to SQL, so that lists and counts are filtered in the
+    database (and a total never counts rows the caller may not see)."""
+    from formloom.engines.forms import field_types
+
+    moment = datetime(2000, 1, 1, tzinfo=UTC)
+    problems: list[DefinitionProblem] = []
+    for index, grant in enumerate(app.permissions):
+        if grant.row_filter is None:
+            continue
+        forms = app.forms if grant.form == "*" else [f for f in app.forms if f.key == grant.form]
+        for form in forms:
+            found = row_filter_problems(grant.row_filter, field_types(form), now=moment)
+            for pointer, message in found[:1]:
+                where = f" (on form {form.key!r})" if grant.form == "*" else ""
+                problems.append(
+                    DefinitionProblem(
+                        path=f"/permissions/{index}/row_filter{pointer}",
+                        code="unsupported_filter",
+                        message=f"cannot be a row filter{where}: {message}",
+                    )
+                )
+            if found:
+                break
+    return problems

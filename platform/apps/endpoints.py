@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Response
@@ -9,13 +11,53 @@ from fastapi.responses import JSONResponse
 
 from formloom.platform.apps import service
 from formloom.platform.apps.definition import AppSpec
-from formloom.platform.deps import Platform, actor, platform
-from formloom.platform.errors import BadRequest
+from formloom.platform.audit.log import audit, audit_now
+from formloom.platform.auth.principal import Principal
+from formloom.platform.deps import Platform, platform
+from formloom.platform.errors import BadRequest, Forbidden, NotFound, Problem, Unauthorized
+from formloom.platform.permissions.caller import caller
+from formloom.platform.permissions.policy import resolve
+from formloom.platform.records.service import ListQuery, RecordService
 
 router = APIRouter(prefix="/api", tags=["apps"])
 
 PlatformDep = Annotated[Platform, Depends(platform)]
-ActorDep = Annotated[str, Depends(actor)]
+ActorDep = Annotated[Principal, Depends(caller)]
+
+
+def _admin(who: Principal, app: str | None, doing: str) -> None:
+    """Changing apps (import, rollback, saving a form) and reading whole definitions
+    (export, old versions) is for platform admins."""
+    if not who.authenticated:
+        raise Unauthorized()
+    if not who.is_admin or (app is not None and not who.may_use_app(app)):
+        raise Forbidden(
+            f"Only a platform admin may {doing}.",
+            audit={"action": "auth.denied", "app": app, "detail": {"reason": "admin_only"}},
+        )
+
+
+async def _member(p: Platform, session: Any, who: Principal, app: str) -> service.InstalledApp:
+    """An app the caller holds a role in (or administers)."""
+    if not who.authenticated:
+        raise Unauthorized()
+    if not who.may_use_app(app):
+        raise Forbidden(
+            f"This token may only be used for app '{who.app_scope}'.",
+            audit={"action": "auth.denied", "app": app, "detail": {"reason": "app_scope"}},
+        )
+    installed = await p.catalog.get(session, app)
+    if not who.is_admin and not who.roles_in(app):
+        raise Forbidden(
+            f"You hold no role in app '{app}'.",
+            audit={"action": "auth.denied", "app": app, "detail": {"reason": "no_role"}},
+        )
+    return installed
+
+
+def _app_key(document: Any) -> str | None:
+    key = document.get("key") if isinstance(document, dict) else None
+    return key if isinstance(key, str) else None
 
 
 def _result(result: service.ImportResult) -> dict[str, Any]:
@@ -45,16 +87,23 @@ async def import_app(
     dry_run: DryRun = False,
     allow_destructive: AllowDestructive = False,
 ) -> dict[str, Any]:
-    async with p.db.transaction(write=not dry_run) as session:
+    _admin(who, _app_key(document), "import apps")
+    async with (
+        _audited(p, who, "app.import", _app_key(document), dry_run),
+        p.db.transaction(write=not dry_run) as session,
+    ):
+        before = await _grants(p, session, _app_key(document))
         result = await service.import_app(
             session,
             p.catalog,
             document,
-            actor=who,
+            actor=who.username,
             now=p.clock.now(),
             allow_destructive=allow_destructive,
             dry_run=dry_run,
         )
+        if not dry_run and result.status != "unchanged":
+            await _audit_change(session, who, "app.import", result, p, before)
     if dry_run:
         assert result.plan is not None
         return {"dry_run": True, **result.plan.to_dict()}
@@ -62,14 +111,102 @@ async def import_app(
     return _result(result)
 
 
+@asynccontextmanager
+async def _audited(
+    p: Platform, who: Principal, action: str, app: str | None, dry_run: bool
+) -> AsyncIterator[None]:
+    """A refused app change (invalid definition, blocked plan, stale revision) is audited
+    too, in its own unit of work (the change's own rolled back)."""
+    try:
+        yield
+    except Problem as problem:
+        if not dry_run:
+            await audit_now(
+                p.db,
+                who,
+                action,
+                at=p.clock.now(),
+                outcome="failed",
+                app=app,
+                detail={
+                    "status": problem.status,
+                    "reason": problem.detail[:300],
+                    "problems": len(problem.errors),
+                },
+            )
+        raise
+
+
+async def _grants(p: Platform, session: Any, app: str | None) -> dict[str, Any] | None:
+    """The roles and grants of the installed app, to tell a permission change apart."""
+    if app is None:
+        return None
+    try:
+        installed = await p.catalog.get(session, app)
+    except NotFound:
+        return None
+    return _grants_of(installed.spec)
+
+
+def _grants_of(spec: AppSpec) -> dict[str, Any]:
+    return {
+        "roles": sorted(role.key for role in spec.roles),
+        "permissions": [grant.model_dump(exclude_defaults=True) for grant in spec.permissions],
+    }
+
+
+async def _audit_change(
+    session: Any,
+    who: Principal,
+    action: str,
+    result: service.ImportResult,
+    p: Platform,
+    before: dict[str, Any] | None,
+) -> None:
+    detail: dict[str, Any] = {"status": result.status, "forms": result.forms}
+    if result.plan is not None:
+        plan = result.plan.to_dict()
+        detail["changes"] = {key: plan[key] for key in ("summary", "blocked") if key in plan}
+    audit(
+        session,
+        who,
+        action,
+        at=p.clock.now(),
+        app=result.app,
+        version=result.version,
+        detail=detail,
+    )
+    installed = await p.catalog.get(session, result.app)
+    after = _grants_of(installed.spec)
+    if after != (before or {"roles": [], "permissions": []}):
+        old_roles = set(before["roles"]) if before else set()
+        audit(
+            session,
+            who,
+            "app.permissions_changed",
+            at=p.clock.now(),
+            app=result.app,
+            version=result.version,
+            detail={
+                "roles_added": sorted(set(after["roles"]) - old_roles),
+                "roles_removed": sorted(old_roles - set(after["roles"])),
+                "grants_before": len(before["permissions"]) if before else 0,
+                "grants_after": len(after["permissions"]),
+                "permissions": after["permissions"],
+            },
+        )
+
+
 @router.get("/apps/{app}/versions")
-async def list_versions(app: str, p: PlatformDep) -> list[dict[str, Any]]:
+async def list_versions(app: str, p: PlatformDep, who: ActorDep) -> list[dict[str, Any]]:
+    _admin(who, app, "read an app's versions")
     async with p.db.transaction(write=False) as session:
         return await service.list_versions(session, app)
 
 
 @router.get("/apps/{app}/versions/{revision}")
-async def read_version(app: str, revision: int, p: PlatformDep) -> Response:
+async def read_version(app: str, revision: int, p: PlatformDep, who: ActorDep) -> Response:
+    _admin(who, app, "read an app's versions")
     async with p.db.transaction(write=False) as session:
         text = await service.export_app(session, app, revision)
     return Response(text.encode(), media_type="application/json")
@@ -84,17 +221,24 @@ async def rollback(
     dry_run: DryRun = False,
     allow_destructive: AllowDestructive = False,
 ) -> dict[str, Any]:
-    async with p.db.transaction(write=not dry_run) as session:
+    _admin(who, app, "roll an app back")
+    async with (
+        _audited(p, who, "app.rollback", app, dry_run),
+        p.db.transaction(write=not dry_run) as session,
+    ):
+        before = await _grants(p, session, app)
         result = await service.rollback(
             session,
             p.catalog,
             app,
             to,
-            actor=who,
+            actor=who.username,
             now=p.clock.now(),
             allow_destructive=allow_destructive,
             dry_run=dry_run,
         )
+        if not dry_run and result.status != "unchanged":
+            await _audit_change(session, who, "app.rollback", result, p, before)
     if dry_run:
         assert result.plan is not None
         return {"dry_run": True, **result.plan.to_dict()}
@@ -115,6 +259,7 @@ async def save_form(
     allow_destructive: AllowDestructive = False,
     if_match: Annotated[str | None, Header()] = None,
 ) -> Response:
+    _admin(who, app, "change forms")
     migration = None
     definition = body
     if isinstance(body, dict) and "form" in body and "fields" not in body:
@@ -126,7 +271,11 @@ async def save_form(
         )
     if isinstance(definition, dict):
         definition = {"key": form, **definition}
-    async with p.db.transaction(write=not dry_run) as session:
+    async with (
+        _audited(p, who, "app.form_saved", app, dry_run),
+        p.db.transaction(write=not dry_run) as session,
+    ):
+        before = await _grants(p, session, app)
         result = await service.save_form(
             session,
             p.catalog,
@@ -134,11 +283,13 @@ async def save_form(
             definition,
             migration=migration,
             if_match=if_match,
-            actor=who,
+            actor=who.username,
             now=p.clock.now(),
             allow_destructive=allow_destructive,
             dry_run=dry_run,
         )
+        if not dry_run and result.status != "unchanged":
+            await _audit_change(session, who, "app.form_saved", result, p, before)
     if dry_run:
         assert result.plan is not None
         return JSONResponse({"dry_run": True, **result.plan.to_dict()})
@@ -146,19 +297,49 @@ async def save_form(
 
 
 @router.get("/apps")
-async def list_apps(p: PlatformDep) -> list[dict[str, Any]]:
+async def list_apps(p: PlatformDep, who: ActorDep) -> list[dict[str, Any]]:
+    """The apps the caller may use: all of them for a platform admin, else those in which
+    they hold a role."""
+    if not who.authenticated:
+        raise Unauthorized()
     async with p.db.transaction(write=False) as session:
-        return await service.describe_apps(session)
+        apps = await service.describe_apps(session)
+    return [
+        app
+        for app in apps
+        if who.may_use_app(app["key"]) and (who.is_admin or who.roles_in(app["key"]))
+    ]
 
 
 @router.get("/apps/{app}")
-async def read_app(app: str, p: PlatformDep) -> dict[str, Any]:
+async def read_app(app: str, p: PlatformDep, who: ActorDep) -> dict[str, Any]:
+    """The app's outline, with what the caller may do on each form (``access``: actions,
+    hidden and read-only fields) — the UI offers only what is allowed. Record counts are
+    the caller's: within their row filters, absent for forms they may not read."""
     async with p.db.transaction(write=False) as session:
-        return await service.describe_app(session, p.catalog, app)
+        installed = await _member(p, session, who, app)
+        outline = await service.describe_app(session, p.catalog, app)
+        records = RecordService(session, p.catalog, principal=who, now=p.clock.now())
+        for form in outline["forms"]:
+            access = resolve(installed.spec.permissions, who, app, form["key"])
+            form["access"] = {
+                "actions": sorted(access.actions),
+                "hidden_fields": sorted(access.hidden),
+                "read_only_fields": sorted(access.read_only - access.hidden),
+            }
+            if access.unrestricted:
+                continue
+            if access.allows("read"):
+                page = await records.list(app, form["key"], ListQuery(limit=1, count=True))
+                form["records"] = page.count
+            else:
+                form.pop("records", None)
+    return outline
 
 
 @router.get("/apps/{app}/export")
-async def export_app(app: str, p: PlatformDep) -> Response:
+async def export_app(app: str, p: PlatformDep, who: ActorDep) -> Response:
+    _admin(who, app, "export apps")
     async with p.db.transaction(write=False) as session:
         text = await service.export_app(session, app)
     return Response(
@@ -169,9 +350,9 @@ async def export_app(app: str, p: PlatformDep) -> Response:
 
 
 @router.get("/apps/{app}/forms/{form}")
-async def read_form(app: str, form: str, p: PlatformDep) -> Response:
+async def read_form(app: str, form: str, p: PlatformDep, who: ActorDep) -> Response:
     async with p.db.transaction(write=False) as session:
-        installed = await p.catalog.get(session, app)
+        installed = await _member(p, session, who, app)
     installed.form(form)
     document = next(f for f in installed.document["forms"] if f.get("key") == form)
     return JSONResponse(
@@ -186,11 +367,11 @@ async def read_form(app: str, form: str, p: PlatformDep) -> Response:
 
 
 @router.get("/apps/{app}/forms/{form}/schema")
-async def form_schema(app: str, form: str, p: PlatformDep) -> dict[str, Any]:
+async def form_schema(app: str, form: str, p: PlatformDep, who: ActorDep) -> dict[str, Any]:
     from formloom.engines.forms import compile_schema
 
     async with p.db.transaction(write=False) as session:
-        installed = await p.catalog.get(session, app)
+        installed = await _member(p, session, who, app)
     return compile_schema(installed.form(form))
 
 

@@ -1,7 +1,23 @@
 """ORM tables of the platform, one module per table, on one declarative base."""
 
 from formloom.platform.models.app import App, AppVersion
+from formloom.platform.models.audit import AuditEntry
+from formloom.platform.models.auth import AuthToken, SignInFailure, User, UserRole
 from formloom.platform.models.base import Base
+from formloom.platform.models.public_link import PublicLink
 from formloom.platform.models.record import Record, RecordHistory, RecordUnique
 
-__all__ = ["App", "AppVersion", "Base", "Record", "RecordHistory", "RecordUnique"]
+__all__ = [
+    "App",
+    "AppVersion",
+    "AuditEntry",
+    "AuthToken",
+    "Base",
+    "PublicLink",
+    "Record",
+    "RecordHistory",
+    "RecordUnique",
+    "SignInFailure",
+    "User",
+    "UserRole",
+]

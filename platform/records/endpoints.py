@@ -8,8 +8,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import JSONResponse
 
-from formloom.platform.deps import Platform, actor, platform
+from formloom.platform.audit.log import audit
+from formloom.platform.auth.principal import Principal
+from formloom.platform.deps import Platform, platform
 from formloom.platform.errors import BadRequest
+from formloom.platform.permissions.caller import caller
 from formloom.platform.records.schemas import (
     HistoryEntry,
     QueryBody,
@@ -17,18 +20,32 @@ from formloom.platform.records.schemas import (
     RecordPage,
     RecordWrite,
 )
-from formloom.platform.records.service import ListQuery, RecordService, etag, record_out
+from formloom.platform.records.service import ListQuery, RecordService, etag
 
 router = APIRouter(prefix="/api/records", tags=["records"])
 
 PlatformDep = Annotated[Platform, Depends(platform)]
-ActorDep = Annotated[str, Depends(actor)]
+ActorDep = Annotated[Principal, Depends(caller)]
 
 
-def _service(p: Platform, session: Any, who: str) -> RecordService:
+def _service(p: Platform, session: Any, who: Principal) -> RecordService:
     return RecordService(
-        session, p.catalog, actor=who, now=p.clock.now(), max_page_size=p.settings.max_page_size
+        session,
+        p.catalog,
+        principal=who,
+        now=p.clock.now(),
+        max_page_size=p.settings.max_page_size,
     )
+
+
+async def _audit_reads(p: Platform, service: RecordService) -> None:
+    """Reads of sensitive forms go to the audit log before the data leaves the service
+    (the read itself ran in a read-only unit of work)."""
+    if not service.read_events:
+        return
+    async with p.db.transaction() as session:
+        for event in service.read_events:
+            audit(session, service.principal, at=service.now, **event)
 
 
 def _parse_filter(raw: str | None) -> Any:
@@ -57,9 +74,11 @@ def _parse_filter(raw: str | None) -> Any:
         ) from None
 
 
-async def _list(p: Platform, who: str, app: str, form: str, query: ListQuery) -> RecordPage:
+async def _list(p: Platform, who: Principal, app: str, form: str, query: ListQuery) -> RecordPage:
     async with p.db.transaction(write=False) as session:
-        page = await _service(p, session, who).list(app, form, query)
+        service = _service(p, session, who)
+        page = await service.list(app, form, query)
+    await _audit_reads(p, service)
     return RecordPage.model_validate(
         {"items": page.items, "next_cursor": page.next_cursor, "count": page.count}
     )
@@ -109,11 +128,12 @@ async def create_record(
     app: str, form: str, body: RecordWrite, p: PlatformDep, who: ActorDep
 ) -> Response:
     async with p.db.transaction() as session:
-        record = await _service(p, session, who).create(app, form, body.data)
+        service = _service(p, session, who)
+        record = await service.create(app, form, body.data)
     # Built directly: the shape is already RecordOut's, and re-validating it through the
     # response model is the single largest cost on this hot path.
     return JSONResponse(
-        record_out(record),
+        service.view(record),
         status_code=201,
         headers={"ETag": etag(record), "Location": f"/api/records/{app}/{form}/{record.id}"},
     )
@@ -130,12 +150,14 @@ async def read_record(
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Any:
     async with p.db.transaction(write=False) as session:
-        record = await _service(p, session, who).get(app, form, record_id)
+        service = _service(p, session, who)
+        record = await service.get(app, form, record_id)
+    await _audit_reads(p, service)
     tag = etag(record)
     if if_none_match is not None and tag in [t.strip() for t in if_none_match.split(",")]:
         return Response(status_code=304, headers={"ETag": tag})
     response.headers["ETag"] = tag
-    return record_out(record)
+    return service.view(record)
 
 
 @router.patch("/{app}/{form}/{record_id}", response_model=RecordOut)
@@ -150,11 +172,10 @@ async def update_record(
     if_match: Annotated[str | None, Header()] = None,
 ) -> dict[str, Any]:
     async with p.db.transaction() as session:
-        record = await _service(p, session, who).update(
-            app, form, record_id, body.data, if_match=if_match
-        )
+        service = _service(p, session, who)
+        record = await service.update(app, form, record_id, body.data, if_match=if_match)
     response.headers["ETag"] = etag(record)
-    return record_out(record)
+    return service.view(record)
 
 
 @router.delete("/{app}/{form}/{record_id}", status_code=204)
@@ -176,4 +197,7 @@ async def record_history(
     app: str, form: str, record_id: str, p: PlatformDep, who: ActorDep
 ) -> list[dict[str, Any]]:
     async with p.db.transaction(write=False) as session:
-        return await _service(p, session, who).history(app, form, record_id)
+        service = _service(p, session, who)
+        entries = await service.history(app, form, record_id)
+    await _audit_reads(p, service)
+    return entries

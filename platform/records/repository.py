@@ -23,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from formloom.platform.models import App, Record, RecordHistory, RecordUnique
+from formloom.platform.models.audit import AuditEntry
 
 
 def literal_key(key: str) -> ColumnElement[str]:
@@ -41,9 +42,18 @@ def live(app: str, form: str) -> list[ColumnElement[bool]]:
 
 
 async def get(
-    session: AsyncSession, app: str, form: str, record_id: str, *, lock: bool = False
+    session: AsyncSession,
+    app: str,
+    form: str,
+    record_id: str,
+    *,
+    lock: bool = False,
+    where: ColumnElement[bool] | None = None,
 ) -> Record | None:
+    """A live record, or None — also when ``where`` (a caller's row filter) excludes it."""
     query = select(Record).where(Record.id == record_id, *live(app, form))
+    if where is not None:
+        query = query.where(where)
     if lock:
         query = query.with_for_update()
     return (await session.execute(query)).scalar_one_or_none()
@@ -163,22 +173,49 @@ def _insert_if_current_statement(dialect: str) -> Executable:
         inserted.c.id,
         *[bindparam(f"h_{name}", type_=history_types[name].type) for name in _HISTORY_COLUMNS[1:]],
     )
-    return insert(RecordHistory.__table__).from_select(list(_HISTORY_COLUMNS), history_values)
+    written = (
+        insert(RecordHistory.__table__)
+        .from_select(list(_HISTORY_COLUMNS), history_values)
+        .returning(RecordHistory.__table__.c.record_id)
+        .cte("written")
+    )
+    audit_types = AuditEntry.__table__.c
+    audit_values = select(
+        *[
+            written.c.record_id
+            if name == "record_id"
+            else bindparam(f"a_{name}", type_=audit_types[name].type)
+            for name in AUDIT_COLUMNS
+        ]
+    )
+    return insert(AuditEntry.__table__).from_select(list(AUDIT_COLUMNS), audit_values)
 
 
 _INSERT_IF_CURRENT: dict[str, Executable] = {}
 
 
+#: The audit row of a write, written with it (``id`` is the table's own sequence).
+AUDIT_COLUMNS = tuple(c.name for c in AuditEntry.__table__.c if c.name != "id")
+
+
+def audit_values(row: AuditEntry) -> dict[str, Any]:
+    return {name: getattr(row, name) for name in AUDIT_COLUMNS}
+
+
 async def insert_if_current(
-    session: AsyncSession, record: Record, history: dict[str, Any], app_version: int
+    session: AsyncSession,
+    record: Record,
+    history: dict[str, Any],
+    app_version: int,
+    audit: AuditEntry,
 ) -> bool:
     """Insert a new record and its first history row, but only if the app is still at
     ``app_version`` — the definition the record was validated against. False means the app
     changed meanwhile (nothing was written): reload the definition and validate again.
 
     The version check rides in the INSERT itself, so a cached definition costs no extra
-    round trip and is still safe with several processes. On PostgreSQL the record and its
-    history go in one statement (a data-modifying CTE).
+    round trip and is still safe with several processes. On PostgreSQL the record, its
+    history and the write's audit row go in one statement (a data-modifying CTE).
     """
     dialect = session.bind.dialect.name
     statement = _INSERT_IF_CURRENT.get(dialect)
@@ -188,6 +225,8 @@ async def insert_if_current(
     params.update({f"r_{name}": getattr(record, name) for name in _RECORD_COLUMNS})
     if dialect == "postgresql":
         params.update({f"h_{name}": history[name] for name in _HISTORY_COLUMNS[1:]})
+        params.update({f"a_{name}": value for name, value in audit_values(audit).items()})
+        params.pop("a_record_id")
         result = await session.execute(statement, params)
         return bool(result.rowcount == 1)  # type: ignore[attr-defined]
     result = await session.execute(statement, params)
@@ -197,6 +236,7 @@ async def insert_if_current(
         insert(RecordHistory.__table__),
         {"record_id": record.id, **{name: history[name] for name in _HISTORY_COLUMNS[1:]}},
     )
+    await session.execute(insert(AuditEntry.__table__), audit_values(audit))
     return True
 
 

@@ -30,11 +30,25 @@ from formloom.engines.forms import (
     relation_values,
     unique_fields,
 )
+from formloom.engines.logic import LogicError, evaluate
+from formloom.engines.logic.coercion import truthy
 from formloom.engines.logic.sql import FilterError, FilterTarget, compile_filter, field_value
 from formloom.platform import jsonsafe
 from formloom.platform.apps.service import SCALAR_TYPES, AppCatalog, InstalledApp
-from formloom.platform.errors import BadRequest, Conflict, NotFound, PreconditionFailed, shown
+from formloom.platform.audit.log import audit
+from formloom.platform.audit.log import entry as audit_entry
+from formloom.platform.auth.principal import Principal
+from formloom.platform.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    PreconditionFailed,
+    Unauthorized,
+    shown,
+)
 from formloom.platform.models import Record, RecordHistory
+from formloom.platform.permissions.policy import FULL_ACCESS, NOTHING, FormAccess, resolve
 from formloom.platform.records import cursor as keyset
 from formloom.platform.records import repository
 from formloom.platform.records.ids import is_id, new_id
@@ -67,10 +81,14 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def record_out(record: Record, fields: Sequence[str] | None = None) -> dict[str, Any]:
+def record_out(
+    record: Record, fields: Sequence[str] | None = None, hidden: frozenset[str] = frozenset()
+) -> dict[str, Any]:
     data = record.data
     if fields is not None:
-        data = {key: data[key] for key in fields if key in data}
+        data = {key: data[key] for key in fields if key in data and key not in hidden}
+    elif hidden:
+        data = {key: value for key, value in data.items() if key not in hidden}
     return {
         "id": record.id,
         "app": record.app,
@@ -112,30 +130,170 @@ def claim_value(value: Any) -> str:
 
 
 class RecordService:
+    """Every record use case, on behalf of one caller (``principal``) — and so the one place
+    where the app's permissions are enforced: actions, row filters (ANDed into the SQL of
+    every read, so a row outside them is a 404 and never counted) and field rules (hidden
+    fields stripped from every output, hidden and read-only ones refused in every input).
+
+    Without a principal the service acts as the platform itself (``actor`` names it: the
+    demo loader, migrations, benchmarks) with full access.
+    """
+
     def __init__(
         self,
         session: AsyncSession,
         catalog: AppCatalog,
         *,
-        actor: str,
         now: datetime,
+        actor: str | None = None,
+        principal: Principal | None = None,
         max_page_size: int = 500,
     ) -> None:
+        if principal is None:
+            principal = Principal(username=actor or "system", is_admin=True, via="system")
         self.session = session
         self.catalog = catalog
-        self.actor = actor
+        self.principal = principal
+        self.actor = principal.username
         self.now = now
         self.max_page_size = max_page_size
         self.dialect = session.bind.dialect.name
+        self._access: dict[tuple[str, str], FormAccess] = {}
+        #: Reads of sensitive forms, for the caller to write to the audit log once the read
+        #: has succeeded (a read transaction does not write): dicts of `audit()` arguments.
+        self.read_events: list[dict[str, Any]] = []
+
+    # -- who may do what ---------------------------------------------------------------
+
+    def _signed_in(self, app: str) -> None:
+        """Before anything about the app is looked up: anonymous callers and tokens scoped
+        to another app learn nothing, not even whether the app exists."""
+        if not self.principal.authenticated:
+            raise Unauthorized()
+        if not self.principal.may_use_app(app):
+            raise Forbidden(
+                f"This token may only be used for app '{self.principal.app_scope}'.",
+                audit={"action": "auth.denied", "app": app, "detail": {"reason": "app_scope"}},
+            )
+
+    def access(self, installed: InstalledApp, form: str) -> FormAccess:
+        key = (installed.key, form)
+        found = self._access.get(key)
+        if found is None:
+            found = resolve(installed.spec.permissions, self.principal, installed.key, form)
+            self._access[key] = found
+        return found
+
+    def _allowed(self, installed: InstalledApp, form: str, action: str) -> FormAccess:
+        access = self.access(installed, form)
+        if not access.allows(action):
+            noun = {"create": "create", "read": "read", "update": "change", "delete": "delete"}
+            raise Forbidden(
+                f"Your roles in app '{installed.key}' do not allow you to {noun[action]} "
+                f"{form} records.",
+                audit={
+                    "action": "auth.denied",
+                    "app": installed.key,
+                    "form": form,
+                    "detail": {"reason": "action", "action": action},
+                },
+            )
+        return access
+
+    def _row_condition(
+        self, access: FormAccess, action: str, spec: FormSpec
+    ) -> ColumnElement[bool] | None:
+        rule = access.row_filter(action)
+        if rule is None:
+            return None
+        try:
+            return compile_filter(rule, self._target(spec), now=self.now)
+        except FilterError:
+            # Checked at import; a `$user` attribute of an unexpected type can still fail.
+            # Admit nothing rather than everything.
+            return compile_filter(NOTHING, self._target(spec), now=self.now)
+
+    def _admits(self, access: FormAccess, action: str, record: Record) -> bool:
+        rule = access.row_filter(action)
+        if rule is None:
+            return True
+        values = {name: getattr(record, name) for name in SYSTEM_COLUMNS}
+        values = {k: iso(v) if isinstance(v, datetime) else v for k, v in values.items()}
+        try:
+            return truthy(evaluate(rule, {**record.data, **values}, now=self.now))
+        except LogicError:
+            return False
+
+    def _check_input(
+        self, access: FormAccess, spec: FormSpec, payload: dict[str, Any], old: dict[str, Any]
+    ) -> None:
+        """Hidden fields cannot be written at all; read-only ones only with the value they
+        already have (a client may send a whole record back)."""
+        if access.unrestricted:
+            return
+        errors = []
+        for key, value in payload.items():
+            if key in access.hidden:
+                errors.append(
+                    FieldError(
+                        field=key,
+                        path=f"/data/{key}",
+                        code="forbidden_field",
+                        message="Your role may not set this field.",
+                    )
+                )
+            elif key in access.read_only and value != old.get(key) and value is not None:
+                field = spec.field(key)
+                label = label_text(getattr(field, "label", None) or key)
+                errors.append(
+                    FieldError(
+                        field=key,
+                        path=f"/data/{key}",
+                        code="read_only",
+                        message=f"{label} is read-only for your role.",
+                    )
+                )
+        if errors:
+            raise RecordInvalid(errors)
+
+    def view(self, record: Record, fields: Sequence[str] | None = None) -> dict[str, Any]:
+        """The record as this caller may see it."""
+        access = self._access.get((record.app, record.form), FULL_ACCESS)
+        return record_out(record, fields, access.hidden)
+
+    def _read_event(self, installed: InstalledApp, spec: FormSpec, ids: list[str]) -> None:
+        if spec.sensitive and ids:
+            self.read_events.append(
+                {
+                    "action": "record.read",
+                    "app": installed.key,
+                    "form": spec.key,
+                    "record_id": ids[0] if len(ids) == 1 else None,
+                    "detail": {"ids": ids},
+                }
+            )
+
+    # -- loading -----------------------------------------------------------------------
 
     async def _form(self, app: str, form: str) -> tuple[InstalledApp, FormSpec]:
+        self._signed_in(app)
         installed = await self.catalog.get(self.session, app)
         return installed, installed.form(form)
 
-    async def _load(self, app: str, form: str, record_id: str, *, lock: bool = False) -> Record:
+    async def _load(
+        self,
+        app: str,
+        form: str,
+        record_id: str,
+        *,
+        lock: bool = False,
+        where: ColumnElement[bool] | None = None,
+    ) -> Record:
         record = None
         if is_id(record_id):
-            record = await repository.get(self.session, app, form, record_id, lock=lock)
+            record = await repository.get(
+                self.session, app, form, record_id, lock=lock, where=where
+            )
         if record is None:
             raise NotFound(f"No {form} record with id '{shown(record_id)}' in app '{app}'.")
         return record
@@ -234,10 +392,14 @@ class RecordService:
     # -- use cases ---------------------------------------------------------------------
 
     async def create(self, app: str, form: str, incoming: Any) -> Record:
+        self._signed_in(app)
         payload = _as_object(incoming)
         installed = await self.catalog.latest_known(self.session, app)
         for _attempt in range(3):
             spec = installed.form(form)
+            self._access.pop((app, form), None)
+            access = self._allowed(installed, form, "create")
+            self._check_input(access, spec, payload, {})
             data = prepare(spec, payload, existing=None, now=self.now)
             claims = self._claims(spec, data, None)
             errors = await self._check_relations(installed, spec, data, None)
@@ -256,6 +418,17 @@ class RecordService:
                 updated_at=self.now,
                 updated_by=self.actor,
             )
+            if not self._admits(access, "create", record):
+                raise Forbidden(
+                    f"Your roles in app '{app}' do not allow you to create this {form} record "
+                    "(it is outside the records you may create).",
+                    audit={
+                        "action": "auth.denied",
+                        "app": app,
+                        "form": form,
+                        "detail": {"reason": "row_filter", "action": "create"},
+                    },
+                )
             history = {
                 "app": app,
                 "form": form,
@@ -267,7 +440,18 @@ class RecordService:
                 "actor": self.actor,
                 "at": self.now,
             }
-            if await repository.insert_if_current(self.session, record, history, installed.version):
+            written = audit_entry(
+                self.principal,
+                "record.create",
+                at=self.now,
+                app=app,
+                form=form,
+                record_id=record.id,
+                version=1,
+            )
+            if await repository.insert_if_current(
+                self.session, record, history, installed.version, written
+            ):
                 try:
                     await repository.insert_claims(self.session, app, form, record.id, claims)
                 except IntegrityError:
@@ -277,15 +461,33 @@ class RecordService:
             installed = await self.catalog.get(self.session, app)
         raise Conflict("The app's definition kept changing during the write; try again.")
 
+    def _audit_write(self, action: str, record: Record) -> None:
+        audit(
+            self.session,
+            self.principal,
+            action,
+            at=self.now,
+            app=record.app,
+            form=record.form,
+            record_id=record.id,
+            version=record.version,
+        )
+
     async def get(self, app: str, form: str, record_id: str) -> Record:
-        await self._form(app, form)
-        return await self._load(app, form, record_id)
+        installed, spec = await self._form(app, form)
+        access = self._allowed(installed, form, "read")
+        where = self._row_condition(access, "read", spec)
+        record = await self._load(app, form, record_id, where=where)
+        self._read_event(installed, spec, [record.id])
+        return record
 
     async def update(
         self, app: str, form: str, record_id: str, patch: Any, *, if_match: str | None
     ) -> Record:
         installed, spec = await self._form(app, form)
-        record = await self._load(app, form, record_id, lock=True)
+        access = self._allowed(installed, form, "update")
+        where = self._row_condition(access, "update", spec)
+        record = await self._load(app, form, record_id, lock=True, where=where)
         if not _matches(if_match, record.version):
             raise PreconditionFailed(
                 f"The record is at version {record.version}, not the version in If-Match "
@@ -293,11 +495,26 @@ class RecordService:
                 current_version=record.version,
             )
         old = dict(record.data)
-        data = prepare(spec, _as_object(patch), existing=old, now=self.now)
+        payload = _as_object(patch)
+        self._check_input(access, spec, payload, old)
+        data = prepare(spec, payload, existing=old, now=self.now)
         changed = changed_fields(old, data)
         if not changed:
             return record
         touched = set(changed)
+        moved = Record(**{name: getattr(record, name) for name in SYSTEM_COLUMNS}, data=data)
+        if not self._admits(access, "update", moved):
+            raise Forbidden(
+                f"This change would move the {form} record outside the records your roles "
+                "may change; nothing was saved.",
+                audit={
+                    "action": "auth.denied",
+                    "app": app,
+                    "form": form,
+                    "record_id": record.id,
+                    "detail": {"reason": "row_filter", "action": "update"},
+                },
+            )
         claims = self._claims(spec, data, touched)
         errors = await self._check_relations(installed, spec, data, touched)
         errors += await self._check_unique(app, spec, claims, record.id)
@@ -318,12 +535,15 @@ class RecordService:
         repository.add_claims(self.session, app, form, record.id, claims)
         await self.session.refresh(record)
         self._history(record, "update", changed)
+        self._audit_write("record.update", record)
         await self._flush_or_conflict(spec)
         return record
 
     async def delete(self, app: str, form: str, record_id: str, *, if_match: str | None) -> None:
-        await self._form(app, form)
-        record = await self._load(app, form, record_id, lock=True)
+        installed, spec = await self._form(app, form)
+        access = self._allowed(installed, form, "delete")
+        where = self._row_condition(access, "delete", spec)
+        record = await self._load(app, form, record_id, lock=True, where=where)
         if not _matches(if_match, record.version):
             raise PreconditionFailed(
                 f"The record is at version {record.version}, not the version in If-Match.",
@@ -341,12 +561,17 @@ class RecordService:
         await repository.release_claims(self.session, record.id)
         await self.session.refresh(record)
         self._history(record, "delete", [])
+        self._audit_write("record.delete", record)
         await self.session.flush()
 
     async def history(self, app: str, form: str, record_id: str) -> list[dict[str, Any]]:
-        await self._form(app, form)
-        await self._load(app, form, record_id)
+        installed, spec = await self._form(app, form)
+        access = self._allowed(installed, form, "read")
+        where = self._row_condition(access, "read", spec)
+        await self._load(app, form, record_id, where=where)
         rows = (await self.session.execute(repository.history_of(record_id))).scalars()
+        hidden = access.hidden
+        self._read_event(installed, spec, [record_id])
         return [
             {
                 "version": row.version,
@@ -354,25 +579,27 @@ class RecordService:
                 "at": iso(row.at),
                 "actor": row.actor,
                 "form_version": row.form_version,
-                "changed": row.changed,
-                "data": row.data,
+                "changed": [key for key in row.changed if key not in hidden],
+                "data": {k: v for k, v in row.data.items() if k not in hidden},
             }
             for row in rows
         ]
 
     # -- lists ---------------------------------------------------------------------------
 
-    def _target(self, spec: FormSpec) -> FilterTarget:
+    def _target(self, spec: FormSpec, hidden: frozenset[str] = frozenset()) -> FilterTarget:
+        """What filters run against; a caller's own filters do not see hidden fields."""
         columns: dict[str, ColumnElement[Any]] = {
             name: getattr(Record, name) for name in SYSTEM_COLUMNS
         }
-        return FilterTarget(
-            data=Record.data, fields=field_types(spec), columns=columns, dialect=self.dialect
-        )
-
-    def _sort_keys(self, spec: FormSpec, target: FilterTarget, sort: str) -> list[keyset.SortKey]:
-        keys: list[keyset.SortKey] = []
         types = field_types(spec)
+        if hidden:
+            types = {key: kind for key, kind in types.items() if key not in hidden}
+        return FilterTarget(data=Record.data, fields=types, columns=columns, dialect=self.dialect)
+
+    def _sort_keys(self, target: FilterTarget, sort: str) -> list[keyset.SortKey]:
+        keys: list[keyset.SortKey] = []
+        types = target.fields
         for raw in [part.strip() for part in sort.split(",") if part.strip()] or ["id"]:
             descending = raw.startswith("-")
             name = raw.lstrip("-+")
@@ -407,6 +634,7 @@ class RecordService:
 
     async def list(self, app: str, form: str, query: ListQuery) -> Page:
         installed, spec = await self._form(app, form)
+        access = self._allowed(installed, form, "read")
         if not 1 <= query.limit <= self.max_page_size:
             raise BadRequest(
                 f"`limit` must be between 1 and {self.max_page_size}.",
@@ -419,7 +647,8 @@ class RecordService:
                     }
                 ],
             )
-        types = field_types(spec)
+        target = self._target(spec, access.hidden)
+        types = target.fields
         if query.fields is not None:
             unknown = [name for name in query.fields if name not in types]
             if unknown:
@@ -435,8 +664,10 @@ class RecordService:
                         for name in unknown
                     ],
                 )
-        target = self._target(spec)
         conditions = repository.live(app, form)
+        row_condition = self._row_condition(access, "read", spec)
+        if row_condition is not None:
+            conditions.append(row_condition)
         if query.filter is not None:
             found = jsonsafe.problems(query.filter, bounded_ints=True)
             operations = jsonsafe.operator_count(query.filter)
@@ -478,7 +709,7 @@ class RecordService:
                     ],
                 ) from None
         total = await repository.count(self.session, conditions) if query.count else None
-        keys = self._sort_keys(spec, target, query.sort)
+        keys = self._sort_keys(target, query.sort)
         sort_text = ",".join(("-" if k.descending else "") + k.name for k in keys)
         page_conditions = list(conditions)
         if query.cursor:
@@ -496,7 +727,8 @@ class RecordService:
             rows = rows[: query.limit]
             last = rows[-1]
             next_cursor = keyset.encode(sort_text, [last[i + 1] for i in range(len(keys))])
-        items = [record_out(row[0], query.fields) for row in rows]
+        items = [record_out(row[0], query.fields, access.hidden) for row in rows]
+        self._read_event(installed, spec, [item["id"] for item in items])
         return Page(items, next_cursor, total)
 
 

@@ -9,7 +9,13 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from tests.bench import bench_logic, bench_records, bench_validation
+from tests.bench import (
+    bench_changes,
+    bench_logic,
+    bench_permissions,
+    bench_records,
+    bench_validation,
+)
 
 
 def main() -> int:
@@ -20,6 +26,10 @@ def main() -> int:
     bench_validation.main()
     print("\n== record API on PostgreSQL")
     asyncio.run(bench_records.main(quick))
+    print("\n== permissions on a list (PostgreSQL)")
+    asyncio.run(bench_permissions.main(quick))
+    print("\n== app change: plan and migration of 100,000 records (SQLite, PostgreSQL)")
+    asyncio.run(bench_changes.main(quick, sqlite_only=False))
     return 0
 
 

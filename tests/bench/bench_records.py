@@ -30,6 +30,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from formloom.platform.api import create_app
+from formloom.platform.auth import service as auth
 from formloom.platform.db import Database
 from formloom.platform.migrate import upgrade
 from formloom.platform.models import Record
@@ -122,6 +123,44 @@ def bare_app(db: Database) -> FastAPI:
     return app
 
 
+async def _token(db: Database, settings: Settings, name: str, **kwargs: Any) -> str:
+    system = auth.system_principal("bench")
+    now = auth_now()
+    async with db.transaction() as session:
+        roles = kwargs.pop("roles", None)
+        user, _ = await auth.create_user(
+            session,
+            settings,
+            who=system,
+            now=now,
+            username=name,
+            password="bench password 1",
+            **kwargs,
+        )
+        if roles:
+            await auth.set_roles(session, None, user, roles, who=system, now=now)
+        issued = await auth.issue(
+            session, user, "bearer", now=now, lifetime=auth.lifetime_of("bearer", settings)
+        )
+    return issued.wire
+
+
+def auth_now() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
+
+
+async def admin_client(app: FastAPI, db: Database, settings: Settings) -> httpx.AsyncClient:
+    """An in-process client signed in as a platform admin."""
+    token = await _token(db, settings, f"bench_admin_{new_id()[-8:]}", is_admin=True)
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://bench",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+
+
 def payload(i: int) -> dict[str, Any]:
     return {
         "data": {
@@ -152,15 +191,14 @@ async def _drive(
 
 
 async def bench_create(rounds: int, per_round: int, concurrency: int) -> dict[str, Any]:
-    settings = Settings(database_url=URL)
+    settings = Settings(database_url=URL, password_hash="fast-test-only")
     app = create_app(settings)
     results: dict[str, list[float]] = {"formloom": [], "bare": []}
     async with app.router.lifespan_context(app):
         platform_state = app.state.platform
         bare = bare_app(platform_state.db)
-        transport = httpx.ASGITransport(app=app)
         async with (
-            httpx.AsyncClient(transport=transport, base_url="http://bench") as api,
+            await admin_client(app, platform_state.db, settings) as api,
             httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=bare), base_url="http://bench"
             ) as baseline,
@@ -208,13 +246,12 @@ async def _fill(db: Database, form: str, count: int, cities: int) -> None:
 
 
 async def bench_list(big: int, repeats: int) -> dict[str, Any]:
-    settings = Settings(database_url=URL)
+    settings = Settings(database_url=URL, password_hash="fast-test-only")
     app = create_app(settings)
     out: dict[str, Any] = {}
     async with app.router.lifespan_context(app):
         db: Database = app.state.platform.db
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as api:
+        async with await admin_client(app, db, settings) as api:
             await api.post("/api/apps/import", json=APP)
             await _fill(db, "small", 10_000, 100)
             await _fill(db, "big", big, 100)

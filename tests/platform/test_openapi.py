@@ -22,7 +22,7 @@ from formloom.platform import openapi
 from formloom.platform.clock import FixedClock
 from formloom.platform.settings import Settings
 from tests import factories as f
-from tests.conftest import running_service
+from tests.conftest import TestUser, running_service
 
 PATIENT = "/api/records/clinic_crm/patient"
 
@@ -181,6 +181,7 @@ async def test_patient_operations_show_patient_fields(client: httpx.AsyncClient)
 
 async def test_regenerated_exactly_when_an_app_changes(
     client: httpx.AsyncClient,
+    admin: TestUser,
     settings: Settings,
     clock: FixedClock,
     monkeypatch: pytest.MonkeyPatch,
@@ -201,7 +202,7 @@ async def test_regenerated_exactly_when_an_app_changes(
     # Changed by another process on the same database: seen on the next request.
     patient = next(form for form in definition["forms"] if form["key"] == "patient")
     patient["fields"].append(f.field("nickname", max_length=40))
-    async with running_service(settings, clock) as other:
+    async with running_service(settings, clock, token=admin.token) as other:
         response = await other.post("/api/apps/import", json=definition)
         assert response.status_code == 200, response.text
     doc = await document(client)

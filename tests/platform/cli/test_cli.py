@@ -162,6 +162,11 @@ def _changed_clinic(tmp_path: Path) -> Path:
             fld["key"] = "mobile"
     staff = next(form for form in document["forms"] if form["key"] == "staff")
     staff["fields"] = [fld for fld in staff["fields"] if fld["key"] != "phone"]
+    for grant in document["permissions"]:  # grants name fields by key: follow the changes
+        renamed = {"phone": "mobile"} if grant["form"] == "patient" else {"phone": None}
+        for rule in ("hidden_fields", "read_only_fields"):
+            keys = [renamed.get(key, key) for key in grant.get(rule, [])]
+            grant[rule] = [key for key in keys if key]
     document["migrations"] = [{"form": "patient", "rename": {"phone": "mobile"}}]
     path = tmp_path / "changed.json"
     path.write_text(json.dumps(document, ensure_ascii=False))

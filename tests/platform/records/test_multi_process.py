@@ -15,8 +15,11 @@ from tests.conftest import running_service
 
 
 @pytest.fixture
-async def second(settings: Settings, clock: FixedClock) -> AsyncIterator[httpx.AsyncClient]:
+async def second(
+    settings: Settings, clock: FixedClock, client: httpx.AsyncClient
+) -> AsyncIterator[httpx.AsyncClient]:
     async with running_service(settings, clock, "http://second") as c:
+        c.headers["Authorization"] = client.headers["Authorization"]  # the same admin
         yield c
 
 

@@ -217,7 +217,7 @@ async def test_history_records_every_version_with_actor_and_changes(
     entries = (await api.get(f"{other_url}/history")).json()
     assert [(e["version"], e["operation"]) for e in entries] == [(1, "create"), (2, "update")]
     assert entries[1]["changed"] == ["age", "age_next_year"]
-    assert entries[1]["actor"] == "anonymous"
+    assert entries[1]["actor"] == "admin"  # the signed-in caller (the client fixture)
     assert entries[0]["data"] == {"name": "Bob"}
 
 

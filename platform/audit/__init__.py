@@ -1,0 +1,1 @@
+"""The audit log: every change, sign-in and refusal, append-only."""
