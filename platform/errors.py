@@ -201,6 +201,8 @@ def install(app: FastAPI) -> None:
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
         if isinstance(exc, Forbidden) and exc.audit is not None:
             await _audit_refusal(request, exc.audit)
+        else:
+            await _audit_rejected_account_change(request, exc)
         return _respond(request, exc)
 
     @app.exception_handler(RecordInvalid)
@@ -213,7 +215,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return _respond(request, _request_validation(exc))
+        problem = _request_validation(exc)
+        await _audit_rejected_account_change(request, problem)
+        return _respond(request, problem)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -247,6 +251,35 @@ async def _audit_refusal(request: Request, event: dict[str, Any]) -> None:
         await audit_now(platform.db, principal, at=platform.clock.now(), **event)
     except Exception:  # noqa: BLE001 - the refusal must still be answered
         log.exception("could not write the audit row of a refused request")
+
+
+#: Where a refused request is worth an audit row of its own: account management (a user
+#: with a header-injecting name, a role the app does not declare) and sign-in.
+_ACCOUNT_PATHS = {"/api/users": "user.refused", "/api/auth": "auth.refused"}
+
+
+async def _audit_rejected_account_change(request: Request, problem: Problem) -> None:
+    """Bad input to account endpoints (400/409/422) is audited with the pointers and codes
+    of what was wrong — never the values, which may be a password."""
+    if request.method in ("GET", "HEAD") or problem.status not in (400, 409, 422):
+        return
+    path = request.url.path
+    action = next((a for prefix, a in _ACCOUNT_PATHS.items() if path.startswith(prefix)), None)
+    if action is None:
+        return
+    await _audit_refusal(
+        request,
+        {
+            "action": action,
+            "outcome": "failed",
+            "detail": {
+                "status": problem.status,
+                "errors": [
+                    {"path": e.get("path"), "code": e.get("code")} for e in problem.errors[:20]
+                ],
+            },
+        },
+    )
 
 
 _TITLES = {

@@ -381,3 +381,22 @@ async def test_permission_changes_and_refused_imports_are_audited(
     ]
     changed = [row for row in rows if row["action"] == "app.permissions_changed"][0]
     assert changed["detail"]["permissions"][1]["actions"] == ["read", "update"]
+
+
+async def test_refused_account_changes_are_audited_without_values(
+    client: httpx.AsyncClient, ward: dict[str, str]
+) -> None:
+    injected = await client.post(
+        "/api/users", json={"username": "eve\r\nSet-Cookie: x=1", "password": "s3cret-value-1"}
+    )
+    assert injected.status_code == 422
+    await client.post("/api/users", json={"username": "rolf", "password": "long enough pw"})
+    unknown_role = await client.put("/api/users/rolf/roles", json={APP: ["surgeon"]})
+    assert unknown_role.status_code == 422
+    rows = (await client.get("/api/audit", params={"action": "user.refused"})).json()["items"]
+    assert [row["detail"]["errors"][0]["path"] for row in reversed(rows)] == [
+        "/username",
+        f"/{APP}/0",
+    ]
+    assert all(row["outcome"] == "failed" for row in rows)
+    assert "s3cret" not in str(rows) and "Set-Cookie" not in str(rows)
