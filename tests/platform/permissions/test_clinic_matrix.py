@@ -310,6 +310,32 @@ async def test_role_matrix(client: httpx.AsyncClient, role: str) -> None:
                         "PATCH", f"{base}/{admitted[0]['id']}", json={"data": {key: None}}
                     )
                     check(f"set hidden {form}.{key}", response, 422)
+        # -- app-level endpoints: a role in the app reads its outline and forms; changing or
+        # exporting the app, users and the audit log are for platform admins only
+        for method, url, body, expected in [
+            ("GET", f"/api/apps/{APP}", None, 200),
+            ("GET", "/api/apps", None, 200),
+            ("GET", f"/api/apps/{APP}/export", None, 403),
+            ("GET", f"/api/apps/{APP}/versions", None, 403),
+            ("POST", "/api/apps/import", DEFINITION, 403),
+            ("POST", f"/api/apps/{APP}/rollback?to=1", None, 403),
+            ("GET", "/api/users", None, 403),
+            ("GET", "/api/audit", None, 403),
+        ]:
+            check(f"{method} {url}", await call(method, url, json=body), expected)
+        for form in FORMS:
+            expect = Expect(role, form, user)
+            for url in (f"/api/apps/{APP}/forms/{form}", f"/api/apps/{APP}/forms/{form}/schema"):
+                check(f"GET {url}", await call("GET", url), 200)
+            link = await call("POST", f"/api/apps/{APP}/forms/{form}/links", json={})
+            check(f"link {form}", link, 201 if expect.allows("create") else 403)
+            outline = (await call("GET", f"/api/apps/{APP}")).json()
+            access = next(f for f in outline["forms"] if f["key"] == form)["access"]
+            if set(access["actions"]) != {a for a in ACTIONS if expect.allows(a)}:
+                outcomes.append(f"{role} outline {form}: {access['actions']}")
+            if set(access["hidden_fields"]) != expect.hidden():
+                outcomes.append(f"{role} outline {form}: hidden {access['hidden_fields']}")
+
         # -- deletes, last (records of later forms refer to earlier ones)
         for form in FORMS:
             expect = Expect(role, form, user)
