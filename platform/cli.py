@@ -169,19 +169,41 @@ def cmd_app_import(args: argparse.Namespace) -> int:
     document = _read_json(args.file)
 
     async def work(db: Any, catalog: Any) -> int:
+        from formloom.platform.apps import auditing
+        from formloom.platform.audit.log import audit_now
+        from formloom.platform.auth.commands import cli_principal
+
         now = SystemClock(get_settings().timezone).now()
+        who = cli_principal()
+        key = document.get("key") if isinstance(document, dict) else None
+        key = key if isinstance(key, str) else None
         try:
             async with db.transaction(write=not args.dry_run) as session:
+                before = await auditing.grants_before(session, catalog, key)
                 result = await service.import_app(
                     session,
                     catalog,
                     document,
-                    actor="cli",
+                    actor=who.username,
                     now=now,
                     allow_destructive=args.allow_destructive,
                     dry_run=args.dry_run,
                 )
+                if not args.dry_run and result.status != "unchanged":
+                    await auditing.audit_change(
+                        session, catalog, who, "app.import", result, now, before
+                    )
         except Problem as exc:
+            if not args.dry_run:
+                await audit_now(
+                    db,
+                    who,
+                    "app.import",
+                    at=now,
+                    outcome="failed",
+                    app=key,
+                    detail={"status": exc.status, "reason": exc.detail[:300]},
+                )
             print(f"{args.file}: {exc.detail}", file=sys.stderr)
             if "plan" in exc.extra:
                 print(render_table(exc.extra["plan"]), file=sys.stderr)

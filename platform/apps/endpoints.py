@@ -9,12 +9,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Header, Query, Response
 from fastapi.responses import JSONResponse
 
-from formloom.platform.apps import service
+from formloom.platform.apps import auditing, service
 from formloom.platform.apps.definition import AppSpec
-from formloom.platform.audit.log import audit, audit_now
+from formloom.platform.audit.log import audit_now
 from formloom.platform.auth.principal import Principal
 from formloom.platform.deps import Platform, platform
-from formloom.platform.errors import BadRequest, Forbidden, NotFound, Problem, Unauthorized
+from formloom.platform.errors import BadRequest, Forbidden, Problem, Unauthorized
 from formloom.platform.permissions.caller import caller
 from formloom.platform.permissions.policy import resolve
 from formloom.platform.records.service import ListQuery, RecordService
@@ -92,7 +92,7 @@ async def import_app(
         _audited(p, who, "app.import", _app_key(document), dry_run),
         p.db.transaction(write=not dry_run) as session,
     ):
-        before = await _grants(p, session, _app_key(document))
+        before = await auditing.grants_before(session, p.catalog, _app_key(document))
         result = await service.import_app(
             session,
             p.catalog,
@@ -103,7 +103,9 @@ async def import_app(
             dry_run=dry_run,
         )
         if not dry_run and result.status != "unchanged":
-            await _audit_change(session, who, "app.import", result, p, before)
+            await auditing.audit_change(
+                session, p.catalog, who, "app.import", result, p.clock.now(), before
+            )
     if dry_run:
         assert result.plan is not None
         return {"dry_run": True, **result.plan.to_dict()}
@@ -137,66 +139,6 @@ async def _audited(
         raise
 
 
-async def _grants(p: Platform, session: Any, app: str | None) -> dict[str, Any] | None:
-    """The roles and grants of the installed app, to tell a permission change apart."""
-    if app is None:
-        return None
-    try:
-        installed = await p.catalog.get(session, app)
-    except NotFound:
-        return None
-    return _grants_of(installed.spec)
-
-
-def _grants_of(spec: AppSpec) -> dict[str, Any]:
-    return {
-        "roles": sorted(role.key for role in spec.roles),
-        "permissions": [grant.model_dump(exclude_defaults=True) for grant in spec.permissions],
-    }
-
-
-async def _audit_change(
-    session: Any,
-    who: Principal,
-    action: str,
-    result: service.ImportResult,
-    p: Platform,
-    before: dict[str, Any] | None,
-) -> None:
-    detail: dict[str, Any] = {"status": result.status, "forms": result.forms}
-    if result.plan is not None:
-        plan = result.plan.to_dict()
-        detail["changes"] = {key: plan[key] for key in ("summary", "blocked") if key in plan}
-    audit(
-        session,
-        who,
-        action,
-        at=p.clock.now(),
-        app=result.app,
-        version=result.version,
-        detail=detail,
-    )
-    installed = await p.catalog.get(session, result.app)
-    after = _grants_of(installed.spec)
-    if after != (before or {"roles": [], "permissions": []}):
-        old_roles = set(before["roles"]) if before else set()
-        audit(
-            session,
-            who,
-            "app.permissions_changed",
-            at=p.clock.now(),
-            app=result.app,
-            version=result.version,
-            detail={
-                "roles_added": sorted(set(after["roles"]) - old_roles),
-                "roles_removed": sorted(old_roles - set(after["roles"])),
-                "grants_before": len(before["permissions"]) if before else 0,
-                "grants_after": len(after["permissions"]),
-                "permissions": after["permissions"],
-            },
-        )
-
-
 @router.get("/apps/{app}/versions")
 async def list_versions(app: str, p: PlatformDep, who: ActorDep) -> list[dict[str, Any]]:
     _admin(who, app, "read an app's versions")
@@ -226,7 +168,7 @@ async def rollback(
         _audited(p, who, "app.rollback", app, dry_run),
         p.db.transaction(write=not dry_run) as session,
     ):
-        before = await _grants(p, session, app)
+        before = await auditing.grants_before(session, p.catalog, app)
         result = await service.rollback(
             session,
             p.catalog,
@@ -238,7 +180,9 @@ async def rollback(
             dry_run=dry_run,
         )
         if not dry_run and result.status != "unchanged":
-            await _audit_change(session, who, "app.rollback", result, p, before)
+            await auditing.audit_change(
+                session, p.catalog, who, "app.rollback", result, p.clock.now(), before
+            )
     if dry_run:
         assert result.plan is not None
         return {"dry_run": True, **result.plan.to_dict()}
@@ -275,7 +219,7 @@ async def save_form(
         _audited(p, who, "app.form_saved", app, dry_run),
         p.db.transaction(write=not dry_run) as session,
     ):
-        before = await _grants(p, session, app)
+        before = await auditing.grants_before(session, p.catalog, app)
         result = await service.save_form(
             session,
             p.catalog,
@@ -289,7 +233,9 @@ async def save_form(
             dry_run=dry_run,
         )
         if not dry_run and result.status != "unchanged":
-            await _audit_change(session, who, "app.form_saved", result, p, before)
+            await auditing.audit_change(
+                session, p.catalog, who, "app.form_saved", result, p.clock.now(), before
+            )
     if dry_run:
         assert result.plan is not None
         return JSONResponse({"dry_run": True, **result.plan.to_dict()})

@@ -198,3 +198,23 @@ def test_import_dry_run_table_and_allow_destructive(
     assert json.loads(capsys.readouterr().out)["status"] == "update"
     assert main(["app", "import", changed]) == 0  # no records yet: nothing is destroyed
     assert "revision 2" in capsys.readouterr().out
+
+
+def test_imports_from_the_command_line_are_audited(
+    use_database: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["app", "import", str(builtin_apps.path("clinic_crm"))]) == 0
+    broken = tmp_path / "broken.json"
+    document = json.loads(builtin_apps.path("clinic_crm").read_text(encoding="utf-8"))
+    document["permissions"][0]["roles"] = ["janitor"]
+    broken.write_text(json.dumps(document))
+    assert main(["app", "import", str(broken)]) == 2
+    capsys.readouterr()
+    assert main(["audit", "export", "--action", "app."]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert sorted((row["action"], row["outcome"]) for row in rows) == [
+        ("app.import", "failed"),
+        ("app.import", "ok"),
+        ("app.permissions_changed", "ok"),
+    ]
+    assert all(row["actor"].startswith("cli:") for row in rows)
