@@ -10,17 +10,50 @@ stored data are re-prepared in batches (renames, ``set`` expressions, defaults f
 required fields, removed fields dropped), validated by the form engine against the new
 definition, and written with a history row each. If any record would be left invalid, the
 whole import is refused with the count and the first examples, and nothing is written.
+
+On PostgreSQL two kinds of change skip the form engine and run as one set-based statement
+that also writes the history rows: a change that only renames fields, and a change that
+renames fields and computes values with `set` expressions, when every expression compiles to
+SQL (``engines.logic.sql_values``), every field it sets has a definition whose validation SQL
+can check (text, select, number, integer, boolean without a pattern or a visibility rule), no
+formula or visibility rule reads a field it sets, and nothing else in the change needs the
+engine. That statement first checks every record — validity of each new value, and that SQL
+computed exactly what the evaluator would — and writes nothing if one fails; the batches then
+run, so a refusal (422, count and examples) is always the one the batches give. Any other
+change runs in batches.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Integer, bindparam, case, func, literal, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    and_,
+    bindparam,
+    case,
+    cast,
+    false,
+    func,
+    literal,
+    not_,
+    null,
+    or_,
+    select,
+    text,
+    true,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, DOUBLE_PRECISION, JSONB, array
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import Boolean, Text
 
 from formloom.engines.forms import (
     FormSpec,
@@ -37,13 +70,28 @@ from formloom.engines.forms.diff import (
     diff_entries,
     diff_forms,
 )
-from formloom.engines.logic import LogicError, evaluate
-from formloom.engines.logic.sql import FilterError, FilterTarget, compile_filter
+from formloom.engines.forms.fields import (
+    BaseField,
+    BooleanField,
+    ComputedField,
+    IntegerField,
+    NumberField,
+    SectionField,
+    SelectField,
+    TableField,
+    TextareaField,
+    TextField,
+)
+from formloom.engines.logic import LogicError, evaluate, variables
+from formloom.engines.logic.sql import FIELD_TYPES, FilterError, FilterTarget, compile_filter
+from formloom.engines.logic.sql_values import SAFE, CompiledValue, compile_value
 from formloom.platform.apps.definition import AppSpec, MigrationSpec
 from formloom.platform.errors import Conflict, Unprocessable
 from formloom.platform.models import Record, RecordHistory, RecordUnique
 from formloom.platform.models.base import UtcDateTime
 from formloom.platform.records.repository import live
+
+log = logging.getLogger("formloom.apps.changes")
 
 BATCH = 1000
 EXAMPLES = 5
@@ -571,7 +619,7 @@ async def rename_in_sql(
             (record_id, app, form, version, form_version, operation, data, changed, actor, at)
         SELECT moved.id, '{app}', '{form}', moved.version, :form_version, 'migrate',
                moved.data,
-               (SELECT coalesce(jsonb_agg(k ORDER BY k), '[]'::jsonb)
+               (SELECT coalesce(jsonb_agg(k ORDER BY k COLLATE "C"), '[]'::jsonb)
                 FROM (VALUES {pairs}) AS p(o, n), LATERAL unnest(array[p.o, p.n]) AS k
                 WHERE moved.data ? p.n),
                :actor, :now
@@ -688,3 +736,452 @@ async def remove_form_records(
         RecordUnique.__table__.delete().where(RecordUnique.app == app, RecordUnique.form == form)
     )
     return len(rows)
+
+
+# -- set-based migrations (PostgreSQL) ----------------------------------------------------
+
+Strategy = Literal["renames in SQL", "set-based SQL", "batches"]
+
+#: The new value's kind (see ``engines.logic.sql_values``) each checkable field type needs.
+_KIND_OF_FIELD: dict[type[BaseField], str] = {
+    TextField: "text",
+    TextareaField: "text",
+    SelectField: "text",
+    NumberField: "number",
+    IntegerField: "number",
+    BooleanField: "boolean",
+}
+
+
+@dataclass(frozen=True)
+class SetBasedMigration:
+    """A change PostgreSQL carries out in one statement: values moved by ``renames``
+    (every rename of the diff, old key -> new key) and computed by ``sets`` (field -> the
+    JsonLogic expression), each set value checked against ``targets`` (its new field)."""
+
+    renames: dict[str, str]
+    sets: dict[str, Any]
+    targets: dict[str, BaseField]
+
+    @property
+    def unique(self) -> bool:
+        return any(getattr(target, "unique", False) for target in self.targets.values())
+
+
+def _rules_of(form: FormSpec) -> list[Any]:
+    """Every formula and visibility rule of a form, table columns included."""
+    rules: list[Any] = []
+    for item in form.fields:
+        columns: list[Any] = [item]
+        if isinstance(item, TableField):
+            columns += list(item.fields)
+        for column in columns:
+            if column.visible_if is not None:
+                rules.append(column.visible_if)
+            if isinstance(column, ComputedField):
+                rules.append(column.formula)
+    return rules
+
+
+def _reads_clock(rule: Any) -> bool:
+    """Whether a rule uses ``now``/``today``: its value changes whenever it is re-run."""
+    if isinstance(rule, list):
+        return any(_reads_clock(item) for item in rule)
+    if isinstance(rule, dict):
+        return any(op in ("now", "today") or _reads_clock(args) for op, args in rule.items())
+    return False
+
+
+def _form_reads_clock(form: FormSpec) -> bool:
+    """The batches re-run every formula and visibility rule of every record: one that reads
+    the clock can give a new answer for any record, so only the batches do it right."""
+    return any(_reads_clock(rule) for rule in _rules_of(form))
+
+
+def set_based_migration(
+    diff: FormDiff,
+    counted: list[CountedChange],
+    old_form: FormSpec,
+    new_form: FormSpec,
+    migration: MigrationSpec | None,
+) -> SetBasedMigration | str:
+    """The set-based form of a change with `set` expressions, or why it needs batches.
+
+    Every change must either be computed by a `set` into a field whose new definition SQL
+    can check, move values unchanged (a pure rename), or touch no stored value; no formula or
+    visibility rule may read a field that is set or the clock (the batches re-run them all,
+    so their results could change), and a set field must always be visible (a hidden
+    field's value is dropped). The expressions are compiled when the migration runs.
+    """
+    needs = {c.field for c in diff.fields if c.change_class == "needs_migration"}
+    sets = {k: v for k, v in (migration.set if migration else {}).items() if k in needs}
+    if not sets:
+        return "no `set` expression applies"
+    for item in counted:
+        change = item.change
+        if change.field in sets:
+            continue
+        pure_rename = change.renamed_from is not None and change.reasons == (
+            f"renamed {change.renamed_from} -> {change.field}",
+        )
+        untouched = change.change_class == "safe" and not (change.recompute or change.fills_default)
+        unused_removal = change.kind == "removed" and item.records == 0
+        if not (pure_rename or untouched or unused_removal):
+            return f"{change.field}: {'; '.join(change.reasons)}"
+    targets: dict[str, BaseField] = {}
+    hidden_section = False
+    for item in new_form.fields:
+        if isinstance(item, SectionField):
+            hidden_section = hidden_section or item.visible_if is not None
+        if item.key not in sets:
+            continue
+        if type(item) not in _KIND_OF_FIELD or getattr(item, "pattern", None) is not None:
+            return f"{item.key}: a {item.field_type} field is validated by the form engine"
+        if item.visible_if is not None or hidden_section:
+            return f"{item.key}: the field can be hidden"
+        targets[item.key] = item
+    if _form_reads_clock(new_form):
+        return "a formula or visibility rule reads the clock"
+    if sets.keys() - targets.keys():
+        return "a `set` names a field the form does not have"
+    for rule in _rules_of(new_form):
+        read = {path.split(".")[0] for path in variables(rule)}
+        if "*" in read or read & sets.keys():
+            return "a formula or visibility rule reads a field that is set"
+
+    for key, target in targets.items():
+        before = old_form.field(key)
+        if before is not None and before.has_value:
+            kinds = {FIELD_TYPES.get(before.field_type), _KIND_OF_FIELD[type(target)]}
+            if kinds == {"number", "boolean"}:  # Python's True == 1 would hide the change
+                return f"{key}: a change between boolean and number"
+    renames = {c.renamed_from: c.field for c in diff.fields if c.renamed_from is not None}
+    return SetBasedMigration(renames, sets, targets)
+
+
+def _json_text(value: ColumnElement[Any]) -> ColumnElement[Any]:
+    return value.op("#>>", return_type=Text())(text("'{}'::text[]"))
+
+
+def _valid_in_sql(target: BaseField, value: ColumnElement[Any]) -> ColumnElement[bool]:
+    """True where the form engine accepts ``value`` (JSONB of the kind the field needs,
+    SQL NULL for no value) as the field's stored value: required, type, limits, options."""
+    required = bool(getattr(target, "required", False))
+    checks: list[ColumnElement[bool]] = []
+    if isinstance(target, TextField | TextareaField | SelectField):
+        chars = func.char_length(_json_text(value))
+        if required:
+            checks.append(_json_text(value) != "")
+        if isinstance(target, SelectField):
+            checks.append(_json_text(value).in_([option.value for option in target.options]))
+        else:
+            checks.append(chars <= target.effective_max_length)
+            if target.min_length:
+                checks.append(chars >= target.min_length)
+    elif isinstance(target, NumberField | IntegerField):
+        number = cast(value, DOUBLE_PRECISION)
+        # limits compare as Python compares them: exact for integers below 2**53
+        checks.append(func.abs(number) < SAFE)
+        if isinstance(target, IntegerField):
+            checks.append(number == func.trunc(number))
+        if target.min is not None:
+            checks.append(number >= float(target.min))
+        if target.max is not None:
+            checks.append(number <= float(target.max))
+    present = and_(value.is_not(None), *checks) if checks else value.is_not(None)
+    if required:
+        return func.coalesce(present, false())
+    return func.coalesce(or_(value.is_(None), present), false())
+
+
+def _object_of(key: str, value: ColumnElement[Any]) -> ColumnElement[Any]:
+    """``{key: value}``, or ``{}`` where ``value`` is SQL NULL (no value)."""
+    return case(
+        (value.is_(None), cast(literal("{}"), JSONB)),
+        else_=func.jsonb_build_object(literal(key, Text()), value, type_=JSONB),
+    )
+
+
+def set_based_statement(
+    app: str,
+    form: str,
+    old_form: FormSpec,
+    migration: SetBasedMigration,
+    *,
+    form_version: int,
+    actor: str,
+    now: datetime,
+) -> Select[Any] | str:
+    """The one statement of a set-based migration (PostgreSQL), or why there is none.
+
+    It computes every live record's new data, checks every record (each set value valid
+    for its field, and exactly what the evaluator would compute), and — only if all pass —
+    updates the records whose data changes and writes their history rows. It returns one
+    row: ``invalid`` (records failing a check; nothing was written if any) and ``migrated``.
+    """
+    records = Record.__table__
+    history = RecordHistory.__table__
+    data = records.c.data
+    renames = migration.renames
+    # What a `set` reads: the old record plus each renamed value under its new key (only
+    # the renamed keys some expression reads: building the object costs a copy per record).
+    read = {path.split(".")[0] for rule in migration.sets.values() for path in variables(rule)}
+    context: ColumnElement[Any] = data
+    for old_key, new_key in renames.items():
+        if new_key not in read and "*" not in read:
+            continue
+        moved = func.jsonb_build_object(
+            literal(new_key, Text()), data.op("->", return_type=JSONB)(literal(old_key, Text()))
+        )
+        present = data.op("?", return_type=Boolean)(literal(old_key, Text()))
+        context = context.op("||", return_type=JSONB)(
+            case((present, moved), else_=cast(literal("{}"), JSONB))
+        )
+    old_types = field_types(old_form)
+    types = {**old_types, **{new: old_types[old] for old, new in renames.items()}}
+    # OFFSET 0 keeps PostgreSQL from inlining each layer (which would compute a value once
+    # per reference instead of once per row).
+    base = (
+        select(records.c.id, data.label("old"), context.label("ctx"))
+        .where(*live(app, form))
+        .offset(0)
+        .subquery("base")
+    )
+    target = FilterTarget(base.c.ctx, types, {}, "postgresql")
+    compiled: dict[str, CompiledValue] = {}
+    for key, expression in migration.sets.items():
+        try:
+            value = compile_value(expression, target, now=now)
+        except FilterError as exc:
+            return f"`set` of {key} is not SQL ({exc})"
+        wanted = _KIND_OF_FIELD[type(migration.targets[key])]
+        if value.kind not in (wanted, "null"):
+            return f"`set` of {key} gives {value.kind}, the field needs {wanted}"
+        compiled[key] = value
+    keys = sorted(compiled)
+    values = (
+        select(
+            base.c.id,
+            base.c.old,
+            *(compiled[k].value.label(f"v{i}") for i, k in enumerate(keys)),
+            *(compiled[k].exact.label(f"x{i}") for i, k in enumerate(keys)),
+        )
+        .offset(0)
+        .subquery("computed")
+    )
+    old = values.c.old
+    new_values: dict[str, ColumnElement[Any]] = {}
+    for old_key, new_key in renames.items():
+        new_values[old_key] = null()
+        if new_key not in compiled:
+            new_values[new_key] = old.op("->", return_type=JSONB)(literal(old_key, Text()))
+    for i, key in enumerate(keys):
+        new_values[key] = values.c[f"v{i}"]
+    dropped = cast(array([literal(k, Text()) for k in sorted(new_values)]), ARRAY(Text()))
+    new_data: ColumnElement[Any] = old.op("-", return_type=JSONB)(dropped)
+    for key in sorted(new_values):
+        if key not in renames:  # a renamed-away key stays dropped
+            new_data = new_data.op("||", return_type=JSONB)(_object_of(key, new_values[key]))
+    changed_keys = func.array_remove(
+        array(
+            [
+                case(
+                    (
+                        old.op("->", return_type=JSONB)(literal(key, Text())).is_distinct_from(
+                            new_values[key]
+                        ),
+                        literal(key, Text()),
+                    ),
+                    else_=cast(null(), Text()),
+                )
+                for key in sorted(new_values)
+            ]
+        ),
+        cast(null(), Text()),
+        type_=ARRAY(Text()),
+    )
+    ok = and_(
+        true(),
+        *(values.c[f"x{i}"] for i in range(len(keys))),
+        *(_valid_in_sql(migration.targets[k], values.c[f"v{i}"]) for i, k in enumerate(keys)),
+    )
+    source = select(
+        values.c.id,
+        new_data.label("new"),
+        func.coalesce(ok, false()).label("ok"),
+        changed_keys.label("changed"),
+    ).cte("source")
+    invalid = select(func.count()).select_from(source).where(not_(source.c.ok)).scalar_subquery()
+    moved_rows = (
+        update(records)
+        .where(
+            *live(app, form),
+            records.c.id == source.c.id,
+            func.cardinality(source.c.changed) > 0,
+            invalid == 0,
+        )
+        .values(
+            data=source.c.new,
+            version=records.c.version + 1,
+            form_version=form_version,
+            updated_at=now,
+            updated_by=actor,
+        )
+        .returning(records.c.id, records.c.version, records.c.data, source.c.changed)
+        .cte("moved")
+    )
+    written = (
+        history.insert()
+        .from_select(
+            [
+                "record_id",
+                "app",
+                "form",
+                "version",
+                "form_version",
+                "operation",
+                "data",
+                "changed",
+                "actor",
+                "at",
+            ],
+            select(
+                moved_rows.c.id,
+                literal(app, Text()),
+                literal(form, Text()),
+                moved_rows.c.version,
+                literal(form_version),
+                literal("migrate", Text()),
+                moved_rows.c.data,
+                func.to_jsonb(moved_rows.c.changed, type_=JSONB),
+                literal(actor, Text()),
+                literal(now, UtcDateTime()),
+            ),
+        )
+        .cte("written")
+    )
+    return select(
+        invalid.label("invalid"),
+        select(func.count()).select_from(moved_rows).scalar_subquery().label("migrated"),
+    ).add_cte(written)
+
+
+async def migrate_in_sql(
+    session: AsyncSession,
+    app: str,
+    form: str,
+    old_form: FormSpec,
+    migration: SetBasedMigration,
+    *,
+    form_version: int,
+    actor: str,
+    now: datetime,
+) -> int | None:
+    """PostgreSQL: carry out a set-based migration in one statement, or return None (the
+    caller then runs the batches) when an expression does not compile, when SQL cannot vouch
+    for a record's value, or when a record would be invalid — in which case nothing was
+    written. Returns the number of records changed."""
+    setting = await session.scalar(text("SELECT current_setting('extra_float_digits')::int"))
+    if setting is None or setting < 1:  # to_jsonb must print shortest round-trip digits
+        log.info("%s.%s: extra_float_digits < 1, migrating in batches", app, form)
+        return None
+    statement = set_based_statement(
+        app, form, old_form, migration, form_version=form_version, actor=actor, now=now
+    )
+    if isinstance(statement, str):
+        log.info("%s.%s: %s, migrating in batches", app, form, statement)
+        return None
+    try:
+        async with session.begin_nested():
+            row = (await session.execute(statement)).one()
+    except DBAPIError as exc:  # e.g. a double precision overflow: the evaluator decides
+        log.info("%s.%s: set-based SQL failed (%s), migrating in batches", app, form, exc.orig)
+        return None
+    if row.invalid:
+        log.info(
+            "%s.%s: %d record(s) need the form engine, migrating in batches",
+            app,
+            form,
+            row.invalid,
+        )
+        return None
+    migrated = int(row.migrated)
+    if migration.unique:
+        return migrated  # the caller rebuilds the claims
+    claims = RecordUnique.__table__
+    for old_key, new_key in migration.renames.items():
+        await session.execute(
+            claims.update()
+            .where(claims.c.app == app, claims.c.form == form, claims.c.field == old_key)
+            .values(field=new_key)
+        )
+    return migrated
+
+
+async def apply_form_change(
+    session: AsyncSession,
+    app: str,
+    form_plan: FormPlan,
+    old_form: FormSpec,
+    new_form: FormSpec,
+    migration: MigrationSpec | None,
+    *,
+    form_version: int,
+    actor: str,
+    now: datetime,
+) -> tuple[Strategy, int]:
+    """Carry out a changed form's plan on its records, in the caller's transaction: set-based
+    on PostgreSQL where that gives the same result, else in batches through the form engine.
+    Returns the strategy used and the number of records changed."""
+    diff = form_plan.diff
+    strategy: Strategy = "batches"
+    migrated: int | None = None
+    if session.bind.dialect.name == "postgresql":
+        renames = set_based_renames(diff, form_plan.changes)
+        if renames and not _form_reads_clock(new_form):
+            # values only move between keys: one statement, no record needs the engine
+            strategy = "renames in SQL"
+            migrated = await rename_in_sql(
+                session, app, diff.form, renames, form_version=form_version, actor=actor, now=now
+            )
+        else:
+            chosen = set_based_migration(diff, form_plan.changes, old_form, new_form, migration)
+            if isinstance(chosen, str):
+                log.info("%s.%s: migrating in batches: %s", app, diff.form, chosen)
+            else:
+                migrated = await migrate_in_sql(
+                    session,
+                    app,
+                    diff.form,
+                    old_form,
+                    chosen,
+                    form_version=form_version,
+                    actor=actor,
+                    now=now,
+                )
+                if migrated is not None:
+                    strategy = "set-based SQL"
+                    if chosen.unique:
+                        await rebuild_claims(session, app, new_form)
+    if migrated is None:
+        strategy = "batches"
+        migrated = await migrate_form(
+            session,
+            app,
+            diff,
+            new_form,
+            migration,
+            form_version=form_version,
+            actor=actor,
+            now=now,
+        )
+        await rebuild_claims(session, app, new_form)
+    log.info(
+        "%s.%s: %d record(s) migrated (%s)",
+        app,
+        diff.form,
+        migrated,
+        strategy,
+        extra={"strategy": strategy, "form": diff.form, "migrated": migrated},
+    )
+    return strategy, migrated

@@ -237,30 +237,18 @@ async def import_app(
         if diff.kind == "removed":
             await changes.remove_form_records(session, spec.key, diff.form, actor=actor, now=now)
         elif diff.rewrites_records and form_plan.records:
-            renames = changes.set_based_renames(diff, form_plan.changes)
-            if renames and session.bind.dialect.name == "postgresql":
-                # values only move between keys: one statement, no record needs the engine
-                await changes.rename_in_sql(
-                    session,
-                    spec.key,
-                    diff.form,
-                    renames,
-                    form_version=form_versions[diff.form],
-                    actor=actor,
-                    now=now,
-                )
-                continue
-            await changes.migrate_form(
+            assert current is not None  # a changed form was installed before
+            await changes.apply_form_change(
                 session,
                 spec.key,
-                diff,
+                form_plan,
+                current.forms[diff.form],
                 new_forms[diff.form],
                 plan.migrations.get(diff.form),
                 form_version=form_versions[diff.form],
                 actor=actor,
                 now=now,
             )
-            await changes.rebuild_claims(session, spec.key, new_forms[diff.form])
     await sync_indexes(session, spec)
     await session.flush()
     catalog.remember(InstalledApp(spec.key, number, spec, document, new_forms, form_versions))
