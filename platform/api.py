@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from formloom.platform import errors, openapi
 from formloom.platform.apps.endpoints import router as apps_router
@@ -21,7 +22,10 @@ from formloom.platform.limits import BodyLimit
 from formloom.platform.links.endpoints import router as links_router
 from formloom.platform.migrate import upgrade
 from formloom.platform.records.endpoints import router as records_router
+from formloom.platform.reports.endpoints import router as reports_router
 from formloom.platform.settings import Settings, get_settings
+from formloom.platform.web.pages import UI
+from formloom.platform.web.pages import router as pages_router
 
 VERSION = "0.1.0"
 
@@ -72,6 +76,9 @@ def create_app(
     app.include_router(apps_router)
     app.include_router(records_router)
     app.include_router(links_router)
+    app.include_router(reports_router)
+    app.include_router(pages_router)
+    app.mount("/static", StaticFiles(directory=str(UI / "static")), name="static")
     openapi.install(app)
 
     @app.get("/api/health", tags=["service"])

@@ -112,7 +112,45 @@ async def install_demo(state: Platform, *, patients: int = 40, seed: int = 7) ->
         await _seed(service, random.Random(seed), now.date(), patients)
 
 
+async def _after_visit(
+    service: RecordService,
+    rng: random.Random,
+    today: date,
+    visit: str,
+    patient: str,
+    department: str,
+    day: date,
+) -> None:
+    """Follow-ups on day 3, 7 and 30 after some visits, and a survey after half of them."""
+    if rng.random() < 0.5:
+        for offset in (3, 7, 30):
+            due = day + timedelta(days=offset)
+            status = "pending" if due >= today else rng.choices(["done", "missed"], [4, 1])[0]
+            await service.create(
+                "clinic_crm",
+                "follow_up",
+                {
+                    "visit": visit,
+                    "patient": patient,
+                    "department": department,
+                    "due_date": due.isoformat(),
+                    "status": status,
+                },
+            )
+    if rng.random() < 0.5:
+        nps = rng.choices(range(11), [1, 1, 1, 1, 1, 2, 3, 5, 8, 10, 9])[0]
+        survey: dict[str, Any] = {
+            "visit": visit,
+            "nps": nps,
+            "satisfaction": max(1, min(5, round(nps / 2) + rng.choice([-1, 0, 0, 1]))),
+        }
+        if nps <= 6:
+            survey["comment"] = rng.choice(["Long wait", "Hard to book", "Unclear bill"])
+        await service.create("clinic_crm", "survey", survey)
+
+
 async def _seed(service: RecordService, rng: random.Random, today: date, patients: int) -> None:
+    started = service.now
     departments = ["general", "internal", "surgery", "pediatrics", "dermatology", "dental"]
     staff: list[tuple[str, str]] = []
     for i in range(8):
@@ -156,7 +194,10 @@ async def _seed(service: RecordService, rng: random.Random, today: date, patient
             data["allergies"] = rng.choice(["Penicillin", "Peanuts", "Latex"])
         if data["channel"] == "referral" and patient_ids:
             data["referred_by"] = rng.choice(patient_ids)
+        # registered over the last six months, so that reports have a history
+        service.now = started - timedelta(days=rng.randint(0, 180), hours=rng.randint(0, 9))
         patient_ids.append((await service.create("clinic_crm", "patient", data)).id)
+        service.now = started
     for patient in patient_ids:
         for _ in range(rng.randint(0, 3)):
             doctor, department = rng.choice(staff)
@@ -178,7 +219,22 @@ async def _seed(service: RecordService, rng: random.Random, today: date, patient
             }
             if visit["follow_up_needed"]:
                 visit["follow_up_plan"] = rng.choice(["standard", "short", "chronic"])
-            await service.create("clinic_crm", "visit", visit)
+            created = await service.create("clinic_crm", "visit", visit)
+            await _after_visit(service, rng, today, created.id, patient, department, day)
+        for _ in range(rng.randint(0, 2)):  # past appointments, some missed
+            doctor, department = rng.choice(staff)
+            day = today - timedelta(days=rng.randint(1, 180))
+            status = rng.choices(["completed", "no_show", "cancelled"], [8, 2, 1])[0]
+            past: dict[str, Any] = {
+                "patient": patient,
+                "doctor": doctor,
+                "department": department,
+                "starts_at": f"{day.isoformat()}T{rng.randint(9, 16):02d}:30:00+08:00",
+                "status": status,
+            }
+            if status == "cancelled":
+                past["cancel_reason"] = "Patient rescheduled"
+            await service.create("clinic_crm", "appointment", past)
         if rng.random() < 0.6:
             doctor, department = rng.choice(staff)
             starts = today + timedelta(days=rng.randint(1, 30))

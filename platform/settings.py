@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     max_page_size: int = Field(default=500, description="Largest accepted `limit`.")
     timezone: str = Field(default="UTC", description="The clinic's time zone, for `today`.")
     sql_echo: bool = False
+    report_max_cells: int = Field(
+        default=10_000, description="Largest pivot (cells) a report may produce; larger is 422."
+    )
 
     # --- sign-in, tokens, sessions (docs/security.md) ---
     password_hash: Literal["argon2id", "fast-test-only"] = Field(

@@ -1020,6 +1020,8 @@ def _source(operand: _Operand) -> _Field:
 
 def _column_kind(key: str, column: ColumnElement[Any], pointer: str) -> Kind:
     column_type = column.type
+    if isinstance(column_type, sa.types.TypeDecorator):  # e.g. a UTC-normalising datetime
+        column_type = column_type.impl_instance
     if isinstance(column_type, sa.DateTime):
         return "timestamp"
     if isinstance(column_type, sa.Boolean):

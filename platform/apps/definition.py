@@ -39,6 +39,7 @@ from formloom.platform.apps.checks import (
     merge,
 )
 from formloom.platform.permissions.policy import PermissionSpec, row_filter_problems
+from formloom.platform.reports.definition import DashboardSpec, ReportSpec, report_problems
 
 __all__ = [
     "FORMAT",
@@ -163,14 +164,14 @@ class AppSpec(BaseModel):
         description="Task flows; each a JSON object with a unique key. Kept as given until "
         "the flow engine interprets them.",
     )
-    reports: list[dict[str, Any]] = Field(
+    reports: list[ReportSpec] = Field(
         default_factory=list,
-        description="Pivot reports; each a JSON object with a unique key. Kept as given until "
-        "the report engine interprets them.",
+        description="Saved pivot reports: source form, filter, row and column dimensions, "
+        "measures, and how to chart them (docs/reports.md).",
     )
-    dashboards: list[dict[str, Any]] = Field(
+    dashboards: list[DashboardSpec] = Field(
         default_factory=list,
-        description="Dashboards; each a JSON object with a unique key. Kept as given.",
+        description="Grids of reports with shared filters (docs/reports.md).",
     )
     permissions: list[PermissionSpec] = Field(
         default_factory=list,
@@ -336,7 +337,12 @@ def load(document: Any) -> AppSpec:
         raise DefinitionInvalid(in_document_order(document, problems)) from None
     if semantic:
         raise DefinitionInvalid(in_document_order(document, semantic))
-    compiled = _row_filter_problems(app)
+    compiled = _row_filter_problems(app) + [
+        DefinitionProblem(path=pointer, code=code, message=message)
+        for pointer, code, message in report_problems(
+            app.reports, app.dashboards, {form.key: form for form in app.forms}
+        )
+    ]
     if compiled:
         raise DefinitionInvalid(compiled)
     return app

@@ -73,10 +73,24 @@ def test_duplicate_role_key() -> None:
     assert problems(document) == [("/roles/2/key", "duplicate_key")]
 
 
-@pytest.mark.parametrize("entries", ["rules", "flows", "reports", "dashboards"])
+@pytest.mark.parametrize("entries", ["rules", "flows"])
 def test_duplicate_key_of_kept_entries(entries: str) -> None:
     document = f.app("dup", **{entries: [{"key": "one"}, {"key": "two"}, {"key": "one"}]})
     assert problems(document) == [(f"/{entries}/2/key", "duplicate_key")]
+
+
+def test_duplicate_report_and_dashboard_keys() -> None:
+    report = {"label": "R", "form": "contact", "measures": [{"key": "n", "op": "count"}]}
+    board = {"label": "D", "items": [{"report": "one"}]}
+    document = f.app(
+        "dup",
+        reports=[{"key": key, **report} for key in ("one", "two", "one")],
+        dashboards=[{"key": key, **board} for key in ("one", "one")],
+    )
+    assert problems(document) == [
+        ("/reports/2/key", "duplicate_key"),
+        ("/dashboards/1/key", "duplicate_key"),
+    ]
 
 
 def test_duplicate_option_value() -> None:

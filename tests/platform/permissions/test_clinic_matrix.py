@@ -56,6 +56,8 @@ PATCHES: dict[str, list[tuple[str, Any]]] = {
     "patient": [("gender", "other"), ("due_date", "2027-03-01")],
     "appointment": [("reason", "moved by the matrix test")],
     "visit": [("visit_type", "checkup"), ("total_fee", 321.5), ("follow_up_needed", False)],
+    "survey": [("comment", "edited by the matrix test")],
+    "follow_up": [("status", "done")],
 }
 
 
@@ -187,14 +189,45 @@ async def seed(admin: httpx.AsyncClient) -> dict[str, list[dict[str, Any]]]:
         )
         for i, dept in enumerate((HOME, ELSEWHERE))
     ]
-    return {"staff": doctors, "patient": patients, "appointment": appointments, "visit": visits}
+    surveys = [
+        await create("survey", {"visit": visits[i]["id"], "nps": 9 - 5 * i, "satisfaction": 4})
+        for i in range(2)
+    ]
+    follow_ups = [
+        await create(
+            "follow_up",
+            {
+                "visit": visits[i]["id"],
+                "patient": patients[i]["id"],
+                "department": dept,
+                "due_date": "2026-11-27",
+            },
+        )
+        for i, dept in enumerate((HOME, ELSEWHERE))
+    ]
+    return {
+        "staff": doctors,
+        "patient": patients,
+        "appointment": appointments,
+        "visit": visits,
+        "survey": surveys,
+        "follow_up": follow_ups,
+    }
 
 
 def new_record(form: str, seeded: dict[str, list[dict[str, Any]]], user: dict[str, Any]) -> Any:
     """A valid new record of ``form`` made of fields no role is denied, in the user's rows."""
     doctor = seeded["staff"][0]["id"]
     patient = seeded["patient"][1]["id"]
+    visit = seeded["visit"][0]["id"]
     return {
+        "survey": {"visit": visit, "nps": 10, "satisfaction": 5},
+        "follow_up": {
+            "visit": visit,
+            "patient": patient,
+            "department": user["department"],
+            "due_date": "2026-12-01",
+        },
         "staff": {"name": "Nurse New", "role": "nurse", "department": user["department"]},
         "patient": {"name": "Zhao Min", "phone": "13900000009"},
         "appointment": {

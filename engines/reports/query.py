@@ -1,0 +1,616 @@
+"""Compile a pivot spec to ONE SQL statement over the records table.
+
+The statement returns one row per group of every *grouping set* the pivot needs: the cells
+(all row and column dimensions), and — when asked for — the row totals (row dimensions
+only), the column totals, the grand total and the row subtotals (each prefix of the row
+dimensions, with the columns). Every total is aggregated by the database from the records,
+never re-added from cells, so count distinct, averages and medians are right in totals too.
+
+Shape of the SQL
+    * A *base* sub-select reads the live records of the source form (app, form, deleted_at,
+      the spec's filter, the caller's extra condition), left-joins the related form once per
+      relation field followed (``patient.gender``), and computes every dimension (``d0``,
+      ``d1``, ...) and every measure's input (``v0``, ... — ``CASE WHEN <measure filter>
+      THEN value END`` where the measure has a filter). JSON values are extracted and cast by
+      field type with :func:`~formloom.engines.logic.sql.field_value`.
+    * PostgreSQL groups it with ``GROUP BY GROUPING SETS (...)`` and reports the set with
+      ``GROUPING(...)``; SQLite (no grouping sets) gets one ``GROUP BY`` per set, combined
+      with ``UNION ALL`` (the "extra grouped queries" of DESIGN.md, in one statement).
+    * A multiselect dimension gives one row per (record, option) by joining
+      ``jsonb_array_elements_text`` / ``json_each`` — only in the grouping sets that group
+      by it; the sets that roll it up read records unexploded (a separate ``UNION ALL``
+      branch), so a record with three tags still counts once in a total.
+    * Top-N ranks the first row dimension's values in a sub-select (same base, unexploded)
+      and maps every other value to an ``other`` flag column grouped with the dimension.
+    * Datetimes are bucketed in the report's time zone: PostgreSQL ``timezone(zone, ts)``;
+      SQLite has no zones, so the zone's UTC offset history (from ``zoneinfo``, see
+      :mod:`.zones`) is written into the SQL as a binary tree of ``CASE`` tests.
+    * ``LIMIT (max_cells + 1) * <number of sets>`` bounds what comes back; :func:`reshape`
+      refuses a matrix larger than ``max_cells``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import sqlalchemy as sa
+from sqlalchemy.sql.elements import ColumnElement
+
+from formloom.engines.forms import FormSpec, field_types
+from formloom.engines.logic.sql import Dialect, FilterTarget, compile_filter, field_value
+
+from .spec import (
+    BASE_OPS,
+    Dimension,
+    FieldRef,
+    Measure,
+    PivotSpec,
+    check,
+    resolve,
+)
+from .zones import offset_periods
+
+if TYPE_CHECKING:
+    from .result import PivotResult
+
+__all__ = ["PivotError", "PivotQuery", "ReportTarget", "compile_pivot"]
+
+DimKind: TypeAlias = Literal["value", "bucket", "bins", "width", "tags"]
+
+
+class PivotError(Exception):
+    """A pivot cannot be compiled or is too large. ``issues``: (pointer, code, message)."""
+
+    kind = "Invalid Pivot"
+
+    def __init__(self, message: str, issues: Sequence[tuple[str, str, str]] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.issues = list(issues) or [("", "invalid_pivot", message)]
+
+
+@dataclass(frozen=True, eq=False)
+class ReportTarget:
+    """The records table (or any table with its columns: id, app, form, data, deleted_at,
+    created_at, updated_at, created_by, updated_by), the app, and an optional extra
+    condition over that table (the caller's row filter), ANDed into the source records."""
+
+    table: sa.Table | sa.TableClause
+    app: str
+    condition: ColumnElement[bool] | None = None
+
+
+@dataclass(frozen=True)
+class DimPlan:
+    index: int
+    axis: Literal["rows", "columns"]
+    dimension: Dimension
+    ref: FieldRef
+    kind: DimKind
+
+
+@dataclass(frozen=True)
+class Branch:
+    """One UNION ALL branch: the grouping sets that explode the same multiselect dims."""
+
+    number: int
+    exploded: frozenset[int]
+    columns: tuple[str, ...]  # grouping columns in GROUPING() order
+    sets: tuple[frozenset[int], ...]
+
+
+@dataclass
+class PivotQuery:
+    """A compiled pivot: execute ``statement``, then :meth:`reshape` its rows."""
+
+    spec: PivotSpec
+    forms: Mapping[str, FormSpec]
+    statement: sa.Select[Any] | sa.CompoundSelect[Any]
+    dims: list[DimPlan]
+    sets: list[frozenset[int]]
+    branches: list[Branch]
+    base_measures: list[Measure]
+    dialect: Dialect
+    time_zone: str
+    max_cells: int
+    limit: int
+    top_other: bool = False
+    cyclic: list[int] = field(default_factory=list)
+
+    def reshape(self, rows: Sequence[Sequence[Any]]) -> PivotResult:
+        from .result import reshape
+
+        return reshape(rows, self)
+
+
+def records_filter_target(table: Any, form: FormSpec, dialect: Dialect) -> FilterTarget:
+    """The filter compiler's view of ``table`` for ``form``. A column of a custom type (the
+    platform's UTC datetime) is seen as its underlying type, which the compiler knows."""
+    columns: dict[str, ColumnElement[Any]] = {}
+    for name in ("id", "version", "created_at", "created_by", "updated_at", "updated_by"):
+        if name in table.c:
+            column = table.c[name]
+            if isinstance(column.type, sa.types.TypeDecorator):
+                column = sa.type_coerce(column, column.type.impl)
+            columns[name] = column
+    return FilterTarget(table.c.data, field_types(form), columns, dialect)
+
+
+def _sets(spec: PivotSpec, dims: list[DimPlan]) -> list[frozenset[int]]:
+    rows = [d.index for d in dims if d.axis == "rows"]
+    cols = frozenset(d.index for d in dims if d.axis == "columns")
+    full = frozenset(rows) | cols
+    sets: list[frozenset[int]] = [full]
+
+    def add(s: frozenset[int]) -> None:
+        if s not in sets:
+            sets.append(s)
+
+    if spec.totals:
+        add(frozenset(rows))
+        add(cols)
+        add(frozenset())
+    if spec.subtotals:
+        for i in range(1, len(rows)):
+            add(frozenset(rows[:i]) | cols)
+            if spec.totals:
+                add(frozenset(rows[:i]))
+    if spec.sort.by != "label":
+        for i in range(1, len(rows) + 1):
+            add(frozenset(rows[:i]))
+    row_set = frozenset(rows)
+    changed = True
+    while changed:
+        before = len(sets)
+        for measure in spec.measures:
+            if measure.op != "percent_of_total":
+                continue
+            for s in list(sets):
+                if measure.within == "all":
+                    add(frozenset())
+                elif measure.within == "row":
+                    add(s - cols)
+                else:
+                    add(s - row_set)
+        changed = len(sets) != before
+    return sets
+
+
+def _needed_base_measures(spec: PivotSpec) -> list[Measure]:
+    return [m for m in spec.measures if m.op in BASE_OPS]
+
+
+class _Builder:
+    def __init__(
+        self,
+        spec: PivotSpec,
+        forms: Mapping[str, FormSpec],
+        target: ReportTarget,
+        dialect: Dialect,
+        time_zone: str,
+        now: datetime,
+    ) -> None:
+        self.spec = spec
+        self.forms = forms
+        self.form = forms[spec.form]
+        self.target = target
+        self.dialect = dialect
+        self.pg = dialect == "postgresql"
+        self.time_zone = time_zone
+        self.now = now
+        self.table = target.table
+        self.main_target = self.filter_target(self.table, self.form)
+        self.aliases: dict[str, Any] = {}
+
+    def filter_target(self, table: Any, form: FormSpec) -> FilterTarget:
+        return records_filter_target(table, form, self.dialect)
+
+    def alias(self, via: str) -> Any:
+        if via not in self.aliases:
+            self.aliases[via] = sa.alias(self.table, name=f"rel_{via}")
+        return self.aliases[via]
+
+    def text_of(self, data: ColumnElement[Any], key: str) -> ColumnElement[Any]:
+        if self.pg:
+            return data.op("->>", return_type=sa.Text())(sa.literal_column(f"'{key}'"))
+        return sa.func.json_extract(data, sa.literal_column(f"'$.{key}'"), type_=sa.Text())
+
+    def ref_target(self, ref: FieldRef) -> FilterTarget:
+        if ref.via is None:
+            return self.main_target
+        assert ref.target_form is not None
+        return self.filter_target(self.alias(ref.via), self.forms[ref.target_form])
+
+    def value(self, ref: FieldRef) -> ColumnElement[Any]:
+        return field_value(self.ref_target(ref), ref.key)
+
+    # -- time ---------------------------------------------------------------------------
+
+    def local_time(self, ref: FieldRef) -> ColumnElement[Any]:
+        """The field's value as local time: PG ``timestamp``, SQLite text."""
+        target = self.ref_target(ref)
+        if ref.field_type == "date":
+            text = self.text_of(target.data, ref.key)
+            return sa.cast(text, sa.DateTime()) if self.pg else text
+        if ref.system:
+            column = target.columns[ref.key]
+            if self.pg:
+                return sa.func.timezone(self.time_zone, column)
+            utc_text: ColumnElement[Any] = sa.func.strftime("%Y-%m-%dT%H:%M:%SZ", column)
+        else:
+            text = self.text_of(target.data, ref.key)
+            if self.pg:
+                return sa.func.timezone(self.time_zone, sa.cast(text, sa.DateTime(timezone=True)))
+            utc_text = text
+        periods = offset_periods(self.time_zone)
+        return sa.func.datetime(utc_text, self.offset_tree(utc_text, periods))
+
+    def offset_tree(
+        self, utc_text: ColumnElement[Any], periods: Sequence[tuple[str, int]]
+    ) -> ColumnElement[Any]:
+        if len(periods) == 1:
+            return sa.literal_column(f"'{periods[0][1]:+d} seconds'")
+        middle = len(periods) // 2
+        return sa.case(
+            (
+                utc_text < sa.literal_column(f"'{periods[middle][0]}'"),
+                self.offset_tree(utc_text, periods[:middle]),
+            ),
+            else_=self.offset_tree(utc_text, periods[middle:]),
+        )
+
+    def raw_time(self, ref: FieldRef) -> ColumnElement[Any]:
+        """The stored value of a date/datetime field (or a system column), for the span of
+        a weekday/hour group that its drill-down needs."""
+        target = self.ref_target(ref)
+        if ref.system:
+            return target.columns[ref.key]
+        return self.text_of(target.data, ref.key)
+
+    def bucket(self, ref: FieldRef, bucket: str) -> ColumnElement[Any]:
+        lt = self.local_time(ref)
+        if self.pg:
+            formats = {
+                "day": "YYYY-MM-DD",
+                "month": "YYYY-MM",
+                "quarter": 'YYYY-"Q"Q',
+                "year": "YYYY",
+            }
+            if bucket in formats:
+                return sa.func.to_char(lt, formats[bucket])
+            if bucket == "week":
+                return sa.func.to_char(sa.func.date_trunc("week", lt), "YYYY-MM-DD")
+            part = "isodow" if bucket == "weekday" else "hour"
+            return sa.cast(sa.extract(part, lt), sa.Integer())
+        if bucket == "day":
+            return sa.func.substr(lt, 1, 10)
+        if bucket == "month":
+            return sa.func.substr(lt, 1, 7)
+        if bucket == "year":
+            return sa.func.substr(lt, 1, 4)
+        if bucket == "quarter":
+            month = sa.cast(sa.func.substr(lt, 6, 2), sa.Integer())
+            return (
+                sa.func.substr(lt, 1, 4)
+                .op("||")(sa.literal_column("'-Q'"))
+                .op("||")(sa.cast((month + 2) // 3, sa.Text()))  # || binds tighter than /
+            )
+        weekday0 = (sa.cast(sa.func.strftime("%w", lt), sa.Integer()) + 6) % 7  # Monday = 0
+        if bucket == "weekday":
+            return weekday0 + 1
+        if bucket == "week":
+            days = (
+                sa.literal_column("'-'")
+                .op("||")(sa.cast(weekday0, sa.Text()))
+                .op("||")(sa.literal_column("' days'"))
+            )
+            return sa.func.date(lt, days)
+        return sa.cast(sa.func.substr(lt, 12, 2), sa.Integer())
+
+    # -- numbers ------------------------------------------------------------------------
+
+    def number(self, value: float | int) -> ColumnElement[Any]:
+        if self.pg:
+            return sa.literal(Decimal(repr(value)), sa.Numeric())
+        return sa.literal(value, sa.Float() if isinstance(value, float) else sa.Integer())
+
+    def bins(self, ref: FieldRef, edges: Sequence[float | int]) -> ColumnElement[Any]:
+        v = self.value(ref)
+        whens = [(v < self.number(edge), index) for index, edge in enumerate(edges)]
+        return sa.case((v.is_(None), sa.null()), *whens, else_=len(edges))
+
+    def width(self, ref: FieldRef, width: float | int) -> ColumnElement[Any]:
+        v = self.value(ref)
+        if self.pg:
+            return sa.cast(sa.func.floor(v / self.number(width)), sa.Integer())
+        q = v / sa.cast(self.number(width), sa.Float())
+        truncated = sa.cast(q, sa.Integer())
+        return sa.case((q < truncated, truncated - 1), else_=truncated)
+
+    # -- dimensions and measures ---------------------------------------------------------
+
+    def dimension(self, plan: DimPlan) -> ColumnElement[Any]:
+        d = plan.dimension
+        if plan.kind == "bucket":
+            assert d.bucket is not None
+            return self.bucket(plan.ref, d.bucket)
+        if plan.kind == "bins":
+            assert d.bins is not None
+            return self.bins(plan.ref, d.bins)
+        if plan.kind == "width":
+            assert d.bin_width is not None
+            return self.width(plan.ref, d.bin_width)
+        return self.value(plan.ref)
+
+    def measure_input(self, measure: Measure) -> ColumnElement[Any]:
+        condition = (
+            compile_filter(measure.filter, self.main_target, now=self.now)
+            if measure.filter is not None
+            else None
+        )
+        if measure.op == "count":
+            value: ColumnElement[Any] = sa.literal(1)
+        else:
+            assert measure.field is not None
+            value = self.value(resolve(measure.field, self.form, self.forms))
+        if condition is None:
+            return value
+        return sa.case((condition, value), else_=sa.null())
+
+    def aggregate(self, measure: Measure, column: ColumnElement[Any]) -> ColumnElement[Any]:
+        op = measure.op
+        if op == "count":
+            return sa.func.count() if measure.filter is None else sa.func.count(column)
+        if op == "count_distinct":
+            return sa.func.count(sa.distinct(column))
+        if op == "median":
+            if not self.pg:
+                raise PivotError(
+                    "median needs PostgreSQL (percentile_cont); SQLite has no median "
+                    f"(measure '{measure.key}')",
+                    [("/measures", "median_unsupported", "median is not available on SQLite")],
+                )
+            return sa.func.percentile_cont(0.5).within_group(column)
+        aggregate: ColumnElement[Any] = getattr(sa.func, op)(column)
+        return aggregate
+
+    def base(
+        self,
+        dims: list[DimPlan],
+        exploded: frozenset[int],
+        measures: list[Measure],
+        top: Any | None,
+    ) -> Any:
+        """The base sub-select (see the module docstring)."""
+        table = self.table
+        source: Any = table
+        relations = {d.ref.via for d in dims if d.ref.via} | {
+            resolve(m.field, self.form, self.forms).via
+            for m in measures
+            if m.field is not None and "." in m.field
+        }
+        for via in sorted(r for r in relations if r):
+            alias = self.alias(via)
+            ref = resolve(f"{via}.id", self.form, self.forms)
+            source = source.outerjoin(
+                alias,
+                sa.and_(
+                    alias.c.id == self.text_of(table.c.data, via),
+                    alias.c.app == self.target.app,
+                    alias.c.form == ref.target_form,
+                    alias.c.deleted_at.is_(None),
+                ),
+            )
+        columns: list[ColumnElement[Any]] = []
+        tag_values: dict[int, ColumnElement[Any]] = {}
+        for plan in dims:
+            if plan.index not in exploded:
+                continue
+            if self.pg:
+                # A JSON null (or any non-array) explodes to nothing, like an absent key.
+                tags = table.c.data.op("->")(sa.literal_column(f"'{plan.ref.key}'"))
+                array = sa.case(
+                    (sa.func.jsonb_typeof(tags) == sa.literal_column("'array'"), tags),
+                    else_=sa.null(),
+                )
+                elements = sa.func.jsonb_array_elements_text(array).table_valued("value")
+                lateral = elements.lateral(f"tags_{plan.index}")
+                source = source.outerjoin(lateral, sa.true())
+                tag_values[plan.index] = sa.collate(lateral.c.value, "C")
+            else:
+                path: ColumnElement[Any] = sa.literal_column(f"'$.{plan.ref.key}'")
+                array = sa.case(
+                    (
+                        sa.func.json_type(table.c.data, path) == sa.literal_column("'array'"),
+                        sa.func.json_extract(table.c.data, path),
+                    ),
+                    else_=sa.null(),
+                )
+                elements = sa.func.json_each(array).table_valued("value", name=f"tags_{plan.index}")
+                source = source.outerjoin(elements, sa.true())
+                tag_values[plan.index] = elements.c.value
+        for plan in dims:
+            if plan.kind == "tags":
+                if plan.index in exploded:
+                    columns.append(tag_values[plan.index].label(f"d{plan.index}"))
+                continue
+            expression = self.dimension(plan)
+            if top is not None and plan.index == 0:
+                kept = sa.or_(
+                    expression.in_(sa.select(top.c.d0).where(top.c.d0.is_not(None))),
+                    sa.and_(
+                        expression.is_(None),
+                        sa.exists(sa.select(sa.literal(1)).where(top.c.d0.is_(None))),
+                    ),
+                )
+                columns.append(sa.case((kept, expression), else_=sa.null()).label("d0"))
+                columns.append(sa.case((kept, 0), else_=1).label("o0"))
+            else:
+                columns.append(expression.label(f"d{plan.index}"))
+        for number, measure in enumerate(measures):
+            columns.append(self.measure_input(measure).label(f"v{number}"))
+        for plan in dims:
+            if plan.dimension.bucket in ("weekday", "hour"):
+                columns.append(self.raw_time(plan.ref).label(f"t{plan.index}"))
+        conditions: list[ColumnElement[bool]] = [
+            table.c.app == self.target.app,
+            table.c.form == self.spec.form,
+            table.c.deleted_at.is_(None),
+        ]
+        if self.spec.filter is not None:
+            conditions.append(compile_filter(self.spec.filter, self.main_target, now=self.now))
+        if self.target.condition is not None:
+            conditions.append(self.target.condition)
+        return sa.select(*columns).select_from(source).where(*conditions)
+
+
+def compile_pivot(
+    spec: PivotSpec,
+    forms: Mapping[str, FormSpec],
+    target: ReportTarget,
+    *,
+    dialect: Dialect,
+    time_zone: str,
+    now: datetime,
+    max_cells: int = 10_000,
+) -> PivotQuery:
+    """Check ``spec`` and compile it to one statement (see the module docstring).
+
+    Raises :class:`PivotError` with every issue of :func:`~.spec.check`, for an unknown
+    time zone, and for median on SQLite.
+    """
+    issues = check(spec, forms)
+    if issues:
+        raise PivotError(issues[0][2], issues)
+    try:
+        ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise PivotError(f"unknown time zone '{time_zone}'") from exc
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    form = forms[spec.form]
+    dims: list[DimPlan] = []
+    for axis, dimensions in (("rows", spec.rows), ("columns", spec.columns)):
+        for dimension in dimensions:
+            ref = resolve(dimension.field, form, forms)
+            kind: DimKind = "value"
+            if dimension.bucket is not None:
+                kind = "bucket"
+            elif dimension.bins is not None:
+                kind = "bins"
+            elif dimension.bin_width is not None:
+                kind = "width"
+            elif ref.field_type == "multiselect":
+                kind = "tags"
+            dims.append(DimPlan(len(dims), axis, dimension, ref, kind))  # type: ignore[arg-type]
+    builder = _Builder(spec, forms, target, dialect, time_zone, now)
+    sets = _sets(spec, dims)
+    measures = _needed_base_measures(spec)
+    tag_dims = frozenset(d.index for d in dims if d.kind == "tags")
+    cyclic = [d for d in dims if d.dimension.bucket in ("weekday", "hour")]
+
+    top = None
+    top_measure_number = None
+    if spec.top is not None:
+        top_measure_number = next(i for i, m in enumerate(measures) if m.key == spec.top.by)
+        plain = builder.base(dims[:1], frozenset(), measures, None).subquery("ranked")
+        ranking = builder.aggregate(measures[top_measure_number], plain.c[f"v{top_measure_number}"])
+        top = (
+            sa.select(plain.c.d0)
+            .group_by(plain.c.d0)
+            .order_by(ranking.desc().nulls_last(), plain.c.d0.asc().nulls_last())
+            .limit(spec.top.n)
+            .subquery("top")
+        )
+
+    branches: list[Branch] = []
+    by_signature: dict[frozenset[int], list[frozenset[int]]] = {}
+    for s in sets:
+        by_signature.setdefault(s & tag_dims, []).append(s)
+    selects: list[sa.Select[Any]] = []
+    for number, (exploded, branch_sets) in enumerate(by_signature.items()):
+        base_select = builder.base(dims, exploded, measures, top)
+        if spec.top is not None and not spec.top.other:
+            inner = base_select.subquery(f"unfiltered_{number}")
+            base = sa.select(inner).where(inner.c.o0 == 0).subquery(f"base_{number}")
+        else:
+            base = base_select.subquery(f"base_{number}")
+        used = sorted(set().union(*branch_sets))
+        group_columns: list[str] = []
+        for index in used:
+            group_columns.append(f"d{index}")
+            if index == 0 and spec.top is not None:
+                group_columns.append("o0")
+        branch = Branch(number, exploded, tuple(group_columns), tuple(branch_sets))
+        branches.append(branch)
+        aggregates = [
+            builder.aggregate(m, base.c[f"v{i}"]).label(f"m{i}") for i, m in enumerate(measures)
+        ]
+        for plan in cyclic:
+            column = base.c[f"t{plan.index}"]
+            aggregates += [sa.func.min(column).label(f"lo{plan.index}")]
+            aggregates += [sa.func.max(column).label(f"hi{plan.index}")]
+
+        def outputs(s: frozenset[int] | None, grouping: ColumnElement[Any]) -> list[Any]:
+            out: list[Any] = [sa.literal(number).label("b"), grouping.label("g")]  # noqa: B023
+            for plan in dims:
+                present = plan.index in used if s is None else plan.index in s  # noqa: B023
+                column = base.c[f"d{plan.index}"] if present else sa.null()  # noqa: B023
+                out.append(column.label(f"d{plan.index}"))
+                if plan.index == 0 and spec.top is not None:
+                    flag = base.c.o0 if present else sa.null()  # noqa: B023
+                    out.append(flag.label("o0"))
+            return out + aggregates  # noqa: B023
+
+        if builder.pg and group_columns:
+            cols = [base.c[name] for name in group_columns]
+            grouping_sets = [
+                sa.tuple_(*[base.c[n] for n in group_columns if _dim_of(n) in s])
+                for s in branch_sets
+            ]
+            statement = sa.select(*outputs(None, sa.func.grouping(*cols)))
+            if len(branch_sets) == 1:
+                selects.append(statement.group_by(*cols))
+            else:
+                selects.append(statement.group_by(sa.func.grouping_sets(*grouping_sets)))
+        else:
+            for s in branch_sets:
+                mask = _mask(group_columns, s)
+                statement = sa.select(*outputs(s, sa.literal(mask))).select_from(base)
+                keys = [base.c[n] for n in group_columns if _dim_of(n) in s]
+                selects.append(statement.group_by(*keys) if keys else statement)
+    limit = (max_cells + 1) * len(sets)
+    final: sa.Select[Any] | sa.CompoundSelect[Any]
+    final = selects[0].limit(limit) if len(selects) == 1 else sa.union_all(*selects).limit(limit)
+    return PivotQuery(
+        spec=spec,
+        forms=forms,
+        statement=final,
+        dims=dims,
+        sets=sets,
+        branches=branches,
+        base_measures=measures,
+        dialect=dialect,
+        time_zone=time_zone,
+        max_cells=max_cells,
+        limit=limit,
+        top_other=bool(spec.top and spec.top.other),
+        cyclic=[d.index for d in cyclic],
+    )
+
+
+def _dim_of(column: str) -> int:
+    return 0 if column == "o0" else int(column[1:])
+
+
+def _mask(group_columns: Sequence[str], s: frozenset[int]) -> int:
+    """PostgreSQL's GROUPING(c1, ..., cn): bit (n - 1 - i) set when ci is rolled up."""
+    mask = 0
+    for column in group_columns:
+        mask = (mask << 1) | (0 if _dim_of(column) in s else 1)
+    return mask

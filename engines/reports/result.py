@@ -1,0 +1,661 @@
+"""Reshape the grouped rows of a pivot query into a matrix, with drill-down filters.
+
+:func:`reshape` takes the rows of :attr:`PivotQuery.statement` (one per group of every
+grouping set) and builds a :class:`PivotResult`: row and column headers, one cell per
+row x column with every measure, the row/column/grand totals and subtotals as the database
+computed them, and for every cell and total a :class:`DrillDown` — the condition selecting
+exactly the records that cell counts. Derived measures (percent of total, ratio, difference)
+are computed here from database aggregates of the *same* group (never by re-adding cells).
+
+A drill-down is JsonLogic over the source form (``filter``) plus, for dimensions reached
+through a relation, conditions on the related record (``related``: the record's relation
+field points — or does not point — to a live record of the target form matching a
+JsonLogic filter). :func:`drill_down_condition` compiles it to SQL.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.sql.elements import ColumnElement
+
+from formloom.engines.forms import FormSpec, label_text
+from formloom.engines.logic.sql import Dialect, FilterTarget, compile_filter
+
+from .query import DimPlan, PivotError, PivotQuery, ReportTarget, records_filter_target
+from .spec import Measure
+
+__all__ = [
+    "Cell",
+    "DrillDown",
+    "Header",
+    "PivotResult",
+    "RelatedCondition",
+    "drill_down_condition",
+    "reshape",
+]
+
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+Number = int | float
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class RelatedCondition(_Out):
+    """The record's relation field ``via`` points (``exists``) — or does not — to a live
+    record of ``form`` for which ``filter`` holds."""
+
+    via: str = Field(description="Relation field of the source form.")
+    form: str = Field(description="Target form of the relation.")
+    filter: Any = Field(description="JsonLogic over the target form.")
+    exists: bool = Field(default=True, description="False: no such related record.")
+
+
+class DrillDown(_Out):
+    """The records behind a cell: ``filter`` over the source form AND every ``related``."""
+
+    form: str
+    filter: Any = Field(default=None, description="JsonLogic over the source form.")
+    related: list[RelatedCondition] = Field(default_factory=list)
+
+
+class Header(_Out):
+    """A row or column header: one value per dimension (a prefix for subtotals)."""
+
+    keys: list[Any] = Field(description="Grouped values (null: empty; see 'other').")
+    labels: list[str]
+    other: bool = Field(default=False, description="The top-N 'other' group.")
+    subtotal: bool = Field(default=False, description="A subtotal row (a prefix of keys).")
+
+
+class Cell(_Out):
+    values: dict[str, Number | str | None]
+    drill_down: DrillDown
+
+
+class PivotResult(_Out):
+    row_dimensions: list[str]
+    column_dimensions: list[str]
+    measures: list[str]
+    rows: list[Header]
+    columns: list[Header]
+    cells: list[list[Cell]] = Field(description="cells[row][column].")
+    row_totals: list[Cell] | None = Field(
+        default=None, description="Per row: all columns together."
+    )
+    column_totals: list[Cell] | None = Field(
+        default=None, description="Per column: all rows together."
+    )
+    grand_total: Cell | None = None
+
+
+# --------------------------------------------------------------------------------------
+# Values
+# --------------------------------------------------------------------------------------
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):  # PostgreSQL numeric
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+def _dimension_value(plan: DimPlan, value: Any) -> Any:
+    if value is None:
+        return None
+    if plan.ref.field_type == "boolean" and plan.kind == "value":
+        return bool(value)  # SQLite's json_extract gives 0/1
+    if plan.kind in ("bins", "width") or plan.dimension.bucket in ("weekday", "hour"):
+        return int(value)
+    return _plain(value)
+
+
+def _measure_value(measure: Measure, value: Any) -> Any:
+    if value is None:
+        return 0 if measure.op in ("count", "count_distinct") else None
+    if measure.op in ("count", "count_distinct"):
+        return int(value)
+    if measure.op in ("sum", "avg", "median"):
+        return float(value)
+    return _plain(value)
+
+
+_GroupKey = tuple[Any, ...]  # ((value, other), ...) per dim of the set, in dim order
+
+
+def reshape(rows: Sequence[Sequence[Any]], query: PivotQuery) -> PivotResult:
+    """The matrix of a pivot from the rows of ``query.statement``.
+
+    Raises :class:`PivotError` when the matrix would have more than ``max_cells`` cells.
+    """
+    if len(rows) >= query.limit:
+        raise _too_large(query, None)
+    spec = query.spec
+    dims = query.dims
+    top = spec.top is not None
+    width = len(dims) + (1 if top else 0)
+    branch_sets = {(b.number, _mask_of(b.columns, s)): s for b in query.branches for s in b.sets}
+    groups: dict[frozenset[int], dict[_GroupKey, dict[str, Any]]] = {s: {} for s in query.sets}
+    spans: dict[tuple[frozenset[int], _GroupKey], dict[int, tuple[Any, Any]]] = {}
+    for row in rows:
+        s = branch_sets[(row[0], row[1])]
+        values = list(row[2 : 2 + width])
+        other_flag = values.pop(1) if top else 0
+        key = tuple(
+            (_dimension_value(d, values[d.index]), d.index == 0 and bool(other_flag))
+            for d in dims
+            if d.index in s
+        )
+        measures = row[2 + width : 2 + width + len(query.base_measures)]
+        groups[s][key] = {
+            m.key: _measure_value(m, measures[i]) for i, m in enumerate(query.base_measures)
+        }
+        bounds = row[2 + width + len(query.base_measures) :]
+        spans[(s, key)] = {
+            index: (bounds[2 * n], bounds[2 * n + 1]) for n, index in enumerate(query.cyclic)
+        }
+    row_dims = [d for d in dims if d.axis == "rows"]
+    col_dims = [d for d in dims if d.axis == "columns"]
+    full = frozenset(d.index for d in dims)
+    row_keys = sorted(
+        {k[: len(row_dims)] for k in groups[full]}, key=lambda k: _sort_key(k, row_dims)
+    )
+    col_keys = sorted(
+        {k[len(row_dims) :] for k in groups[full]}, key=lambda k: _sort_key(k, col_dims)
+    )
+    if max(len(row_keys), 1) * max(len(col_keys), 1) > query.max_cells:
+        raise _too_large(query, len(row_keys) * len(col_keys))
+    builder = _Shaper(query, groups, spans)
+    row_index = frozenset(d.index for d in row_dims)
+    col_index = frozenset(d.index for d in col_dims)
+    row_keys = builder.order_rows(row_keys, row_dims)
+    headers: list[Header] = []
+    cells: list[list[Cell]] = []
+    row_totals: list[Cell] = []
+    have_row_totals = spec.totals and row_index in groups
+    for key, subtotal in builder.with_subtotals(row_keys, row_dims):
+        prefix_dims = row_dims[: len(key)]
+        headers.append(builder.header(key, prefix_dims, subtotal=subtotal))
+        row_set = frozenset(d.index for d in prefix_dims)
+        cells.append([builder.cell(row_set | col_index, key + ck) for ck in col_keys])
+        if have_row_totals:
+            row_totals.append(builder.cell(row_set, key))
+    columns = [builder.header(ck, col_dims) for ck in col_keys]
+    column_totals = None
+    grand = None
+    if spec.totals:
+        column_totals = [builder.cell(col_index, ck) for ck in col_keys]
+        grand = builder.cell(frozenset(), ())
+    return PivotResult(
+        row_dimensions=[_dimension_label(d, query) for d in row_dims],
+        column_dimensions=[_dimension_label(d, query) for d in col_dims],
+        measures=[m.key for m in spec.measures],
+        rows=headers,
+        columns=columns,
+        cells=cells,
+        row_totals=row_totals if have_row_totals else None,
+        column_totals=column_totals,
+        grand_total=grand,
+    )
+
+
+def _too_large(query: PivotQuery, cells: int | None) -> PivotError:
+    size = f"{cells} cells" if cells is not None else "too many cells"
+    message = (
+        f"this pivot would produce {size}, more than the limit of {query.max_cells}; "
+        "filter it, use coarser buckets or fewer dimensions"
+    )
+    return PivotError(message, [("", "too_many_cells", message)])
+
+
+def _mask_of(columns: Sequence[str], s: frozenset[int]) -> int:
+    from .query import _mask
+
+    return _mask(columns, s)
+
+
+def _dimension_label(plan: DimPlan, query: PivotQuery) -> str:
+    """The dimension's label, else the field's (``Patient / Gender`` through a relation)."""
+    if plan.dimension.label is not None:
+        return label_text(plan.dimension.label)
+    form = query.forms[query.spec.form]
+
+    def title(spec: FormSpec, key: str) -> str:
+        field = spec.field(key)
+        return field.title if field is not None else key.replace("_", " ").capitalize()
+
+    if plan.ref.via is None:
+        return title(form, plan.ref.key)
+    assert plan.ref.target_form is not None
+    target = query.forms[plan.ref.target_form]
+    return f"{title(form, plan.ref.via)} / {title(target, plan.ref.key)}"
+
+
+def _sort_key(key: _GroupKey, dims: Sequence[DimPlan]) -> tuple[Any, ...]:
+    parts: list[Any] = []
+    for value, other in key:
+        parts.append(_value_order(value, other))
+    return tuple(parts)
+
+
+def _value_order(value: Any, other: bool) -> tuple[int, Any, str]:
+    if other:
+        return (3, 0, "")
+    if value is None:
+        return (2, 0, "")
+    if isinstance(value, bool):
+        return (0, int(value), "")
+    if isinstance(value, int | float):
+        return (0, value, "")
+    return (1, 0, str(value))
+
+
+class _Shaper:
+    def __init__(
+        self,
+        query: PivotQuery,
+        groups: dict[frozenset[int], dict[_GroupKey, dict[str, Any]]],
+        spans: dict[tuple[frozenset[int], _GroupKey], dict[int, tuple[Any, Any]]],
+    ) -> None:
+        self.query = query
+        self.spans = spans
+        self.spec = query.spec
+        self.groups = groups
+        self.form = query.forms[query.spec.form]
+        self.zone = ZoneInfo(query.time_zone)
+        self.kept = sorted(
+            {k[0][0] for s, g in groups.items() if 0 in s for k in g if not k[0][1]},
+            key=lambda v: _value_order(v, False),
+        )
+
+    # -- ordering ----------------------------------------------------------------------
+
+    def order_rows(self, keys: list[_GroupKey], dims: Sequence[DimPlan]) -> list[_GroupKey]:
+        by = self.spec.sort.by
+        reverse = self.spec.sort.direction == "desc"
+        if by == "label":
+            return sorted(keys, key=lambda k: _sort_key(k, dims), reverse=reverse)
+
+        def level_value(prefix: _GroupKey) -> tuple[int, float, tuple[Any, ...]]:
+            s = frozenset(d.index for d in dims[: len(prefix)])
+            values = self.values(s, prefix)
+            value = values.get(by)
+            label_order = _sort_key(prefix[-1:], dims)
+            if not isinstance(value, int | float):
+                return (1, 0.0, label_order)
+            return (0, -value if reverse else value, label_order)
+
+        return sorted(keys, key=lambda k: tuple(level_value(k[: i + 1]) for i in range(len(k))))
+
+    def with_subtotals(
+        self, keys: list[_GroupKey], dims: Sequence[DimPlan]
+    ) -> list[tuple[_GroupKey, bool]]:
+        if not self.spec.subtotals or len(dims) < 2:
+            return [(k, False) for k in keys]
+        out: list[tuple[_GroupKey, bool]] = []
+        previous: _GroupKey | None = None
+        pending: list[_GroupKey] = []
+        for key in keys:
+            for level in range(len(dims) - 1, 0, -1):
+                if previous is not None and previous[:level] != key[:level]:
+                    prefix = previous[:level]
+                    if prefix not in pending:
+                        pending.append(prefix)
+            out.extend((p, True) for p in pending)
+            pending = []
+            out.append((key, False))
+            previous = key
+        if previous is not None:
+            out.extend((previous[:level], True) for level in range(len(dims) - 1, 0, -1))
+        return out
+
+    # -- values ------------------------------------------------------------------------
+
+    def base_values(self, s: frozenset[int], key: _GroupKey) -> dict[str, Any]:
+        found = self.groups.get(s, {}).get(key)
+        if found is not None:
+            return found
+        return {
+            m.key: (0 if m.op in ("count", "count_distinct") else None)
+            for m in self.query.base_measures
+        }
+
+    def values(self, s: frozenset[int], key: _GroupKey) -> dict[str, Any]:
+        out = dict(self.base_values(s, key))
+        measures = {m.key: m for m in self.spec.measures}
+        ordered = [i for i in sorted(s)]
+
+        def compute(name: str, stack: tuple[str, ...] = ()) -> Any:
+            if name in out:
+                return out[name]
+            m = measures[name]
+            value: Any = None
+            if m.op == "ratio":
+                assert m.numerator is not None and m.denominator is not None
+                a, b = compute(m.numerator), compute(m.denominator)
+                if isinstance(a, int | float) and isinstance(b, int | float) and b != 0:
+                    value = a / b * m.scale
+            elif m.op == "difference":
+                assert m.minuend is not None and m.subtrahend is not None
+                a, b = compute(m.minuend), compute(m.subtrahend)
+                if isinstance(a, int | float) and isinstance(b, int | float):
+                    value = a - b
+            elif m.op == "percent_of_total":
+                assert m.of is not None
+                a = compute(m.of)
+                dims = {d.index: d for d in self.query.dims}
+                if m.within == "all":
+                    keep: set[int] = set()
+                elif m.within == "row":
+                    keep = {i for i in s if dims[i].axis == "rows"}
+                else:
+                    keep = {i for i in s if dims[i].axis == "columns"}
+                ref_set = frozenset(keep)
+                ref_key = tuple(k for i, k in zip(ordered, key, strict=True) if i in keep)
+                total = self.values(ref_set, ref_key).get(m.of) if ref_set != s else a
+                if isinstance(a, int | float) and isinstance(total, int | float) and total:
+                    value = a / total * m.scale
+            out[name] = value
+            return value
+
+        for m in self.spec.measures:
+            compute(m.key)
+        return {m.key: out[m.key] for m in self.spec.measures}
+
+    def cell(self, s: frozenset[int], key: _GroupKey) -> Cell:
+        return Cell(values=self.values(s, key), drill_down=self.drill_down(s, key))
+
+    # -- headers and drill-down ----------------------------------------------------------
+
+    def header(self, key: _GroupKey, dims: Sequence[DimPlan], *, subtotal: bool = False) -> Header:
+        labels = [self.label(d, v, o) for d, (v, o) in zip(dims, key, strict=False)]
+        return Header(
+            keys=[v for v, _ in key],
+            labels=labels,
+            other=any(o for _, o in key),
+            subtotal=subtotal,
+        )
+
+    def label(self, plan: DimPlan, value: Any, other: bool) -> str:
+        if other:
+            return "Other"
+        if value is None:
+            return "(empty)"
+        d = plan.dimension
+        if plan.kind == "bins":
+            assert d.bins is not None
+            edges = d.bins
+            if value == 0:
+                return f"< {_fmt(edges[0])}"
+            if value == len(edges):
+                return f"≥ {_fmt(edges[-1])}"
+            return f"[{_fmt(edges[value - 1])}, {_fmt(edges[value])})"
+        if plan.kind == "width":
+            assert d.bin_width is not None
+            low = value * d.bin_width
+            return f"[{_fmt(low)}, {_fmt(low + d.bin_width)})"
+        if plan.kind == "bucket":
+            if d.bucket == "weekday":
+                return WEEKDAYS[int(value) - 1]
+            if d.bucket == "hour":
+                return f"{int(value):02d}:00"
+            if d.bucket == "week":
+                year, week, _ = date.fromisoformat(str(value)).isocalendar()
+                return f"{year}-W{week:02d}"
+            return str(value)
+        if isinstance(value, bool):
+            return "Yes" if value else "No"
+        form = self.query.forms[plan.ref.target_form or self.spec.form]
+        field = form.field(plan.ref.key)
+        options = getattr(field, "options", None)
+        if options:
+            for option in options:
+                if option.value == value:
+                    return label_text(option.label) or str(value)
+        return str(value)
+
+    def drill_down(self, s: frozenset[int], key: _GroupKey) -> DrillDown:
+        parts: list[Any] = [] if self.spec.filter is None else [self.spec.filter]
+        related: list[RelatedCondition] = []
+        dims = [d for d in self.query.dims if d.index in s]
+        spans = self.spans.get((s, key), {})
+        for plan, (value, other) in zip(dims, key, strict=True):
+            span = spans.get(plan.index)
+            if other:
+                self.top_filter(plan, span, parts, related, other=True)
+                continue
+            rule, exists = self.value_filter(plan, value, span)
+            if plan.ref.via is None:
+                parts.append(rule)
+            else:
+                assert plan.ref.target_form is not None
+                related.append(
+                    RelatedCondition(
+                        via=plan.ref.via, form=plan.ref.target_form, filter=rule, exists=exists
+                    )
+                )
+        top = self.spec.top
+        if top is not None and not top.other and 0 not in s:
+            # Rolled up over the first dimension: only its kept values were counted.
+            self.top_filter(self.query.dims[0], spans.get(0), parts, related, other=False)
+        rule = None if not parts else parts[0] if len(parts) == 1 else {"and": parts}
+        return DrillDown(form=self.spec.form, filter=rule, related=related)
+
+    def top_filter(
+        self,
+        plan: DimPlan,
+        span: tuple[Any, Any] | None,
+        parts: list[Any],
+        related: list[RelatedCondition],
+        *,
+        other: bool,
+    ) -> None:
+        """Add the condition "the first dimension's value is (not) one of the kept ones"."""
+        if plan.ref.via is None:
+            kept = [self.value_filter(plan, v, span)[0] for v in self.kept]
+            if kept:
+                parts.append({"!": {"or": kept}} if other else {"or": kept})
+            elif not other:
+                parts.append({"==": [1, 0]})
+            if span is not None:
+                parts.append(self.span_filter(plan, span))
+            return
+        # Through a relation: the related record's value is in K (or the empty group).
+        assert plan.ref.target_form is not None
+        var = {"var": plan.ref.key}
+        values = [self.value_filter(plan, v)[0] for v in self.kept if v is not None]
+        null_kept = None in self.kept
+        present: Any = {"!==": [var, None]}
+        outside: Any = {"and": [present, {"!": {"or": values}}]} if values else present
+        if not null_kept:  # a kept non-null value (other: none of them)
+            if not values:
+                if not other:
+                    parts.append({"==": [1, 0]})
+                return
+            rule, exists = {"or": values}, not other
+        else:  # a non-null value outside K (other) / none such (kept, empty included)
+            rule, exists = outside, other
+        related.append(
+            RelatedCondition(
+                via=plan.ref.via, form=plan.ref.target_form, filter=rule, exists=exists
+            )
+        )
+
+    def value_filter(
+        self, plan: DimPlan, value: Any, span: tuple[Any, Any] | None = None
+    ) -> tuple[Any, bool]:
+        """(JsonLogic selecting the records with ``value`` for the dimension, exists)."""
+        var = {"var": plan.ref.key}
+        d = plan.dimension
+        if value is None:
+            if plan.kind == "tags":
+                return {"is_empty": [var]}, True
+            if plan.ref.via is not None:
+                return {"!==": [var, None]}, False  # no related record with a value
+            return {"===": [var, None]}, True
+        present = {"!==": [var, None]}
+        if plan.kind == "tags":
+            return {"in": [value, var]}, True
+        if plan.kind == "bins":
+            assert d.bins is not None
+            edges = d.bins
+            conditions: list[Any] = [present]
+            if value > 0:
+                conditions.append({">=": [var, edges[value - 1]]})
+            if value < len(edges):
+                conditions.append({"<": [var, edges[value]]})
+            return {"and": conditions}, True
+        if plan.kind == "width":
+            assert d.bin_width is not None
+            low = _tidy(value * d.bin_width)
+            high = _tidy((value + 1) * d.bin_width)
+            return {"and": [present, {">=": [var, low]}, {"<": [var, high]}]}, True
+        if plan.kind == "bucket":
+            return self.bucket_filter(plan, value, span), True
+        return {"===": [var, value]}, True
+
+    def bucket_filter(self, plan: DimPlan, value: Any, span: tuple[Any, Any] | None) -> Any:
+        bucket = plan.dimension.bucket
+        if bucket in ("weekday", "hour"):
+            return self.cyclic_filter(plan, int(value), span)
+        start, end = _bucket_range(str(value), bucket or "day")
+        return self.range_filter(plan, start, end)
+
+    def range_filter(self, plan: DimPlan, start: date | datetime, end: date | datetime) -> Any:
+        """Local [start, end) as a condition on the stored value."""
+        var = {"var": plan.ref.key}
+        if plan.ref.field_type == "date":
+            return {"and": [{">=": [var, start.isoformat()]}, {"<": [var, end.isoformat()]}]}
+        return {"and": [{">=": [var, self.utc(start)]}, {"<": [var, self.utc(end)]}]}
+
+    def utc(self, moment: date | datetime) -> str:
+        if isinstance(moment, datetime):
+            local = moment.replace(tzinfo=self.zone)
+        else:
+            local = datetime(moment.year, moment.month, moment.day, tzinfo=self.zone)
+        return local.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def local_day(self, stored: Any, plan: DimPlan) -> date:
+        if isinstance(stored, datetime):
+            moment = stored if stored.tzinfo else stored.replace(tzinfo=UTC)
+            return moment.astimezone(self.zone).date()
+        text = str(stored)
+        if plan.ref.field_type == "date":
+            return date.fromisoformat(text[:10])
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.astimezone(self.zone).date()
+
+    def span_filter(self, plan: DimPlan, span: tuple[Any, Any]) -> Any:
+        first = self.local_day(span[0], plan)
+        last = self.local_day(span[1], plan)
+        return self.range_filter(plan, first, last + timedelta(days=1))
+
+    def cyclic_filter(self, plan: DimPlan, value: int, span: tuple[Any, Any] | None) -> Any:
+        """Weekday / hour is no range: the union of that weekday's days (that hour's hours)
+        within the local days the group's records span (the query reports each group's
+        earliest and latest value), which selects exactly the group's records."""
+        if span is None or span[0] is None:
+            return {"==": [1, 0]}  # an empty group selects nothing
+        first = self.local_day(span[0], plan)
+        last = self.local_day(span[1], plan)
+        ranges: list[Any] = []
+        day = first
+        while day <= last:
+            if plan.dimension.bucket == "weekday":
+                if day.isoweekday() == value:
+                    ranges.append(self.range_filter(plan, day, day + timedelta(days=1)))
+            else:
+                start = datetime(day.year, day.month, day.day, value)
+                ranges.append(self.range_filter(plan, start, start + timedelta(hours=1)))
+            day += timedelta(days=1)
+        if not ranges:
+            return {"==": [1, 0]}
+        return ranges[0] if len(ranges) == 1 else {"or": ranges}
+
+
+def _fmt(value: float | int) -> str:
+    return str(_tidy(value))
+
+
+def _tidy(value: float | int) -> float | int:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _bucket_range(key: str, bucket: str) -> tuple[date, date]:
+    if bucket == "day":
+        start = date.fromisoformat(key)
+        return start, start + timedelta(days=1)
+    if bucket == "week":
+        start = date.fromisoformat(key)
+        return start, start + timedelta(days=7)
+    if bucket == "month":
+        year, month = int(key[:4]), int(key[5:7])
+        start = date(year, month, 1)
+        return start, start + timedelta(days=calendar.monthrange(year, month)[1])
+    if bucket == "quarter":
+        year, quarter = int(key[:4]), int(key[-1])
+        start = date(year, 3 * quarter - 2, 1)
+        end = date(year + 1, 1, 1) if quarter == 4 else date(year, 3 * quarter + 1, 1)
+        return start, end
+    year = int(key[:4])
+    return date(year, 1, 1), date(year + 1, 1, 1)
+
+
+def drill_down_condition(
+    drill: DrillDown,
+    forms: Mapping[str, FormSpec],
+    target: ReportTarget,
+    *,
+    dialect: Dialect,
+    now: datetime,
+) -> ColumnElement[bool]:
+    """SQL selecting the live source records of ``drill`` (app, form, deleted_at, filter,
+    related conditions and the target's extra condition)."""
+    table = target.table
+    c = table.c
+
+    def filter_target(t: Any, form: FormSpec) -> FilterTarget:
+        return records_filter_target(t, form, dialect)
+
+    parts: list[ColumnElement[bool]] = [
+        c.app == target.app,
+        c.form == drill.form,
+        c.deleted_at.is_(None),
+    ]
+    if drill.filter is not None:
+        parts.append(compile_filter(drill.filter, filter_target(table, forms[drill.form]), now=now))
+    for number, related in enumerate(drill.related):
+        alias = sa.alias(table, name=f"drill_{number}")
+        pointer: ColumnElement[Any]
+        if dialect == "postgresql":
+            pointer = c.data.op("->>", return_type=sa.Text())(sa.literal_column(f"'{related.via}'"))
+        else:
+            pointer = sa.func.json_extract(c.data, sa.literal_column(f"'$.{related.via}'"))
+        match = sa.exists(
+            sa.select(sa.literal(1))
+            .select_from(alias)
+            .where(
+                alias.c.id == pointer,
+                alias.c.app == target.app,
+                alias.c.form == related.form,
+                alias.c.deleted_at.is_(None),
+                compile_filter(related.filter, filter_target(alias, forms[related.form]), now=now),
+            )
+        )
+        parts.append(match if related.exists else sa.not_(match))
+    if target.condition is not None:
+        parts.append(target.condition)
+    return sa.and_(*parts)

@@ -1,0 +1,548 @@
+"""The pivot spec: what a report groups by and what it measures, as data.
+
+A :class:`PivotSpec` is immutable JSON (part of an app definition, or posted ad hoc). It is
+checked in two steps: pydantic checks its shape (strict, no unknown keys), and :func:`check`
+checks it against the app's forms (fields exist, measures fit their field types, relation
+hops land on a form, filters are inside the SQL subset), returning every problem with a JSON
+pointer, so the platform can answer 422 at import time and at run time alike.
+
+Dimensions name a field of the source form (``"department"``), a system column
+(``"created_at"``) or one hop through a relation field (``"patient.gender"``). How a field
+is grouped follows from its type and the dimension's options: a date or datetime with
+``bucket``, a number with ``bins`` or ``bin_width``, a multiselect one row per option.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal, TypeAlias
+
+import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict, Field
+
+from formloom.engines.forms import FormSpec, RelationField, field_types
+from formloom.engines.logic.sql import FilterError, FilterTarget, compile_filter
+
+__all__ = [
+    "MAX_DIMENSIONS",
+    "MAX_MEASURES",
+    "Bucket",
+    "Dimension",
+    "Issue",
+    "Measure",
+    "PivotSpec",
+    "SortKey",
+    "TopN",
+    "check",
+]
+
+MAX_MEASURES = 50
+MAX_DIMENSIONS = 8
+MAX_BIN_EDGES = 100
+
+Bucket: TypeAlias = Literal["day", "week", "month", "quarter", "year", "weekday", "hour"]
+MeasureOp: TypeAlias = Literal[
+    "count",
+    "count_distinct",
+    "sum",
+    "avg",
+    "min",
+    "max",
+    "median",
+    "percent_of_total",
+    "ratio",
+    "difference",
+]
+#: Measures the database aggregates; the others are computed from them per group.
+BASE_OPS = frozenset({"count", "count_distinct", "sum", "avg", "min", "max", "median"})
+DERIVED_OPS = frozenset({"percent_of_total", "ratio", "difference"})
+NUMERIC_TYPES = frozenset({"number", "integer"})
+DATE_TYPES = frozenset({"date", "datetime"})
+#: System columns a dimension or measure may name (besides form fields).
+SYSTEM_COLUMNS: Mapping[str, str] = {
+    "id": "text",
+    "created_at": "timestamp",
+    "updated_at": "timestamp",
+    "created_by": "text",
+    "updated_by": "text",
+}
+#: Field types a dimension can group by directly.
+GROUPABLE_TYPES = frozenset(
+    {
+        "text",
+        "email",
+        "phone",
+        "url",
+        "select",
+        "relation",
+        "date",
+        "datetime",
+        "time",
+        "number",
+        "integer",
+        "boolean",
+        "multiselect",
+    }
+)
+
+Issue: TypeAlias = tuple[str, str, str]
+"""``(JSON pointer into the spec, code, message)``."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class Dimension(_Model):
+    """One grouping of the rows or columns of a pivot."""
+
+    field: str = Field(
+        pattern=r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)?$",
+        description=(
+            "Field of the source form, a system column (created_at, updated_at, created_by, "
+            "updated_by), or one hop through a relation field: 'patient.gender'."
+        ),
+    )
+    label: str | dict[str, str] | None = Field(
+        default=None, description="Header of the dimension; defaults to the field's label."
+    )
+    bucket: Bucket | None = Field(
+        default=None,
+        description=(
+            "For a date/datetime field: group by day, ISO week (starting Monday), month, "
+            "quarter, year, weekday (1 = Monday .. 7 = Sunday) or hour (0..23), in the "
+            "report's time zone."
+        ),
+    )
+    bins: list[float | int] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_BIN_EDGES,
+        description=(
+            "For a number field: ascending bin edges; bins are [e0, e1), [e1, e2), ... plus "
+            "'below e0' and 'e_last or more'."
+        ),
+    )
+    bin_width: float | int | None = Field(
+        default=None,
+        gt=0,
+        description="For a number field: bins of this width, [k*w, (k+1)*w).",
+    )
+
+
+class Measure(_Model):
+    """One value computed for every cell, subtotal and total."""
+
+    key: str = Field(
+        pattern=r"^[a-z][a-z0-9_]{0,62}$",
+        description="Identifier of the measure (used by sort, top, ratio, percent_of_total).",
+    )
+    op: MeasureOp = Field(
+        description=(
+            "count (records), count_distinct/sum/avg/min/max/median (of 'field'), "
+            "percent_of_total (of measure 'of', within 'within'), ratio (numerator / "
+            "denominator measures, times 'scale'), difference (minuend - subtrahend)."
+        )
+    )
+    label: str | dict[str, str] | None = Field(
+        default=None, description="Header of the measure; defaults to the key."
+    )
+    field: str | None = Field(
+        default=None,
+        pattern=r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)?$",
+        description="The field aggregated (count_distinct, sum, avg, min, max, median).",
+    )
+    filter: Any = Field(
+        default=None,
+        description=(
+            "JsonLogic over the source form: only records matching it enter this measure "
+            "(e.g. promoters: {'>=': [{'var': 'nps'}, 9]})."
+        ),
+    )
+    of: str | None = Field(default=None, description="percent_of_total: the measure's key.")
+    within: Literal["all", "row", "column"] = Field(
+        default="all",
+        description=(
+            "percent_of_total: share of the grand total (all), of its row's total (row) or "
+            "of its column's total (column)."
+        ),
+    )
+    numerator: str | None = Field(default=None, description="ratio: key of the numerator.")
+    denominator: str | None = Field(default=None, description="ratio: key of the denominator.")
+    minuend: str | None = Field(default=None, description="difference: key of the minuend.")
+    subtrahend: str | None = Field(
+        default=None, description="difference: key of the measure subtracted."
+    )
+    scale: float | int = Field(
+        default=1,
+        description="ratio and percent_of_total: multiply the result (100 for percentages).",
+    )
+
+
+class SortKey(_Model):
+    """How the row headers are ordered (at every level of the row dimensions)."""
+
+    by: str = Field(
+        default="label", description="'label' (the dimension's values) or a measure key."
+    )
+    direction: Literal["asc", "desc"] = Field(default="asc", description="Sort direction.")
+
+
+class TopN(_Model):
+    """Keep only the first row dimension's top values; the rest become 'other'."""
+
+    n: int = Field(ge=1, le=1000, description="How many values to keep.")
+    by: str = Field(description="Key of a count/sum/... measure that ranks the values.")
+    other: bool = Field(
+        default=True, description="Group the remaining values into one 'other' row."
+    )
+
+
+class PivotSpec(_Model):
+    """A pivot over the records of one form."""
+
+    form: str = Field(
+        pattern=r"^[a-z][a-z0-9_]{0,62}$", description="Key of the source form (same app)."
+    )
+    filter: Any = Field(
+        default=None,
+        description="JsonLogic over the source form's fields: which records enter the pivot.",
+    )
+    rows: list[Dimension] = Field(default=[], description="Row dimensions, outer first.")
+    columns: list[Dimension] = Field(default=[], description="Column dimensions, outer first.")
+    measures: list[Measure] = Field(min_length=1, description="The values computed for every cell.")
+    totals: bool = Field(
+        default=True, description="Compute a total row, a total column and a grand total."
+    )
+    subtotals: bool = Field(
+        default=False, description="Compute a subtotal for every level of the row dimensions."
+    )
+    sort: SortKey = Field(default_factory=SortKey, description="Order of the row headers.")
+    top: TopN | None = Field(default=None, description="Top-N of the first row dimension.")
+
+
+# --------------------------------------------------------------------------------------
+# Resolving names against the forms
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FieldRef:
+    """A field a dimension or measure reads: local (``via`` None) or through a relation."""
+
+    key: str
+    field_type: str  # a form field type, or "timestamp"/"text" for system columns
+    via: str | None = None  # the relation field of the source form
+    target_form: str | None = None
+    system: bool = False
+
+    @property
+    def path(self) -> str:
+        return f"{self.via}.{self.key}" if self.via else self.key
+
+
+class _Unresolved(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def resolve(path: str, form: FormSpec, forms: Mapping[str, FormSpec]) -> FieldRef:
+    """The field ``path`` names, or :class:`_Unresolved`."""
+    head, _, tail = path.partition(".")
+    types = field_types(form)
+    if not tail:
+        if head in types:
+            return FieldRef(head, types[head])
+        if head in SYSTEM_COLUMNS:
+            return FieldRef(head, SYSTEM_COLUMNS[head], system=True)
+        raise _Unresolved("unknown_field", f"form '{form.key}' has no field '{head}'")
+    if head not in types:
+        raise _Unresolved("unknown_field", f"form '{form.key}' has no field '{head}'")
+    relation = form.field(head)
+    if not isinstance(relation, RelationField):
+        raise _Unresolved(
+            "not_a_relation",
+            f"'{head}' is a {types[head]} field; only a relation field can be followed ('{path}')",
+        )
+    target = forms.get(relation.target)
+    if target is None:
+        raise _Unresolved(
+            "unknown_form",
+            f"relation '{head}' points to form '{relation.target}', which does not exist",
+        )
+    target_types = field_types(target)
+    if tail in target_types:
+        return FieldRef(tail, target_types[tail], via=head, target_form=target.key)
+    if tail in SYSTEM_COLUMNS:
+        return FieldRef(tail, SYSTEM_COLUMNS[tail], via=head, target_form=target.key, system=True)
+    raise _Unresolved("unknown_field", f"form '{target.key}' has no field '{tail}'")
+
+
+def _filter_issues(rule: Any, form: FormSpec, pointer: str) -> list[Issue]:
+    if rule is None:
+        return []
+    table = sa.table("records", sa.column("data", sa.JSON()))
+    columns = {
+        name: sa.column(name, sa.DateTime() if kind == "timestamp" else sa.String())
+        for name, kind in SYSTEM_COLUMNS.items()
+    }
+    target = FilterTarget(table.c.data, field_types(form), columns, "postgresql")
+    try:
+        compile_filter(rule, target, now=datetime(2000, 1, 1, tzinfo=UTC))
+    except FilterError as exc:
+        return [(pointer + exc.pointer, "invalid_filter", exc.message)]
+    return []
+
+
+# --------------------------------------------------------------------------------------
+# check
+# --------------------------------------------------------------------------------------
+
+
+def check(spec: PivotSpec, forms: Mapping[str, FormSpec]) -> list[Issue]:
+    """Every problem of ``spec`` against the app's ``forms`` (form key -> spec).
+
+    An empty list means :func:`~formloom.engines.reports.compile_pivot` will accept it
+    (except for what depends on the database: median on SQLite, the cell limit).
+    """
+    form = forms.get(spec.form)
+    if form is None:
+        return [("/form", "unknown_form", f"there is no form '{spec.form}'")]
+    issues: list[Issue] = []
+    issues += _filter_issues(spec.filter, form, "/filter")
+    dimensions = [("rows", i, d) for i, d in enumerate(spec.rows)] + [
+        ("columns", i, d) for i, d in enumerate(spec.columns)
+    ]
+    if len(dimensions) > MAX_DIMENSIONS:
+        issues.append(
+            (
+                "/columns" if spec.columns else "/rows",
+                "too_many_dimensions",
+                f"a pivot has at most {MAX_DIMENSIONS} dimensions, this one has {len(dimensions)}",
+            )
+        )
+    for where, index, dimension in dimensions:
+        issues += _dimension_issues(dimension, f"/{where}/{index}", form, forms)
+    if len(spec.measures) > MAX_MEASURES:
+        return [
+            *issues,
+            (
+                "/measures",
+                "too_many_measures",
+                f"a pivot has at most {MAX_MEASURES} measures, this one has {len(spec.measures)}",
+            ),
+        ]
+    keys: dict[str, Measure] = {}
+    for index, measure in enumerate(spec.measures):
+        if measure.key in keys:
+            issues.append(
+                (
+                    f"/measures/{index}/key",
+                    "duplicate_measure",
+                    f"measure key '{measure.key}' is used twice",
+                )
+            )
+        keys[measure.key] = measure
+    for index, measure in enumerate(spec.measures):
+        issues += _measure_issues(measure, f"/measures/{index}", form, forms, keys)
+    issues += _cycle_issues(spec.measures)
+    if spec.sort.by != "label" and spec.sort.by not in keys:
+        issues.append(
+            ("/sort/by", "unknown_measure", f"'{spec.sort.by}' is neither 'label' nor a measure")
+        )
+    if spec.top is not None:
+        issues += _top_issues(spec, keys, form, forms)
+    return issues
+
+
+def _dimension_issues(
+    dimension: Dimension, pointer: str, form: FormSpec, forms: Mapping[str, FormSpec]
+) -> list[Issue]:
+    try:
+        ref = resolve(dimension.field, form, forms)
+    except _Unresolved as exc:
+        return [(f"{pointer}/field", exc.code, exc.message)]
+    issues: list[Issue] = []
+    kind = ref.field_type
+    if kind not in GROUPABLE_TYPES and kind not in ("timestamp",):
+        issues.append(
+            (f"{pointer}/field", "not_groupable", f"a {kind} field cannot be a dimension")
+        )
+    if ref.via is not None and kind == "multiselect":
+        issues.append(
+            (
+                f"{pointer}/field",
+                "not_groupable",
+                "a multiselect field of a related form cannot be a dimension",
+            )
+        )
+    if dimension.bucket is not None and kind not in DATE_TYPES and kind != "timestamp":
+        issues.append(
+            (
+                f"{pointer}/bucket",
+                "bucket_needs_date",
+                f"'{dimension.field}' is a {kind} field; only date and datetime fields can "
+                "be bucketed",
+            )
+        )
+    if dimension.bucket in ("hour",) and kind == "date":
+        issues.append(
+            (f"{pointer}/bucket", "bucket_needs_time", "a date field has no hour; use a datetime")
+        )
+    binned = dimension.bins is not None or dimension.bin_width is not None
+    if dimension.bins is not None and dimension.bin_width is not None:
+        issues.append((f"{pointer}/bins", "bins_conflict", "give either 'bins' or 'bin_width'"))
+    if binned and kind not in NUMERIC_TYPES:
+        issues.append(
+            (
+                f"{pointer}/{'bins' if dimension.bins is not None else 'bin_width'}",
+                "bins_need_number",
+                f"'{dimension.field}' is a {kind} field; only number fields can be binned",
+            )
+        )
+    if dimension.bins is not None and any(
+        b >= a for a, b in zip(dimension.bins[1:], dimension.bins, strict=False)
+    ):
+        issues.append((f"{pointer}/bins", "bins_not_ascending", "bin edges must ascend"))
+    return issues
+
+
+def _measure_issues(
+    measure: Measure,
+    pointer: str,
+    form: FormSpec,
+    forms: Mapping[str, FormSpec],
+    keys: Mapping[str, Measure],
+) -> list[Issue]:
+    issues: list[Issue] = []
+    op = measure.op
+    issues += _filter_issues(measure.filter, form, f"{pointer}/filter")
+    if op in BASE_OPS and op != "count":
+        if measure.field is None:
+            return [*issues, (pointer, "missing_field", f"'{op}' needs a 'field'")]
+        try:
+            ref = resolve(measure.field, form, forms)
+        except _Unresolved as exc:
+            return [*issues, (f"{pointer}/field", exc.code, exc.message)]
+        kind = ref.field_type
+        if op in ("sum", "avg", "median") and kind not in NUMERIC_TYPES:
+            issues.append(
+                (
+                    f"{pointer}/field",
+                    "not_numeric",
+                    f"'{op}' needs a number field; '{measure.field}' is a {kind} field",
+                )
+            )
+        if op in ("min", "max") and kind not in NUMERIC_TYPES | DATE_TYPES | {"time"}:
+            issues.append(
+                (
+                    f"{pointer}/field",
+                    "not_ordered",
+                    f"'{op}' needs a number, date, datetime or time field; "
+                    f"'{measure.field}' is a {kind} field",
+                )
+            )
+        if op == "count_distinct" and kind not in GROUPABLE_TYPES - {"multiselect"} | {"timestamp"}:
+            issues.append(
+                (
+                    f"{pointer}/field",
+                    "not_countable",
+                    f"'count_distinct' cannot count a {kind} field",
+                )
+            )
+    elif op == "count" and measure.field is not None:
+        issues.append((f"{pointer}/field", "unexpected_field", "'count' counts records"))
+    references = {
+        "percent_of_total": ("of",),
+        "ratio": ("numerator", "denominator"),
+        "difference": ("minuend", "subtrahend"),
+    }.get(op, ())
+    for name in references:
+        value = getattr(measure, name)
+        if value is None:
+            issues.append((pointer, "missing_measure", f"'{op}' needs '{name}'"))
+        elif value not in keys:
+            issues.append(
+                (f"{pointer}/{name}", "unknown_measure", f"there is no measure '{value}'")
+            )
+    if op in DERIVED_OPS and (measure.field is not None or measure.filter is not None):
+        issues.append(
+            (
+                pointer,
+                "derived_measure",
+                f"'{op}' is computed from other measures; put field and filter on those",
+            )
+        )
+    return issues
+
+
+def _references(measure: Measure) -> list[str]:
+    return [
+        r
+        for r in (
+            measure.of,
+            measure.numerator,
+            measure.denominator,
+            measure.minuend,
+            measure.subtrahend,
+        )
+        if r is not None
+    ]
+
+
+def _cycle_issues(measures: list[Measure]) -> list[Issue]:
+    by_key = {m.key: m for m in measures}
+    issues: list[Issue] = []
+    for index, measure in enumerate(measures):
+        seen: set[str] = set()
+        stack = list(_references(measure))
+        while stack:
+            key = stack.pop()
+            if key == measure.key:
+                issues.append(
+                    (
+                        f"/measures/{index}",
+                        "measure_cycle",
+                        f"measure '{measure.key}' depends on itself",
+                    )
+                )
+                break
+            if key in seen or key not in by_key:
+                continue
+            seen.add(key)
+            stack.extend(_references(by_key[key]))
+    return issues
+
+
+def _top_issues(
+    spec: PivotSpec, keys: Mapping[str, Measure], form: FormSpec, forms: Mapping[str, FormSpec]
+) -> list[Issue]:
+    assert spec.top is not None
+    issues: list[Issue] = []
+    if not spec.rows:
+        issues.append(("/top", "top_needs_rows", "top-N applies to the first row dimension"))
+    else:
+        try:
+            ref = resolve(spec.rows[0].field, form, forms)
+        except _Unresolved:
+            ref = None
+        if ref is not None and ref.field_type == "multiselect":
+            issues.append(
+                ("/top", "top_on_multiselect", "top-N cannot rank a multiselect dimension")
+            )
+    measure = keys.get(spec.top.by)
+    if measure is None:
+        issues.append(("/top/by", "unknown_measure", f"there is no measure '{spec.top.by}'"))
+    elif measure.op not in BASE_OPS:
+        issues.append(
+            (
+                "/top/by",
+                "top_needs_base_measure",
+                f"top-N ranks by a count/sum/avg/min/max measure, not '{measure.op}'",
+            )
+        )
+    return issues

@@ -1,0 +1,439 @@
+"""Running reports for a caller: saved or ad hoc, with the caller's permissions.
+
+A report runs with the caller's row filter on its source form (ANDed into the one SQL
+statement, so totals never count rows the caller may not see), and refuses — with the
+pointer of the offending part — to group by, aggregate or filter on a field hidden from the
+caller, or to hop into a form they may not read: an error, never a silent drop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from formloom.engines.forms import label_text
+from formloom.engines.logic import variables
+from formloom.engines.reports import (
+    DrillDown,
+    PivotError,
+    PivotResult,
+    PivotSpec,
+    compile_pivot,
+)
+from formloom.engines.reports.charts import Chart, ChartData, ChartText, Series, render_svg
+from formloom.engines.reports.query import ReportTarget
+from formloom.engines.reports.render import chart_data
+from formloom.engines.reports.spec import resolve as resolve_field
+from formloom.platform.apps.service import AppCatalog, InstalledApp
+from formloom.platform.auth.principal import Principal
+from formloom.platform.errors import Forbidden, NotFound, Unprocessable
+from formloom.platform.models import Record
+from formloom.platform.records.service import RecordService
+from formloom.platform.reports.definition import (
+    SYSTEM_FIELDS,
+    ChartSpec,
+    DashboardSpec,
+    ReportSpec,
+)
+
+
+@dataclass(frozen=True)
+class Ran:
+    """A report's result with what is needed to present it."""
+
+    key: str | None
+    label: str
+    spec: PivotSpec
+    result: PivotResult
+    chart: ChartSpec | None
+    kpi_previous: float | None = None
+
+
+def _pydantic_problem(exc: ValidationError, prefix: str = "") -> Unprocessable:
+    errors = [
+        {
+            "path": prefix + "/" + "/".join(str(part) for part in err["loc"]),
+            "code": err["type"],
+            "message": err["msg"],
+        }
+        for err in exc.errors(include_url=False)
+    ]
+    return Unprocessable("The pivot spec is not valid.", errors=errors)
+
+
+def parse_spec(body: Any) -> PivotSpec:
+    if not isinstance(body, dict):
+        raise Unprocessable(
+            "The body must be a pivot spec (a JSON object).",
+            errors=[{"path": "", "code": "type", "message": "must be an object"}],
+        )
+    try:
+        return PivotSpec.model_validate(body, strict=False)
+    except ValidationError as exc:
+        raise _pydantic_problem(exc) from None
+
+
+def _references(spec: PivotSpec) -> Iterator[tuple[str, str]]:
+    """(pointer, field path) of every field the spec reads."""
+    for axis in ("rows", "columns"):
+        for index, dimension in enumerate(getattr(spec, axis)):
+            yield f"/{axis}/{index}/field", dimension.field
+    for index, measure in enumerate(spec.measures):
+        if measure.field:
+            yield f"/measures/{index}/field", measure.field
+        if measure.filter is not None:
+            for name in variables(measure.filter):
+                yield f"/measures/{index}/filter", name
+    if spec.filter is not None:
+        for name in variables(spec.filter):
+            yield "/filter", name
+
+
+class ReportService:
+    def __init__(
+        self,
+        session: AsyncSession,
+        catalog: AppCatalog,
+        *,
+        principal: Principal,
+        now: datetime,
+        time_zone: str,
+        max_cells: int,
+    ) -> None:
+        self.session = session
+        self.catalog = catalog
+        self.principal = principal
+        self.now = now
+        self.time_zone = time_zone
+        self.max_cells = max_cells
+        self.records = RecordService(session, catalog, principal=principal, now=now)
+
+    async def app(self, app: str) -> InstalledApp:
+        self.records._signed_in(app)
+        return await self.catalog.get(self.session, app)
+
+    def _guard(self, installed: InstalledApp, spec: PivotSpec, prefix: str) -> Any:
+        """The caller's row condition on the source form; refuses hidden fields."""
+        if spec.form not in installed.forms:
+            raise Unprocessable(
+                f"App '{installed.key}' has no form '{spec.form}'.",
+                errors=[
+                    {"path": f"{prefix}/form", "code": "unknown_form", "message": "no such form"}
+                ],
+            )
+        access = self.records._allowed(installed, spec.form, "read")
+        refused = []
+        for pointer, path in _references(spec):
+            head, _, rest = path.partition(".")
+            if head in access.hidden:
+                refused.append((pointer, path))
+                continue
+            field = installed.forms[spec.form].field(head)
+            target = getattr(field, "target", None) if field is not None else None
+            if rest and isinstance(target, str) and target in installed.forms:
+                hop = self.records.access(installed, target)
+                if not hop.allows("read") or rest.split(".")[0] in hop.hidden:
+                    refused.append((pointer, path))
+        if refused:
+            raise Forbidden(
+                "The report uses fields your roles may not see: "
+                + ", ".join(sorted({path for _, path in refused}))
+                + ".",
+                errors=[
+                    {
+                        "path": prefix + pointer,
+                        "code": "hidden_field",
+                        "message": f"'{path}' is hidden from you",
+                    }
+                    for pointer, path in refused
+                ],
+                audit={
+                    "action": "auth.denied",
+                    "app": installed.key,
+                    "form": spec.form,
+                    "detail": {"reason": "report_hidden_field"},
+                },
+            )
+        return self.records._row_condition(access, "read", installed.forms[spec.form])
+
+    async def run(
+        self, installed: InstalledApp, spec: PivotSpec, *, prefix: str = ""
+    ) -> PivotResult:
+        condition = self._guard(installed, spec, prefix)
+        dialect = "postgresql" if self.records.dialect == "postgresql" else "sqlite"
+        try:
+            query = compile_pivot(
+                spec,
+                installed.forms,
+                ReportTarget(Record.__table__, installed.key, condition),
+                dialect=dialect,
+                time_zone=self.time_zone,
+                now=self.now,
+                max_cells=self.max_cells,
+            )
+            rows = (await self.session.execute(query.statement)).all()
+            result: PivotResult = query.reshape(rows)
+            result = await self._titles(installed, spec, result)
+        except PivotError as exc:
+            raise Unprocessable(
+                f"The report cannot be run: {exc.message}",
+                errors=[
+                    {"path": prefix + pointer, "code": code, "message": message}
+                    for pointer, code, message in exc.issues
+                ],
+            ) from None
+        return result
+
+    async def _titles(
+        self, installed: InstalledApp, spec: PivotSpec, result: PivotResult
+    ) -> PivotResult:
+        """Headers of relation dimensions show the related record's title (its form's
+        `title_field`) instead of its id — the id stays in `keys` and in drill-downs."""
+        form = installed.forms[spec.form]
+        changed = False
+        headers = {"rows": list(result.rows), "columns": list(result.columns)}
+        for axis in ("rows", "columns"):
+            for position, dimension in enumerate(getattr(spec, axis)):
+                try:
+                    ref = resolve_field(dimension.field, form, installed.forms)
+                except Exception:  # noqa: BLE001 - checked already; leave ids as they are
+                    continue
+                owner = installed.forms.get(ref.target_form or spec.form)
+                field = owner.field(ref.key) if owner is not None else None
+                target = getattr(field, "target", None)
+                title_form = installed.forms.get(target) if isinstance(target, str) else None
+                if title_form is None or title_form.title_field is None:
+                    continue
+                # titles only of records the caller may read, of a field they may see
+                access = self.records.access(installed, title_form.key)
+                if not access.allows("read") or title_form.title_field in access.hidden:
+                    continue
+                where = self.records._row_condition(access, "read", title_form)
+                ids = {
+                    h.keys[position]
+                    for h in headers[axis]
+                    if len(h.keys) > position and isinstance(h.keys[position], str)
+                }
+                titles = await titles_of(
+                    self.session, installed.key, title_form.key, title_form.title_field, ids, where
+                )
+                if not titles:
+                    continue
+                changed = True
+                headers[axis] = [
+                    h.model_copy(
+                        update={
+                            "labels": [
+                                titles.get(h.keys[i], label) if i == position else label
+                                for i, label in enumerate(h.labels)
+                            ]
+                        }
+                    )
+                    if len(h.keys) > position
+                    else h
+                    for h in headers[axis]
+                ]
+        if not changed:
+            return result
+        return result.model_copy(update=headers)
+
+    def saved(self, installed: InstalledApp, key: str) -> tuple[int, ReportSpec]:
+        for index, report in enumerate(installed.spec.reports):
+            if report.key == key:
+                return index, report
+        raise NotFound(f"App '{installed.key}' has no report '{key[:80]}'.")
+
+    async def run_saved(
+        self,
+        installed: InstalledApp,
+        key: str,
+        *,
+        extra_filter: Any = None,
+        chart: ChartSpec | None = None,
+        locale: str = "en",
+    ) -> Ran:
+        index, report = self.saved(installed, key)
+        spec = with_filter(report.pivot(), extra_filter)
+        chart = chart or report.chart
+        result = await self.run(installed, spec, prefix=f"/reports/{index}")
+        previous = None
+        if chart is not None and chart.type == "kpi" and chart.period_field:
+            current, before = self.periods(installed, spec, chart)
+            result = await self.run(installed, with_filter(spec, current, flat=True))
+            earlier = await self.run(installed, with_filter(spec, before, flat=True))
+            measure = chart.measure or spec.measures[0].key
+            cell = earlier.grand_total or (earlier.cells[0][0] if earlier.cells else None)
+            value = cell.values.get(measure) if cell is not None else None
+            previous = float(value) if isinstance(value, int | float) else None
+        return Ran(key, label_text(report.label, locale), spec, result, chart, previous)
+
+    def periods(
+        self, installed: InstalledApp, spec: PivotSpec, chart: ChartSpec
+    ) -> tuple[Any, Any]:
+        """Filters selecting the current and the previous period in the clinic's zone."""
+        assert chart.period_field is not None
+        zone = ZoneInfo(self.time_zone)
+        today = self.now.astimezone(zone).date()
+        start = _period_start(today, chart.period)
+        end = _shift(start, chart.period, 1)
+        earlier = _shift(start, chart.period, -1)
+        field = installed.forms[spec.form].field(chart.period_field)
+        is_date = field is not None and field.type == "date"
+
+        def bound(day: date) -> str:
+            if is_date:
+                return day.isoformat()
+            moment = datetime(day.year, day.month, day.day, tzinfo=zone)
+            return moment.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+        def between(low: date, high: date) -> Any:
+            var = {"var": chart.period_field}
+            return {"and": [{">=": [var, bound(low)]}, {"<": [var, bound(high)]}]}
+
+        return between(start, end), between(earlier, start)
+
+    async def dashboard(
+        self, installed: InstalledApp, key: str, values: dict[str, str]
+    ) -> tuple[DashboardSpec, list[Ran | Unprocessable | Forbidden]]:
+        board = next((d for d in installed.spec.dashboards if d.key == key), None)
+        if board is None:
+            raise NotFound(f"App '{installed.key}' has no dashboard '{key[:80]}'.")
+        out: list[Ran | Unprocessable | Forbidden] = []
+        for item in board.items:
+            _, report = self.saved(installed, item.report)
+            conditions = []
+            for shared in board.filters:
+                field = shared.field_of(report.form)
+                form = installed.forms[report.form]
+                if field is None or (form.field(field) is None and field not in SYSTEM_FIELDS):
+                    continue
+                conditions += _shared_condition(shared.type, shared.key, field, values)
+            extra = {"and": conditions} if conditions else None
+            try:
+                out.append(
+                    await self.run_saved(
+                        installed, item.report, extra_filter=extra, chart=item.chart
+                    )
+                )
+            except (Unprocessable, Forbidden) as problem:  # one tile fails, not the page
+                out.append(problem)
+        return board, out
+
+
+async def titles_of(
+    session: AsyncSession,
+    app: str,
+    form: str,
+    title_field: str,
+    ids: set[str],
+    where: Any = None,
+) -> dict[str, str]:
+    """Record id -> its title, for live records among ``ids`` (within ``where``)."""
+    if not ids:
+        return {}
+    query = select(Record.id, Record.data).where(
+        Record.app == app, Record.form == form, Record.deleted_at.is_(None), Record.id.in_(ids)
+    )
+    if where is not None:
+        query = query.where(where)
+    rows = (await session.execute(query)).all()
+    return {row.id: str(row.data.get(title_field)) for row in rows if row.data.get(title_field)}
+
+
+def _shared_condition(kind: str, key: str, field: str, values: dict[str, str]) -> list[Any]:
+    var = {"var": field}
+    if kind == "select":
+        value = values.get(key)
+        return [{"==": [var, value]}] if value else []
+    conditions: list[Any] = []
+    if values.get(f"{key}_from"):
+        conditions.append({">=": [var, values[f"{key}_from"]]})
+    if values.get(f"{key}_to"):
+        conditions.append({"<": [var, values[f"{key}_to"]]})
+    return conditions
+
+
+def with_filter(spec: PivotSpec, extra: Any, *, flat: bool = False) -> PivotSpec:
+    """``spec`` with ``extra`` ANDed into its filter (``flat``: no dimensions, for a KPI)."""
+    update: dict[str, Any] = {}
+    if extra is not None:
+        update["filter"] = extra if spec.filter is None else {"and": [spec.filter, extra]}
+    if flat:
+        update.update(rows=[], columns=[], top=None, subtotals=False)
+    return spec.model_copy(update=update) if update else spec
+
+
+def _period_start(day: date, period: str) -> date:
+    if period == "day":
+        return day
+    if period == "week":
+        return day - timedelta(days=day.weekday())
+    if period == "month":
+        return day.replace(day=1)
+    if period == "quarter":
+        return date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+    return date(day.year, 1, 1)
+
+
+def _shift(start: date, period: str, steps: int) -> date:
+    if period == "day":
+        return start + timedelta(days=steps)
+    if period == "week":
+        return start + timedelta(weeks=steps)
+    months = {"month": 1, "quarter": 3, "year": 12}[period] * steps
+    index = start.year * 12 + start.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+#: The words charts write themselves, per locale.
+CHART_TEXTS = {
+    "en": ChartText(),
+    "zh-CN": ChartText(no_data="暂无数据", previous="上期", total="合计"),
+}
+
+
+def chart_text(locale: str) -> ChartText:
+    return CHART_TEXTS.get(locale, CHART_TEXTS["en"])
+
+
+def svg_of(
+    ran: Ran,
+    text: ChartText | None = None,
+    locale: str | None = None,
+    link: Callable[[DrillDown], str] | None = None,
+) -> str:
+    """The report's chart (a bar chart of its first measure when it names none); with
+    ``link``, every bar, point or slice opens the records behind it."""
+    chart = ran.chart or ChartSpec(type="bar")
+    measure = chart.measure or ran.spec.measures[0].key
+    data = chart_data(ran.result, measure)
+    links: dict[tuple[int, int], str] = {}
+    if link is not None and chart.type != "kpi":
+        rows = [r for r, row in enumerate(ran.result.rows) if not row.subtotal]
+        for i, r in enumerate(rows):
+            for j, cell in enumerate(ran.result.cells[r]):
+                links[(i, j)] = link(cell.drill_down)
+    if chart.type == "kpi":
+        cell = ran.result.grand_total or (ran.result.cells[0][0] if ran.result.cells else None)
+        value = cell.values.get(measure) if cell is not None else None
+        number = float(value) if isinstance(value, int | float) else None
+        data = ChartData([ran.label], [Series(measure, [number])])
+    return render_svg(
+        Chart(
+            type=chart.type,
+            title=ran.label,
+            data=data,
+            x_label=label_text(chart.x_label, locale or "en") if chart.x_label else "",
+            y_label=label_text(chart.y_label, locale or "en") if chart.y_label else "",
+            text=text or chart_text(locale or "en"),
+            previous=ran.kpi_previous,
+            links=links,
+        )
+    )

@@ -1,0 +1,106 @@
+"""The dashboard page and the records page it drills down to, signed in with a session."""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from html import unescape
+
+import httpx
+
+from tests.conftest import Users
+from tests.platform.reports.test_reports_api import APP, ward  # noqa: F401 - the fixture
+
+
+@asynccontextmanager
+async def signed_in(
+    client: httpx.AsyncClient, users: Users, name: str, **kwargs: object
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A browser-like client signed in with a session cookie."""
+    user = await users.create(name, **kwargs)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(
+        transport=client._transport, base_url=str(client.base_url)
+    ) as browser:
+        answer = await browser.post(
+            "/api/auth/session", json={"username": name, "password": user.password}
+        )
+        assert answer.status_code in (200, 201), answer.text
+        yield browser
+
+
+async def test_pages_need_a_session(anon_client: httpx.AsyncClient) -> None:
+    page = await anon_client.get(f"/apps/{APP}/dashboards/board")
+    assert page.status_code == 303
+    assert page.headers["location"] == "/signin?next=%2Fapps%2Fward%2Fdashboards%2Fboard"
+    signin = await anon_client.get("/signin", params={"next": "//evil.example/x"})
+    assert signin.status_code == 200 and 'data-next="/"' in signin.text  # no open redirect
+    assert (await anon_client.get("/static/app.css")).status_code == 200
+
+
+async def test_dashboard_page_draws_charts_that_drill_down(
+    client: httpx.AsyncClient,
+    users: Users,
+    ward: None,  # noqa: F811
+) -> None:
+    async with signed_in(client, users, "boss", admin=True) as browser:
+        page = await browser.get(f"/apps/{APP}/dashboards/board")
+        assert page.status_code == 200, page.text
+        assert page.text.count("<svg") == 2 and 'role="img"' in page.text
+        links = [unescape(href) for href in re.findall(r'<a href="(/apps/[^"]+)"', page.text)]
+        assert links, "bars and table cells link to their records"
+        table = re.search(r'<table class="fl-pivot">.*?</table>', page.text, re.S)
+        assert table is not None
+        ET.fromstring(table.group(0))  # well-formed markup
+        # every linked cell opens a records page with exactly that many records
+        # every link opens the records page of the records behind it
+        for href in links:
+            records = await browser.get(href)
+            assert records.status_code == 200, href
+            count = int(re.search(r'data-count="(\d+)"', records.text).group(1))
+            assert count >= 1
+            assert records.text.count("<tr data-id=") == min(count, 100)
+        filtered = await browser.get(
+            f"/apps/{APP}/dashboards/board",
+            params={"period_from": "2026-11-01", "department": "dental"},
+        )
+        assert filtered.status_code == 200 and 'value="dental"' in filtered.text
+
+
+async def test_a_drill_down_counts_what_the_cell_says(
+    client: httpx.AsyncClient,
+    users: Users,
+    ward: None,  # noqa: F811
+) -> None:
+    body = (await client.get(f"/api/reports/{APP}/by_department")).json()
+    cell = body["result"]["cells"][0][0]
+    from formloom.engines.reports import DrillDown
+    from formloom.platform.web.pages import drill_href
+
+    href = drill_href(APP, DrillDown.model_validate(cell["drill_down"]))
+    async with signed_in(client, users, "boss", admin=True) as browser:
+        page = await browser.get(href)
+    assert page.status_code == 200, page.text
+    assert int(re.search(r'data-count="(\d+)"', page.text).group(1)) == cell["values"]["visits"]
+    assert page.text.count("<tr data-id=") == cell["values"]["visits"]
+
+
+async def test_home_lists_the_callers_apps_dashboards_and_forms(
+    client: httpx.AsyncClient,
+    users: Users,
+    ward: None,  # noqa: F811
+) -> None:
+    async with signed_in(
+        client, users, "nina", roles={APP: ["nurse"]}, attributes={"department": "surgery"}
+    ) as browser:
+        home = await browser.get("/")
+        assert home.status_code == 200
+        assert f'href="/apps/{APP}/dashboards/board"' in home.text
+        assert f'href="/apps/{APP}/records/visit"' in home.text
+        listed = await browser.get(f"/apps/{APP}/records/visit")
+        assert 'data-count="3"' in listed.text  # her department only
+        assert "Secret score" not in listed.text  # a hidden column is not shown
+    async with signed_in(client, users, "olga", roles={"other": ["x"]}) as browser:
+        home = await browser.get("/")
+        assert APP not in home.text

@@ -1,0 +1,602 @@
+"""Every dimension and measure kind of the pivot engine against an independent computation.
+
+Seeded visits and patients (nulls, absent keys, datetimes at local midnight and month ends
+in Asia/Shanghai, multiselects, dangling relations, deleted rows) are inserted into the
+migrated ``records`` table on SQLite and PostgreSQL; each pivot runs through the engine's
+single statement and is compared, cell by cell and total by total, with pandas ``groupby``
+over the same records, whose dimensions are computed here in plain Python (``zoneinfo``,
+the JsonLogic evaluator for filters). Every cell's drill-down condition must then select
+exactly the records the cell counts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, date, datetime, timedelta
+from itertools import product
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from formloom.engines.logic import evaluate
+from formloom.engines.reports import (
+    PivotError,
+    PivotResult,
+    PivotSpec,
+    ReportTarget,
+    compile_pivot,
+    drill_down_condition,
+)
+from formloom.platform.db import Database
+from formloom.platform.models.record import Record
+from tests.platform.reports.factories import APP, FORMS, generate
+
+ZONE = "Asia/Shanghai"
+NOW = datetime(2026, 3, 1, tzinfo=UTC)
+NULL = "\x00null"
+OTHER = "\x00other"
+RECORDS = Record.__table__
+
+ALL_MEASURES = [
+    {"key": "n", "op": "count"},
+    {"key": "patients", "op": "count_distinct", "field": "patient"},
+    {"key": "weight_sum", "op": "sum", "field": "weight"},
+    {"key": "satisfaction", "op": "avg", "field": "satisfaction"},
+    {"key": "low", "op": "min", "field": "satisfaction"},
+    {"key": "latest", "op": "max", "field": "seen_at"},
+    {"key": "first_day", "op": "min", "field": "visit_date"},
+]
+NPS = [
+    {"key": "n", "op": "count"},
+    {"key": "promoters", "op": "count", "filter": {">=": [{"var": "nps"}, 9]}},
+    {"key": "detractors", "op": "count", "filter": {"<=": [{"var": "nps"}, 6]}},
+    {"key": "answered", "op": "count", "filter": {"!==": [{"var": "nps"}, None]}},
+    {
+        "key": "pct_promoters",
+        "op": "ratio",
+        "numerator": "promoters",
+        "denominator": "answered",
+        "scale": 100,
+    },
+    {
+        "key": "pct_detractors",
+        "op": "ratio",
+        "numerator": "detractors",
+        "denominator": "answered",
+        "scale": 100,
+    },
+    {"key": "nps", "op": "difference", "minuend": "pct_promoters", "subtrahend": "pct_detractors"},
+    {
+        "key": "happy_weight",
+        "op": "avg",
+        "field": "weight",
+        "filter": {">": [{"var": "satisfaction"}, 5]},
+    },
+]
+
+PIVOTS: dict[str, dict[str, Any]] = {
+    "fields_all_measures": {
+        "rows": [{"field": "department"}],
+        "columns": [{"field": "channel"}],
+        "measures": ALL_MEASURES,
+    },
+    **{
+        f"datetime_{bucket}": {
+            "rows": [{"field": "seen_at", "bucket": bucket}],
+            "columns": [{"field": "completed"}],
+            "measures": [
+                {"key": "n", "op": "count"},
+                {"key": "s", "op": "avg", "field": "satisfaction"},
+            ],
+        }
+        for bucket in ("day", "week", "month", "quarter", "year", "weekday", "hour")
+    },
+    **{
+        f"date_{bucket}": {
+            "rows": [{"field": "visit_date", "bucket": bucket}],
+            "measures": [{"key": "n", "op": "count"}, {"key": "w", "op": "sum", "field": "weight"}],
+        }
+        for bucket in ("week", "month", "weekday")
+    },
+    **{
+        f"new_york_{bucket}": {
+            "zone": "America/New_York",
+            "rows": [{"field": "seen_at", "bucket": bucket}],
+            "measures": [{"key": "n", "op": "count"}],
+        }
+        for bucket in ("day", "hour", "weekday")
+    },
+    "created_at_month": {
+        "rows": [{"field": "created_at", "bucket": "month"}],
+        "columns": [{"field": "created_by"}],
+        "measures": [{"key": "n", "op": "count"}],
+    },
+    "bins_edges": {
+        "rows": [{"field": "satisfaction", "bins": [3, 6, 8]}],
+        "columns": [{"field": "department"}],
+        "measures": [{"key": "n", "op": "count"}, {"key": "w", "op": "max", "field": "weight"}],
+    },
+    "bins_width": {
+        "rows": [{"field": "weight", "bin_width": 25}],
+        "measures": [{"key": "n", "op": "count"}, {"key": "w", "op": "avg", "field": "weight"}],
+    },
+    "multiselect": {
+        "rows": [{"field": "symptoms"}],
+        "columns": [{"field": "department"}],
+        "measures": [
+            {"key": "n", "op": "count"},
+            {"key": "w", "op": "sum", "field": "weight"},
+            {"key": "s", "op": "avg", "field": "satisfaction"},
+        ],
+    },
+    "relation_hop": {
+        "rows": [{"field": "patient.gender"}],
+        "columns": [{"field": "patient.channel"}],
+        "measures": [
+            {"key": "n", "op": "count"},
+            {"key": "age", "op": "avg", "field": "patient.age"},
+            {"key": "patients", "op": "count_distinct", "field": "patient"},
+        ],
+    },
+    "nps_filters": {
+        "rows": [{"field": "department"}],
+        "measures": NPS,
+        "filter": {"!==": [{"var": "department"}, "oncology"]},
+    },
+    "percent_of_total": {
+        "rows": [{"field": "department"}],
+        "columns": [{"field": "completed"}],
+        "measures": [
+            {"key": "n", "op": "count"},
+            {"key": "all", "op": "percent_of_total", "of": "n", "scale": 100},
+            {"key": "in_row", "op": "percent_of_total", "of": "n", "within": "row"},
+            {"key": "in_column", "op": "percent_of_total", "of": "n", "within": "column"},
+        ],
+        "totals": False,
+    },
+    "subtotals_sorted": {
+        "rows": [{"field": "department"}, {"field": "completed"}],
+        "columns": [{"field": "channel"}],
+        "measures": [
+            {"key": "n", "op": "count"},
+            {"key": "p", "op": "count_distinct", "field": "patient"},
+        ],
+        "subtotals": True,
+        "sort": {"by": "n", "direction": "desc"},
+    },
+    "top_other": {
+        "rows": [{"field": "department"}],
+        "columns": [{"field": "seen_at", "bucket": "quarter"}],
+        "measures": [
+            {"key": "n", "op": "count"},
+            {"key": "p", "op": "count_distinct", "field": "patient"},
+        ],
+        "top": {"n": 2, "by": "n"},
+    },
+    "top_without_other": {
+        "rows": [{"field": "channel"}],
+        "columns": [{"field": "completed"}],
+        "measures": [{"key": "n", "op": "count"}, {"key": "w", "op": "sum", "field": "weight"}],
+        "top": {"n": 3, "by": "n", "other": False},
+    },
+    "top_weekday": {
+        "rows": [{"field": "seen_at", "bucket": "weekday"}],
+        "measures": [{"key": "n", "op": "count"}],
+        "top": {"n": 4, "by": "n"},
+        "sort": {"by": "label", "direction": "desc"},
+    },
+    **{
+        f"top_hop_{n}_{'other' if other else 'only'}": {
+            "rows": [{"field": "patient.gender"}],
+            "columns": [{"field": "department"}],
+            "measures": [{"key": "n", "op": "count"}],
+            "top": {"n": n, "by": "n", "other": other},
+        }
+        for n in (1, 3)
+        for other in (True, False)
+    },
+    "no_dimensions": {
+        "measures": ALL_MEASURES,
+        "filter": {"in": ["fever", {"var": "symptoms"}]},
+    },
+    "median": {
+        "rows": [{"field": "department"}],
+        "measures": [{"key": "m", "op": "median", "field": "weight"}, {"key": "n", "op": "count"}],
+    },
+}
+
+
+# --------------------------------------------------------------------------------------
+# The data, in the database and in Python
+# --------------------------------------------------------------------------------------
+
+ROWS = generate()
+
+
+@pytest.fixture
+async def loaded(database_url: str) -> AsyncIterator[Database]:
+    db = Database(database_url)
+    async with db.engine.begin() as conn:
+        await conn.execute(RECORDS.insert(), ROWS)
+    yield db
+    await db.dispose()
+
+
+def _utc_text(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _record_view(row: dict[str, Any]) -> dict[str, Any]:
+    """What a dimension path can read: data plus system columns."""
+    return {
+        **row["data"],
+        "id": row["id"],
+        "created_at": _utc_text(row["created_at"]),
+        "created_by": row["created_by"],
+        "updated_by": row["updated_by"],
+    }
+
+
+LIVE_VISITS = [r for r in ROWS if r["form"] == "visit" and r["deleted_at"] is None]
+LIVE_PATIENTS = {
+    r["id"]: _record_view(r) for r in ROWS if r["form"] == "patient" and r["deleted_at"] is None
+}
+
+
+def _read(record: dict[str, Any], path: str) -> Any:
+    head, _, tail = path.partition(".")
+    if not tail:
+        return record.get(head)
+    target = LIVE_PATIENTS.get(record.get(head))  # type: ignore[arg-type]
+    return None if target is None else target.get(tail)
+
+
+ZONES = [ZONE]  # the zone of the pivot being computed (a one-item stack)
+
+
+def _local(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(ZoneInfo(ZONES[-1]))
+
+
+def _bucket(value: Any, bucket: str, is_date: bool) -> Any:
+    if value is None:
+        return NULL
+    moment = datetime.fromisoformat(value) if is_date else _local(value)
+    day = moment.date()
+    return {
+        "day": lambda: day.isoformat(),
+        "week": lambda: (day - timedelta(days=day.weekday())).isoformat(),
+        "month": lambda: day.isoformat()[:7],
+        "quarter": lambda: f"{day.year}-Q{(day.month + 2) // 3}",
+        "year": lambda: str(day.year),
+        "weekday": lambda: day.isoweekday(),
+        "hour": lambda: moment.hour,
+    }[bucket]()
+
+
+def _dimension(d: dict[str, Any]) -> Callable[[dict[str, Any]], Any]:
+    """A record -> its group value (a list for multiselect: one row per option)."""
+    path = d["field"]
+    field_type = "timestamp" if path == "created_at" else _type_of(path)
+
+    def value(record: dict[str, Any]) -> Any:
+        v = _read(record, path)
+        if "bucket" in d:
+            return _bucket(v, d["bucket"], field_type == "date")
+        if v is None:
+            return [NULL] if field_type == "multiselect" else NULL
+        if "bins" in d:
+            return sum(1 for edge in d["bins"] if v >= edge)
+        if "bin_width" in d:
+            return math.floor(v / d["bin_width"])
+        if field_type == "multiselect":
+            return list(v) or [NULL]
+        return v
+
+    return value
+
+
+def _type_of(path: str) -> str:
+    head, _, tail = path.partition(".")
+    if tail:
+        return dict((f.key, f.field_type) for f in FORMS["patient"].fields)[tail]
+    types = {f.key: f.field_type for f in FORMS["visit"].fields}
+    return types.get(head, "text")
+
+
+def _aggregate(op: str, values: list[Any], count_rows: int) -> Any:
+    present = [v for v in values if v is not None]
+    if op == "count":
+        return len(present)
+    if op == "count_distinct":
+        return len(set(present))
+    if not present:
+        return None
+    if op == "sum":
+        return float(sum(present))
+    if op == "avg":
+        return float(sum(present)) / len(present)
+    if op == "median":
+        return float(pd.Series(present, dtype=float).median())
+    return min(present) if op == "min" else max(present)
+
+
+def _expected(
+    spec: dict[str, Any], keep: Callable[[dict[str, Any]], bool] = lambda row: True
+) -> dict[frozenset[int], dict[tuple[Any, ...], dict[str, Any]]]:
+    """pandas over Python-computed dimensions: set -> key -> base + derived measures."""
+    dims = list(spec.get("rows", [])) + list(spec.get("columns", []))
+    n_rows = len(spec.get("rows", []))
+    functions = [_dimension(d) for d in dims]
+    tags = {i for i, d in enumerate(dims) if _type_of(d["field"]) == "multiselect"}
+    base = [
+        m for m in spec["measures"] if m["op"] not in ("ratio", "difference", "percent_of_total")
+    ]
+    records = [
+        r
+        for r in LIVE_VISITS
+        if keep(r) and (spec.get("filter") is None or evaluate(spec["filter"], r["data"]))
+    ]
+    top = spec.get("top")
+    kept: set[Any] | None = None
+    if top:
+        ranking = pd.DataFrame(
+            {
+                "d": [functions[0](_record_view(r)) for r in records],
+                "v": [1 for _ in records],
+            }
+        )
+        counts = ranking.groupby("d").size().to_dict()
+        order = sorted(counts, key=lambda k: (-counts[k], k == NULL, str(k)))
+        kept = set(order[: top["n"]])
+
+    def table(s: frozenset[int]) -> pd.DataFrame:
+        out: list[dict[str, Any]] = []
+        for r in records:
+            view = _record_view(r)
+            values = [functions[i](view) for i in range(len(dims))]
+            if kept is not None and values[0] not in kept:
+                if top.get("other") is False:
+                    continue  # left out entirely, totals included
+                values[0] = OTHER
+            choices = [values[i] if i in tags else [values[i]] for i in range(len(dims))]
+            choices = [c if i in s else [None] for i, c in enumerate(choices)]
+            inputs = {}
+            for m in base:
+                ok = m.get("filter") is None or evaluate(m["filter"], r["data"])
+                inputs[m["key"]] = (
+                    (1 if m["op"] == "count" else _read(view, m["field"])) if ok else None
+                )
+            for combo in product(*choices):
+                out.append({**{f"d{i}": combo[i] for i in range(len(dims))}, **inputs})
+        return pd.DataFrame(
+            out, columns=[f"d{i}" for i in range(len(dims))] + [m["key"] for m in base]
+        )
+
+    sets = _sets(spec, len(dims), n_rows)
+    expected: dict[frozenset[int], dict[tuple[Any, ...], dict[str, Any]]] = {}
+    for s in sets:
+        frame = table(s)
+        keys = [f"d{i}" for i in sorted(s)]
+        grouped: dict[tuple[Any, ...], dict[str, Any]] = {}
+        if keys:
+            for key, group in frame.groupby(keys, dropna=False, sort=False):
+                key = key if isinstance(key, tuple) else (key,)
+                grouped[key] = {
+                    m["key"]: _aggregate(m["op"], _clean(group[m["key"]]), len(group)) for m in base
+                }
+        elif len(frame):
+            grouped[()] = {
+                m["key"]: _aggregate(m["op"], _clean(frame[m["key"]]), len(frame)) for m in base
+            }
+        expected[s] = grouped
+    for s, groups in expected.items():
+        for key, values in groups.items():
+            _derive(spec, dims, n_rows, s, key, values, expected)
+    return expected
+
+
+def _clean(series: pd.Series) -> list[Any]:
+    return [None if (isinstance(v, float) and math.isnan(v)) else v for v in series.tolist()]
+
+
+def _sets(spec: dict[str, Any], n: int, n_rows: int) -> list[frozenset[int]]:
+    rows = list(range(n_rows))
+    cols = frozenset(range(n_rows, n))
+    sets = {frozenset(range(n)), frozenset(rows), cols, frozenset()}
+    for i in range(1, n_rows):
+        sets.add(frozenset(rows[:i]) | cols)
+        sets.add(frozenset(rows[:i]))
+    return list(sets)
+
+
+def _derive(spec, dims, n_rows, s, key, values, expected) -> None:  # type: ignore[no-untyped-def]
+    for m in spec["measures"]:
+        op = m["op"]
+        if op == "ratio":
+            a, b = values.get(m["numerator"]), values.get(m["denominator"])
+            values[m["key"]] = None if a is None or not b else a / b * m.get("scale", 1)
+        elif op == "difference":
+            a, b = values.get(m["minuend"]), values.get(m["subtrahend"])
+            values[m["key"]] = None if a is None or b is None else a - b
+        elif op == "percent_of_total":
+            within = m.get("within", "all")
+            ordered = sorted(s)
+            keep = {
+                "all": set(),
+                "row": {i for i in s if i < n_rows},
+                "column": {i for i in s if i >= n_rows},
+            }[within]
+            ref_key = tuple(k for i, k in zip(ordered, key, strict=True) if i in keep)
+            total = expected[frozenset(keep)].get(ref_key, {}).get(m["of"])
+            a = values.get(m["of"])
+            values[m["key"]] = None if a is None or not total else a / total * m.get("scale", 1)
+
+
+# --------------------------------------------------------------------------------------
+# Comparing
+# --------------------------------------------------------------------------------------
+
+
+def _key(header_keys: list[Any], other: bool) -> tuple[Any, ...]:
+    out = []
+    for index, value in enumerate(header_keys):
+        if other and index == 0:
+            out.append(OTHER)
+        else:
+            out.append(NULL if value is None else value)
+    return tuple(out)
+
+
+def _same(actual: Any, wanted: Any) -> bool:
+    if wanted is None or actual is None:
+        return actual == wanted or (wanted is None and actual == 0)
+    if isinstance(wanted, str) or isinstance(actual, str):
+        return actual == wanted
+    return actual == pytest.approx(wanted, rel=1e-9, abs=1e-9)
+
+
+def _compare(result: PivotResult, spec: dict[str, Any], expected: dict[Any, Any]) -> int:
+    n_rows = len(spec.get("rows", []))
+    n = n_rows + len(spec.get("columns", []))
+    cols = frozenset(range(n_rows, n))
+    checked = 0
+    measures = [m["key"] for m in spec["measures"]]
+
+    def check_cell(s: frozenset[int], key: tuple[Any, ...], values: dict[str, Any]) -> None:
+        nonlocal checked
+        wanted = expected[s].get(key)
+        for m in spec["measures"]:
+            got = values[m["key"]]
+            want = None if wanted is None else wanted[m["key"]]
+            if wanted is None and m["op"] in ("count", "count_distinct"):
+                want = 0
+            assert _same(got, want), (s, key, m["key"], got, want)
+        checked += 1
+
+    full = frozenset(range(n))
+    assert {_key(h.keys, h.other) for h in result.rows if not h.subtotal} == {
+        k[:n_rows] for k in expected[full]
+    }
+    assert {_key(c.keys, False) for c in result.columns} == {k[n_rows:] for k in expected[full]}
+    for i, header in enumerate(result.rows):
+        row_key = _key(header.keys, header.other)
+        row_set = frozenset(range(len(row_key)))
+        for j, column in enumerate(result.columns):
+            check_cell(
+                row_set | cols, row_key + _key(column.keys, False), result.cells[i][j].values
+            )
+        if result.row_totals is not None:
+            check_cell(row_set, row_key, result.row_totals[i].values)
+    if result.column_totals is not None:
+        for j, column in enumerate(result.columns):
+            check_cell(cols, _key(column.keys, False), result.column_totals[j].values)
+    if result.grand_total is not None:
+        check_cell(frozenset(), (), result.grand_total.values)
+    assert result.measures == measures
+    return checked
+
+
+async def _drill_counts(db: Database, result: PivotResult, dialect: str) -> None:
+    """Every drill-down selects exactly the records its cell counts (measure 'n')."""
+    target = ReportTarget(RECORDS, APP)
+    cells = [c for row in result.cells for c in row]
+    cells += result.row_totals or []
+    cells += result.column_totals or []
+    cells += [result.grand_total] if result.grand_total else []
+    cells = [c for c in cells if "n" in c.values]
+    conditions = [
+        drill_down_condition(c.drill_down, FORMS, target, dialect=dialect, now=NOW)  # type: ignore[arg-type]
+        for c in cells
+    ]
+    for start in range(0, len(conditions), 20):
+        chunk = conditions[start : start + 20]
+        statement = sa.select(
+            *[sa.func.coalesce(sa.func.sum(sa.case((c, 1), else_=0)), 0) for c in chunk]
+        ).select_from(RECORDS)
+        async with db.engine.connect() as conn:
+            counts = (await conn.execute(statement)).one()
+        for cell, count in zip(cells[start : start + 20], counts, strict=True):
+            assert count == cell.values["n"], (cell.drill_down, count, cell.values)
+
+
+@pytest.mark.parametrize("name", sorted(PIVOTS))
+async def test_pivot_matches_pandas(loaded: Database, name: str) -> None:
+    raw = {"form": "visit", **PIVOTS[name]}
+    zone = raw.pop("zone", ZONE)
+    ZONES[:] = [zone]
+    spec = PivotSpec.model_validate(raw)
+    dialect = loaded.dialect
+    if name == "median" and dialect == "sqlite":
+        with pytest.raises(PivotError, match="median"):
+            compile_pivot(
+                spec, FORMS, ReportTarget(RECORDS, APP), dialect="sqlite", time_zone=ZONE, now=NOW
+            )
+        return
+    query = compile_pivot(
+        spec,
+        FORMS,
+        ReportTarget(RECORDS, APP),
+        dialect=dialect,  # type: ignore[arg-type]
+        time_zone=zone,
+        now=NOW,
+    )
+    async with loaded.engine.connect() as conn:
+        rows = (await conn.execute(query.statement)).all()
+    result = query.reshape(rows)
+    expected = _expected(raw)
+    assert _compare(result, raw, expected) > 0
+    if raw.get("sort", {}).get("by") == "n":  # descending by count, at the top level
+        assert result.row_totals is not None
+        top_level = [
+            t.values["n"]
+            for h, t in zip(result.rows, result.row_totals, strict=True)
+            if len(h.keys) == 1
+        ]
+        assert top_level == sorted(top_level, reverse=True) and len(top_level) > 1
+    if not any(m.get("filter") for m in raw["measures"]) or name == "nps_filters":
+        await _drill_counts(loaded, result, dialect)
+
+
+def test_bucket_edges_are_local() -> None:
+    """The generated data really has records either side of local midnight."""
+    seen = [r["data"].get("seen_at") for r in LIVE_VISITS if r["data"].get("seen_at")]
+    hours = {_local(s).hour for s in seen}
+    assert {23, 0} <= hours
+    assert any(_local(s).date() != date.fromisoformat(s[:10]) for s in seen)
+
+
+async def test_the_callers_condition_is_anded_in(loaded: Database) -> None:
+    """The platform's row filter (SQL over the records table) limits cells, totals and
+    drill-downs alike."""
+    raw = {"form": "visit", **PIVOTS["multiselect"]}
+    ZONES[:] = [ZONE]
+    target = ReportTarget(RECORDS, APP, condition=RECORDS.c.created_by == "alice")
+    query = compile_pivot(
+        PivotSpec.model_validate(raw),
+        FORMS,
+        target,
+        dialect=loaded.dialect,  # type: ignore[arg-type]
+        time_zone=ZONE,
+        now=NOW,
+    )
+    async with loaded.engine.connect() as conn:
+        result = query.reshape((await conn.execute(query.statement)).all())
+    expected = _expected(raw, keep=lambda row: row["created_by"] == "alice")
+    assert _compare(result, raw, expected) > 0
+    assert result.grand_total is not None
+    assert result.grand_total.values["n"] < len(LIVE_VISITS)
+    condition = drill_down_condition(
+        result.grand_total.drill_down,
+        FORMS,
+        target,
+        dialect=loaded.dialect,  # type: ignore[arg-type]
+        now=NOW,
+    )
+    async with loaded.engine.connect() as conn:
+        count = await conn.scalar(sa.select(sa.func.count()).where(condition))
+    assert count == result.grand_total.values["n"]
