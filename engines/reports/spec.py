@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeAlias
+from typing import Annotated, Any, Literal, TypeAlias
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field
@@ -41,6 +41,13 @@ __all__ = [
 MAX_MEASURES = 50
 MAX_DIMENSIONS = 8
 MAX_BIN_EDGES = 100
+#: Bin edges and widths stay where a bin number fits a 64-bit integer for any sane value
+#: (a width of 1e-300 would overflow the database's integer, or silently clamp on SQLite).
+MAX_BIN_VALUE = 1e15
+MIN_BIN_WIDTH = 1e-6
+BinEdge: TypeAlias = Annotated[
+    float | int, Field(ge=-MAX_BIN_VALUE, le=MAX_BIN_VALUE, allow_inf_nan=False)
+]
 
 Bucket: TypeAlias = Literal["day", "week", "month", "quarter", "year", "weekday", "hour"]
 MeasureOp: TypeAlias = Literal[
@@ -116,7 +123,7 @@ class Dimension(_Model):
             "report's time zone."
         ),
     )
-    bins: list[float | int] | None = Field(
+    bins: list[BinEdge] | None = Field(
         default=None,
         min_length=1,
         max_length=MAX_BIN_EDGES,
@@ -127,7 +134,8 @@ class Dimension(_Model):
     )
     bin_width: float | int | None = Field(
         default=None,
-        gt=0,
+        ge=MIN_BIN_WIDTH,
+        le=MAX_BIN_VALUE,
         description="For a number field: bins of this width, [k*w, (k+1)*w).",
     )
 

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from formloom.engines.forms import label_text
@@ -31,6 +32,7 @@ from formloom.engines.reports.charts import Chart, ChartData, ChartText, Series,
 from formloom.engines.reports.query import ReportTarget
 from formloom.engines.reports.render import chart_data
 from formloom.engines.reports.spec import resolve as resolve_field
+from formloom.platform import jsonsafe
 from formloom.platform.apps.service import AppCatalog, InstalledApp
 from formloom.platform.auth.principal import Principal
 from formloom.platform.errors import Forbidden, NotFound, Unprocessable
@@ -73,6 +75,15 @@ def parse_spec(body: Any) -> PivotSpec:
         raise Unprocessable(
             "The body must be a pivot spec (a JSON object).",
             errors=[{"path": "", "code": "type", "message": "must be an object"}],
+        )
+    found = jsonsafe.problems(body)
+    if found:
+        raise Unprocessable(
+            "The pivot spec holds values that cannot be used.",
+            errors=[
+                {"path": pointer, "code": "invalid_value", "message": message}
+                for pointer, message in found
+            ],
         )
     try:
         return PivotSpec.model_validate(body, strict=False)
@@ -178,7 +189,14 @@ class ReportService:
                 now=self.now,
                 max_cells=self.max_cells,
             )
-            rows = (await self.session.execute(query.statement)).all()
+            try:
+                rows = (await self.session.execute(query.statement)).all()
+            except DBAPIError as exc:  # e.g. a bin number out of the database's range
+                raise Unprocessable(
+                    "The report cannot be run over these records: a computed value is out of "
+                    "the database's range (check bin widths and edges).",
+                    errors=[{"path": prefix, "code": "out_of_range", "message": "out of range"}],
+                ) from exc
             result: PivotResult = query.reshape(rows)
             result = await self._titles(installed, spec, result)
         except PivotError as exc:
@@ -305,6 +323,7 @@ class ReportService:
         board = next((d for d in installed.spec.dashboards if d.key == key), None)
         if board is None:
             raise NotFound(f"App '{installed.key}' has no dashboard '{key[:80]}'.")
+        check_filter_values(board, values)
         out: list[Ran | Unprocessable | Forbidden] = []
         for item in board.items:
             _, report = self.saved(installed, item.report)
@@ -345,6 +364,45 @@ async def titles_of(
         query = query.where(where)
     rows = (await session.execute(query)).all()
     return {row.id: str(row.data.get(title_field)) for row in rows if row.data.get(title_field)}
+
+
+def check_filter_values(board: DashboardSpec, values: dict[str, str]) -> None:
+    """Shared filter values from a query string: dates must be dates, text must be text a
+    database can store."""
+    errors = []
+    for shared in board.filters:
+        names = (
+            [f"{shared.key}_from", f"{shared.key}_to"]
+            if shared.type == "date_range"
+            else [shared.key]
+        )
+        for name in names:
+            value = values.get(name)
+            if not value:
+                continue
+            if shared.type == "date_range":
+                try:
+                    date.fromisoformat(value)
+                except ValueError:
+                    errors.append(
+                        {
+                            "in": "query",
+                            "parameter": name,
+                            "code": "date",
+                            "message": "must be a date (YYYY-MM-DD)",
+                        }
+                    )
+            elif jsonsafe.problems(value) or len(value) > 200:
+                errors.append(
+                    {
+                        "in": "query",
+                        "parameter": name,
+                        "code": "invalid_value",
+                        "message": "cannot be used",
+                    }
+                )
+    if errors:
+        raise Unprocessable("The dashboard's filters are not valid.", errors=errors)
 
 
 def _shared_condition(kind: str, key: str, field: str, values: dict[str, str]) -> list[Any]:

@@ -324,3 +324,27 @@ async def test_labels_follow_the_callers_locale(client: httpx.AsyncClient) -> No
     svg = (await client.get(url, params={"format": "svg", "locale": "zh-CN"})).text
     assert '<title id="chart-title">各科室就诊</title>' in svg and "暂无数据" in svg
     assert (await client.get(url)).json()["label"] == "Visits by department"
+
+
+async def test_hostile_values_are_422_never_500(client: httpx.AsyncClient, ward: None) -> None:
+    spec = (
+        '{"form": "visit", "rows": [{"field": "fee", "bins": [NaN]}], '
+        '"measures": [{"key": "n", "op": "count"}]}'
+    )
+    raw = await client.post(
+        f"/api/reports/{APP}", content=spec, headers={"content-type": "application/json"}
+    )
+    assert raw.status_code == 422 and raw.json()["errors"][0]["path"] == "/rows/0/bins/0"
+    for dimension, pointer in [
+        ({"field": "fee", "bin_width": 1e-300}, "/rows/0/bin_width"),
+        ({"field": "fee", "bins": [1e300]}, "/rows/0/bins/0"),
+    ]:
+        response = await client.post(
+            f"/api/reports/{APP}", json={**BY_DEPARTMENT, "rows": [dimension]}
+        )
+        assert response.status_code == 422, response.text
+        assert response.json()["errors"][0]["path"] == pointer
+    for params in ({"period_from": "yesterday"}, {"department": "x" * 500}):
+        board = await client.get(f"/api/dashboards/{APP}/board", params=params)
+        assert board.status_code == 422, params
+        assert board.json()["errors"][0]["in"] == "query"
