@@ -34,7 +34,7 @@ PALETTE = (
 )  # fmt: skip
 
 WIDTH, HEIGHT = 640, 360
-MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 64, 16, 40, 72
+MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 64, 16, 56, 72
 FONT = "system-ui, -apple-system, 'Segoe UI', 'Noto Sans', 'PingFang SC', sans-serif"
 
 
@@ -286,7 +286,7 @@ def _bars(chart: Chart, stacked: bool) -> str:
                 below += value
         lines.append("</g>")
     lines += _category_labels(data.categories, centres, bottom)
-    lines += _legend(data.series, MARGIN_TOP - 6)
+    lines += _legend(data.series, MARGIN_TOP - 14)
     lines.append("</svg>")
     return "\n".join(lines)
 
@@ -326,7 +326,7 @@ def _line(chart: Chart) -> str:
                 )
             )
     lines += _category_labels(data.categories, xs, bottom)
-    lines += _legend(data.series, MARGIN_TOP - 6)
+    lines += _legend(data.series, MARGIN_TOP - 14)
     lines.append("</svg>")
     return "\n".join(lines)
 
