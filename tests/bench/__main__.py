@@ -14,6 +14,7 @@ from tests.bench import (
     bench_logic,
     bench_permissions,
     bench_records,
+    bench_reports,
     bench_validation,
 )
 
@@ -30,6 +31,8 @@ def main() -> int:
     asyncio.run(bench_permissions.main(quick))
     print("\n== app change: plan and migration of 100,000 records (SQLite, PostgreSQL)")
     asyncio.run(bench_changes.main(quick, sqlite_only=False))
+    print("\n== a pivot report (PostgreSQL 1,000,000 records, SQLite 100,000)")
+    asyncio.run(bench_reports.main(quick))
     return 0
 
 
