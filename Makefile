@@ -29,7 +29,7 @@ lint: $(STAMP)
 types: $(STAMP)
 	mkdir -p .typecheck && ln -sfn .. .typecheck/formloom
 	cd .typecheck && MYPYPATH=. ../$(BIN)/mypy --strict --config-file ../pyproject.toml \
-		-p formloom.engines.logic -p formloom.engines.forms -p formloom.engines.reports
+		-p formloom.engines.logic -p formloom.engines.forms -p formloom.engines.reports -p formloom.engines.rules
 
 check: lint types test
 
