@@ -23,6 +23,7 @@ from formloom.platform.links.endpoints import router as links_router
 from formloom.platform.migrate import upgrade
 from formloom.platform.records.endpoints import router as records_router
 from formloom.platform.reports.endpoints import router as reports_router
+from formloom.platform.rules.endpoints import router as rules_router
 from formloom.platform.settings import Settings, get_settings
 from formloom.platform.web.pages import UI
 from formloom.platform.web.pages import router as pages_router
@@ -77,6 +78,7 @@ def create_app(
     app.include_router(records_router)
     app.include_router(links_router)
     app.include_router(reports_router)
+    app.include_router(rules_router)
     app.include_router(pages_router)
     app.mount("/static", StaticFiles(directory=str(UI / "static")), name="static")
     openapi.install(app)

@@ -30,6 +30,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from formloom.engines.forms import FormSpec, Label
 from formloom.engines.forms.labels import LOCALE_PATTERN
+from formloom.engines.rules import RuleSpec
+from formloom.engines.rules import check as check_rules
 from formloom.platform import jsonsafe
 from formloom.platform.apps.checks import (
     DefinitionProblem,
@@ -154,10 +156,11 @@ class AppSpec(BaseModel):
     forms: list[FormSpec] = Field(
         default_factory=list, description="The forms of the app (docs/forms.md)."
     )
-    rules: list[dict[str, Any]] = Field(
+    rules: list[RuleSpec] = Field(
         default_factory=list,
-        description="If-then rules; each a JSON object with a unique key. Kept as given until "
-        "the rule engine interprets them.",
+        description="If-then rules: a trigger (record event, schedule, date), a JsonLogic "
+        "condition and actions (docs/rules.md). Checked at import; `POST "
+        "/api/rules/{app}/{rule}/test` evaluates one against a record.",
     )
     flows: list[dict[str, Any]] = Field(
         default_factory=list,
@@ -337,12 +340,23 @@ def load(document: Any) -> AppSpec:
         raise DefinitionInvalid(in_document_order(document, problems)) from None
     if semantic:
         raise DefinitionInvalid(in_document_order(document, semantic))
-    compiled = _row_filter_problems(app) + [
-        DefinitionProblem(path=pointer, code=code, message=message)
-        for pointer, code, message in report_problems(
-            app.reports, app.dashboards, {form.key: form for form in app.forms}
-        )
-    ]
+    compiled = (
+        _row_filter_problems(app)
+        + [
+            DefinitionProblem(path=f"/rules{pointer}", code=code, message=message)
+            for pointer, code, message in check_rules(
+                app.rules,
+                {form.key: form for form in app.forms},
+                [role.key for role in app.roles],
+            )
+        ]
+        + [
+            DefinitionProblem(path=pointer, code=code, message=message)
+            for pointer, code, message in report_problems(
+                app.reports, app.dashboards, {form.key: form for form in app.forms}
+            )
+        ]
+    )
     if compiled:
         raise DefinitionInvalid(compiled)
     return app

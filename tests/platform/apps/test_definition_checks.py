@@ -73,10 +73,18 @@ def test_duplicate_role_key() -> None:
     assert problems(document) == [("/roles/2/key", "duplicate_key")]
 
 
-@pytest.mark.parametrize("entries", ["rules", "flows"])
-def test_duplicate_key_of_kept_entries(entries: str) -> None:
-    document = f.app("dup", **{entries: [{"key": "one"}, {"key": "two"}, {"key": "one"}]})
-    assert problems(document) == [(f"/{entries}/2/key", "duplicate_key")]
+def test_duplicate_key_of_kept_entries() -> None:
+    document = f.app("dup", flows=[{"key": "one"}, {"key": "two"}, {"key": "one"}])
+    assert problems(document) == [("/flows/2/key", "duplicate_key")]
+
+
+def test_duplicate_rule_keys() -> None:
+    rule = {
+        "on": {"form": "contact", "event": "created"},
+        "then": [{"type": "set", "values": {"name": "x"}}],
+    }
+    document = f.app("dup", rules=[{"key": key, **rule} for key in ("one", "two", "one")])
+    assert problems(document) == [("/rules/2/key", "duplicate_key")]
 
 
 def test_duplicate_report_and_dashboard_keys() -> None:
