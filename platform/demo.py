@@ -109,7 +109,50 @@ async def install_demo(state: Platform, *, patients: int = 40, seed: int = 7) ->
         if existing.scalar_one():
             return
         service = RecordService(session, state.catalog, actor="demo", now=now)
-        await _seed(service, random.Random(seed), now.date(), patients)
+        team = await _seed(service, random.Random(seed), now.date(), patients)
+    await ensure_role_users(state, team)
+
+
+#: One demo user per clinic role, so that the grants can be seen at work.
+DEMO_ROLES = ("manager", "doctor", "nurse", "front_desk")
+
+
+async def ensure_role_users(state: Platform, team: list[tuple[str, str, str]]) -> None:
+    """``demo_<role>`` users holding one clinic role each (with a random password printed
+    once). The doctor and the nurse are linked to a staff record of their role and carry its
+    department, which the row filters read."""
+    now = state.clock.now()
+    for role in DEMO_ROLES:
+        username = f"demo_{role}"
+        attributes: dict[str, Any] = {}
+        member = next((m for m in team if m[1] == role), None)
+        if member is not None:
+            attributes = {"staff_id": member[0], "department": member[2]}
+        async with state.db.transaction() as session:
+            if await users.user_by_username(session, username) is not None:
+                continue
+            user, password = await auth.create_user(
+                session,
+                state.settings,
+                who=auth.system_principal("demo"),
+                now=now,
+                username=username,
+                display_name=f"Demo {role.replace('_', ' ')}",
+                attributes=attributes,
+            )
+            await auth.set_roles(
+                session,
+                None,
+                user,
+                {"clinic_crm": [role]},
+                who=auth.system_principal("demo"),
+                now=now,
+            )
+        where = f", {attributes['department']}" if attributes else ""
+        print(
+            f"Demo user: sign in as '{username}' ({role}{where}) with password {password}",
+            flush=True,
+        )
 
 
 async def _after_visit(
@@ -149,8 +192,12 @@ async def _after_visit(
         await service.create("clinic_crm", "survey", survey)
 
 
-async def _seed(service: RecordService, rng: random.Random, today: date, patients: int) -> None:
+async def _seed(
+    service: RecordService, rng: random.Random, today: date, patients: int
+) -> list[tuple[str, str, str]]:
+    """Sample records; returns the staff as (record id, role, department)."""
     started = service.now
+    team: list[tuple[str, str, str]] = []
     departments = ["general", "internal", "surgery", "pediatrics", "dermatology", "dental"]
     staff: list[tuple[str, str]] = []
     for i in range(8):
@@ -172,6 +219,7 @@ async def _seed(service: RecordService, rng: random.Random, today: date, patient
                 "phone": f"+86 10 5555 {1000 + i}",
             },
         )
+        team.append((record.id, role, department))
         if role == "doctor":
             staff.append((record.id, department))
     patient_ids: list[str] = []
@@ -250,3 +298,4 @@ async def _seed(service: RecordService, rng: random.Random, today: date, patient
                     "reason": "Follow-up consultation",
                 },
             )
+    return team
