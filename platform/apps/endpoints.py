@@ -12,17 +12,17 @@ from fastapi.responses import JSONResponse
 from formloom.platform.apps import auditing, service
 from formloom.platform.apps.definition import AppSpec
 from formloom.platform.audit.log import audit_now
+from formloom.platform.auth.deps import PrincipalDep
 from formloom.platform.auth.principal import Principal
 from formloom.platform.deps import Platform, platform
 from formloom.platform.errors import BadRequest, Forbidden, Problem, Unauthorized
-from formloom.platform.permissions.caller import caller
 from formloom.platform.permissions.policy import resolve
 from formloom.platform.records.service import ListQuery, RecordService
 
 router = APIRouter(prefix="/api", tags=["apps"])
 
 PlatformDep = Annotated[Platform, Depends(platform)]
-ActorDep = Annotated[Principal, Depends(caller)]
+ActorDep = PrincipalDep
 
 
 def _admin(who: Principal, app: str | None, doing: str) -> None:

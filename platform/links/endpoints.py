@@ -7,10 +7,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Response
 from fastapi.responses import JSONResponse
 
+from formloom.platform.auth.deps import PrincipalDep as CallerDep
 from formloom.platform.deps import Platform, platform
 from formloom.platform.links import service
 from formloom.platform.links.service import LinkService
-from formloom.platform.permissions.caller import CallerDep
 from formloom.platform.records.schemas import RecordWrite
 
 router = APIRouter(prefix="/api", tags=["public links"])

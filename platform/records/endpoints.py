@@ -9,10 +9,10 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import JSONResponse
 
 from formloom.platform.audit.log import audit
+from formloom.platform.auth.deps import PrincipalDep
 from formloom.platform.auth.principal import Principal
 from formloom.platform.deps import Platform, platform
 from formloom.platform.errors import BadRequest
-from formloom.platform.permissions.caller import caller
 from formloom.platform.records.schemas import (
     HistoryEntry,
     QueryBody,
@@ -25,7 +25,7 @@ from formloom.platform.records.service import ListQuery, RecordService, etag
 router = APIRouter(prefix="/api/records", tags=["records"])
 
 PlatformDep = Annotated[Platform, Depends(platform)]
-ActorDep = Annotated[Principal, Depends(caller)]
+ActorDep = PrincipalDep
 
 
 def _service(p: Platform, session: Any, who: Principal) -> RecordService:

@@ -14,9 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from formloom.engines.rules import Event, evaluate_rule
 from formloom.platform import jsonsafe
+from formloom.platform.auth.deps import PrincipalDep as CallerDep
 from formloom.platform.deps import Platform, platform
 from formloom.platform.errors import Forbidden, NotFound, Unauthorized, Unprocessable
-from formloom.platform.permissions.caller import CallerDep
 
 router = APIRouter(prefix="/api/rules", tags=["rules"])
 PlatformDep = Annotated[Platform, Depends(platform)]

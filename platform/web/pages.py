@@ -24,10 +24,10 @@ from formloom.engines.forms import label_text
 from formloom.engines.reports import DrillDown
 from formloom.engines.reports.render import to_html
 from formloom.platform.apps import service
+from formloom.platform.auth.deps import PrincipalDep
 from formloom.platform.auth.principal import Principal
 from formloom.platform.deps import Platform, platform
 from formloom.platform.errors import BadRequest, Forbidden, Unprocessable
-from formloom.platform.permissions.caller import caller
 from formloom.platform.records.service import ListQuery, RecordService
 from formloom.platform.reports.endpoints import report_service
 from formloom.platform.reports.service import chart_text, svg_of
@@ -37,7 +37,7 @@ templates = Jinja2Templates(directory=str(UI / "templates"))
 
 router = APIRouter(include_in_schema=False)
 PlatformDep = Annotated[Platform, Depends(platform)]
-CallerDep = Annotated[Principal, Depends(caller)]
+CallerDep = PrincipalDep
 #: Most ids a drill-down through a relation resolves (the records page says when it stops).
 MAX_RELATED_IDS = 5_000
 PAGE_ROWS = 100
