@@ -15,7 +15,8 @@ from formloom.platform.audit.log import audit_now
 from formloom.platform.auth.deps import PrincipalDep
 from formloom.platform.auth.principal import Principal
 from formloom.platform.deps import Platform, platform
-from formloom.platform.errors import BadRequest, Forbidden, Problem, Unauthorized
+from formloom.platform.errors import BadRequest, Problem
+from formloom.platform.permissions import guard
 from formloom.platform.permissions.policy import resolve
 from formloom.platform.records.service import ListQuery, RecordService
 
@@ -25,33 +26,11 @@ PlatformDep = Annotated[Platform, Depends(platform)]
 ActorDep = PrincipalDep
 
 
-def _admin(who: Principal, app: str | None, doing: str) -> None:
-    """Changing apps (import, rollback, saving a form) and reading whole definitions
-    (export, old versions) is for platform admins."""
-    if not who.authenticated:
-        raise Unauthorized()
-    if not who.is_admin or (app is not None and not who.may_use_app(app)):
-        raise Forbidden(
-            f"Only a platform admin may {doing}.",
-            audit={"action": "auth.denied", "app": app, "detail": {"reason": "admin_only"}},
-        )
-
-
 async def _member(p: Platform, session: Any, who: Principal, app: str) -> service.InstalledApp:
     """An app the caller holds a role in (or administers)."""
-    if not who.authenticated:
-        raise Unauthorized()
-    if not who.may_use_app(app):
-        raise Forbidden(
-            f"This token may only be used for app '{who.app_scope}'.",
-            audit={"action": "auth.denied", "app": app, "detail": {"reason": "app_scope"}},
-        )
+    guard.require_app(who, app)
     installed = await p.catalog.get(session, app)
-    if not who.is_admin and not who.roles_in(app):
-        raise Forbidden(
-            f"You hold no role in app '{app}'.",
-            audit={"action": "auth.denied", "app": app, "detail": {"reason": "no_role"}},
-        )
+    guard.require_member(who, app)
     return installed
 
 
@@ -87,7 +66,7 @@ async def import_app(
     dry_run: DryRun = False,
     allow_destructive: AllowDestructive = False,
 ) -> dict[str, Any]:
-    _admin(who, _app_key(document), "import apps")
+    guard.require_admin(who, _app_key(document), "import apps")
     async with (
         _audited(p, who, "app.import", _app_key(document), dry_run),
         p.db.transaction(write=not dry_run) as session,
@@ -141,14 +120,14 @@ async def _audited(
 
 @router.get("/apps/{app}/versions")
 async def list_versions(app: str, p: PlatformDep, who: ActorDep) -> list[dict[str, Any]]:
-    _admin(who, app, "read an app's versions")
+    guard.require_admin(who, app, "read an app's versions")
     async with p.db.transaction(write=False) as session:
         return await service.list_versions(session, app)
 
 
 @router.get("/apps/{app}/versions/{revision}")
 async def read_version(app: str, revision: int, p: PlatformDep, who: ActorDep) -> Response:
-    _admin(who, app, "read an app's versions")
+    guard.require_admin(who, app, "read an app's versions")
     async with p.db.transaction(write=False) as session:
         text = await service.export_app(session, app, revision)
     return Response(text.encode(), media_type="application/json")
@@ -163,7 +142,7 @@ async def rollback(
     dry_run: DryRun = False,
     allow_destructive: AllowDestructive = False,
 ) -> dict[str, Any]:
-    _admin(who, app, "roll an app back")
+    guard.require_admin(who, app, "roll an app back")
     async with (
         _audited(p, who, "app.rollback", app, dry_run),
         p.db.transaction(write=not dry_run) as session,
@@ -203,7 +182,7 @@ async def save_form(
     allow_destructive: AllowDestructive = False,
     if_match: Annotated[str | None, Header()] = None,
 ) -> Response:
-    _admin(who, app, "change forms")
+    guard.require_admin(who, app, "change forms")
     migration = None
     definition = body
     if isinstance(body, dict) and "form" in body and "fields" not in body:
@@ -246,15 +225,10 @@ async def save_form(
 async def list_apps(p: PlatformDep, who: ActorDep) -> list[dict[str, Any]]:
     """The apps the caller may use: all of them for a platform admin, else those in which
     they hold a role."""
-    if not who.authenticated:
-        raise Unauthorized()
+    guard.require_app(who, None)
     async with p.db.transaction(write=False) as session:
         apps = await service.describe_apps(session)
-    return [
-        app
-        for app in apps
-        if who.may_use_app(app["key"]) and (who.is_admin or who.roles_in(app["key"]))
-    ]
+    return [app for app in apps if who.holds(app["key"])]
 
 
 @router.get("/apps/{app}")
@@ -285,7 +259,7 @@ async def read_app(app: str, p: PlatformDep, who: ActorDep) -> dict[str, Any]:
 
 @router.get("/apps/{app}/export")
 async def export_app(app: str, p: PlatformDep, who: ActorDep) -> Response:
-    _admin(who, app, "export apps")
+    guard.require_admin(who, app, "export apps")
     async with p.db.transaction(write=False) as session:
         text = await service.export_app(session, app)
     return Response(

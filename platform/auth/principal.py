@@ -43,6 +43,10 @@ class Principal:
     def may_use_app(self, app: str) -> bool:
         return self.app_scope is None or self.app_scope == app
 
+    def holds(self, app: str) -> bool:
+        """Whether the caller may use ``app`` and administers it or holds a role in it."""
+        return self.may_use_app(app) and (self.is_admin or bool(self.roles_in(app)))
+
     def context(self, app: str) -> dict[str, Any]:
         """What `$user` means in a JsonLogic row filter for ``app``."""
         return {

@@ -88,8 +88,8 @@ class LinkService:
 
     async def _creatable(self, app: str, form: str) -> tuple[InstalledApp, FormSpec]:
         """Whoever may create records of a form may hand that right to a link holder."""
-        installed, spec = await self.records._form(app, form)
-        self.records._allowed(installed, form, "create")
+        installed, spec = await self.records.load_form(app, form)
+        self.records.allowed(installed, form, "create")
         return installed, spec
 
     async def create(self, app: str, form: str, body: Any) -> tuple[PublicLink, str]:

@@ -44,10 +44,10 @@ from formloom.platform.errors import (
     Forbidden,
     NotFound,
     PreconditionFailed,
-    Unauthorized,
     shown,
 )
 from formloom.platform.models import Record, RecordHistory
+from formloom.platform.permissions import guard
 from formloom.platform.permissions.policy import FULL_ACCESS, NOTHING, FormAccess, resolve
 from formloom.platform.records import cursor as keyset
 from formloom.platform.records import repository
@@ -165,16 +165,8 @@ class RecordService:
 
     # -- who may do what ---------------------------------------------------------------
 
-    def _signed_in(self, app: str) -> None:
-        """Before anything about the app is looked up: anonymous callers and tokens scoped
-        to another app learn nothing, not even whether the app exists."""
-        if not self.principal.authenticated:
-            raise Unauthorized()
-        if not self.principal.may_use_app(app):
-            raise Forbidden(
-                f"This token may only be used for app '{self.principal.app_scope}'.",
-                audit={"action": "auth.denied", "app": app, "detail": {"reason": "app_scope"}},
-            )
+    def require_app(self, app: str) -> None:
+        guard.require_app(self.principal, app)
 
     def access(self, installed: InstalledApp, form: str) -> FormAccess:
         key = (installed.key, form)
@@ -184,7 +176,7 @@ class RecordService:
             self._access[key] = found
         return found
 
-    def _allowed(self, installed: InstalledApp, form: str, action: str) -> FormAccess:
+    def allowed(self, installed: InstalledApp, form: str, action: str) -> FormAccess:
         access = self.access(installed, form)
         if not access.allows(action):
             noun = {"create": "create", "read": "read", "update": "change", "delete": "delete"}
@@ -200,7 +192,7 @@ class RecordService:
             )
         return access
 
-    def _row_condition(
+    def row_condition(
         self, access: FormAccess, action: str, spec: FormSpec
     ) -> ColumnElement[bool] | None:
         rule = access.row_filter(action)
@@ -275,8 +267,8 @@ class RecordService:
 
     # -- loading -----------------------------------------------------------------------
 
-    async def _form(self, app: str, form: str) -> tuple[InstalledApp, FormSpec]:
-        self._signed_in(app)
+    async def load_form(self, app: str, form: str) -> tuple[InstalledApp, FormSpec]:
+        self.require_app(app)
         installed = await self.catalog.get(self.session, app)
         return installed, installed.form(form)
 
@@ -392,13 +384,13 @@ class RecordService:
     # -- use cases ---------------------------------------------------------------------
 
     async def create(self, app: str, form: str, incoming: Any) -> Record:
-        self._signed_in(app)
+        self.require_app(app)
         payload = _as_object(incoming)
         installed = await self.catalog.latest_known(self.session, app)
         for _attempt in range(3):
             spec = installed.form(form)
             self._access.pop((app, form), None)
-            access = self._allowed(installed, form, "create")
+            access = self.allowed(installed, form, "create")
             self._check_input(access, spec, payload, {})
             data = prepare(spec, payload, existing=None, now=self.now)
             claims = self._claims(spec, data, None)
@@ -474,9 +466,9 @@ class RecordService:
         )
 
     async def get(self, app: str, form: str, record_id: str) -> Record:
-        installed, spec = await self._form(app, form)
-        access = self._allowed(installed, form, "read")
-        where = self._row_condition(access, "read", spec)
+        installed, spec = await self.load_form(app, form)
+        access = self.allowed(installed, form, "read")
+        where = self.row_condition(access, "read", spec)
         record = await self._load(app, form, record_id, where=where)
         self._read_event(installed, spec, [record.id])
         return record
@@ -484,9 +476,9 @@ class RecordService:
     async def update(
         self, app: str, form: str, record_id: str, patch: Any, *, if_match: str | None
     ) -> Record:
-        installed, spec = await self._form(app, form)
-        access = self._allowed(installed, form, "update")
-        where = self._row_condition(access, "update", spec)
+        installed, spec = await self.load_form(app, form)
+        access = self.allowed(installed, form, "update")
+        where = self.row_condition(access, "update", spec)
         record = await self._load(app, form, record_id, lock=True, where=where)
         if not _matches(if_match, record.version):
             raise PreconditionFailed(
@@ -540,9 +532,9 @@ class RecordService:
         return record
 
     async def delete(self, app: str, form: str, record_id: str, *, if_match: str | None) -> None:
-        installed, spec = await self._form(app, form)
-        access = self._allowed(installed, form, "delete")
-        where = self._row_condition(access, "delete", spec)
+        installed, spec = await self.load_form(app, form)
+        access = self.allowed(installed, form, "delete")
+        where = self.row_condition(access, "delete", spec)
         record = await self._load(app, form, record_id, lock=True, where=where)
         if not _matches(if_match, record.version):
             raise PreconditionFailed(
@@ -565,9 +557,9 @@ class RecordService:
         await self.session.flush()
 
     async def history(self, app: str, form: str, record_id: str) -> list[dict[str, Any]]:
-        installed, spec = await self._form(app, form)
-        access = self._allowed(installed, form, "read")
-        where = self._row_condition(access, "read", spec)
+        installed, spec = await self.load_form(app, form)
+        access = self.allowed(installed, form, "read")
+        where = self.row_condition(access, "read", spec)
         await self._load(app, form, record_id, where=where)
         rows = (await self.session.execute(repository.history_of(record_id))).scalars()
         hidden = access.hidden
@@ -633,8 +625,8 @@ class RecordService:
         return keys
 
     async def list(self, app: str, form: str, query: ListQuery) -> Page:
-        installed, spec = await self._form(app, form)
-        access = self._allowed(installed, form, "read")
+        installed, spec = await self.load_form(app, form)
+        access = self.allowed(installed, form, "read")
         if not 1 <= query.limit <= self.max_page_size:
             raise BadRequest(
                 f"`limit` must be between 1 and {self.max_page_size}.",
@@ -665,7 +657,7 @@ class RecordService:
                     ],
                 )
         conditions = repository.live(app, form)
-        row_condition = self._row_condition(access, "read", spec)
+        row_condition = self.row_condition(access, "read", spec)
         if row_condition is not None:
             conditions.append(row_condition)
         if query.filter is not None:

@@ -127,7 +127,7 @@ class ReportService:
         self.records = RecordService(session, catalog, principal=principal, now=now)
 
     async def app(self, app: str) -> InstalledApp:
-        self.records._signed_in(app)
+        self.records.require_app(app)
         return await self.catalog.get(self.session, app)
 
     def _guard(self, installed: InstalledApp, spec: PivotSpec, prefix: str) -> Any:
@@ -139,7 +139,7 @@ class ReportService:
                     {"path": f"{prefix}/form", "code": "unknown_form", "message": "no such form"}
                 ],
             )
-        access = self.records._allowed(installed, spec.form, "read")
+        access = self.records.allowed(installed, spec.form, "read")
         refused = []
         for pointer, path in _references(spec):
             head, _, rest = path.partition(".")
@@ -172,7 +172,7 @@ class ReportService:
                     "detail": {"reason": "report_hidden_field"},
                 },
             )
-        return self.records._row_condition(access, "read", installed.forms[spec.form])
+        return self.records.row_condition(access, "read", installed.forms[spec.form])
 
     async def run(
         self, installed: InstalledApp, spec: PivotSpec, *, prefix: str = ""
@@ -233,7 +233,7 @@ class ReportService:
                 access = self.records.access(installed, title_form.key)
                 if not access.allows("read") or title_form.title_field in access.hidden:
                     continue
-                where = self.records._row_condition(access, "read", title_form)
+                where = self.records.row_condition(access, "read", title_form)
                 ids = {
                     h.keys[position]
                     for h in headers[axis]

@@ -16,7 +16,8 @@ from formloom.engines.rules import Event, evaluate_rule
 from formloom.platform import jsonsafe
 from formloom.platform.auth.deps import PrincipalDep as CallerDep
 from formloom.platform.deps import Platform, platform
-from formloom.platform.errors import Forbidden, NotFound, Unauthorized, Unprocessable
+from formloom.platform.errors import NotFound, Unprocessable
+from formloom.platform.permissions import guard
 
 router = APIRouter(prefix="/api/rules", tags=["rules"])
 PlatformDep = Annotated[Platform, Depends(platform)]
@@ -56,13 +57,7 @@ async def test_rule(
 ) -> dict[str, Any]:
     """Evaluate one rule against the given record; nothing is written, sent or scheduled.
     For app designers: platform admins (or a token scoped to the app)."""
-    if not who.authenticated:
-        raise Unauthorized()
-    if not who.is_admin or not who.may_use_app(app):
-        raise Forbidden(
-            "Only a platform admin may test rules.",
-            audit={"action": "auth.denied", "app": app, "detail": {"reason": "admin_only"}},
-        )
+    guard.require_admin(who, app, "test rules")
     found = jsonsafe.problems(body.model_dump(mode="json"))
     if found:
         raise Unprocessable(

@@ -82,7 +82,7 @@ async def home(request: Request, p: PlatformDep, who: CallerDep) -> Response:
         records = RecordService(session, p.catalog, principal=who, now=p.clock.now())
         for row in await service.describe_apps(session):
             key = row["key"]
-            if not who.may_use_app(key) or not (who.is_admin or who.roles_in(key)):
+            if not who.holds(key):
                 continue
             installed = await p.catalog.get(session, key)
             forms = [
