@@ -87,16 +87,15 @@ from formloom.engines.logic.sql import FIELD_TYPES, FilterError, FilterTarget, c
 from formloom.engines.logic.sql_values import SAFE, CompiledValue, compile_value
 from formloom.platform.apps.definition import AppSpec, MigrationSpec
 from formloom.platform.errors import Conflict, Unprocessable
-from formloom.platform.models import Record, RecordHistory, RecordUnique
+from formloom.platform.models import Record, RecordHistory, RecordUnique, system_columns
 from formloom.platform.models.base import UtcDateTime
-from formloom.platform.records.repository import live
+from formloom.platform.records.repository import HISTORY_COLUMNS, live
 
 log = logging.getLogger("formloom.apps.changes")
 
 BATCH = 1000
 EXAMPLES = 5
 ENTRY_LISTS = ("roles", "rules", "flows", "reports", "dashboards", "permissions")
-SYSTEM = ("id", "version", "created_at", "created_by", "updated_at", "updated_by")
 
 
 @dataclass
@@ -205,7 +204,7 @@ def _target(form: FormSpec, dialect: str) -> FilterTarget:
     return FilterTarget(
         data=Record.data,
         fields=field_types(form),
-        columns={name: getattr(Record, name) for name in SYSTEM},
+        columns=system_columns(),
         dialect="postgresql" if dialect == "postgresql" else "sqlite",
     )
 
@@ -278,6 +277,13 @@ async def make_plan(
                 CountedChange(change, count, _covered(change, migrations.get(diff.form)))
             )
         plan.forms.append(form_plan)
+    _entry_changes(plan, current, spec)
+    _block(plan, allow_destructive)
+    return plan
+
+
+def _entry_changes(plan: Plan, current: AppSpec, spec: AppSpec) -> None:
+    """Rules, flows, reports and dashboards added, changed or removed, by key."""
     for name in ENTRY_LISTS:
         changes = diff_entries(
             [e if isinstance(e, dict) else e.model_dump() for e in getattr(current, name)],
@@ -285,8 +291,6 @@ async def make_plan(
         )
         if changes:
             plan.entries[name] = changes
-    _block(plan, allow_destructive)
-    return plan
 
 
 def plan_offline(current: AppSpec, spec: AppSpec) -> Plan:
@@ -302,13 +306,7 @@ def plan_offline(current: AppSpec, spec: AppSpec) -> Plan:
                 CountedChange(change, None, _covered(change, migrations.get(diff.form)))
             )
         plan.forms.append(form_plan)
-    for name in ENTRY_LISTS:
-        changes = diff_entries(
-            [e if isinstance(e, dict) else e.model_dump() for e in getattr(current, name)],
-            [e if isinstance(e, dict) else e.model_dump() for e in getattr(spec, name)],
-        )
-        if changes:
-            plan.entries[name] = changes
+    _entry_changes(plan, current, spec)
     return plan
 
 
@@ -1033,18 +1031,7 @@ def set_based_statement(
     written = (
         history.insert()
         .from_select(
-            [
-                "record_id",
-                "app",
-                "form",
-                "version",
-                "form_version",
-                "operation",
-                "data",
-                "changed",
-                "actor",
-                "at",
-            ],
+            list(HISTORY_COLUMNS),
             select(
                 moved_rows.c.id,
                 literal(app, Text()),

@@ -51,6 +51,7 @@ from pydantic import BaseModel
 from formloom.engines.forms import FIELD_TYPES, RESERVED_KEYS
 from formloom.engines.forms.spec import dependency_cycles
 from formloom.engines.logic import check_expression, variables
+from formloom.platform.models.record import SYSTEM_COLUMNS
 
 __all__ = ["DefinitionProblem", "document_problems", "escape", "in_document_order", "merge"]
 
@@ -71,10 +72,7 @@ _ITERATORS = frozenset({"map", "filter", "reduce", "all", "some", "none"})
 _READERS = frozenset({"val", "exists", "missing", "missing_some"})
 _ANY_PATH = "*"
 #: Record columns a row filter may read besides fields (``created_by`` = "own records").
-_RECORD_COLUMNS = {
-    name: "column"
-    for name in ("id", "version", "created_at", "created_by", "updated_at", "updated_by")
-}
+_RECORD_COLUMNS = {name: "column" for name in SYSTEM_COLUMNS}
 
 #: Label properties of each kind of object.
 _APP_LABELS = ("label", "description")

@@ -5,9 +5,17 @@ from formloom.platform.models.audit import AuditEntry
 from formloom.platform.models.auth import AuthToken, SignInFailure, User, UserRole
 from formloom.platform.models.base import Base
 from formloom.platform.models.public_link import PublicLink
-from formloom.platform.models.record import Record, RecordHistory, RecordUnique
+from formloom.platform.models.record import (
+    SYSTEM_COLUMNS,
+    Record,
+    RecordHistory,
+    RecordUnique,
+    system_columns,
+)
 
 __all__ = [
+    "SYSTEM_COLUMNS",
+    "system_columns",
     "App",
     "AppVersion",
     "AuditEntry",

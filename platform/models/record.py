@@ -39,6 +39,15 @@ class Record(Base):
     )
 
 
+#: The columns of a record that filters, sorts and row filters may name besides its fields.
+SYSTEM_COLUMNS = ("id", "version", "created_at", "created_by", "updated_at", "updated_by")
+
+
+def system_columns() -> dict[str, Any]:
+    """Each of :data:`SYSTEM_COLUMNS` -> its column, as the filter compiler takes them."""
+    return {name: getattr(Record, name) for name in SYSTEM_COLUMNS}
+
+
 class RecordHistory(Base):
     """Every version of every record: a full snapshot plus the fields that changed."""
 

@@ -29,7 +29,6 @@ from formloom.platform.auth.principal import Principal
 Action = Literal["create", "read", "update", "delete"]
 ACTIONS: tuple[Action, ...] = ("create", "read", "update", "delete")
 USER_PREFIX = "$user"
-SYSTEM_COLUMNS = ("id", "version", "created_at", "created_by", "updated_at", "updated_by")
 
 
 class PermissionSpec(BaseModel):
@@ -188,9 +187,9 @@ def row_filter_problems(
     """Why ``rule`` cannot serve as a row filter on a form with ``fields`` (key -> type):
     (pointer inside the rule, message) pairs; empty when it compiles to SQL on both
     databases for some value of the `$user` attributes it reads."""
-    from formloom.platform.models import Record
+    from formloom.platform.models import Record, system_columns
 
-    columns = {name: getattr(Record, name) for name in SYSTEM_COLUMNS}
+    columns = system_columns()
     first: list[tuple[str, str]] = []
     for placeholder in _PLACEHOLDERS:
         user = _Everything(placeholder)

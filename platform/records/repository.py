@@ -139,7 +139,7 @@ _RECORD_COLUMNS = (
     "updated_at",
     "updated_by",
 )
-_HISTORY_COLUMNS = (
+HISTORY_COLUMNS = (
     "record_id",
     "app",
     "form",
@@ -171,11 +171,11 @@ def _insert_if_current_statement(dialect: str) -> Executable:
     inserted = insert_record.returning(Record.__table__.c.id).cte("inserted")
     history_values = select(
         inserted.c.id,
-        *[bindparam(f"h_{name}", type_=history_types[name].type) for name in _HISTORY_COLUMNS[1:]],
+        *[bindparam(f"h_{name}", type_=history_types[name].type) for name in HISTORY_COLUMNS[1:]],
     )
     written = (
         insert(RecordHistory.__table__)
-        .from_select(list(_HISTORY_COLUMNS), history_values)
+        .from_select(list(HISTORY_COLUMNS), history_values)
         .returning(RecordHistory.__table__.c.record_id)
         .cte("written")
     )
@@ -224,7 +224,7 @@ async def insert_if_current(
     params: dict[str, Any] = {"app": record.app, "app_version": app_version}
     params.update({f"r_{name}": getattr(record, name) for name in _RECORD_COLUMNS})
     if dialect == "postgresql":
-        params.update({f"h_{name}": history[name] for name in _HISTORY_COLUMNS[1:]})
+        params.update({f"h_{name}": history[name] for name in HISTORY_COLUMNS[1:]})
         params.update({f"a_{name}": value for name, value in audit_values(audit).items()})
         params.pop("a_record_id")
         result = await session.execute(statement, params)
@@ -234,7 +234,7 @@ async def insert_if_current(
         return False
     await session.execute(
         insert(RecordHistory.__table__),
-        {"record_id": record.id, **{name: history[name] for name in _HISTORY_COLUMNS[1:]}},
+        {"record_id": record.id, **{name: history[name] for name in HISTORY_COLUMNS[1:]}},
     )
     await session.execute(insert(AuditEntry.__table__), audit_values(audit))
     return True

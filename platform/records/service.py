@@ -46,7 +46,7 @@ from formloom.platform.errors import (
     PreconditionFailed,
     shown,
 )
-from formloom.platform.models import Record, RecordHistory
+from formloom.platform.models import SYSTEM_COLUMNS, Record, RecordHistory, system_columns
 from formloom.platform.permissions import guard
 from formloom.platform.permissions.policy import FULL_ACCESS, NOTHING, FormAccess, resolve
 from formloom.platform.records import cursor as keyset
@@ -56,8 +56,6 @@ from formloom.platform.records.ids import is_id, new_id
 # Bounds the SQL a filter can produce (SQLite refuses expressions more than 1000 deep).
 # Long value lists (`in`) are one operation however many values they hold.
 MAX_FILTER_OPERATIONS = 300
-
-SYSTEM_COLUMNS = ("id", "version", "created_at", "created_by", "updated_at", "updated_by")
 
 
 @dataclass(frozen=True)
@@ -581,9 +579,7 @@ class RecordService:
 
     def _target(self, spec: FormSpec, hidden: frozenset[str] = frozenset()) -> FilterTarget:
         """What filters run against; a caller's own filters do not see hidden fields."""
-        columns: dict[str, ColumnElement[Any]] = {
-            name: getattr(Record, name) for name in SYSTEM_COLUMNS
-        }
+        columns: dict[str, ColumnElement[Any]] = system_columns()
         types = field_types(spec)
         if hidden:
             types = {key: kind for key, kind in types.items() if key not in hidden}
