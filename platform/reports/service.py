@@ -280,16 +280,16 @@ class ReportService:
         index, report = self.saved(installed, key)
         spec = with_filter(report.pivot(), extra_filter)
         chart = chart or report.chart
-        result = await self.run(installed, spec, prefix=f"/reports/{index}")
+        prefix = f"/reports/{index}"
         previous = None
         if chart is not None and chart.type == "kpi" and chart.period_field:
+            # a KPI is this period's value against the previous period's: two flat runs
             current, before = self.periods(installed, spec, chart)
-            result = await self.run(installed, with_filter(spec, current, flat=True))
-            earlier = await self.run(installed, with_filter(spec, before, flat=True))
-            measure = chart.measure or spec.measures[0].key
-            cell = earlier.grand_total or (earlier.cells[0][0] if earlier.cells else None)
-            value = cell.values.get(measure) if cell is not None else None
-            previous = float(value) if isinstance(value, int | float) else None
+            result = await self.run(installed, with_filter(spec, current, flat=True), prefix=prefix)
+            earlier = await self.run(installed, with_filter(spec, before, flat=True), prefix=prefix)
+            previous = total_of(earlier, chart.measure or spec.measures[0].key)
+        else:
+            result = await self.run(installed, spec, prefix=prefix)
         return Ran(key, label_text(report.label, locale), spec, result, chart, previous)
 
     def periods(
@@ -318,7 +318,7 @@ class ReportService:
         return between(start, end), between(earlier, start)
 
     async def dashboard(
-        self, installed: InstalledApp, key: str, values: dict[str, str]
+        self, installed: InstalledApp, key: str, values: dict[str, str], locale: str = "en"
     ) -> tuple[DashboardSpec, list[Ran | Unprocessable | Forbidden]]:
         board = next((d for d in installed.spec.dashboards if d.key == key), None)
         if board is None:
@@ -338,12 +338,19 @@ class ReportService:
             try:
                 out.append(
                     await self.run_saved(
-                        installed, item.report, extra_filter=extra, chart=item.chart
+                        installed, item.report, extra_filter=extra, chart=item.chart, locale=locale
                     )
                 )
             except (Unprocessable, Forbidden) as problem:  # one tile fails, not the page
                 out.append(problem)
         return board, out
+
+
+def total_of(result: PivotResult, measure: str) -> float | None:
+    """A measure's grand total (the single cell of a pivot without dimensions)."""
+    cell = result.grand_total or (result.cells[0][0] if result.cells else None)
+    value = cell.values.get(measure) if cell is not None else None
+    return float(value) if isinstance(value, int | float) else None
 
 
 async def titles_of(
@@ -479,10 +486,7 @@ def svg_of(
             for j, cell in enumerate(ran.result.cells[r]):
                 links[(i, j)] = link(cell.drill_down)
     if chart.type == "kpi":
-        cell = ran.result.grand_total or (ran.result.cells[0][0] if ran.result.cells else None)
-        value = cell.values.get(measure) if cell is not None else None
-        number = float(value) if isinstance(value, int | float) else None
-        data = ChartData([ran.label], [Series(measure, [number])])
+        data = ChartData([ran.label], [Series(measure, [total_of(ran.result, measure)])])
     return render_svg(
         Chart(
             type=chart.type,

@@ -10,7 +10,6 @@ services as the API, so it shows exactly what the caller's grants allow.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -122,7 +121,7 @@ async def dashboard_page(
     async with p.db.transaction(write=False) as session:
         service = report_service(p, session, who)
         installed = await service.app(app)
-        board, ran = await service.dashboard(installed, dashboard, values)
+        board, ran = await service.dashboard(installed, dashboard, values, lang)
     tiles = []
     for item, tile in zip(board.items, ran, strict=True):
         report = next(r for r in installed.spec.reports if r.key == item.report)
@@ -132,7 +131,6 @@ async def dashboard_page(
                 {"report": item.report, "width": item.width, "label": label, "error": tile.detail}
             )
             continue
-        tile = replace(tile, label=label)
 
         def link(drill: DrillDown) -> str:
             return drill_href(app, drill)
