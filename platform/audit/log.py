@@ -59,60 +59,14 @@ def entry(
     )
 
 
-def audit(
-    session: AsyncSession,
-    principal: Principal,
-    action: str,
-    *,
-    at: datetime,
-    outcome: Outcome = "ok",
-    app: str | None = None,
-    form: str | None = None,
-    record_id: str | None = None,
-    version: int | None = None,
-    detail: dict[str, Any] | None = None,
-) -> None:
-    """Record an event in ``session``'s unit of work; it commits with it."""
-    session.add(
-        entry(
-            principal,
-            action,
-            at=at,
-            outcome=outcome,
-            app=app,
-            form=form,
-            record_id=record_id,
-            version=version,
-            detail=detail,
-        )
-    )
+def audit(session: AsyncSession, principal: Principal, action: str, **fields: Any) -> None:
+    """Record an event in ``session``'s unit of work; it commits with it. ``fields`` are
+    :func:`entry`'s keywords (``at`` is required)."""
+    session.add(entry(principal, action, **fields))
 
 
-async def audit_now(
-    db: Database,
-    principal: Principal,
-    action: str,
-    *,
-    at: datetime,
-    outcome: Outcome = "ok",
-    app: str | None = None,
-    form: str | None = None,
-    record_id: str | None = None,
-    version: int | None = None,
-    detail: dict[str, Any] | None = None,
-) -> None:
+async def audit_now(db: Database, principal: Principal, action: str, **fields: Any) -> None:
     """Record an event in its own unit of work, committed at once (whatever happens to the
-    request that caused it)."""
+    request that caused it). ``fields`` as for :func:`audit`."""
     async with db.transaction() as session:
-        audit(
-            session,
-            principal,
-            action,
-            at=at,
-            outcome=outcome,
-            app=app,
-            form=form,
-            record_id=record_id,
-            version=version,
-            detail=detail,
-        )
+        audit(session, principal, action, **fields)
