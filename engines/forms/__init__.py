@@ -15,6 +15,7 @@ from formloom.engines.forms.compiled import CompiledForm, compiled
 from formloom.engines.forms.errors import FieldError, RecordInvalid
 from formloom.engines.forms.fields import (
     FIELD_TYPES,
+    SCALAR_TYPES,
     BaseField,
     BooleanField,
     ColumnSpec,
@@ -54,6 +55,7 @@ from formloom.engines.forms.spec import (
 
 __all__ = [
     "FIELD_TYPES",
+    "SCALAR_TYPES",
     "RESERVED_KEYS",
     "BaseField",
     "BooleanField",

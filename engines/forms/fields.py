@@ -1220,3 +1220,9 @@ FIELD_TYPES: tuple[str, ...] = (
     "computed",
     "section",
 )
+
+#: Types whose value is one scalar: indexable, sortable, comparable in SQL.
+SCALAR_TYPES: frozenset[str] = frozenset(
+    {"text", "textarea", "email", "phone", "url", "select", "relation", "date", "datetime",
+     "time", "number", "integer", "boolean"}
+)  # fmt: skip

@@ -22,7 +22,7 @@ from typing import Annotated, Any, Literal, TypeAlias
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field
 
-from formloom.engines.forms import FormSpec, RelationField, field_types
+from formloom.engines.forms import SCALAR_TYPES, FormSpec, RelationField, field_types
 from formloom.engines.logic.sql import FilterError, FilterTarget, compile_filter
 
 __all__ = [
@@ -75,24 +75,9 @@ SYSTEM_COLUMNS: Mapping[str, str] = {
     "created_by": "text",
     "updated_by": "text",
 }
-#: Field types a dimension can group by directly.
-GROUPABLE_TYPES = frozenset(
-    {
-        "text",
-        "email",
-        "phone",
-        "url",
-        "select",
-        "relation",
-        "date",
-        "datetime",
-        "time",
-        "number",
-        "integer",
-        "boolean",
-        "multiselect",
-    }
-)
+#: Field types a dimension can group by directly: one scalar (long text aside), or the
+#: options of a multiselect, one group each.
+GROUPABLE_TYPES = (SCALAR_TYPES - {"textarea"}) | {"multiselect"}
 
 Issue: TypeAlias = tuple[str, str, str]
 """``(JSON pointer into the spec, code, message)``."""

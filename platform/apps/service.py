@@ -21,7 +21,7 @@ from typing import Any, Literal
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from formloom.engines.forms import FormSpec, field_types, label_text
+from formloom.engines.forms import SCALAR_TYPES, FormSpec, field_types, label_text
 from formloom.engines.logic.sql import index_expression_sql
 from formloom.platform import jsonsafe
 from formloom.platform.apps import changes, repository
@@ -38,22 +38,6 @@ from formloom.platform.models import App, AppVersion
 
 INDEX_PREFIX = "ix_rec_"
 _KEY = re.compile(KEY_PATTERN)
-# Types whose values are scalar and so can be indexed and sorted on.
-SCALAR_TYPES = {
-    "text",
-    "textarea",
-    "email",
-    "phone",
-    "url",
-    "select",
-    "relation",
-    "date",
-    "datetime",
-    "time",
-    "number",
-    "integer",
-    "boolean",
-}
 
 
 @dataclass(frozen=True)

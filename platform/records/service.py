@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from formloom.engines.forms import (
+    SCALAR_TYPES,
     FieldError,
     FormSpec,
     RecordInvalid,
@@ -34,7 +35,7 @@ from formloom.engines.logic import LogicError, evaluate
 from formloom.engines.logic.coercion import truthy
 from formloom.engines.logic.sql import FilterError, FilterTarget, compile_filter, field_value
 from formloom.platform import jsonsafe
-from formloom.platform.apps.service import SCALAR_TYPES, AppCatalog, InstalledApp
+from formloom.platform.apps.service import AppCatalog, InstalledApp
 from formloom.platform.audit.log import audit
 from formloom.platform.audit.log import entry as audit_entry
 from formloom.platform.auth.principal import Principal
