@@ -18,7 +18,7 @@ from formloom.platform.deps import Platform, platform
 from formloom.platform.errors import BadRequest, Problem
 from formloom.platform.permissions import guard
 from formloom.platform.permissions.policy import resolve
-from formloom.platform.records.service import ListQuery, RecordService
+from formloom.platform.records.service import RecordService
 
 router = APIRouter(prefix="/api", tags=["apps"])
 
@@ -250,8 +250,7 @@ async def read_app(app: str, p: PlatformDep, who: ActorDep) -> dict[str, Any]:
             if access.unrestricted:
                 continue
             if access.allows("read"):
-                page = await records.list(app, form["key"], ListQuery(limit=1, count=True))
-                form["records"] = page.count
+                form["records"] = await records.count(app, form["key"])
             else:
                 form.pop("records", None)
     return outline

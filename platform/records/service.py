@@ -621,6 +621,23 @@ class RecordService:
             keys.append(keyset.SortKey("id", False, Record.id, nullable=False))
         return keys
 
+    def _readable(
+        self, app: str, form: str, access: FormAccess, spec: FormSpec
+    ) -> list[ColumnElement[bool]]:
+        """The conditions selecting the live records of ``form`` the caller may read."""
+        conditions = repository.live(app, form)
+        row_condition = self.row_condition(access, "read", spec)
+        if row_condition is not None:
+            conditions.append(row_condition)
+        return conditions
+
+    async def count(self, app: str, form: str) -> int:
+        """How many live records of ``form`` the caller may read (one COUNT query)."""
+        installed, spec = await self.load_form(app, form)
+        access = self.allowed(installed, form, "read")
+        conditions = self._readable(app, form, access, spec)
+        return await repository.count(self.session, conditions)
+
     async def list(self, app: str, form: str, query: ListQuery) -> Page:
         installed, spec = await self.load_form(app, form)
         access = self.allowed(installed, form, "read")
@@ -653,10 +670,7 @@ class RecordService:
                         for name in unknown
                     ],
                 )
-        conditions = repository.live(app, form)
-        row_condition = self.row_condition(access, "read", spec)
-        if row_condition is not None:
-            conditions.append(row_condition)
+        conditions = self._readable(app, form, access, spec)
         if query.filter is not None:
             found = jsonsafe.problems(query.filter, bounded_ints=True)
             operations = jsonsafe.operator_count(query.filter)
