@@ -197,6 +197,7 @@ async def records_page(
     if not who.authenticated:
         return _signin_redirect(request)
     condition: Any = None
+    capped = False
     if drill:
         try:
             parsed = DrillDown.model_validate(json.loads(drill))
@@ -216,12 +217,15 @@ async def records_page(
         )
         if drill:
             for related in parsed.related:
-                ids, _capped = await _related_ids(records, app, related)
+                ids, cut = await _related_ids(records, app, related)
+                capped = capped or cut
                 inside = {"in": [{"var": related.via}, ids]}
                 parts.append(inside if related.exists else {"!": inside})
             condition = {"and": parts} if len(parts) > 1 else (parts[0] if parts else None)
         page = await records.list(
-            app, form, ListQuery(filter=condition, limit=PAGE_ROWS, count=True)
+            app,
+            form,
+            ListQuery(filter=condition, limit=min(PAGE_ROWS, records.max_page_size), count=True),
         )
         installed = await p.catalog.get(session, app)
     spec = installed.forms[form]
@@ -244,6 +248,7 @@ async def records_page(
         rows=rows,
         count=page.count,
         more=page.next_cursor is not None,
+        capped=MAX_RELATED_IDS if capped else None,
     )
 
 
