@@ -25,8 +25,10 @@ from formloom.platform.records.endpoints import router as records_router
 from formloom.platform.reports.endpoints import router as reports_router
 from formloom.platform.rules.endpoints import router as rules_router
 from formloom.platform.settings import Settings, get_settings
+from formloom.platform.web.designer import router as designer_router
 from formloom.platform.web.pages import UI
 from formloom.platform.web.pages import router as pages_router
+from formloom.platform.web.runtime import router as runtime_router
 
 VERSION = "0.1.0"
 
@@ -80,6 +82,8 @@ def create_app(
     app.include_router(reports_router)
     app.include_router(rules_router)
     app.include_router(pages_router)
+    app.include_router(designer_router)
+    app.include_router(runtime_router)
     app.mount("/static", StaticFiles(directory=str(UI / "static")), name="static")
     openapi.install(app)
 

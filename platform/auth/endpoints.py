@@ -25,6 +25,7 @@ from formloom.platform.auth.deps import (
 from formloom.platform.auth.principal import Principal
 from formloom.platform.auth.schemas import (
     MeOut,
+    MePatch,
     PasswordChange,
     PasswordIn,
     PersonalTokenIn,
@@ -47,6 +48,7 @@ from formloom.platform.errors import (
     Unprocessable,
     shown,
 )
+from formloom.platform.i18n import LANG_COOKIE
 from formloom.platform.models.auth import User
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
@@ -189,7 +191,20 @@ async def create_session(request: Request, p: PlatformDep, body: SignIn) -> JSON
     _set_session_cookies(
         response, request, p, issued.wire, csrf, int((expires - now).total_seconds())
     )
+    if user.get("locale"):
+        _set_lang_cookie(response, request, p, user["locale"])
     return response
+
+
+def _set_lang_cookie(response: Response, request: Request, p: Platform, locale: str | None) -> None:
+    """The page language (not a secret: readable by scripts, kept for a year)."""
+    secure = _cookie_secure(request, p)
+    if locale is None:
+        response.delete_cookie(LANG_COOKIE, path="/", samesite="lax", secure=secure)
+        return
+    response.set_cookie(
+        LANG_COOKIE, locale, max_age=365 * 86400, path="/", samesite="lax", secure=secure
+    )
 
 
 async def _sign_out(request: Request, p: Platform) -> Response:
@@ -237,6 +252,36 @@ async def me(p: PlatformDep, who: SignedInDep) -> dict[str, Any]:
         user = await _load_user(session, who)
         roles = (await repository.roles_of(session, [user.id]))[user.id]
     return {**service.user_out(user, roles), "via": who.via, "app_scope": who.app_scope}
+
+
+@router.patch("/me", response_model=MeOut)
+async def update_me(
+    body: MePatch, request: Request, p: PlatformDep, who: SignedInDep
+) -> JSONResponse:
+    """Change one's own display name or web UI language (``locale``: "en", "zh-CN", or
+    null to follow the browser). The language also goes into the ``formloom_lang`` cookie,
+    so the next page is in it."""
+    given = body.model_dump(exclude_unset=True)
+    if "display_name" in given and given["display_name"] is None:
+        raise Unprocessable(
+            "`display_name` cannot be null.",
+            errors=[{"path": "/display_name", "code": "null", "message": "Give a name."}],
+        )
+    async with p.db.transaction() as session:
+        user = await _load_user(session, who)
+        if "display_name" in given:
+            await service.update_user(
+                session, user, {"display_name": given["display_name"]}, who=who, now=p.clock.now()
+            )
+        if "locale" in given and given["locale"] != user.locale:
+            user.locale = given["locale"]
+            user.updated_at = p.clock.now()
+        roles = (await repository.roles_of(session, [user.id]))[user.id]
+        out = {**service.user_out(user, roles), "via": who.via, "app_scope": who.app_scope}
+    response = JSONResponse(out)
+    if "locale" in given:
+        _set_lang_cookie(response, request, p, given["locale"])
+    return response
 
 
 @router.post("/password", status_code=204)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -27,6 +27,7 @@ class UserOut(BaseModel):
     display_name: str
     is_admin: bool
     attributes: dict[str, Any]
+    locale: str | None = Field(description="The web UI's language; null: the browser's.")
     roles: dict[str, list[str]]
     disabled: bool
     disabled_at: str | None
@@ -43,6 +44,17 @@ class SessionOut(BaseModel):
 class MeOut(UserOut):
     via: str = Field(description="How the request was authenticated.")
     app_scope: str | None = Field(description="The one app the credential may be used for.")
+
+
+class MePatch(BaseModel):
+    """What a user may change of their own account (other fields are the admin's)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    display_name: str | None = Field(default=None, min_length=1, max_length=200)
+    locale: Literal["en", "zh-CN"] | None = Field(
+        default=None, description="The web UI's language; null: follow the browser."
+    )
 
 
 class PersonalTokenIn(BaseModel):

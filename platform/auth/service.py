@@ -412,6 +412,7 @@ def user_out(user: User, roles: Mapping[str, Sequence[str]]) -> dict[str, Any]:
         "display_name": user.display_name,
         "is_admin": user.is_admin,
         "attributes": dict(user.attributes or {}),
+        "locale": user.locale,
         "roles": {app: list(names) for app, names in sorted(roles.items())},
         "disabled": user.disabled_at is not None,
         "disabled_at": _iso(user.disabled_at),

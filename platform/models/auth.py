@@ -25,6 +25,8 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
     is_admin: Mapped[bool] = mapped_column(Boolean)
     attributes: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
+    # the web UI's language for this user ("en", "zh-CN"); None: from the browser
+    locale: Mapped[str | None] = mapped_column(String(16), nullable=True, default=None)
     disabled_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)

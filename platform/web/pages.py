@@ -27,6 +27,7 @@ from formloom.platform.auth.deps import PrincipalDep
 from formloom.platform.auth.principal import Principal
 from formloom.platform.deps import Platform, platform
 from formloom.platform.errors import BadRequest, Forbidden, Unprocessable
+from formloom.platform.i18n import LOCALES, Translator, request_locale
 from formloom.platform.records.service import ListQuery, RecordService
 from formloom.platform.reports.endpoints import report_service
 from formloom.platform.reports.service import chart_text, svg_of
@@ -43,20 +44,21 @@ PAGE_ROWS = 100
 
 
 def _lang(request: Request) -> str:
-    accepted = request.headers.get("accept-language", "")
-    return "zh-CN" if accepted.lower().startswith("zh") else "en"
+    return request_locale(request)
 
 
 def _render(request: Request, name: str, who: Principal, **context: Any) -> HTMLResponse:
     lang = _lang(request)
-
-    def t(en: str, zh: str) -> str:
-        return zh if lang == "zh-CN" else en
-
     return templates.TemplateResponse(
         request,
         name,
-        {"lang": lang, "t": t, "user": who.username if who.authenticated else None, **context},
+        {
+            "lang": lang,
+            "t": Translator(lang),
+            "locales": LOCALES,
+            "user": who.username if who.authenticated else None,
+            **context,
+        },
     )
 
 
