@@ -23,6 +23,8 @@ from formloom.platform.links.endpoints import router as links_router
 from formloom.platform.migrate import upgrade
 from formloom.platform.records.endpoints import router as records_router
 from formloom.platform.reports.endpoints import router as reports_router
+from formloom.platform.rules import scheduler as scheduling
+from formloom.platform.rules.endpoints import automation_router
 from formloom.platform.rules.endpoints import router as rules_router
 from formloom.platform.settings import Settings, get_settings
 from formloom.platform.web.designer import router as designer_router
@@ -61,7 +63,12 @@ def create_app(
                 await upgrade(db)
             if on_startup is not None:
                 await on_startup(state)
-            yield
+            scheduler = scheduling.start(state) if settings.worker_in_serve else None
+            try:
+                yield
+            finally:
+                if scheduler is not None:
+                    scheduler.shutdown(wait=False)
         finally:
             await db.dispose()
 
@@ -81,6 +88,7 @@ def create_app(
     app.include_router(links_router)
     app.include_router(reports_router)
     app.include_router(rules_router)
+    app.include_router(automation_router)
     app.include_router(pages_router)
     app.include_router(designer_router)
     app.include_router(runtime_router)

@@ -118,6 +118,56 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _instant(text: str) -> Any:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise SystemExit(
+            f"formloom worker: --now {text!r} is not an ISO 8601 date-time (e.g. 2026-12-01T09:00)"
+        ) from None
+    if moment.tzinfo is None:  # a wall-clock time in the clinic's zone
+        moment = moment.replace(tzinfo=ZoneInfo(get_settings().timezone))
+    return moment
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Fire due timers and deliver the outbox: once (``--once``, optionally as of ``--now``)
+    or every ``worker_tick_seconds`` until stopped."""
+    from formloom.platform.clock import SystemClock
+    from formloom.platform.deps import Platform
+    from formloom.platform.rules.worker import Worker
+
+    settings = get_settings()
+    now = _instant(args.now) if args.now else None
+    if now is not None and not args.once:
+        raise SystemExit("formloom worker: --now needs --once")
+
+    async def work(db: Any, catalog: Any) -> int:
+        if args.once:
+            moment = now or SystemClock(settings.timezone).now()
+            report = await Worker(db, catalog, settings).run_once(moment)
+            print(json.dumps(report.to_dict(), ensure_ascii=False))
+            return 0
+        from formloom.platform.rules import scheduler
+
+        state = Platform(settings, db, catalog, SystemClock(settings.timezone))
+        ticking = scheduler.start(state)
+        print(f"formloom worker: every {settings.worker_tick_seconds:g} s (Ctrl+C stops)")
+        try:
+            await asyncio.Event().wait()
+        finally:
+            ticking.shutdown(wait=False)
+        return 0
+
+    try:
+        return int(asyncio.run(_with_db(work)))
+    except KeyboardInterrupt:
+        return 0
+
+
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     async def work(db: Any, _catalog: Any) -> None:
         return None
@@ -309,6 +359,17 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--demo", action="store_true", help="install the clinic CRM demo")
     serve.add_argument("--log-level", default="info")
     serve.set_defaults(run=cmd_serve)
+
+    worker = commands.add_parser(
+        "worker", help="fire due timers and deliver messages (rules' background work)"
+    )
+    worker.add_argument("--once", action="store_true", help="do what is due, then exit")
+    worker.add_argument(
+        "--now",
+        help="with --once: act as of this instant (ISO 8601; without an offset, the "
+        "clinic's time zone), to catch up or test",
+    )
+    worker.set_defaults(run=cmd_worker)
 
     db = commands.add_parser("db", help="database maintenance").add_subparsers(
         dest="db_command", required=True

@@ -78,6 +78,56 @@ class Settings(BaseSettings):
         "address is the TCP peer and X-Forwarded-For is ignored.",
     )
 
+    # --- rules: cascades, the worker, delivery (docs/rules.md) ---
+    rule_cascade_depth: int = Field(
+        default=8, ge=1, le=64, description="How deeply rules may trigger each other."
+    )
+    worker_in_serve: bool = Field(
+        default=True,
+        description="`formloom serve` also fires due timers and delivers the outbox (turn off "
+        "when separate `formloom worker` processes do it).",
+    )
+    worker_tick_seconds: float = Field(
+        default=5, gt=0, description="How often the worker looks for due timers and messages."
+    )
+    outbox_max_attempts: int = Field(
+        default=8, ge=1, description="Delivery attempts before a message is dead-lettered."
+    )
+    outbox_backoff_seconds: float = Field(
+        default=30,
+        gt=0,
+        description="Wait before the first retry; doubled after each failed attempt.",
+    )
+    outbox_backoff_max_seconds: float = Field(
+        default=3600, gt=0, description="Longest wait between two attempts."
+    )
+    outbox_lease_seconds: float = Field(
+        default=120,
+        gt=0,
+        description="A claimed message another worker may take over after this long (its "
+        "worker died).",
+    )
+    timer_max_attempts: int = Field(
+        default=5, ge=1, description="Attempts to fire a timer before it is dead-lettered."
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10, gt=0, description="Timeout of one webhook or gateway request."
+    )
+    smtp_host: str | None = Field(default=None, description="SMTP server for e-mail.")
+    smtp_port: int = Field(default=25, description="SMTP port.")
+    smtp_starttls: bool = Field(default=False, description="Upgrade SMTP with STARTTLS.")
+    smtp_username: str | None = Field(default=None, description="SMTP user, if it needs one.")
+    smtp_password: str | None = Field(default=None, description="SMTP password.")
+    smtp_from: str = Field(default="formloom@localhost", description="Sender of e-mails.")
+    sms_gateway_url: str | None = Field(
+        default=None,
+        description="HTTP gateway for text messages (SMS, WeChat): each message is POSTed "
+        'as JSON {"to", "text", "subject", "idempotency_key"}.',
+    )
+    sms_gateway_token: str | None = Field(
+        default=None, description="Sent as `Authorization: Bearer <token>` to the gateway."
+    )
+
 
 @lru_cache
 def get_settings() -> Settings:

@@ -44,10 +44,16 @@ TABLES = (
     "app_versions",
     "apps",
     "public_links",
+    "files",
     "user_roles",
     "auth_tokens",
     "users",
     "sign_in_failures",
+    "rule_runs",
+    "outbox",
+    "timers",
+    "tasks",
+    "notifications",
     "audit_log",
 )
 FIXED_NOW = datetime(2026, 11, 23, 10, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
@@ -151,6 +157,8 @@ def settings(database_url: str) -> Settings:
         max_body_bytes=200_000,
         max_page_size=100,
         password_hash="fast-test-only",
+        # tests run the worker themselves, with a controlled clock
+        worker_in_serve=False,
     )
 
 

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from formloom.engines.forms import SCALAR_TYPES, FormSpec, field_types, label_text
 from formloom.engines.logic.sql import index_expression_sql
+from formloom.engines.rules import RuleIndex
 from formloom.platform import jsonsafe
 from formloom.platform.apps import changes, repository
 from formloom.platform.apps.definition import (
@@ -35,6 +36,7 @@ from formloom.platform.apps.definition import (
 )
 from formloom.platform.errors import Conflict, InvalidDefinition, NotFound, shown
 from formloom.platform.models import App, AppVersion
+from formloom.platform.rules import timers as rule_timers
 
 INDEX_PREFIX = "ix_rec_"
 _KEY = re.compile(KEY_PATTERN)
@@ -48,6 +50,8 @@ class InstalledApp:
     document: dict[str, Any]
     forms: dict[str, FormSpec] = field(default_factory=dict)
     form_versions: dict[str, int] = field(default_factory=dict)
+    #: The app's rules by trigger (built once per version).
+    rules: RuleIndex = field(default_factory=lambda: RuleIndex(()))
 
     def form_version(self, key: str) -> int:
         return self.form_versions.get(key, self.version)
@@ -73,7 +77,9 @@ def _installed(
 ) -> InstalledApp:
     spec = load(document)
     forms = {form.key: form for form in spec.forms}
-    return InstalledApp(key, version, spec, document, forms, dict(form_versions))
+    return InstalledApp(
+        key, version, spec, document, forms, dict(form_versions), RuleIndex(spec.rules)
+    )
 
 
 class AppCatalog:
@@ -234,8 +240,12 @@ async def import_app(
                 now=now,
             )
     await sync_indexes(session, spec)
+    installed = InstalledApp(
+        spec.key, number, spec, document, new_forms, form_versions, RuleIndex(spec.rules)
+    )
+    await rule_timers.sync(session, current, installed, now)
     await session.flush()
-    catalog.remember(InstalledApp(spec.key, number, spec, document, new_forms, form_versions))
+    catalog.remember(installed)
     return ImportResult(spec.key, number, status, forms, plan)
 
 

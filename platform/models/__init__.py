@@ -3,6 +3,13 @@
 from formloom.platform.models.app import App, AppVersion
 from formloom.platform.models.audit import AuditEntry
 from formloom.platform.models.auth import AuthToken, SignInFailure, User, UserRole
+from formloom.platform.models.automation import (
+    Notification,
+    OutboxMessage,
+    RuleRunLog,
+    Task,
+    Timer,
+)
 from formloom.platform.models.base import Base
 from formloom.platform.models.public_link import PublicLink
 from formloom.platform.models.record import (
@@ -20,6 +27,11 @@ __all__ = [
     "AppVersion",
     "AuditEntry",
     "AuthToken",
+    "Notification",
+    "OutboxMessage",
+    "RuleRunLog",
+    "Task",
+    "Timer",
     "Base",
     "PublicLink",
     "Record",

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,6 +34,7 @@ from formloom.engines.forms import (
 from formloom.engines.logic import LogicError, evaluate
 from formloom.engines.logic.coercion import truthy
 from formloom.engines.logic.sql import FilterError, FilterTarget, compile_filter, field_value
+from formloom.engines.rules import DEFAULT_MAX_DEPTH, Cascade, CascadeError
 from formloom.platform import jsonsafe
 from formloom.platform.apps.service import AppCatalog, InstalledApp
 from formloom.platform.audit.log import audit
@@ -45,6 +46,7 @@ from formloom.platform.errors import (
     Forbidden,
     NotFound,
     PreconditionFailed,
+    Unprocessable,
     shown,
 )
 from formloom.platform.models import SYSTEM_COLUMNS, Record, RecordHistory, system_columns
@@ -53,6 +55,7 @@ from formloom.platform.permissions.policy import FULL_ACCESS, NOTHING, FormAcces
 from formloom.platform.records import cursor as keyset
 from formloom.platform.records import repository
 from formloom.platform.records.ids import is_id, new_id
+from formloom.platform.rules import automation
 
 # Bounds the SQL a filter can produce (SQLite refuses expressions more than 1000 deep).
 # Long value lists (`in`) are one operation however many values they hold.
@@ -147,6 +150,8 @@ class RecordService:
         actor: str | None = None,
         principal: Principal | None = None,
         max_page_size: int = 500,
+        cascade: Cascade | None = None,
+        locale: str | None = None,
     ) -> None:
         if principal is None:
             principal = Principal(username=actor or "system", is_admin=True, via="system")
@@ -156,6 +161,10 @@ class RecordService:
         self.actor = principal.username
         self.now = now
         self.max_page_size = max_page_size
+        #: Rules that led to this service's writes (rule actions write one level deeper).
+        self.cascade = cascade if cascade is not None else Cascade(DEFAULT_MAX_DEPTH)
+        #: Language of rule rejections (default: the app's first locale).
+        self.locale = locale
         self.dialect = session.bind.dialect.name
         self._access: dict[tuple[str, str], FormAccess] = {}
         #: Reads of sensitive forms, for the caller to write to the audit log once the read
@@ -166,6 +175,53 @@ class RecordService:
 
     def require_app(self, app: str) -> None:
         guard.require_app(self.principal, app)
+
+    # -- acting for rules ----------------------------------------------------------------
+
+    def for_rule(
+        self, rule: str, form: str | None = None, record_id: str | None = None
+    ) -> RecordService:
+        """A service acting for ``rule`` (full access, named ``rule:<key>`` in history and
+        audit). Given the record the rule ran for, its writes are one cascade level deeper;
+        past the bound the whole write is refused with the chain and the loop."""
+        cascade = self.cascade
+        if form is not None:
+            try:
+                cascade = cascade.enter(rule, form, record_id)
+            except CascadeError as error:
+                raise automation.cascade_problem(error) from None
+        return RecordService(
+            self.session,
+            self.catalog,
+            now=self.now,
+            principal=Principal(username=f"rule:{rule}", is_admin=True, via="system"),
+            max_page_size=self.max_page_size,
+            cascade=cascade,
+            locale=self.locale,
+        )
+
+    async def exists(self, app: str, form: str, filter: Any) -> bool:
+        """Whether a readable record of ``form`` matches ``filter`` (one SQL query)."""
+        page = await self.list(app, form, ListQuery(filter=filter, limit=1, fields=[]))
+        return bool(page.items)
+
+    async def matching_ids(self, app: str, form: str, filter: Any) -> list[str]:
+        """Ids of every readable record of ``form`` matching ``filter``, in id order."""
+        ids: list[str] = []
+        cursor = None
+        while True:
+            page = await self.list(
+                app,
+                form,
+                ListQuery(filter=filter, limit=self.max_page_size, cursor=cursor, fields=[]),
+            )
+            ids += [item["id"] for item in page.items]
+            if page.next_cursor is None:
+                return ids
+            cursor = page.next_cursor
+
+    def _rule_locale(self, installed: InstalledApp) -> str:
+        return self.locale or automation.app_locale(installed)
 
     def access(self, installed: InstalledApp, form: str) -> FormAccess:
         key = (installed.key, form)
@@ -392,13 +448,23 @@ class RecordService:
             access = self.allowed(installed, form, "create")
             self._check_input(access, spec, payload, {})
             data = prepare(spec, payload, existing=None, now=self.now)
+            record_id = new_id()
+            plan = automation.plan_write(
+                self, installed, form, "created", data=data, old=None, record_id=record_id,
+                version=1,
+            )  # fmt: skip
+            if plan is not None:
+                await automation.check_rejections(self, plan, self._rule_locale(installed))
+                extra = automation.set_values(plan, data)
+                if extra:
+                    data = prepare(spec, extra, existing=data, now=self.now, allow_read_only=True)
             claims = self._claims(spec, data, None)
             errors = await self._check_relations(installed, spec, data, None)
             errors += await self._check_unique(app, spec, claims, None)
             if errors:
                 raise RecordInvalid(errors)
             record = Record(
-                id=new_id(),
+                id=record_id,
                 app=app,
                 form=form,
                 form_version=installed.form_version(form),
@@ -447,6 +513,11 @@ class RecordService:
                     await repository.insert_claims(self.session, app, form, record.id, claims)
                 except IntegrityError:
                     raise self._unique_race(spec) from None
+                if plan is not None:
+                    await automation.carry_out(
+                        self, installed, plan, form=form, record_id=record.id
+                    )
+                await automation.move_date_timers(self, installed, form, record.id, data, None)
                 return record
             # The app changed since this process last read it: validate against the new one.
             installed = await self.catalog.get(self.session, app)
@@ -492,6 +563,16 @@ class RecordService:
         changed = changed_fields(old, data)
         if not changed:
             return record
+        plan = automation.plan_write(
+            self, installed, form, "updated", data=data, old=old, record_id=record.id,
+            version=record.version + 1,
+        )  # fmt: skip
+        if plan is not None:
+            await automation.check_rejections(self, plan, self._rule_locale(installed))
+            extra = automation.set_values(plan, data)
+            if extra:
+                data = prepare(spec, extra, existing=data, now=self.now, allow_read_only=True)
+                changed = changed_fields(old, data)
         touched = set(changed)
         moved = Record(**{name: getattr(record, name) for name in SYSTEM_COLUMNS}, data=data)
         if not self._admits(access, "update", moved):
@@ -528,6 +609,9 @@ class RecordService:
         self._history(record, "update", changed)
         self._audit_write("record.update", record)
         await self._flush_or_conflict(spec)
+        if plan is not None:
+            await automation.carry_out(self, installed, plan, form=form, record_id=record.id)
+        await automation.move_date_timers(self, installed, form, record.id, data, changed)
         return record
 
     async def delete(self, app: str, form: str, record_id: str, *, if_match: str | None) -> None:
@@ -540,6 +624,13 @@ class RecordService:
                 f"The record is at version {record.version}, not the version in If-Match.",
                 current_version=record.version,
             )
+        old = dict(record.data)
+        plan = automation.plan_write(
+            self, installed, form, "deleted", data=old, old=old, record_id=record.id,
+            version=record.version + 1,
+        )  # fmt: skip
+        if plan is not None:
+            await automation.check_rejections(self, plan, self._rule_locale(installed))
         if not await repository.bump(
             self.session,
             record,
@@ -554,6 +645,10 @@ class RecordService:
         self._history(record, "delete", [])
         self._audit_write("record.delete", record)
         await self.session.flush()
+        if plan is not None:
+            await automation.carry_out(self, installed, plan, form=form, record_id=record.id)
+        if installed.rules.date_rules(form):
+            await automation.drop_record_timers(self, record.id)
 
     async def history(self, app: str, form: str, record_id: str) -> list[dict[str, Any]]:
         installed, spec = await self.load_form(app, form)
@@ -630,6 +725,23 @@ class RecordService:
         if row_condition is not None:
             conditions.append(row_condition)
         return conditions
+
+    async def matching_statement(self, app: str, form: str, filter: Any) -> Select[Any]:
+        """One statement selecting ``(id, data)`` of every readable live record of ``form``
+        matching ``filter`` (a schedule rule's selection), in id order."""
+        installed, spec = await self.load_form(app, form)
+        access = self.allowed(installed, form, "read")
+        conditions = self._readable(app, form, access, spec)
+        if filter is not None:
+            try:
+                conditions.append(compile_filter(filter, self._target(spec), now=self.now))
+            except FilterError as exc:
+                raise Unprocessable(
+                    f"The filter cannot be used: {exc.message}",
+                    errors=[{"path": exc.pointer, "code": "unsupported_filter",
+                             "message": exc.message}],
+                ) from None  # fmt: skip
+        return select(Record.id, Record.data).where(*conditions).order_by(Record.id)
 
     async def count(self, app: str, form: str) -> int:
         """How many live records of ``form`` the caller may read (one COUNT query)."""

@@ -1,26 +1,41 @@
-"""Rules over HTTP. So far: the dry run, which evaluates one rule against a given record and
-returns its plan (matched or not, the actions it would take, when) without doing anything.
+"""Rules over HTTP: the dry run (one rule against a given record: its plan, nothing done),
+the rule log, the outbox with its dead letters (retried by hand), timers, tasks and the
+caller's in-app notifications.
 
-Carrying plans out on record writes (in the write's transaction), the outbox, durable timers
-and the worker are the rest of the rule engine issue.
+Reading what rules did (log, outbox, timers) is for platform admins, as testing rules is;
+tasks are for the roles and users they are assigned to; notifications for their reader.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends
+from fastapi import APIRouter, Body, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Select, or_, select, update
 
+from formloom.engines.logic.dates import format_datetime
 from formloom.engines.rules import Event, evaluate_rule
 from formloom.platform import jsonsafe
 from formloom.platform.auth.deps import PrincipalDep as CallerDep
 from formloom.platform.deps import Platform, platform
-from formloom.platform.errors import NotFound, Unprocessable
+from formloom.platform.errors import BadRequest, Conflict, NotFound, Unprocessable
+from formloom.platform.models.automation import (
+    Notification,
+    OutboxMessage,
+    RuleRunLog,
+    Task,
+    Timer,
+)
 from formloom.platform.permissions import guard
+from formloom.platform.records.cursor import decode, encode
 
 router = APIRouter(prefix="/api/rules", tags=["rules"])
+automation_router = APIRouter(prefix="/api", tags=["rules"])
 PlatformDep = Annotated[Platform, Depends(platform)]
+Limit = Annotated[int, Query(ge=1, le=500, description="Rows per page.")]
+Cursor = Annotated[str | None, Query(description="`next_cursor` of the previous page.")]
 
 
 class RuleTest(BaseModel):
@@ -83,3 +98,215 @@ async def test_rule(
     )
     plan = evaluate_rule(spec, event)
     return {"rule": rule, "dry_run": True, **plan.to_dict()}
+
+
+# -- what rules did --------------------------------------------------------------------
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return format_datetime(moment) if moment is not None else None
+
+
+def _row(row: Any, columns: tuple[str, ...]) -> dict[str, Any]:
+    values = {name: getattr(row, name) for name in columns}
+    return {name: _iso(v) if isinstance(v, datetime) else v for name, v in values.items()}
+
+
+async def _page(
+    p: Platform, statement: Select[Any], model: Any, limit: int, cursor: str | None, kind: str
+) -> tuple[list[Any], str | None]:
+    """Newest first, keyset-paginated on the time-ordered id."""
+    if cursor is not None:
+        (last,) = decode(cursor, kind, 1)
+        statement = statement.where(model.id < last)
+    statement = statement.order_by(model.id.desc()).limit(limit + 1)
+    async with p.db.transaction(write=False) as session:
+        rows = list((await session.execute(statement)).scalars())
+    following = encode(kind, [rows[limit - 1].id]) if len(rows) > limit else None
+    return rows[:limit], following
+
+
+RUN_COLUMNS = ("id", "rule", "form", "record_id", "event", "matched", "reason", "error",
+               "error_pointer", "actions", "duration_ms", "depth", "at")  # fmt: skip
+
+
+@router.get("/{app}/log")
+async def rule_log(
+    app: str,
+    p: PlatformDep,
+    who: CallerDep,
+    rule: Annotated[str | None, Query(description="Only this rule.")] = None,
+    record_id: Annotated[str | None, Query(description="Only runs for this record.")] = None,
+    matched: Annotated[bool | None, Query(description="Only matched (or unmatched) runs.")] = None,
+    errors: Annotated[bool, Query(description="Only runs that failed.")] = False,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> dict[str, Any]:
+    """The rule log, newest first: every rule run (rule, record, matched or why not, planned
+    actions, error with its pointer into the rule, duration)."""
+    guard.require_admin(who, app, "read the rule log")
+    statement = select(RuleRunLog).where(RuleRunLog.app == app)
+    if rule is not None:
+        statement = statement.where(RuleRunLog.rule == rule)
+    if record_id is not None:
+        statement = statement.where(RuleRunLog.record_id == record_id)
+    if matched is not None:
+        statement = statement.where(RuleRunLog.matched.is_(matched))
+    if errors:
+        statement = statement.where(RuleRunLog.error.is_not(None))
+    rows, following = await _page(p, statement, RuleRunLog, limit, cursor, "rule_log")
+    return {"items": [_row(r, RUN_COLUMNS) for r in rows], "next_cursor": following}
+
+
+OUTBOX_COLUMNS = ("id", "app", "rule", "kind", "channel", "idempotency_key", "status",
+                  "attempts", "next_attempt_at", "last_error", "created_at", "delivered_at",
+                  "payload")  # fmt: skip
+
+
+@automation_router.get("/outbox")
+async def list_outbox(
+    p: PlatformDep,
+    who: CallerDep,
+    app: Annotated[str | None, Query(description="Only this app.")] = None,
+    status: Annotated[
+        Literal["pending", "done", "dead"] | None, Query(description="`dead`: dead letters.")
+    ] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> dict[str, Any]:
+    """Outbound messages (notifications, webhooks), newest first, with their delivery
+    state: attempts, the next attempt, the last error. Dead letters are ``status=dead``."""
+    guard.require_admin(who, app, "read the outbox")
+    statement = select(OutboxMessage)
+    if app is not None:
+        statement = statement.where(OutboxMessage.app == app)
+    elif who.app_scope is not None:
+        statement = statement.where(OutboxMessage.app == who.app_scope)
+    if status is not None:
+        statement = statement.where(OutboxMessage.status == status)
+    rows, following = await _page(p, statement, OutboxMessage, limit, cursor, "outbox")
+    return {"items": [_row(r, OUTBOX_COLUMNS) for r in rows], "next_cursor": following}
+
+
+@automation_router.post("/outbox/{message_id}/retry")
+async def retry_message(message_id: str, p: PlatformDep, who: CallerDep) -> dict[str, Any]:
+    """Send a dead letter again: it is pending at once, with a fresh round of attempts."""
+    guard.require_admin(who, None, "retry messages")
+    async with p.db.transaction() as session:
+        row = await session.get(OutboxMessage, message_id[:32])
+        if row is None or not who.may_use_app(row.app):
+            raise NotFound(f"No outbox message '{message_id[:40]}'.")
+        if row.status != "dead":
+            raise Conflict(f"Only dead letters are retried by hand; this one is {row.status}.")
+        row.status, row.attempts, row.next_attempt_at = "pending", 0, p.clock.now()
+        row.lease_until = None
+        await session.flush()
+        return _row(row, OUTBOX_COLUMNS)
+
+
+TIMER_COLUMNS = ("id", "key", "kind", "app", "rule", "form", "record_id", "due_at", "status",
+                 "attempts", "last_error", "created_at", "fired_at", "payload")  # fmt: skip
+
+
+@automation_router.get("/timers")
+async def list_timers(
+    p: PlatformDep,
+    who: CallerDep,
+    app: Annotated[str | None, Query(description="Only this app.")] = None,
+    status: Annotated[
+        Literal["pending", "fired", "dead", "cancelled"] | None, Query(description="State.")
+    ] = None,
+    record_id: Annotated[str | None, Query(description="Only this record's timers.")] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> dict[str, Any]:
+    """Durable timers: delayed actions, date-relative rules per record, schedules' next runs."""
+    guard.require_admin(who, app, "read timers")
+    statement = select(Timer)
+    if app is not None:
+        statement = statement.where(Timer.app == app)
+    if status is not None:
+        statement = statement.where(Timer.status == status)
+    if record_id is not None:
+        statement = statement.where(Timer.record_id == record_id)
+    rows, following = await _page(p, statement, Timer, limit, cursor, "timers")
+    return {"items": [_row(r, TIMER_COLUMNS) for r in rows], "next_cursor": following}
+
+
+TASK_COLUMNS = ("id", "app", "title", "description", "role", "assignee", "form", "record_id",
+                "rule", "due", "status", "created_at", "completed_at", "completed_by")  # fmt: skip
+
+
+@automation_router.get("/tasks/{app}")
+async def list_tasks(
+    app: str,
+    p: PlatformDep,
+    who: CallerDep,
+    status: Annotated[
+        Literal["open", "done", "cancelled"] | None, Query(description="State.")
+    ] = "open",
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> dict[str, Any]:
+    """Tasks of an app for the caller: assigned to one of their roles or to them (admins
+    see all), newest first."""
+    guard.require_app(who, app)
+    async with p.db.transaction(write=False) as session:
+        await p.catalog.get(session, app)
+    guard.require_member(who, app)
+    statement = select(Task).where(Task.app == app)
+    if status is not None:
+        statement = statement.where(Task.status == status)
+    if not who.is_admin:
+        statement = statement.where(
+            or_(
+                Task.role.in_(sorted(who.roles_in(app))),
+                Task.assignee.in_([who.user_id or "", who.username]),
+            )
+        )
+    rows, following = await _page(p, statement, Task, limit, cursor, "tasks")
+    return {"items": [_row(r, TASK_COLUMNS) for r in rows], "next_cursor": following}
+
+
+NOTE_COLUMNS = ("id", "app", "rule", "subject", "body", "form", "record_id", "created_at",
+                "read_at")  # fmt: skip
+
+
+@automation_router.get("/notifications")
+async def my_notifications(
+    p: PlatformDep,
+    who: CallerDep,
+    unread: Annotated[bool, Query(description="Only unread ones.")] = False,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> dict[str, Any]:
+    """The caller's in-app inbox, newest first."""
+    guard.require_app(who, None)
+    if who.user_id is None:
+        raise BadRequest("Only users have an inbox.")
+    statement = select(Notification).where(Notification.user_id == who.user_id)
+    if who.app_scope is not None:
+        statement = statement.where(Notification.app == who.app_scope)
+    if unread:
+        statement = statement.where(Notification.read_at.is_(None))
+    rows, following = await _page(p, statement, Notification, limit, cursor, "notes")
+    return {"items": [_row(r, NOTE_COLUMNS) for r in rows], "next_cursor": following}
+
+
+@automation_router.post("/notifications/{note_id}/read", status_code=204)
+async def mark_read(note_id: str, p: PlatformDep, who: CallerDep) -> None:
+    guard.require_app(who, None)
+    async with p.db.transaction() as session:
+        done = await session.execute(
+            update(Notification)
+            .where(
+                Notification.id == note_id[:32],
+                Notification.user_id == (who.user_id or ""),
+                Notification.read_at.is_(None),
+            )
+            .values(read_at=p.clock.now())
+        )
+        if done.rowcount == 0:  # type: ignore[attr-defined]
+            found = await session.get(Notification, note_id[:32])
+            if found is None or found.user_id != who.user_id:
+                raise NotFound(f"No notification '{note_id[:40]}'.")

@@ -1,0 +1,418 @@
+"""Carrying rule plans out inside a record write (docs/rules.md, "Carrying plans out").
+
+The engine (:mod:`formloom.engines.rules`) turns an event into a plan; this module does what
+the plan says, in the write's unit of work:
+
+* ``set`` values were applied by the engine to the working copy; the record service
+  validates the result with the form engine before it stores it;
+* a ``reject`` refuses the write (422 at the field); one with ``exists`` only if a SQL query
+  in the same transaction finds such a record;
+* ``create_record`` / ``update_records`` write through a :class:`RecordService` acting for
+  the rule, whose own rules run one cascade level deeper (bounded, the error names the loop);
+* ``create_task`` inserts a task;
+* outbound actions (``notify``, ``webhook``) become outbox rows, delayed actions become
+  timers — both committed with the write, carried out later by the worker;
+* date-relative rules keep one timer per record, moved when its date field changes;
+* every rule that ran is logged in ``rule_runs``.
+
+Nothing here sends anything or reads the clock: ``now`` is the record service's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import delete, select
+
+from formloom.engines.logic.dates import format_datetime
+from formloom.engines.rules import (
+    CascadeError,
+    DateTrigger,
+    Event,
+    EventKind,
+    InvalidTiming,
+    Plan,
+    PlannedAction,
+    RuleSpec,
+    date_due,
+    evaluate_event,
+    render_template,
+)
+from formloom.platform.errors import Unprocessable
+from formloom.platform.models.automation import OutboxMessage, RuleRunLog, Task, Timer
+from formloom.platform.records.ids import new_id
+
+if TYPE_CHECKING:
+    from formloom.platform.apps.service import InstalledApp
+    from formloom.platform.records.service import RecordService
+
+#: Why a rule did not run at all (its trigger's field filter): such runs are not logged.
+NOT_RUN = ("none of the watched fields changed", "no watched field changed to the given value")
+#: Locale of texts with no reader (tasks, messages to bare addresses): the app's first.
+FALLBACK_LOCALE = "en"
+
+
+class RuleRejected(Unprocessable):
+    slug = "rule-rejected"
+    title = "Refused by a rule"
+
+
+class RuleCascadeTooDeep(Unprocessable):
+    slug = "rule-cascade"
+    title = "Rules triggered each other too deeply"
+
+
+def zone_of(now: datetime) -> str:
+    """The clinic's zone: the platform clock gives ``now`` in it."""
+    zone = now.tzinfo
+    return zone.key if isinstance(zone, ZoneInfo) else "UTC"
+
+
+def app_locale(installed: InstalledApp) -> str:
+    locales = installed.spec.locales
+    return locales[0] if locales else FALLBACK_LOCALE
+
+
+def plan_write(
+    records: RecordService,
+    installed: InstalledApp,
+    form: str,
+    kind: EventKind,
+    *,
+    data: Mapping[str, Any],
+    old: Mapping[str, Any] | None,
+    record_id: str,
+    version: int,
+) -> Plan | None:
+    """The plan of the form's rules for a write, or ``None`` when no rule listens (the
+    common case costs one dict lookup)."""
+    index = installed.rules
+    if not index.for_event(form, kind):
+        return None
+    event = Event(
+        app=installed.key,
+        form=form,
+        kind=kind,
+        record=data,
+        now=records.now,
+        record_id=record_id,
+        old=old,
+        user=records.principal.context(installed.key),
+        zone=zone_of(records.now),
+        occurrence=str(version),
+        cascade=records.cascade,
+    )
+    return evaluate_event(index, event)
+
+
+def set_values(plan: Plan, data: Mapping[str, Any]) -> dict[str, Any]:
+    """The values the plan's ``set`` actions changed (to validate and store)."""
+    return {key: value for key, value in plan.record.items() if data.get(key) != value}
+
+
+def _message(text: str | Mapping[str, str], locale: str) -> str:
+    if isinstance(text, str):
+        return text
+    return text.get(locale) or text.get("en") or next(iter(text.values()), "")
+
+
+async def check_rejections(records: RecordService, plan: Plan, locale: str) -> None:
+    """Refuse the write (422, every rejection at its field) if a ``reject`` applies."""
+    errors: list[dict[str, Any]] = []
+    for action in plan.rejections:
+        exists = action.data.get("exists")
+        if exists is not None and not await records.for_rule(action.rule).exists(
+            plan.event.app, exists["form"], exists["filter"]
+        ):
+            continue
+        field = action.data.get("field")
+        text = action.data["message"]
+        errors.append(
+            {
+                "field": field or "",
+                "path": f"/{field}" if field else "",
+                "code": "rejected",
+                "rule": action.rule,
+                "message": _message(text, locale),
+                "messages": text if isinstance(text, Mapping) else {locale: text},
+            }
+        )
+    if errors:
+        first = errors[0]["message"]
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise RuleRejected(f"{first}{more}", errors=errors)
+
+
+async def carry_out(
+    records: RecordService,
+    installed: InstalledApp,
+    plan: Plan,
+    *,
+    form: str,
+    record_id: str,
+) -> None:
+    """Everything but ``set``/``reject`` of a write's plan, and its log."""
+    for action in plan.actions:
+        await run_action(records, installed, action, form=form, record_id=record_id)
+    log_runs(records, plan, form=form, record_id=record_id)
+
+
+async def run_action(
+    records: RecordService,
+    installed: InstalledApp,
+    action: PlannedAction,
+    *,
+    form: str,
+    record_id: str | None,
+    delayed: bool = True,
+) -> None:
+    """One planned action: sync ones now, outbound ones to the outbox, delayed ones to a
+    timer (``delayed=False`` when a timer fires it)."""
+    session = records.session
+    app = installed.key
+    if action.mode == "delayed" and delayed:
+        assert action.due is not None
+        session.add(
+            Timer(
+                id=new_id(),
+                key=f"action:{action.idempotency_key}",
+                kind="action",
+                app=app,
+                rule=action.rule,
+                form=form,
+                record_id=record_id,
+                due_at=action.due,
+                payload={
+                    "action": action.to_dict(),
+                    "cascade": [list(link) for link in records.cascade.chain],
+                },
+                status="pending",
+                attempts=0,
+                created_at=records.now,
+            )
+        )
+        return
+    if action.type in ("notify", "webhook"):
+        session.add(OutboxMessage(**outbox_values(app, action, records.now, form, record_id)))
+        return
+    if action.type == "reject":
+        return
+    data = action.data
+    if action.type == "set":
+        # only a delayed set gets here (immediate sets are applied by the engine)
+        if record_id is not None:
+            acting = records.for_rule(action.rule, form, record_id)
+            await acting.update(app, form, record_id, data["values"], if_match=None)
+        return
+    if action.type == "create_record":
+        acting = records.for_rule(action.rule, form, record_id)
+        await acting.create(app, data["form"], data["values"])
+        return
+    if action.type == "update_records":
+        acting = records.for_rule(action.rule, form, record_id)
+        for target in await acting.matching_ids(app, data["form"], data["filter"]):
+            await acting.update(app, data["form"], target, data["values"], if_match=None)
+        return
+    if action.type == "create_task":
+        session.add(task_row(installed, action, records.now))
+        return
+    raise ValueError(f"unknown action type {action.type!r}")  # pragma: no cover
+
+
+def outbox_values(
+    app: str, action: PlannedAction, now: datetime, form: str, record_id: str | None
+) -> dict[str, Any]:
+    return {
+        "id": new_id(),
+        "app": app,
+        "rule": action.rule,
+        "kind": action.type,
+        "channel": action.data.get("channel"),
+        "idempotency_key": action.idempotency_key,
+        "payload": {**action.data, "form": form, "record_id": record_id},
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "lease_until": None,
+        "last_error": None,
+        "created_at": now,
+        "delivered_at": None,
+    }
+
+
+def _render_or_raw(text: Any, context: Mapping[str, Any], locale: str) -> str | None:
+    """A task's title or description: rendered now (a task is for people to read). A
+    template that fails keeps its raw text, so the write never fails on wording."""
+    if text is None:
+        return None
+    try:
+        return render_template(text, context, locale)
+    except Exception:  # noqa: BLE001 - any template failure; the task still gets made
+        return _message(text, locale)
+
+
+def task_row(installed: InstalledApp, action: PlannedAction, now: datetime) -> Task:
+    data = action.data
+    locale = app_locale(installed)
+    context = data.get("context") or {}
+    user = data.get("user")
+    return Task(
+        id=new_id(),
+        app=installed.key,
+        title=(_render_or_raw(data["title"], context, locale) or action.rule)[:500],
+        description=_render_or_raw(data.get("description"), context, locale),
+        role=data.get("role"),
+        assignee=str(user) if user is not None else None,
+        form=data.get("form"),
+        record_id=data.get("record_id"),
+        rule=action.rule,
+        source_key=action.idempotency_key,
+        due=data.get("due"),
+        status="open",
+        created_at=now,
+    )
+
+
+def log_runs(records: RecordService, plan: Plan, *, form: str, record_id: str | None) -> None:
+    """One ``rule_runs`` row per rule that ran (rules its field filter skipped did not)."""
+    records.session.add_all(
+        RuleRunLog(**values)
+        for values in run_log_values(plan, form=form, record_id=record_id, at=records.now)
+    )
+
+
+def run_log_values(
+    plan: Plan, *, form: str, record_id: str | None, at: datetime
+) -> Iterable[dict[str, Any]]:
+    depth = plan.event.cascade.depth
+    for run in plan.runs:
+        if run.reason in NOT_RUN:
+            continue
+        yield {
+            "id": new_id(),
+            "app": plan.event.app,
+            "rule": run.rule,
+            "form": form,
+            "record_id": record_id,
+            "event": plan.event.kind,
+            "matched": run.matched,
+            "reason": run.reason,
+            "error": run.error,
+            "error_pointer": run.error_pointer,
+            "actions": [action.to_dict() for action in run.actions],
+            "duration_ms": round(run.duration_ms, 3),
+            "depth": depth,
+            "at": at,
+        }
+
+
+# -- date-relative rules: one timer per (rule, record) ---------------------------------
+
+
+def date_timer_key(app: str, rule: str, record_id: str) -> str:
+    return f"date:{app}:{rule}:{record_id}"
+
+
+async def move_date_timers(
+    records: RecordService,
+    installed: InstalledApp,
+    form: str,
+    record_id: str,
+    data: Mapping[str, Any] | None,
+    changed: Iterable[str] | None,
+) -> None:
+    """Arm, move or drop the record's date-relative timers after a write.
+
+    ``changed=None`` means a new record (every date rule of the form); ``data=None`` a
+    deleted one (its timers go). A due moment already past is armed anyway and fires on
+    the next tick (a late entry still gets its reminder, as a past timer date in Camunda
+    fires at once)."""
+    index = installed.rules
+    rules = (
+        index.date_rules(form)
+        if changed is None or data is None
+        else index.date_rules_watching(form, changed)
+    )
+    if not rules:
+        return
+    session = records.session
+    keys = [date_timer_key(installed.key, rule.key, record_id) for rule in rules]
+    existing = {
+        timer.key: timer
+        for timer in (await session.execute(select(Timer).where(Timer.key.in_(keys)))).scalars()
+    }
+    zone = ZoneInfo(zone_of(records.now))
+    for rule, key in zip(rules, keys, strict=True):
+        due = None
+        if data is not None:
+            try:
+                due = date_due(rule, data, now=records.now, zone=zone)
+            except InvalidTiming:
+                due = None
+        timer = existing.get(key)
+        if due is None:
+            if timer is not None:
+                await session.delete(timer)
+            continue
+        if timer is None:
+            session.add(date_timer(installed.key, rule, form, record_id, due, records.now))
+        else:
+            timer.due_at = due
+            timer.status = "pending"
+            timer.attempts = 0
+            timer.last_error = None
+
+
+def date_timer(
+    app: str, rule: RuleSpec, form: str, record_id: str, due: datetime, now: datetime
+) -> Timer:
+    return Timer(**date_timer_values(app, rule, form, record_id, due, now))
+
+
+def date_timer_values(
+    app: str, rule: RuleSpec, form: str, record_id: str, due: datetime, now: datetime
+) -> dict[str, Any]:
+    assert isinstance(rule.on, DateTrigger)
+    return {
+        "id": new_id(),
+        "key": date_timer_key(app, rule.key, record_id),
+        "kind": "date",
+        "app": app,
+        "rule": rule.key,
+        "form": form,
+        "record_id": record_id,
+        "due_at": due,
+        "payload": {"field": rule.on.field, "due": format_datetime(due)},
+        "status": "pending",
+        "attempts": 0,
+        "last_error": None,
+        "created_at": now,
+        "fired_at": None,
+    }
+
+
+async def drop_record_timers(records: RecordService, record_id: str) -> None:
+    """A deleted record's pending date timers (its delayed actions still fire: they were
+    planned while it lived, as a sent letter is not unsent)."""
+    await records.session.execute(
+        delete(Timer).where(
+            Timer.record_id == record_id, Timer.kind == "date", Timer.status == "pending"
+        )
+    )
+
+
+def cascade_problem(error: CascadeError) -> RuleCascadeTooDeep:
+    return RuleCascadeTooDeep(
+        f"Nothing was saved: {error}.",
+        errors=[
+            {
+                "path": "",
+                "code": "rule_cascade",
+                "message": str(error),
+                "chain": [list(link) for link in error.chain],
+            }
+        ],
+    )

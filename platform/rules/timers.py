@@ -1,0 +1,146 @@
+"""Keeping the timers of schedule and date-relative rules in step with app definitions.
+
+On every import (and rollback, and designer save) of an app:
+
+* a schedule rule that is new, enabled again or whose trigger changed gets its next run
+  armed (one ``schedule`` timer per rule); an unchanged one keeps its timer;
+* a date-relative rule that is new, enabled again or whose trigger changed gets one
+  ``date`` timer per live record of its form (in batches). Moments already past are not
+  armed here: adding a "3 days after discharge" rule must not message every patient ever
+  discharged; yearly rules arm their next anniversary;
+* timers of rules that were removed, disabled or changed are dropped (pending ones only;
+  the history of fired ones stays).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import delete, insert, select
+
+from formloom.engines.rules import (
+    DateTrigger,
+    InvalidTiming,
+    RuleSpec,
+    ScheduleTrigger,
+    date_due,
+    next_schedule_run,
+)
+from formloom.platform.models import Record
+from formloom.platform.models.automation import Timer
+from formloom.platform.records.ids import new_id
+from formloom.platform.rules.automation import date_timer_values, zone_of
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from formloom.platform.apps.service import InstalledApp
+
+BATCH = 1_000
+
+
+def schedule_timer_key(app: str, rule: str) -> str:
+    return f"schedule:{app}:{rule}"
+
+
+def _armed(rule: RuleSpec) -> tuple[bool, Any]:
+    return rule.enabled, rule.on.model_dump(mode="json")
+
+
+def schedule_timer_values(app: str, rule: RuleSpec, due: datetime, now: datetime) -> dict[str, Any]:
+    return {
+        "id": new_id(),
+        "key": schedule_timer_key(app, rule.key),
+        "kind": "schedule",
+        "app": app,
+        "rule": rule.key,
+        "form": rule.on.form,
+        "record_id": None,
+        "due_at": due,
+        "payload": {},
+        "status": "pending",
+        "attempts": 0,
+        "last_error": None,
+        "created_at": now,
+        "fired_at": None,
+    }
+
+
+async def sync(
+    session: AsyncSession,
+    previous: InstalledApp | None,
+    installed: InstalledApp,
+    now: datetime,
+) -> None:
+    before = {rule.key: rule for rule in previous.spec.rules} if previous else {}
+    after = {rule.key: rule for rule in installed.spec.rules}
+    timed = (ScheduleTrigger, DateTrigger)
+    stale: list[str] = []
+    fresh: list[RuleSpec] = []
+    for key, rule in before.items():
+        if not isinstance(rule.on, timed):
+            continue
+        new = after.get(key)
+        if new is None or _armed(new) != _armed(rule):
+            stale.append(key)
+    for key, rule in after.items():
+        if not isinstance(rule.on, timed) or not rule.enabled:
+            continue
+        old = before.get(key)
+        if old is None or _armed(old) != _armed(rule):
+            fresh.append(rule)
+    if stale or fresh:
+        await session.execute(
+            delete(Timer).where(
+                Timer.app == installed.key,
+                Timer.rule.in_(stale + [rule.key for rule in fresh]),
+                Timer.kind.in_(("schedule", "date")),
+                Timer.status == "pending",
+            )
+        )
+    zone = ZoneInfo(zone_of(now))
+    for rule in fresh:
+        if isinstance(rule.on, ScheduleTrigger):
+            due = next_schedule_run(rule, now, zone)
+            if due is not None:
+                await session.execute(
+                    insert(Timer), [schedule_timer_values(installed.key, rule, due, now)]
+                )
+        else:
+            await _arm_dates(session, installed.key, rule, now, zone)
+
+
+async def _arm_dates(
+    session: AsyncSession, app: str, rule: RuleSpec, now: datetime, zone: ZoneInfo
+) -> None:
+    form = rule.on.form
+    last = ""
+    while True:
+        rows = (
+            await session.execute(
+                select(Record.id, Record.data)
+                .where(
+                    Record.app == app,
+                    Record.form == form,
+                    Record.deleted_at.is_(None),
+                    Record.id > last,
+                )
+                .order_by(Record.id)
+                .limit(BATCH)
+            )
+        ).all()
+        if not rows:
+            return
+        values = []
+        for record_id, data in rows:
+            try:
+                due = date_due(rule, data, now=now, zone=zone)
+            except InvalidTiming:
+                continue
+            if due is not None and due > now:
+                values.append(date_timer_values(app, rule, form, record_id, due, now))
+        if values:
+            await session.execute(insert(Timer), values)
+        last = rows[-1][0]

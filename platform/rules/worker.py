@@ -1,0 +1,490 @@
+"""The worker: fires due timers and delivers the outbox.
+
+Run by ``formloom serve`` (an APScheduler interval job, unless ``worker_in_serve`` is off),
+by ``formloom worker`` (the same job in its own process; several may run) and by
+``formloom worker --once --now ...`` (everything due as of a given instant, then exit: for
+catching up and for tests).
+
+* **Timers** are claimed in batches with ``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL
+  (SQLite has one writer at a time anyway) and each is fired *in the claiming transaction*,
+  together with everything it does (a savepoint per timer), so a timer fires exactly once
+  however many workers run. A timer that fails is retried with backoff, then dead.
+* **Outbox messages** are claimed the same way and leased (``lease_until``) in one short
+  transaction; delivery happens outside any transaction (a slow webhook holds no lock);
+  the outcome is recorded in a second one. Delivery is at-least-once: a worker that dies
+  after sending but before recording leaves the lease to expire and the message is sent
+  again, with the same idempotency key. Failures back off exponentially
+  (``outbox_backoff_seconds`` doubling up to ``outbox_backoff_max_seconds``); after
+  ``outbox_max_attempts`` — or at once for a permanent failure — the message is ``dead``:
+  listed by the API and retried by hand.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+from sqlalchemy import Select, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from formloom.engines.logic.dates import format_datetime, parse_temporal
+from formloom.engines.rules import (
+    Cascade,
+    DateTrigger,
+    Event,
+    InvalidTiming,
+    PlannedAction,
+    RuleSpec,
+    ScheduleTrigger,
+    date_due,
+    evaluate_rule,
+    next_schedule_run,
+)
+from formloom.platform.apps.service import AppCatalog, InstalledApp
+from formloom.platform.auth.principal import Principal
+from formloom.platform.db import Database
+from formloom.platform.errors import NotFound, Problem
+from formloom.platform.models import Record
+from formloom.platform.models.automation import OutboxMessage, RuleRunLog, Timer
+from formloom.platform.records.service import RecordService
+from formloom.platform.rules import automation
+from formloom.platform.rules.delivery import Deliverer, DeliveryFailed, Message
+from formloom.platform.settings import Settings
+
+log = logging.getLogger("formloom.worker")
+BATCH = 100
+
+
+@dataclass
+class Report:
+    """What one run of the worker did."""
+
+    timers_fired: int = 0
+    timers_failed: int = 0
+    timers_dead: int = 0
+    delivered: int = 0
+    retrying: int = 0
+    dead: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, other: Report) -> None:
+        for name in ("timers_fired", "timers_failed", "timers_dead", "delivered", "retrying"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.dead += other.dead
+        self.errors += other.errors
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "timers_fired": self.timers_fired,
+            "timers_failed": self.timers_failed,
+            "timers_dead": self.timers_dead,
+            "delivered": self.delivered,
+            "retrying": self.retrying,
+            "dead": self.dead,
+            "errors": self.errors[:20],
+        }
+
+
+def backoff(attempts: int, base: float, cap: float) -> timedelta:
+    """Wait after the ``attempts``-th failure: base, 2·base, 4·base, … up to ``cap``."""
+    return timedelta(seconds=min(cap, base * 2 ** max(0, attempts - 1)))
+
+
+def planned_action(data: Mapping[str, Any]) -> PlannedAction:
+    due = data.get("due")
+    moment = parse_temporal(due, "due") if due else None
+    return PlannedAction(
+        rule=data["rule"],
+        index=data["index"],
+        type=data["type"],
+        mode=data["mode"],
+        data=dict(data["data"]),
+        idempotency_key=data["idempotency_key"],
+        due=moment if isinstance(moment, datetime) else None,
+    )
+
+
+class Worker:
+    def __init__(
+        self,
+        db: Database,
+        catalog: AppCatalog,
+        settings: Settings,
+        *,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.db = db
+        self.catalog = catalog
+        self.settings = settings
+        self._http = http
+
+    def _claim(self, statement: Select[Any]) -> Select[Any]:
+        if self.db.dialect == "postgresql":
+            return statement.with_for_update(skip_locked=True)
+        return statement
+
+    async def run_once(self, now: datetime) -> Report:
+        """Everything due as of ``now``: timers (which may queue messages), then messages."""
+        report = Report()
+        report.add(await self.fire_timers(now))
+        report.add(await self.deliver_outbox(now))
+        return report
+
+    # -- timers --------------------------------------------------------------------------
+
+    async def fire_timers(self, now: datetime) -> Report:
+        report = Report()
+        while True:
+            async with self.db.transaction() as session:
+                timers = (
+                    (
+                        await session.execute(
+                            self._claim(
+                                select(Timer)
+                                .where(Timer.status == "pending", Timer.due_at <= now)
+                                .order_by(Timer.due_at, Timer.id)
+                                .limit(BATCH)
+                            )
+                        )
+                    )
+                    .scalars()
+                    .all()
+                )
+                if not timers:
+                    return report
+                for timer in timers:
+                    await self._fire_one(session, timer, now, report)
+
+    async def _fire_one(
+        self, session: AsyncSession, timer: Timer, now: datetime, report: Report
+    ) -> None:
+        timer_id, key = timer.id, timer.key
+        try:
+            async with session.begin_nested():
+                await self._fire(session, timer, now)
+            report.timers_fired += 1
+        except (Problem, InvalidTiming, ValueError, KeyError, TypeError) as error:
+            message = getattr(error, "detail", None) or str(error)
+            timer = await session.get(Timer, timer_id, populate_existing=True)  # type: ignore[assignment]
+            timer.attempts += 1
+            timer.last_error = message[:2000]
+            if timer.attempts >= self.settings.timer_max_attempts:
+                timer.status = "dead"
+                report.timers_dead += 1
+            else:
+                timer.due_at = now + backoff(
+                    timer.attempts,
+                    self.settings.outbox_backoff_seconds,
+                    self.settings.outbox_backoff_max_seconds,
+                )
+                report.timers_failed += 1
+            report.errors.append(f"timer {key}: {message}")
+            log.warning("timer %s failed (attempt %s): %s", key, timer.attempts, message)
+
+    def _records(
+        self, session: AsyncSession, now: datetime, rule: str, chain: Any
+    ) -> RecordService:
+        cascade = Cascade(
+            self.settings.rule_cascade_depth,
+            tuple((link[0], link[1], link[2]) for link in chain or ()),
+        )
+        return RecordService(
+            session,
+            self.catalog,
+            now=now,
+            principal=Principal(username=f"rule:{rule}", is_admin=True, via="system"),
+            max_page_size=self.settings.max_page_size,
+            cascade=cascade,
+        )
+
+    def _local(self, now: datetime) -> datetime:
+        return now.astimezone(ZoneInfo(self.settings.timezone))
+
+    async def _fire(self, session: AsyncSession, timer: Timer, now: datetime) -> None:
+        try:
+            installed = await self.catalog.get(session, timer.app)
+        except NotFound:
+            timer.status, timer.last_error = "cancelled", "the app is no longer installed"
+            return
+        rule = installed.rules.rule(timer.rule)
+        if rule is None:
+            timer.status, timer.last_error = "cancelled", "the rule was removed"
+            return
+        local = self._local(now)
+        if timer.kind == "action":
+            records = self._records(session, local, rule.key, timer.payload.get("cascade"))
+            action = planned_action(timer.payload["action"])
+            await automation.run_action(
+                records, installed, action, form=timer.form or "", record_id=timer.record_id,
+                delayed=False,
+            )  # fmt: skip
+            timer.status, timer.fired_at = "fired", now
+        elif timer.kind == "date":
+            await self._fire_date(session, installed, rule, timer, local)
+        elif timer.kind == "schedule":
+            await self._fire_schedule(session, installed, rule, timer, local)
+        else:
+            raise ValueError(f"unknown timer kind {timer.kind!r}")
+
+    def _event(
+        self,
+        installed: InstalledApp,
+        rule: RuleSpec,
+        kind: str,
+        record_id: str,
+        data: Mapping[str, Any],
+        now: datetime,
+        occurrence: datetime,
+    ) -> Event:
+        return Event(
+            app=installed.key,
+            form=rule.on.form,
+            kind=kind,  # type: ignore[arg-type]
+            record=data,
+            now=now,
+            record_id=record_id,
+            user={"username": f"rule:{rule.key}", "roles": [], "is_admin": True},
+            zone=self.settings.timezone,
+            occurrence=format_datetime(occurrence),
+            cascade=Cascade(self.settings.rule_cascade_depth),
+        )
+
+    async def _apply(
+        self,
+        records: RecordService,
+        installed: InstalledApp,
+        plan: Any,
+        record_id: str,
+        data: Mapping[str, Any],
+    ) -> None:
+        """A timer-fired plan: its sets update the record, the rest as on a write."""
+        form = plan.event.form
+        extra = automation.set_values(plan, data)
+        if extra:
+            acting = records.for_rule(plan.runs[0].rule, form, record_id)
+            await acting.update(installed.key, form, record_id, extra, if_match=None)
+        await automation.carry_out(records, installed, plan, form=form, record_id=record_id)
+
+    async def _fire_date(
+        self,
+        session: AsyncSession,
+        installed: InstalledApp,
+        rule: RuleSpec,
+        timer: Timer,
+        now: datetime,
+    ) -> None:
+        assert isinstance(rule.on, DateTrigger)
+        record = (
+            await session.execute(
+                select(Record.id, Record.data).where(
+                    Record.id == timer.record_id, Record.deleted_at.is_(None)
+                )
+            )
+        ).first()
+        timer.fired_at = now
+        if record is None:
+            timer.status = "fired"
+            return
+        records = self._records(session, now, rule.key, None)
+        event = self._event(installed, rule, "date", record.id, record.data, now, timer.due_at)
+        plan = evaluate_rule(rule, event)
+        await self._apply(records, installed, plan, record.id, record.data)
+        following = None
+        if rule.on.every_year:
+            following = date_due(
+                rule, record.data, now=max(now, timer.due_at), zone=ZoneInfo(event.zone)
+            )
+        if following is not None and following > timer.due_at:
+            timer.due_at, timer.status, timer.attempts = following, "pending", 0
+        else:
+            timer.status = "fired"
+
+    async def _fire_schedule(
+        self,
+        session: AsyncSession,
+        installed: InstalledApp,
+        rule: RuleSpec,
+        timer: Timer,
+        now: datetime,
+    ) -> None:
+        """One SQL query selects the records; outbox rows and log rows are inserted in bulk
+        (sync actions run record by record)."""
+        assert isinstance(rule.on, ScheduleTrigger)
+        records = self._records(session, now, rule.key, None)
+        statement = await records.matching_statement(installed.key, rule.on.form, rule.on.filter)
+        started = time.perf_counter()
+        rows = (await session.execute(statement)).all()
+        outbox: list[dict[str, Any]] = []
+        runs: list[dict[str, Any]] = []
+        for record_id, data in rows:
+            event = self._event(installed, rule, "schedule", record_id, data, now, timer.due_at)
+            plan = evaluate_rule(rule, event)
+            runs += automation.run_log_values(plan, form=rule.on.form, record_id=record_id, at=now)
+            quick = all(a.type in ("notify", "webhook") and a.mode == "outbound"
+                        for a in plan.actions)  # fmt: skip
+            if quick and not automation.set_values(plan, data):
+                outbox += [
+                    automation.outbox_values(installed.key, a, now, rule.on.form, record_id)
+                    for a in plan.actions
+                ]
+            else:
+                for action in plan.actions:
+                    if action.mode == "outbound":
+                        outbox.append(
+                            automation.outbox_values(
+                                installed.key, action, now, rule.on.form, record_id
+                            )
+                        )
+                plan_rest = plan
+                extra = automation.set_values(plan_rest, data)
+                if extra:
+                    acting = records.for_rule(rule.key, rule.on.form, record_id)
+                    await acting.update(installed.key, rule.on.form, record_id, extra,
+                                        if_match=None)  # fmt: skip
+                for action in plan.actions:
+                    if action.mode != "outbound":
+                        await automation.run_action(
+                            records, installed, action, form=rule.on.form, record_id=record_id
+                        )
+        await self._insert_ignoring_duplicates(session, OutboxMessage, outbox)
+        for start in range(0, len(runs), 5_000):
+            await session.execute(RuleRunLog.__table__.insert(), runs[start : start + 5_000])
+        log.info(
+            "schedule %s/%s: %d record(s), %d message(s) in %.2f s",
+            installed.key,
+            rule.key,
+            len(rows),
+            len(outbox),
+            time.perf_counter() - started,
+        )
+        following = next_schedule_run(
+            rule, max(now, timer.due_at), ZoneInfo(self.settings.timezone)
+        )
+        timer.fired_at = now
+        if following is None:
+            timer.status = "fired"
+        else:
+            timer.due_at, timer.attempts = following, 0
+
+    async def _insert_ignoring_duplicates(
+        self, session: AsyncSession, model: Any, rows: list[dict[str, Any]]
+    ) -> None:
+        """Bulk insert; a row whose idempotency key exists already is left out (a schedule
+        run repeated after a crash does not send twice)."""
+        if not rows:
+            return
+        make = pg_insert if self.db.dialect == "postgresql" else sqlite_insert
+        for start in range(0, len(rows), 5_000):
+            statement = make(model.__table__).on_conflict_do_nothing(
+                index_elements=["idempotency_key"]
+            )
+            await session.execute(statement, rows[start : start + 5_000])
+
+    # -- outbox --------------------------------------------------------------------------
+
+    async def deliver_outbox(self, now: datetime) -> Report:
+        report = Report()
+        own_client = self._http is None
+        http = self._http or httpx.AsyncClient(follow_redirects=False)
+        try:
+            deliverer = Deliverer(self.settings, http)
+            while True:
+                claimed = await self._claim_messages(now)
+                if not claimed:
+                    return report
+                for message in claimed:
+                    await self._deliver_one(deliverer, message, now, report)
+        finally:
+            if own_client:
+                await http.aclose()
+
+    async def _claim_messages(self, now: datetime) -> list[Message]:
+        lease = now + timedelta(seconds=self.settings.outbox_lease_seconds)
+        async with self.db.transaction() as session:
+            rows = (
+                (
+                    await session.execute(
+                        self._claim(
+                            select(OutboxMessage)
+                            .where(
+                                OutboxMessage.status == "pending",
+                                OutboxMessage.next_attempt_at <= now,
+                                or_(
+                                    OutboxMessage.lease_until.is_(None),
+                                    OutboxMessage.lease_until <= now,
+                                ),
+                            )
+                            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+                            .limit(BATCH)
+                        )
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            claimed = []
+            for row in rows:
+                row.lease_until = lease
+                row.attempts += 1
+                try:
+                    installed = await self.catalog.get(session, row.app)
+                    locale = automation.app_locale(installed)
+                except NotFound:
+                    locale = "en"
+                claimed.append(
+                    Message(
+                        id=row.id,
+                        app=row.app,
+                        rule=row.rule,
+                        kind=row.kind,
+                        channel=row.channel,
+                        key=row.idempotency_key,
+                        payload=row.payload,
+                        attempts=row.attempts,
+                        locale=locale,
+                    )
+                )
+            return claimed
+
+    async def _deliver_one(
+        self, deliverer: Deliverer, message: Message, now: datetime, report: Report
+    ) -> None:
+        notes: list[Any] = []
+        failure: DeliveryFailed | None = None
+        try:
+            outcome, notes = await deliverer.deliver(self.db, message, now)
+        except DeliveryFailed as error:
+            failure = error
+        async with self.db.transaction() as session:
+            row = await session.get(OutboxMessage, message.id)
+            if row is None:  # pragma: no cover - rows are never deleted
+                return
+            row.lease_until = None
+            if failure is None:
+                session.add_all(notes)
+                row.status, row.delivered_at, row.last_error = "done", now, None
+                report.delivered += 1
+                log.info("delivered %s: %s", message.key, outcome)
+                return
+            row.last_error = str(failure)[:2000]
+            report.errors.append(f"{message.key}: {failure}")
+            if failure.permanent or row.attempts >= self.settings.outbox_max_attempts:
+                row.status = "dead"
+                report.dead += 1
+                log.warning("dead letter %s: %s", message.key, failure)
+            else:
+                row.next_attempt_at = now + backoff(
+                    row.attempts,
+                    self.settings.outbox_backoff_seconds,
+                    self.settings.outbox_backoff_max_seconds,
+                )
+                report.retrying += 1
+                log.info("retrying %s at %s: %s", message.key, row.next_attempt_at, failure)
