@@ -222,6 +222,18 @@ async def _seed(
         team.append((record.id, role, department))
         if role == "doctor":
             staff.append((record.id, department))
+    # (doctor, start) already booked: the clinic's no-double-booking rule would refuse a
+    # second appointment in the same slot (every demo slot is 30 minutes on a half hour)
+    booked: set[tuple[str, str]] = set()
+
+    def free_slot(doctor: str, make: Any) -> str:
+        for _ in range(50):
+            starts = str(make())
+            if (doctor, starts) not in booked:
+                booked.add((doctor, starts))
+                return starts
+        raise RuntimeError("no free demo slot")  # pragma: no cover - 50 tries of ~1400 slots
+
     patient_ids: list[str] = []
     for i in range(patients):
         tags = rng.sample(
@@ -271,13 +283,18 @@ async def _seed(
             await _after_visit(service, rng, today, created.id, patient, department, day)
         for _ in range(rng.randint(0, 2)):  # past appointments, some missed
             doctor, department = rng.choice(staff)
-            day = today - timedelta(days=rng.randint(1, 180))
             status = rng.choices(["completed", "no_show", "cancelled"], [8, 2, 1])[0]
             past: dict[str, Any] = {
                 "patient": patient,
                 "doctor": doctor,
                 "department": department,
-                "starts_at": f"{day.isoformat()}T{rng.randint(9, 16):02d}:30:00+08:00",
+                "starts_at": free_slot(
+                    doctor,
+                    lambda: (
+                        f"{(today - timedelta(days=rng.randint(1, 180))).isoformat()}"
+                        f"T{rng.randint(9, 16):02d}:30:00+08:00"
+                    ),
+                ),
                 "status": status,
             }
             if status == "cancelled":
@@ -285,8 +302,13 @@ async def _seed(
             await service.create("clinic_crm", "appointment", past)
         if rng.random() < 0.6:
             doctor, department = rng.choice(staff)
-            starts = today + timedelta(days=rng.randint(1, 30))
-            hour = rng.randint(9, 16)
+            slot = free_slot(
+                doctor,
+                lambda: (
+                    f"{(today + timedelta(days=rng.randint(1, 30))).isoformat()}"
+                    f"T{rng.randint(9, 16):02d}:00:00+08:00"
+                ),
+            )
             await service.create(
                 "clinic_crm",
                 "appointment",
@@ -294,7 +316,7 @@ async def _seed(
                     "patient": patient,
                     "doctor": doctor,
                     "department": department,
-                    "starts_at": f"{starts.isoformat()}T{hour:02d}:00:00+08:00",
+                    "starts_at": slot,
                     "reason": "Follow-up consultation",
                 },
             )

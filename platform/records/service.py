@@ -163,6 +163,8 @@ class RecordService:
         self.max_page_size = max_page_size
         #: Rules that led to this service's writes (rule actions write one level deeper).
         self.cascade = cascade if cascade is not None else Cascade(DEFAULT_MAX_DEPTH)
+        #: The platform itself (rules, the demo loader) may write read-only fields.
+        self.trusted = principal.via == "system"
         #: Language of rule rejections (default: the app's first locale).
         self.locale = locale
         self.dialect = session.bind.dialect.name
@@ -447,7 +449,7 @@ class RecordService:
             self._access.pop((app, form), None)
             access = self.allowed(installed, form, "create")
             self._check_input(access, spec, payload, {})
-            data = prepare(spec, payload, existing=None, now=self.now)
+            data = prepare(spec, payload, existing=None, now=self.now, allow_read_only=self.trusted)
             record_id = new_id()
             plan = automation.plan_write(
                 self, installed, form, "created", data=data, old=None, record_id=record_id,
@@ -559,7 +561,7 @@ class RecordService:
         old = dict(record.data)
         payload = _as_object(patch)
         self._check_input(access, spec, payload, old)
-        data = prepare(spec, payload, existing=old, now=self.now)
+        data = prepare(spec, payload, existing=old, now=self.now, allow_read_only=self.trusted)
         changed = changed_fields(old, data)
         if not changed:
             return record

@@ -626,3 +626,106 @@ async def test_a_schedule_selects_its_records_in_sql_and_re_arms(
     assert late.timers_fired == 1
     [timer] = await rows(settings, Timer)
     assert timer.due_at.isoformat() == "2026-11-28T01:00:00+00:00"
+
+
+# -- several workers ------------------------------------------------------------------------
+
+
+async def test_two_worker_processes_fire_each_timer_exactly_once(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """Two `formloom worker --once --now` processes at the same time on one database: on
+    PostgreSQL they claim with SKIP LOCKED, on SQLite they queue on the write lock."""
+    import asyncio
+    import json
+    import os
+    import sys
+
+    later = {
+        "key": "later",
+        "on": {"form": "echo", "event": "created"},
+        "then": [
+            {"type": "create_task", "role": "doctor", "after": "P1D", "title": "{{ record.note }}"},
+            {"type": "notify", "channel": "in_app", "after": "P1D",
+             "recipients": [{"role": "doctor"}], "template": "{{ record.note }}"},
+        ],
+    }  # fmt: skip
+    await install(client, later)
+    total = 150
+    for number in range(total):
+        await create(client, "echo", {"note": f"n{number}"})
+    assert await count(settings, Timer, Timer.status == "pending") == 2 * total
+    env = {
+        **os.environ,
+        "FORMLOOM_DATABASE_URL": settings.database_url,
+        "FORMLOOM_TIMEZONE": "Asia/Shanghai",
+    }
+    command = [sys.executable, "-m", "formloom.platform.cli", "worker", "--once",
+               "--now", "2026-11-24T11:00"]  # fmt: skip
+    processes = [
+        await asyncio.create_subprocess_exec(
+            *command, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+        for _ in range(2)
+    ]
+    outputs = [await process.communicate() for process in processes]
+    assert [process.returncode for process in processes] == [0, 0], outputs
+    reports = [json.loads(out.decode().strip().splitlines()[-1]) for out, _ in outputs]
+    assert sum(r["timers_fired"] for r in reports) == 2 * total, reports
+    assert all(r["timers_failed"] == 0 and r["dead"] == 0 for r in reports), reports
+    assert sum(r["delivered"] for r in reports) == total
+    assert await count(settings, Task) == total
+    assert await count(settings, Timer, Timer.status == "fired") == 2 * total
+    assert await count(settings, OutboxMessage, OutboxMessage.status == "done") == total
+
+
+async def test_the_worker_command_refuses_a_bad_instant() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "formloom.platform.cli", "worker", "--once", "--now", "soon"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert "not an ISO 8601 date-time" in done.stderr
+
+
+async def test_a_webhook_that_does_not_answer_in_time_is_retried(
+    client: httpx.AsyncClient, settings: Settings, clock: FixedClock
+) -> None:
+    with http_sink() as sink:
+        hook = {
+            "key": "slow",
+            "on": {"form": "echo", "event": "created"},
+            "then": [{"type": "webhook", "method": "POST", "url": f"{sink.url}/slow",
+                      "body": {"x": 1}}],
+        }  # fmt: skip
+        await install(client, hook)
+        await create(client, "echo", {"note": "x"})
+        local = settings.model_copy(update={"webhook_timeout_seconds": 0.3})
+        db = Database(settings.database_url)
+        try:
+            sink.delay = 1.0
+            first = await Worker(db, AppCatalog(), local).run_once(clock.now())
+            assert first.retrying == 1 and "did not answer in time" in first.errors[0]
+            sink.delay = 0
+            second = await Worker(db, AppCatalog(), local).run_once(
+                clock.now() + timedelta(minutes=5)
+            )
+            assert second.delivered == 1
+        finally:
+            await db.dispose()
+    # an address nobody listens on: retried as well, with the reason
+    unreachable = dict(hook, key="gone")
+    unreachable["then"] = [{"type": "webhook", "method": "POST", "url": sink.url + "/gone"}]
+    await install(client, unreachable)
+    await create(client, "echo", {"note": "y"})
+    db = Database(settings.database_url)
+    try:
+        report = await Worker(db, AppCatalog(), settings).run_once(clock.now())
+    finally:
+        await db.dispose()
+    assert report.retrying == 1 and "could not be reached" in report.errors[0]
