@@ -23,21 +23,19 @@ def upgrade() -> None:
         "rule_runs",
         sa.Column("id", sa.String(32), nullable=False),
         sa.Column("app", sa.String(63), nullable=False),
-        sa.Column("rule", sa.String(63), nullable=False),
         sa.Column("form", sa.String(63), nullable=False),
         sa.Column("record_id", sa.String(32), nullable=True),
         sa.Column("event", sa.String(16), nullable=False),
-        sa.Column("matched", sa.Boolean(), nullable=False),
-        sa.Column("reason", sa.String(200), nullable=True),
-        sa.Column("error", sa.Text(), nullable=True),
-        sa.Column("error_pointer", sa.String(200), nullable=True),
-        sa.Column("actions", JsonDocument, nullable=False),
+        sa.Column("rules", sa.Text(), nullable=False),
+        sa.Column("matched", sa.Text(), nullable=False),
+        sa.Column("failed", sa.Boolean(), nullable=False),
+        sa.Column("runs", JsonDocument, nullable=False),
         sa.Column("duration_ms", sa.Float(), nullable=False),
         sa.Column("depth", sa.Integer(), nullable=False),
         sa.Column("at", UtcDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_rule_runs"),
     )
-    op.create_index("ix_rule_runs_app_rule_at", "rule_runs", ["app", "rule", "at"])
+    op.create_index("ix_rule_runs_app_id", "rule_runs", ["app", "id"])
     op.create_index("ix_rule_runs_record_id", "rule_runs", ["record_id"])
 
     op.create_table(
@@ -133,7 +131,7 @@ def downgrade() -> None:
         ("tasks", ["ix_tasks_app_status", "ix_tasks_record_id"]),
         ("timers", ["ix_timers_status_due", "ix_timers_record_id"]),
         ("outbox", ["ix_outbox_status_next"]),
-        ("rule_runs", ["ix_rule_runs_app_rule_at", "ix_rule_runs_record_id"]),
+        ("rule_runs", ["ix_rule_runs_app_id", "ix_rule_runs_record_id"]),
     ):
         for index in indexes:
             op.drop_index(index, table_name=table)

@@ -13,29 +13,29 @@ from formloom.platform.models.base import Base, JsonDocument, UtcDateTime
 
 
 class RuleRunLog(Base):
-    """One rule looked at one event: matched or not (and why), the actions it planned, its
-    error, how long it took. Rules a write's changed fields did not concern (their ``fields``
-    filter) are not run, so not logged."""
+    """The rules one event ran: per rule, matched or not (and why), the actions it planned,
+    its error, how long it took (``runs``, a JSON list). One row per event keeps the log's
+    cost to one insert per write however many rules look at it; ``rules`` and ``matched``
+    (",a,b," lists of rule keys) let the API select rows by rule. Rules a write's changed
+    fields did not concern (their ``fields`` filter) did not run, so are not listed."""
 
     __tablename__ = "rule_runs"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     app: Mapped[str] = mapped_column(String(63))
-    rule: Mapped[str] = mapped_column(String(63))
     form: Mapped[str] = mapped_column(String(63))
     record_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     event: Mapped[str] = mapped_column(String(16))
-    matched: Mapped[bool] = mapped_column(Boolean)
-    reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    error: Mapped[str | None] = mapped_column(Text, nullable=True)
-    error_pointer: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    actions: Mapped[list[Any]] = mapped_column(JsonDocument)
+    rules: Mapped[str] = mapped_column(Text)
+    matched: Mapped[str] = mapped_column(Text)
+    failed: Mapped[bool] = mapped_column(Boolean)
+    runs: Mapped[list[Any]] = mapped_column(JsonDocument)
     duration_ms: Mapped[float] = mapped_column(Float)
     depth: Mapped[int] = mapped_column(Integer)
     at: Mapped[datetime] = mapped_column(UtcDateTime)
 
     __table_args__ = (
-        Index("ix_rule_runs_app_rule_at", "app", "rule", "at"),
+        Index("ix_rule_runs_app_id", "app", "id"),
         Index("ix_rule_runs_record_id", "record_id"),
     )
 

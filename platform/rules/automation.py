@@ -25,7 +25,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 
 from formloom.engines.logic.dates import format_datetime
 from formloom.engines.rules import (
@@ -157,7 +157,7 @@ async def carry_out(
     """Everything but ``set``/``reject`` of a write's plan, and its log."""
     for action in plan.actions:
         await run_action(records, installed, action, form=form, record_id=record_id)
-    log_runs(records, plan, form=form, record_id=record_id)
+    await log_runs(records, plan, form=form, record_id=record_id)
 
 
 async def run_action(
@@ -202,8 +202,9 @@ async def run_action(
         return
     data = action.data
     if action.type == "set":
-        # only a delayed set gets here (immediate sets are applied by the engine)
-        if record_id is not None:
+        # An immediate set was applied by the engine to the record being written; only a
+        # delayed one, fired by its timer (delayed=False), updates the record here.
+        if not delayed and record_id is not None:
             acting = records.for_rule(action.rule, form, record_id)
             await acting.update(app, form, record_id, data["values"], if_match=None)
         return
@@ -276,37 +277,33 @@ def task_row(installed: InstalledApp, action: PlannedAction, now: datetime) -> T
     )
 
 
-def log_runs(records: RecordService, plan: Plan, *, form: str, record_id: str | None) -> None:
-    """One ``rule_runs`` row per rule that ran (rules its field filter skipped did not)."""
-    records.session.add_all(
-        RuleRunLog(**values)
-        for values in run_log_values(plan, form=form, record_id=record_id, at=records.now)
-    )
+async def log_runs(records: RecordService, plan: Plan, *, form: str, record_id: str | None) -> None:
+    """The event's row in the rule log (nothing when no rule ran)."""
+    values = run_log_values(plan, form=form, record_id=record_id, at=records.now)
+    if values is not None:
+        await records.session.execute(insert(RuleRunLog), [values])
 
 
 def run_log_values(
     plan: Plan, *, form: str, record_id: str | None, at: datetime
-) -> Iterable[dict[str, Any]]:
-    depth = plan.event.cascade.depth
-    for run in plan.runs:
-        if run.reason in NOT_RUN:
-            continue
-        yield {
-            "id": new_id(),
-            "app": plan.event.app,
-            "rule": run.rule,
-            "form": form,
-            "record_id": record_id,
-            "event": plan.event.kind,
-            "matched": run.matched,
-            "reason": run.reason,
-            "error": run.error,
-            "error_pointer": run.error_pointer,
-            "actions": [action.to_dict() for action in run.actions],
-            "duration_ms": round(run.duration_ms, 3),
-            "depth": depth,
-            "at": at,
-        }
+) -> dict[str, Any] | None:
+    runs = [run for run in plan.runs if run.reason not in NOT_RUN]
+    if not runs:
+        return None
+    return {
+        "id": new_id(),
+        "app": plan.event.app,
+        "form": form,
+        "record_id": record_id,
+        "event": plan.event.kind,
+        "rules": "," + ",".join(run.rule for run in runs) + ",",
+        "matched": "," + ",".join(run.rule for run in runs if run.matched) + ",",
+        "failed": any(run.error is not None for run in runs),
+        "runs": [run.to_dict() for run in runs],
+        "duration_ms": round(sum(run.duration_ms for run in runs), 3),
+        "depth": plan.event.cascade.depth,
+        "at": at,
+    }
 
 
 # -- date-relative rules: one timer per (rule, record) ---------------------------------

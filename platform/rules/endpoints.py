@@ -126,10 +126,6 @@ async def _page(
     return rows[:limit], following
 
 
-RUN_COLUMNS = ("id", "rule", "form", "record_id", "event", "matched", "reason", "error",
-               "error_pointer", "actions", "duration_ms", "depth", "at")  # fmt: skip
-
-
 @router.get("/{app}/log")
 async def rule_log(
     app: str,
@@ -139,23 +135,46 @@ async def rule_log(
     record_id: Annotated[str | None, Query(description="Only runs for this record.")] = None,
     matched: Annotated[bool | None, Query(description="Only matched (or unmatched) runs.")] = None,
     errors: Annotated[bool, Query(description="Only runs that failed.")] = False,
-    limit: Limit = 50,
+    limit: Annotated[int, Query(ge=1, le=500, description="Events per page.")] = 50,
     cursor: Cursor = None,
 ) -> dict[str, Any]:
-    """The rule log, newest first: every rule run (rule, record, matched or why not, planned
-    actions, error with its pointer into the rule, duration)."""
+    """The rule log, newest first: one item per rule run (rule, record, event, matched or
+    why not, planned actions, error with its pointer into the rule, duration). A page holds
+    the runs of up to ``limit`` events."""
     guard.require_admin(who, app, "read the rule log")
     statement = select(RuleRunLog).where(RuleRunLog.app == app)
     if rule is not None:
-        statement = statement.where(RuleRunLog.rule == rule)
+        statement = statement.where(RuleRunLog.rules.contains(f",{rule},", autoescape=True))
     if record_id is not None:
         statement = statement.where(RuleRunLog.record_id == record_id)
-    if matched is not None:
-        statement = statement.where(RuleRunLog.matched.is_(matched))
+    if matched is True and rule is not None:
+        statement = statement.where(RuleRunLog.matched.contains(f",{rule},", autoescape=True))
+    elif matched is True:
+        statement = statement.where(RuleRunLog.matched != ",,")
     if errors:
-        statement = statement.where(RuleRunLog.error.is_not(None))
+        statement = statement.where(RuleRunLog.failed.is_(True))
     rows, following = await _page(p, statement, RuleRunLog, limit, cursor, "rule_log")
-    return {"items": [_row(r, RUN_COLUMNS) for r in rows], "next_cursor": following}
+    items = []
+    for row in rows:
+        for number, run in enumerate(row.runs):
+            if rule is not None and run["rule"] != rule:
+                continue
+            if matched is not None and run["matched"] is not matched:
+                continue
+            if errors and run["error"] is None:
+                continue
+            items.append(
+                {
+                    "id": f"{row.id}.{number}",
+                    **run,
+                    "form": row.form,
+                    "record_id": row.record_id,
+                    "event": row.event,
+                    "depth": row.depth,
+                    "at": _iso(row.at),
+                }
+            )
+    return {"items": items, "next_cursor": following}
 
 
 OUTBOX_COLUMNS = ("id", "app", "rule", "kind", "channel", "idempotency_key", "status",

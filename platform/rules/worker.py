@@ -327,7 +327,9 @@ class Worker:
         for record_id, data in rows:
             event = self._event(installed, rule, "schedule", record_id, data, now, timer.due_at)
             plan = evaluate_rule(rule, event)
-            runs += automation.run_log_values(plan, form=rule.on.form, record_id=record_id, at=now)
+            logged = automation.run_log_values(plan, form=rule.on.form, record_id=record_id, at=now)
+            if logged is not None:
+                runs.append(logged)
             quick = all(a.type in ("notify", "webhook") and a.mode == "outbound"
                         for a in plan.actions)  # fmt: skip
             if quick and not automation.set_values(plan, data):

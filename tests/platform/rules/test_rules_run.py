@@ -194,7 +194,7 @@ async def test_set_and_notify_run_with_the_write_and_are_logged(
     assert calm["data"].get("flag") is None
     assert hurt["data"]["flag"] == "urgent"  # the set action, stored with the record
     history = (await client.get(f"/api/records/{APP}/visit/{hurt['id']}/history")).json()
-    assert history[0]["data"]["flag"] == "urgent"
+    assert [(h["version"], h["data"]["flag"]) for h in history] == [(1, "urgent")]
 
     log = (await client.get(f"/api/rules/{APP}/log")).json()["items"]
     by_record = {item["record_id"]: item for item in log}
@@ -253,7 +253,7 @@ async def test_a_reject_with_exists_refuses_overlaps_at_the_field_and_writes_not
     listed = (await client.get(f"/api/records/{APP}/appointment")).json()["items"]
     assert len(listed) == 3
     # the refused write's log went with it: three runs, all matched (the query decided)
-    assert await count(settings, RuleRunLog, RuleRunLog.matched.is_(True)) == 3
+    assert await count(settings, RuleRunLog, RuleRunLog.matched == ",no_double_booking,") == 3
 
 
 async def test_an_unconditional_reject_rolls_back_everything(
@@ -729,3 +729,31 @@ async def test_a_webhook_that_does_not_answer_in_time_is_retried(
     finally:
         await db.dispose()
     assert report.retrying == 1 and "could not be reached" in report.errors[0]
+
+
+async def test_the_rule_log_lists_every_run_and_filters_by_rule_match_and_error(
+    client: httpx.AsyncClient, users: Users
+) -> None:
+    broken = {
+        "key": "broken",
+        "on": {"form": "visit", "event": "created"},
+        "if": {">": [{"var": "record.pain"}, 1]},
+        "then": [{"type": "set", "values": {"flag": {"substr": [{"var": "record.flag"}, "x"]}}}],
+    }
+    await install(client, PAIN_ALERT, broken)
+    await create(client, "visit", {"pain": 8})
+    await create(client, "visit", {"pain": 0})
+    everything = (await client.get(f"/api/rules/{APP}/log")).json()["items"]
+    assert sorted((i["rule"], i["matched"]) for i in everything) == [
+        ("broken", False), ("broken", False), ("pain_alert", False), ("pain_alert", True),
+    ]  # fmt: skip
+    [failed] = (await client.get(f"/api/rules/{APP}/log", params={"errors": True})).json()["items"]
+    assert failed["rule"] == "broken" and failed["error_pointer"] == "/then/0/values/flag"
+    only = {"rule": "pain_alert", "matched": True}
+    hits = (await client.get(f"/api/rules/{APP}/log", params=only)).json()["items"]
+    assert [(i["rule"], i["matched"]) for i in hits] == [("pain_alert", True)]
+    nurse = await users.create("nurse_log", roles={APP: ["doctor"]})
+    denied = await client.get(f"/api/rules/{APP}/log", headers=nurse.headers)
+    assert denied.status_code == 403
+    # the failing rule did not stop the write: both visits are stored
+    assert len((await client.get(f"/api/records/{APP}/visit")).json()["items"]) == 2
