@@ -368,12 +368,16 @@ def _evaluate(rule: RuleSpec, run: _Run) -> RuleRun:
     reason = _trigger_passes(rule, run)
     if reason is not None:
         return RuleRun(rule.key, False, reason=reason, duration_ms=_elapsed(started))
-    saved = (dict(run.record), set(run.changed))
     try:
         matched = truthy(run.value(rule.condition, "/if"))
-        if not matched:
-            return RuleRun(rule.key, False, reason="condition is false",
-                           duration_ms=_elapsed(started))  # fmt: skip
+    except _RuleFailed as error:
+        return RuleRun(rule.key, False, error=str(error), error_pointer=error.pointer,
+                       duration_ms=_elapsed(started))  # fmt: skip
+    if not matched:
+        return RuleRun(rule.key, False, reason="condition is false",
+                       duration_ms=_elapsed(started))  # fmt: skip
+    saved = (dict(run.record), set(run.changed))  # only a matching rule's actions can set
+    try:
         actions = tuple(
             _resolve(rule, index, action, run) for index, action in enumerate(rule.then)
         )

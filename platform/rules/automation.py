@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 
 #: Why a rule did not run at all (its trigger's field filter): such runs are not logged.
 NOT_RUN = ("none of the watched fields changed", "no watched field changed to the given value")
+FALSE = "condition is false"
 #: Locale of texts with no reader (tasks, messages to bare addresses): the app's first.
 FALLBACK_LOCALE = "en"
 
@@ -299,7 +300,11 @@ def run_log_values(
         "rules": "," + ",".join(run.rule for run in runs) + ",",
         "matched": "," + ",".join(run.rule for run in runs if run.matched) + ",",
         "failed": any(run.error is not None for run in runs),
-        "runs": [run.to_dict() for run in runs],
+        # a rule whose condition was false is [key, duration] (most runs are; kept short)
+        "runs": [
+            [run.rule, round(run.duration_ms, 3)] if run.reason == FALSE else run.to_dict()
+            for run in runs
+        ],
         "duration_ms": round(sum(run.duration_ms for run in runs), 3),
         "depth": plan.event.cascade.depth,
         "at": at,

@@ -156,7 +156,13 @@ async def rule_log(
     rows, following = await _page(p, statement, RuleRunLog, limit, cursor, "rule_log")
     items = []
     for row in rows:
-        for number, run in enumerate(row.runs):
+        for number, logged in enumerate(row.runs):
+            run = (
+                {"rule": logged[0], "matched": False, "reason": "condition is false",
+                 "error": None, "error_pointer": None, "duration_ms": logged[1], "actions": []}
+                if isinstance(logged, list)
+                else logged
+            )  # fmt: skip
             if rule is not None and run["rule"] != rule:
                 continue
             if matched is not None and run["matched"] is not matched:
