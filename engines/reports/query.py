@@ -122,10 +122,12 @@ class PivotQuery:
     top_other: bool = False
     cyclic: list[int] = field(default_factory=list)
 
-    def reshape(self, rows: Sequence[Sequence[Any]]) -> PivotResult:
+    def reshape(self, rows: Sequence[Sequence[Any]], locale: str = "en") -> PivotResult:
+        """The matrix, its headers labelled in ``locale`` (option labels of the forms;
+        weekdays, yes/no, "other" and "(empty)" in en or zh-CN)."""
         from .result import reshape
 
-        return reshape(rows, self)
+        return reshape(rows, self, locale)
 
 
 def records_filter_target(table: Any, form: FormSpec, dialect: Dialect) -> FilterTarget:

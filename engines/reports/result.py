@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import calendar
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -43,6 +44,29 @@ __all__ = [
 ]
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+@dataclass(frozen=True)
+class HeaderWords:
+    """The words header labels are made of besides the app's own labels."""
+
+    other: str
+    empty: str
+    yes: str
+    no: str
+    weekdays: tuple[str, ...]
+
+
+HEADER_WORDS = {
+    "en": HeaderWords("Other", "(empty)", "Yes", "No", WEEKDAYS),
+    "zh-CN": HeaderWords(
+        "其他",
+        "（空）",
+        "是",
+        "否",
+        ("星期一", "星期二", "星期三", "星期四", "星期五", "星期六", "星期日"),
+    ),  # fmt: skip
+}
 Number = int | float
 
 
@@ -132,7 +156,7 @@ def _measure_value(measure: Measure, value: Any) -> Any:
 _GroupKey = tuple[Any, ...]  # ((value, other), ...) per dim of the set, in dim order
 
 
-def reshape(rows: Sequence[Sequence[Any]], query: PivotQuery) -> PivotResult:
+def reshape(rows: Sequence[Sequence[Any]], query: PivotQuery, locale: str = "en") -> PivotResult:
     """The matrix of a pivot from the rows of ``query.statement``.
 
     Raises :class:`PivotError` when the matrix would have more than ``max_cells`` cells.
@@ -174,7 +198,7 @@ def reshape(rows: Sequence[Sequence[Any]], query: PivotQuery) -> PivotResult:
     )
     if max(len(row_keys), 1) * max(len(col_keys), 1) > query.max_cells:
         raise _too_large(query, len(row_keys) * len(col_keys))
-    builder = _Shaper(query, groups, spans)
+    builder = _Shaper(query, groups, spans, locale)
     row_index = frozenset(d.index for d in row_dims)
     col_index = frozenset(d.index for d in col_dims)
     row_keys = builder.order_rows(row_keys, row_dims)
@@ -265,8 +289,11 @@ class _Shaper:
         query: PivotQuery,
         groups: dict[frozenset[int], dict[_GroupKey, dict[str, Any]]],
         spans: dict[tuple[frozenset[int], _GroupKey], dict[int, tuple[Any, Any]]],
+        locale: str = "en",
     ) -> None:
         self.query = query
+        self.locale = locale
+        self.words = HEADER_WORDS.get(locale, HEADER_WORDS["en"])
         self.spans = spans
         self.spec = query.spec
         self.groups = groups
@@ -387,9 +414,9 @@ class _Shaper:
 
     def label(self, plan: DimPlan, value: Any, other: bool) -> str:
         if other:
-            return "Other"
+            return self.words.other
         if value is None:
-            return "(empty)"
+            return self.words.empty
         d = plan.dimension
         if plan.kind == "bins":
             assert d.bins is not None
@@ -405,7 +432,7 @@ class _Shaper:
             return f"[{_fmt(low)}, {_fmt(low + d.bin_width)})"
         if plan.kind == "bucket":
             if d.bucket == "weekday":
-                return WEEKDAYS[int(value) - 1]
+                return self.words.weekdays[int(value) - 1]
             if d.bucket == "hour":
                 return f"{int(value):02d}:00"
             if d.bucket == "week":
@@ -413,14 +440,14 @@ class _Shaper:
                 return f"{year}-W{week:02d}"
             return str(value)
         if isinstance(value, bool):
-            return "Yes" if value else "No"
+            return self.words.yes if value else self.words.no
         form = self.query.forms[plan.ref.target_form or self.spec.form]
         field = form.field(plan.ref.key)
         options = getattr(field, "options", None)
         if options:
             for option in options:
                 if option.value == value:
-                    return label_text(option.label) or str(value)
+                    return label_text(option.label, self.locale) or str(value)
         return str(value)
 
     def drill_down(self, s: frozenset[int], key: _GroupKey) -> DrillDown:

@@ -154,20 +154,24 @@ async def run_report(
 @router.post("/reports/{app}")
 async def run_adhoc(
     app: str,
+    request: Request,
     p: PlatformDep,
     who: CallerDep,
     body: Annotated[Any, Body(description="A pivot spec (docs/reports.md)")],
     format: FormatQuery = "json",
     chart: ChartQuery = None,
+    locale: LocaleQuery = None,
 ) -> Response:
-    """Run a pivot spec posted in the body (errors point into it)."""
+    """Run a pivot spec posted in the body (errors point into it), labelled in the caller's
+    locale."""
     spec = parse_spec(body)
+    language = _locale(request, locale)
     async with p.db.transaction(write=False) as session:
         service = report_service(p, session, who)
         installed = await service.app(app)
-        result = await service.run(installed, spec)
+        result = await service.run(installed, spec, locale=language)
     ran = Ran(None, "", spec, result, _chart_override(None, chart))
-    return _present(ran, format, app)
+    return _present(ran, format, app, language)
 
 
 @router.get("/dashboards/{app}/{dashboard}")

@@ -175,7 +175,7 @@ class ReportService:
         return self.records.row_condition(access, "read", installed.forms[spec.form])
 
     async def run(
-        self, installed: InstalledApp, spec: PivotSpec, *, prefix: str = ""
+        self, installed: InstalledApp, spec: PivotSpec, *, prefix: str = "", locale: str = "en"
     ) -> PivotResult:
         condition = self._guard(installed, spec, prefix)
         dialect = "postgresql" if self.records.dialect == "postgresql" else "sqlite"
@@ -197,7 +197,7 @@ class ReportService:
                     "the database's range (check bin widths and edges).",
                     errors=[{"path": prefix, "code": "out_of_range", "message": "out of range"}],
                 ) from exc
-            result: PivotResult = query.reshape(rows)
+            result: PivotResult = query.reshape(rows, locale)
             result = await self._titles(installed, spec, result)
         except PivotError as exc:
             raise Unprocessable(
@@ -285,11 +285,12 @@ class ReportService:
         if chart is not None and chart.type == "kpi" and chart.period_field:
             # a KPI is this period's value against the previous period's: two flat runs
             current, before = self.periods(installed, spec, chart)
-            result = await self.run(installed, with_filter(spec, current, flat=True), prefix=prefix)
+            current_spec = with_filter(spec, current, flat=True)
+            result = await self.run(installed, current_spec, prefix=prefix, locale=locale)
             earlier = await self.run(installed, with_filter(spec, before, flat=True), prefix=prefix)
             previous = total_of(earlier, chart.measure or spec.measures[0].key)
         else:
-            result = await self.run(installed, spec, prefix=prefix)
+            result = await self.run(installed, spec, prefix=prefix, locale=locale)
         return Ran(key, label_text(report.label, locale), spec, result, chart, previous)
 
     def periods(

@@ -348,3 +348,46 @@ async def test_hostile_values_are_422_never_500(client: httpx.AsyncClient, ward:
         board = await client.get(f"/api/dashboards/{APP}/board", params=params)
         assert board.status_code == 422, params
         assert board.json()["errors"][0]["in"] == "query"
+
+
+async def test_header_labels_follow_the_callers_locale(client: httpx.AsyncClient) -> None:
+    document = definition()
+    document["locales"] = ["en", "zh-CN"]
+    for form in document["forms"]:
+        form["label"] = {"en": form["label"], "zh-CN": "就诊"}
+        for field in form["fields"]:
+            field["label"] = {"en": field["label"], "zh-CN": field["key"]}
+            for option in field.get("options", []):
+                option["label"] = {"en": option["value"].title(), "zh-CN": f"{option['value']}诊"}
+    for report in document["reports"]:
+        report["label"] = {"en": report["label"], "zh-CN": report["label"]}
+    document["dashboards"][0]["label"] = {"en": "Board", "zh-CN": "看板"}
+    assert (await client.post("/api/apps/import", json=document)).status_code == 201
+    for department, kind, fee, day in VISITS + [("dental", None, 5, "2026-11-24")]:
+        data = {"department": department, "fee": fee, "day": day}
+        if kind:
+            data["kind"] = kind
+        assert (
+            await client.post(f"/api/records/{APP}/visit", json={"data": data})
+        ).status_code == 201
+    spec = {
+        "form": "visit",
+        "rows": [{"field": "kind"}],
+        "columns": [{"field": "day", "bucket": "weekday"}],
+        "measures": [{"key": "n", "op": "count"}],
+    }
+
+    def labels(body: dict[str, Any], side: str) -> list[str]:
+        return [header["labels"][0] for header in body["result"][side]]
+
+    chinese = (await client.post(f"/api/reports/{APP}", json=spec,
+                                 params={"locale": "zh-CN"})).json()  # fmt: skip
+    assert labels(chinese, "rows") == ["first诊", "repeat诊", "（空）"]
+    assert "星期一" in labels(chinese, "columns")  # 2026-11-02 was a Monday
+    english = (await client.post(f"/api/reports/{APP}", json=spec)).json()
+    assert labels(english, "rows") == ["First", "Repeat", "(empty)"]
+    assert "Monday" in labels(english, "columns")
+    saved = await client.get(
+        f"/api/reports/{APP}/by_department", headers={"Accept-Language": "zh-CN"}
+    )
+    assert saved.status_code == 200
