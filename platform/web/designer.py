@@ -1,7 +1,136 @@
-"""The form designer's pages (``/designer/{app}/{form}``)."""
+"""The form designer's pages: ``/designer/{app}`` (the app's forms), ``/designer/{app}/{form}``
+(change a form) and ``/designer/{app}/new`` (start a new one).
+
+The page is a shell: the server hands the form's definition exactly as written in the app
+(plus the app's locales and forms, and the revision it was read at) to
+``ui/static/designer.js``, which does the editing in the browser. Saving goes through the
+API's plan-and-apply path (``PUT /api/apps/{app}/forms/{form}`` with ``dry_run`` first and
+``If-Match``), so the designer never writes anything an import could not. Only those who may
+save forms (platform admins, see ``guard.require_admin``) may open it; others get a 403
+page, anonymous callers the sign-in page.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, Response
+
+from formloom.engines.forms import label_text
+from formloom.engines.forms.fields import FIELD_TYPES
+from formloom.platform.apps.service import InstalledApp
+from formloom.platform.auth.deps import PrincipalDep
+from formloom.platform.auth.principal import Principal
+from formloom.platform.deps import Platform, platform
+from formloom.platform.errors import Forbidden, Problem, _audit_refusal
+from formloom.platform.i18n import request_locale
+from formloom.platform.permissions import guard
+from formloom.platform.records.service import iso
+from formloom.platform.web.pages import _render, _signin_redirect
 
 router = APIRouter(include_in_schema=False)
+PlatformDep = Annotated[Platform, Depends(platform)]
+
+#: The path that starts a new form. A form whose key is "new" opens at ``new?existing=1``.
+NEW = "new"
+
+
+async def _problem(request: Request, who: Principal, problem: Problem) -> HTMLResponse:
+    if isinstance(problem, Forbidden) and problem.audit is not None:
+        # audited like the API's refusals (the error handler does it for problem responses)
+        await _audit_refusal(request, problem.audit)
+    response = _render(request, "designer/problem.html", who, problem=problem)
+    response.status_code = problem.status
+    return response
+
+
+async def _app(p: Platform, who: Principal, app: str) -> InstalledApp:
+    guard.require_admin(who, app, "change forms")
+    async with p.db.transaction(write=False) as session:
+        return await p.catalog.get(session, app)
+
+
+def _forms_meta(installed: InstalledApp, lang: str) -> dict[str, Any]:
+    """The app's forms as form.js's relation pickers take them (the preview)."""
+    forms: dict[str, Any] = {}
+    for key, spec in installed.forms.items():
+        title = spec.title_field or next(
+            (f.key for f in spec.fields if f.field_type == "text"), None
+        )
+        title_field = spec.field(title) if title else None
+        forms[key] = {
+            "label": label_text(spec.label, lang),
+            "title_field": title,
+            "title_type": title_field.field_type if title_field is not None else None,
+        }
+    return {"key": installed.key, "label": label_text(installed.spec.label, lang), "forms": forms}
+
+
+def _page_data(p: Platform, installed: InstalledApp, form: str | None, lang: str) -> dict[str, Any]:
+    documents = [f for f in installed.document.get("forms", []) if isinstance(f, dict)]
+    index = next((i for i, f in enumerate(documents) if f.get("key") == form), len(documents))
+    return {
+        "app": {
+            "key": installed.key,
+            "label": label_text(installed.spec.label, lang),
+            "locales": list(installed.spec.locales),
+            "forms": [{"key": f.get("key"), "label": f.get("label")} for f in documents],
+        },
+        "preview_app": _forms_meta(installed, lang),
+        "form": documents[index] if index < len(documents) else None,
+        "form_index": index,
+        "revision": installed.version,
+        "types": list(FIELD_TYPES),
+        "now": iso(p.clock.now()),
+    }
+
+
+@router.get("/designer/{app}", response_model=None)
+async def designer_home(app: str, request: Request, p: PlatformDep, who: PrincipalDep) -> Response:
+    """The app's forms, each opening in the designer, and a button for a new one."""
+    if not who.authenticated:
+        return _signin_redirect(request)
+    lang = request_locale(request)
+    try:
+        installed = await _app(p, who, app)
+    except Problem as problem:
+        return await _problem(request, who, problem)
+    forms = [
+        {"key": spec.key, "label": label_text(spec.label, lang), "fields": len(spec.fields)}
+        for spec in installed.spec.forms
+    ]
+    return _render(
+        request,
+        "designer/home.html",
+        who,
+        app={"key": app, "label": label_text(installed.spec.label, lang)},
+        forms=forms,
+    )
+
+
+@router.get("/designer/{app}/{form}", response_model=None)
+async def designer_page(
+    app: str, form: str, request: Request, p: PlatformDep, who: PrincipalDep
+) -> Response:
+    if not who.authenticated:
+        return _signin_redirect(request)
+    lang = request_locale(request)
+    key = None if form == NEW and "existing" not in request.query_params else form
+    try:
+        installed = await _app(p, who, app)
+        if key is not None:
+            installed.form(key)
+    except Problem as problem:
+        return await _problem(request, who, problem)
+    data = _page_data(p, installed, key, lang)
+    form_label = label_text(installed.forms[key].label, lang) if key is not None else None
+    return _render(
+        request,
+        "designer/designer.html",
+        who,
+        app=data["app"],
+        form_key=key,
+        form_label=form_label,
+        page_data=data,
+    )

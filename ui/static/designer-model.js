@@ -1,0 +1,285 @@
+// The form designer's model: what each field type offers, new fields, keys, labels, and the
+// condition builder's translation to and from JsonLogic. Pure functions, no DOM.
+//
+// The designer edits the form definition exactly as the app stores it (docs/forms.md), with
+// two private markers on each field that never leave the browser: `_uid` (a stable identity
+// while keys are renamed) and `_kt` (the key was typed by hand, so the label no longer
+// derives it). `serializeForm` strips them.
+
+import { t } from "/static/i18n.js";
+
+export const KEY_PATTERN = /^[a-z][a-z0-9_]{0,62}$/;
+export const RESERVED_KEYS = new Set([
+  "id", "app", "form", "form_version", "version", "data",
+  "created_at", "created_by", "updated_at", "updated_by", "deleted_at",
+]);
+
+// What each type is called in the palette, and which attributes it has (engines/forms/fields.py).
+const VALUE = { input: true, indexable: true, column: true };
+export const TYPES = {
+  text: { name: "Text", icon: "Aa", ...VALUE, text: true },
+  textarea: { name: "Long text", icon: "¶", ...VALUE, text: true },
+  number: { name: "Number", icon: "1.5", ...VALUE, limits: "number" },
+  integer: { name: "Whole number", icon: "123", ...VALUE, limits: "integer" },
+  boolean: { name: "Yes / no", icon: "y/n", ...VALUE },
+  date: { name: "Date", icon: "31", ...VALUE, limits: "date" },
+  datetime: { name: "Date and time", icon: "31h", ...VALUE, limits: "datetime" },
+  time: { name: "Time", icon: "hh", ...VALUE, limits: "time" },
+  select: { name: "Dropdown", icon: "▾", ...VALUE, options: true },
+  multiselect: { name: "Multiple choice", icon: "☰", input: true, column: true, options: true, items: true },
+  email: { name: "Email", icon: "@", ...VALUE },
+  phone: { name: "Phone", icon: "☎", ...VALUE },
+  url: { name: "Web address", icon: "www", ...VALUE },
+  relation: { name: "Link to record", icon: "↗", ...VALUE, relation: true },
+  table: { name: "Table", icon: "▦", input: true, table: true },
+  file: { name: "File", icon: "doc", input: true, column: true, file: true },
+  image: { name: "Image", icon: "img", input: true, column: true, file: true },
+  computed: { name: "Formula", icon: "ƒx", indexable: true, column: true, computed: true },
+  section: { name: "Section", icon: "§", section: true },
+};
+
+export function typeName(type) {
+  return t(TYPES[type]?.name ?? type);
+}
+
+let uidCounter = 0;
+export function uid() {
+  uidCounter += 1;
+  return `u${uidCounter}`;
+}
+
+// Give every field (and table column) of a loaded form its private identity; loaded keys
+// count as typed by hand (renaming a saved field is a decision, not a side effect).
+export function adoptForm(form) {
+  const copy = JSON.parse(JSON.stringify(form));
+  copy.fields = Array.isArray(copy.fields) ? copy.fields : [];
+  for (const field of copy.fields) adoptField(field, true);
+  return copy;
+}
+
+function adoptField(field, touched) {
+  field._uid = uid();
+  field._kt = touched;
+  if (Array.isArray(field.fields)) for (const column of field.fields) adoptField(column, touched);
+}
+
+// The form as the API takes it: private markers removed, key first.
+export function serializeForm(form) {
+  return JSON.parse(JSON.stringify(form, (name, value) => (name.startsWith("_") ? undefined : value)));
+}
+
+// -- keys ---------------------------------------------------------------------------------
+
+export function slug(text) {
+  const ascii = String(text || "")
+    .normalize("NFKD")
+    .replace(/[\u0300-\u036f]/g, "")
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, "_")
+    .replace(/^_+|_+$/g, "");
+  if (!ascii) return "";
+  const key = /^[a-z]/.test(ascii) ? ascii : `f_${ascii}`;
+  return key.slice(0, 63).replace(/_+$/, "");
+}
+
+// A free key: the label's slug (numbered when taken), or `{base}_N` for a label without
+// Latin letters (a Chinese label gives field_1, field_2, ...).
+export function deriveKey(text, taken, base = "field") {
+  const stem = slug(text);
+  if (stem && !RESERVED_KEYS.has(stem)) {
+    if (!taken.has(stem)) return stem;
+    for (let n = 2; ; n += 1) {
+      const candidate = `${stem.slice(0, 60)}_${n}`;
+      if (!taken.has(candidate)) return candidate;
+    }
+  }
+  for (let n = 1; ; n += 1) {
+    const candidate = `${base}_${n}`;
+    if (!taken.has(candidate)) return candidate;
+  }
+}
+
+// Why a key cannot be used ("" when it can). `siblings`: keys of the other fields in scope.
+export function keyProblem(key, siblings) {
+  if (!key) return t("A key is required.");
+  if (!KEY_PATTERN.test(key)) {
+    return t("Use lower-case letters, digits and _, starting with a letter (at most 63).");
+  }
+  if (RESERVED_KEYS.has(key)) return t("“{key}” is reserved for the record itself.", { key });
+  if (siblings.has(key)) return t("Another field already uses the key “{key}”.", { key });
+  return "";
+}
+
+// -- labels -------------------------------------------------------------------------------
+
+// A label as text per locale: a plain string belongs to the first locale.
+export function labelTexts(value, locales) {
+  const texts = {};
+  for (const locale of locales) texts[locale] = "";
+  if (typeof value === "string") texts[locales[0]] = value;
+  else if (value && typeof value === "object") {
+    for (const [locale, text] of Object.entries(value)) texts[locale] = String(text ?? "");
+  }
+  return texts;
+}
+
+// Back to the format: one string when only one text is given (locale-neutral), a map when
+// several are (the server checks it has every app locale), nothing when none
+// (docs/app-format.md, "Labels and locales").
+export function labelValue(texts) {
+  const given = Object.entries(texts).filter(([, text]) => text.trim() !== "");
+  if (!given.length) return undefined;
+  if (given.length === 1) return given[0][1];
+  return Object.fromEntries(given);
+}
+
+// -- new fields ---------------------------------------------------------------------------
+
+export function newField(type, taken, { forms = [], formKey = "", column = false } = {}) {
+  const base = type === "section" ? "section" : column ? "column" : "field";
+  const field = { key: deriveKey("", taken, base), type, _uid: uid(), _kt: false };
+  if (TYPES[type]?.options) {
+    field.options = [
+      { value: "option_1", label: t("Option {n}", { n: 1 }), _vt: false },
+      { value: "option_2", label: t("Option {n}", { n: 2 }), _vt: false },
+    ];
+  }
+  if (type === "relation") {
+    const other = forms.find((form) => form.key && form.key !== formKey) || forms[0];
+    field.target = other ? other.key : formKey || "";
+  }
+  if (type === "table") {
+    field.fields = [{ key: "column_1", type: "text", _uid: uid(), _kt: false }];
+  }
+  if (type === "computed") field.formula = { cat: [""] };
+  return field;
+}
+
+// Change a field's type, keeping what the new type also has.
+export function retype(field, type, context) {
+  const fresh = newField(type, new Set([field.key]), context);
+  const info = TYPES[type];
+  const kept = { key: field.key, type, _uid: field._uid, _kt: field._kt };
+  for (const name of ["label", "help", "visible_if"]) if (field[name] !== undefined) kept[name] = field[name];
+  if (info.input) for (const name of ["required", "read_only"]) if (field[name]) kept[name] = field[name];
+  if (info.indexable && !context.column) for (const name of ["indexed", "unique"]) if (field[name]) kept[name] = field[name];
+  if (info.text && TYPES[field.type]?.text) {
+    for (const name of ["min_length", "max_length", "pattern", "pattern_message"]) {
+      if (field[name] !== undefined) kept[name] = field[name];
+    }
+  }
+  if (info.options) kept.options = field.options?.length ? field.options : fresh.options;
+  if (info.relation) kept.target = field.target || fresh.target;
+  if (info.table) kept.fields = field.fields?.length ? field.fields : fresh.fields;
+  if (info.computed) kept.formula = field.formula || fresh.formula;
+  return kept;
+}
+
+// -- conditions ---------------------------------------------------------------------------
+
+export const OPERATORS = {
+  "==": { name: "is", value: true },
+  "!=": { name: "is not", value: true },
+  ">": { name: "is greater than", value: true },
+  ">=": { name: "is at least", value: true },
+  "<": { name: "is less than", value: true },
+  "<=": { name: "is at most", value: true },
+  contains: { name: "contains", value: true },
+  empty: { name: "is empty", value: false },
+  filled: { name: "is filled in", value: false },
+};
+
+export function operatorsFor(type) {
+  if (type === "multiselect") return ["contains", "empty", "filled"];
+  if (type === "boolean") return ["==", "!=", "empty", "filled"];
+  if (["select", "relation", "email", "phone", "url", "file", "image", "table"].includes(type)) {
+    return ["==", "!=", "empty", "filled"];
+  }
+  if (["number", "integer", "date", "datetime", "time", "computed"].includes(type)) {
+    return ["==", "!=", ">", ">=", "<", "<=", "empty", "filled"];
+  }
+  return ["==", "!=", "contains", "empty", "filled"];
+}
+
+function varName(node) {
+  if (node && typeof node === "object" && !Array.isArray(node) && Object.keys(node).length === 1 && "var" in node) {
+    const name = Array.isArray(node.var) ? node.var[0] : node.var;
+    return typeof name === "string" && name ? name : null;
+  }
+  return null;
+}
+
+function isLiteral(value) {
+  return value === null || ["string", "number", "boolean"].includes(typeof value);
+}
+
+function single(rule) {
+  if (!rule || typeof rule !== "object" || Array.isArray(rule)) return null;
+  const ops = Object.keys(rule);
+  if (ops.length !== 1) return null;
+  const op = ops[0];
+  let args = rule[op];
+  if (!Array.isArray(args)) args = [args];
+  if (["==", "!=", ">", ">=", "<", "<=", "===", "!=="].includes(op) && args.length === 2) {
+    const field = varName(args[0]);
+    if (field && isLiteral(args[1])) {
+      return { field, op: op === "===" ? "==" : op === "!==" ? "!=" : op, value: args[1] };
+    }
+    return null;
+  }
+  if (op === "in" && args.length === 2) {
+    const field = varName(args[1]);
+    if (field && isLiteral(args[0])) return { field, op: "contains", value: args[0] };
+    return null;
+  }
+  if (op === "is_empty" && args.length === 1) {
+    const field = varName(args[0]);
+    return field ? { field, op: "empty", value: null } : null;
+  }
+  if (op === "!" && args.length === 1) {
+    const inner = single(args[0]);
+    if (inner && inner.op === "empty") return { ...inner, op: "filled" };
+    return null;
+  }
+  return null;
+}
+
+// {join: "all"|"any", rows: [{field, op, value}]} for a rule the builder can show, else null.
+export function parseCondition(rule) {
+  if (rule === undefined || rule === null) return { join: "all", rows: [] };
+  if (!rule || typeof rule !== "object" || Array.isArray(rule)) return null;
+  const ops = Object.keys(rule);
+  if (ops.length === 1 && (ops[0] === "and" || ops[0] === "or") && Array.isArray(rule[ops[0]])) {
+    const rows = rule[ops[0]].map(single);
+    if (!rows.length || rows.some((row) => row === null)) return null;
+    return { join: ops[0] === "and" ? "all" : "any", rows };
+  }
+  const row = single(rule);
+  return row ? { join: "all", rows: [row] } : null;
+}
+
+function rowRule({ field, op, value }) {
+  const variable = { var: field };
+  if (op === "contains") return { in: [value, variable] };
+  if (op === "empty") return { is_empty: [variable] };
+  if (op === "filled") return { "!": [{ is_empty: [variable] }] };
+  return { [op]: [variable, value] };
+}
+
+// JsonLogic for the builder's rows (undefined when there are none).
+export function buildCondition({ join, rows }) {
+  const complete = rows.filter((row) => row.field && row.op);
+  if (!complete.length) return undefined;
+  if (complete.length === 1) return rowRule(complete[0]);
+  return { [join === "any" ? "or" : "and"]: complete.map(rowRule) };
+}
+
+// A literal typed into the builder, as the field's type stores it.
+export function conditionValue(type, text) {
+  if (type === "number" || type === "integer" || type === "computed") {
+    if (String(text).trim() !== "" && !Number.isNaN(Number(text))) return Number(text);
+    return text;
+  }
+  if (type === "boolean") return text === true || text === "true";
+  return text;
+}

@@ -1,0 +1,786 @@
+// The designer's properties panel: the selected field's attributes (or the form's own when
+// no field is selected), the options editor and the visibility condition builder.
+//
+// Typing changes the model and redraws the edited card only; the panel itself is rebuilt
+// when the selection changes or its shape does (a new option row, another type).
+
+import { t, label } from "/static/i18n.js";
+import * as model from "/static/designer-model.js";
+
+const LOCALE_NAMES = { en: "English", "zh-CN": "中文" };
+let counter = 0;
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (name === "text") node.textContent = value;
+    else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+    else if (name === "value") node.value = value;
+    else if (name === "checked") node.checked = Boolean(value);
+    else node.setAttribute(name, value === true ? "" : value);
+  }
+  for (const child of children.flat()) if (child) node.append(child);
+  return node;
+}
+
+function errorSlot(D, owner, name) {
+  const messages = D.errors.get(owner)?.[name] || [];
+  return el("p", {
+    class: "prop-error",
+    role: "alert",
+    "data-testid": `prop-${name}-error`,
+    hidden: messages.length ? null : true,
+    text: messages.join(" "),
+  });
+}
+
+function setError(slot, message) {
+  slot.textContent = message;
+  slot.hidden = !message;
+}
+
+// A labelled control: <div class=prop><label/>control<hint/><error/></div>
+function prop(D, owner, name, text, control, hint) {
+  counter += 1;
+  const id = `prop-${counter}`;
+  control.id = id;
+  control.dataset.testid ||= `prop-${name}`;
+  if (hint) control.setAttribute("aria-describedby", `${id}-hint`);
+  return el(
+    "div",
+    { class: "prop", "data-prop": name },
+    el("label", { for: id, text }),
+    control,
+    hint ? el("small", { id: `${id}-hint`, class: "hint", text: hint }) : null,
+    errorSlot(D, owner, name),
+  );
+}
+
+function check(D, owner, name, text, checked, onchange, hint) {
+  const input = el("input", { type: "checkbox", "data-testid": `prop-${name}`, checked, onchange });
+  return el(
+    "div",
+    { class: "prop check", "data-prop": name },
+    el("label", {}, input, el("span", { text })),
+    hint ? el("small", { class: "hint", text: hint }) : null,
+    errorSlot(D, owner, name),
+  );
+}
+
+function section(title, ...children) {
+  return el("fieldset", { class: "prop-group" }, el("legend", { text: title }), ...children);
+}
+
+// Inputs for one label per locale: prop-{name} (first locale), prop-{name}-{locale} (others).
+function labelInputs(D, owner, name, title, value, onchange, { multiline = false } = {}) {
+  const texts = model.labelTexts(value, D.editLocales);
+  const rows = D.editLocales.map((locale, position) => {
+    const control = el(multiline ? "textarea" : "input", {
+      type: multiline ? null : "text",
+      value: texts[locale],
+      lang: locale,
+      rows: multiline ? 2 : null,
+      "data-testid": position === 0 ? `prop-${name}` : `prop-${name}-${locale}`,
+      placeholder: position > 0 && texts[D.editLocales[0]] ? texts[D.editLocales[0]] : null,
+      oninput: (event) => {
+        texts[locale] = event.target.value;
+        onchange(model.labelValue(texts), texts);
+      },
+    });
+    return prop(D, owner, position === 0 ? name : `${name}-${locale}`, `${title} (${LOCALE_NAMES[locale] || locale})`, control);
+  });
+  return el("div", { class: "label-set" }, ...rows);
+}
+
+function setOrDelete(target, name, value) {
+  if (value === undefined || value === null || value === "" || (Array.isArray(value) && !value.length)) delete target[name];
+  else target[name] = value;
+}
+
+// -- the panel ---------------------------------------------------------------------------
+
+export function renderProperties(D) {
+  const panel = document.querySelector("[data-testid=properties]");
+  const found = D.selected ? D.find(D.selected) : null;
+  panel.replaceChildren(found ? fieldPanel(D, found) : formPanel(D));
+}
+
+function formPanel(D) {
+  const form = D.form;
+  const owner = "form";
+  const keySlot = errorSlot(D, owner, "form-key");
+  const keyInput = el("input", {
+    type: "text",
+    value: form.key,
+    "data-testid": "prop-form-key",
+    readonly: D.isNew ? null : true,
+    spellcheck: "false",
+    autocomplete: "off",
+    oninput: (event) => {
+      D.formKeyTouched = true;
+      const key = event.target.value.trim();
+      D.commit(() => (form.key = key), { coalesce: "form:key", structure: false });
+      setError(keySlot, formKeyProblem(D, key));
+    },
+  });
+  const keyProp = el(
+    "div",
+    { class: "prop", "data-prop": "form-key" },
+    el("label", { for: "prop-form-key", text: t("Form key") }),
+    keyInput,
+    el("small", {
+      class: "hint",
+      text: D.isNew ? t("Used in addresses and the API. It cannot change once the form is saved.") : t("Fixed once the form is saved."),
+    }),
+    keySlot,
+  );
+  keyInput.id = "prop-form-key";
+  if (D.isNew) setError(keySlot, form.key ? formKeyProblem(D, form.key) : "");
+  const titleChoices = [el("option", { value: "", text: t("(the first text field)") })];
+  for (const field of form.fields) {
+    if (["multiselect", "table", "file", "image", "section"].includes(field.type)) continue;
+    titleChoices.push(el("option", { value: field.key, text: `${label(field.label, "") || field.key} (${field.key})` }));
+  }
+  const titleSelect = el("select", {
+    onchange: (event) => D.commit(() => setOrDelete(form, "title_field", event.target.value), { structure: false }),
+  }, ...titleChoices);
+  titleSelect.value = form.title_field || "";
+  return el(
+    "div",
+    { class: "props-body", "data-owner": "form" },
+    el("div", { class: "props-head" }, el("h2", { text: t("Form settings") })),
+    el("p", { class: "muted small", text: t("Select a field on the canvas to change it, or add one from the palette.") }),
+    errorSlot(D, owner, "form"),
+    section(
+      t("Form"),
+      labelInputs(D, owner, "form-label", t("Name"), form.label, (value, texts) => {
+        D.commit(() => {
+          if (value === undefined) form.label = "";
+          else form.label = value;
+          if (D.isNew && !D.formKeyTouched) {
+            const taken = new Set(D.app.forms.map((f) => f.key));
+            form.key = model.deriveKey(texts.en || Object.values(texts).find(Boolean) || "", taken, "form");
+            keyInput.value = form.key;
+            setError(keySlot, formKeyProblem(D, form.key));
+          }
+        }, { coalesce: "form:label", structure: false });
+      }),
+      keyProp,
+      labelInputs(D, owner, "form-description", t("Description"), form.description, (value) => {
+        D.commit(() => setOrDelete(form, "description", value), { coalesce: "form:description", structure: false });
+      }, { multiline: true }),
+      prop(D, owner, "form-title_field", t("Records are named by"), titleSelect),
+      check(D, owner, "form-sensitive", t("Holds sensitive data (reads are audited)"), form.sensitive, (event) => {
+        D.commit(() => setOrDelete(form, "sensitive", event.target.checked || undefined), { structure: false });
+      }),
+    ),
+  );
+}
+
+export function formKeyProblem(D, key) {
+  const others = new Set(D.app.forms.map((f) => f.key));
+  if (!D.isNew) others.delete(key);
+  if (!key) return t("A key is required.");
+  if (!model.KEY_PATTERN.test(key)) return t("Use lower-case letters, digits and _, starting with a letter (at most 63).");
+  if (D.isNew && others.has(key)) return t("The app already has a form with the key “{key}”.", { key });
+  return "";
+}
+
+function fieldPanel(D, found) {
+  const field = found.field;
+  const uid = field._uid;
+  const info = model.TYPES[field.type] || {};
+  const inTable = Boolean(found.table);
+  const edit = (mutate, name, structure = false) =>
+    D.commit(mutate, { coalesce: `${uid}:${name}`, structure, uid });
+
+  // key, derived from the label while untouched
+  const keySlot = errorSlot(D, uid, "key");
+  const keyInput = el("input", {
+    type: "text",
+    value: field.key,
+    spellcheck: "false",
+    autocomplete: "off",
+    oninput: (event) => {
+      const key = event.target.value.trim();
+      edit(() => {
+        field.key = key;
+        field._kt = true;
+      }, "key");
+      setError(keySlot, model.keyProblem(key, D.siblingKeys(uid)));
+    },
+  });
+  const keyProp = prop(D, uid, "key", t("Key"), keyInput, t("The name of the value in records and the API."));
+  keyProp.querySelector("[data-testid=prop-key-error]").replaceWith(keySlot);
+  const problem = model.keyProblem(field.key, D.siblingKeys(uid));
+  if (problem) setError(keySlot, problem);
+  keyInput.setAttribute("aria-invalid", problem ? "true" : "false");
+
+  const labelSet = labelInputs(D, uid, "label", t("Label"), field.label, (value, texts) => {
+    edit(() => {
+      setOrDelete(field, "label", value);
+      if (!field._kt) {
+        const base = field.type === "section" ? "section" : inTable ? "column" : "field";
+        field.key = model.deriveKey(texts.en || Object.values(texts).find(Boolean) || "", D.siblingKeys(uid), base);
+        keyInput.value = field.key;
+        setError(keySlot, model.keyProblem(field.key, D.siblingKeys(uid)));
+      }
+    }, "label");
+  });
+
+  const body = el("div", { class: "props-body", "data-owner": uid });
+  body.append(
+    el(
+      "div",
+      { class: "props-head" },
+      el("h2", {}, el("span", { class: "type-icon", "aria-hidden": "true", text: info.icon || "?" }), ` ${model.typeName(field.type)}`),
+      toolbar(D, uid),
+    ),
+    errorSlot(D, uid, "field"),
+    section(t("General"), labelSet, keyProp, typeProp(D, field, inTable), placeProp(D, found),
+      labelInputs(D, uid, "help", t("Help text"), field.help, (value) => edit(() => setOrDelete(field, "help", value), "help"), { multiline: true })),
+  );
+  if (info.input || info.indexable) body.append(behaviour(D, found, edit));
+  const validation = validationGroup(D, field, edit);
+  if (validation) body.append(validation);
+  if (info.options) body.append(optionsEditor(D, field));
+  if (info.relation) body.append(relationGroup(D, field, edit));
+  if (info.computed) body.append(formulaGroup(D, field, edit));
+  body.append(conditionBuilder(D, found));
+  return body;
+}
+
+function toolbar(D, uid) {
+  const button = (testid, text, shortcut, onclick) =>
+    el("button", { type: "button", class: "quiet small", "data-testid": testid, title: shortcut ? `${text} (${shortcut})` : text, "aria-keyshortcuts": shortcut ? shortcut.replace("Alt+↑", "Alt+ArrowUp").replace("Alt+↓", "Alt+ArrowDown") : null, onclick }, text);
+  return el(
+    "div",
+    { class: "props-tools", role: "toolbar", "aria-label": t("Field actions") },
+    button("designer-move-up", t("Move up"), "Alt+↑", () => D.move(uid, -1)),
+    button("designer-move-down", t("Move down"), "Alt+↓", () => D.move(uid, 1)),
+    button("designer-duplicate", t("Duplicate"), null, () => D.duplicate(uid)),
+    button("designer-delete", t("Delete"), "Delete", () => D.remove(uid)),
+  );
+}
+
+function typeProp(D, field, inTable) {
+  const choices = Object.keys(model.TYPES).filter((type) => {
+    if (field.type === "section" || type === "section") return type === field.type;
+    if (inTable && !model.TYPES[type].column) return false;
+    return true;
+  });
+  const select = el("select", { onchange: (event) => D.setType(field._uid, event.target.value) },
+    ...choices.map((type) => el("option", { value: type, text: model.typeName(type) })));
+  select.value = field.type;
+  return prop(D, field._uid, "type", t("Type"), select, t("Changing the type of a saved field may need its records migrated."));
+}
+
+// Where the field sits: before the sections, in a section, or in a table (as a column).
+function placeProp(D, found) {
+  const field = found.field;
+  if (field.type === "section") return null;
+  const sections = D.form.fields.filter((f) => f.type === "section");
+  const tables = model.TYPES[field.type]?.column ? D.form.fields.filter((f) => f.type === "table" && f !== field) : [];
+  if (!sections.length && !tables.length && !found.table) return null;
+  const current = found.table ? found.table._uid : D.sectionOf(field._uid)?._uid || "top";
+  const options = [el("option", { value: "top", text: sections.length ? t("Top of the form (before the sections)") : t("The form itself") })];
+  for (const s of sections) options.push(el("option", { value: s._uid, text: t("Section: {name}", { name: label(s.label, "") || s.key }) }));
+  for (const table of tables) options.push(el("option", { value: table._uid, text: t("Table: {name} (as a column)", { name: label(table.label, "") || table.key }) }));
+  const select = el("select", {
+    onchange: (event) => {
+      D.placeIn(field._uid, event.target.value);
+      D.select(field._uid, { focusProp: "parent" });
+    },
+  }, ...options);
+  select.value = current;
+  return prop(D, field._uid, "parent", t("Place in"), select);
+}
+
+function parseTyped(type, text) {
+  if (text === "") return { value: undefined };
+  if (type === "number") {
+    const value = Number(text);
+    return Number.isFinite(value) ? { value } : { error: t("Enter a number.") };
+  }
+  if (type === "integer") {
+    const value = Number(text);
+    return Number.isInteger(value) ? { value } : { error: t("Enter a whole number.") };
+  }
+  return { value: text };
+}
+
+function typedInput(type) {
+  if (type === "number") return { type: "number", step: "any" };
+  if (type === "integer") return { type: "number", step: "1" };
+  if (type === "date") return { type: "date" };
+  if (type === "time") return { type: "time", step: "1" };
+  if (type === "datetime") return { type: "text", placeholder: "2025-01-31T09:00:00+08:00" };
+  return { type: "text" };
+}
+
+function defaultProp(D, field, edit) {
+  const uid = field._uid;
+  const type = field.type;
+  if (["table", "file", "image", "relation"].includes(type)) return null;
+  let control;
+  if (type === "boolean") {
+    control = el("select", {
+      onchange: (event) => edit(() => setOrDelete(field, "default", event.target.value === "" ? undefined : event.target.value === "true"), "default"),
+    }, el("option", { value: "", text: t("(none)") }), el("option", { value: "true", text: t("Yes") }), el("option", { value: "false", text: t("No") }));
+    control.value = field.default === undefined || field.default === null ? "" : String(field.default);
+  } else if (type === "select") {
+    control = el("select", {
+      onchange: (event) => edit(() => setOrDelete(field, "default", event.target.value), "default"),
+    }, el("option", { value: "", text: t("(none)") }), ...(field.options || []).map((o) => el("option", { value: o.value, text: label(o.label, "") || o.value })));
+    control.value = field.default ?? "";
+  } else if (type === "multiselect") {
+    const chosen = new Set(Array.isArray(field.default) ? field.default : []);
+    control = el("div", { class: "choices", role: "group" }, ...(field.options || []).map((o) =>
+      el("label", { class: "inline" }, el("input", {
+        type: "checkbox",
+        checked: chosen.has(o.value),
+        onchange: (event) => {
+          if (event.target.checked) chosen.add(o.value);
+          else chosen.delete(o.value);
+          edit(() => setOrDelete(field, "default", field.options.map((x) => x.value).filter((v) => chosen.has(v))), "default");
+        },
+      }), ` ${label(o.label, "") || o.value}`)));
+  } else {
+    const slot = { current: null };
+    control = el("input", {
+      ...typedInput(type),
+      value: field.default ?? "",
+      oninput: (event) => {
+        const parsed = parseTyped(type, event.target.value);
+        setError(slot.current, parsed.error || "");
+        if (!parsed.error) edit(() => setOrDelete(field, "default", parsed.value), "default");
+      },
+    });
+    const wrapper = prop(D, uid, "default", t("Default value"), control, t("Given to new records that leave the field empty."));
+    slot.current = wrapper.querySelector(".prop-error");
+    return wrapper;
+  }
+  return prop(D, uid, "default", t("Default value"), control, t("Given to new records that leave the field empty."));
+}
+
+function behaviour(D, found, edit) {
+  const field = found.field;
+  const uid = field._uid;
+  const info = model.TYPES[field.type];
+  const group = section(t("Behaviour"));
+  if (info.input) {
+    group.append(
+      check(D, uid, "required", t("Required"), field.required, (event) => edit(() => setOrDelete(field, "required", event.target.checked || undefined), "required")),
+      defaultProp(D, field, edit) || "",
+      jsonArea(D, uid, "default_expr", t("Default formula (JsonLogic)"), field.default_expr, (value) => edit(() => setOrDelete(field, "default_expr", value), "default_expr"), t('Instead of a default value, e.g. {"today": []}.')),
+      check(D, uid, "read_only", t("Read-only (set by defaults or rules)"), field.read_only, (event) => edit(() => setOrDelete(field, "read_only", event.target.checked || undefined), "read_only")),
+    );
+  }
+  if (info.indexable && !found.table) {
+    group.append(
+      check(D, uid, "indexed", t("Indexed (fast filters and sorting)"), field.indexed, (event) => edit(() => setOrDelete(field, "indexed", event.target.checked || undefined), "indexed")),
+      check(D, uid, "unique", t("Unique (no two records share a value)"), field.unique, (event) => edit(() => setOrDelete(field, "unique", event.target.checked || undefined), "unique")),
+    );
+  }
+  return group;
+}
+
+function numberProp(D, field, edit, name, text, kind = "integer", hint = null) {
+  const wrapper = { slot: null };
+  const control = el("input", {
+    ...typedInput(kind),
+    min: kind === "integer" ? "0" : null,
+    value: field[name] ?? "",
+    oninput: (event) => {
+      const parsed = parseTyped(kind, event.target.value);
+      setError(wrapper.slot, parsed.error || "");
+      if (!parsed.error) edit(() => setOrDelete(field, name, parsed.value), name);
+    },
+  });
+  const node = prop(D, field._uid, name, text, control, hint);
+  wrapper.slot = node.querySelector(".prop-error");
+  return node;
+}
+
+function validationGroup(D, field, edit) {
+  const info = model.TYPES[field.type];
+  const uid = field._uid;
+  const group = section(t("Validation"));
+  if (info.text) {
+    group.append(
+      numberProp(D, field, edit, "min_length", t("Fewest characters")),
+      numberProp(D, field, edit, "max_length", t("Most characters"), "integer", field.type === "text" ? t("1000 when empty.") : t("100000 when empty.")),
+      prop(D, uid, "pattern", t("Pattern (regular expression)"), el("input", {
+        type: "text",
+        value: field.pattern ?? "",
+        spellcheck: "false",
+        placeholder: "[0-9]{6}",
+        oninput: (event) => edit(() => setOrDelete(field, "pattern", event.target.value), "pattern"),
+      }), t("The whole value must match.")),
+      labelInputs(D, uid, "pattern_message", t("Message when the pattern does not match"), field.pattern_message, (value) => edit(() => setOrDelete(field, "pattern_message", value), "pattern_message")),
+    );
+  } else if (info.limits) {
+    const kind = info.limits;
+    group.append(
+      numberProp(D, field, edit, "min", kind === "date" || kind === "time" || kind === "datetime" ? t("Earliest") : t("Smallest"), kind),
+      numberProp(D, field, edit, "max", kind === "date" || kind === "time" || kind === "datetime" ? t("Latest") : t("Largest"), kind),
+    );
+  } else if (info.items) {
+    group.append(numberProp(D, field, edit, "min_items", t("Fewest choices")), numberProp(D, field, edit, "max_items", t("Most choices")));
+  } else if (info.table) {
+    group.append(numberProp(D, field, edit, "min_rows", t("Fewest rows")), numberProp(D, field, edit, "max_rows", t("Most rows")));
+  } else if (info.file) {
+    const sizeSlot = { node: null };
+    const size = el("input", {
+      type: "number",
+      step: "any",
+      min: "0",
+      value: field.max_size ? String(Math.round((field.max_size / 1048576) * 100) / 100) : "",
+      oninput: (event) => {
+        const text = event.target.value;
+        const megabytes = Number(text);
+        const bad = text !== "" && !(megabytes > 0);
+        setError(sizeSlot.node, bad ? t("Enter a size above 0.") : "");
+        if (!bad) edit(() => setOrDelete(field, "max_size", text === "" ? undefined : Math.max(1, Math.round(megabytes * 1048576))), "max_size");
+      },
+    });
+    const sizeProp = prop(D, uid, "max_size", t("Largest file (MB)"), size);
+    sizeSlot.node = sizeProp.querySelector(".prop-error");
+    group.append(
+      prop(D, uid, "accept", t("Accepted file types"), el("input", {
+        type: "text",
+        value: (field.accept || []).join(", "),
+        placeholder: field.type === "image" ? "image/*" : "application/pdf, image/*",
+        oninput: (event) => {
+          const list = event.target.value.split(",").map((s) => s.trim().toLowerCase()).filter(Boolean);
+          edit(() => setOrDelete(field, "accept", list), "accept");
+        },
+      }), t("MIME types separated by commas, e.g. image/*, application/pdf.")),
+      sizeProp,
+      check(D, uid, "multiple", t("Several files"), field.multiple, (event) => edit(() => setOrDelete(field, "multiple", event.target.checked || undefined), "multiple")),
+    );
+  } else {
+    return null;
+  }
+  return group;
+}
+
+function relationGroup(D, field, edit) {
+  const forms = [...D.app.forms];
+  if (D.form.key && !forms.some((f) => f.key === D.form.key)) forms.push({ key: D.form.key, label: D.form.label });
+  const select = el("select", {
+    onchange: (event) => edit(() => (field.target = event.target.value), "target"),
+  }, ...forms.map((f) => el("option", { value: f.key, text: `${label(f.label, "") || f.key}${f.key === D.form.key ? ` (${t("this form")})` : ""}` })));
+  select.value = field.target || "";
+  return section(t("Link"), prop(D, field._uid, "target", t("Links to a record of"), select));
+}
+
+function jsonArea(D, owner, name, text, value, onvalue, hint) {
+  const node = { slot: null };
+  const area = el("textarea", {
+    class: "code",
+    rows: 4,
+    spellcheck: "false",
+    value: value === undefined ? "" : JSON.stringify(value, null, 1),
+    oninput: (event) => {
+      const source = event.target.value.trim();
+      if (!source) {
+        setError(node.slot, "");
+        onvalue(undefined);
+        return;
+      }
+      try {
+        const parsed = JSON.parse(source);
+        setError(node.slot, "");
+        event.target.setAttribute("aria-invalid", "false");
+        onvalue(parsed);
+      } catch (error) {
+        event.target.setAttribute("aria-invalid", "true");
+        setError(node.slot, t("Not valid JSON: {reason}", { reason: error.message }));
+      }
+    },
+  });
+  const wrapper = prop(D, owner, name, text, area, hint);
+  node.slot = wrapper.querySelector(".prop-error");
+  return wrapper;
+}
+
+function formulaGroup(D, field, edit) {
+  const select = el("select", {
+    onchange: (event) => edit(() => setOrDelete(field, "result_type", event.target.value === "text" ? undefined : event.target.value), "result_type"),
+  }, ...["text", "number", "integer", "boolean", "date"].map((kind) => el("option", { value: kind, text: t(kind === "boolean" ? "Yes / no" : kind === "integer" ? "Whole number" : kind[0].toUpperCase() + kind.slice(1)) })));
+  select.value = field.result_type || "text";
+  return section(
+    t("Formula"),
+    jsonArea(D, field._uid, "formula", t("Formula (JsonLogic)"), field.formula, (value) => edit(() => setOrDelete(field, "formula", value), "formula"), t('e.g. {"years_between": [{"var": "birth_date"}, {"today": []}]}')),
+    prop(D, field._uid, "result_type", t("Result"), select),
+  );
+}
+
+// -- options ------------------------------------------------------------------------------
+
+function optionsEditor(D, field) {
+  const uid = field._uid;
+  const list = el("ol", { class: "options-list", "data-testid": "prop-options" });
+  const rerender = (focus) => {
+    D.renderProperties();
+    if (focus) document.querySelector(`[data-testid="${focus}"]`)?.focus();
+  };
+  const edit = (mutate, name, structure) => D.commit(mutate, { coalesce: `${uid}:${name}`, structure: false, uid });
+  (field.options || []).forEach((option, position) => {
+    const texts = model.labelTexts(option.label, D.editLocales);
+    const value = el("input", {
+      type: "text",
+      value: option.value,
+      "aria-label": t("Value of option {n}", { n: position + 1 }),
+      "data-testid": `option-${position}-value`,
+      spellcheck: "false",
+      oninput: (event) => edit(() => {
+        option.value = event.target.value;
+        option._vt = true;
+      }, `option-${position}-value`),
+    });
+    const labels = D.editLocales.map((locale, i) =>
+      el("input", {
+        type: "text",
+        value: texts[locale],
+        lang: locale,
+        "aria-label": `${t("Label of option {n}", { n: position + 1 })} (${LOCALE_NAMES[locale] || locale})`,
+        placeholder: `${t("Label")} (${LOCALE_NAMES[locale] || locale})`,
+        "data-testid": i === 0 ? `option-${position}-label` : `option-${position}-label-${locale}`,
+        oninput: (event) => edit(() => {
+          texts[locale] = event.target.value;
+          setOrDelete(option, "label", model.labelValue(texts));
+          if (option._vt === false && i === 0) {
+            const taken = new Set(field.options.filter((o) => o !== option).map((o) => o.value));
+            option.value = model.deriveKey(texts[locale], taken, "option");
+            value.value = option.value;
+          }
+        }, `option-${position}-label-${locale}`),
+      }),
+    );
+    const move = (delta, testid) => () => {
+      const target = position + delta;
+      if (target < 0 || target >= field.options.length) return;
+      D.commit(() => {
+        field.options.splice(position, 1);
+        field.options.splice(target, 0, option);
+      }, { structure: false, uid });
+      rerender(`option-${target}-${testid}`);
+    };
+    list.append(
+      el("li", { class: "option-row", "data-testid": `option-${position}` },
+        el("div", { class: "option-fields" }, value, ...labels),
+        el("div", { class: "option-tools" },
+          el("button", { type: "button", class: "icon-button", title: t("Move up"), "aria-label": t("Move option {n} up", { n: position + 1 }), "data-testid": `option-${position}-up`, onclick: move(-1, "up") }, "↑"),
+          el("button", { type: "button", class: "icon-button", title: t("Move down"), "aria-label": t("Move option {n} down", { n: position + 1 }), "data-testid": `option-${position}-down`, onclick: move(1, "down") }, "↓"),
+          el("button", {
+            type: "button", class: "icon-button", title: t("Remove"), "aria-label": t("Remove option {n}", { n: position + 1 }), "data-testid": `option-${position}-remove`,
+            onclick: () => {
+              D.commit(() => field.options.splice(position, 1), { structure: false, uid });
+              rerender(field.options.length ? `option-${Math.min(position, field.options.length - 1)}-value` : "option-add");
+            },
+          }, "✕"),
+        )),
+    );
+  });
+  const add = el("button", {
+    type: "button",
+    class: "quiet small",
+    "data-testid": "option-add",
+    onclick: () => {
+      const taken = new Set((field.options || []).map((o) => o.value));
+      const n = (field.options || []).length + 1;
+      D.commit(() => {
+        field.options ||= [];
+        field.options.push({ value: model.deriveKey("", taken, "option"), label: t("Option {n}", { n }), _vt: false });
+      }, { structure: false, uid });
+      rerender(`option-${field.options.length - 1}-label`);
+    },
+  }, t("Add an option"));
+  return section(t("Options"), list, add, errorSlot(D, uid, "options"));
+}
+
+// -- visibility condition ------------------------------------------------------------------
+
+function conditionFields(D, found) {
+  const self = found.field;
+  const pool = [];
+  if (found.table) for (const column of found.table.fields) if (column !== self) pool.push(column);
+  for (const field of D.form.fields) {
+    if (field === self || field.type === "section" || field === found.table) continue;
+    if (found.table && pool.some((c) => c.key === field.key)) continue;
+    pool.push(field);
+  }
+  return pool;
+}
+
+function conditionBuilder(D, found) {
+  const field = found.field;
+  const uid = field._uid;
+  const candidates = conditionFields(D, found);
+  const byKey = new Map(candidates.map((f) => [f.key, f]));
+  let state = model.parseCondition(field.visible_if);
+  let raw = state === null;
+  state ||= { join: "all", rows: [] };
+  const box = el("div", { class: "condition", "data-testid": "condition-builder" });
+  const group = section(t("Show this field"), box);
+  const builderErrors = errorSlot(D, uid, "visible_if"); // the raw editor has its own
+
+  const commit = (rule) =>
+    D.commit(() => setOrDelete(field, "visible_if", rule), { coalesce: `${uid}:visible_if`, structure: false, uid });
+  const apply = () => commit(model.buildCondition(state));
+
+  function valueControl(row, position) {
+    const target = byKey.get(row.field);
+    const type = target?.type || "text";
+    const testid = `cond-${position}-value`;
+    const onvalue = (text) => {
+      row.value = model.conditionValue(type, text);
+      apply();
+    };
+    if ((type === "select" || type === "multiselect") && target.options?.length) {
+      const select = el("select", { "data-testid": testid, "aria-label": t("Value"), onchange: (e) => onvalue(e.target.value) },
+        ...target.options.map((o) => el("option", { value: o.value, text: label(o.label, "") || o.value })));
+      if (row.value === undefined || row.value === null || row.value === "") row.value = target.options[0].value;
+      select.value = String(row.value);
+      return select;
+    }
+    if (type === "boolean") {
+      const select = el("select", { "data-testid": testid, "aria-label": t("Value"), onchange: (e) => onvalue(e.target.value) },
+        el("option", { value: "true", text: t("Yes") }), el("option", { value: "false", text: t("No") }));
+      if (typeof row.value !== "boolean") row.value = true;
+      select.value = String(row.value);
+      return select;
+    }
+    return el("input", {
+      ...typedInput(type === "computed" ? "text" : type),
+      "data-testid": testid,
+      "aria-label": t("Value"),
+      value: row.value ?? "",
+      oninput: (e) => onvalue(e.target.value),
+    });
+  }
+
+  function draw(focus) {
+    box.replaceChildren();
+    if (raw) {
+      const parsedOk = { ok: model.parseCondition(field.visible_if) !== null };
+      const back = el("button", {
+        type: "button",
+        class: "quiet small",
+        "data-testid": "cond-raw-toggle",
+        disabled: parsedOk.ok ? null : true,
+        onclick: () => {
+          state = model.parseCondition(field.visible_if) || { join: "all", rows: [] };
+          raw = false;
+          draw("cond-raw-toggle");
+        },
+      }, t("Back to the builder"));
+      const area = jsonArea(D, uid, "visible_if", t("Condition (JsonLogic)"), field.visible_if, (value) => {
+        commit(value);
+        const ok = model.parseCondition(value) !== null;
+        back.disabled = !ok;
+      }, t("Empty: always shown."));
+      if (model.parseCondition(field.visible_if) === null) {
+        box.append(el("p", { class: "notice warn small", text: t("This condition is more than the builder can show; edit it as JsonLogic.") }));
+      }
+      box.append(area, back);
+    } else {
+      const join = el("select", {
+        "data-testid": "cond-join",
+        "aria-label": t("Join"),
+        onchange: (e) => {
+          state.join = e.target.value;
+          apply();
+        },
+      }, el("option", { value: "all", text: t("all of these are true") }), el("option", { value: "any", text: t("any of these is true") }));
+      join.value = state.join;
+      box.append(el("p", { class: "cond-lead" }, state.rows.length ? el("span", { text: t("Only when") }) : el("span", { text: t("Always (no condition).") }), state.rows.length > 1 ? join : null));
+      state.rows.forEach((row, position) => {
+        const fieldSelect = el("select", {
+          "data-testid": `cond-${position}-field`,
+          "aria-label": t("Field"),
+          onchange: (e) => {
+            row.field = e.target.value;
+            const ops = model.operatorsFor(byKey.get(row.field)?.type);
+            if (!ops.includes(row.op)) row.op = ops[0];
+            row.value = undefined;
+            draw(`cond-${position}-field`);
+            apply();
+          },
+        }, el("option", { value: "", text: t("(choose a field)") }), ...candidates.map((f) => el("option", { value: f.key, text: `${label(f.label, "") || f.key}` })));
+        fieldSelect.value = row.field || "";
+        const ops = model.operatorsFor(byKey.get(row.field)?.type);
+        const opSelect = el("select", {
+          "data-testid": `cond-${position}-op`,
+          "aria-label": t("Comparison"),
+          onchange: (e) => {
+            row.op = e.target.value;
+            draw(`cond-${position}-op`);
+            apply();
+          },
+        }, ...ops.map((op) => el("option", { value: op, text: t(model.OPERATORS[op].name) })));
+        if (!ops.includes(row.op)) row.op = ops[0];
+        opSelect.value = row.op;
+        const needsValue = model.OPERATORS[row.op]?.value;
+        box.append(el("div", { class: "cond-row", "data-testid": `cond-${position}` },
+          fieldSelect, opSelect, needsValue && row.field ? valueControl(row, position) : el("span"),
+          el("button", {
+            type: "button", class: "icon-button", "data-testid": `cond-${position}-remove`, "aria-label": t("Remove condition {n}", { n: position + 1 }),
+            onclick: () => {
+              state.rows.splice(position, 1);
+              draw("cond-add");
+              apply();
+            },
+          }, "✕")));
+      });
+      box.append(el("div", { class: "cond-tools" },
+        el("button", {
+          type: "button", class: "quiet small", "data-testid": "cond-add",
+          disabled: candidates.length ? null : true,
+          onclick: () => {
+            state.rows.push({ field: "", op: "==", value: undefined });
+            draw(`cond-${state.rows.length - 1}-field`);
+          },
+        }, t("Add a condition")),
+        el("button", {
+          type: "button", class: "quiet small", "data-testid": "cond-raw-toggle",
+          onclick: () => {
+            raw = true;
+            draw("prop-visible_if");
+          },
+        }, t("Edit as JsonLogic"))), builderErrors);
+    }
+    if (focus) box.querySelector(`[data-testid="${focus}"]`)?.focus();
+  }
+  draw(null);
+  return group;
+}
+
+// -- errors from a save --------------------------------------------------------------------
+
+// `entries`: [{uid ("form" for the form itself), prop, message}], `general`: messages.
+export function showPropErrors(D, entries, general = []) {
+  D.errors = new Map();
+  for (const { uid, prop: name, message } of entries) {
+    const bucket = D.errors.get(uid) || {};
+    (bucket[name] ||= []).push(message);
+    D.errors.set(uid, bucket);
+  }
+  D.generalErrors = general;
+  D.renderCanvas();
+  const first = entries.find((entry) => entry.uid !== "form") || entries[0];
+  if (first) {
+    D.select(first.uid === "form" ? null : first.uid);
+    const slot = document.querySelector(`[data-testid=properties] [data-testid="prop-${first.prop}-error"]`) ||
+      document.querySelector("[data-testid=properties] [data-testid=prop-field-error]");
+    if (slot && slot.hidden) {
+      // a property this panel has no input for: show it at the top
+      const top = document.querySelector("[data-testid=properties] [data-testid=prop-field-error], [data-testid=properties] [data-testid=prop-form-error]");
+      if (top) setError(top, `${first.prop}: ${first.message}`);
+    }
+    (slot && !slot.hidden ? slot : document.querySelector("[data-testid=properties] .prop-error:not([hidden])"))?.scrollIntoView({ block: "nearest" });
+  }
+}
