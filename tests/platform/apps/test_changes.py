@@ -376,3 +376,19 @@ async def test_a_renamed_unique_field_stays_unique(client: httpx.AsyncClient) ->
     assert clash.status_code == 422 and clash.json()["errors"][0]["code"] == "unique"
     fine = await client.post(BASE, json={"data": {"name": "Bob", "phone": "+1 555 0102"}})
     assert fine.status_code == 201
+
+
+async def test_the_designer_adds_a_new_form_with_its_first_save(api: httpx.AsyncClient) -> None:
+    etag = (await api.get("/api/apps/shop")).headers.get("etag") or '"1"'
+    form = f.form("supplier", f.field("name", required=True), f.field("email", "email"))
+    preview = await api.put("/api/apps/shop/forms/supplier", params={"dry_run": "true"}, json=form)
+    assert preview.status_code == 200, preview.text
+    assert [(x["form"], x["change"]) for x in preview.json()["forms"]] == [("supplier", "added")]
+    assert (await api.get("/api/apps/shop/forms/supplier")).status_code == 404
+    saved = await api.put("/api/apps/shop/forms/supplier", json=form, headers={"If-Match": etag})
+    assert saved.status_code == 200, saved.text
+    assert (await api.get("/api/apps/shop/forms/supplier")).json()["form"]["key"] == "supplier"
+    made = await api.post("/api/records/shop/supplier", json={"data": {"name": "Acme"}})
+    assert made.status_code == 201
+    # the other forms are untouched
+    assert (await api.get("/api/apps/shop/forms/customer")).json()["form_version"] == 1
