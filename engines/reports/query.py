@@ -162,6 +162,14 @@ def _sets(spec: PivotSpec, dims: list[DimPlan]) -> list[frozenset[int]]:
             add(frozenset(rows[:i]) | cols)
             if spec.totals:
                 add(frozenset(rows[:i]))
+        # column subtotals: every prefix of the column dimensions, against every row level
+        columns = [d.index for d in dims if d.axis == "columns"]
+        for j in range(1, len(columns)):
+            prefix = frozenset(columns[:j])
+            for i in range(1, len(rows) + 1):
+                add(frozenset(rows[:i]) | prefix)
+            if spec.totals:
+                add(prefix)
     if spec.sort.by != "label":
         for i in range(1, len(rows) + 1):
             add(frozenset(rows[:i]))

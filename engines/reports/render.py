@@ -38,6 +38,8 @@ def _column_titles(result: PivotResult, total: str) -> list[tuple[str, str, Call
     for c, column in enumerate(result.columns):
         for measure in result.measures:
             label = _label(column) or total
+            if column.subtotal:
+                label = f"{label} ({total})"
             if many:
                 label = f"{label} · {measure}" if _label(column) else measure
             titles.append((label, measure, _cell_of(result, c)))
@@ -161,11 +163,14 @@ def _td(
 
 def chart_data(result: PivotResult, measure: str, *, total: str = "Total") -> ChartData:
     """Categories are the row headers (subtotal rows left out); series are the column
-    headers, or one series named after the measure when there are no column dimensions."""
+    headers (subtotal columns left out), or one series named after the measure when there
+    are no column dimensions."""
     rows = [(r, row) for r, row in enumerate(result.rows) if not row.subtotal]
     categories = [_label(row) or total for _, row in rows]
     series = []
     for c, column in enumerate(result.columns):
+        if column.subtotal:
+            continue
         values = [_number(value_of(result.cells[r][c], measure)) for r, _ in rows]
         series.append(Series(_label(column) or measure, values))
     return ChartData(categories, series)

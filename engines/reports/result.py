@@ -98,7 +98,9 @@ class Header(_Out):
     keys: list[Any] = Field(description="Grouped values (null: empty; see 'other').")
     labels: list[str]
     other: bool = Field(default=False, description="The top-N 'other' group.")
-    subtotal: bool = Field(default=False, description="A subtotal row (a prefix of keys).")
+    subtotal: bool = Field(
+        default=False, description="A subtotal row or column (its keys are a prefix)."
+    )
 
 
 class Cell(_Out):
@@ -200,8 +202,12 @@ def reshape(rows: Sequence[Sequence[Any]], query: PivotQuery, locale: str = "en"
         raise _too_large(query, len(row_keys) * len(col_keys))
     builder = _Shaper(query, groups, spans, locale)
     row_index = frozenset(d.index for d in row_dims)
-    col_index = frozenset(d.index for d in col_dims)
     row_keys = builder.order_rows(row_keys, row_dims)
+    # columns in label order, each group followed by its subtotal column when asked for
+    column_entries = builder.with_subtotals(col_keys, col_dims)
+    col_sets = {
+        length: frozenset(d.index for d in col_dims[:length]) for length in range(len(col_dims) + 1)
+    }
     headers: list[Header] = []
     cells: list[list[Cell]] = []
     row_totals: list[Cell] = []
@@ -210,14 +216,16 @@ def reshape(rows: Sequence[Sequence[Any]], query: PivotQuery, locale: str = "en"
         prefix_dims = row_dims[: len(key)]
         headers.append(builder.header(key, prefix_dims, subtotal=subtotal))
         row_set = frozenset(d.index for d in prefix_dims)
-        cells.append([builder.cell(row_set | col_index, key + ck) for ck in col_keys])
+        cells.append(
+            [builder.cell(row_set | col_sets[len(ck)], key + ck) for ck, _ in column_entries]
+        )
         if have_row_totals:
             row_totals.append(builder.cell(row_set, key))
-    columns = [builder.header(ck, col_dims) for ck in col_keys]
+    columns = [builder.header(ck, col_dims[: len(ck)], subtotal=sub) for ck, sub in column_entries]
     column_totals = None
     grand = None
     if spec.totals:
-        column_totals = [builder.cell(col_index, ck) for ck in col_keys]
+        column_totals = [builder.cell(col_sets[len(ck)], ck) for ck, _ in column_entries]
         grand = builder.cell(frozenset(), ())
     return PivotResult(
         row_dimensions=[_dimension_label(d, query) for d in row_dims],

@@ -483,9 +483,10 @@ def svg_of(
     links: dict[tuple[int, int], str] = {}
     if link is not None and chart.type != "kpi":
         rows = [r for r, row in enumerate(ran.result.rows) if not row.subtotal]
+        columns = [c for c, column in enumerate(ran.result.columns) if not column.subtotal]
         for i, r in enumerate(rows):
-            for j, cell in enumerate(ran.result.cells[r]):
-                links[(i, j)] = link(cell.drill_down)
+            for j, c in enumerate(columns):
+                links[(i, j)] = link(ran.result.cells[r][c].drill_down)
     if chart.type == "kpi":
         data = ChartData([ran.label], [Series(measure, [total_of(ran.result, measure)])])
     return render_svg(

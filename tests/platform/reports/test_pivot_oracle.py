@@ -168,6 +168,16 @@ PIVOTS: dict[str, dict[str, Any]] = {
         "subtotals": True,
         "sort": {"by": "n", "direction": "desc"},
     },
+    "column_subtotals": {
+        "rows": [{"field": "department"}, {"field": "completed"}],
+        "columns": [{"field": "channel"}, {"field": "seen_at", "bucket": "year"}],
+        "measures": [
+            {"key": "n", "op": "count"},
+            {"key": "p", "op": "count_distinct", "field": "patient"},
+            {"key": "share", "op": "percent_of_total", "of": "n", "within": "column"},
+        ],
+        "subtotals": True,
+    },
     "top_other": {
         "rows": [{"field": "department"}],
         "columns": [{"field": "seen_at", "bucket": "quarter"}],
@@ -411,6 +421,11 @@ def _sets(spec: dict[str, Any], n: int, n_rows: int) -> list[frozenset[int]]:
     for i in range(1, n_rows):
         sets.add(frozenset(rows[:i]) | cols)
         sets.add(frozenset(rows[:i]))
+    for j in range(n_rows + 1, n):  # column subtotals: prefixes of the column dimensions
+        prefix = frozenset(range(n_rows, j))
+        sets.add(prefix)
+        for i in range(1, n_rows + 1):
+            sets.add(frozenset(rows[:i]) | prefix)
     return list(sets)
 
 
@@ -463,7 +478,6 @@ def _same(actual: Any, wanted: Any) -> bool:
 def _compare(result: PivotResult, spec: dict[str, Any], expected: dict[Any, Any]) -> int:
     n_rows = len(spec.get("rows", []))
     n = n_rows + len(spec.get("columns", []))
-    cols = frozenset(range(n_rows, n))
     checked = 0
     measures = [m["key"] for m in spec["measures"]]
 
@@ -482,19 +496,27 @@ def _compare(result: PivotResult, spec: dict[str, Any], expected: dict[Any, Any]
     assert {_key(h.keys, h.other) for h in result.rows if not h.subtotal} == {
         k[:n_rows] for k in expected[full]
     }
-    assert {_key(c.keys, False) for c in result.columns} == {k[n_rows:] for k in expected[full]}
+    assert {_key(c.keys, False) for c in result.columns if not c.subtotal} == {
+        k[n_rows:] for k in expected[full]
+    }
+
+    def col_set(column: Any) -> frozenset[int]:
+        return frozenset(range(n_rows, n_rows + len(column.keys)))
+
     for i, header in enumerate(result.rows):
         row_key = _key(header.keys, header.other)
         row_set = frozenset(range(len(row_key)))
         for j, column in enumerate(result.columns):
             check_cell(
-                row_set | cols, row_key + _key(column.keys, False), result.cells[i][j].values
+                row_set | col_set(column),
+                row_key + _key(column.keys, False),
+                result.cells[i][j].values,
             )
         if result.row_totals is not None:
             check_cell(row_set, row_key, result.row_totals[i].values)
     if result.column_totals is not None:
         for j, column in enumerate(result.columns):
-            check_cell(cols, _key(column.keys, False), result.column_totals[j].values)
+            check_cell(col_set(column), _key(column.keys, False), result.column_totals[j].values)
     if result.grand_total is not None:
         check_cell(frozenset(), (), result.grand_total.values)
     assert result.measures == measures
@@ -558,6 +580,12 @@ async def test_pivot_matches_pandas(loaded: Database, name: str) -> None:
             if len(h.keys) == 1
         ]
         assert top_level == sorted(top_level, reverse=True) and len(top_level) > 1
+    if raw.get("subtotals") and len(raw.get("columns", [])) > 1:
+        # one subtotal column after each group of the first column dimension
+        groups = [tuple(c.keys[:1]) for c in result.columns if not c.subtotal]
+        subtotals = [tuple(c.keys) for c in result.columns if c.subtotal]
+        assert subtotals == list(dict.fromkeys(groups)) and len(subtotals) > 1
+        assert result.columns[-1].subtotal
     if not any(m.get("filter") for m in raw["measures"]) or name == "nps_filters":
         await _drill_counts(loaded, result, dialect)
 
