@@ -18,6 +18,7 @@ from formloom.platform.auth.endpoints import users_router
 from formloom.platform.clock import Clock, SystemClock
 from formloom.platform.db import Database
 from formloom.platform.deps import Platform
+from formloom.platform.files.endpoints import router as files_router
 from formloom.platform.limits import BodyLimit
 from formloom.platform.links.endpoints import router as links_router
 from formloom.platform.migrate import upgrade
@@ -28,6 +29,7 @@ from formloom.platform.rules.endpoints import automation_router
 from formloom.platform.rules.endpoints import router as rules_router
 from formloom.platform.settings import Settings, get_settings
 from formloom.platform.web.designer import router as designer_router
+from formloom.platform.web.export import router as export_router
 from formloom.platform.web.pages import UI
 from formloom.platform.web.pages import router as pages_router
 from formloom.platform.web.runtime import router as runtime_router
@@ -79,7 +81,11 @@ def create_app(
         lifespan=lifespan,
     )
     errors.install(app)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.max_body_bytes,
+        larger={"/api/files/": settings.max_file_bytes + 65_536},
+    )
     app.include_router(auth_router)
     app.include_router(users_router)
     app.include_router(audit_router)
@@ -89,6 +95,8 @@ def create_app(
     app.include_router(reports_router)
     app.include_router(rules_router)
     app.include_router(automation_router)
+    app.include_router(files_router)
+    app.include_router(export_router)
     app.include_router(pages_router)
     app.include_router(designer_router)
     app.include_router(runtime_router)

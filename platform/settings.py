@@ -22,6 +22,12 @@ class Settings(BaseSettings):
         description="SQLAlchemy async URL: sqlite+aiosqlite:///path or postgresql+asyncpg://...",
     )
     max_body_bytes: int = Field(default=1_048_576, description="Largest accepted request body.")
+    max_file_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        ge=1,
+        description="Largest uploaded file (its upload request may be this plus 64 KiB of "
+        "multipart framing, whatever FORMLOOM_MAX_BODY_BYTES says).",
+    )
     page_size: int = Field(default=50, description="Records per page when no limit is given.")
     max_page_size: int = Field(default=500, description="Largest accepted `limit`.")
     timezone: str = Field(default="UTC", description="The clinic's time zone, for `today`.")

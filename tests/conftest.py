@@ -81,6 +81,14 @@ async def _drop_postgres_database(url: str) -> None:
         await admin.dispose()
 
 
+def pytest_collection_modifyitems(session: pytest.Session, config: Any, items: list[Any]) -> None:
+    """Browser tests run last: Playwright's sync API runs an event loop of its own in the
+    test thread, after which pytest-asyncio's session loop cannot be started there again."""
+    ui = [item for item in items if "/tests/ui/" in str(item.path).replace("\\", "/")]
+    if ui:
+        items[:] = [item for item in items if item not in ui] + ui
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if POSTGRES_URL in _prepared and "FORMLOOM_TEST_POSTGRES_URL" not in os.environ:
         import asyncio

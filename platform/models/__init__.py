@@ -11,6 +11,7 @@ from formloom.platform.models.automation import (
     Timer,
 )
 from formloom.platform.models.base import Base
+from formloom.platform.models.file import StoredFile
 from formloom.platform.models.public_link import PublicLink
 from formloom.platform.models.record import (
     SYSTEM_COLUMNS,
@@ -37,6 +38,7 @@ __all__ = [
     "Record",
     "RecordHistory",
     "RecordUnique",
+    "StoredFile",
     "SignInFailure",
     "User",
     "UserRole",

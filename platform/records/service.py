@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -31,6 +31,7 @@ from formloom.engines.forms import (
     relation_values,
     unique_fields,
 )
+from formloom.engines.forms.fields import FileField, ImageField, TableField
 from formloom.engines.logic import LogicError, evaluate
 from formloom.engines.logic.coercion import truthy
 from formloom.engines.logic.sql import FilterError, FilterTarget, compile_filter, field_value
@@ -50,6 +51,7 @@ from formloom.platform.errors import (
     shown,
 )
 from formloom.platform.models import SYSTEM_COLUMNS, Record, RecordHistory, system_columns
+from formloom.platform.models.file import StoredFile
 from formloom.platform.permissions import guard
 from formloom.platform.permissions.policy import FULL_ACCESS, NOTHING, FormAccess, resolve
 from formloom.platform.records import cursor as keyset
@@ -376,6 +378,52 @@ class RecordService:
                     )
         return errors
 
+    async def _check_files(
+        self,
+        installed: InstalledApp,
+        spec: FormSpec,
+        data: dict[str, Any],
+        old: dict[str, Any] | None,
+    ) -> list[FieldError]:
+        """Files a write newly refers to must have been uploaded for this very field, by
+        this caller (rules and the platform excepted), and be described as stored: a file
+        cannot be taken over by copying its id into another record."""
+        before = {ref["id"] for _, _, ref in _file_refs(spec, old or {})}
+        wanted = [(key, path, ref) for key, path, ref in _file_refs(spec, data)
+                  if ref["id"] not in before]  # fmt: skip
+        if not wanted:
+            return []
+        rows = {
+            row.id: row
+            for row in (
+                await self.session.execute(
+                    select(StoredFile).where(StoredFile.id.in_({r["id"] for _, _, r in wanted}))
+                )
+            ).scalars()
+        }
+        errors = []
+        for key, path, ref in wanted:
+            row = rows.get(ref["id"])
+            ok = (
+                row is not None
+                and (row.app, row.form, row.field) == (installed.key, spec.key, path)
+                and (self.trusted or row.created_by == self.actor)
+                and (ref.get("name"), ref.get("content_type"), ref.get("size"))
+                == (row.name, row.content_type, row.size)
+            )
+            if not ok:
+                errors.append(
+                    FieldError(
+                        field=key.split("/", 1)[0],
+                        path=f"/data/{key}",
+                        code="file",
+                        message=f"There is no file '{shown(str(ref['id']))}' uploaded for "
+                        f"this field by you; upload it with POST /api/files/{installed.key}/"
+                        f"{spec.key}/{path}.",
+                    )
+                )
+        return errors
+
     def _claims(
         self, spec: FormSpec, data: dict[str, Any], only: set[str] | None
     ) -> list[tuple[str, str]]:
@@ -462,6 +510,7 @@ class RecordService:
                     data = prepare(spec, extra, existing=data, now=self.now, allow_read_only=True)
             claims = self._claims(spec, data, None)
             errors = await self._check_relations(installed, spec, data, None)
+            errors += await self._check_files(installed, spec, data, None)
             errors += await self._check_unique(app, spec, claims, None)
             if errors:
                 raise RecordInvalid(errors)
@@ -591,6 +640,7 @@ class RecordService:
             )
         claims = self._claims(spec, data, touched)
         errors = await self._check_relations(installed, spec, data, touched)
+        errors += await self._check_files(installed, spec, data, old)
         errors += await self._check_unique(app, spec, claims, record.id)
         if errors:
             raise RecordInvalid(errors)
@@ -847,6 +897,38 @@ class RecordService:
         items = [record_out(row[0], query.fields, access.hidden) for row in rows]
         self._read_event(installed, spec, [item["id"] for item in items])
         return Page(items, next_cursor, total)
+
+
+def _file_refs(spec: FormSpec, data: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """``(JSON path under data, field path "key" or "table.column", reference)`` of every
+    file a record's file and image fields (and table columns) hold."""
+
+    def refs(value: Any) -> list[dict[str, Any]]:
+        items = value if isinstance(value, list) else [value]
+        return [
+            item for item in items if isinstance(item, dict) and isinstance(item.get("id"), str)
+        ]
+
+    for field in spec.value_fields():
+        value = data.get(field.key)
+        if value is None:
+            continue
+        if isinstance(field, FileField | ImageField):
+            for n, ref in enumerate(refs(value)):
+                where = f"{field.key}/{n}" if isinstance(value, list) else field.key
+                yield where, field.key, ref
+        elif isinstance(field, TableField) and isinstance(value, list):
+            for row_number, row in enumerate(value):
+                if not isinstance(row, dict):
+                    continue
+                for column in field.fields:
+                    if isinstance(column, FileField | ImageField) and row.get(column.key):
+                        cell = row[column.key]
+                        for n, ref in enumerate(refs(cell)):
+                            where = f"{field.key}/{row_number}/{column.key}"
+                            if isinstance(cell, list):
+                                where += f"/{n}"
+                            yield where, f"{field.key}.{column.key}", ref
 
 
 def _as_object(value: Any) -> dict[str, Any]:

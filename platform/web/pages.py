@@ -1,4 +1,5 @@
-"""Server-rendered pages: sign-in, dashboards with drill-down, and the records behind a cell.
+"""Server-rendered pages: sign-in, the home page and dashboards with drill-down (the records
+behind a cell, the app pages, lists and forms are in ``runtime.py``).
 
 A first, small part of the web UI (the UI issue builds the rest on the same base): Jinja2
 templates from ``ui/templates`` (autoescaped), CSS and one ES module from ``ui/static``, no
@@ -14,10 +15,9 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from pydantic import ValidationError
 
 from formloom.engines.forms import label_text
 from formloom.engines.reports import DrillDown
@@ -26,9 +26,9 @@ from formloom.platform.apps import service
 from formloom.platform.auth.deps import PrincipalDep
 from formloom.platform.auth.principal import Principal
 from formloom.platform.deps import Platform, platform
-from formloom.platform.errors import BadRequest, Forbidden, Unprocessable
+from formloom.platform.errors import Forbidden, Unprocessable
 from formloom.platform.i18n import LOCALES, Translator, request_locale
-from formloom.platform.records.service import ListQuery, RecordService
+from formloom.platform.records.service import RecordService
 from formloom.platform.reports.endpoints import report_service
 from formloom.platform.reports.service import chart_text, svg_of
 
@@ -38,9 +38,6 @@ templates = Jinja2Templates(directory=str(UI / "templates"))
 router = APIRouter(include_in_schema=False)
 PlatformDep = Annotated[Platform, Depends(platform)]
 CallerDep = PrincipalDep
-#: Most ids a drill-down through a relation resolves (the records page says when it stops).
-MAX_RELATED_IDS = 5_000
-PAGE_ROWS = 100
 
 
 def _lang(request: Request) -> str:
@@ -165,96 +162,3 @@ async def dashboard_page(
         filters=filters,
         values=values,
     )
-
-
-async def _related_ids(records: RecordService, app: str, condition: Any) -> tuple[list[str], bool]:
-    """Ids of the caller's records of ``condition.form`` matching its filter (capped)."""
-    ids: list[str] = []
-    cursor = None
-    while True:
-        page = await records.list(
-            app,
-            condition.form,
-            ListQuery(
-                filter=condition.filter, limit=records.max_page_size, cursor=cursor, fields=[]
-            ),
-        )
-        ids += [item["id"] for item in page.items]
-        if page.next_cursor is None or len(ids) >= MAX_RELATED_IDS:
-            return ids[:MAX_RELATED_IDS], page.next_cursor is not None
-        cursor = page.next_cursor
-
-
-@router.get("/apps/{app}/records/{form}", response_model=None)
-async def records_page(
-    app: str,
-    form: str,
-    request: Request,
-    p: PlatformDep,
-    who: CallerDep,
-    drill: Annotated[str | None, Query(description="A drill-down from a report cell")] = None,
-) -> Response:
-    """The records of a form, optionally only those behind a report cell (its drill-down:
-    a filter over the form plus conditions on related records)."""
-    if not who.authenticated:
-        return _signin_redirect(request)
-    condition: Any = None
-    capped = False
-    if drill:
-        try:
-            parsed = DrillDown.model_validate(json.loads(drill))
-        except (ValueError, ValidationError):
-            raise BadRequest("The drill-down is not valid.") from None
-        if parsed.form != form:
-            raise BadRequest("The drill-down is for another form.")
-        parts = [parsed.filter] if parsed.filter is not None else []
-    lang = _lang(request)
-    async with p.db.transaction(write=False) as session:
-        records = RecordService(
-            session,
-            p.catalog,
-            principal=who,
-            now=p.clock.now(),
-            max_page_size=p.settings.max_page_size,
-        )
-        if drill:
-            for related in parsed.related:
-                ids, cut = await _related_ids(records, app, related)
-                capped = capped or cut
-                inside = {"in": [{"var": related.via}, ids]}
-                parts.append(inside if related.exists else {"!": inside})
-            condition = {"and": parts} if len(parts) > 1 else (parts[0] if parts else None)
-        page = await records.list(
-            app,
-            form,
-            ListQuery(filter=condition, limit=min(PAGE_ROWS, records.max_page_size), count=True),
-        )
-        installed = await p.catalog.get(session, app)
-    spec = installed.forms[form]
-    hidden = records.access(installed, form).hidden
-    columns = [
-        {"key": f.key, "label": label_text(getattr(f, "label", None) or f.key, lang)}
-        for f in spec.value_fields()
-        if f.key not in hidden and f.type not in ("table", "file", "image")
-    ]
-    rows = [
-        {"id": item["id"], "cells": {k: _shown(v) for k, v in item["data"].items()}}
-        for item in page.items
-    ]
-    return _render(
-        request,
-        "records.html",
-        who,
-        label=label_text(spec.label, lang),
-        columns=columns,
-        rows=rows,
-        count=page.count,
-        more=page.next_cursor is not None,
-        capped=MAX_RELATED_IDS if capped else None,
-    )
-
-
-def _shown(value: Any) -> str:
-    if isinstance(value, list):
-        return ", ".join(str(v) for v in value)
-    return "" if value is None else str(value)

@@ -1,8 +1,659 @@
-"""The runtime pages clinicians use: an app's home, record lists, generated forms, record
-pages."""
+"""The runtime pages clinicians and front desk use: an app's home, record lists, generated
+forms and record pages.
+
+Lists and record pages are rendered on the server from the same service calls as the API
+(``RecordService``: grants, row filters, hidden fields), so a list opens as fast as the API
+page it shows and works without scripts; ``ui/static/runtime-list.js`` adds the filter bar,
+the column picker and "load more" on top. The create and edit pages hand the form
+definition, the values and the caller's field access (computed here, with the permission
+code) to ``ui/static/form.js``, which renders the form; saving goes through the record API.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import json
+from datetime import datetime
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from markupsafe import Markup
+
+from formloom.engines.forms import FormSpec, label_text
+from formloom.engines.forms.fields import (
+    ComputedField,
+    MultiselectField,
+    RelationField,
+    SectionField,
+    SelectField,
+    TableField,
+)
+from formloom.engines.logic import LogicError, evaluate
+from formloom.engines.logic.coercion import truthy
+from formloom.platform import errors
+from formloom.platform.apps.service import InstalledApp
+from formloom.platform.auth.deps import PrincipalDep
+from formloom.platform.auth.principal import Principal
+from formloom.platform.deps import Platform, platform
+from formloom.platform.errors import BadRequest, Forbidden, Problem
+from formloom.platform.i18n import Translator, request_locale
+from formloom.platform.models import SYSTEM_COLUMNS
+from formloom.platform.permissions import guard
+from formloom.platform.permissions.policy import FormAccess
+from formloom.platform.records.ids import is_id
+from formloom.platform.records.service import ListQuery, RecordService, iso
+from formloom.platform.web import listing
+from formloom.platform.web.listing import Shown, field_label, service_for, show
+from formloom.platform.web.pages import _render, _signin_redirect
 
 router = APIRouter(include_in_schema=False)
+
+PlatformDep = Annotated[Platform, Depends(platform)]
+PAGE_ROWS = 100
+RELATED_ROWS = 10
+HOME_CAP = 10_000
+DEFAULT_SORT = "-id"
+#: Columns a list shows before the user picks their own.
+DEFAULT_COLUMNS = 7
+
+
+def _shown(request: Request, installed: InstalledApp, titles: dict[str, str], **kw: Any) -> Shown:
+    lang = request_locale(request)
+    t = Translator(lang)
+    return Shown(
+        lang=lang,
+        app=installed.key,
+        titles=titles,
+        forms=installed.forms,
+        yes=t("Yes"),
+        no=t("No"),
+        **kw,
+    )
+
+
+async def _problem_page(request: Request, who: Principal, problem: Problem) -> HTMLResponse:
+    """A refusal as a page. A 403 is audited as the API's error handler audits it (the
+    page catches the problem before that handler would see it)."""
+    if isinstance(problem, Forbidden) and problem.audit is not None:
+        await errors._audit_refusal(request, problem.audit)
+    response = _render(request, "runtime/problem.html", who, problem=problem)
+    response.status_code = problem.status
+    return response
+
+
+def _is_app_admin(who: Principal, app: str) -> bool:
+    """Who gets the "Design" links: those the designer lets in, i.e. who may save forms —
+    platform admins (or an admin's token scoped to the app). An app role named "admin" is
+    not enough: the form API refuses it, so the link would only lead to a 403."""
+    return who.is_admin and who.may_use_app(app)
+
+
+def _admits(access: FormAccess, action: str, record: dict[str, Any], now: datetime) -> bool:
+    """Whether the caller's grants let them do ``action`` on this record (its row filter),
+    to decide which buttons to offer; the API checks again on the request."""
+    if not access.allows(action):
+        return False
+    rule = access.row_filter(action)
+    if rule is None:
+        return True
+    values = {name: record.get(name) for name in SYSTEM_COLUMNS}
+    try:
+        return truthy(evaluate(rule, {**record["data"], **values}, now=now))
+    except LogicError:
+        return False
+
+
+def _options(field: SelectField | MultiselectField, lang: str) -> list[dict[str, str]]:
+    return [
+        {"value": o.value, "label": label_text(o.label, lang) or o.value} for o in field.options
+    ]
+
+
+def _field_meta(field: Any, lang: str) -> dict[str, Any]:
+    """What the filter bar needs to know about a field."""
+    kind = field.result_type if isinstance(field, ComputedField) else field.field_type
+    meta: dict[str, Any] = {"key": field.key, "label": field_label(field, lang), "type": kind}
+    if isinstance(field, SelectField | MultiselectField):
+        meta["options"] = _options(field, lang)
+    if isinstance(field, RelationField):
+        meta["target"] = field.target
+    return meta
+
+
+def _app_meta(installed: InstalledApp, records: RecordService, lang: str) -> dict[str, Any]:
+    """The app as form.js's relation pickers need it: each readable form's label and title."""
+    forms: dict[str, Any] = {}
+    for key, spec in installed.forms.items():
+        access = records.access(installed, key)
+        if not access.allows("read"):
+            continue
+        title = spec.title_field
+        if title is None:
+            title = next((f.key for f in spec.fields if f.field_type == "text"), None)
+        if title in access.hidden:
+            title = None
+        title_field = spec.field(title) if title else None
+        forms[key] = {
+            "label": label_text(spec.label, lang),
+            "title_field": title,
+            "title_type": title_field.field_type if title_field is not None else None,
+        }
+    return {"key": installed.key, "label": label_text(installed.spec.label, lang), "forms": forms}
+
+
+def form_document(installed: InstalledApp, form: str, hidden: frozenset[str]) -> dict[str, Any]:
+    """The form's definition as written in the app (hidden fields left out)."""
+    document: dict[str, Any] = next(f for f in installed.document["forms"] if f.get("key") == form)
+    if not hidden:
+        return document
+    return {**document, "fields": [f for f in document["fields"] if f.get("key") not in hidden]}
+
+
+def access_map(spec: FormSpec, access: FormAccess) -> dict[str, str]:
+    """Field key -> "hidden" | "read" (absent: "write"), as form.js takes it."""
+    found: dict[str, str] = {}
+    for field in spec.fields:
+        if field.key in access.hidden:
+            found[field.key] = "hidden"
+        elif field.key in access.read_only:
+            found[field.key] = "read"
+    return found
+
+
+# -- the app's home -------------------------------------------------------------------------
+
+
+@router.get("/apps/{app}", response_model=None, include_in_schema=False)
+async def app_home(app: str, request: Request, p: PlatformDep, who: PrincipalDep) -> Response:
+    """The forms of an app the caller may read, with their record counts, and dashboards."""
+    if not who.authenticated:
+        return _signin_redirect(request)
+    lang = request_locale(request)
+    try:
+        async with p.db.transaction(write=False) as session:
+            records = service_for(p, session, who)
+            records.require_app(app)
+            installed = await p.catalog.get(session, app)
+            guard.require_member(who, app)
+            forms = []
+            for spec in installed.spec.forms:
+                access = records.access(installed, spec.key)
+                if not access.allows("read"):
+                    continue
+                # counted up to a cap: a form with millions of records says "10,000+"
+                count, more = await listing.capped_count(records, app, spec.key, None, HOME_CAP)
+                forms.append(
+                    {
+                        "key": spec.key,
+                        "label": label_text(spec.label, lang),
+                        "description": label_text(spec.description, lang)
+                        if spec.description
+                        else "",
+                        "count": count,
+                        "more": more,
+                        "can_create": access.allows("create"),
+                    }
+                )
+    except Problem as problem:
+        return await _problem_page(request, who, problem)
+    return _render(
+        request,
+        "runtime/app.html",
+        who,
+        app={"key": app, "label": label_text(installed.spec.label, lang)},
+        description=label_text(installed.spec.description, lang)
+        if getattr(installed.spec, "description", None)
+        else "",
+        forms=forms,
+        dashboards=[
+            {"key": d.key, "label": label_text(d.label, lang)} for d in installed.spec.dashboards
+        ],
+        design=_is_app_admin(who, app),
+    )
+
+
+# -- lists -----------------------------------------------------------------------------------
+
+
+async def _list_context(
+    request: Request,
+    p: Platform,
+    who: Principal,
+    app: str,
+    form: str,
+    *,
+    filter: str | None,
+    sort: str,
+    cursor: str | None,
+    drill: str | None,
+    limit: int | None = None,
+) -> dict[str, Any]:
+    lang = request_locale(request)
+    parsed_drill = listing.parse_drill(drill, form)
+    bad_filter: str | None = None
+    try:
+        rule = listing.parse_json_param(filter, "filter")
+    except BadRequest as problem:  # said on the page, like a filter the API refuses
+        rule, filter, bad_filter = {"==": [1, 0]}, None, problem.detail
+    async with p.db.transaction(write=False) as session:
+        records = service_for(p, session, who)
+        records.require_app(app)
+        condition, capped = await listing.combined_filter(records, app, parsed_drill, rule)
+        limit = max(1, min(limit or PAGE_ROWS, records.max_page_size))
+        error = None
+        try:
+            page = await records.list(
+                app, form, ListQuery(filter=condition, sort=sort, limit=limit, cursor=cursor)
+            )
+        except BadRequest as problem:
+            if not (filter or sort != DEFAULT_SORT or cursor):
+                raise
+            # the caller's own filter or sort is refused: say why on the page
+            error = problem.detail
+            page = None
+        # the definition the list has just read (no second query for it)
+        installed = await p.catalog.latest_known(session, app)
+        spec = installed.form(form)
+        access = records.allowed(installed, form, "read")
+        if bad_filter is not None:
+            error, page = bad_filter, None
+        count, more_than = 0, False
+        titles: dict[str, str] = {}
+        if page is not None:
+            if cursor is None:
+                # One page says it all when there is no next one. Otherwise a drill-down
+                # (whose related ids only the server knows) is counted here, up to a cap;
+                # a plain list says "100+" and the page asks the API for the exact figure
+                # once it is shown, so the list opens as fast as the API page.
+                count, more_than = len(page.items), page.next_cursor is not None
+                if more_than and parsed_drill is not None:
+                    count, more_than = await listing.capped_count(records, app, form, condition)
+            titles = await listing.titles_for(
+                records, installed, spec, [i["data"] for i in page.items], lang
+            )
+        app_meta = _app_meta(installed, records, lang)
+    await listing.audit_reads(p, records)
+    ctx = _shown(request, installed, titles)
+    fields = listing.listed_fields(spec, access.hidden)
+    title_key = app_meta["forms"].get(form, {}).get("title_field")
+    title_field = spec.field(title_key) if title_key else None
+    t = Translator(lang)
+    columns = [
+        {
+            "key": f.key,
+            "label": field_label(f, lang),
+            "type": f.field_type,
+            "sortable": f.field_type not in ("multiselect", "file", "image"),
+            "default": i < DEFAULT_COLUMNS and f.field_type != "textarea" and f.key != title_key,
+        }
+        for i, f in enumerate(fields)
+    ]
+    columns += [
+        {"key": key, "label": t(text), "type": "system", "sortable": True, "default": False}
+        for key, text in listing.SYSTEM_LABELS.items()
+    ]
+    extra = list(listing.SYSTEM_LABELS)
+    renders = [(f.key, listing.renderer(f, ctx)) for f in fields]
+    page_items: list[dict[str, Any]] = page.items if page is not None else []
+    rows = [
+        listing.row_html(
+            app,
+            form,
+            item,
+            listing.record_title(spec, item["data"], lang, item["id"]),
+            renders,
+            extra,
+        )
+        for item in page_items
+    ]
+    filter_fields = [
+        _field_meta(f, lang) for f in spec.value_fields() if f.key not in access.hidden
+    ]
+    filter_fields = [m for m in filter_fields if m["type"] not in ("table", "file", "image")]
+    filter_fields += [
+        {"key": "created_at", "label": t("Created"), "type": "datetime"},
+        {"key": "updated_at", "label": t("Updated"), "type": "datetime"},
+        {"key": "created_by", "label": t("Created by"), "type": "text"},
+    ]
+    next_cursor = page.next_cursor if page is not None else None
+    base = {k: v for k, v in (("filter", filter), ("sort", sort), ("drill", drill)) if v}
+    if limit != PAGE_ROWS:
+        base["limit"] = str(limit)
+    if base.get("sort") == DEFAULT_SORT:
+        base.pop("sort")
+    return {
+        "app": app_meta,
+        "form": {"key": form, "label": label_text(spec.label, lang)},
+        "columns": columns,
+        "rows": rows,
+        "count": count,
+        "more_than": more_than,
+        "paged": cursor is not None,
+        "next_cursor": next_cursor,
+        "next_href": f"?{urlencode({**base, 'cursor': next_cursor})}" if next_cursor else None,
+        "first_href": f"?{urlencode(base)}" if base else "?",
+        "sort": sort,
+        "title_sort": title_key
+        if title_field is not None
+        and title_field.field_type not in ("multiselect", "file", "image")
+        else None,
+        "filter": filter or "",
+        "drill": drill or "",
+        "error": error,
+        "capped": listing.MAX_RELATED_IDS if capped else None,
+        "can_create": access.allows("create"),
+        "design": _is_app_admin(who, app),
+        "filter_fields": filter_fields,
+        "export_href": f"/api/exports/{app}/{form}?{urlencode(base)}",
+        "sort_href": lambda key: (
+            "?" + urlencode({**base, "sort": key if sort != key else f"-{key}"})
+        ),
+        "user_key": who.username,
+        "title_key": title_key if title_key not in access.hidden else None,
+    }
+
+
+def show_time(value: str) -> Markup:
+    return Markup(listing.time_html(value))
+
+
+FilterParam = Annotated[str | None, Query(description="JsonLogic filter, as JSON")]
+SortParam = Annotated[str, Query(description="e.g. `-created_at,name`")]
+CursorParam = Annotated[str | None, Query(description="A page cursor")]
+DrillParam = Annotated[str | None, Query(description="A drill-down from a report cell")]
+LimitParam = Annotated[int | None, Query(description="Rows per page")]
+
+
+@router.get("/apps/{app}/forms/{form}", response_model=None, include_in_schema=False)
+@router.get("/apps/{app}/records/{form}", response_model=None, include_in_schema=False)
+async def list_page(
+    app: str,
+    form: str,
+    request: Request,
+    p: PlatformDep,
+    who: PrincipalDep,
+    filter: FilterParam = None,
+    sort: SortParam = DEFAULT_SORT,
+    cursor: CursorParam = None,
+    drill: DrillParam = None,
+    limit: LimitParam = None,
+) -> Response:
+    """A form's records: the caller's columns, sorting, a filter bar, "load more", CSV.
+    ``/apps/{app}/records/{form}`` (report drill-downs link there) is the same page."""
+    if not who.authenticated:
+        return _signin_redirect(request)
+    try:
+        context = await _list_context(
+            request,
+            p,
+            who,
+            app,
+            form,
+            filter=filter,
+            sort=sort,
+            cursor=cursor,
+            drill=drill,
+            limit=limit,
+        )
+    except Problem as problem:
+        return await _problem_page(request, who, problem)
+    return _render(request, "runtime/list.html", who, **context)
+
+
+@router.get("/apps/{app}/forms/{form}/rows", response_model=None, include_in_schema=False)
+async def list_rows(
+    app: str,
+    form: str,
+    request: Request,
+    p: PlatformDep,
+    who: PrincipalDep,
+    filter: FilterParam = None,
+    sort: SortParam = DEFAULT_SORT,
+    cursor: CursorParam = None,
+    drill: DrillParam = None,
+    limit: LimitParam = None,
+) -> Response:
+    """The rows of one more page, as HTML for "load more"; the cursor of the page after it
+    comes in ``X-Next-Cursor`` (absent on the last page)."""
+    context = await _list_context(
+        request,
+        p,
+        who,
+        app,
+        form,
+        filter=filter,
+        sort=sort,
+        cursor=cursor,
+        drill=drill,
+        limit=limit,
+    )
+    if context["error"]:
+        raise BadRequest(context["error"])
+    response = _render(request, "runtime/rows.html", who, **context)
+    if context["next_cursor"]:
+        response.headers["X-Next-Cursor"] = context["next_cursor"]
+    return response
+
+
+# -- generated forms --------------------------------------------------------------------------
+
+
+async def _form_page(
+    request: Request,
+    p: Platform,
+    who: Principal,
+    app: str,
+    form: str,
+    record_id: str | None,
+) -> Response:
+    if not who.authenticated:
+        return _signin_redirect(request)
+    lang = request_locale(request)
+    try:
+        async with p.db.transaction(write=False) as session:
+            records = service_for(p, session, who)
+            installed, spec = await records.load_form(app, form)
+            record: dict[str, Any] | None = None
+            if record_id is None:
+                access = records.allowed(installed, form, "create")
+            else:
+                access = records.allowed(installed, form, "update")
+                found = await records.get(app, form, record_id)
+                record = records.view(found)
+                if not _admits(access, "update", record, records.now):
+                    raise Forbidden("Your roles do not allow you to change this record.")
+            # "+ New" from a record's related list: `?patient=<id>` fills that relation
+            prefill = {
+                key: value
+                for key, value in request.query_params.items()
+                if record is None
+                and isinstance(spec.field(key), RelationField)
+                and key not in access.hidden
+                and is_id(value)
+            }
+            values = record["data"] if record else prefill
+            titles = await listing.titles_for(records, installed, spec, [values], lang)
+            app_meta = _app_meta(installed, records, lang)
+    except Problem as problem:
+        return await _problem_page(request, who, problem)
+    await listing.audit_reads(p, records)
+    data = {
+        "form": form_document(installed, form, access.hidden),
+        "values": values,
+        "access": access_map(spec, access),
+        "app": app_meta,
+        "mode": "edit" if record else "create",
+        "now": iso(p.clock.now()),
+        "titles": titles,
+        "record": None
+        if record is None
+        else {
+            "id": record["id"],
+            "version": record["version"],
+            "updated_by": record["updated_by"],
+            "updated_at": record["updated_at"],
+        },
+    }
+    form_label = label_text(spec.label, lang)
+    title = listing.record_title(spec, record["data"], lang, record["id"]) if record else None
+    return _render(
+        request,
+        "runtime/form.html",
+        who,
+        app=app_meta,
+        form={"key": form, "label": form_label},
+        record=record,
+        record_title=title,
+        page_data=data,
+    )
+
+
+@router.get("/apps/{app}/forms/{form}/new", response_model=None, include_in_schema=False)
+async def new_page(
+    app: str, form: str, request: Request, p: PlatformDep, who: PrincipalDep
+) -> Response:
+    return await _form_page(request, p, who, app, form, None)
+
+
+@router.get(
+    "/apps/{app}/forms/{form}/{record_id}/edit", response_model=None, include_in_schema=False
+)
+async def edit_page(
+    app: str, form: str, record_id: str, request: Request, p: PlatformDep, who: PrincipalDep
+) -> Response:
+    return await _form_page(request, p, who, app, form, record_id)
+
+
+# -- the record page ----------------------------------------------------------------------------
+
+
+def _back_references(installed: InstalledApp, form: str) -> list[tuple[FormSpec, RelationField]]:
+    """(form, relation field) pairs pointing at records of ``form``, in app order."""
+    found = []
+    for spec in installed.spec.forms:
+        for field in spec.fields:
+            if isinstance(field, RelationField) and field.target == form:
+                found.append((spec, field))
+    return found
+
+
+def _history_rows(
+    spec: FormSpec, entries: list[dict[str, Any]], ctx: Shown, lang: str
+) -> list[dict[str, Any]]:
+    rows = []
+    previous: dict[str, Any] = {}
+    for entry in entries:
+        data = entry["data"]
+        changes = []
+        for key in entry["changed"]:
+            field = spec.field(key)
+            if field is None or isinstance(field, SectionField):
+                continue
+            simple = not isinstance(field, TableField)
+            changes.append(
+                {
+                    "key": key,
+                    "label": field_label(field, lang),
+                    "old": show(field, previous.get(key), ctx) if simple else None,
+                    "new": show(field, data.get(key), ctx) if simple else None,
+                    "created": entry["operation"] == "create",
+                }
+            )
+        rows.append({**entry, "changes": changes, "at_html": show_time(entry["at"])})
+        previous = data
+    rows.reverse()
+    return rows
+
+
+@router.get("/apps/{app}/forms/{form}/{record_id}", response_model=None, include_in_schema=False)
+async def record_page(
+    app: str, form: str, record_id: str, request: Request, p: PlatformDep, who: PrincipalDep
+) -> Response:
+    """One record: its readable fields by section, the records that point at it, and its
+    history."""
+    if not who.authenticated:
+        return _signin_redirect(request)
+    lang = request_locale(request)
+    try:
+        async with p.db.transaction(write=False) as session:
+            records = service_for(p, session, who)
+            installed, spec = await records.load_form(app, form)
+            access = records.allowed(installed, form, "read")
+            record = records.view(await records.get(app, form, record_id))
+            history = await records.history(app, form, record_id)
+            related = []
+            for other, field in _back_references(installed, form):
+                other_access = records.access(installed, other.key)
+                if not other_access.allows("read") or field.key in other_access.hidden:
+                    continue
+                rule = {"==": [{"var": field.key}, record_id]}
+                page = await records.list(
+                    app,
+                    other.key,
+                    ListQuery(filter=rule, sort="-id", limit=RELATED_ROWS, count=True),
+                )
+                related.append(
+                    {
+                        "form": other.key,
+                        "label": label_text(other.label, lang),
+                        "via": field_label(field, lang),
+                        "count": page.count,
+                        "can_create": other_access.allows("create"),
+                        "field": field.key,
+                        "all_href": f"/apps/{app}/forms/{other.key}?"
+                        + urlencode({"filter": json.dumps(rule, separators=(",", ":"))}),
+                        "items": [
+                            {
+                                "id": item["id"],
+                                "title": listing.record_title(
+                                    other, item["data"], lang, item["id"]
+                                ),
+                                "updated_at": show_time(item["updated_at"]),
+                            }
+                            for item in page.items
+                        ],
+                    }
+                )
+            snapshots = [record["data"], *[entry["data"] for entry in history]]
+            titles = await listing.titles_for(records, installed, spec, snapshots, lang)
+            app_meta = _app_meta(installed, records, lang)
+    except Problem as problem:
+        return await _problem_page(request, who, problem)
+    await listing.audit_reads(p, records)
+    ctx = _shown(request, installed, titles, record_id=record_id)
+    groups = []
+    for section, fields in listing.sections(spec, access.hidden):
+        groups.append(
+            {
+                "key": section.key if section else "",
+                "label": field_label(section, lang) if section else "",
+                "fields": [
+                    {
+                        "key": f.key,
+                        "label": field_label(f, lang),
+                        "type": f.field_type,
+                        "wide": isinstance(f, TableField) or f.field_type == "textarea",
+                        "html": show(f, record["data"].get(f.key), ctx),
+                        "empty": record["data"].get(f.key) in (None, "", []),
+                    }
+                    for f in fields
+                ],
+            }
+        )
+    return _render(
+        request,
+        "runtime/record.html",
+        who,
+        app=app_meta,
+        form={"key": form, "label": label_text(spec.label, lang)},
+        record=record,
+        record_title=listing.record_title(spec, record["data"], lang, record_id),
+        groups=groups,
+        related=related,
+        history=_history_rows(spec, history, ctx, lang),
+        can_edit=_admits(access, "update", record, p.clock.now()),
+        can_delete=_admits(access, "delete", record, p.clock.now()),
+        created_at=show_time(record["created_at"]),
+        updated_at=show_time(record["updated_at"]),
+    )

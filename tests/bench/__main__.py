@@ -11,10 +11,13 @@ import sys
 
 from tests.bench import (
     bench_changes,
+    bench_designer,
+    bench_list_page,
     bench_logic,
     bench_permissions,
     bench_records,
     bench_reports,
+    bench_rules,
     bench_validation,
 )
 
@@ -31,8 +34,14 @@ def main() -> int:
     asyncio.run(bench_permissions.main(quick))
     print("\n== app change: plan and migration of 100,000 records (SQLite, PostgreSQL)")
     asyncio.run(bench_changes.main(quick, sqlite_only=False))
+    print("\n== the list page vs the API page it shows (PostgreSQL, 1,000,000 records)")
+    asyncio.run(bench_list_page.main(quick))
     print("\n== a pivot report (PostgreSQL 1,000,000 records, SQLite 100,000)")
     asyncio.run(bench_reports.main(quick))
+    print("\n== rules: a write among 10,000 rules; a daily rule over 1,000,000 patients")
+    asyncio.run(bench_rules.main(quick))
+    print("\n== the form designer opening a 200-field form (headless Chromium)")
+    bench_designer.main(3 if quick else 7)
     return 0
 
 

@@ -414,8 +414,11 @@ async def test_a_form_with_every_field_type(client: httpx.AsyncClient, tmp_path:
         "lines": [
             {"item": "Pen", "qty": 2, "price": 1.5, "at": "2024-05-01T10:00:00Z", "hour": "09:00"}
         ],
-        "attachment": {"id": "f1", "name": "a.pdf", "content_type": "application/pdf", "size": 9},
-        "photos": [{"id": "p1", "name": "p.png", "content_type": "image/png", "size": 10}],
+        # references come from real uploads (a made-up id is refused)
+        "attachment": await _upload(
+            client, "attachment", "a.pdf", "application/pdf", b"%PDF-1.4 x"
+        ),
+        "photos": [await _upload(client, "photos", "p.png", "image/png", b"\x89PNG\r\n\x1a\n")],
         "secret": "s",
     }
     assert list(validator(doc, "KitchenSinkEverythingCreate").iter_errors(value)) == []
@@ -433,6 +436,16 @@ async def test_a_form_with_every_field_type(client: httpx.AsyncClient, tmp_path:
     assert list(validator(doc, "KitchenSinkEverythingRecord").iter_errors(updated.json())) == []
     history = await client.get(f"{path}/{record['id']}/history")
     assert history.status_code == 200
+
+
+async def _upload(
+    client: httpx.AsyncClient, field: str, name: str, content_type: str, body: bytes
+) -> dict[str, Any]:
+    answer = await client.post(
+        f"/api/files/kitchen_sink/everything/{field}", files={"file": (name, body, content_type)}
+    )
+    assert answer.status_code == 201, answer.text
+    return dict(answer.json())
 
 
 def test_names_stay_unique_when_keys_run_together() -> None:

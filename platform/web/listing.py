@@ -1,0 +1,444 @@
+"""What the runtime pages share: reading a form's records for a page (the caller's filter,
+a report's drill-down, a capped count), naming related records, and showing values.
+
+Every read goes through :class:`RecordService`, so a page shows exactly what the caller's
+grants allow (row filters, hidden fields) — the same as the API would answer.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from markupsafe import Markup
+from pydantic import ValidationError
+from sqlalchemy import func, select
+
+from formloom.engines.forms import FormSpec, label_text, title_of
+from formloom.engines.forms.fields import (
+    BaseField,
+    ComputedField,
+    FileField,
+    ImageField,
+    MultiselectField,
+    RelationField,
+    SectionField,
+    SelectField,
+    TableField,
+    TextareaField,
+    UrlField,
+)
+from formloom.engines.forms.labels import humanize_key
+from formloom.engines.logic.sql import compile_filter
+from formloom.engines.reports import DrillDown
+from formloom.platform.apps.service import InstalledApp
+from formloom.platform.audit.log import audit
+from formloom.platform.deps import Platform
+from formloom.platform.errors import BadRequest
+from formloom.platform.models import Record
+from formloom.platform.records.service import ListQuery, RecordService
+
+#: Most ids a drill-down through a relation resolves (the records page says when it stops).
+MAX_RELATED_IDS = 5_000
+#: A list page counts up to this many records exactly; above it says "10,000+" and the page
+#: asks the API for the exact figure after it has been shown.
+COUNT_CAP = 1_000
+#: Field types a list shows as a column (tables are shown on the record page only).
+LISTED = frozenset(
+    {
+        "text", "textarea", "email", "phone", "url", "select", "multiselect", "relation",
+        "date", "datetime", "time", "number", "integer", "boolean", "computed", "file", "image",
+    }
+)  # fmt: skip
+SYSTEM_LABELS = {
+    "created_at": "Created",
+    "updated_at": "Updated",
+    "created_by": "Created by",
+    "updated_by": "Updated by",
+}
+
+
+def service_for(p: Platform, session: Any, who: Any) -> RecordService:
+    return RecordService(
+        session,
+        p.catalog,
+        principal=who,
+        now=p.clock.now(),
+        max_page_size=p.settings.max_page_size,
+    )
+
+
+async def audit_reads(p: Platform, service: RecordService) -> None:
+    """Reads of sensitive forms, as the record API audits them (its own unit of work)."""
+    if not service.read_events:
+        return
+    async with p.db.transaction() as session:
+        for event in service.read_events:
+            audit(session, service.principal, at=service.now, **event)
+    service.read_events.clear()
+
+
+def field_label(field: BaseField, lang: str) -> str:
+    return label_text(field.label, lang) or humanize_key(field.key)
+
+
+def parse_json_param(raw: str | None, name: str) -> Any:
+    if raw is None or raw == "":
+        return None
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        raise BadRequest(
+            f"`{name}` is not valid JSON.",
+            errors=[
+                {"in": "query", "parameter": name, "code": "invalid_json", "message": "not JSON"}
+            ],
+        ) from None
+
+
+def parse_drill(raw: str | None, form: str) -> DrillDown | None:
+    if not raw:
+        return None
+    try:
+        parsed = DrillDown.model_validate(json.loads(raw))
+    except (ValueError, ValidationError, RecursionError):
+        raise BadRequest(
+            "The drill-down is not valid.",
+            errors=[
+                {"in": "query", "parameter": "drill", "code": "invalid", "message": "not valid"}
+            ],
+        ) from None
+    if parsed.form != form:
+        raise BadRequest("The drill-down is for another form.")
+    return parsed
+
+
+async def _related_ids(records: RecordService, app: str, condition: Any) -> tuple[list[str], bool]:
+    """Ids of the caller's records of ``condition.form`` matching its filter (capped)."""
+    ids: list[str] = []
+    cursor = None
+    while True:
+        page = await records.list(
+            app,
+            condition.form,
+            ListQuery(
+                filter=condition.filter, limit=records.max_page_size, cursor=cursor, fields=[]
+            ),
+        )
+        ids += [item["id"] for item in page.items]
+        if page.next_cursor is None or len(ids) >= MAX_RELATED_IDS:
+            return ids[:MAX_RELATED_IDS], page.next_cursor is not None
+        cursor = page.next_cursor
+
+
+async def combined_filter(
+    records: RecordService, app: str, drill: DrillDown | None, rule: Any
+) -> tuple[Any, bool]:
+    """One JsonLogic filter from a report's drill-down (its conditions on related records
+    resolved to ids) and the caller's own filter; and whether the ids were cut."""
+    parts: list[Any] = []
+    capped = False
+    if drill is not None:
+        if drill.filter is not None:
+            parts.append(drill.filter)
+        for related in drill.related:
+            ids, cut = await _related_ids(records, app, related)
+            capped = capped or cut
+            inside = {"in": [{"var": related.via}, ids]}
+            parts.append(inside if related.exists else {"!": inside})
+    if rule is not None:
+        parts.append(rule)
+    if not parts:
+        return None, capped
+    return ({"and": parts} if len(parts) > 1 else parts[0]), capped
+
+
+async def capped_count(
+    records: RecordService, app: str, form: str, rule: Any, cap: int = COUNT_CAP
+) -> tuple[int, bool]:
+    """How many records the caller may read match ``rule``, counting at most ``cap + 1``
+    (cheap on any table size): (count, whether there are more than ``cap``). Call after a
+    ``list`` with the same filter, which has already refused a bad one."""
+    installed, spec = await records.load_form(app, form)
+    access = records.allowed(installed, form, "read")
+    # The service's own readable-rows conditions and filter target (so the count can never
+    # disagree with the list); a `count(..., filter, cap)` on the service would be tidier.
+    conditions = records._readable(app, form, access, spec)
+    if rule is not None:
+        target = records._target(spec, access.hidden)
+        conditions.append(compile_filter(rule, target, now=records.now))
+    inner = select(Record.id).where(*conditions).limit(cap + 1).subquery()
+    found = (await records.session.execute(select(func.count()).select_from(inner))).scalar_one()
+    return min(found, cap), found > cap
+
+
+# -- naming related records ----------------------------------------------------------------
+
+
+def relation_targets(fields: Iterable[BaseField]) -> dict[str, str]:
+    """Relation field key -> target form, top level and table columns (``table.col``)."""
+    found: dict[str, str] = {}
+    for field in fields:
+        if isinstance(field, RelationField):
+            found[field.key] = field.target
+        elif isinstance(field, TableField):
+            for column in field.fields:
+                if isinstance(column, RelationField):
+                    found[f"{field.key}.{column.key}"] = column.target
+    return found
+
+
+def _relation_ids(spec: FormSpec, rows: Iterable[Mapping[str, Any]]) -> dict[str, set[str]]:
+    by_target: dict[str, set[str]] = {}
+    targets = relation_targets(spec.fields)
+    for data in rows:
+        for path, target in targets.items():
+            top, _, column = path.partition(".")
+            value = data.get(top)
+            if column and isinstance(value, list):
+                values = [row.get(column) for row in value if isinstance(row, dict)]
+            else:
+                values = [value]
+            by_target.setdefault(target, set()).update(v for v in values if isinstance(v, str))
+    return by_target
+
+
+async def titles_for(
+    records: RecordService,
+    installed: InstalledApp,
+    spec: FormSpec,
+    rows: Iterable[Mapping[str, Any]],
+    lang: str,
+) -> dict[str, str]:
+    """Record id -> title of every record the rows' relation fields point at, as far as
+    the caller may read them (one query per target form)."""
+    titles: dict[str, str] = {}
+    for target, ids in _relation_ids(spec, rows).items():
+        target_spec = installed.forms.get(target)
+        if not ids or target_spec is None:
+            continue
+        access = records.access(installed, target)
+        if not access.allows("read"):
+            continue
+        ordered = sorted(ids)
+        for start in range(0, len(ordered), records.max_page_size):
+            chunk = ordered[start : start + records.max_page_size]
+            page = await records.list(
+                installed.key,
+                target,
+                ListQuery(filter={"in": [{"var": "id"}, chunk]}, limit=len(chunk)),
+            )
+            for item in page.items:
+                titles[item["id"]] = record_title(target_spec, item["data"], lang, item["id"])
+    return titles
+
+
+def short_id(record_id: str) -> str:
+    return "#" + record_id[-6:]
+
+
+# -- showing values ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Shown:
+    """How values are shown on a page: the language, titles of related records, and where
+    links go."""
+
+    lang: str
+    app: str
+    titles: Mapping[str, str]
+    forms: Mapping[str, FormSpec]
+    record_id: str | None = None  # the record whose files are linked (download permission)
+    yes: str = "Yes"
+    no: str = "No"
+
+
+def option_label(field: SelectField | MultiselectField, value: Any, lang: str) -> str:
+    for option in field.options:
+        if option.value == value:
+            return label_text(option.label, lang) or option.value
+    return str(value)
+
+
+def show(field: BaseField, value: Any, ctx: Shown, *, record_id: str | None = None) -> Markup:
+    """The value as HTML (escaped), for a list cell or the record page."""
+    return Markup(renderer(field, ctx)(value, record_id))
+
+
+EMPTY = '<span class="empty">—</span>'
+Render = Callable[[Any, "str | None"], str]
+
+
+def _e(value: Any) -> str:
+    return html.escape(value if isinstance(value, str) else str(value), quote=True)
+
+
+def _is_empty(value: Any) -> bool:
+    return value is None or value == "" or value == []
+
+
+def renderer(field: BaseField, ctx: Shown) -> Render:
+    """The function that shows values of ``field`` as HTML text (escaped). Chosen once per
+    column: a list page shows a thousand cells, and deciding per cell was most of its cost."""
+    kind = field.result_type if isinstance(field, ComputedField) else field.field_type
+
+    def wrap(inner: Callable[[Any, str | None], str]) -> Render:
+        def render(value: Any, record_id: str | None) -> str:
+            return EMPTY if _is_empty(value) else inner(value, record_id)
+
+        return render
+
+    if isinstance(field, SelectField | MultiselectField):
+        labels = {o.value: option_label(field, o.value, ctx.lang) for o in field.options}
+
+        def tag(item: Any) -> str:
+            return f'<span class="tag">{_e(labels.get(item, item))}</span>'
+
+        if isinstance(field, SelectField):
+            return wrap(lambda value, _id: tag(value))
+        return wrap(
+            lambda value, _id: (
+                " ".join(tag(i) for i in value) if isinstance(value, list) else tag(value)
+            )
+        )
+    if isinstance(field, RelationField):
+        base = f"/apps/{_e(ctx.app)}/forms/{_e(field.target)}/"
+
+        def relation(value: Any, _id: str | None) -> str:
+            title = ctx.titles.get(value) if isinstance(value, str) else None
+            if title is None:
+                return f'<span class="muted">{_e(short_id(str(value)))}</span>'
+            return f'<a href="{base}{_e(value)}">{_e(title)}</a>'
+
+        return wrap(relation)
+    if kind == "boolean":
+        yes = f'<span class="bool" data-value="true">{_e(ctx.yes)}</span>'
+        no = f'<span class="bool" data-value="false">{_e(ctx.no)}</span>'
+        return lambda value, _id: EMPTY if value is None else (yes if value else no)
+    if kind == "datetime":
+        return wrap(lambda value, _id: time_html(str(value)))
+    if isinstance(field, FileField | ImageField):
+
+        def files(value: Any, record_id: str | None) -> str:
+            owner = record_id or ctx.record_id
+            parts = []
+            for item in value if isinstance(value, list) else [value]:
+                if not isinstance(item, dict) or "id" not in item:
+                    continue
+                href = _e(f"/api/files/{item['id']}" + (f"?record={owner}" if owner else ""))
+                name = _e(item.get("name", ""))
+                if str(item.get("content_type", "")).startswith("image/") and ctx.record_id:
+                    parts.append(
+                        f'<a class="file image" href="{href}"><img src="{href}" alt="{name}" '
+                        f'loading="lazy"><span>{name}</span></a>'
+                    )
+                else:
+                    parts.append(f'<a class="file" href="{href}">{name}</a>')
+            return " ".join(parts)
+
+        return wrap(files)
+    if isinstance(field, TableField):
+        return wrap(
+            lambda value, _id: str(table_html(field, value, ctx)) if isinstance(value, list) else ""
+        )
+    if isinstance(field, UrlField):
+        return wrap(
+            lambda value, _id: (
+                f'<a href="{_e(value)}" rel="noopener noreferrer nofollow">{_e(value)}</a>'
+            )
+        )
+    if isinstance(field, TextareaField):
+        return wrap(lambda value, _id: f'<span class="multiline">{_e(value)}</span>')
+
+    def plain(value: Any, _id: str | None) -> str:
+        if isinstance(value, float):
+            return f"{value:,.2f}".rstrip("0").rstrip(".") if abs(value) < 1e15 else str(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        return _e(value)
+
+    return wrap(plain)
+
+
+def time_html(value: str) -> str:
+    """A UTC instant; the page's script shows it in the reader's time zone."""
+    shown = value.replace("T", " ").replace("Z", " UTC")
+    return f'<time datetime="{_e(value)}" data-local>{_e(shown)}</time>'
+
+
+def table_html(field: TableField, rows: Sequence[Any], ctx: Shown) -> Markup:
+    head = "".join(f'<th scope="col">{_e(field_label(c, ctx.lang))}</th>' for c in field.fields)
+    renders = [(c.key, renderer(c, ctx)) for c in field.fields]
+    body = "".join(
+        "<tr>"
+        + "".join(f"<td>{render(row.get(key), None)}</td>" for key, render in renders)
+        + "</tr>"
+        for row in rows
+        if isinstance(row, dict)
+    )
+    return Markup(
+        f'<div class="table-wrap"><table class="subtable"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{body}</tbody></table></div>"
+    )
+
+
+def row_html(
+    app: str,
+    form: str,
+    item: Mapping[str, Any],
+    title: str,
+    columns: Sequence[tuple[str, Render]],
+    extra: Sequence[str],
+) -> Markup:
+    """One list row: the title cell linking to the record, then a cell per column (the
+    column picker hides cells by their ``data-col``); ``columns`` are (key, renderer)."""
+    record_id = _e(item["id"])
+    data = item["data"]
+    cells = "".join(
+        f'<td data-col="{key}">{render(data.get(key), item["id"])}</td>' for key, render in columns
+    )
+    for key in extra:
+        value = item[key]
+        if key.endswith("_at"):  # the service's own UTC text: nothing to escape
+            cell = f'<time datetime="{value}" data-local>{value[:10]} {value[11:16]} UTC</time>'
+        else:
+            cell = _e(value)
+        cells += f'<td data-col="{key}">{cell}</td>'
+    return Markup(
+        f'<tr data-id="{record_id}" data-testid="record-row"><th scope="row" class="title-cell">'
+        f'<a href="/apps/{_e(app)}/forms/{_e(form)}/{record_id}">{_e(title)}</a></th>{cells}</tr>'
+    )
+
+
+def listed_fields(spec: FormSpec, hidden: frozenset[str]) -> list[BaseField]:
+    return [
+        field
+        for field in spec.value_fields()
+        if field.key not in hidden and field.field_type in LISTED
+    ]
+
+
+def sections(spec: FormSpec, hidden: frozenset[str]) -> list[tuple[BaseField | None, list[Any]]]:
+    """The form's fields grouped under their sections (the first group may have none)."""
+    groups: list[tuple[BaseField | None, list[Any]]] = [(None, [])]
+    for field in spec.fields:
+        if isinstance(field, SectionField):
+            groups.append((field, []))
+        elif field.key not in hidden:
+            groups[-1][1].append(field)
+    return [(section, fields) for section, fields in groups if fields]
+
+
+def record_title(spec: FormSpec, data: Mapping[str, Any], lang: str, record_id: str) -> str:
+    """The text naming a record (its title field; a datetime shown as ``2026-12-02 08:00
+    UTC``), or a short form of its id."""
+    title = title_of(spec, data, lang)
+    if title is None:
+        return short_id(record_id)
+    if len(title) == 20 and title[10] == "T" and title.endswith("Z"):
+        return f"{title[:10]} {title[11:16]} UTC"
+    return title
