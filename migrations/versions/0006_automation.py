@@ -120,9 +120,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_notifications"),
         sa.UniqueConstraint("source_key", name="uq_notifications_source_key"),
     )
-    op.create_index(
-        "ix_notifications_user_created", "notifications", ["user_id", "created_at"]
-    )
+    op.create_index("ix_notifications_user_created", "notifications", ["user_id", "created_at"])
 
 
 def downgrade() -> None:
