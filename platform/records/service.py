@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -794,6 +794,22 @@ class RecordService:
                              "message": exc.message}],
                 ) from None  # fmt: skip
         return select(Record.id, Record.data).where(*conditions).order_by(Record.id)
+
+    async def count_matching(self, app: str, form: str, filter: Any, cap: int) -> tuple[int, bool]:
+        """How many readable records of ``form`` match ``filter``, counting at most
+        ``cap + 1`` (cheap on any table size): (count, whether there are more than ``cap``).
+        For a filter a ``list`` has already accepted (a bad one raises ``FilterError``)."""
+        installed, spec = await self.load_form(app, form)
+        access = self.allowed(installed, form, "read")
+        conditions = self._readable(app, form, access, spec)
+        if filter is not None:
+            target = self._target(spec, access.hidden)
+            conditions.append(compile_filter(filter, target, now=self.now))
+        inner = select(Record.id).where(*conditions).limit(cap + 1).subquery()
+        found = int(
+            (await self.session.execute(select(func.count()).select_from(inner))).scalar_one()
+        )
+        return min(found, cap), found > cap
 
     async def count(self, app: str, form: str) -> int:
         """How many live records of ``form`` the caller may read (one COUNT query)."""

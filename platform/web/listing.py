@@ -15,7 +15,6 @@ from typing import Any
 
 from markupsafe import Markup
 from pydantic import ValidationError
-from sqlalchemy import func, select
 
 from formloom.engines.forms import FormSpec, label_text, title_of
 from formloom.engines.forms.fields import (
@@ -32,13 +31,11 @@ from formloom.engines.forms.fields import (
     UrlField,
 )
 from formloom.engines.forms.labels import humanize_key
-from formloom.engines.logic.sql import compile_filter
 from formloom.engines.reports import DrillDown
 from formloom.platform.apps.service import InstalledApp
 from formloom.platform.audit.log import audit
 from formloom.platform.deps import Platform
 from formloom.platform.errors import BadRequest
-from formloom.platform.models import Record
 from formloom.platform.records.service import ListQuery, RecordService
 
 #: Most ids a drill-down through a relation resolves (the records page says when it stops).
@@ -162,17 +159,7 @@ async def capped_count(
     """How many records the caller may read match ``rule``, counting at most ``cap + 1``
     (cheap on any table size): (count, whether there are more than ``cap``). Call after a
     ``list`` with the same filter, which has already refused a bad one."""
-    installed, spec = await records.load_form(app, form)
-    access = records.allowed(installed, form, "read")
-    # The service's own readable-rows conditions and filter target (so the count can never
-    # disagree with the list); a `count(..., filter, cap)` on the service would be tidier.
-    conditions = records._readable(app, form, access, spec)
-    if rule is not None:
-        target = records._target(spec, access.hidden)
-        conditions.append(compile_filter(rule, target, now=records.now))
-    inner = select(Record.id).where(*conditions).limit(cap + 1).subquery()
-    found = (await records.session.execute(select(func.count()).select_from(inner))).scalar_one()
-    return min(found, cap), found > cap
+    return await records.count_matching(app, form, rule, cap)
 
 
 # -- naming related records ----------------------------------------------------------------
