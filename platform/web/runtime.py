@@ -296,15 +296,9 @@ async def _list_context(
     extra = list(listing.SYSTEM_LABELS)
     renders = [(f.key, listing.renderer(f, ctx)) for f in fields]
     page_items: list[dict[str, Any]] = page.items if page is not None else []
+    write = listing.row_writer(app, form, renders, extra)
     rows = [
-        listing.row_html(
-            app,
-            form,
-            item,
-            listing.record_title(spec, item["data"], lang, item["id"]),
-            renders,
-            extra,
-        )
+        write(item, listing.record_title(spec, item["data"], lang, item["id"]))
         for item in page_items
     ]
     filter_fields = [
@@ -327,6 +321,8 @@ async def _list_context(
         "form": {"key": form, "label": label_text(spec.label, lang)},
         "columns": columns,
         "rows": rows,
+        # one string for the template (rows are written escaped by listing.row_writer)
+        "rows_html": Markup("\n".join(rows)),
         "count": count,
         "more_than": more_than,
         "paged": cursor is not None,
