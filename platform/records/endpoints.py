@@ -20,7 +20,7 @@ from formloom.platform.records.schemas import (
     RecordPage,
     RecordWrite,
 )
-from formloom.platform.records.service import ListQuery, RecordService, etag
+from formloom.platform.records.service import ListQuery, RecordService, etag, service_for
 
 router = APIRouter(prefix="/api/records", tags=["records"])
 
@@ -29,13 +29,7 @@ ActorDep = PrincipalDep
 
 
 def _service(p: Platform, session: Any, who: Principal) -> RecordService:
-    return RecordService(
-        session,
-        p.catalog,
-        principal=who,
-        now=p.clock.now(),
-        max_page_size=p.settings.max_page_size,
-    )
+    return service_for(p, session, who)
 
 
 async def _audit_reads(p: Platform, service: RecordService) -> None:

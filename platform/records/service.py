@@ -35,12 +35,13 @@ from formloom.engines.forms.fields import FileField, ImageField, TableField
 from formloom.engines.logic import LogicError, evaluate
 from formloom.engines.logic.coercion import truthy
 from formloom.engines.logic.sql import FilterError, FilterTarget, compile_filter, field_value
-from formloom.engines.rules import DEFAULT_MAX_DEPTH, Cascade, CascadeError
+from formloom.engines.rules import DEFAULT_MAX_DEPTH, Cascade, CascadeError, EventKind, Plan
 from formloom.platform import jsonsafe
 from formloom.platform.apps.service import AppCatalog, InstalledApp
 from formloom.platform.audit.log import audit
 from formloom.platform.audit.log import entry as audit_entry
 from formloom.platform.auth.principal import Principal
+from formloom.platform.deps import Platform
 from formloom.platform.errors import (
     BadRequest,
     Conflict,
@@ -226,6 +227,30 @@ class RecordService:
 
     def _rule_locale(self, installed: InstalledApp) -> str:
         return self.locale or automation.app_locale(installed)
+
+    async def _before_write(
+        self,
+        installed: InstalledApp,
+        spec: FormSpec,
+        kind: EventKind,
+        data: dict[str, Any],
+        old: dict[str, Any] | None,
+        record_id: str,
+        version: int,
+    ) -> tuple[Plan | None, dict[str, Any]]:
+        """The rules' plan for a create or update, its rejections raised, and the data to
+        store: with the plan's ``set`` values, validated again by the form engine."""
+        plan = automation.plan_write(
+            self, installed, spec.key, kind, data=data, old=old, record_id=record_id,
+            version=version,
+        )  # fmt: skip
+        if plan is None:
+            return None, data
+        await automation.check_rejections(self, plan, self._rule_locale(installed))
+        extra = automation.set_values(plan, data)
+        if extra:
+            data = prepare(spec, extra, existing=data, now=self.now, allow_read_only=True)
+        return plan, data
 
     def access(self, installed: InstalledApp, form: str) -> FormAccess:
         key = (installed.key, form)
@@ -499,15 +524,9 @@ class RecordService:
             self._check_input(access, spec, payload, {})
             data = prepare(spec, payload, existing=None, now=self.now, allow_read_only=self.trusted)
             record_id = new_id()
-            plan = automation.plan_write(
-                self, installed, form, "created", data=data, old=None, record_id=record_id,
-                version=1,
-            )  # fmt: skip
-            if plan is not None:
-                await automation.check_rejections(self, plan, self._rule_locale(installed))
-                extra = automation.set_values(plan, data)
-                if extra:
-                    data = prepare(spec, extra, existing=data, now=self.now, allow_read_only=True)
+            plan, data = await self._before_write(
+                installed, spec, "created", data, None, record_id, 1
+            )
             claims = self._claims(spec, data, None)
             errors = await self._check_relations(installed, spec, data, None)
             errors += await self._check_files(installed, spec, data, None)
@@ -614,16 +633,10 @@ class RecordService:
         changed = changed_fields(old, data)
         if not changed:
             return record
-        plan = automation.plan_write(
-            self, installed, form, "updated", data=data, old=old, record_id=record.id,
-            version=record.version + 1,
-        )  # fmt: skip
-        if plan is not None:
-            await automation.check_rejections(self, plan, self._rule_locale(installed))
-            extra = automation.set_values(plan, data)
-            if extra:
-                data = prepare(spec, extra, existing=data, now=self.now, allow_read_only=True)
-                changed = changed_fields(old, data)
+        plan, data = await self._before_write(
+            installed, spec, "updated", data, old, record.id, record.version + 1
+        )
+        changed = changed_fields(old, data)
         touched = set(changed)
         moved = Record(**{name: getattr(record, name) for name in SYSTEM_COLUMNS}, data=data)
         if not self._admits(access, "update", moved):
@@ -969,3 +982,16 @@ def _as_object(value: Any) -> dict[str, Any]:
             ]
         )
     return value
+
+
+def service_for(p: Platform, session: AsyncSession, who: Principal) -> RecordService:
+    """The record service of one request: the caller, the platform's clock, page size and
+    rule cascade bound."""
+    return RecordService(
+        session,
+        p.catalog,
+        principal=who,
+        now=p.clock.now(),
+        max_page_size=p.settings.max_page_size,
+        cascade=Cascade(p.settings.rule_cascade_depth),
+    )

@@ -126,6 +126,11 @@ class Worker:
         self.settings = settings
         self._http = http
 
+    def _wait(self, attempts: int) -> timedelta:
+        return backoff(
+            attempts, self.settings.outbox_backoff_seconds, self.settings.outbox_backoff_max_seconds
+        )
+
     def _claim(self, statement: Select[Any]) -> Select[Any]:
         if self.db.dialect == "postgresql":
             return statement.with_for_update(skip_locked=True)
@@ -180,11 +185,7 @@ class Worker:
                 timer.status = "dead"
                 report.timers_dead += 1
             else:
-                timer.due_at = now + backoff(
-                    timer.attempts,
-                    self.settings.outbox_backoff_seconds,
-                    self.settings.outbox_backoff_max_seconds,
-                )
+                timer.due_at = now + self._wait(timer.attempts)
                 report.timers_failed += 1
             report.errors.append(f"timer {key}: {message}")
             log.warning("timer %s failed (attempt %s): %s", key, timer.attempts, message)
@@ -483,10 +484,6 @@ class Worker:
                 report.dead += 1
                 log.warning("dead letter %s: %s", message.key, failure)
             else:
-                row.next_attempt_at = now + backoff(
-                    row.attempts,
-                    self.settings.outbox_backoff_seconds,
-                    self.settings.outbox_backoff_max_seconds,
-                )
+                row.next_attempt_at = now + self._wait(row.attempts)
                 report.retrying += 1
                 log.info("retrying %s at %s: %s", message.key, row.next_attempt_at, failure)

@@ -37,6 +37,7 @@ from formloom.platform.audit.log import audit
 from formloom.platform.deps import Platform
 from formloom.platform.errors import BadRequest
 from formloom.platform.records.service import ListQuery, RecordService
+from formloom.platform.records.service import service_for as records_service_for
 
 #: Most ids a drill-down through a relation resolves (the records page says when it stops).
 MAX_RELATED_IDS = 5_000
@@ -59,13 +60,7 @@ SYSTEM_LABELS = {
 
 
 def service_for(p: Platform, session: Any, who: Any) -> RecordService:
-    return RecordService(
-        session,
-        p.catalog,
-        principal=who,
-        now=p.clock.now(),
-        max_page_size=p.settings.max_page_size,
-    )
+    return records_service_for(p, session, who)
 
 
 async def audit_reads(p: Platform, service: RecordService) -> None:

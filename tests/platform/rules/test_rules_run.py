@@ -757,3 +757,32 @@ async def test_the_rule_log_lists_every_run_and_filters_by_rule_match_and_error(
     assert denied.status_code == 403
     # the failing rule did not stop the write: both visits are stored
     assert len((await client.get(f"/api/records/{APP}/visit")).json()["items"]) == 2
+
+
+async def test_the_cascade_bound_is_a_setting(
+    settings: Settings, clock: FixedClock, users: Users
+) -> None:
+    from tests.conftest import running_service
+
+    admin = await users.create("depth_admin", admin=True)
+    shallow = settings.model_copy(update={"rule_cascade_depth": 2})
+    rules = [
+        {"key": "one", "on": {"form": "echo", "event": "created"},
+         "then": [{"type": "create_record", "form": "visit", "values": {"flag": "1"}}]},
+        {"key": "two", "on": {"form": "visit", "event": "created"},
+         "then": [{"type": "create_record", "form": "patient", "values": {"name": "p"}}]},
+        {"key": "three", "on": {"form": "patient", "event": "created"},
+         "then": [{"type": "create_record", "form": "appointment",
+                   "values": {"doctor": "d", "starts_at": "2026-12-01T01:00:00Z",
+                              "ends_at": "2026-12-01T02:00:00Z"}}]},
+    ]  # fmt: skip
+    async with running_service(shallow, clock, token=admin.token) as client:
+        await install(client, *rules)
+        refused = await client.post(f"/api/records/{APP}/echo", json={"data": {"note": "go"}})
+        assert refused.status_code == 422
+        assert "rule cascade deeper than 2" in refused.json()["detail"]
+        assert (await client.get(f"/api/records/{APP}/patient")).json()["items"] == []
+        # two levels are fine
+        await install(client, *rules[:2])
+        await create(client, "echo", {"note": "go"})
+        assert len((await client.get(f"/api/records/{APP}/patient")).json()["items"]) == 1
