@@ -92,6 +92,7 @@ async def home(request: Request, p: PlatformDep, who: CallerDep) -> Response:
                 {
                     "key": key,
                     "label": label_text(installed.spec.label, lang),
+                    "description": label_text(installed.spec.description, lang),
                     "forms": forms,
                     "dashboards": [
                         {"key": d.key, "label": label_text(d.label, lang)}

@@ -97,7 +97,7 @@ async def test_home_lists_the_callers_apps_dashboards_and_forms(
         home = await browser.get("/")
         assert home.status_code == 200
         assert f'href="/apps/{APP}/dashboards/board"' in home.text
-        assert f'href="/apps/{APP}/records/visit"' in home.text
+        assert f'href="/apps/{APP}/forms/visit"' in home.text
         listed = await browser.get(f"/apps/{APP}/records/visit")
         assert 'data-count="3"' in listed.text  # her department only
         assert "Secret score" not in listed.text  # a hidden column is not shown

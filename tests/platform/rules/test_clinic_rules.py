@@ -123,6 +123,10 @@ async def test_a_painful_visit_alerts_the_doctors_and_updates_the_patient(
     await visit(clinic, someone["id"], visit_date="2026-11-23", pain_score=8)
     stored = (await clinic.get(f"/api/records/{APP}/patient/{someone['id']}")).json()
     assert stored["data"]["last_visit"] == "2026-11-23"
+    # a visit recorded late, for an earlier day, does not move the last visit back
+    await visit(clinic, someone["id"], visit_date="2026-10-01")
+    stored = (await clinic.get(f"/api/records/{APP}/patient/{someone['id']}")).json()
+    assert stored["data"]["last_visit"] == "2026-11-23"
     await worker.run_once(clock.now())
     [note] = (await clinic.get("/api/notifications", headers=doctor.headers)).json()["items"]
     assert note["subject"] == "Pain score 8/10"
