@@ -21,6 +21,7 @@ from formloom.platform.auth import service as auth
 from formloom.platform.deps import Platform
 from formloom.platform.models import Record
 from formloom.platform.records.service import RecordService
+from formloom.platform.rules import timers as rule_timers
 
 SURNAMES = [
     "Wang",
@@ -110,6 +111,11 @@ async def install_demo(state: Platform, *, patients: int = 40, seed: int = 7) ->
             return
         service = RecordService(session, state.catalog, actor="demo", now=now)
         team = await _seed(service, random.Random(seed), now.date(), patients)
+        # the sample records were written on back-dated clocks: their birthday (and other
+        # date) timers are armed from today, not from those days
+        await rule_timers.rearm_dates(
+            session, await state.catalog.get(session, "clinic_crm"), state.clock.now()
+        )
     await ensure_role_users(state, team)
 
 

@@ -112,6 +112,23 @@ async def sync(
             await _arm_dates(session, installed.key, rule, now, zone)
 
 
+async def rearm_dates(session: AsyncSession, installed: InstalledApp, now: datetime) -> None:
+    """Re-arm every date-relative rule of the app from its records as of ``now``, as an
+    import would (records written with back-dated clocks — the demo's sample data — would
+    otherwise leave timers already due for moments long past)."""
+    rules = [r for r in installed.spec.rules if r.enabled and isinstance(r.on, DateTrigger)]
+    if not rules:
+        return
+    await session.execute(
+        delete(Timer).where(
+            Timer.app == installed.key, Timer.kind == "date", Timer.status == "pending"
+        )
+    )
+    zone = ZoneInfo(zone_of(now))
+    for rule in rules:
+        await _arm_dates(session, installed.key, rule, now, zone)
+
+
 async def _arm_dates(
     session: AsyncSession, app: str, rule: RuleSpec, now: datetime, zone: ZoneInfo
 ) -> None:

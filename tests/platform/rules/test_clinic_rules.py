@@ -185,3 +185,33 @@ async def test_birthday_greetings_go_to_consenting_patients_every_year(
     assert len(gateway.requests) == 1
     await worker.run_once(datetime(2027, 11, 25, 9, 0, tzinfo=ZONE))
     assert [r.body["to"] for r in gateway.requests] == ["+862001", "+862001"]
+
+
+async def test_the_demo_leaves_no_timer_already_due(settings: Settings) -> None:
+    """The demo writes its sample records on back-dated clocks; their birthday timers are
+    armed from today, so a fresh demo sends nothing for birthdays long past."""
+    from sqlalchemy import func, select
+
+    from formloom.platform.api import create_app
+    from formloom.platform.clock import SystemClock
+    from formloom.platform.demo import install_demo
+    from formloom.platform.models.automation import OutboxMessage, Timer
+
+    app = create_app(settings, clock=SystemClock("Asia/Shanghai"))
+    async with app.router.lifespan_context(app):
+        state = app.state.platform
+        await install_demo(state, patients=15)
+        now = state.clock.now()
+        async with state.db.transaction(write=False) as session:
+            due = await session.execute(
+                select(func.count())
+                .select_from(Timer)
+                .where(Timer.status == "pending", Timer.due_at <= now)
+            )
+            armed = await session.execute(
+                select(func.count()).select_from(Timer).where(Timer.kind == "date")
+            )
+            queued = await session.execute(select(func.count()).select_from(OutboxMessage))
+        assert due.scalar_one() == 0
+        assert armed.scalar_one() == 15  # one birthday timer per patient
+        assert queued.scalar_one() == 0
