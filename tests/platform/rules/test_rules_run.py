@@ -786,3 +786,32 @@ async def test_the_cascade_bound_is_a_setting(
         await install(client, *rules[:2])
         await create(client, "echo", {"note": "go"})
         assert len((await client.get(f"/api/records/{APP}/patient")).json()["items"]) == 1
+
+
+async def test_an_action_at_an_expression_and_a_task_for_one_user(
+    client: httpx.AsyncClient, users: Users, worker: Worker, clock: FixedClock
+) -> None:
+    """`at` (a JsonLogic moment: here the appointment's start) and a task assigned to the
+    user a record names, visible to that user only."""
+    rule = {
+        "key": "remind_doctor",
+        "on": {"form": "appointment", "event": "created"},
+        "then": [
+            {"type": "create_task", "user": {"var": "record.doctor"},
+             "title": "See the {{ record.starts_at[11:16] }} patient",
+             "at": {"date_add": [{"var": "record.starts_at"}, -1, "hour"]}},
+        ],
+    }  # fmt: skip
+    await install(client, rule)
+    li = await users.create("dr_at", roles={APP: ["doctor"]})
+    wu = await users.create("dr_other", roles={APP: ["doctor"]})
+    await create(client, "appointment", {"doctor": "dr_at", "starts_at": "2026-11-25T02:00:00Z",
+                                         "ends_at": "2026-11-25T02:30:00Z"})  # fmt: skip
+    [timer] = (await client.get("/api/timers", params={"app": APP})).json()["items"]
+    assert timer["due_at"] == "2026-11-25T01:00:00Z"
+    early = datetime(2026, 11, 25, 8, 59, tzinfo=ZONE)  # 00:59 UTC
+    assert (await worker.run_once(early)).timers_fired == 0
+    assert (await worker.run_once(early + timedelta(minutes=1))).timers_fired == 1
+    [task] = (await client.get(f"/api/tasks/{APP}", headers=li.headers)).json()["items"]
+    assert task["assignee"] == "dr_at" and task["title"] == "See the 02:00 patient"
+    assert (await client.get(f"/api/tasks/{APP}", headers=wu.headers)).json()["items"] == []
