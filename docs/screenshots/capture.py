@@ -9,16 +9,11 @@ in as a platform admin in headless Chromium and saves
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-import httpx
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
@@ -28,46 +23,15 @@ from tests.ui.conftest import (  # noqa: E402
     ADMIN_PASSWORD,
     CHROMIUM,
     LiveServer,
-    _free_port,
+    serving,
     sign_in,
 )
 
 
 @contextmanager
 def demo_server() -> Iterator[LiveServer]:
-    folder = Path(tempfile.mkdtemp(prefix="formloom-screenshots-"))
-    env = {
-        **os.environ,
-        "FORMLOOM_DATABASE_URL": f"sqlite+aiosqlite:///{folder / 'demo.db'}",
-        "FORMLOOM_PASSWORD_HASH": "fast-test-only",
-        "FORMLOOM_MIN_PASSWORD_LENGTH": "8",
-    }
-    port = _free_port()
-    server = LiveServer(url=f"http://127.0.0.1:{port}", env=env)
-    made = server.cli("user", "create", ADMIN, "--admin", "--password-stdin", stdin=ADMIN_PASSWORD)
-    assert made.returncode == 0, made.stderr
-    with (folder / "server.log").open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "formloom.platform.cli", "serve", "--demo", "--port", str(port)],
-            env=env,
-            cwd=folder,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                assert process.poll() is None and time.monotonic() < deadline, "no server"
-                try:
-                    if httpx.get(f"{server.url}/api/health", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.2)
-            yield server
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
+    with serving(Path(tempfile.mkdtemp(prefix="formloom-screenshots-"))) as server:
+        yield server
 
 
 def main() -> None:

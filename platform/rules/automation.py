@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, insert, select
 
+from formloom.engines.forms import label_text
 from formloom.engines.logic.dates import format_datetime
 from formloom.engines.rules import (
     CascadeError,
@@ -114,12 +115,6 @@ def set_values(plan: Plan, data: Mapping[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in plan.record.items() if data.get(key) != value}
 
 
-def _message(text: str | Mapping[str, str], locale: str) -> str:
-    if isinstance(text, str):
-        return text
-    return text.get(locale) or text.get("en") or next(iter(text.values()), "")
-
-
 async def check_rejections(records: RecordService, plan: Plan, locale: str) -> None:
     """Refuse the write (422, every rejection at its field) if a ``reject`` applies."""
     errors: list[dict[str, Any]] = []
@@ -137,7 +132,7 @@ async def check_rejections(records: RecordService, plan: Plan, locale: str) -> N
                 "path": f"/{field}" if field else "",
                 "code": "rejected",
                 "rule": action.rule,
-                "message": _message(text, locale),
+                "message": label_text(text, locale),
                 "messages": text if isinstance(text, Mapping) else {locale: text},
             }
         )
@@ -253,7 +248,7 @@ def _render_or_raw(text: Any, context: Mapping[str, Any], locale: str) -> str | 
     try:
         return render_template(text, context, locale)
     except Exception:  # noqa: BLE001 - any template failure; the task still gets made
-        return _message(text, locale)
+        return label_text(text, locale)
 
 
 def task_row(installed: InstalledApp, action: PlannedAction, now: datetime) -> Task:

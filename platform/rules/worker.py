@@ -331,32 +331,20 @@ class Worker:
             logged = automation.run_log_values(plan, form=rule.on.form, record_id=record_id, at=now)
             if logged is not None:
                 runs.append(logged)
-            quick = all(a.type in ("notify", "webhook") and a.mode == "outbound"
-                        for a in plan.actions)  # fmt: skip
-            if quick and not automation.set_values(plan, data):
-                outbox += [
-                    automation.outbox_values(installed.key, a, now, rule.on.form, record_id)
-                    for a in plan.actions
-                ]
-            else:
-                for action in plan.actions:
-                    if action.mode == "outbound":
-                        outbox.append(
-                            automation.outbox_values(
-                                installed.key, action, now, rule.on.form, record_id
-                            )
-                        )
-                plan_rest = plan
-                extra = automation.set_values(plan_rest, data)
-                if extra:
-                    acting = records.for_rule(rule.key, rule.on.form, record_id)
-                    await acting.update(installed.key, rule.on.form, record_id, extra,
-                                        if_match=None)  # fmt: skip
-                for action in plan.actions:
-                    if action.mode != "outbound":
-                        await automation.run_action(
-                            records, installed, action, form=rule.on.form, record_id=record_id
-                        )
+            outbox += [
+                automation.outbox_values(installed.key, action, now, rule.on.form, record_id)
+                for action in plan.actions
+                if action.mode == "outbound"
+            ]
+            extra = automation.set_values(plan, data)
+            if extra:
+                acting = records.for_rule(rule.key, rule.on.form, record_id)
+                await acting.update(installed.key, rule.on.form, record_id, extra, if_match=None)
+            for action in plan.actions:
+                if action.mode != "outbound":
+                    await automation.run_action(
+                        records, installed, action, form=rule.on.form, record_id=record_id
+                    )
         await self._insert_ignoring_duplicates(session, OutboxMessage, outbox)
         for start in range(0, len(runs), 5_000):
             await session.execute(RuleRunLog.__table__.insert(), runs[start : start + 5_000])
@@ -434,14 +422,17 @@ class Worker:
                 .all()
             )
             claimed = []
+            locales: dict[str, str] = {}  # one catalog look-up per app, not per message
             for row in rows:
                 row.lease_until = lease
                 row.attempts += 1
-                try:
-                    installed = await self.catalog.get(session, row.app)
-                    locale = automation.app_locale(installed)
-                except NotFound:
-                    locale = "en"
+                if row.app not in locales:
+                    try:
+                        installed = await self.catalog.get(session, row.app)
+                        locales[row.app] = automation.app_locale(installed)
+                    except NotFound:
+                        locales[row.app] = "en"
+                locale = locales[row.app]
                 claimed.append(
                     Message(
                         id=row.id,

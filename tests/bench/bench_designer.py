@@ -14,19 +14,14 @@ Target: under 1 s for 200 fields. Not a pytest test.
 
 from __future__ import annotations
 
-import os
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import httpx
+from tests.ui.conftest import ADMIN, CHROMIUM, serving, sign_in
 
-CHROMIUM = os.environ.get("FORMLOOM_CHROMIUM", "/usr/bin/chromium")
 PASSWORD = "bench-designer-pw"
 TYPES = ["text", "textarea", "number", "integer", "boolean", "date", "datetime", "time",
          "select", "multiselect", "email", "phone", "url"]  # fmt: skip
@@ -63,24 +58,6 @@ APP = {
     "locales": ["en", "zh-CN"],
     "forms": [big_form(200, "big"), big_form(10, "small")],
 }
-
-
-def _port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _cli(env: dict[str, str], *args: str, stdin: str | None = None) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "formloom.platform.cli", *args],
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
 
 
 def _open(page: Any, url: str, count: int) -> float:
@@ -127,40 +104,10 @@ def main(rounds: int = 7) -> int:
     from playwright.sync_api import sync_playwright
 
     folder = Path(tempfile.mkdtemp(prefix="bench-designer-"))
-    env = {
-        **os.environ,
-        "FORMLOOM_DATABASE_URL": f"sqlite+aiosqlite:///{folder / 'bench.db'}",
-        "FORMLOOM_PASSWORD_HASH": "fast-test-only",
-        "FORMLOOM_MIN_PASSWORD_LENGTH": "8",
-    }
-    _cli(env, "user", "create", "admin", "--admin", "--password-stdin", stdin=PASSWORD)
-    port = _port()
-    base = f"http://127.0.0.1:{port}"
-    log = (folder / "server.log").open("w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "formloom.platform.cli", "serve", "--port", str(port)],
-        env=env,
-        cwd=folder,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/api/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline and server.poll() is None, "server did not start"
-            time.sleep(0.2)
-        with httpx.Client(base_url=base, timeout=60) as client:
-            token = client.post(
-                "/api/auth/token", json={"username": "admin", "password": PASSWORD}
-            ).json()["access_token"]
-            answer = client.post(
-                "/api/apps/import", json=APP, headers={"Authorization": f"Bearer {token}"}
-            )
+    with serving(folder, demo=False, password=PASSWORD) as server:
+        base = server.url
+        with server.api(password=PASSWORD) as client:
+            answer = client.post("/api/apps/import", json=APP)
             assert answer.status_code == 201, answer.text
         big = len(APP["forms"][0]["fields"])  # cards on the canvas: fields and sections
         small = len(APP["forms"][1]["fields"])
@@ -168,11 +115,7 @@ def main(rounds: int = 7) -> int:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
             context = browser.new_context(viewport={"width": 1440, "height": 900})
             page = context.new_page()
-            page.goto(f"{base}/signin")
-            page.fill("input[name=username]", "admin")
-            page.fill("input[name=password]", PASSWORD)
-            page.click("button[type=submit]")
-            page.wait_for_url(lambda url: "/signin" not in url)
+            sign_in(page, server, ADMIN, PASSWORD)
             # warm-up: modules, templates and the definition cache
             _open(page, f"{base}/designer/bench_designer/big", big)
             _open(page, f"{base}/designer/bench_designer/small", small)
@@ -183,13 +126,6 @@ def main(rounds: int = 7) -> int:
                 timings["big"].append(_open(page, f"{base}/designer/bench_designer/big", big))
                 timings["key"].extend(_keystroke(page) for _ in range(5))
             browser.close()
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
     med = {name: statistics.median(values) for name, values in timings.items()}
     print(f"designer time to interactive, medians of {rounds} rounds (headless Chromium):")
     print(f"  home page load (baseline)          {med['home']:7.0f} ms")

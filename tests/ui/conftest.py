@@ -63,9 +63,13 @@ class LiveServer:
         )
 
 
-@pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    folder = tmp_path_factory.mktemp("ui-server")
+@contextmanager
+def serving(
+    folder: Path, *, demo: bool = True, password: str = ADMIN_PASSWORD
+) -> Iterator[LiveServer]:
+    """A ``formloom serve`` process on a fresh SQLite file in ``folder`` (the clinic demo
+    with ``demo``), with the platform admin ``admin`` signed in by ``password``; stopped on
+    exit. Used by the browser tests, the designer benchmark and the README screenshots."""
     env = {
         **os.environ,
         "FORMLOOM_DATABASE_URL": f"sqlite+aiosqlite:///{folder / 'ui.db'}",
@@ -74,11 +78,12 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     }
     port = _free_port()
     server = LiveServer(url=f"http://127.0.0.1:{port}", env=env)
-    made = server.cli("user", "create", ADMIN, "--admin", "--password-stdin", stdin=ADMIN_PASSWORD)
+    made = server.cli("user", "create", ADMIN, "--admin", "--password-stdin", stdin=password)
     assert made.returncode == 0, made.stderr
+    command = [sys.executable, "-m", "formloom.platform.cli", "serve", "--port", str(port)]
     log = (folder / "server.log").open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "formloom.platform.cli", "serve", "--demo", "--port", str(port)],
+        command + (["--demo"] if demo else []),
         env=env,
         cwd=folder,
         stdout=log,
@@ -103,6 +108,12 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    with serving(tmp_path_factory.mktemp("ui-server")) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
