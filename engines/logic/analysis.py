@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import dates
+from .errors import InvalidArguments
 from .evaluator import OPERATORS
 
 __all__ = ["ARITY", "LIST_ONLY", "check_expression", "variables"]
@@ -72,6 +74,8 @@ ARITY: dict[str, tuple[int, int | None]] = {
     "date_add": (3, 3),
     "days_between": (2, 2),
     "years_between": (2, 2),
+    "hour_of": (1, 2),
+    "weekday_of": (1, 2),
     "contains": (2, 2),
     "is_empty": (1, 1),
 }
@@ -268,3 +272,8 @@ def _check_arguments(op: str, args: list[Any], here: str, problems: list[tuple[s
         if unit not in _DATE_UNITS and unit.removesuffix("s") not in _DATE_UNITS:
             units = ", ".join(sorted(_DATE_UNITS))
             problems.append((here, f"'date_add': unknown unit {args[2]!r} (use one of {units})"))
+    if op in ("hour_of", "weekday_of") and len(args) == 2 and type(args[1]) is str:
+        try:
+            dates.time_zone(args[1], op)
+        except InvalidArguments as error:
+            problems.append((here, str(error)))

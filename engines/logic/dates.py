@@ -1,5 +1,5 @@
 """Date and time extensions of Formloom's JsonLogic: ``now``, ``today``, ``date_add``,
-``days_between``, ``years_between``.
+``days_between``, ``years_between``, ``hour_of``, ``weekday_of``.
 
 Dates travel as ISO strings, exactly as records store them: a date is ``YYYY-MM-DD``; a
 datetime is ``YYYY-MM-DDTHH:MM[:SS[.ffffff]]`` with ``Z`` or a ``±HH:MM`` offset (no offset
@@ -12,7 +12,11 @@ order equals time order. Invariants:
 * every function returns ``None`` when one of its inputs is ``None`` (an empty field);
 * month and year arithmetic clamps to the last day of the month (Jan 31 + 1 month = Feb 28
   or 29), as every calendar user expects;
-* malformed input raises :class:`InvalidArguments` with a message naming the operator.
+* malformed input raises :class:`InvalidArguments` with a message naming the operator;
+* ``hour_of`` / ``weekday_of`` read an instant's wall clock in an IANA time zone (UTC when
+  none is given): the hour 0-23 and the ISO weekday 1 (Monday) - 7 (Sunday), as a report's
+  ``hour`` and ``weekday`` buckets count them. A date has no time of day: its hour is 0 and
+  its weekday its own, whatever the zone.
 
 Only the standard library (``datetime``) is used.
 """
@@ -21,7 +25,9 @@ from __future__ import annotations
 
 import calendar
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .coercion import describe, parse_number
 from .errors import InvalidArguments
@@ -168,3 +174,47 @@ def _whole_years(start: date, end: date) -> int:
     if (end.month, end.day) < (start.month, start.day):
         years -= 1
     return years
+
+
+@lru_cache(maxsize=64)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def time_zone(value: Any, operator: str) -> ZoneInfo:
+    """The IANA zone named ``value`` (for example ``Asia/Shanghai``)."""
+    if isinstance(value, str) and value:
+        try:
+            return _zone(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    raise InvalidArguments(
+        f"{operator!r}: {describe(value)} is not a time zone name (such as 'Asia/Shanghai')"
+    )
+
+
+def _wall_clock(value: Any, zone: Any, operator: str) -> date | datetime | None:
+    if value is None or zone is None:
+        return None
+    moment = parse_temporal(value, operator)
+    where = time_zone(zone, operator)
+    if not isinstance(moment, datetime):
+        return moment
+    try:
+        return moment.astimezone(where)
+    except OverflowError as error:
+        raise InvalidArguments(f"{operator!r}: the result is outside years 1-9999") from error
+
+
+def hour_of(value: Any, zone: Any = "UTC") -> int | None:
+    """The hour (0-23) of ``value``'s wall clock in ``zone``; 0 for a date."""
+    moment = _wall_clock(value, zone, "hour_of")
+    if moment is None:
+        return None
+    return moment.hour if isinstance(moment, datetime) else 0
+
+
+def weekday_of(value: Any, zone: Any = "UTC") -> int | None:
+    """The ISO weekday (1 = Monday ... 7 = Sunday) of ``value`` in ``zone``."""
+    moment = _wall_clock(value, zone, "weekday_of")
+    return None if moment is None else moment.isoweekday()

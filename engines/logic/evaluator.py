@@ -672,6 +672,21 @@ def _op_years_between(args: list[Any], data: Any, above: Any) -> Any:
     return dates.years_between(a, b)
 
 
+def _op_hour_of(args: list[Any], data: Any, above: Any) -> Any:
+    return dates.hour_of(*_zoned("hour_of", args))
+
+
+def _op_weekday_of(args: list[Any], data: Any, above: Any) -> Any:
+    return dates.weekday_of(*_zoned("weekday_of", args))
+
+
+def _zoned(op: str, args: list[Any]) -> list[Any]:
+    """``[value]`` or ``[value, zone]``."""
+    if not 1 <= len(args) <= 2:
+        raise InvalidArguments(f"{op!r} takes 1 or 2 arguments, got {len(args)}")
+    return args
+
+
 def _op_contains(args: list[Any], data: Any, above: Any) -> bool | None:
     haystack, needle = _arguments("contains", args, 2)
     if haystack is None or needle is None:
@@ -712,6 +727,8 @@ _EAGER: dict[str, EagerOp] = {
     "date_add": _op_date_add,
     "days_between": _op_days_between,
     "years_between": _op_years_between,
+    "hour_of": _op_hour_of,
+    "weekday_of": _op_weekday_of,
     "contains": _op_contains,
 }
 

@@ -56,8 +56,10 @@ from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlalchemy.dialects.sqlite.base import SQLiteDialect
 from sqlalchemy.sql.elements import ColumnElement, False_, True_
 
-from .errors import LogicError
+from . import dates
+from .errors import InvalidArguments, LogicError
 from .evaluator import evaluate
+from .zones import offset_periods
 
 __all__ = [
     "FIELD_TYPES",
@@ -66,8 +68,10 @@ __all__ = [
     "FilterError",
     "FilterTarget",
     "compile_filter",
+    "clock_part",
     "field_value",
     "index_expression_sql",
+    "local_time",
 ]
 
 Dialect: TypeAlias = Literal["postgresql", "sqlite"]
@@ -79,7 +83,7 @@ Predicate: TypeAlias = ColumnElement[bool]
 SUPPORTED_OPERATORS: Final[tuple[str, ...]] = (
     "var", "val", "exists", "==", "!=", "===", "!==", "<", "<=", ">", ">=", "and", "or", "!",
     "!!", "in", "contains", "missing", "missing_some", "is_empty", "today", "now", "date_add",
-    "days_between", "years_between",
+    "days_between", "years_between", "hour_of", "weekday_of",
 )
 # fmt: on
 
@@ -102,6 +106,8 @@ _DATETIME_PREFIX = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 #: Operators that read the record; a sub-expression without them is a constant.
 _DATA_OPERATORS = frozenset({"var", "missing", "missing_some", "val", "exists"})
 _EQUALITY = frozenset({"==", "===", "!=", "!=="})
+#: Operators giving a number from one date field: compared in filters, never conditions.
+_NUMBER_OF_DATE = frozenset({"days_between", "years_between", "hour_of", "weekday_of"})
 _ORDERING = frozenset({"<", "<=", ">", ">="})
 _FLIPPED = {
     "<": ">",
@@ -206,6 +212,58 @@ def _text_at(target: FilterTarget, key: str) -> ColumnElement[Any]:
     return sa.func.json_extract(target.data, sa.literal_column(f"'$.{key}'"), type_=sa.Text())
 
 
+def local_time(
+    stored: ColumnElement[Any],
+    kind: Literal["date", "datetime", "column"],
+    zone: str,
+    dialect: Dialect,
+) -> ColumnElement[Any]:
+    """Wall-clock time in ``zone`` of a stored date or datetime text, or of a system
+    timestamp column: PostgreSQL ``timestamp``; SQLite text ``YYYY-MM-DD HH:MM:SS`` (a date
+    stays ``YYYY-MM-DD``: it has no time of day and no zone). SQLite has no zones, so the
+    zone's UTC offsets become a tree of tests on the UTC text (see :mod:`.zones`)."""
+    pg = dialect == "postgresql"
+    if kind == "date":
+        return sa.cast(stored, sa.DateTime()) if pg else stored
+    utc_text: ColumnElement[Any]
+    if kind == "column":
+        if pg:
+            return sa.func.timezone(zone, stored)
+        utc_text = sa.func.strftime("%Y-%m-%dT%H:%M:%SZ", stored)
+    else:
+        if pg:
+            return sa.func.timezone(zone, sa.cast(stored, sa.DateTime(timezone=True)))
+        utc_text = stored
+    return sa.func.datetime(utc_text, _offset_tree(utc_text, offset_periods(zone)))
+
+
+def _offset_tree(
+    utc_text: ColumnElement[Any], periods: tuple[tuple[str, int], ...]
+) -> ColumnElement[Any]:
+    if len(periods) == 1:
+        return sa.literal_column(f"'{periods[0][1]:+d} seconds'")
+    middle = len(periods) // 2
+    return sa.case(
+        (
+            utc_text < sa.literal_column(f"'{periods[middle][0]}'"),
+            _offset_tree(utc_text, periods[:middle]),
+        ),
+        else_=_offset_tree(utc_text, periods[middle:]),
+    )
+
+
+def clock_part(
+    local: ColumnElement[Any], part: Literal["hour", "weekday"], dialect: Dialect
+) -> ColumnElement[Any]:
+    """The hour (0-23) or ISO weekday (1 = Monday) of a :func:`local_time` value."""
+    if dialect == "postgresql":
+        return sa.cast(sa.extract("isodow" if part == "weekday" else "hour", local), sa.Integer())
+    if part == "weekday":
+        return (sa.cast(sa.func.strftime("%w", local), sa.Integer()) + 6) % 7 + 1
+    # A date's text has no time: substr gives '', which casts to 0, its hour.
+    return sa.cast(sa.func.substr(local, 12, 2), sa.Integer())
+
+
 def _json_at(target: FilterTarget, key: str) -> ColumnElement[Any]:
     """The field as JSON (PostgreSQL ``data -> 'key'``; SQLite gives SQL values/JSON text)."""
     if target.dialect == "postgresql":
@@ -296,10 +354,12 @@ class _Field:
 
 @dataclass(frozen=True)
 class _Derived:
-    """A number computed from one date field (``days_between``/``years_between``)."""
+    """A number computed from one date field (``days_between``/``years_between``,
+    ``hour_of``/``weekday_of``); ``what`` names it in messages."""
 
     source: _Field
     value: ColumnElement[Any]
+    what: str = "a number of days or years"
 
 
 _Operand: TypeAlias = _Constant | _Field | _Derived
@@ -358,7 +418,7 @@ def _normalise_datetime(text: str) -> str | None:
 
 
 def _unsupported(op: str, pointer: str, context: str = "in a filter") -> FilterError:
-    if op in ("days_between", "years_between") and context == "in a filter":
+    if op in _NUMBER_OF_DATE and context == "in a filter":
         return FilterError(
             f"'{op}' gives a number, not a condition; compare it, e.g. "
             f'{{">": [{{"{op}": [{{"var": "..."}}, {{"today": []}}]}}, 3]}}',
@@ -565,6 +625,8 @@ class _Compiler:
             return self.val_field(args, op_pointer)
         if op in ("days_between", "years_between"):
             return self.derived(op, args, op_pointer)
+        if op in ("hour_of", "weekday_of"):
+            return self.clock(op, args, op_pointer)
         raise _unsupported(op, op_pointer, "as a value in a filter")
 
     def val_field(self, args: Any, op_pointer: str) -> _Field:
@@ -661,6 +723,50 @@ class _Compiler:
             value = sa.case((forward, ahead), else_=behind)
         return _Derived(source, value)
 
+    def clock(self, op: str, args: Any, op_pointer: str) -> _Operand:
+        """``{"hour_of": [field, zone]}`` / ``weekday_of``: the wall clock of a date,
+        datetime or system timestamp in a constant zone, as an integer."""
+        arguments = _arguments(args, op_pointer)
+        if not 1 <= len(arguments) <= 2:
+            raise FilterError(
+                f"'{op}' takes a date or datetime field and a time zone", pointer=op_pointer
+            )
+        source = self.operand(*arguments[0])
+        if not isinstance(source, _Field):
+            raise FilterError(
+                f"'{op}' in a filter needs a date or datetime field", pointer=arguments[0][1]
+            )
+        zone = "UTC"
+        if len(arguments) == 2:
+            zone_node, zone_pointer = arguments[1]
+            if _reads_data(zone_node):
+                raise FilterError(
+                    f"the time zone of '{op}' must be a constant", pointer=zone_pointer
+                )
+            zone = self.fold(zone_node, zone_pointer)
+            if zone is None:  # the evaluator gives null for every record
+                return _Constant(None)
+            try:
+                dates.time_zone(zone, op)
+            except InvalidArguments as error:
+                raise FilterError(str(error), pointer=zone_pointer) from error
+        stored: ColumnElement[Any]
+        if source.field_type in ("date", "datetime"):
+            kind: Literal["date", "datetime", "column"] = source.field_type  # type: ignore[assignment]
+            stored = _text_at(self.target, source.key)
+        elif source.kind == "timestamp":
+            kind, stored = "column", source.value
+        else:
+            raise FilterError(
+                f"'{op}' needs a date or datetime field; '{source.key}' is a "
+                f"{source.field_type} field",
+                pointer=op_pointer,
+            )
+        local = local_time(stored, kind, zone, self.target.dialect)
+        part: Literal["hour", "weekday"] = "hour" if op == "hour_of" else "weekday"
+        what = "an hour (0-23)" if part == "hour" else "a weekday (1 = Monday ... 7 = Sunday)"
+        return _Derived(source, clock_part(local, part, self.target.dialect), what)
+
     def constant_date(self, op: str, value: Any, pointer: str) -> date | None:
         """The calendar date the evaluator sees in ``value``, or None when it gives null.
 
@@ -748,8 +854,7 @@ class _Compiler:
         if isinstance(left, _Derived):
             if not _is_number(value):
                 raise FilterError(
-                    f"this compares a number of days or years with "
-                    f"{_describe(value)}; use a number",
+                    f"this compares {left.what} with {_describe(value)}; use a number",
                     pointer=right_pointer,
                 )
             return _apply(op, left.value, sa.literal(value))

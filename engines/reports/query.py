@@ -32,7 +32,7 @@ Shape of the SQL
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
@@ -42,7 +42,14 @@ import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
 from formloom.engines.forms import FormSpec, field_types
-from formloom.engines.logic.sql import Dialect, FilterTarget, compile_filter, field_value
+from formloom.engines.logic.sql import (
+    Dialect,
+    FilterTarget,
+    clock_part,
+    compile_filter,
+    field_value,
+    local_time,
+)
 
 from .spec import (
     BASE_OPS,
@@ -53,7 +60,6 @@ from .spec import (
     check,
     resolve,
 )
-from .zones import offset_periods
 
 if TYPE_CHECKING:
     from .result import PivotResult
@@ -120,7 +126,6 @@ class PivotQuery:
     max_cells: int
     limit: int
     top_other: bool = False
-    cyclic: list[int] = field(default_factory=list)
 
     def reshape(self, rows: Sequence[Sequence[Any]], locale: str = "en") -> PivotResult:
         """The matrix, its headers labelled in ``locale`` (option labels of the forms;
@@ -244,43 +249,10 @@ class _Builder:
     def local_time(self, ref: FieldRef) -> ColumnElement[Any]:
         """The field's value as local time: PG ``timestamp``, SQLite text."""
         target = self.ref_target(ref)
-        if ref.field_type == "date":
-            text = self.text_of(target.data, ref.key)
-            return sa.cast(text, sa.DateTime()) if self.pg else text
         if ref.system:
-            column = target.columns[ref.key]
-            if self.pg:
-                return sa.func.timezone(self.time_zone, column)
-            utc_text: ColumnElement[Any] = sa.func.strftime("%Y-%m-%dT%H:%M:%SZ", column)
-        else:
-            text = self.text_of(target.data, ref.key)
-            if self.pg:
-                return sa.func.timezone(self.time_zone, sa.cast(text, sa.DateTime(timezone=True)))
-            utc_text = text
-        periods = offset_periods(self.time_zone)
-        return sa.func.datetime(utc_text, self.offset_tree(utc_text, periods))
-
-    def offset_tree(
-        self, utc_text: ColumnElement[Any], periods: Sequence[tuple[str, int]]
-    ) -> ColumnElement[Any]:
-        if len(periods) == 1:
-            return sa.literal_column(f"'{periods[0][1]:+d} seconds'")
-        middle = len(periods) // 2
-        return sa.case(
-            (
-                utc_text < sa.literal_column(f"'{periods[middle][0]}'"),
-                self.offset_tree(utc_text, periods[:middle]),
-            ),
-            else_=self.offset_tree(utc_text, periods[middle:]),
-        )
-
-    def raw_time(self, ref: FieldRef) -> ColumnElement[Any]:
-        """The stored value of a date/datetime field (or a system column), for the span of
-        a weekday/hour group that its drill-down needs."""
-        target = self.ref_target(ref)
-        if ref.system:
-            return target.columns[ref.key]
-        return self.text_of(target.data, ref.key)
+            return local_time(target.columns[ref.key], "column", self.time_zone, self.dialect)
+        kind: Literal["date", "datetime"] = "date" if ref.field_type == "date" else "datetime"
+        return local_time(self.text_of(target.data, ref.key), kind, self.time_zone, self.dialect)
 
     def bucket(self, ref: FieldRef, bucket: str) -> ColumnElement[Any]:
         lt = self.local_time(ref)
@@ -295,8 +267,7 @@ class _Builder:
                 return sa.func.to_char(lt, formats[bucket])
             if bucket == "week":
                 return sa.func.to_char(sa.func.date_trunc("week", lt), "YYYY-MM-DD")
-            part = "isodow" if bucket == "weekday" else "hour"
-            return sa.cast(sa.extract(part, lt), sa.Integer())
+            return clock_part(lt, "weekday" if bucket == "weekday" else "hour", self.dialect)
         if bucket == "day":
             return sa.func.substr(lt, 1, 10)
         if bucket == "month":
@@ -310,9 +281,9 @@ class _Builder:
                 .op("||")(sa.literal_column("'-Q'"))
                 .op("||")(sa.cast((month + 2) // 3, sa.Text()))  # || binds tighter than /
             )
+        if bucket in ("weekday", "hour"):
+            return clock_part(lt, bucket, self.dialect)  # type: ignore[arg-type]
         weekday0 = (sa.cast(sa.func.strftime("%w", lt), sa.Integer()) + 6) % 7  # Monday = 0
-        if bucket == "weekday":
-            return weekday0 + 1
         if bucket == "week":
             days = (
                 sa.literal_column("'-'")
@@ -320,7 +291,7 @@ class _Builder:
                 .op("||")(sa.literal_column("' days'"))
             )
             return sa.func.date(lt, days)
-        return sa.cast(sa.func.substr(lt, 12, 2), sa.Integer())
+        raise AssertionError(bucket)
 
     # -- numbers ------------------------------------------------------------------------
 
@@ -464,9 +435,6 @@ class _Builder:
                 columns.append(expression.label(f"d{plan.index}"))
         for number, measure in enumerate(measures):
             columns.append(self.measure_input(measure).label(f"v{number}"))
-        for plan in dims:
-            if plan.dimension.bucket in ("weekday", "hour"):
-                columns.append(self.raw_time(plan.ref).label(f"t{plan.index}"))
         conditions: list[ColumnElement[bool]] = [
             table.c.app == self.target.app,
             table.c.form == self.spec.form,
@@ -522,7 +490,6 @@ def compile_pivot(
     sets = _sets(spec, dims)
     measures = _needed_base_measures(spec)
     tag_dims = frozenset(d.index for d in dims if d.kind == "tags")
-    cyclic = [d for d in dims if d.dimension.bucket in ("weekday", "hour")]
 
     top = None
     top_measure_number = None
@@ -561,10 +528,6 @@ def compile_pivot(
         aggregates = [
             builder.aggregate(m, base.c[f"v{i}"]).label(f"m{i}") for i, m in enumerate(measures)
         ]
-        for plan in cyclic:
-            column = base.c[f"t{plan.index}"]
-            aggregates += [sa.func.min(column).label(f"lo{plan.index}")]
-            aggregates += [sa.func.max(column).label(f"hi{plan.index}")]
 
         def outputs(s: frozenset[int] | None, grouping: ColumnElement[Any]) -> list[Any]:
             out: list[Any] = [sa.literal(number).label("b"), grouping.label("g")]  # noqa: B023
@@ -610,7 +573,6 @@ def compile_pivot(
         max_cells=max_cells,
         limit=limit,
         top_other=bool(spec.top and spec.top.other),
-        cyclic=[d.index for d in cyclic],
     )
 
 

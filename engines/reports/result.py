@@ -171,7 +171,6 @@ def reshape(rows: Sequence[Sequence[Any]], query: PivotQuery, locale: str = "en"
     width = len(dims) + (1 if top else 0)
     branch_sets = {(b.number, _mask_of(b.columns, s)): s for b in query.branches for s in b.sets}
     groups: dict[frozenset[int], dict[_GroupKey, dict[str, Any]]] = {s: {} for s in query.sets}
-    spans: dict[tuple[frozenset[int], _GroupKey], dict[int, tuple[Any, Any]]] = {}
     for row in rows:
         s = branch_sets[(row[0], row[1])]
         values = list(row[2 : 2 + width])
@@ -185,10 +184,6 @@ def reshape(rows: Sequence[Sequence[Any]], query: PivotQuery, locale: str = "en"
         groups[s][key] = {
             m.key: _measure_value(m, measures[i]) for i, m in enumerate(query.base_measures)
         }
-        bounds = row[2 + width + len(query.base_measures) :]
-        spans[(s, key)] = {
-            index: (bounds[2 * n], bounds[2 * n + 1]) for n, index in enumerate(query.cyclic)
-        }
     row_dims = [d for d in dims if d.axis == "rows"]
     col_dims = [d for d in dims if d.axis == "columns"]
     full = frozenset(d.index for d in dims)
@@ -200,7 +195,7 @@ def reshape(rows: Sequence[Sequence[Any]], query: PivotQuery, locale: str = "en"
     )
     if max(len(row_keys), 1) * max(len(col_keys), 1) > query.max_cells:
         raise _too_large(query, len(row_keys) * len(col_keys))
-    builder = _Shaper(query, groups, spans, locale)
+    builder = _Shaper(query, groups, locale)
     row_index = frozenset(d.index for d in row_dims)
     row_keys = builder.order_rows(row_keys, row_dims)
     # columns in label order, each group followed by its subtotal column when asked for
@@ -296,13 +291,11 @@ class _Shaper:
         self,
         query: PivotQuery,
         groups: dict[frozenset[int], dict[_GroupKey, dict[str, Any]]],
-        spans: dict[tuple[frozenset[int], _GroupKey], dict[int, tuple[Any, Any]]],
         locale: str = "en",
     ) -> None:
         self.query = query
         self.locale = locale
         self.words = HEADER_WORDS.get(locale, HEADER_WORDS["en"])
-        self.spans = spans
         self.spec = query.spec
         self.groups = groups
         self.form = query.forms[query.spec.form]
@@ -462,13 +455,11 @@ class _Shaper:
         parts: list[Any] = [] if self.spec.filter is None else [self.spec.filter]
         related: list[RelatedCondition] = []
         dims = [d for d in self.query.dims if d.index in s]
-        spans = self.spans.get((s, key), {})
         for plan, (value, other) in zip(dims, key, strict=True):
-            span = spans.get(plan.index)
             if other:
-                self.top_filter(plan, span, parts, related, other=True)
+                self.top_filter(plan, parts, related, other=True)
                 continue
-            rule, exists = self.value_filter(plan, value, span)
+            rule, exists = self.value_filter(plan, value)
             if plan.ref.via is None:
                 parts.append(rule)
             else:
@@ -481,14 +472,13 @@ class _Shaper:
         top = self.spec.top
         if top is not None and not top.other and 0 not in s:
             # Rolled up over the first dimension: only its kept values were counted.
-            self.top_filter(self.query.dims[0], spans.get(0), parts, related, other=False)
+            self.top_filter(self.query.dims[0], parts, related, other=False)
         rule = None if not parts else parts[0] if len(parts) == 1 else {"and": parts}
         return DrillDown(form=self.spec.form, filter=rule, related=related)
 
     def top_filter(
         self,
         plan: DimPlan,
-        span: tuple[Any, Any] | None,
         parts: list[Any],
         related: list[RelatedCondition],
         *,
@@ -496,13 +486,11 @@ class _Shaper:
     ) -> None:
         """Add the condition "the first dimension's value is (not) one of the kept ones"."""
         if plan.ref.via is None:
-            kept = [self.value_filter(plan, v, span)[0] for v in self.kept]
+            kept = [self.value_filter(plan, v)[0] for v in self.kept]
             if kept:
                 parts.append({"!": {"or": kept}} if other else {"or": kept})
             elif not other:
                 parts.append({"==": [1, 0]})
-            if span is not None:
-                parts.append(self.span_filter(plan, span))
             return
         # Through a relation: the related record's value is in K (or the empty group).
         assert plan.ref.target_form is not None
@@ -525,9 +513,7 @@ class _Shaper:
             )
         )
 
-    def value_filter(
-        self, plan: DimPlan, value: Any, span: tuple[Any, Any] | None = None
-    ) -> tuple[Any, bool]:
+    def value_filter(self, plan: DimPlan, value: Any) -> tuple[Any, bool]:
         """(JsonLogic selecting the records with ``value`` for the dimension, exists)."""
         var = {"var": plan.ref.key}
         d = plan.dimension
@@ -555,13 +541,15 @@ class _Shaper:
             high = _tidy((value + 1) * d.bin_width)
             return {"and": [present, {">=": [var, low]}, {"<": [var, high]}]}, True
         if plan.kind == "bucket":
-            return self.bucket_filter(plan, value, span), True
+            return self.bucket_filter(plan, value), True
         return {"===": [var, value]}, True
 
-    def bucket_filter(self, plan: DimPlan, value: Any, span: tuple[Any, Any] | None) -> Any:
+    def bucket_filter(self, plan: DimPlan, value: Any) -> Any:
         bucket = plan.dimension.bucket
         if bucket in ("weekday", "hour"):
-            return self.cyclic_filter(plan, int(value), span)
+            # No range of time: the wall clock's hour / ISO weekday in the report's zone.
+            op = "hour_of" if bucket == "hour" else "weekday_of"
+            return {"===": [{op: [{"var": plan.ref.key}, self.query.time_zone]}, int(value)]}
         start, end = _bucket_range(str(value), bucket or "day")
         return self.range_filter(plan, start, end)
 
@@ -578,45 +566,6 @@ class _Shaper:
         else:
             local = datetime(moment.year, moment.month, moment.day, tzinfo=self.zone)
         return local.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-    def local_day(self, stored: Any, plan: DimPlan) -> date:
-        if isinstance(stored, datetime):
-            moment = stored if stored.tzinfo else stored.replace(tzinfo=UTC)
-            return moment.astimezone(self.zone).date()
-        text = str(stored)
-        if plan.ref.field_type == "date":
-            return date.fromisoformat(text[:10])
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        return moment.astimezone(self.zone).date()
-
-    def span_filter(self, plan: DimPlan, span: tuple[Any, Any]) -> Any:
-        first = self.local_day(span[0], plan)
-        last = self.local_day(span[1], plan)
-        return self.range_filter(plan, first, last + timedelta(days=1))
-
-    def cyclic_filter(self, plan: DimPlan, value: int, span: tuple[Any, Any] | None) -> Any:
-        """Weekday / hour is no range: the union of that weekday's days (that hour's hours)
-        within the local days the group's records span (the query reports each group's
-        earliest and latest value), which selects exactly the group's records."""
-        if span is None or span[0] is None:
-            return {"==": [1, 0]}  # an empty group selects nothing
-        first = self.local_day(span[0], plan)
-        last = self.local_day(span[1], plan)
-        ranges: list[Any] = []
-        day = first
-        while day <= last:
-            if plan.dimension.bucket == "weekday":
-                if day.isoweekday() == value:
-                    ranges.append(self.range_filter(plan, day, day + timedelta(days=1)))
-            else:
-                start = datetime(day.year, day.month, day.day, value)
-                ranges.append(self.range_filter(plan, start, start + timedelta(hours=1)))
-            day += timedelta(days=1)
-        if not ranges:
-            return {"==": [1, 0]}
-        return ranges[0] if len(ranges) == 1 else {"or": ranges}
 
 
 def _fmt(value: float | int) -> str:

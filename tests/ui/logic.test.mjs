@@ -426,10 +426,11 @@ describe("variables and OPERATORS", () => {
   test("OPERATORS names every operator and is read-only", () => {
     const names = ["var", "val", "exists", "??", "try", "throw", "preserve", "substr", "log"];
     const extensions = ["now", "today", "date_add", "days_between", "years_between"];
+    extensions.push("hour_of", "weekday_of");
     for (const op of [...names, ...extensions, "contains", "is_empty"]) {
       assert.ok(OPERATORS.has(op), op);
     }
-    assert.equal(OPERATORS.size, 48);
+    assert.equal(OPERATORS.size, 50);
     assert.throws(() => OPERATORS.add("method"), TypeError);
     assert.equal(OPERATORS.has("method"), false);
   });

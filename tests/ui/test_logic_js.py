@@ -28,7 +28,7 @@ import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,12 @@ CONFORMANCE = Path(
 CLASSIC_CASES = 277
 SAFE_INTEGER = 2**53
 NOWS = ("2024-01-15T12:00:00Z", "2024-03-01T00:30:00+08:00", "2023-12-31T23:59:59.5-05:00")
+# Zone names for hour_of / weekday_of: DST both ways, +05:45, +14, aliases, and bad names.
+_ZONES = (
+    "UTC", "Asia/Shanghai", "America/New_York", "Europe/London", "Australia/Sydney",
+    "Asia/Kathmandu", "Pacific/Kiritimati", "America/St_Johns", "Asia/Calcutta", "Etc/GMT+8",
+    "asia/shanghai", "Mars/Olympus", "+08:00", "", 8, None,
+)  # fmt: skip
 
 
 def _node() -> str:
@@ -603,6 +609,26 @@ def _cases() -> list[_Case]:
         if rng.random() < 0.6:
             rule = {"date_add": [text, rng.choice([0, 1, -1.5, 0.0000005]), "second"]}
         cases.append(_Case(rule, None, NOWS[0]))
+    for _ in range(400):
+        # The wall clock in a zone: around DST changes, midnights and odd offsets.
+        start = datetime(
+            rng.randint(1971, 2037), rng.randint(1, 12), rng.randint(1, 28), tzinfo=UTC
+        )
+        moment = start + timedelta(seconds=rng.randint(0, 86_400 * 3))
+        value = rng.choice(
+            [
+                moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                moment.strftime("%Y-%m-%dT%H:%M:%S.%f+05:45"),
+                moment.strftime("%Y-%m-%dT%H:%M"),
+                moment.date().isoformat(),
+                {"var": "dt"},
+                None,
+            ]
+        )
+        args = [value] if rng.random() < 0.2 else [value, rng.choice(_ZONES)]
+        cases.append(_Case({rng.choice(["hour_of", "weekday_of"]): args}, _RECORD, NOWS[0]))
+    for text in _mutated_dates(rng, 100):
+        cases.append(_Case({"hour_of": [text, "Asia/Shanghai"]}, None, NOWS[0]))
     for case in [*load_classic(CONFORMANCE), *load_compat(CONFORMANCE)]:
         cases.append(_Case(case.rule, case.data, NOWS[0]))
     # What logic.js receives is JSON; evaluate exactly that on the server side too.

@@ -653,6 +653,68 @@ function yearsBetween(a, b) {
   return end < start ? -wholeYears(end, start) : wholeYears(start, end);
 }
 
+// hour_of / weekday_of: an instant's wall clock in an IANA zone, read with Intl (the browser's
+// copy of the zone database, as zoneinfo is the server's). A date is midnight: hour 0.
+const ZONE_NAME = /^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+)*$/;
+const CLOCKS = new Map();
+const ISO_WEEKDAYS = { Mon: 1, Tue: 2, Wed: 3, Thu: 4, Fri: 5, Sat: 6, Sun: 7 };
+
+function clockOf(zone, operator) {
+  let clock = typeof zone === "string" ? CLOCKS.get(zone) : undefined;
+  if (clock === undefined && typeof zone === "string" && ZONE_NAME.test(zone)) {
+    try {
+      clock = new Intl.DateTimeFormat("en-US", {
+        timeZone: zone,
+        hourCycle: "h23",
+        hour: "2-digit",
+        weekday: "short",
+      });
+      // zoneinfo names are case-sensitive; Intl would take "asia/shanghai" too.
+      const resolved = clock.resolvedOptions().timeZone;
+      if (resolved !== zone && resolved.toLowerCase() === zone.toLowerCase()) clock = null;
+    } catch {
+      clock = null;
+    }
+    CLOCKS.set(zone, clock);
+  }
+  if (!clock) {
+    throw new InvalidArguments(
+      `'${operator}': ${describe(zone)} is not a time zone name (such as 'Asia/Shanghai')`,
+    );
+  }
+  return clock;
+}
+
+function wallClock(value, zone, operator) {
+  if (value == null || zone == null) return null;
+  const moment = parseTemporal(value, operator);
+  const clock = clockOf(zone, operator);
+  if (moment.ordinal !== undefined) return { hour: 0, weekday: ((moment.ordinal - 1) % 7) + 1 };
+  const micros = moment.local - moment.offset - UNIX_EPOCH_US;
+  let millis = micros / 1000n;
+  if (micros % 1000n < 0n) millis -= 1n; // floor, not toward zero
+  const parts = clock.formatToParts(new Date(Number(millis)));
+  const part = (type) => parts.find((p) => p.type === type).value;
+  return { hour: Number(part("hour")), weekday: ISO_WEEKDAYS[part("weekday")] };
+}
+
+function zoned(op, args) {
+  if (args.length < 1 || args.length > 2) {
+    throw new InvalidArguments(`'${op}' takes 1 or 2 arguments, got ${args.length}`);
+  }
+  return args.length === 1 ? [args[0], "UTC"] : args;
+}
+
+function hourOf(args) {
+  const [value, zone] = zoned("hour_of", args);
+  return wallClock(value, zone, "hour_of")?.hour ?? null;
+}
+
+function weekdayOf(args) {
+  const [value, zone] = zoned("weekday_of", args);
+  return wallClock(value, zone, "weekday_of")?.weekday ?? null;
+}
+
 /** The evaluation instant from the caller's `now`: a Date (UTC) or an ISO datetime string. */
 function instant(now) {
   if (now instanceof Date) {
@@ -1258,6 +1320,8 @@ const EAGER = new Map([
   ["date_add", (args) => dateAdd(...exactly("date_add", args, 3))],
   ["days_between", (args) => daysBetween(...exactly("days_between", args, 2))],
   ["years_between", (args) => yearsBetween(...exactly("years_between", args, 2))],
+  ["hour_of", hourOf],
+  ["weekday_of", weekdayOf],
   ["contains", opContains],
 ]);
 

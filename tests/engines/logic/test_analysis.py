@@ -61,6 +61,8 @@ def test_operator_names() -> None:
         "date_add",
         "days_between",
         "years_between",
+        "hour_of",
+        "weekday_of",
         "contains",
         "is_empty",
     }

@@ -1,4 +1,5 @@
-"""Formloom's extensions: now, today, date_add, days_between, years_between, contains, is_empty."""
+"""Formloom's extensions: now, today, date_add, days_between, years_between, hour_of,
+weekday_of, contains, is_empty."""
 
 from __future__ import annotations
 
@@ -158,6 +159,67 @@ def test_between_propagates_null_and_rejects_garbage() -> None:
         evaluate({"years_between": ["2024-13-01", "2024-01-01"]})
     with pytest.raises(LogicError, match="days_between"):
         evaluate({"days_between": ["2024-01-01"]})
+
+
+# -- hour_of / weekday_of ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "zone", "hour", "weekday"),
+    [
+        ("2024-01-15T12:00:00Z", None, 12, 1),  # no zone: UTC
+        ("2024-01-15T12:00:00Z", "UTC", 12, 1),
+        ("2024-01-15T16:00:00Z", "Asia/Shanghai", 0, 2),  # past local midnight: Tuesday
+        ("2024-01-15T15:59:59Z", "Asia/Shanghai", 23, 1),
+        ("2024-01-15T08:00:00+08:00", "Asia/Shanghai", 8, 1),  # an offset in the text
+        ("2024-01-14T23:30:00-05:00", "Asia/Shanghai", 12, 1),
+        ("2024-01-15T01:00:00", "America/New_York", 20, 7),  # no offset means UTC
+        # daylight saving time: New York is UTC-5 in winter, UTC-4 in summer
+        ("2024-03-10T06:59:59Z", "America/New_York", 1, 7),
+        ("2024-03-10T07:00:00Z", "America/New_York", 3, 7),
+        ("2024-11-03T05:30:00Z", "America/New_York", 1, 7),  # the first 01:30
+        ("2024-11-03T06:30:00Z", "America/New_York", 1, 7),  # the second 01:30
+        ("2024-06-30T23:00:00Z", "Pacific/Kiritimati", 13, 1),  # UTC+14
+        ("2024-01-15", "Asia/Shanghai", 0, 1),  # a date: midnight, its own weekday
+        ("2024-01-21", None, 0, 7),
+    ],
+)
+def test_hour_and_weekday_of(value: str, zone: str | None, hour: int, weekday: int) -> None:
+    args: list[Any] = [value] if zone is None else [value, zone]
+    assert evaluate({"hour_of": args}) == hour
+    assert evaluate({"weekday_of": args}) == weekday
+
+
+def test_hour_and_weekday_of_fields_and_null() -> None:
+    data = {"seen": "2024-05-01T02:15:00Z", "empty": None}
+    assert evaluate({"hour_of": [{"var": "seen"}, "Asia/Shanghai"]}, data) == 10
+    assert evaluate({"weekday_of": {"var": "seen"}}, data) == 3
+    for op in ("hour_of", "weekday_of"):
+        assert evaluate({op: [{"var": "empty"}, "Asia/Shanghai"]}, data) is None
+        assert evaluate({op: [{"var": "absent"}]}, data) is None
+        assert evaluate({op: [{"var": "seen"}, None]}, data) is None
+        # strict equality: an empty field is not hour 0 (loose == says null == 0)
+        assert evaluate({"===": [{op: {"var": "empty"}}, 0]}, data) is False
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["2024-01-15T12:00:00Z", "Mars/Olympus"], "is not a time zone name"),
+        (["2024-01-15T12:00:00Z", ""], "is not a time zone name"),
+        (["2024-01-15T12:00:00Z", "../../etc/passwd"], "is not a time zone name"),
+        (["2024-01-15T12:00:00Z", 8], "is not a time zone name"),
+        (["yesterday", "UTC"], "is not an ISO date"),
+        ([20240115, "UTC"], "expected an ISO date or datetime string"),
+        ([], "takes 1 or 2 arguments, got 0"),
+        (["2024-01-15", "UTC", "x"], "takes 1 or 2 arguments, got 3"),
+    ],
+)
+def test_hour_and_weekday_of_reject_bad_input(args: list[Any], message: str) -> None:
+    for op in ("hour_of", "weekday_of"):
+        with pytest.raises(InvalidArguments, match=message) as caught:
+            evaluate({op: args})
+        assert op in str(caught.value) or "arguments" in message
 
 
 # -- contains / is_empty -----------------------------------------------------------------------

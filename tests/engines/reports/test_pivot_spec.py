@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from formloom.engines.forms import FormSpec
+from formloom.engines.logic.zones import offset_periods
 from formloom.engines.reports import (
     MAX_MEASURES,
     PivotError,
@@ -22,7 +23,6 @@ from formloom.engines.reports import (
     check,
     compile_pivot,
 )
-from formloom.engines.reports.zones import offset_periods
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 PATIENT = FormSpec.model_validate(

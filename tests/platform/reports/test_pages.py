@@ -6,6 +6,7 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from html import unescape
 
 import httpx
@@ -84,6 +85,39 @@ async def test_a_drill_down_counts_what_the_cell_says(
     assert page.status_code == 200, page.text
     assert int(re.search(r'data-count="(\d+)"', page.text).group(1)) == cell["values"]["visits"]
     assert page.text.count("<tr data-id=") == cell["values"]["visits"]
+
+
+async def test_a_weekday_cell_opens_its_records_page(
+    client: httpx.AsyncClient,
+    users: Users,
+    ward: None,  # noqa: F811
+) -> None:
+    """A weekday bucket over a year of visits: each cell's link is short and its page
+    counts what the cell says."""
+    from formloom.engines.reports import DrillDown
+    from formloom.platform.web.pages import drill_href
+
+    first = datetime(2025, 11, 1, 22, tzinfo=UTC)
+    for i in range(40):
+        seen = (first + timedelta(days=9 * i, hours=i)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        data = {"department": "surgery", "seen_at": seen}
+        assert (await client.post(f"/api/records/{APP}/visit", json={"data": data})).is_success
+    spec = {
+        "form": "visit",
+        "rows": [{"field": "seen_at", "bucket": "weekday"}],
+        "measures": [{"key": "visits", "op": "count"}],
+    }
+    result = (await client.post(f"/api/reports/{APP}", json=spec)).json()["result"]
+    assert len(result["rows"]) == 8  # Monday ... Sunday and the ward's visits without a time
+    async with signed_in(client, users, "boss", admin=True) as browser:
+        for row in result["cells"]:
+            cell = row[0]
+            href = drill_href(APP, DrillDown.model_validate(cell["drill_down"]))
+            assert len(href) < 400, href
+            page = await browser.get(href)
+            assert page.status_code == 200, page.text
+            count = int(re.search(r'data-count="(\d+)"', page.text).group(1))
+            assert count == cell["values"]["visits"], href
 
 
 async def test_home_lists_the_callers_apps_dashboards_and_forms(

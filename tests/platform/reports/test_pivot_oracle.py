@@ -11,6 +11,7 @@ exactly the records the cell counts.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime, timedelta
@@ -533,14 +534,11 @@ async def _drill_counts(db: Database, result: PivotResult, dialect: str) -> None
     cells += result.column_totals or []
     cells += [result.grand_total] if result.grand_total else []
     cells = [c for c in cells if "n" in c.values]
-    size = sum(len(str(c.drill_down.filter)) for c in cells)
-    most = MAX_DRILLS if size < 200_000 else 12
-    if len(cells) > most:
-        # Hour buckets over years of data make conditions that are unions of hundreds of
-        # windows (0.2 s each to compile, more to run): check an even sample of the cells,
-        # always including the first and the last.
-        step = len(cells) / most
-        cells = [cells[int(i * step)] for i in range(most)] + [cells[-1]]
+    for cell in cells:  # compact enough for a link and the record API's filter limits
+        assert len(json.dumps(cell.drill_down.filter)) < 2_000, cell.drill_down.filter
+    if len(cells) > MAX_DRILLS:  # an even sample, always including the first and the last
+        step = len(cells) / MAX_DRILLS
+        cells = [cells[int(i * step)] for i in range(MAX_DRILLS)] + [cells[-1]]
     conditions = [
         drill_down_condition(c.drill_down, FORMS, target, dialect=dialect, now=NOW)  # type: ignore[arg-type]
         for c in cells

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import xml.etree.ElementTree as ET
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -38,6 +40,7 @@ def definition(**changes: Any) -> dict[str, Any]:
             f.field("fee", "number"),
             f.field("secret_score", "integer"),
             f.field("day", "date"),
+            f.field("seen_at", "datetime"),
         ),
         roles=[{"key": "nurse"}, {"key": "clerk"}],
         permissions=[
@@ -261,6 +264,41 @@ async def test_every_cell_drills_down_to_its_records(client: httpx.AsyncClient, 
                 f"/api/records/{APP}/visit/query", json={"filter": drill["filter"], "count": True}
             )
             assert listed.json()["count"] == (cell["values"]["visits"] or 0), (row, drill)
+
+
+async def test_hour_and_weekday_cells_drill_down_through_a_link(client: httpx.AsyncClient) -> None:
+    """An hour or weekday bucket is no range of time; over a year of records its drill-down
+    is still one short condition (hour_of / weekday_of in the report's zone) that the
+    record list takes in its URL."""
+    assert (await client.post("/api/apps/import", json=definition())).status_code == 201
+    first = datetime(2025, 11, 1, tzinfo=UTC)
+    for i in range(90):  # a year, every hour of the day and every weekday
+        seen = first + timedelta(days=4 * i, hours=5 * i, minutes=17 * i)
+        data = {"department": "surgery", "seen_at": seen.strftime("%Y-%m-%dT%H:%M:%SZ")}
+        response = await client.post(f"/api/records/{APP}/visit", json={"data": data})
+        assert response.status_code == 201
+    data = {"department": "dental"}  # no time: the (empty) row and column
+    assert (await client.post(f"/api/records/{APP}/visit", json={"data": data})).status_code == 201
+    spec = {
+        "form": "visit",
+        "rows": [{"field": "seen_at", "bucket": "hour"}],
+        "columns": [{"field": "seen_at", "bucket": "weekday"}],
+        "measures": [{"key": "visits", "op": "count"}],
+        "totals": True,
+    }
+    result = (await client.post(f"/api/reports/{APP}", json=spec)).json()["result"]
+    assert len(result["rows"]) == 25 and len(result["columns"]) == 8  # 0-23 and 1-7, (empty)
+    cells = [c for row in result["cells"] for c in row]
+    cells += [*result["row_totals"], *result["column_totals"], result["grand_total"]]
+    assert sum(c["values"]["visits"] or 0 for c in cells) == 4 * 91
+    for cell in cells:
+        condition = json.dumps(cell["drill_down"]["filter"])
+        assert len(condition) < 300, condition
+        listed = await client.get(
+            f"/api/records/{APP}/visit", params={"filter": condition, "count": "true", "limit": 1}
+        )
+        assert listed.status_code == 200, listed.text
+        assert listed.json()["count"] == (cell["values"]["visits"] or 0), condition
 
 
 async def test_the_clinic_dashboard_over_demo_data(settings: Settings) -> None:

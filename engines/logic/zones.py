@@ -1,12 +1,13 @@
 """UTC offsets of an IANA time zone as data, for databases without time zone support.
 
-PostgreSQL converts instants with ``AT TIME ZONE``. SQLite knows no zones, so the report
-compiler writes the zone's history into the SQL: :func:`offset_periods` lists, from
-``zoneinfo``, every period in which the zone's UTC offset is constant (1900-2100: before the
-first change the first offset applies, after the last the last), and the compiler turns the
-list into a balanced tree of ``CASE`` tests on the stored UTC text — about log2(n)
-comparisons per row (one for a zone without changes since 1991 such as Asia/Shanghai: a few
-dozen periods, six comparisons; a zone with daylight saving time: ~400 periods, nine).
+PostgreSQL converts instants with ``AT TIME ZONE``. SQLite knows no zones, so the SQL
+compilers (report buckets; ``hour_of`` and ``weekday_of`` in filters) write the zone's
+history into the SQL: :func:`offset_periods` lists, from ``zoneinfo``, every period in which
+the zone's UTC offset is constant (1900-2100: before the first change the first offset
+applies, after the last the last), and the compiler turns the list into a balanced tree of
+``CASE`` tests on the stored UTC text — about log2(n) comparisons per row (one for a zone
+without changes since 1991 such as Asia/Shanghai: a few dozen periods, six comparisons; a
+zone with daylight saving time: ~400 periods, nine).
 """
 
 from __future__ import annotations
