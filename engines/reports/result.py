@@ -142,7 +142,21 @@ def _dimension_value(plan: DimPlan, value: Any) -> Any:
         return bool(value)  # SQLite's json_extract gives 0/1
     if plan.kind in ("bins", "width") or plan.dimension.bucket in ("weekday", "hour"):
         return int(value)
+    if isinstance(value, datetime) and plan.kind == "bucket":  # PostgreSQL's date_trunc
+        return _bucket_key(value, plan.dimension.bucket or "day")
     return _plain(value)
+
+
+def _bucket_key(start: datetime, bucket: str) -> str:
+    """The key of the bucket starting at ``start``, as SQLite's text and the drill-downs
+    write it: ``2025-01-06`` (day; week: its Monday), ``2025-01``, ``2025-Q1``, ``2025``."""
+    if bucket in ("day", "week"):
+        return start.date().isoformat()
+    if bucket == "month":
+        return f"{start.year:04d}-{start.month:02d}"
+    if bucket == "quarter":
+        return f"{start.year:04d}-Q{(start.month - 1) // 3 + 1}"
+    return f"{start.year:04d}"
 
 
 def _measure_value(measure: Measure, value: Any) -> Any:
