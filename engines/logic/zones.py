@@ -16,11 +16,14 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-__all__ = ["offset_periods"]
+__all__ = ["offset_periods", "settled_offset"]
 
 _FIRST = datetime(1900, 1, 1, tzinfo=UTC)
 _LAST = datetime(2100, 1, 1, tzinfo=UTC)
 _STEP = timedelta(hours=12)
+#: A zone whose last change comes before this kept its offset for the table's final year:
+#: it has no daylight saving time (any more). Zones with DST change every year to 2100.
+_SETTLED_BEFORE = "2099-01-01"
 
 
 def _offset(zone: ZoneInfo, moment: datetime) -> int:
@@ -55,3 +58,14 @@ def offset_periods(time_zone: str) -> tuple[tuple[str, int], ...]:
             current = offset
         moment = following
     return tuple(periods)
+
+
+def settled_offset(time_zone: str) -> tuple[str, int] | None:
+    """``(since, offset_seconds)`` when ``time_zone`` has kept one UTC offset from ``since``
+    (UTC text; ``""`` if it never changed) on: no daylight saving time any more, as in
+    Asia/Shanghai since 1991. ``None`` for a zone that still changes its offset.
+
+    Most records lie in that last period, so the compilers test it first: local time is then
+    the UTC time plus a constant, which costs a fraction of a zone conversion."""
+    since, offset = offset_periods(time_zone)[-1]
+    return (since, offset) if since < _SETTLED_BEFORE else None

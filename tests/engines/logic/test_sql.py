@@ -31,10 +31,13 @@ from formloom.engines.logic.sql import (
     Dialect,
     FilterError,
     FilterTarget,
+    clock_part,
     compile_filter,
     field_value,
     index_expression_sql,
+    local_time,
 )
+from formloom.engines.logic.zones import offset_periods
 
 POSTGRES_URL = os.environ.get(
     "FORMLOOM_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -423,6 +426,32 @@ async def test_literals_are_bound_parameters(db: Database) -> None:
 # --------------------------------------------------------------------------------------
 # Indexes (PostgreSQL)
 # --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "zone", ["Asia/Shanghai", "America/New_York", "Asia/Kathmandu", "Europe/Moscow", "UTC"]
+)
+async def test_wall_clock_in_sql_matches_the_evaluator(db: Database, zone: str) -> None:
+    """hour_of / weekday_of's SQL on both sides of every offset change (Shanghai's DST of
+    1986-1991, then its settled +08:00 taken by the fast path; New York's DST; Kathmandu's
+    +05:45; Moscow's changes to 2014) agrees with the evaluator to the second."""
+    moments = {"1905-03-01T12:00:00Z", "1969-07-20T20:17:40Z", "2024-02-29T16:00:00Z"}
+    for start, _offset in offset_periods(zone):
+        if "1986" <= start[:4] <= "1992" or "2010" <= start[:4] <= "2026":
+            moment = datetime.fromisoformat(start)
+            for seconds in (-1, 0, 1):
+                moments.add(_utc_text(moment + timedelta(seconds=seconds)))
+    texts = sorted(moments)
+    columns = []
+    for text in texts:
+        local = local_time(sa.literal(text, sa.Text()), "datetime", zone, db.dialect)
+        columns += [clock_part(local, "hour", db.dialect), clock_part(local, "weekday", db.dialect)]
+    async with db.engine.connect() as conn:
+        row = (await conn.execute(sa.select(*columns))).one()
+    expected = []
+    for text in texts:
+        expected += [evaluate({"hour_of": [text, zone]}), evaluate({"weekday_of": [text, zone]})]
+    assert list(row) == expected
 
 
 def test_index_expressions() -> None:
