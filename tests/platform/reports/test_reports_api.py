@@ -328,7 +328,7 @@ async def test_the_clinic_dashboard_over_demo_data(settings: Settings) -> None:
             transport=transport, base_url="http://t", headers=headers
         ) as c:
             board = (await c.get("/api/dashboards/clinic_crm/manager")).json()
-            assert len(board["items"]) == 6
+            assert len(board["items"]) == 7
             for item in board["items"]:
                 assert "error" not in item, item
                 ET.fromstring(item["svg"])
@@ -338,6 +338,20 @@ async def test_the_clinic_dashboard_over_demo_data(settings: Settings) -> None:
             completion = next(i for i in board["items"] if i["report"] == "follow_up_completion")
             rate = completion["result"]["grand_total"]["values"]["rate"]
             assert 0 < rate <= 100
+            busy = next(i for i in board["items"] if i["report"] == "appointments_by_hour")
+            result = busy["result"]
+            assert result["grand_total"]["values"]["appointments"] > 0
+            assert {c["labels"][0] for c in result["columns"]} <= {
+                "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"
+            }  # fmt: skip
+            for row, cells in zip(result["rows"], result["cells"], strict=True):
+                for cell in cells:  # each hour x weekday cell opens its records
+                    listed = await c.post(
+                        "/api/records/clinic_crm/appointment/query",
+                        json={"filter": cell["drill_down"]["filter"], "count": True},
+                    )
+                    count = listed.json()["count"]
+                    assert count == (cell["values"]["appointments"] or 0), (row, cell)
 
 
 async def test_labels_follow_the_callers_locale(client: httpx.AsyncClient) -> None:
