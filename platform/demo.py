@@ -9,7 +9,7 @@ with a random password printed on the console that one time — there is no defa
 from __future__ import annotations
 
 import random
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -203,6 +203,14 @@ async def _seed(
 ) -> list[tuple[str, str, str]]:
     """Sample records; returns the staff as (record id, role, department)."""
     started = service.now
+
+    def local_time(day: date, hour: int, minute: int) -> str:
+        """Office hours in the clinic's time zone (FORMLOOM_TIMEZONE), as the reports and
+        rules read them."""
+        return datetime(
+            day.year, day.month, day.day, hour, minute, tzinfo=started.tzinfo
+        ).isoformat()
+
     team: list[tuple[str, str, str]] = []
     departments = ["general", "internal", "surgery", "pediatrics", "dermatology", "dental"]
     staff: list[tuple[str, str]] = []
@@ -296,9 +304,8 @@ async def _seed(
                 "department": department,
                 "starts_at": free_slot(
                     doctor,
-                    lambda: (
-                        f"{(today - timedelta(days=rng.randint(1, 180))).isoformat()}"
-                        f"T{rng.randint(9, 16):02d}:30:00+08:00"
+                    lambda: local_time(
+                        today - timedelta(days=rng.randint(1, 180)), rng.randint(9, 16), 30
                     ),
                 ),
                 "status": status,
@@ -310,9 +317,8 @@ async def _seed(
             doctor, department = rng.choice(staff)
             slot = free_slot(
                 doctor,
-                lambda: (
-                    f"{(today + timedelta(days=rng.randint(1, 30))).isoformat()}"
-                    f"T{rng.randint(9, 16):02d}:00:00+08:00"
+                lambda: local_time(
+                    today + timedelta(days=rng.randint(1, 30)), rng.randint(9, 16), 0
                 ),
             )
             await service.create(

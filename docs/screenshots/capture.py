@@ -4,7 +4,8 @@ Starts ``formloom serve --demo`` on a throw-away SQLite file (as the browser tes
 in as a platform admin in headless Chromium and saves
 
 * ``designer.png`` — the form designer with a new form being built (nothing is saved);
-* ``form.png`` — a generated form: the clinic CRM's "new patient" page.
+* ``form.png`` — a generated form: the clinic CRM's "new patient" page;
+* ``dashboard.png`` — the clinic manager's dashboard over the demo data.
 """
 
 from __future__ import annotations
@@ -75,8 +76,12 @@ def main() -> None:
         page.goto(f"{server.url}/apps/clinic_crm/forms/patient/new")
         page.wait_for_selector("[data-field=name]")
         page.screenshot(path=str(HERE / "form.png"), full_page=False)
+
+        page.goto(f"{server.url}/apps/clinic_crm/dashboards/manager")
+        page.wait_for_selector("svg")
+        page.screenshot(path=str(HERE / "dashboard.png"), full_page=True)
         browser.close()
-        print(f"saved {HERE / 'designer.png'} and {HERE / 'form.png'}")
+        print(f"saved designer.png, form.png and dashboard.png in {HERE}")
 
 
 if __name__ == "__main__":
