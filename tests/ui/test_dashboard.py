@@ -1,0 +1,68 @@
+"""The clinic manager's dashboard in a real browser: every chart drawn from the demo data, a
+bar and a table cell opening the records they count (an hour x weekday bar included), and
+the shared filters."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from tests.ui.conftest import LiveServer
+
+BOARD = "/apps/clinic_crm/dashboards/manager"
+
+
+def _bar_with_records(page: Any, middle: bool = False) -> tuple[Any, str, int]:
+    """A bar of "Appointments by hour and weekday" that counts some appointments: the bar,
+    its hover text and its count."""
+    bars = page.locator("[data-report=appointments_by_hour] .chart a rect.bar")
+    tips = [t.rsplit(": ", 1) for t in bars.locator("title").all_text_contents()]
+    assert len(tips) > 7
+    counted = [i for i, (_, count) in enumerate(tips) if int(count) > 0]
+    index = counted[len(counted) // 2] if middle else counted[0]
+    return bars.nth(index), tips[index][0], int(tips[index][1])
+
+
+def _count_on(page: Any) -> int:
+    page.wait_for_url(re.compile(r"/records/\w+\?drill="))
+    return int(page.get_by_test_id("count").get_attribute("data-count"))
+
+
+def test_every_chart_draws_and_a_bar_opens_its_records(page: Any, live_server: LiveServer) -> None:
+    page.goto(f"{live_server.url}{BOARD}")
+    tiles = page.locator("section.tile")
+    assert tiles.count() == 7
+    assert page.locator(".chart svg[role=img]").count() == 7
+    # "Appointments by hour and weekday": a stacked bar segment says its count on hover
+    bar, weekday_hour, count = _bar_with_records(page, middle=True)
+    assert re.fullmatch(r"\w+day · \d\d:00", weekday_hour), weekday_hour
+    bar.click()
+    assert _count_on(page) == count
+    assert page.locator("[data-testid=record-row]").count() == count
+    assert len(page.url) < 1_000  # a short link: weekday_of / hour_of, not a list of windows
+
+
+def test_a_table_cell_opens_its_records(page: Any, live_server: LiveServer) -> None:
+    page.goto(f"{live_server.url}{BOARD}")
+    tile = page.locator("[data-report=nps_by_doctor]")
+    tile.locator("summary").click()  # the table under the chart
+    cell = tile.locator("td[data-drill] a").first
+    responses = int(cell.text_content())
+    cell.click()
+    assert _count_on(page) == responses
+
+
+def test_the_department_filter_narrows_every_report(page: Any, live_server: LiveServer) -> None:
+    page.goto(f"{live_server.url}{BOARD}")
+    everyone = page.locator("[data-report=appointments_by_hour] svg desc").first.text_content()
+    page.fill("input[name=department]", "surgery")
+    page.get_by_role("button", name="Apply").click()
+    page.wait_for_url(re.compile(r"department=surgery"))
+    surgery = page.locator("[data-report=appointments_by_hour] svg desc").first.text_content()
+    assert surgery != everyone  # the chart's description reads out different data
+    bar, _, count = _bar_with_records(page)
+    bar.click()
+    assert _count_on(page) == count
+    shown = set(page.locator("[data-testid=record-row] td").all_text_contents())
+    assert "Surgery" in shown
+    assert not shown & {"Dental", "Dermatology", "General practice", "Pediatrics"}
