@@ -42,7 +42,13 @@ from formloom.engines.forms.fields import (
     UrlField,
 )
 from formloom.engines.forms.labels import Label, label_text
-from formloom.engines.forms.record import changed_fields, prepare, relation_values, title_of
+from formloom.engines.forms.record import (
+    changed_fields,
+    prepare,
+    relation_values,
+    title_field,
+    title_of,
+)
 from formloom.engines.forms.schema import compile_schema
 from formloom.engines.forms.spec import (
     RESERVED_KEYS,
@@ -95,6 +101,7 @@ __all__ = [
     "label_text",
     "prepare",
     "relation_values",
+    "title_field",
     "title_of",
     "unique_fields",
 ]

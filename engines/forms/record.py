@@ -586,17 +586,17 @@ def _display(field: BaseField, value: Any, locale: str) -> str:
     return str(value)
 
 
-def title_of(form: FormSpec, data: Mapping[str, Any], locale: str = "en") -> str | None:
-    """The text naming a record: its ``title_field`` value (option labels for selects).
-
-    A form without ``title_field`` uses its first text field. ``None`` when that field has
-    no value.
-    """
-    field: BaseField | None
+def title_field(form: FormSpec) -> BaseField | None:
+    """The field naming a form's records: its ``title_field``, else its first text field."""
     if form.title_field is not None:
-        field = form.field(form.title_field)
-    else:
-        field = next((item for item in form.fields if isinstance(item, TextField)), None)
+        return form.field(form.title_field)
+    return next((item for item in form.fields if isinstance(item, TextField)), None)
+
+
+def title_of(form: FormSpec, data: Mapping[str, Any], locale: str = "en") -> str | None:
+    """The text naming a record: its :func:`title_field` value (option labels for selects);
+    ``None`` when that field has no value."""
+    field = title_field(form)
     if field is None:
         return None
     value = data.get(field.key)

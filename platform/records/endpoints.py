@@ -28,10 +28,6 @@ PlatformDep = Annotated[Platform, Depends(platform)]
 ActorDep = PrincipalDep
 
 
-def _service(p: Platform, session: Any, who: Principal) -> RecordService:
-    return service_for(p, session, who)
-
-
 async def _audit_reads(p: Platform, service: RecordService) -> None:
     """Reads of sensitive forms go to the audit log before the data leaves the service
     (the read itself ran in a read-only unit of work)."""
@@ -70,7 +66,7 @@ def _parse_filter(raw: str | None) -> Any:
 
 async def _list(p: Platform, who: Principal, app: str, form: str, query: ListQuery) -> RecordPage:
     async with p.db.transaction(write=False) as session:
-        service = _service(p, session, who)
+        service = service_for(p, session, who)
         page = await service.list(app, form, query)
     await _audit_reads(p, service)
     return RecordPage.model_validate(
@@ -122,7 +118,7 @@ async def create_record(
     app: str, form: str, body: RecordWrite, p: PlatformDep, who: ActorDep
 ) -> Response:
     async with p.db.transaction() as session:
-        service = _service(p, session, who)
+        service = service_for(p, session, who)
         record = await service.create(app, form, body.data)
     # Built directly: the shape is already RecordOut's, and re-validating it through the
     # response model is the single largest cost on this hot path.
@@ -144,7 +140,7 @@ async def read_record(
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Any:
     async with p.db.transaction(write=False) as session:
-        service = _service(p, session, who)
+        service = service_for(p, session, who)
         record = await service.get(app, form, record_id)
     await _audit_reads(p, service)
     tag = etag(record)
@@ -166,7 +162,7 @@ async def update_record(
     if_match: Annotated[str | None, Header()] = None,
 ) -> dict[str, Any]:
     async with p.db.transaction() as session:
-        service = _service(p, session, who)
+        service = service_for(p, session, who)
         record = await service.update(app, form, record_id, body.data, if_match=if_match)
     response.headers["ETag"] = etag(record)
     return service.view(record)
@@ -182,7 +178,7 @@ async def delete_record(
     if_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     async with p.db.transaction() as session:
-        await _service(p, session, who).delete(app, form, record_id, if_match=if_match)
+        await service_for(p, session, who).delete(app, form, record_id, if_match=if_match)
     return Response(status_code=204)
 
 
@@ -191,7 +187,7 @@ async def record_history(
     app: str, form: str, record_id: str, p: PlatformDep, who: ActorDep
 ) -> list[dict[str, Any]]:
     async with p.db.transaction(write=False) as session:
-        service = _service(p, session, who)
+        service = service_for(p, session, who)
         entries = await service.history(app, form, record_id)
     await _audit_reads(p, service)
     return entries

@@ -27,6 +27,7 @@ from formloom.platform.errors import Forbidden, Problem, _audit_refusal
 from formloom.platform.i18n import request_locale
 from formloom.platform.permissions import guard
 from formloom.platform.records.service import iso
+from formloom.platform.web import listing
 from formloom.platform.web.pages import _render, _signin_redirect
 
 router = APIRouter(include_in_schema=False)
@@ -51,22 +52,6 @@ async def _app(p: Platform, who: Principal, app: str) -> InstalledApp:
         return await p.catalog.get(session, app)
 
 
-def _forms_meta(installed: InstalledApp, lang: str) -> dict[str, Any]:
-    """The app's forms as form.js's relation pickers take them (the preview)."""
-    forms: dict[str, Any] = {}
-    for key, spec in installed.forms.items():
-        title = spec.title_field or next(
-            (f.key for f in spec.fields if f.field_type == "text"), None
-        )
-        title_field = spec.field(title) if title else None
-        forms[key] = {
-            "label": label_text(spec.label, lang),
-            "title_field": title,
-            "title_type": title_field.field_type if title_field is not None else None,
-        }
-    return {"key": installed.key, "label": label_text(installed.spec.label, lang), "forms": forms}
-
-
 def _page_data(p: Platform, installed: InstalledApp, form: str | None, lang: str) -> dict[str, Any]:
     documents = [f for f in installed.document.get("forms", []) if isinstance(f, dict)]
     index = next((i for i, f in enumerate(documents) if f.get("key") == form), len(documents))
@@ -77,7 +62,7 @@ def _page_data(p: Platform, installed: InstalledApp, form: str | None, lang: str
             "locales": list(installed.spec.locales),
             "forms": [{"key": f.get("key"), "label": f.get("label")} for f in documents],
         },
-        "preview_app": _forms_meta(installed, lang),
+        "preview_app": listing.forms_meta(installed, lang, lambda form: frozenset()),
         "form": documents[index] if index < len(documents) else None,
         "form_index": index,
         "revision": installed.version,

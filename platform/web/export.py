@@ -31,7 +31,7 @@ from formloom.engines.forms import label_text
 from formloom.platform.auth.deps import PrincipalDep
 from formloom.platform.deps import Platform, platform
 from formloom.platform.i18n import Translator, request_locale
-from formloom.platform.records.service import ListQuery
+from formloom.platform.records.service import ListQuery, service_for
 from formloom.platform.web import listing
 
 router = APIRouter(tags=["records"])
@@ -95,7 +95,7 @@ async def export_csv(
     if chosen is not None:
         chosen = [key for key in chosen if key not in SYSTEM]
     async with p.db.transaction(write=False) as session:
-        records = listing.service_for(p, session, who)
+        records = service_for(p, session, who)
         installed, spec = await records.load_form(app, form)
         access = records.allowed(installed, form, "read")
         condition, _ = await listing.combined_filter(records, app, parsed_drill, rule)
@@ -129,7 +129,7 @@ async def export_csv(
         cursor = first.next_cursor
         while cursor is not None:
             async with p.db.transaction(write=False) as session:
-                reader = listing.service_for(p, session, who)
+                reader = service_for(p, session, who)
                 page = await reader.list(app, form, replace(query, cursor=cursor))
             await listing.audit_reads(p, reader)
             yield lines(page.items)

@@ -16,7 +16,7 @@ from typing import Any
 from markupsafe import Markup
 from pydantic import ValidationError
 
-from formloom.engines.forms import FormSpec, label_text, title_of
+from formloom.engines.forms import FormSpec, label_text, title_field, title_of
 from formloom.engines.forms.fields import (
     BaseField,
     ComputedField,
@@ -37,7 +37,6 @@ from formloom.platform.audit.log import audit
 from formloom.platform.deps import Platform
 from formloom.platform.errors import BadRequest
 from formloom.platform.records.service import ListQuery, RecordService
-from formloom.platform.records.service import service_for as records_service_for
 
 #: Most ids a drill-down through a relation resolves (the records page says when it stops).
 MAX_RELATED_IDS = 5_000
@@ -59,8 +58,26 @@ SYSTEM_LABELS = {
 }
 
 
-def service_for(p: Platform, session: Any, who: Any) -> RecordService:
-    return records_service_for(p, session, who)
+def forms_meta(
+    installed: InstalledApp, lang: str, hidden_of: Callable[[str], frozenset[str] | None]
+) -> dict[str, Any]:
+    """The app's forms as form.js's relation pickers take them: each form's label and the
+    field naming its records (:func:`title_field`) with its type. ``hidden_of(form)`` gives
+    the fields the caller may not see, ``None`` for a form it may not read (left out)."""
+    forms: dict[str, Any] = {}
+    for key, spec in installed.forms.items():
+        hidden = hidden_of(key)
+        if hidden is None:
+            continue
+        field = title_field(spec)
+        if field is not None and field.key in hidden:
+            field = None
+        forms[key] = {
+            "label": label_text(spec.label, lang),
+            "title_field": field.key if field is not None else None,
+            "title_type": field.field_type if field is not None else None,
+        }
+    return {"key": installed.key, "label": label_text(installed.spec.label, lang), "forms": forms}
 
 
 async def audit_reads(p: Platform, service: RecordService) -> None:

@@ -12,6 +12,7 @@ code) to ``ui/static/form.js``, which renders the form; saving goes through the 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -42,9 +43,9 @@ from formloom.platform.models import SYSTEM_COLUMNS
 from formloom.platform.permissions import guard
 from formloom.platform.permissions.policy import FormAccess
 from formloom.platform.records.ids import is_id
-from formloom.platform.records.service import ListQuery, RecordService, iso
+from formloom.platform.records.service import ListQuery, RecordService, iso, service_for
 from formloom.platform.web import listing
-from formloom.platform.web.listing import Shown, field_label, service_for, show
+from formloom.platform.web.listing import Shown, field_label, show
 from formloom.platform.web.pages import _render, _signin_redirect
 
 router = APIRouter(include_in_schema=False)
@@ -122,24 +123,13 @@ def _field_meta(field: Any, lang: str) -> dict[str, Any]:
 
 
 def _app_meta(installed: InstalledApp, records: RecordService, lang: str) -> dict[str, Any]:
-    """The app as form.js's relation pickers need it: each readable form's label and title."""
-    forms: dict[str, Any] = {}
-    for key, spec in installed.forms.items():
-        access = records.access(installed, key)
-        if not access.allows("read"):
-            continue
-        title = spec.title_field
-        if title is None:
-            title = next((f.key for f in spec.fields if f.field_type == "text"), None)
-        if title in access.hidden:
-            title = None
-        title_field = spec.field(title) if title else None
-        forms[key] = {
-            "label": label_text(spec.label, lang),
-            "title_field": title,
-            "title_type": title_field.field_type if title_field is not None else None,
-        }
-    return {"key": installed.key, "label": label_text(installed.spec.label, lang), "forms": forms}
+    """The app as form.js's relation pickers need it: the caller's readable forms."""
+
+    def hidden_of(form: str) -> frozenset[str] | None:
+        access = records.access(installed, form)
+        return access.hidden if access.allows("read") else None
+
+    return listing.forms_meta(installed, lang, hidden_of)
 
 
 def form_document(installed: InstalledApp, form: str, hidden: frozenset[str]) -> dict[str, Any]:
@@ -217,18 +207,15 @@ async def app_home(app: str, request: Request, p: PlatformDep, who: PrincipalDep
 
 
 async def _list_context(
-    request: Request,
-    p: Platform,
-    who: Principal,
-    app: str,
-    form: str,
-    *,
-    filter: str | None,
-    sort: str,
-    cursor: str | None,
-    drill: str | None,
-    limit: int | None = None,
+    request: Request, p: Platform, who: Principal, app: str, form: str, params: ListParams
 ) -> dict[str, Any]:
+    filter, sort, cursor, drill, limit = (
+        params.filter,
+        params.sort,
+        params.cursor,
+        params.drill,
+        params.limit,
+    )
     lang = request_locale(request)
     parsed_drill = listing.parse_drill(drill, form)
     bad_filter: str | None = None
@@ -361,6 +348,30 @@ DrillParam = Annotated[str | None, Query(description="A drill-down from a report
 LimitParam = Annotated[int | None, Query(description="Rows per page")]
 
 
+@dataclass(frozen=True)
+class ListParams:
+    """The query of a list page and of its "load more" rows."""
+
+    filter: str | None
+    sort: str
+    cursor: str | None
+    drill: str | None
+    limit: int | None
+
+
+def _list_params(
+    filter: FilterParam = None,
+    sort: SortParam = DEFAULT_SORT,
+    cursor: CursorParam = None,
+    drill: DrillParam = None,
+    limit: LimitParam = None,
+) -> ListParams:
+    return ListParams(filter, sort, cursor, drill, limit)
+
+
+ListParamsDep = Annotated[ListParams, Depends(_list_params)]
+
+
 @router.get("/apps/{app}/forms/{form}", response_model=None, include_in_schema=False)
 @router.get("/apps/{app}/records/{form}", response_model=None, include_in_schema=False)
 async def list_page(
@@ -369,29 +380,14 @@ async def list_page(
     request: Request,
     p: PlatformDep,
     who: PrincipalDep,
-    filter: FilterParam = None,
-    sort: SortParam = DEFAULT_SORT,
-    cursor: CursorParam = None,
-    drill: DrillParam = None,
-    limit: LimitParam = None,
+    params: ListParamsDep,
 ) -> Response:
     """A form's records: the caller's columns, sorting, a filter bar, "load more", CSV.
     ``/apps/{app}/records/{form}`` (report drill-downs link there) is the same page."""
     if not who.authenticated:
         return _signin_redirect(request)
     try:
-        context = await _list_context(
-            request,
-            p,
-            who,
-            app,
-            form,
-            filter=filter,
-            sort=sort,
-            cursor=cursor,
-            drill=drill,
-            limit=limit,
-        )
+        context = await _list_context(request, p, who, app, form, params)
     except Problem as problem:
         return await _problem_page(request, who, problem)
     return _render(request, "runtime/list.html", who, **context)
@@ -404,26 +400,11 @@ async def list_rows(
     request: Request,
     p: PlatformDep,
     who: PrincipalDep,
-    filter: FilterParam = None,
-    sort: SortParam = DEFAULT_SORT,
-    cursor: CursorParam = None,
-    drill: DrillParam = None,
-    limit: LimitParam = None,
+    params: ListParamsDep,
 ) -> Response:
     """The rows of one more page, as HTML for "load more"; the cursor of the page after it
     comes in ``X-Next-Cursor`` (absent on the last page)."""
-    context = await _list_context(
-        request,
-        p,
-        who,
-        app,
-        form,
-        filter=filter,
-        sort=sort,
-        cursor=cursor,
-        drill=drill,
-        limit=limit,
-    )
+    context = await _list_context(request, p, who, app, form, params)
     if context["error"]:
         raise BadRequest(context["error"])
     response = _render(request, "runtime/rows.html", who, **context)
