@@ -15,6 +15,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
+@contextmanager
+def _running(server: socketserver.BaseServer) -> Iterator[None]:
+    """``server`` answering on a thread until the block ends."""
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @dataclass
 class Received:
     method: str
@@ -78,13 +89,8 @@ def http_sink() -> Iterator[HttpSink]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     sink.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with _running(server):
         yield sink
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @dataclass
@@ -148,10 +154,5 @@ def smtp_sink() -> Iterator[SmtpSink]:
     server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     sink.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with _running(server):
         yield sink
-    finally:
-        server.shutdown()
-        server.server_close()
