@@ -44,12 +44,16 @@ class Problem(Exception):
         *,
         errors: Sequence[dict[str, Any]] = (),
         headers: dict[str, str] | None = None,
+        audit: dict[str, Any] | None = None,
         **extra: Any,
     ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.errors = list(errors)
         self.headers = headers or {}
+        #: An audit row (action, app, form, ...) the handler writes in its own transaction
+        #: (the request's rolls back): refusals, and probes of what the caller may not see.
+        self.audit = audit
         self.extra = extra
 
     def body(self, instance: str) -> dict[str, Any]:
@@ -84,16 +88,11 @@ class Unauthorized(Problem):
 
 
 class Forbidden(Problem):
-    """Signed in, but not allowed. ``audit`` (action, app, form, ...) is written to the audit
-    log by the handler in its own transaction, since the request's own one rolls back."""
+    """Signed in, but not allowed (usually with an ``audit`` row)."""
 
     status = 403
     slug = "forbidden"
     title = "Forbidden"
-
-    def __init__(self, detail: str, *, audit: dict[str, Any] | None = None, **kwargs: Any) -> None:
-        super().__init__(detail, **kwargs)
-        self.audit = audit
 
 
 class NotFound(Problem):
@@ -199,7 +198,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
-        if isinstance(exc, Forbidden) and exc.audit is not None:
+        if exc.audit is not None:
             await _audit_refusal(request, exc.audit)
         else:
             await _audit_rejected_account_change(request, exc)
