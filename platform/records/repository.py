@@ -59,11 +59,22 @@ async def get(
     return (await session.execute(query)).scalar_one_or_none()
 
 
-async def existing_ids(session: AsyncSession, app: str, form: str, ids: Iterable[str]) -> set[str]:
+async def existing_ids(
+    session: AsyncSession,
+    app: str,
+    form: str,
+    ids: Iterable[str],
+    *,
+    where: ColumnElement[bool] | None = None,
+) -> set[str]:
+    """Which of ``ids`` are live records of ``form`` (and match ``where``, if given)."""
     wanted = list(set(ids))
     if not wanted:
         return set()
-    query = select(Record.id).where(Record.id.in_(wanted), *live(app, form))
+    conditions = [Record.id.in_(wanted), *live(app, form)]
+    if where is not None:
+        conditions.append(where)
+    query = select(Record.id).where(*conditions)
     return set((await session.execute(query)).scalars())
 
 

@@ -60,6 +60,9 @@ from formloom.platform.records import repository
 from formloom.platform.records.ids import is_id, new_id
 from formloom.platform.rules import automation
 
+#: Stands for a value a field cannot hold (compares unequal to everything).
+_UNUSABLE: Any = object()
+
 # Bounds the SQL a filter can produce (SQLite refuses expressions more than 1000 deep).
 # Long value lists (`in`) are one operation however many values they hold.
 MAX_FILTER_OPERATIONS = 300
@@ -301,10 +304,17 @@ class RecordService:
             return False
 
     def _check_input(
-        self, access: FormAccess, spec: FormSpec, payload: dict[str, Any], old: dict[str, Any]
+        self,
+        access: FormAccess,
+        spec: FormSpec,
+        payload: dict[str, Any],
+        old: dict[str, Any] | None,
     ) -> None:
-        """Hidden fields cannot be written at all; read-only ones only with the value they
-        already have (a client may send a whole record back)."""
+        """Hidden fields cannot be written at all. A read-only field may be sent only when the
+        write leaves its stored value as it is (a client may send a whole record back): the
+        value it holds — on create (``old is None``), the value it would get anyway, its
+        default or nothing — compared in stored form. Clearing it (``null``, ``""``, ``[]``)
+        is a change when it holds a value, so it is refused like any other."""
         if access.unrestricted:
             return
         errors = []
@@ -318,7 +328,7 @@ class RecordService:
                         message="Your role may not set this field.",
                     )
                 )
-            elif key in access.read_only and value != old.get(key) and value is not None:
+            elif key in access.read_only and not self._keeps(spec, key, value, payload, old):
                 field = spec.field(key)
                 label = label_text(getattr(field, "label", None) or key)
                 errors.append(
@@ -331,6 +341,52 @@ class RecordService:
                 )
         if errors:
             raise RecordInvalid(errors)
+
+    def _keeps(
+        self,
+        spec: FormSpec,
+        key: str,
+        value: Any,
+        payload: dict[str, Any],
+        old: dict[str, Any] | None,
+    ) -> bool:
+        """Whether writing ``value`` to field ``key`` leaves what the record would hold
+        without it (``_check_input``). Both sides are compared as ``prepare`` stores them:
+        normalised (a date or a number in another spelling is the same value), with
+        ``None``, ``""`` and ``[]`` all meaning "no value"."""
+        field = spec.field(key)
+
+        def stored(raw: Any) -> Any:
+            if field is None or not hasattr(field, "normalise"):
+                return raw
+            problems: list[Any] = []
+            clean = field.normalise(raw, problems)
+            if problems:
+                return _UNUSABLE  # not a value the field could hold: a change
+            if isinstance(field, TableField) and isinstance(clean, list):
+                # clients' rows never need to carry computed cells (prepare recomputes them)
+                computed = {c.key for c in field.fields if c.type == "computed"}
+                clean = [
+                    {k: v for k, v in row.items() if k not in computed}
+                    if isinstance(row, dict)
+                    else row
+                    for row in clean
+                ]
+            return None if clean in ("", []) else clean
+
+        if old is not None:
+            before = old.get(key)
+        else:
+            # On create the field gets its default when it is not sent (prepare, step 3).
+            before = getattr(field, "default", None)
+            formula = getattr(field, "default_expr", None)
+            if before is None and formula is not None:
+                rest = {k: v for k, v in payload.items() if k != key}
+                try:
+                    before = evaluate(formula, rest, now=self.now)
+                except LogicError:
+                    before = None
+        return bool(stored(value) == stored(before))
 
     def view(self, record: Record, fields: Sequence[str] | None = None) -> dict[str, Any]:
         """The record as this caller may see it."""
@@ -379,6 +435,12 @@ class RecordService:
     async def _check_relations(
         self, installed: InstalledApp, spec: FormSpec, data: dict[str, Any], only: set[str] | None
     ) -> list[FieldError]:
+        """Relation values must name live records the writer could read: the read action
+        and its row filter on the target form (a platform admin and the platform itself
+        read everything). A record they may not read gets the very answer a missing id
+        gets, so a write cannot probe for ids either. ``only`` (an update's changed
+        top-level keys) limits the check to what the write changes: a pointer already
+        stored, which this writer may not be able to read, is not theirs to answer for."""
         errors = []
         by_target: dict[str, list[tuple[str, str]]] = {}
         for key, target, value in relation_values(spec, data):
@@ -386,9 +448,13 @@ class RecordService:
             if only is None or key.split("/", 1)[0] in only:
                 by_target.setdefault(target, []).append((key, value))
         for target, refs in by_target.items():
-            found = await repository.existing_ids(
-                self.session, installed.key, target, [value for _, value in refs]
-            )
+            access = self.access(installed, target)
+            found: set[str] = set()
+            if access.allows("read"):
+                where = self.row_condition(access, "read", installed.form(target))
+                found = await repository.existing_ids(
+                    self.session, installed.key, target, [value for _, value in refs], where=where
+                )
             target_form = installed.forms.get(target)
             noun = label_text(target_form.label) if target_form else target
             for key, value in refs:
@@ -521,7 +587,7 @@ class RecordService:
             spec = installed.form(form)
             self._access.pop((app, form), None)
             access = self.allowed(installed, form, "create")
-            self._check_input(access, spec, payload, {})
+            self._check_input(access, spec, payload, None)
             data = prepare(spec, payload, existing=None, now=self.now, allow_read_only=self.trusted)
             record_id = new_id()
             plan, data = await self._before_write(
