@@ -28,11 +28,13 @@ async def create_link(
         Any,
         Body(
             description='{"label"?, "expires_in_hours"? (default 168), '
-            '"bind"?: {"field": relation field, "record": id}}'
+            '"bind"?: {"field": relation field, "record": id}, '
+            '"fields"?: [the fields the holder may fill in; default: all you may write]}'
         ),
     ] = None,
 ) -> JSONResponse:
-    """Publish the form as a one-submission link. The token is in the answer only."""
+    """Publish the form as a one-submission link. The token is in the answer only.
+    Submissions are bounded by the creator's grant as it is when the link is used."""
     now = p.clock.now()
     async with p.db.transaction() as session:
         link, token = await LinkService(session, p.catalog, principal=who, now=now).create(

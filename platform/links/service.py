@@ -5,10 +5,23 @@ that one form and submit it once, optionally pre-bound to a record (the visit: t
 relation field is set by the link, not by the patient), until it expires. It exposes nothing
 else — no records, no other forms, not even the bound record's contents.
 
+**A link never lets its holder do more than its creator still may.** A submission is written
+with the grant of the user who created the link, re-resolved from that user's roles and
+attributes *when the link is used*: the create action, its row filter, the creator's hidden
+and read-only fields, and read access to every record a relation points at (the bound one
+included). A creator who was disabled, deleted or lost the create grant — or a bound record
+the creator can no longer read, or a form that is gone — makes the link answer 410, as a
+used-up link does. The holder fills in only the link's ``fields`` (declared at creation;
+default: every field the creator may write, except the bound one, computed fields and files,
+which need an account to upload); anything else is refused, and the public form shows only
+those. The record is still created by ``public-link:<id>``, so history and audit name the
+link.
+
 The token is ``<link id>.<secret>``; only the SHA-256 of the secret is stored (it is 256
 random bits, so a fast hash is right; argon2 is for passwords), and it is shown once. A
 submission claims the link with one conditional UPDATE in the same unit of work as the new
-record, so two simultaneous submissions cannot both succeed.
+record, so two simultaneous submissions cannot both succeed, and a refused submission (the
+whole unit rolls back) does not use the link up.
 """
 
 from __future__ import annotations
@@ -16,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,11 +37,16 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from formloom.engines.forms import FormSpec
+from formloom.engines.forms.fields import SectionField
 from formloom.platform.apps.service import AppCatalog, InstalledApp
 from formloom.platform.audit.log import audit
+from formloom.platform.auth import repository as auth_repository
 from formloom.platform.auth.principal import Principal
-from formloom.platform.errors import BadRequest, Gone, NotFound, Unprocessable
+from formloom.platform.auth.service import principal_for
+from formloom.platform.errors import BadRequest, Forbidden, Gone, NotFound, Unprocessable
+from formloom.platform.models.auth import User
 from formloom.platform.models.public_link import PublicLink
+from formloom.platform.permissions.policy import FormAccess
 from formloom.platform.records.ids import is_id, new_id
 from formloom.platform.records.service import RecordService, iso
 
@@ -35,6 +54,12 @@ DEFAULT_HOURS = 7 * 24
 MAX_HOURS = 90 * 24
 INVALID = "This link is not valid."
 USED_UP = "This link has expired, was withdrawn or has already been used."
+#: The creator lost the right the link hands on (or the form or bound record is gone). The
+#: holder is told no more than that: who made the link and why it stopped are not theirs.
+NO_LONGER = "This link no longer accepts submissions."
+#: Field types a link's holder cannot fill in: computed values, and files (uploading one
+#: needs an account, and a file must be uploaded by the one who writes it).
+NOT_FILLABLE = frozenset({"computed", "file", "image"})
 
 
 def _digest(secret: str) -> str:
@@ -57,6 +82,7 @@ def link_out(link: PublicLink, now: datetime) -> dict[str, Any]:
         "bound_to": (
             {"field": link.bind_field, "record": link.bind_record} if link.bind_field else None
         ),
+        "fields": link.fields,
         "state": state,
         "created_at": iso(link.created_at),
         "created_by": link.created_by,
@@ -74,8 +100,44 @@ def _body_error(path: str, code: str, message: str) -> Unprocessable:
     )
 
 
+def fillable(spec: FormSpec, access: FormAccess, bind_field: str | None) -> list[str]:
+    """The fields a link's holder may fill in for a creator with ``access``, in form order:
+    those the creator may write, except the bound one and ``NOT_FILLABLE`` types."""
+    return [
+        field.key
+        for field in spec.value_fields()
+        if field.type not in NOT_FILLABLE
+        and field.key not in access.hidden
+        and field.key not in access.read_only
+        and field.key != bind_field
+    ]
+
+
+def _required_left_out(spec: FormSpec, fields: list[str], bind_field: str | None) -> list[str]:
+    """Required fields the holder could not fill in and that get no value otherwise (no
+    default, not bound): a link without them could never be submitted. Fields that are
+    conditional (``visible_if``, or in a conditional section) may be left out."""
+    missing = []
+    conditional_section = False
+    for field in spec.fields:
+        if isinstance(field, SectionField):
+            conditional_section = field.visible_if is not None
+            continue
+        if (
+            getattr(field, "required", False)
+            and field.visible_if is None
+            and not conditional_section
+            and getattr(field, "default", None) is None
+            and getattr(field, "default_expr", None) is None
+            and field.key not in fields
+            and field.key != bind_field
+        ):
+            missing.append(field.key)
+    return missing
+
+
 class LinkService:
-    """Links of one caller (who creates, lists and withdraws them) or of the public."""
+    """Links of one caller, who creates, lists and withdraws them."""
 
     def __init__(
         self, session: AsyncSession, catalog: AppCatalog, *, principal: Principal, now: datetime
@@ -96,9 +158,12 @@ class LinkService:
         installed, spec = await self._creatable(app, form)
         if not isinstance(body, dict):
             raise BadRequest("The body must be a JSON object.")
-        unknown = sorted(set(body) - {"label", "expires_in_hours", "bind"})
+        unknown = sorted(set(body) - {"label", "expires_in_hours", "bind", "fields"})
         if unknown:
             raise _body_error(f"/{unknown[0]}", "unknown_property", "is not a known property")
+        if self.principal.user_id is None:
+            # A submission is bounded by its creator's grant, re-read when the link is used.
+            raise Forbidden("Only a user account can publish a form as a link.")
         hours = body.get("expires_in_hours", DEFAULT_HOURS)
         if type(hours) not in (int, float) or not 0 < hours <= MAX_HOURS:
             raise _body_error(
@@ -113,6 +178,18 @@ class LinkService:
         bind = body.get("bind")
         if bind is not None:
             bind_field, bind_record = await self._binding(installed, spec, bind)
+        access = self.records.access(installed, form)
+        writable = fillable(spec, access, bind_field)
+        fields = self._fields(spec, body.get("fields"), writable, bind_field)
+        missing = _required_left_out(spec, writable if fields is None else fields, bind_field)
+        if missing:
+            where = "/fields" if fields is not None else "/bind" if bind_field else ""
+            raise _body_error(
+                where,
+                "required",
+                f"{missing[0]} is required, so the link must let its holder fill it in"
+                + (" (your role may not write it)" if missing[0] not in writable else ""),
+            )
         secret = secrets.token_urlsafe(32)
         link = PublicLink(
             id=new_id(),
@@ -126,6 +203,8 @@ class LinkService:
             submissions=0,
             created_at=self.now,
             created_by=self.principal.username,
+            creator_id=self.principal.user_id,
+            fields=fields,
             expires_at=self.now + timedelta(hours=float(hours)),
         )
         self.session.add(link)
@@ -137,10 +216,36 @@ class LinkService:
             app=app,
             form=form,
             record_id=bind_record,
-            detail={"link": link.id, "expires_at": iso(link.expires_at)},
+            detail={"link": link.id, "expires_at": iso(link.expires_at), "fields": fields},
         )
         await self.session.flush()
         return link, f"{link.id}.{secret}"
+
+    @staticmethod
+    def _fields(
+        spec: FormSpec, fields: Any, writable: list[str], bind_field: str | None
+    ) -> list[str] | None:
+        """The declared ``fields``, checked: fields of the form the creator may write."""
+        if fields is None:
+            return None
+        if not isinstance(fields, list) or not fields or len(fields) > 500:
+            raise _body_error("/fields", "type", "fields must be a non-empty list of field keys")
+        for n, key in enumerate(fields):
+            field = spec.field(key) if isinstance(key, str) else None
+            if field is None or isinstance(field, SectionField):
+                reason = f"{str(key)[:80]!r} is not a field of {spec.key}"
+            elif key == bind_field:
+                reason = f"{key} is set by the link itself"
+            elif field.type in NOT_FILLABLE:
+                reason = f"{key} is a {field.type} field, which a link's holder cannot fill in"
+            elif key not in writable:
+                reason = f"{key} is not a field your role may write"
+            elif key in fields[:n]:
+                reason = f"{key} is listed twice"
+            else:
+                continue
+            raise _body_error(f"/fields/{n}", "field", reason)
+        return list(fields)
 
     async def _binding(self, installed: InstalledApp, spec: FormSpec, bind: Any) -> tuple[str, str]:
         if not isinstance(bind, dict) or set(bind) != {"field", "record"}:
@@ -189,6 +294,9 @@ class LinkService:
             await self.session.flush()
 
 
+# -- the link's holder ---------------------------------------------------------------------
+
+
 async def _by_token(session: AsyncSession, token: str) -> PublicLink:
     link_id, _, secret = token.partition(".")
     link = await session.get(PublicLink, link_id) if is_id(link_id) and secret else None
@@ -205,41 +313,114 @@ def _usable(link: PublicLink, now: datetime) -> bool:
     )
 
 
-async def public_form(
-    session: AsyncSession, catalog: AppCatalog, token: str, now: datetime
-) -> dict[str, Any]:
-    """What the link's holder sees: the form to fill in, without the bound field."""
+@dataclass(frozen=True)
+class _Opened:
+    """A usable link, with what its holder may do through it right now."""
+
+    link: PublicLink
+    installed: InstalledApp
+    spec: FormSpec
+    service: RecordService  # acting with the creator's current grant, as the link
+    fields: list[str]
+
+
+async def _creator(session: AsyncSession, link: PublicLink) -> Principal:
+    """The link's creator as they are now (roles, attributes, admin flag), acting under the
+    link's name and for the link's app only; 410 if the account is gone or disabled."""
+    user = await session.get(User, link.creator_id) if link.creator_id else None
+    if user is None or user.disabled_at is not None:
+        raise Gone(NO_LONGER)
+    roles = (await auth_repository.roles_of(session, [user.id]))[user.id]
+    principal = principal_for(user, roles, via="public_link", app_scope=link.app)
+    return replace(principal, username=f"public-link:{link.id}")
+
+
+async def _open(session: AsyncSession, catalog: AppCatalog, token: str, now: datetime) -> _Opened:
     link = await _by_token(session, token)
     if not _usable(link, now):
         raise Gone(USED_UP)
-    installed = await catalog.get(session, link.app)
-    document = next(f for f in installed.document["forms"] if f.get("key") == link.form)
-    fields = [f for f in document.get("fields", []) if f.get("key") != link.bind_field]
+    principal = await _creator(session, link)
+    service = RecordService(session, catalog, principal=principal, now=now)
+    try:
+        installed, spec = await service.load_form(link.app, link.form)
+    except NotFound:
+        raise Gone(NO_LONGER) from None
+    access = service.access(installed, link.form)
+    if not access.allows("create"):
+        raise Gone(NO_LONGER)
+    if link.bind_field and link.bind_record:
+        target = getattr(spec.field(link.bind_field), "target", None)
+        try:
+            if not isinstance(target, str):
+                raise NotFound(NO_LONGER)
+            await service.get(link.app, target, link.bind_record)
+        except (NotFound, Forbidden):
+            # The bound record was deleted, or the creator may no longer read it.
+            raise Gone(NO_LONGER) from None
+        service.read_events.clear()  # a check on the creator's behalf, not a read
+    writable = fillable(spec, access, link.bind_field)
+    fields = writable if link.fields is None else [k for k in link.fields if k in writable]
+    return _Opened(link, installed, spec, service, fields)
+
+
+def _public_fields(document: dict[str, Any], fields: list[str]) -> list[dict[str, Any]]:
+    """The form's field definitions the holder fills in, with the sections they sit in."""
+    shown: list[dict[str, Any]] = []
+    section: dict[str, Any] | None = None
+    for field in document.get("fields", []):
+        if field.get("type") == "section":
+            section = field
+        elif field.get("key") in fields:
+            if section is not None:
+                shown.append(section)
+                section = None
+            shown.append(field)
+    return shown
+
+
+async def public_form(
+    session: AsyncSession, catalog: AppCatalog, token: str, now: datetime
+) -> dict[str, Any]:
+    """What the link's holder sees: the form, with only the fields they may fill in."""
+    opened = await _open(session, catalog, token, now)
+    installed = opened.installed
+    document = next(f for f in installed.document["forms"] if f.get("key") == opened.spec.key)
     return {
         "app": {"key": installed.key, "label": installed.spec.label},
         "locales": installed.spec.locales,
-        "form": {**document, "fields": fields},
-        "label": link.label,
-        "expires_at": iso(link.expires_at),
+        "form": {**document, "fields": _public_fields(document, opened.fields)},
+        "label": opened.link.label,
+        "expires_at": iso(opened.link.expires_at),
     }
 
 
 async def submit(
     session: AsyncSession, catalog: AppCatalog, token: str, data: Any, now: datetime
 ) -> dict[str, Any]:
-    link = await _by_token(session, token)
-    if link.bind_field and isinstance(data, dict) and link.bind_field in data:
-        raise Unprocessable(
-            "The link sets this field itself.",
-            errors=[
-                {
-                    "field": link.bind_field,
-                    "path": f"/data/{link.bind_field}",
-                    "code": "forbidden_field",
-                    "message": "set by the link",
-                }
-            ],
-        )
+    opened = await _open(session, catalog, token, now)
+    link = opened.link
+    if isinstance(data, dict):
+        errors = [
+            {
+                "field": key,
+                "path": f"/data/{key}",
+                "code": "forbidden_field",
+                # Every key outside the link's fields gets the same answer, so the holder
+                # learns nothing of fields they are not shown (hidden ones included).
+                "message": "set by the link"
+                if key == link.bind_field
+                else "this form does not ask for this field",
+            }
+            for key in data
+            if key not in opened.fields
+        ]
+        if errors:
+            raise Unprocessable(
+                "The link sets this field itself."
+                if [e["field"] for e in errors] == [link.bind_field]
+                else "The submission has fields this form does not ask for.",
+                errors=errors,
+            )
     claimed = await session.execute(
         update(PublicLink)
         .where(
@@ -253,14 +434,18 @@ async def submit(
     )
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
         raise Gone(USED_UP)
-    principal = Principal(
-        username=f"public-link:{link.id}", is_admin=True, app_scope=link.app, via="public_link"
-    )
     values = dict(data) if isinstance(data, dict) else data
     if link.bind_field and isinstance(values, dict):
         values[link.bind_field] = link.bind_record
-    service = RecordService(session, catalog, principal=principal, now=now)
-    record = await service.create(link.app, link.form, values)
+    try:
+        record = await opened.service.create(link.app, link.form, values)
+    except Forbidden as refused:
+        # Outside the creator's rows (their row filter for create): the holder hears that
+        # the values are not accepted, not whose grant said so.
+        raise Forbidden(
+            "This link does not accept a submission with these values; nothing was saved.",
+            audit=refused.audit,
+        ) from None
     await session.execute(
         update(PublicLink)
         .where(PublicLink.id == link.id)
@@ -269,13 +454,13 @@ async def submit(
     )
     audit(
         session,
-        principal,
+        opened.service.principal,
         "public_link.submitted",
         at=now,
         app=link.app,
         form=link.form,
         record_id=record.id,
         version=record.version,
-        detail={"link": link.id},
+        detail={"link": link.id, "creator": link.created_by},
     )
     return {"status": "submitted", "submitted_at": iso(now)}
