@@ -9,7 +9,10 @@ expression.
   ``filter``, ``reduce``, ``all``, ``some``, ``none``) or a ``try`` fallback are relative to
   the element or the error and are not record paths, so they are skipped — except a ``val``
   that climbs back to the record (``{"val": [[2], "x"]}`` one iterator deep). A path that is
-  only known at run time, or a read of the whole record, is reported as ``"*"``.
+  only known at run time, or a read of the whole record, is reported as ``"*"``. Given a
+  ``now``, a key written as an expression that reads no data (``{"var": {"cat": ["id_",
+  "number"]}}``) is worked out the way the evaluator and the SQL compiler work it out, and
+  reported by the name it yields: what a permission check sees is what runs.
 * :func:`check_expression` reports unknown operators, calls that need a literal argument list
   but have none, and wrong argument counts for operators whose count is fixed, each as
   ``(JSON pointer of the operator object within the rule, message)``. An empty list means the
@@ -18,11 +21,13 @@ expression.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from . import dates
-from .errors import InvalidArguments
-from .evaluator import OPERATORS
+from .errors import InvalidArguments, LogicError
+from .evaluator import OPERATORS, evaluate
 
 __all__ = ["ARITY", "LIST_ONLY", "check_expression", "variables"]
 
@@ -104,17 +109,49 @@ def _operator(node: Any) -> tuple[str, Any] | None:
 # --------------------------------------------------------------------------------------------
 
 
-def variables(rule: Any) -> set[str]:
-    """Every record path ``rule`` reads, as dotted strings; ``"*"`` for computed paths."""
+#: Works out a key written as an expression (None: it cannot be, or it reads data).
+_Fold = Callable[[Any], Any]
+
+
+def variables(rule: Any, *, now: datetime | None = None) -> set[str]:
+    """Every record path ``rule`` reads, as dotted strings; ``"*"`` for computed paths.
+
+    With ``now``, a key computed without reading data is evaluated (at ``now``) and counts
+    by the name it gives; a key computed from data is still ``"*"``."""
     found: set[str] = set()
-    _collect(rule, 0, found)
+    _collect(rule, 0, found, _folder(now) if now is not None else None)
     return found
 
 
-def _collect(node: Any, depth: int, found: set[str]) -> None:
+def _folder(now: datetime) -> _Fold:
+    def fold(node: Any) -> Any:
+        if _reads_data(node):
+            return None
+        try:
+            return evaluate(node, {}, now=now)
+        except (LogicError, RecursionError, ValueError, OverflowError):
+            return None
+
+    return fold
+
+
+_DATA_OPERATORS = frozenset({"var", "val", "exists", "missing", "missing_some"})
+
+
+def _reads_data(node: Any) -> bool:
+    if type(node) is list:
+        return any(_reads_data(item) for item in node)
+    call = _operator(node)
+    if call is None:
+        return False
+    op, args = call
+    return op in _DATA_OPERATORS or _reads_data(args)
+
+
+def _collect(node: Any, depth: int, found: set[str], fold: _Fold | None = None) -> None:
     if type(node) is list:
         for item in node:
-            _collect(item, depth, found)
+            _collect(item, depth, found, fold)
         return
     call = _operator(node)
     if call is None:
@@ -124,29 +161,34 @@ def _collect(node: Any, depth: int, found: set[str]) -> None:
         return
     arguments = args if type(args) is list else [args]
     if op == "var":
-        _collect_var(arguments, depth, found)
+        _collect_var(arguments, depth, found, fold)
     elif op in ("val", "exists"):
-        _collect_val(arguments, depth, found)
+        _collect_val(arguments, depth, found, fold)
     elif op == "missing":
+        if fold is not None and not _reads_data(args):
+            # as evaluated: the arguments first, then a first argument that is a list
+            arguments = _folded(args, fold)
+            arguments = arguments if type(arguments) is list else [arguments]
         first = arguments[0] if arguments else None
-        _collect_keys(first if type(first) is list or _operator(first) else arguments, depth, found)
+        keys = first if type(first) is list or _operator(first) else arguments
+        _collect_keys(keys, depth, found, fold)
     elif op == "missing_some":
         if len(arguments) == 2:
-            _collect(arguments[0], depth, found)
-            _collect_keys(arguments[1], depth, found)
+            _collect(arguments[0], depth, found, fold)
+            _collect_keys(arguments[1], depth, found, fold)
     elif op in _ITERATORS:
         if arguments:
-            _collect(arguments[0], depth, found)
+            _collect(arguments[0], depth, found, fold)
         for i, body in enumerate(arguments[1:], start=1):
             # reduce's initial value (third argument) runs in the caller's scope.
-            _collect(body, depth if (op == "reduce" and i == 2) else depth + 1, found)
+            _collect(body, depth if (op == "reduce" and i == 2) else depth + 1, found, fold)
     elif op == "try":
         if arguments:
-            _collect(arguments[0], depth, found)
+            _collect(arguments[0], depth, found, fold)
         for fallback in arguments[1:]:
-            _collect(fallback, depth + 1, found)
+            _collect(fallback, depth + 1, found, fold)
     else:
-        _collect(arguments, depth, found)
+        _collect(arguments, depth, found, fold)
 
 
 def _literal_key(value: Any) -> str | None:
@@ -157,12 +199,23 @@ def _literal_key(value: Any) -> str | None:
     return None
 
 
-def _collect_var(arguments: list[Any], depth: int, found: set[str]) -> None:
+def _folded(node: Any, fold: _Fold | None) -> Any:
+    """``node`` worked out when it is an expression that reads no data (and ``fold`` is
+    given); otherwise ``node`` itself."""
+    if fold is None or (_operator(node) is None and type(node) is not list):
+        return node
+    value = fold(node)
+    return node if value is None else value
+
+
+def _collect_var(arguments: list[Any], depth: int, found: set[str], fold: _Fold | None) -> None:
     for default in arguments[1:]:
-        _collect(default, depth, found)
+        _collect(default, depth, found, fold)
     path = arguments[0] if arguments else None
+    if _operator(path) is not None:
+        path = _folded(path, fold)
     if _operator(path) is not None or type(path) is list:
-        _collect(path, depth, found)
+        _collect(path, depth, found, fold)
         found.add(ANY_PATH)
         return
     if depth:
@@ -171,8 +224,8 @@ def _collect_var(arguments: list[Any], depth: int, found: set[str]) -> None:
     found.add(key if key else ANY_PATH)
 
 
-def _collect_val(arguments: list[Any], depth: int, found: set[str]) -> None:
-    keys = list(arguments)
+def _collect_val(arguments: list[Any], depth: int, found: set[str], fold: _Fold | None) -> None:
+    keys = [_folded(key, fold) if _operator(key) is not None else key for key in arguments]
     levels = 0
     if keys and type(keys[0]) is list:
         climb = keys.pop(0)
@@ -183,7 +236,7 @@ def _collect_val(arguments: list[Any], depth: int, found: set[str]) -> None:
             return
     dynamic = [key for key in keys if _literal_key(key) is None]
     if dynamic:
-        _collect(dynamic, depth, found)
+        _collect(dynamic, depth, found, fold)
         found.add(ANY_PATH)
         return
     if levels != 2 * depth:
@@ -191,9 +244,16 @@ def _collect_val(arguments: list[Any], depth: int, found: set[str]) -> None:
     found.add(".".join(str(_literal_key(key)) for key in keys) if keys else ANY_PATH)
 
 
-def _collect_keys(keys: Any, depth: int, found: set[str]) -> None:
+def _collect_keys(keys: Any, depth: int, found: set[str], fold: _Fold | None) -> None:
+    keys = _folded(keys, fold)
+    if type(keys) is list:
+        keys = [_folded(key, fold) if _operator(key) is not None else key for key in keys]
+        if keys and type(keys[0]) is list:  # {"missing": [["a", "b"]]}
+            keys = keys[0]
+    elif _literal_key(keys) is not None:  # {"missing": "a"}, or a key worked out
+        keys = [keys]
     if type(keys) is not list or any(_literal_key(key) is None for key in keys):
-        _collect(keys, depth, found)
+        _collect(keys, depth, found, fold)
         found.add(ANY_PATH)
         return
     if depth == 0:

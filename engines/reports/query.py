@@ -9,10 +9,11 @@ never re-added from cells, so count distinct, averages and medians are right in 
 Shape of the SQL
     * A *base* sub-select reads the live records of the source form (app, form, deleted_at,
       the spec's filter, the caller's extra condition), left-joins the related form once per
-      relation field followed (``patient.gender``), and computes every dimension (``d0``,
-      ``d1``, ...) and every measure's input (``v0``, ... — ``CASE WHEN <measure filter>
-      THEN value END`` where the measure has a filter). JSON values are extracted and cast by
-      field type with :func:`~formloom.engines.logic.sql.field_value`.
+      relation field followed (``patient.gender``; only the related records the caller's
+      row filter on that form admits, ``ReportTarget.related``), and computes every
+      dimension (``d0``, ``d1``, ...) and every measure's input (``v0``, ... — ``CASE
+      WHEN <measure filter> THEN value END`` where the measure has a filter). JSON values
+      are extracted and cast by field type with :func:`~formloom.engines.logic.sql.field_value`.
     * PostgreSQL groups it with ``GROUP BY GROUPING SETS (...)`` and reports the set with
       ``GROUPING(...)``; SQLite (no grouping sets) gets one ``GROUP BY`` per set, combined
       with ``UNION ALL`` (the "extra grouped queries" of DESIGN.md, in one statement).
@@ -31,7 +32,7 @@ Shape of the SQL
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -80,15 +81,26 @@ class PivotError(Exception):
         self.issues = list(issues) or [("", "invalid_pivot", message)]
 
 
+#: The caller's condition on the records of a related form, read through an alias of the
+#: records table: (alias, form key) -> condition, or None for every record.
+RelatedRows: TypeAlias = Callable[[Any, str], "ColumnElement[bool] | None"]
+
+
 @dataclass(frozen=True, eq=False)
 class ReportTarget:
     """The records table (or any table with its columns: id, app, form, data, deleted_at,
-    created_at, updated_at, created_by, updated_by), the app, and an optional extra
-    condition over that table (the caller's row filter), ANDed into the source records."""
+    created_at, updated_at, created_by, updated_by), the app, an optional extra condition
+    over that table (the caller's row filter), ANDed into the source records, and optionally
+    the caller's row filter on related forms (``related``): a hop through a relation reads
+    only the related records it admits, the others count as no related record at all."""
 
     table: sa.Table | sa.TableClause
     app: str
     condition: ColumnElement[bool] | None = None
+    related: RelatedRows | None = None
+
+    def related_condition(self, alias: Any, form: str) -> ColumnElement[bool] | None:
+        return self.related(alias, form) if self.related is not None else None
 
 
 @dataclass(frozen=True)
@@ -372,15 +384,17 @@ class _Builder:
         for via in sorted(r for r in relations if r):
             alias = self.alias(via)
             ref = resolve(f"{via}.id", self.form, self.forms)
-            source = source.outerjoin(
-                alias,
-                sa.and_(
-                    alias.c.id == self.text_of(table.c.data, via),
-                    alias.c.app == self.target.app,
-                    alias.c.form == ref.target_form,
-                    alias.c.deleted_at.is_(None),
-                ),
-            )
+            joined = [
+                alias.c.id == self.text_of(table.c.data, via),
+                alias.c.app == self.target.app,
+                alias.c.form == ref.target_form,
+                alias.c.deleted_at.is_(None),
+            ]
+            assert ref.target_form is not None
+            admitted = self.target.related_condition(alias, ref.target_form)
+            if admitted is not None:
+                joined.append(admitted)
+            source = source.outerjoin(alias, sa.and_(*joined))
         columns: list[ColumnElement[Any]] = []
         tag_values: dict[int, ColumnElement[Any]] = {}
         for plan in dims:

@@ -651,6 +651,7 @@ def drill_down_condition(
                 alias.c.form == related.form,
                 alias.c.deleted_at.is_(None),
                 compile_filter(related.filter, filter_target(alias, forms[related.form]), now=now),
+                *[c for c in [target.related_condition(alias, related.form)] if c is not None],
             )
         )
         parts.append(match if related.exists else sa.not_(match))

@@ -54,6 +54,7 @@ from formloom.platform.errors import (
 from formloom.platform.models import SYSTEM_COLUMNS, Record, RecordHistory, system_columns
 from formloom.platform.models.file import StoredFile
 from formloom.platform.permissions import guard
+from formloom.platform.permissions.expressions import hidden_reads, probe_audit
 from formloom.platform.permissions.policy import FULL_ACCESS, NOTHING, FormAccess, resolve
 from formloom.platform.records import cursor as keyset
 from formloom.platform.records import repository
@@ -917,8 +918,10 @@ class RecordService:
         if query.fields is not None:
             unknown = [name for name in query.fields if name not in types]
             if unknown:
+                probed = access.hidden.intersection(unknown)
                 raise BadRequest(
                     f"Unknown field(s) in `fields`: {', '.join(unknown)}.",
+                    audit=probe_audit(app, form, probed, "fields") if probed else None,
                     errors=[
                         {
                             "in": "query",
@@ -958,6 +961,8 @@ class RecordService:
             try:
                 conditions.append(compile_filter(query.filter, target, now=self.now))
             except FilterError as exc:
+                # A hidden field is an unknown name (the same 400), but the probe is audited.
+                probed = hidden_reads(query.filter, access.hidden, now=self.now)
                 raise BadRequest(
                     f"The filter cannot be used: {exc.message}",
                     errors=[
@@ -969,9 +974,17 @@ class RecordService:
                             "message": exc.message,
                         }
                     ],
+                    audit=probe_audit(app, form, probed, "filter") if probed else None,
                 ) from None
         total = await repository.count(self.session, conditions) if query.count else None
-        keys = self._sort_keys(target, query.sort)
+        try:
+            keys = self._sort_keys(target, query.sort)
+        except BadRequest as problem:
+            sorted_by = {part.strip().lstrip("-+") for part in query.sort.split(",")}
+            probed = access.hidden & sorted_by
+            if probed:
+                problem.audit = probe_audit(app, form, probed, "sort")
+            raise
         sort_text = ",".join(("-" if k.descending else "") + k.name for k in keys)
         page_conditions = list(conditions)
         if query.cursor:

@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
@@ -21,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from formloom.engines.forms import label_text
 from formloom.engines.logic import variables
+from formloom.engines.logic.sql import Dialect, FilterError, compile_filter
 from formloom.engines.reports import (
     DrillDown,
     PivotError,
@@ -29,7 +31,7 @@ from formloom.engines.reports import (
     compile_pivot,
 )
 from formloom.engines.reports.charts import Chart, ChartData, ChartText, Series, render_svg
-from formloom.engines.reports.query import ReportTarget
+from formloom.engines.reports.query import RelatedRows, ReportTarget, records_filter_target
 from formloom.engines.reports.render import chart_data
 from formloom.engines.reports.spec import resolve as resolve_field
 from formloom.platform import jsonsafe
@@ -37,6 +39,7 @@ from formloom.platform.apps.service import AppCatalog, InstalledApp
 from formloom.platform.auth.principal import Principal
 from formloom.platform.errors import Forbidden, NotFound, Unprocessable
 from formloom.platform.models import Record
+from formloom.platform.permissions.expressions import ANY_PATH, caller_forms
 from formloom.platform.records.service import RecordService
 from formloom.platform.reports.definition import (
     SYSTEM_FIELDS,
@@ -91,8 +94,10 @@ def parse_spec(body: Any) -> PivotSpec:
         raise _pydantic_problem(exc) from None
 
 
-def _references(spec: PivotSpec) -> Iterator[tuple[str, str]]:
-    """(pointer, field path) of every field the spec reads."""
+def _references(spec: PivotSpec, now: datetime) -> Iterator[tuple[str, str]]:
+    """(pointer, field path) of every field the spec reads; a name written as an expression
+    is worked out (see :mod:`formloom.platform.permissions.expressions`), ``"*"`` for a name
+    computed from data."""
     for axis in ("rows", "columns"):
         for index, dimension in enumerate(getattr(spec, axis)):
             yield f"/{axis}/{index}/field", dimension.field
@@ -100,10 +105,10 @@ def _references(spec: PivotSpec) -> Iterator[tuple[str, str]]:
         if measure.field:
             yield f"/measures/{index}/field", measure.field
         if measure.filter is not None:
-            for name in variables(measure.filter):
+            for name in sorted(variables(measure.filter, now=now)):
                 yield f"/measures/{index}/filter", name
     if spec.filter is not None:
-        for name in variables(spec.filter):
+        for name in sorted(variables(spec.filter, now=now)):
             yield "/filter", name
 
 
@@ -141,9 +146,9 @@ class ReportService:
             )
         access = self.records.allowed(installed, spec.form, "read")
         refused = []
-        for pointer, path in _references(spec):
+        for pointer, path in _references(spec, self.now):
             head, _, rest = path.partition(".")
-            if head in access.hidden:
+            if head in access.hidden or (head == ANY_PATH and access.hidden):
                 refused.append((pointer, path))
                 continue
             field = installed.forms[spec.form].field(head)
@@ -153,15 +158,19 @@ class ReportService:
                 if not hop.allows("read") or rest.split(".")[0] in hop.hidden:
                     refused.append((pointer, path))
         if refused:
+            named = sorted({path for _, path in refused if path != ANY_PATH})
             raise Forbidden(
-                "The report uses fields your roles may not see: "
-                + ", ".join(sorted({path for _, path in refused}))
+                "The report uses fields your roles may not see"
+                + (": " + ", ".join(named) if named else "")
                 + ".",
                 errors=[
                     {
                         "path": prefix + pointer,
                         "code": "hidden_field",
-                        "message": f"'{path}' is hidden from you",
+                        "message": f"'{path}' is hidden from you"
+                        if path != ANY_PATH
+                        else "a field name computed from data cannot be used where fields "
+                        "are hidden from you",
                     }
                     for pointer, path in refused
                 ],
@@ -169,7 +178,10 @@ class ReportService:
                     "action": "auth.denied",
                     "app": installed.key,
                     "form": spec.form,
-                    "detail": {"reason": "report_hidden_field"},
+                    "detail": {
+                        "reason": "report_hidden_field",
+                        "fields": sorted({path for _, path in refused}),
+                    },
                 },
             )
         return self.records.row_condition(access, "read", installed.forms[spec.form])
@@ -178,12 +190,18 @@ class ReportService:
         self, installed: InstalledApp, spec: PivotSpec, *, prefix: str = "", locale: str = "en"
     ) -> PivotResult:
         condition = self._guard(installed, spec, prefix)
-        dialect = "postgresql" if self.records.dialect == "postgresql" else "sqlite"
+        dialect: Dialect = "postgresql" if self.records.dialect == "postgresql" else "sqlite"
         try:
             query = compile_pivot(
                 spec,
-                installed.forms,
-                ReportTarget(Record.__table__, installed.key, condition),
+                # the caller's view: a name the guard missed is an unknown field, not a read
+                caller_forms(installed.forms, lambda form: self.records.access(installed, form)),
+                ReportTarget(
+                    Record.__table__,
+                    installed.key,
+                    condition,
+                    related=self._related_rows(installed, dialect),
+                ),
                 dialect=dialect,
                 time_zone=self.time_zone,
                 now=self.now,
@@ -208,6 +226,25 @@ class ReportService:
                 ],
             ) from None
         return result
+
+    def _related_rows(self, installed: InstalledApp, dialect: Dialect) -> RelatedRows:
+        """The caller's read row filter on a related form, over the alias it is read
+        through: a hop reads a related record only where a plain read of it would."""
+
+        def condition(alias: Any, form: str) -> Any:
+            access = self.records.access(installed, form)
+            if not access.allows("read"):
+                return sa.false()
+            rule = access.row_filter("read")
+            if rule is None:
+                return None
+            target = records_filter_target(alias, installed.forms[form], dialect)
+            try:
+                return compile_filter(rule, target, now=self.now)
+            except FilterError:  # as RecordService.row_condition: admit nothing
+                return sa.false()
+
+        return condition
 
     async def _titles(
         self, installed: InstalledApp, spec: PivotSpec, result: PivotResult

@@ -236,9 +236,12 @@ async def _list_context(
         except BadRequest as problem:
             if not (filter or sort != DEFAULT_SORT or cursor):
                 raise
-            # the caller's own filter or sort is refused: say why on the page
+            # the caller's own filter or sort is refused: say why on the page (and audit a
+            # probe of hidden fields as the API does)
             error = problem.detail
             page = None
+            if problem.audit is not None:
+                records.read_events.append({"outcome": "denied", **problem.audit})
         # the definition the list has just read (no second query for it)
         installed = await p.catalog.latest_known(session, app)
         spec = installed.form(form)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -119,6 +120,50 @@ def test_variables(rule: Any, expected: set[str]) -> None:
 def test_variables_of_the_classic_suite_never_fail() -> None:
     for case in load_classic():
         assert isinstance(variables(case.rule), set)
+        assert isinstance(variables(case.rule, now=NOW), set)
+
+
+NOW = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+ID_NUMBER = {"cat": ["id_", "number"]}
+
+
+@pytest.mark.parametrize(
+    ("rule", "expected"),
+    [
+        ({"var": ID_NUMBER}, {"id_number"}),
+        ({"var": [ID_NUMBER, "x"]}, {"id_number"}),
+        ({"var": {"if": [True, "id_number", "x"]}}, {"id_number"}),
+        ({"var": {"substr": ["id_number_zz", 0, 9]}}, {"id_number"}),
+        ({"var": {"cat": [{"cat": ["i"]}, "d_number"]}}, {"id_number"}),
+        ({"!": {"missing": ID_NUMBER}}, {"id_number"}),
+        ({"missing": [ID_NUMBER, "name"]}, {"id_number", "name"}),
+        ({"missing_some": [1, [ID_NUMBER, "name"]]}, {"id_number", "name"}),
+        ({"val": ID_NUMBER}, {"id_number"}),
+        ({"==": [{"var": {"cat": ["a", {"today": []}]}}, 1]}, {"a2026-12-03"}),
+        # a name computed from data cannot be known beforehand
+        ({"var": {"var": "which"}}, {"which", "*"}),
+        ({"var": {"cat": ["id_", {"var": "x"}]}}, {"x", "*"}),
+        # an expression that fails is not a name
+        ({"var": {"throw": "no"}}, {"*"}),
+    ],
+)
+def test_variables_work_out_names_written_as_expressions(rule: Any, expected: set[str]) -> None:
+    assert variables(rule, now=NOW) == expected
+    # without a clock a computed name stays unknown
+    assert "*" in variables(rule) or not any(
+        isinstance(v, dict) for v in (rule.get("var"), rule.get("val"))
+    )
+
+
+def test_a_worked_out_name_is_the_one_the_evaluator_reads() -> None:
+    data = {"id_number": "110101199001011234", "name": "Li"}
+    for rule in (
+        {"var": ID_NUMBER},
+        {"var": {"if": [True, "id_number", "name"]}},
+        {"var": {"substr": ["id_number_zz", 0, 9]}},
+    ):
+        [name] = variables(rule, now=NOW)
+        assert evaluate(rule, data, now=NOW) == data[name]
 
 
 # -- check_expression --------------------------------------------------------------------------
