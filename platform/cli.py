@@ -114,7 +114,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         on_startup = install_demo
     app = create_app(on_startup=on_startup)
     print(f"Formloom on http://{args.host}:{args.port}  (database: {get_settings().database_url})")
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    from formloom.platform.errors import ProblemH11Protocol
+
+    # h11 with its parse errors answered as problem details (see formloom.platform.errors)
+    uvicorn.run(
+        app, host=args.host, port=args.port, log_level=args.log_level, http=ProblemH11Protocol
+    )
     return 0
 
 

@@ -3,20 +3,39 @@
 Services raise the ``Problem`` subclasses below (or an engine's own exceptions, which are
 translated here). Anything else that escapes is a bug: it is logged and answered with a
 generic 500 that leaks nothing.
+
+Two answers are produced before an endpoint runs, and are made to say the same as the rest:
+
+* **405** (and ``OPTIONS``): Starlette's router answers with the methods of the *first* route
+  whose path matches, while one path is often served by several routes (``GET`` and ``POST``
+  of ``/api/records/{app}/{form}`` are two). ``Allow`` is recomputed here from every route
+  matching the path, so it names exactly what the resource supports; ``OPTIONS`` is answered
+  204 with that header.
+* **Unreadable HTTP** (a request line or headers larger than the HTTP parser buffers, bad
+  framing): uvicorn answers a plain-text 400 before the application sees anything.
+  ``ProblemH11Protocol`` is uvicorn's h11 protocol with that answer in problem details; the
+  CLI's ``serve`` uses it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+import h11
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match, Mount
+from starlette.staticfiles import StaticFiles
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from formloom.engines.forms import FieldError, RecordInvalid
+from formloom.engines.forms.record import MAX_ERRORS
 from formloom.engines.logic import LogicError
 
 log = logging.getLogger("formloom")
@@ -157,6 +176,14 @@ def field_errors(errors: Sequence[FieldError]) -> list[dict[str, Any]]:
 
 def record_invalid(exc: RecordInvalid) -> Unprocessable:
     count = len(exc.errors)
+    if exc.truncated or count > MAX_ERRORS:
+        # Validation stopped looking, or found more than a person reads: say there is more.
+        listed = exc.errors[:MAX_ERRORS]
+        return Unprocessable(
+            f"More than {len(listed)} values are not valid; the first {len(listed)} are listed.",
+            errors=field_errors(listed),
+            truncated=True,
+        )
     noun = "field is" if count == 1 else "fields are"
     return Unprocessable(f"{count} {noun} not valid.", errors=field_errors(exc.errors))
 
@@ -219,8 +246,15 @@ def install(app: FastAPI) -> None:
         return _respond(request, problem)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        problem = Problem(str(exc.detail), headers=dict(exc.headers or {}))
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            documented = request.app.openapi().get("paths", {})
+            allowed = allowed_methods(request.app.router.routes, request.scope, documented)
+            if request.method == "OPTIONS":
+                return Response(status_code=204, headers={"Allow": ", ".join(allowed)})
+            headers["Allow"] = ", ".join(allowed)
+        problem = Problem(str(exc.detail), headers=headers)
         problem.status = exc.status_code
         problem.title = _TITLES.get(exc.status_code, "Error")
         problem.slug = problem.title.lower().replace(" ", "-")
@@ -232,6 +266,117 @@ def install(app: FastAPI) -> None:
         problem = Problem("An unexpected error occurred; it has been logged.")
         problem.status, problem.title, problem.slug = 500, "Internal error", "internal-error"
         return _respond(request, problem)
+
+
+#: How long a connection refused as unreadable HTTP still takes (and drops) input.
+LINGER_SECONDS = 2.0
+#: The order methods are listed in ``Allow``.
+_METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(
+    routes: Sequence[BaseRoute], scope: Any, documented: Mapping[str, Any] | None = None
+) -> list[str]:
+    """Every method some route fully matches at the request's path (``OPTIONS`` included:
+    it is answered for every resource), in a fixed order. The router is asked once per
+    method with a fresh scope, so nested routers of any kind are covered.
+
+    Where path templates overlap (``/api/apps/import`` is also ``/api/apps/{app}``), the
+    resource is the most specific documented template (``documented``: OpenAPI ``paths``):
+    ``Allow`` names its methods only, not those of a template the path merely fits."""
+    path = scope["path"]
+    root_path = scope.get("app_root_path", scope.get("root_path", ""))
+    allowed = {"OPTIONS"}
+    for method in _METHOD_ORDER[:-1]:
+        probe = {
+            "type": "http",
+            "method": method,
+            "path": path,
+            "root_path": root_path,
+            "headers": scope.get("headers", []),
+            "query_string": scope.get("query_string", b""),
+            "app": scope.get("app"),
+        }
+        for route in routes:
+            # StaticFiles takes any method at the routing level and refuses all but two.
+            static = isinstance(route, Mount) and isinstance(route.app, StaticFiles)
+            if static and method not in ("GET", "HEAD"):
+                continue
+            if route.matches(probe)[0] is Match.FULL:
+                allowed.add(method)
+                break
+    resource = _most_specific(documented or {}, path[len(root_path) :] or "/")
+    if resource is not None:
+        named = {method.upper() for method in resource} | {"OPTIONS"}
+        # HEAD goes with GET where the router serves it.
+        named |= {"HEAD"} & allowed if "GET" in named else set()
+        allowed &= named
+    return [method for method in _METHOD_ORDER if method in allowed]
+
+
+def _most_specific(paths: Mapping[str, Any], path: str) -> Mapping[str, Any] | None:
+    """The path item of the template ``path`` fits with the most literal segments."""
+    segments = path.split("/")
+    best: tuple[int, Mapping[str, Any]] | None = None
+    for template, item in paths.items():
+        parts = template.split("/")
+        if len(parts) != len(segments):
+            continue
+        literal = 0
+        for part, segment in zip(parts, segments, strict=True):
+            if part.startswith("{") and part.endswith("}"):
+                if not segment:
+                    break
+            elif part == segment:
+                literal += 1
+            else:
+                break
+        else:
+            if best is None or literal > best[0]:
+                best = (literal, item)
+    return None if best is None else best[1]
+
+
+class ProblemH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol, answering a request it cannot parse with problem details
+    instead of plain text. Reached, for example, by a request line over the parser's buffer
+    (a ``filter`` nested thousands of levels deep in the query string)."""
+
+    _refused = False
+
+    def send_400_response(self, msg: str) -> None:
+        body = json.dumps(
+            {
+                "type": "/problems/bad-request",
+                "title": "Bad request",
+                "status": 400,
+                "detail": "The request could not be read as HTTP/1.1: it is malformed, or its "
+                "request line or headers are too long (send a long filter in the body of "
+                "POST .../query instead).",
+            }
+        ).encode()
+        headers = [
+            (b"content-type", PROBLEM_JSON.encode()),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
+        ]
+        for event in (
+            h11.Response(status_code=400, headers=headers, reason=b"Bad Request"),
+            h11.Data(data=body),
+            h11.EndOfMessage(),
+        ):
+            self.transport.write(self.conn.send(event) or b"")
+        # A lingering close: closing a socket with unread input resets the connection, and
+        # a client still sending its long request line would lose the answer. So stop
+        # writing, drop what still arrives for a moment, then close.
+        self._refused = True
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        asyncio.get_running_loop().call_later(LINGER_SECONDS, self.transport.close)
+
+    def data_received(self, data: bytes) -> None:
+        if not self._refused:
+            super().data_received(data)
 
 
 async def _audit_refusal(request: Request, event: dict[str, Any]) -> None:
