@@ -525,10 +525,8 @@ class RecordService:
             if data.get(key) not in (None, "", []) and (only is None or key in only)
         ]
 
-    async def _check_unique(
-        self, app: str, spec: FormSpec, claims: list[tuple[str, str]], record_id: str | None
-    ) -> list[FieldError]:
-        holders = await repository.claimed(self.session, app, spec.key, claims)
+    @staticmethod
+    def _unique_errors(spec: FormSpec, keys: Sequence[str]) -> list[FieldError]:
         labels = {f.key: label_text(getattr(f, "label", None) or f.key) for f in spec.fields}
         return [
             FieldError(
@@ -538,23 +536,27 @@ class RecordService:
                 message=f"{labels.get(key, key)} must be unique; another record already "
                 "has this value.",
             )
-            for key, holder in holders.items()
-            if holder != record_id
+            for key in keys
         ]
 
-    def _unique_race(self, spec: FormSpec) -> Conflict:
-        return Conflict(
-            "Another record with the same value was saved at the same time; nothing was written.",
-            errors=[
-                {
-                    "field": key,
-                    "path": f"/data/{key}",
-                    "code": "unique",
-                    "message": "value already used",
-                }
-                for key in unique_fields(spec)
-            ],
+    async def _check_unique(
+        self, app: str, spec: FormSpec, claims: list[tuple[str, str]], record_id: str | None
+    ) -> list[FieldError]:
+        holders = await repository.claimed(self.session, app, spec.key, claims)
+        return self._unique_errors(
+            spec, [key for key, holder in holders.items() if holder != record_id]
         )
+
+    def _unique_race(
+        self, spec: FormSpec, claims: list[tuple[str, str]] | None = None
+    ) -> RecordInvalid:
+        """A unique value claimed by a concurrent write that committed after this one's
+        check: the database's unique index refused the claim. Answered exactly like the
+        check's own finding (422, a ``unique`` error per field) so that a client sees one
+        status for a duplicate whatever the timing; which of the claimed fields clashed is
+        not known here, so each field this write claimed is named."""
+        keys = [key for key, _ in claims] if claims else list(unique_fields(spec))
+        return RecordInvalid(self._unique_errors(spec, keys))
 
     async def _flush_or_conflict(self, spec: FormSpec) -> None:
         try:
@@ -649,7 +651,7 @@ class RecordService:
                 try:
                     await repository.insert_claims(self.session, app, form, record.id, claims)
                 except IntegrityError:
-                    raise self._unique_race(spec) from None
+                    raise self._unique_race(spec, claims) from None
                 if plan is not None:
                     await automation.carry_out(
                         self, installed, plan, form=form, record_id=record.id
