@@ -79,6 +79,8 @@ def create_app(
         version=VERSION,
         description="Forms, rules, flows and reports defined as data.",
         lifespan=lifespan,
+        # /docs is served by formloom.platform.openapi from local files; no ReDoc (CDN only)
+        redoc_url=None,
     )
     errors.install(app)
     app.add_middleware(

@@ -25,22 +25,46 @@ which OpenAPI 3.1 uses as is) and differ as the record API treats the fields:
 * **Update** (a merge): the same fields, none required, each also ``null`` (which clears).
   A table is written whole, so its rows keep their required columns.
 
-The generated document is cached by the (app key, revision) pairs of the installed apps: each
-request costs one small query, and the document is rebuilt exactly when an app changes (in
-this process or another one).
+**Who sees what.** The document describes what its reader may do, as PostgREST serves its
+schema per role. An anonymous caller gets the platform's generic document: the routes, with
+no app, form or field named in it. A signed-in caller gets the typed operations of the apps
+they hold a role in (all of them for a platform admin), each form's as their grant resolves
+(``permissions.policy.resolve``): a form they may not use is absent, an operation their roles
+do not allow is absent, a field hidden from them is absent from every schema, and a field
+read-only for them is ``readOnly`` and not writable. ``GET /api/apps/{app}/openapi.json``
+is the same limited to one app. ``/docs`` (Swagger UI, served from the installed
+``swagger-ui-py`` package, nothing from a CDN) fetches the document with the browser's
+session cookie, or with the bearer token got through its Authorize button.
+
+**Statuses.** Every operation lists the problem responses it can answer: 401 and 403 where a
+credential is read, 400/413/422 where a body is read, 400/422 for parameters, 404 for a path
+naming something, and the 409/410/412/429 of the operations that answer them (``EXTRA``).
+
+The generated document is cached by the (app key, revision) pairs of the installed apps and
+the caller's grant in each (admin, or the set of roles): each request costs one small query,
+the document is rebuilt exactly when an app changes (in this process or another one), and
+callers with different grants never share a document. Responses say ``Cache-Control:
+private`` and vary on the credential.
 """
 
 from __future__ import annotations
 
 import copy
 import hashlib
+import html
 import json
-from collections.abc import Iterable, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
+import swagger_ui
 from fastapi import FastAPI, Request, Response
+from fastapi.openapi.docs import get_swagger_ui_oauth2_redirect_html
+from fastapi.responses import HTMLResponse
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.routing import Route
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from formloom.engines.forms import (
     BaseField,
@@ -56,8 +80,12 @@ from formloom.engines.forms import (
 )
 from formloom.platform.apps import repository
 from formloom.platform.apps.service import InstalledApp
+from formloom.platform.auth.deps import PrincipalDep, current_principal
+from formloom.platform.auth.principal import Principal
 from formloom.platform.deps import Platform
 from formloom.platform.errors import PROBLEM_JSON
+from formloom.platform.permissions import guard
+from formloom.platform.permissions.policy import FULL_ACCESS, FormAccess, resolve
 
 RECORDS = "/api/records"
 SCHEMAS = "#/components/schemas/"
@@ -71,24 +99,72 @@ DATETIME_INPUT_PATTERN = (
 
 # Problem responses, by status: (component name, description).
 PROBLEMS: dict[str, tuple[str, str]] = {
-    "400": ("BadRequest", "The request is malformed (invalid JSON, filter, sort or cursor)."),
+    "400": (
+        "BadRequest",
+        "The request is malformed (invalid JSON, filter, sort, cursor or parameter).",
+    ),
+    "401": (
+        "Unauthorized",
+        "No credential, or one that does not work (malformed, expired, revoked).",
+    ),
+    "403": (
+        "Forbidden",
+        "Signed in, but not allowed (roles, token scope, or a cookie request without its "
+        "CSRF token).",
+    ),
     "404": ("NotFound", "No such app, form or record (a deleted record is not found)."),
-    "409": ("Conflict", "A concurrent write got there first (a unique value); try again."),
+    "409": (
+        "Conflict",
+        "The request clashes with the current state (the thing exists already, or the app "
+        "changed during the write); nothing was changed.",
+    ),
+    "410": ("Gone", "The link was used up or has expired."),
     "412": ("PreconditionFailed", "If-Match names a version that is no longer current."),
     "413": ("PayloadTooLarge", "The request body is larger than the service accepts."),
-    "422": ("ValidationFailed", "Validation failed; `errors` lists every problem."),
+    "422": (
+        "ValidationFailed",
+        "Validation failed; `errors` lists every problem (a duplicate of a unique value is "
+        "one, code `unique`).",
+    ),
+    "429": (
+        "TooManyRequests",
+        "Too many failed sign-ins; `Retry-After` says when to try again.",
+    ),
 }
 
-# The record operations: (name, path suffix, method, problem statuses).
-OPERATIONS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
-    ("list", "", "get", ("400", "404", "422")),
-    ("create", "", "post", ("400", "404", "409", "413", "422")),
-    ("query", "/query", "post", ("400", "404", "413", "422")),
-    ("read", "/{record_id}", "get", ("404",)),
-    ("update", "/{record_id}", "patch", ("400", "404", "409", "412", "413", "422")),
-    ("delete", "/{record_id}", "delete", ("404", "412")),
-    ("history", "/{record_id}/history", "get", ("404",)),
+# The record operations: (name, path suffix, method, action needed, problem statuses).
+OPERATIONS: tuple[tuple[str, str, str, str, tuple[str, ...]], ...] = (
+    ("list", "", "get", "read", ("400", "401", "403", "404", "422")),
+    ("create", "", "post", "create", ("400", "401", "403", "404", "409", "413", "422")),
+    ("query", "/query", "post", "read", ("400", "401", "403", "404", "413", "422")),
+    ("read", "/{record_id}", "get", "read", ("401", "403", "404", "422")),
+    (
+        "update",
+        "/{record_id}",
+        "patch",
+        "update",
+        ("400", "401", "403", "404", "409", "412", "413", "422"),
+    ),
+    ("delete", "/{record_id}", "delete", "delete", ("401", "403", "404", "412", "422")),
+    ("history", "/{record_id}/history", "get", "read", ("401", "403", "404", "422")),
 )
+
+#: Statuses of FastAPI's own operations beyond what their shape implies (see ``_statuses``):
+#: (method, path) -> statuses.
+EXTRA: dict[tuple[str, str], tuple[str, ...]] = {
+    ("post", "/api/auth/token"): ("401", "429"),
+    ("post", "/api/auth/session"): ("401", "429"),
+    ("post", "/api/users"): ("409",),
+    ("patch", "/api/users/{username}"): ("409",),
+    ("post", "/api/apps/import"): ("409",),
+    ("post", "/api/apps/{app}/rollback"): ("409",),
+    ("put", "/api/apps/{app}/forms/{form}"): ("409", "412"),
+    ("post", "/api/outbox/{message_id}/retry"): ("409",),
+    ("get", "/api/public/{token}"): ("410",),
+    ("post", "/api/public/{token}"): ("410",),
+}
+#: The security requirement of the typed operations (FastAPI's name for the bearer scheme).
+SECURITY = [{"bearer": []}]
 
 PROBLEM_DETAILS: dict[str, Any] = {
     "type": "object",
@@ -233,6 +309,35 @@ def data_schemas(form: FormSpec) -> dict[str, dict[str, Any]]:
     return {"Data": read, "Create": create, "Update": update}
 
 
+def restricted(schemas: dict[str, dict[str, Any]], access: FormAccess) -> dict[str, Any]:
+    """``data_schemas`` as one caller sees them: fields hidden from them absent everywhere,
+    fields read-only for them ``readOnly`` when read and absent from what they write.
+    Variants whose operation the caller may not use are left out."""
+    if access.unrestricted:
+        return schemas
+    hidden, read_only = access.hidden, access.read_only
+    result: dict[str, Any] = {}
+    for variant, original in schemas.items():
+        if (variant == "Create" and not access.allows("create")) or (
+            variant == "Update" and not access.allows("update")
+        ):
+            continue
+        schema = copy.deepcopy(original)
+        dropped = hidden if variant == "Data" else hidden | read_only
+        for key in dropped:
+            schema["properties"].pop(key, None)
+        if "required" in schema:
+            schema["required"] = [key for key in schema["required"] if key not in dropped]
+            if not schema["required"]:
+                del schema["required"]
+        if variant == "Data":
+            for key in read_only - hidden:
+                if key in schema["properties"]:
+                    schema["properties"][key]["readOnly"] = True
+        result[variant] = schema
+    return result
+
+
 # -- names ----------------------------------------------------------------------------------
 
 
@@ -311,9 +416,12 @@ def _json(schema: dict[str, Any]) -> dict[str, Any]:
     return {"content": {"application/json": {"schema": schema}}}
 
 
-def _record_schemas(app: str, form: FormSpec, prefix: str) -> dict[str, dict[str, Any]]:
+def _record_schemas(
+    app: str, form: FormSpec, prefix: str, access: FormAccess = FULL_ACCESS
+) -> dict[str, dict[str, Any]]:
     title = form.title
-    schemas = {prefix + variant: schema for variant, schema in data_schemas(form).items()}
+    variants = restricted(data_schemas(form), access)
+    schemas = {prefix + variant: schema for variant, schema in variants.items()}
     schemas[prefix + "Record"] = {
         "type": "object",
         "title": f"{title} record",
@@ -362,6 +470,8 @@ def _record_schemas(app: str, form: FormSpec, prefix: str) -> dict[str, dict[str
         "required": ["items", "next_cursor"],
     }
     for variant in ("Create", "Update"):
+        if variant not in variants:
+            continue
         schemas[prefix + variant + "Body"] = {
             "type": "object",
             "title": f"{title} {variant.lower()} request",
@@ -378,8 +488,9 @@ def _operations(
     prefix: str,
     operation_prefix: str,
     list_parameters: list[dict[str, Any]],
+    access: FormAccess = FULL_ACCESS,
 ) -> dict[str, dict[str, Any]]:
-    """The path items of one form's record endpoints, keyed by path."""
+    """The path items of one form's record endpoints the caller may use, keyed by path."""
     title = form.title
     app_title = label_text(installed.spec.label) or installed.key
     tag = f"{installed.key}.{form.key}"
@@ -469,13 +580,16 @@ def _operations(
     }
     paths: dict[str, dict[str, Any]] = {}
     base = f"{RECORDS}/{installed.key}/{form.key}"
-    for name, suffix, method, statuses in OPERATIONS:
+    for name, suffix, method, action, statuses in OPERATIONS:
+        if not access.allows(action):
+            continue
         summary, operation = details[name]
         operation = {
             "tags": [tag],
             "summary": summary,
             "description": f"{summary} (form `{form.key}` of the app {app_title}).",
             "operationId": f"{operation_prefix}_{name}",
+            "security": SECURITY,
             **operation,
         }
         if name in bodies:
@@ -485,17 +599,38 @@ def _operations(
     return paths
 
 
+def _statuses(path: str, method: str, operation: dict[str, Any]) -> set[str]:
+    """The problem statuses one of FastAPI's operations can answer, from its shape: a
+    credential read (401/403), a body (400/413/422), parameters (400/422), a path naming
+    something (404), plus ``EXTRA``."""
+    statuses: set[str] = set(EXTRA.get((method, path), ()))
+    if not path.startswith("/api/"):
+        return statuses
+    parameters = operation.get("parameters", [])
+    if operation.get("security") or path.startswith("/api/auth/"):
+        statuses |= {"401", "403"}
+    if "requestBody" in operation:
+        statuses |= {"400", "413", "422"}
+    if parameters:
+        statuses |= {"400", "422"}
+    if any(parameter.get("in") == "path" for parameter in parameters):
+        statuses.add("404")
+    return statuses
+
+
 def _generic(document: dict[str, Any]) -> list[dict[str, Any]]:
     """Document FastAPI's own operations as the service answers them: request validation
-    errors are problem details (not FastAPI's default shape), and the generic record
-    endpoints list their problem responses. Returns the list endpoint's query parameters."""
-    for item in document.get("paths", {}).values():
-        for operation in item.values():
-            responses = operation.get("responses", {})
+    errors are problem details (not FastAPI's default shape), and every operation lists its
+    problem responses (``_statuses``). Returns the list endpoint's query parameters."""
+    for path, item in document.get("paths", {}).items():
+        for method, operation in item.items():
+            responses = operation.setdefault("responses", {})
             if "422" in responses:
                 responses["422"] = {"$ref": RESPONSES + PROBLEMS["422"][0]}
+            for status in sorted(_statuses(path, method, operation)):
+                responses.setdefault(status, {"$ref": RESPONSES + PROBLEMS[status][0]})
     generic = f"{RECORDS}/{{app}}/{{form}}"
-    for name, suffix, method, statuses in OPERATIONS:
+    for name, suffix, method, _action, statuses in OPERATIONS:
         operation = document.get("paths", {}).get(generic + suffix, {}).get(method)
         if operation is None:
             continue
@@ -513,8 +648,16 @@ def _generic(document: dict[str, Any]) -> list[dict[str, Any]]:
     return [p for p in list_operation.get("parameters", []) if p.get("in") != "path"]
 
 
-def build_document(base: dict[str, Any], apps: Sequence[InstalledApp]) -> dict[str, Any]:
-    """``base`` (FastAPI's document of the routes, not changed) with every form of ``apps``."""
+#: How one caller may use a form of an installed app (``permissions.policy.resolve``).
+AccessOf = Callable[[InstalledApp, str], FormAccess]
+
+
+def build_document(
+    base: dict[str, Any], apps: Sequence[InstalledApp], access: AccessOf | None = None
+) -> dict[str, Any]:
+    """``base`` (FastAPI's document of the routes, not changed) with every form of ``apps``,
+    as ``access`` lets its caller use them (everything when it is None): a form the caller
+    may not use at all is left out."""
     document = copy.deepcopy(base)
     list_parameters = _generic(document)
     components = document.setdefault("components", {})
@@ -527,7 +670,13 @@ def build_document(base: dict[str, Any], apps: Sequence[InstalledApp]) -> dict[s
             "content": {PROBLEM_JSON: {"schema": _ref("ProblemDetails")}},
         }
     paths = document.setdefault("paths", {})
-    pairs = [(installed.key, key) for installed in apps for key in installed.forms]
+    visible: list[tuple[InstalledApp, FormSpec, FormAccess]] = []
+    for installed in apps:
+        for form in installed.forms.values():
+            granted = FULL_ACCESS if access is None else access(installed, form.key)
+            if granted.actions:
+                visible.append((installed, form, granted))
+    pairs = [(installed.key, form.key) for installed, form, _ in visible]
     operation_ids = [op.get("operationId") for item in paths.values() for op in item.values()]
     names = form_names(pairs, schemas, operation_ids)
     tags = document.setdefault("tags", [])
@@ -539,19 +688,19 @@ def build_document(base: dict[str, Any], apps: Sequence[InstalledApp]) -> dict[s
                 "under its own tag.",
             }
         )
-    for installed in apps:
+    for installed, form, granted in visible:
         app_title = label_text(installed.spec.label) or installed.key
-        for form in installed.forms.values():
-            prefix, operation_prefix = names[(installed.key, form.key)]
-            schemas.update(_record_schemas(installed.key, form, prefix))
-            paths.update(_operations(installed, form, prefix, operation_prefix, list_parameters))
-            description = f"Records of the form {form.title} of the app {app_title}."
-            if form.description is not None:
-                description += " " + label_text(form.description)
-            tags.append({"name": f"{installed.key}.{form.key}", "description": description})
-    document.setdefault("info", {})["x-formloom-apps"] = {
-        installed.key: installed.version for installed in apps
-    }
+        prefix, operation_prefix = names[(installed.key, form.key)]
+        schemas.update(_record_schemas(installed.key, form, prefix, granted))
+        paths.update(
+            _operations(installed, form, prefix, operation_prefix, list_parameters, granted)
+        )
+        description = f"Records of the form {form.title} of the app {app_title}."
+        if form.description is not None:
+            description += " " + label_text(form.description)
+        tags.append({"name": f"{installed.key}.{form.key}", "description": description})
+    shown_apps = {installed.key: installed.version for installed, _, _ in visible}
+    document.setdefault("info", {})["x-formloom-apps"] = shown_apps
     return document
 
 
@@ -563,51 +712,208 @@ async def installed_revisions(session: AsyncSession) -> tuple[tuple[str, int], .
     return await repository.revisions(session)
 
 
+def grant_of(principal: Principal, app: str) -> str | tuple[str, ...] | None:
+    """What the document of ``app`` depends on for ``principal``: ``"admin"``, the roles
+    held, or None (the app is not theirs). ``resolve`` reads nothing else that shows in the
+    document (row filters and ``$user`` attributes limit rows, not fields or operations)."""
+    if not principal.authenticated or not principal.may_use_app(app):
+        return None
+    if principal.is_admin:
+        return "admin"
+    roles = principal.roles_in(app)
+    return tuple(sorted(roles)) if roles else None
+
+
+#: Documents kept per process: one per distinct (revisions, grants, app) in use.
+CACHE_SIZE = 64
+#: A document differs by caller: never stored by a shared cache, never served to another.
+PRIVATE = {"Cache-Control": "private, no-cache", "Vary": "Authorization, Cookie"}
+
+
 class OpenAPIDocument:
-    """The served document of one application, regenerated when an installed app changes."""
+    """The served document of one application, per caller's grant, regenerated when an
+    installed app changes."""
 
     def __init__(self, app: FastAPI) -> None:
         self._app = app
-        self._cached: tuple[Any, bytes] | None = None
+        self._cached: OrderedDict[Any, bytes] = OrderedDict()
 
-    async def render(self, request: Request) -> bytes:
+    async def render(
+        self, request: Request, principal: Principal, only: str | None = None
+    ) -> bytes:
+        """The document for ``principal``; with ``only``, limited to that app (which the
+        caller must hold: checked by the caller of this method)."""
         platform: Platform = request.app.state.platform
         root_path = str(request.scope.get("root_path", "")).rstrip("/")
         async with platform.db.transaction(write=False) as session:
             revisions = await installed_revisions(session)
-            key = (revisions, root_path)
-            cached = self._cached
-            if cached is not None and cached[0] == key:
-                return cached[1]
+            grants = tuple(
+                (app, revision, grant)
+                for app, revision in revisions
+                if (only is None or app == only) and (grant := grant_of(principal, app)) is not None
+            )
+            key = (grants, root_path, only)
+            body = self._cached.get(key)
+            if body is not None:
+                self._cached.move_to_end(key)
+                return body
             apps = [
                 await platform.catalog.get_version(session, app, revision)
-                for app, revision in revisions
+                for app, revision, _grant in grants
             ]
+
+        def access(installed: InstalledApp, form: str) -> FormAccess:
+            return resolve(installed.spec.permissions, principal, installed.key, form)
+
         # FastAPI builds its own document once and keeps it (app.openapi_schema).
-        document = build_document(self._app.openapi(), apps)
+        document = build_document(self._app.openapi(), apps, access)
         if root_path and self._app.root_path_in_servers:
             servers = document.get("servers", [])
             if root_path not in [server.get("url") for server in servers]:
                 document["servers"] = [{"url": root_path}, *servers]
         body = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
-        self._cached = (key, body)
+        self._cached[key] = body
+        while len(self._cached) > CACHE_SIZE:
+            self._cached.popitem(last=False)
         return body
 
 
+# -- /docs ----------------------------------------------------------------------------------
+
+#: Swagger UI's files, as the swagger-ui-py package ships them (no CDN).
+SWAGGER_UI = Path(swagger_ui.__file__).parent / "static"
+DOCS_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} - API</title>
+<link rel="stylesheet" href="{root}/docs/assets/swagger-ui.css">
+<link rel="icon" type="image/png" href="{root}/docs/assets/favicon-32x32.png">
+</head>
+<body>
+<div id="swagger-ui"></div>
+<script src="{root}/docs/assets/swagger-ui-bundle.js"></script>
+<script>
+(() => {{
+  const root = {root_json};
+  const csrfCookie = {csrf_json};
+  const bearer = () => {{
+    const ui = window.ui;
+    const token = ui && ui.authSelectors.authorized().getIn(["bearer", "token", "access_token"]);
+    return token ? "Bearer " + token : null;
+  }};
+  // After Authorize (or Logout) fetch the document again: it is the caller's own.
+  const reloadOnAuth = () => ({{
+    statePlugins: {{ auth: {{ wrapActions: {{
+      authorize: (action, system) => (payload) => {{
+        const done = action(payload);
+        setTimeout(() => system.specActions.download(root + "/openapi.json"), 0);
+        return done;
+      }},
+      logout: (action, system) => (payload) => {{
+        const done = action(payload);
+        setTimeout(() => system.specActions.download(root + "/openapi.json"), 0);
+        return done;
+      }},
+    }} }} }},
+  }});
+  window.ui = SwaggerUIBundle({{
+    url: root + "/openapi.json",
+    dom_id: "#swagger-ui",
+    deepLinking: true,
+    layout: "BaseLayout",
+    presets: [SwaggerUIBundle.presets.apis],
+    plugins: [reloadOnAuth],
+    oauth2RedirectUrl: window.location.origin + root + "/docs/oauth2-redirect",
+    requestInterceptor: (request) => {{
+      const authorization = bearer();
+      if (request.loadSpec && authorization) {{
+        request.headers.Authorization = authorization;
+      }}
+      // A request on the session cookie that changes something needs its CSRF token.
+      const method = (request.method || "GET").toUpperCase();
+      const hasAuthorization = Object.keys(request.headers || {{}})
+        .some((name) => name.toLowerCase() === "authorization");
+      if (!hasAuthorization && !["GET", "HEAD", "OPTIONS"].includes(method)) {{
+        const found = document.cookie.split("; ").find((c) => c.startsWith(csrfCookie + "="));
+        if (found) request.headers["X-CSRF-Token"] = decodeURIComponent(found.split("=")[1]);
+      }}
+      return request;
+    }},
+  }});
+}})();
+</script>
+</body>
+</html>
+"""
+
+
+def docs_page(title: str, root: str, csrf_cookie: str) -> str:
+    return DOCS_PAGE.format(
+        title=html.escape(title),
+        root=html.escape(root),
+        root_json=json.dumps(root).replace("<", "\\u003c"),
+        csrf_json=json.dumps(csrf_cookie).replace("<", "\\u003c"),
+    )
+
+
+# -- installing -----------------------------------------------------------------------------
+
+
 def install(app: FastAPI) -> None:
-    """Serve the typed document at the app's ``openapi_url`` in place of FastAPI's own
-    (which /docs keeps fetching). Call once, when the routers are included."""
+    """Serve the typed document at the app's ``openapi_url`` in place of FastAPI's own,
+    ``GET /api/apps/{app}/openapi.json``, and ``/docs`` from local files. Call once, when
+    the routers are included."""
     path = app.openapi_url
     if path is None:
         return
     document = OpenAPIDocument(app)
+    replaced = {path, "/docs", "/docs/oauth2-redirect", "/redoc"}
     app.router.routes[:] = [
         route
         for route in app.router.routes
-        if not (isinstance(route, Route) and route.path == path)
+        if not (isinstance(route, Route) and route.path in replaced)
     ]
 
     async def openapi_json(request: Request) -> Response:
-        return Response(await document.render(request), media_type="application/json")
+        principal = await current_principal(request)
+        body = await document.render(request, principal)
+        return Response(body, media_type="application/json", headers=PRIVATE)
 
-    app.add_route(path, openapi_json, include_in_schema=False)
+    async def swagger_page(request: Request) -> HTMLResponse:
+        platform: Platform = request.app.state.platform
+        root = str(request.scope.get("root_path", "")).rstrip("/")
+        page = docs_page(app.title, root, platform.settings.csrf_cookie)
+        return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
+
+    async def oauth2_redirect(request: Request) -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    for url, endpoint in (
+        (path, openapi_json),
+        ("/docs", swagger_page),
+        ("/docs/oauth2-redirect", oauth2_redirect),
+    ):
+        app.add_route(url, endpoint, methods=["GET"], include_in_schema=False)
+    app.router.routes.append(
+        Mount("/docs/assets", app=StaticFiles(directory=SWAGGER_UI), name="swagger-ui")
+    )
+
+    @app.get(
+        "/api/apps/{app}/openapi.json",
+        tags=["apps"],
+        summary="The typed OpenAPI document of one app",
+        response_class=Response,
+        responses={200: {"content": {"application/json": {"schema": {"type": "object"}}}}},
+    )
+    async def app_openapi(request: Request, app: str, principal: PrincipalDep) -> Response:
+        """The document of ``/openapi.json`` limited to one app: its forms' typed
+        operations as the caller's roles let them use them."""
+        guard.require_app(principal, app)
+        platform: Platform = request.app.state.platform
+        async with platform.db.transaction(write=False) as session:
+            await platform.catalog.get(session, app)
+        guard.require_member(principal, app)
+        body = await document.render(request, principal, only=app)
+        return Response(body, media_type="application/json", headers=PRIVATE)

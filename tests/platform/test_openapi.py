@@ -189,9 +189,9 @@ async def test_regenerated_exactly_when_an_app_changes(
     builds: list[int] = []
     real_build = openapi.build_document
 
-    def counting(base: dict[str, Any], apps: Any) -> dict[str, Any]:
+    def counting(base: dict[str, Any], apps: Any, access: Any = None) -> dict[str, Any]:
         builds.append(len(apps))
-        return real_build(base, apps)
+        return real_build(base, apps, access)
 
     monkeypatch.setattr(openapi, "build_document", counting)
     definition = await install_clinic(client)
@@ -457,3 +457,150 @@ def test_names_stay_unique_when_keys_run_together() -> None:
     assert len(set(components)) == len(set(operations)) == len(pairs)
     assert names[("a_b", "c")][0].startswith("ABC_")
     assert names[("record", "page")][0].startswith("RecordPage_")
+
+
+# -- who sees what ----------------------------------------------------------------------------
+
+
+def _names(doc: dict[str, Any]) -> str:
+    """Every name the document carries, as one text to search."""
+    return httpx.Response(200, json=doc).text
+
+
+async def test_anonymous_callers_get_the_generic_document_only(
+    client: httpx.AsyncClient, anon_client: httpx.AsyncClient
+) -> None:
+    await install_clinic(client)
+    response = await anon_client.get("/openapi.json")
+    assert response.status_code == 200
+    assert "private" in response.headers["cache-control"]
+    assert "authorization" in response.headers["vary"].lower()
+    doc = response.json()
+    validate(doc)
+    text = _names(doc)
+    for secret in ("clinic_crm", "ClinicCrm", "id_number", "patient", "Patient"):
+        assert secret not in text, secret
+    assert doc["info"]["x-formloom-apps"] == {}
+    # The generic record API is still documented, and so is how to sign in.
+    assert "/api/records/{app}/{form}" in doc["paths"]
+    assert doc["components"]["securitySchemes"]["bearer"]["flows"]["password"]["tokenUrl"]
+    # A credential that does not work is refused, not served the generic document.
+    refused = await anon_client.get("/openapi.json", headers={"Authorization": "Bearer nope"})
+    assert refused.status_code == 401
+    assert refused.headers["content-type"] == "application/problem+json"
+
+
+async def test_each_caller_sees_the_forms_fields_and_operations_of_their_grant(
+    client: httpx.AsyncClient, users: Any
+) -> None:
+    await install_clinic(client)
+    nurse = await users.create(
+        "nurse", roles={"clinic_crm": ["nurse"]}, attributes={"department": "general"}
+    )
+    outsider = await users.create("outsider")
+
+    admin_doc = await document(client)
+    nurse_response = await client.get("/openapi.json", headers=nurse.headers)
+    assert nurse_response.status_code == 200
+    nurse_doc = nurse_response.json()
+    validate(nurse_doc)
+    # Asked again as the admin after the nurse: the admin's own document, not the nurse's.
+    assert await document(client) == admin_doc
+
+    assert "id_number" in component(admin_doc, "ClinicCrmPatientData")["properties"]
+    assert "id_number" in component(admin_doc, "ClinicCrmPatientCreate")["properties"]
+    data = component(nurse_doc, "ClinicCrmPatientData")
+    assert "id_number" not in data["properties"] and "allergies" in data["properties"]
+    assert "id_number" not in _names(nurse_doc)
+    # Read-only for nurses: shown read-only, not writable.
+    assert data["properties"]["name"]["readOnly"] is True
+    update = component(nurse_doc, "ClinicCrmPatientUpdate")
+    assert "name" not in update["properties"] and "allergies" in update["properties"]
+    # Nurses read and update patients; they do not create or delete them.
+    ids = {op["operationId"] for item in nurse_doc["paths"].values() for op in item.values()}
+    assert {"clinic_crm_patient_read", "clinic_crm_patient_update"} <= ids
+    assert "clinic_crm_patient_create" not in ids and "clinic_crm_patient_delete" not in ids
+    assert "ClinicCrmPatientCreate" not in nurse_doc["components"]["schemas"]
+    # Typed operations say they need a credential and list the problems they answer.
+    _, _, update_op = operation(nurse_doc, "clinic_crm_patient_update")
+    assert update_op["security"] == [{"bearer": []}]
+    assert {"401", "403", "404", "412", "422"} <= set(update_op["responses"])
+    assert nurse_doc["info"]["x-formloom-apps"] == {"clinic_crm": 1}
+
+    # The nurse's document describes what the API does for them.
+    patient = await client.post(PATIENT, json={"data": {"name": "Li Lei", "phone": "13800001234"}})
+    assert patient.status_code == 201, patient.text
+    url = f"{PATIENT}/{patient.json()['id']}"
+    read = await client.get(url, headers=nurse.headers)
+    assert read.status_code == 200 and "id_number" not in read.json()["data"]
+    refused = await client.post(PATIENT, json={"data": {"name": "X"}}, headers=nurse.headers)
+    assert refused.status_code == 403
+
+    # Someone without a role in any app sees no app.
+    other = (await client.get("/openapi.json", headers=outsider.headers)).json()
+    assert "clinic_crm" not in _names(other)
+
+
+async def test_one_apps_document(
+    client: httpx.AsyncClient, anon_client: httpx.AsyncClient, users: Any
+) -> None:
+    await install_clinic(client)
+    assert (await client.post("/api/apps/import", json=f.app())).status_code == 201
+    nurse = await users.create(
+        "nurse", roles={"clinic_crm": ["nurse"]}, attributes={"department": "general"}
+    )
+    path = "/api/apps/clinic_crm/openapi.json"
+    only = await client.get(path)
+    assert only.status_code == 200 and "private" in only.headers["cache-control"]
+    doc = only.json()
+    validate(doc)
+    assert doc["info"]["x-formloom-apps"] == {"clinic_crm": 1}
+    assert "/api/records/clinic_crm/patient" in doc["paths"]
+    assert not any(p.startswith("/api/records/demo/") for p in doc["paths"])
+    mine = (await client.get(path, headers=nurse.headers)).json()
+    assert "id_number" not in component(mine, "ClinicCrmPatientData")["properties"]
+    # Anonymous: 401; no role in the app: 403; no such app: 404 — each as problem details.
+    assert (await anon_client.get(path)).status_code == 401
+    assert (
+        await client.get("/api/apps/demo/openapi.json", headers=nurse.headers)
+    ).status_code == 403
+    missing = await client.get("/api/apps/nothing_here/openapi.json")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+
+
+async def test_docs_page_is_served_from_local_files(anon_client: httpx.AsyncClient) -> None:
+    page = await anon_client.get("/docs")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "/openapi.json" in page.text
+    # Nothing from another site: every script and stylesheet is one of ours.
+    assert "http://" not in page.text and "https://" not in page.text
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png"):
+        assert f"/docs/assets/{asset}" in page.text
+        served = await anon_client.get(f"/docs/assets/{asset}")
+        assert served.status_code == 200 and served.content, asset
+    # The Authorize button's OAuth2 password flow: the redirect page and the token endpoint.
+    assert (await anon_client.get("/docs/oauth2-redirect")).status_code == 200
+    assert (await anon_client.get("/redoc")).status_code == 404
+
+
+async def test_every_operation_lists_the_problems_it_can_answer(
+    client: httpx.AsyncClient,
+) -> None:
+    await install_clinic(client)
+    doc = await document(client)
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            statuses = set(op["responses"])
+            where = f"{method.upper()} {path}"
+            if op.get("security"):
+                assert {"401", "403"} <= statuses, where
+            if "requestBody" in op:
+                assert {"400", "413", "422"} <= statuses, where
+            if any(p["in"] == "path" for p in op.get("parameters", [])):
+                assert "404" in statuses, where
+            for status in statuses - {"200", "201", "204", "304"}:
+                problem = resolve(doc, op["responses"][status])
+                assert "application/problem+json" in problem["content"], where
+    for sign_in in ("/api/auth/token", "/api/auth/session"):
+        assert "429" in doc["paths"][sign_in]["post"]["responses"]
