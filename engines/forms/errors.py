@@ -26,10 +26,15 @@ class FieldError:
 
 
 class RecordInvalid(Exception):
-    """The data of a record breaks its form's rules; ``errors`` lists every problem found."""
+    """The data of a record breaks its form's rules; ``errors`` lists every problem found.
 
-    def __init__(self, errors: list[FieldError]) -> None:
+    ``truncated``: validation stopped early (too many problems); there may be more than
+    ``errors`` lists.
+    """
+
+    def __init__(self, errors: list[FieldError], *, truncated: bool = False) -> None:
         self.errors = errors
+        self.truncated = truncated
         summary = "; ".join(error.message for error in errors[:5])
         more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
         super().__init__(f"record is invalid: {summary}{more}")

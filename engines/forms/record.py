@@ -24,12 +24,22 @@
 Table rows go through steps 3-6 on their own, with the row's columns over the record's
 top-level fields as the data their rules see. Rows are replaced whole on write, so column
 defaults apply to every row that is written.
+
+Bounded work
+    Whatever a client sends, validation costs time linear in its size, and a bad record
+    stops early: a list longer than its field can validly hold (a table's ``max_rows`` or
+    :data:`~formloom.engines.forms.compiled.DEFAULT_MAX_ROWS`, a multiselect's ``max_items``
+    or number of options) is one problem and its items are not looked at; and once more than
+    :data:`MAX_ERRORS` problems are known, validation stops at the next row or step and
+    reports the first :data:`MAX_ERRORS` (in form order) with ``RecordInvalid.truncated``
+    set. ``jsonschema`` errors are drawn lazily, a row (or list item) at a time, so a table of
+    bad rows costs only the rows looked at.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -52,6 +62,9 @@ from formloom.engines.logic import LogicError, evaluate
 
 _MISSING: Any = object()
 
+#: Most problems reported for one record; validation stops once it has found more.
+MAX_ERRORS = 100
+
 #: Files a problem found while resolving a scope, keyed by the field's key in that scope.
 Reporter = Callable[[tuple[str, Problem]], None]
 
@@ -65,7 +78,14 @@ class _Collector:
         self.paths: set[tuple[str | int, ...]] = set()
         self.seen: set[tuple[tuple[str | int, ...], str]] = set()
 
+    @property
+    def full(self) -> bool:
+        """Whether more than :data:`MAX_ERRORS` problems are known: time to stop looking."""
+        return len(self.found) > MAX_ERRORS
+
     def add(self, key: str, problem: Problem) -> None:
+        if self.full:
+            return
         path = (key, *problem.subpath)
         if (path, problem.code) in self.seen:
             return
@@ -81,8 +101,15 @@ class _Collector:
         return _covered(self.paths, path)
 
     def errors(self) -> list[FieldError]:
-        """Every problem, ordered by field position in the form, then by row."""
-        return [error for _, error in sorted(self.found, key=lambda item: item[0])]
+        """The problems (at most :data:`MAX_ERRORS`), ordered by field position in the form,
+        then by row."""
+        ordered = sorted(self.found, key=lambda item: item[0])
+        return [error for _, error in ordered[:MAX_ERRORS]]
+
+    def stop_if_full(self) -> None:
+        """Raise what is known so far when there is already more than can be reported."""
+        if self.full:
+            raise RecordInvalid(self.errors(), truncated=True)
 
 
 def _covered(paths: set[tuple[str | int, ...]], path: tuple[str | int, ...]) -> bool:
@@ -108,7 +135,8 @@ def prepare(
     ``incoming`` is what the client sent (for an update, only the keys it changes; ``None``
     clears a value). ``now`` (timezone-aware) is the instant ``default_expr`` and formulas see.
     ``allow_read_only`` lets trusted server code (rules) write ``read_only`` fields.
-    Raises :class:`RecordInvalid` with every problem found.
+    Raises :class:`RecordInvalid` with every problem found (at most :data:`MAX_ERRORS`,
+    then ``truncated``).
     """
     form_c = compiled(form)
     scope = form_c.scope
@@ -124,6 +152,8 @@ def prepare(
 
     # 1-2. Keys, then merge the written values (normalised) onto the stored ones.
     for key, value in incoming.items():
+        if found.full:
+            break
         if key not in by_key:
             found.add(key, Problem("unknown_field", f"{key!r} is not a field of {form_c.title}"))
             continue
@@ -132,6 +162,12 @@ def prepare(
             found.add(key, Problem("read_only", f"{title} is computed and cannot be written"))
             continue
         if value is None or value == "":
+            data.pop(key, None)
+            continue
+        limit = scope.list_limits.get(key)
+        if limit is not None and isinstance(value, list) and len(value) > limit.most:
+            # Refused whole, before any of its items costs time.
+            found.add(key, limit.problem(len(value)))
             data.pop(key, None)
             continue
         if key in scope.table_keys and isinstance(value, list):
@@ -158,6 +194,7 @@ def prepare(
                     data.pop(key, None)
                     continue
         data[key] = value
+    found.stop_if_full()
 
     # 3. Defaults, on create only, for the keys the client did not send.
     if creating:
@@ -177,15 +214,18 @@ def prepare(
             found.add(*problem)
 
     data = _resolve(scope, data, None, now, report)
+    found.stop_if_full()
     for key in scope.table_keys:
         rows = data.get(key)
         if isinstance(rows, list):
             table = by_key[key]
             assert isinstance(table, TableField)
             data[key] = _resolve_rows(table, form_c.tables[key], rows, data, now, found)
+            found.stop_if_full()
 
     # 6. Validate.
     _validate(form_c, data, found)
+    found.stop_if_full()
     errors = found.errors()
     if errors:
         raise RecordInvalid(errors)
@@ -291,6 +331,8 @@ def _written_rows(
     old = old_rows if isinstance(old_rows, list) else []
     result: list[Any] = []
     for index, row in enumerate(rows):
+        if found.full:
+            break  # the caller raises: the rest is not looked at
         if not isinstance(row, dict):
             result.append(row)  # reported by the validator
             continue
@@ -300,6 +342,12 @@ def _written_rows(
                 clean[key] = cell  # reported by the validator as an unknown column
             elif key in scope.computed_keys or cell is None or cell == "":
                 continue
+            elif (
+                (limit := scope.list_limits.get(key)) is not None
+                and isinstance(cell, list)
+                and len(cell) > limit.most
+            ):
+                found.add(table.key, table.row_problem(index, limit.problem(len(cell)), key))
             elif key in scope.normalisers:
                 problems: list[Problem] = []
                 cell = scope.normalisers[key](cell, problems)
@@ -473,6 +521,8 @@ def _resolve_rows(
 ) -> list[Any]:
     result: list[Any] = []
     for index, row in enumerate(rows):
+        if found.full:
+            break  # the caller raises: the rest is not looked at
         if not isinstance(row, dict):
             result.append(row)
             continue
@@ -501,21 +551,27 @@ def _validate(form_c: CompiledForm, data: dict[str, Any], found: _Collector) -> 
     # engine's (visibility aware), so nothing else about the object as a whole can fail.
     checks = form_c.field_checks
     for key, value in data.items():
+        if found.full:
+            return
         quick_check, validator = checks[key]
         if quick_check is not None and quick_check(value):
             continue
         field = scope.by_key[key]
-        errors = [(error, (key, *error.absolute_path)) for error in validator.iter_errors(value)]
-        # A value of the wrong type breaks every other rule too; say only what matters.
-        wrong_type = {path for error, path in errors if error.validator == "type"}
-        for error, path in errors:
-            if error.validator == "required" and key in scope.table_keys and len(path) == 2:
-                continue  # required columns: checked per row by the engine
-            if error.validator != "type" and path in wrong_type:
-                continue
-            if not _covered(earlier, path):
-                found.add(key, field.describe(error, path[1:]))
+        for errors in _by_item(key, validator.iter_errors(value)):
+            # A value of the wrong type breaks every other rule too; say only what matters.
+            wrong_type = {path for error, path in errors if error.validator == "type"}
+            for error, path in errors:
+                if error.validator == "required" and key in scope.table_keys and len(path) == 2:
+                    continue  # required columns: checked per row by the engine
+                if error.validator != "type" and path in wrong_type:
+                    continue
+                if not _covered(earlier, path):
+                    found.add(key, field.describe(error, path[1:]))
+            if found.full:
+                return
     for field in scope.constrained:
+        if found.full:
+            return
         if field.key in data and not found.has(field.key):
             for problem in field.check_constraints(data[field.key]):
                 found.add(field.key, problem)
@@ -526,12 +582,35 @@ def _validate(form_c: CompiledForm, data: dict[str, Any], found: _Collector) -> 
         table = scope.by_key[key]
         assert isinstance(table, TableField)
         for index, row in enumerate(rows):
+            if found.full:
+                return
             if not isinstance(row, dict):
                 continue
             for column in table_scope.constrained:
                 if column.key in row and not found.has(key, index, column.key):
                     for problem in column.check_constraints(row[column.key]):
                         found.add(key, table.row_problem(index, problem, column.key))
+
+
+def _by_item(key: str, errors: Iterable[Any]) -> Iterator[list[tuple[Any, tuple[str | int, ...]]]]:
+    """``jsonschema`` errors of one value with their paths (``key`` first), drawn lazily and
+    grouped by the item they are in (a row, a list item; the value itself).
+
+    jsonschema checks an array's items one after the other, so the errors of one item come
+    together: a group holds every error at any path inside it, and the caller can stop
+    between groups without having paid for the items after.
+    """
+    group: list[tuple[Any, tuple[str | int, ...]]] = []
+    current: tuple[str | int, ...] | None = None
+    for error in errors:
+        path: tuple[str | int, ...] = (key, *error.absolute_path)
+        if path[:2] != current and group:
+            yield group
+            group = []
+        current = path[:2]
+        group.append((error, path))
+    if group:
+        yield group
 
 
 def relation_values(form: FormSpec, data: Mapping[str, Any]) -> list[tuple[str, str, str]]:
