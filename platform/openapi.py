@@ -803,19 +803,18 @@ DOCS_PAGE = """<!doctype html>
     const token = ui && ui.authSelectors.authorized().getIn(["bearer", "token", "access_token"]);
     return token ? "Bearer " + token : null;
   }};
-  // After Authorize (or Logout) fetch the document again: it is the caller's own.
+  // After Authorize (or Logout) fetch the document again: it is the caller's own. The
+  // password flow ends in authorizeOauth2, an API key or HTTP scheme in authorize.
+  const refetching = (action, system) => (payload) => {{
+    const done = action(payload);
+    setTimeout(() => system.specActions.download(root + "/openapi.json"), 0);
+    return done;
+  }};
   const reloadOnAuth = () => ({{
     statePlugins: {{ auth: {{ wrapActions: {{
-      authorize: (action, system) => (payload) => {{
-        const done = action(payload);
-        setTimeout(() => system.specActions.download(root + "/openapi.json"), 0);
-        return done;
-      }},
-      logout: (action, system) => (payload) => {{
-        const done = action(payload);
-        setTimeout(() => system.specActions.download(root + "/openapi.json"), 0);
-        return done;
-      }},
+      authorize: refetching,
+      authorizeOauth2: refetching,
+      logout: refetching,
     }} }} }},
   }});
   window.ui = SwaggerUIBundle({{
