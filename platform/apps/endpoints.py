@@ -17,6 +17,7 @@ from formloom.platform.auth.principal import Principal
 from formloom.platform.deps import Platform, platform
 from formloom.platform.errors import BadRequest, Problem
 from formloom.platform.permissions import guard
+from formloom.platform.permissions.expressions import form_view
 from formloom.platform.permissions.policy import resolve
 from formloom.platform.records.service import RecordService
 
@@ -268,12 +269,26 @@ async def export_app(app: str, p: PlatformDep, who: ActorDep) -> Response:
     )
 
 
+def _hidden(installed: service.InstalledApp, who: Principal, form: str) -> frozenset[str]:
+    """The fields of ``form`` hidden from the caller: absent from the definitions and
+    schemas they read, as from their records and their OpenAPI document."""
+    return resolve(installed.spec.permissions, who, installed.key, form).hidden
+
+
 @router.get("/apps/{app}/forms/{form}")
 async def read_form(app: str, form: str, p: PlatformDep, who: ActorDep) -> Response:
     async with p.db.transaction(write=False) as session:
         installed = await _member(p, session, who, app)
     installed.form(form)
     document = next(f for f in installed.document["forms"] if f.get("key") == form)
+    hidden = _hidden(installed, who, form)
+    if hidden:
+        document = {
+            **document,
+            "fields": [f for f in document.get("fields", []) if f.get("key") not in hidden],
+        }
+        if document.get("title_field") in hidden:
+            document.pop("title_field")
     return JSONResponse(
         {
             "app": app,
@@ -291,7 +306,7 @@ async def form_schema(app: str, form: str, p: PlatformDep, who: ActorDep) -> dic
 
     async with p.db.transaction(write=False) as session:
         installed = await _member(p, session, who, app)
-    return compile_schema(installed.form(form))
+    return compile_schema(form_view(installed.form(form), _hidden(installed, who, form)))
 
 
 @router.get("/schema/app")

@@ -34,7 +34,7 @@ from formloom.engines.logic import variables
 from formloom.engines.logic.analysis import ANY_PATH
 from formloom.platform.permissions.policy import FormAccess
 
-__all__ = ["ANY_PATH", "caller_forms", "hidden_reads", "probe_audit"]
+__all__ = ["ANY_PATH", "caller_forms", "form_view", "hidden_reads", "probe_audit"]
 
 
 def hidden_reads(rule: Any, hidden: frozenset[str], *, now: datetime) -> list[str]:
@@ -68,12 +68,16 @@ def caller_forms(
     view: dict[str, FormSpec] = {}
     for key, form in forms.items():
         access = access_of(key)
-        if not access.allows("read"):
-            continue
-        if access.hidden:
-            fields = tuple(f for f in form.fields if f.key not in access.hidden)
-            title = form.title_field if form.title_field not in access.hidden else None
-            # a copy, not a new validation: a visible field may still refer to a hidden one
-            form = form.model_copy(update={"fields": fields, "title_field": title})
-        view[key] = form
+        if access.allows("read"):
+            view[key] = form_view(form, access.hidden)
     return view
+
+
+def form_view(form: FormSpec, hidden: frozenset[str]) -> FormSpec:
+    """``form`` without the fields in ``hidden`` (and without a hidden title field)."""
+    if not hidden:
+        return form
+    fields = tuple(f for f in form.fields if f.key not in hidden)
+    title = form.title_field if form.title_field not in hidden else None
+    # a copy, not a new validation: a visible field may still refer to a hidden one
+    return form.model_copy(update={"fields": fields, "title_field": title})
