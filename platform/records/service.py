@@ -558,11 +558,13 @@ class RecordService:
         keys = [key for key, _ in claims] if claims else list(unique_fields(spec))
         return RecordInvalid(self._unique_errors(spec, keys))
 
-    async def _flush_or_conflict(self, spec: FormSpec) -> None:
+    async def _flush_or_conflict(
+        self, spec: FormSpec, claims: list[tuple[str, str]] | None = None
+    ) -> None:
         try:
             await self.session.flush()
         except IntegrityError:
-            raise self._unique_race(spec) from None
+            raise self._unique_race(spec, claims) from None
 
     def _history(self, record: Record, operation: str, changed: list[str]) -> None:
         self.session.add(
@@ -742,7 +744,7 @@ class RecordService:
         await self.session.refresh(record)
         self._history(record, "update", changed)
         self._audit_write("record.update", record)
-        await self._flush_or_conflict(spec)
+        await self._flush_or_conflict(spec, claims)
         if plan is not None:
             await automation.carry_out(self, installed, plan, form=form, record_id=record.id)
         await automation.move_date_timers(self, installed, form, record.id, data, changed)
