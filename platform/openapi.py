@@ -161,7 +161,8 @@ EXTRA: dict[tuple[str, str], tuple[str, ...]] = {
     ("put", "/api/apps/{app}/forms/{form}"): ("409", "412"),
     ("post", "/api/outbox/{message_id}/retry"): ("409",),
     ("get", "/api/public/{token}"): ("410",),
-    ("post", "/api/public/{token}"): ("410",),
+    # 403: the submission falls outside the link creator's rows (docs/permissions.md)
+    ("post", "/api/public/{token}"): ("403", "410"),
 }
 #: The security requirement of the typed operations (FastAPI's name for the bearer scheme).
 SECURITY = [{"bearer": []}]
