@@ -4,12 +4,23 @@ A unit of work (a request, a CLI command) opens one session and commits once at 
 services and repositories only ``flush()``. On SQLite, write units begin with
 ``BEGIN IMMEDIATE`` so that two writers queue on the lock instead of failing when a read
 transaction tries to upgrade; WAL lets readers go on while one writer writes.
+
+SQLite takes one writer at a time, and a writer that finds the lock taken waits in SQLite's
+busy handler, which polls with growing sleeps (up to 100 ms between tries) in no order. Under
+load that, not the work, made the tail: 8 clients at 30 % writes, p99 25-30x the p50. So
+within a process, write units also take their turn on an ``asyncio.Lock`` before they
+begin: they queue first come, first served, and each finds the database free when its turn
+comes. The busy handler (``busy_timeout``) is left for writers in other processes. A write
+unit opened inside another one (the same task already holds the turn) does not wait for
+itself: it goes straight to SQLite, as before.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy import event
@@ -17,6 +28,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
 WRITE_OPTION = "formloom_write"
+
+#: Whether the running task holds its database's write turn (SQLite; see the module doc).
+_holding_turn: ContextVar[bool] = ContextVar("formloom_holding_write_turn", default=False)
 
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
@@ -54,10 +68,40 @@ class Database:
         self.engine = create_engine(url, echo=echo)
         self.dialect = self.engine.dialect.name
         self._writer = self.engine.execution_options(**{WRITE_OPTION: True})
+        # One lock per event loop: an asyncio.Lock belongs to the loop it is first used on.
+        self._turns: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
+
+    def _write_turn(self) -> asyncio.Lock | None:
+        """The lock SQLite writers of this process queue on (``None``: no need to queue)."""
+        if self.dialect != "sqlite" or _holding_turn.get():
+            return None
+        loop = asyncio.get_running_loop()
+        turn = self._turns.get(loop)
+        if turn is None:
+            self._turns = {
+                known: lock for known, lock in self._turns.items() if not known.is_closed()
+            }
+            turn = self._turns[loop] = asyncio.Lock()
+        return turn
 
     @asynccontextmanager
     async def transaction(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:
         """One unit of work: commits when the block ends normally, rolls back otherwise."""
+        turn = self._write_turn() if write else None
+        if turn is None:
+            async with self._unit(write) as session:
+                yield session
+            return
+        async with turn:
+            holding = _holding_turn.set(True)
+            try:
+                async with self._unit(write) as session:
+                    yield session
+            finally:
+                _holding_turn.reset(holding)
+
+    @asynccontextmanager
+    async def _unit(self, write: bool) -> AsyncIterator[AsyncSession]:
         bind = self._writer if write else self.engine
         async with (
             AsyncSession(bind, expire_on_commit=False, autoflush=False) as session,
