@@ -13,6 +13,8 @@ from typing import Any
 
 MAX_DEPTH = 64
 MAX_INT = 2**63 - 1
+#: A tuple, not `dict | list`: a union written in a loop is built anew on every test.
+_CONTAINERS = (dict, list)
 
 
 def _escape(part: object) -> str:
@@ -31,6 +33,18 @@ def _text_problem(text: str) -> str | None:
     return None
 
 
+def _scalar_problem(node: Any, bounded_ints: bool) -> str | None:
+    if isinstance(node, str):
+        return _text_problem(node)
+    if isinstance(node, bool):
+        return None
+    if isinstance(node, int):
+        return "is too large a number to compare" if bounded_ints and abs(node) > MAX_INT else None
+    if isinstance(node, float) and not math.isfinite(node):
+        return f"is {node}, which is not a JSON number"
+    return None
+
+
 def problems(
     value: Any, base: str = "", *, limit: int = 20, bounded_ints: bool = False
 ) -> list[tuple[str, str]]:
@@ -44,18 +58,6 @@ def problems(
         node, pointer, depth = stack.pop()
         if depth > MAX_DEPTH:
             found.append((pointer, f"is nested more than {MAX_DEPTH} levels deep"))
-        elif isinstance(node, str):
-            problem = _text_problem(node)
-            if problem:
-                found.append((pointer, problem))
-        elif isinstance(node, bool):
-            pass
-        elif isinstance(node, int):
-            if bounded_ints and abs(node) > MAX_INT:
-                found.append((pointer, "is too large a number to compare"))
-        elif isinstance(node, float):
-            if not math.isfinite(node):
-                found.append((pointer, f"is {node}, which is not a JSON number"))
         elif isinstance(node, dict):
             for key, child in node.items():
                 child_pointer = f"{pointer}/{_escape(key)}"
@@ -64,9 +66,34 @@ def problems(
                     found.append((child_pointer, f"has a key that {key_problem}"))
                 stack.append((child, child_pointer, depth + 1))
         elif isinstance(node, list):
-            for index, child in enumerate(node):
-                stack.append((child, f"{pointer}/{index}", depth + 1))
-    return found
+            if depth >= MAX_DEPTH:
+                stack.extend(
+                    (child, f"{pointer}/{index}", depth + 1) for index, child in enumerate(node)
+                )
+                continue
+            try:
+                text = "".join(node)
+            except TypeError:
+                pass  # not all text: item by item
+            else:
+                if _text_problem(text) is None:
+                    continue  # a list of clean strings, checked at C speed
+            # Items are checked here rather than pushed: a pointer is built only for a
+            # container to walk or a problem.
+            for index in range(len(node) - 1, -1, -1):
+                child = node[index]
+                if isinstance(child, _CONTAINERS):
+                    if child:
+                        stack.append((child, f"{pointer}/{index}", depth + 1))
+                else:
+                    problem = _scalar_problem(child, bounded_ints)
+                    if problem:
+                        found.append((f"{pointer}/{index}", problem))
+        else:
+            problem = _scalar_problem(node, bounded_ints)
+            if problem:
+                found.append((pointer, problem))
+    return found[:limit]
 
 
 def operator_count(rule: Any) -> int:
@@ -79,5 +106,5 @@ def operator_count(rule: Any) -> int:
             count += len(node)
             stack.extend(node.values())
         elif isinstance(node, list):
-            stack.extend(item for item in node if isinstance(item, dict | list))
+            stack.extend([item for item in node if isinstance(item, _CONTAINERS)])
     return count
