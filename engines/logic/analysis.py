@@ -250,8 +250,8 @@ def _collect_keys(keys: Any, depth: int, found: set[str], fold: _Fold | None) ->
         keys = [_folded(key, fold) if _operator(key) is not None else key for key in keys]
         if keys and type(keys[0]) is list:  # {"missing": [["a", "b"]]}
             keys = keys[0]
-    elif _literal_key(keys) is not None:  # {"missing": "a"}, or a key worked out
-        keys = [keys]
+    elif fold is not None and _literal_key(keys) is not None:
+        keys = [keys]  # one key, as the compiler reads it ({"missing": {"cat": [...]}})
     if type(keys) is not list or any(_literal_key(key) is None for key in keys):
         _collect(keys, depth, found, fold)
         found.add(ANY_PATH)
