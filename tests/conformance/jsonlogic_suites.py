@@ -1,7 +1,8 @@
 """Run the JsonLogic conformance data against :func:`evaluate` and report the figures.
 
-Two sets of public test data live in the shared conformance folder
-(``<repo>/../shared/conformance``, or ``$FORMLOOM_CONFORMANCE_DIR``):
+Two sets of public test data are kept in this folder, byte for byte as published (sources
+and licences in README.md), so a plain clone runs them; ``$FORMLOOM_CONFORMANCE_DIR`` points
+elsewhere:
 
 * ``jsonlogic/tests.json`` — the classic jsonlogic.com suite: a JSON array whose strings are
   section comments and whose lists are ``[rule, data, expected]``;
@@ -12,9 +13,10 @@ Two sets of public test data live in the shared conformance folder
 Results are compared as JSON: a boolean is never equal to a number, ``1 == 1.0``, and cases
 flagged ``"decimal"`` (or any float result) allow a 1e-9 tolerance.
 
-``python -m formloom.engines.logic.compat [DIR]`` prints the per-suite table and the totals.
-The tests in ``tests/engines/logic`` use the same loaders, so the figure in docs/jsonlogic.md,
-the command and the ratchet test always agree.
+``python -m tests.conformance.jsonlogic_suites [DIR]`` prints the per-suite table and the
+totals. The tests in ``tests/engines/logic`` and ``tests/ui`` use the same loaders, so the
+figure in docs/jsonlogic.md, the command and the ratchet test always agree. (This runner
+lived in the engine; it is test tooling, and the engine reads no files.)
 """
 
 from __future__ import annotations
@@ -28,20 +30,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .errors import LogicError
-from .evaluator import evaluate
+from formloom.engines.logic import LogicError, evaluate
 
 #: A fixed clock, so date extensions (unused by the public data) stay deterministic.
 FIXED_NOW = datetime(2024, 1, 15, 12, 0, tzinfo=UTC)
 
 
 def conformance_dir() -> Path:
-    """The shared conformance folder: ``$FORMLOOM_CONFORMANCE_DIR`` or ``<repo>/../shared/...``."""
+    """The conformance data: ``$FORMLOOM_CONFORMANCE_DIR``, or this folder."""
     override = os.environ.get("FORMLOOM_CONFORMANCE_DIR")
-    if override:
-        return Path(override)
-    # engines/logic/compat.py -> parents[2] is the repository root.
-    return Path(__file__).resolve().parents[2].parent / "shared" / "conformance"
+    return Path(override) if override else Path(__file__).resolve().parent
 
 
 def json_equal(got: Any, expected: Any, *, tolerance: float = 0.0) -> bool:

@@ -21,7 +21,6 @@ server's arithmetic produced such an integer; the test counts them and keeps the
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 import shutil
@@ -36,13 +35,16 @@ import pytest
 
 from formloom.engines.logic import OPERATORS, LogicError, evaluate, variables
 from formloom.engines.logic import evaluator as python_evaluator
-from formloom.engines.logic.compat import json_equal, load_classic, load_compat
+from tests.conformance.jsonlogic_suites import (
+    conformance_dir,
+    json_equal,
+    load_classic,
+    load_compat,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
-CONFORMANCE = Path(
-    os.environ.get("FORMLOOM_CONFORMANCE_DIR") or REPO.parent / "shared" / "conformance"
-)
+CONFORMANCE = conformance_dir()  # tests/conformance, or $FORMLOOM_CONFORMANCE_DIR
 CLASSIC_CASES = 277
 SAFE_INTEGER = 2**53
 NOWS = ("2024-01-15T12:00:00Z", "2024-03-01T00:30:00+08:00", "2023-12-31T23:59:59.5-05:00")

@@ -9,7 +9,7 @@ import pytest
 
 from formloom.engines.logic import OPERATORS, check_expression, evaluate, variables
 from formloom.engines.logic.analysis import ARITY, LIST_ONLY
-from formloom.engines.logic.compat import load_classic, load_compat
+from tests.conformance.jsonlogic_suites import load_classic, load_compat
 
 
 def test_every_operator_has_a_known_arity() -> None:

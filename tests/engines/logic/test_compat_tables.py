@@ -1,4 +1,4 @@
-"""The community compat tables (shared/conformance/jsonlogic/compat-tables): a ratchet.
+"""The community compat tables (tests/conformance/jsonlogic/compat-tables): a ratchet.
 
 ``test_pass_count`` runs all 1138 cases and asserts the figure never drops below what
 Formloom reached (see docs/jsonlogic.md); every case also runs on its own so that a
@@ -9,12 +9,16 @@ xfail: fixing one makes the suite ask for the list and the ratchet to be updated
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import pytest
 
-from formloom.engines.logic.compat import Case, load_compat, run_case, run_compat
+from tests.conformance.jsonlogic_suites import (
+    Case,
+    conformance_dir,
+    load_compat,
+    run_case,
+    run_compat,
+)
 
 #: The figure reached; raise it when more cases pass, never lower it.
 RATCHET = 1138
@@ -23,11 +27,7 @@ TOTAL_CASES = 1138
 #: ``suite:index`` of cases that are knowingly not passed (with the reason in docs/jsonlogic.md).
 KNOWN_FAILURES: frozenset[str] = frozenset()
 
-# tests/engines/logic/<this file>: parents[3] is the repository; the data sits beside it.
-CONFORMANCE = Path(
-    os.environ.get("FORMLOOM_CONFORMANCE_DIR")
-    or Path(__file__).resolve().parents[3].parent / "shared" / "conformance"
-)
+CONFORMANCE = conformance_dir()  # tests/conformance, or $FORMLOOM_CONFORMANCE_DIR
 
 try:
     CASES = load_compat(CONFORMANCE)

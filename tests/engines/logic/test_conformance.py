@@ -1,28 +1,22 @@
-"""The classic jsonlogic.com suite (shared/conformance/jsonlogic/tests.json): 277 of 277.
+"""The classic jsonlogic.com suite (tests/conformance/jsonlogic/tests.json): 277 of 277.
 
-Each case runs as its own test. The data lives outside the repository, next to it
-(``<repo>/../shared/conformance``, or ``$FORMLOOM_CONFORMANCE_DIR``); if it is missing the
-count test fails rather than letting the suite silently shrink to nothing.
+Each case runs as its own test. The data is kept in the repository (``tests/conformance``,
+or ``$FORMLOOM_CONFORMANCE_DIR``); if it is missing the count test fails rather than letting
+the suite silently shrink to nothing.
 """
 
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import pytest
 
 from formloom.engines.logic import evaluate
-from formloom.engines.logic.compat import Case, json_equal, load_classic
+from tests.conformance.jsonlogic_suites import Case, conformance_dir, json_equal, load_classic
 
 EXPECTED_CASES = 277
 
-# tests/engines/logic/<this file>: parents[3] is the repository; the data sits beside it.
-CONFORMANCE = Path(
-    os.environ.get("FORMLOOM_CONFORMANCE_DIR")
-    or Path(__file__).resolve().parents[3].parent / "shared" / "conformance"
-)
+CONFORMANCE = conformance_dir()  # tests/conformance, or $FORMLOOM_CONFORMANCE_DIR
 
 try:
     CASES = load_classic(CONFORMANCE)

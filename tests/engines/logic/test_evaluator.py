@@ -17,7 +17,7 @@ from formloom.engines.logic import (
     evaluate,
 )
 from formloom.engines.logic.coercion import number_to_string, parse_number, to_string
-from formloom.engines.logic.compat import json_equal
+from tests.conformance.jsonlogic_suites import json_equal
 
 
 def same(got: Any, want: Any) -> bool:
