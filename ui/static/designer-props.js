@@ -6,23 +6,10 @@
 
 import { t, label } from "/static/i18n.js";
 import * as model from "/static/designer-model.js";
+import { el } from "/static/dom.js";
 
 const LOCALE_NAMES = { en: "English", "zh-CN": "中文" };
 let counter = 0;
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs)) {
-    if (value === undefined || value === null || value === false) continue;
-    if (name === "text") node.textContent = value;
-    else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
-    else if (name === "value") node.value = value;
-    else if (name === "checked") node.checked = Boolean(value);
-    else node.setAttribute(name, value === true ? "" : value);
-  }
-  for (const child of children.flat()) if (child) node.append(child);
-  return node;
-}
 
 function errorSlot(D, owner, name) {
   const messages = D.errors.get(owner)?.[name] || [];

@@ -11,19 +11,9 @@ import { api, ApiError } from "/static/api.js";
 import { t, label } from "/static/i18n.js";
 import * as model from "/static/designer-model.js";
 import { formKeyProblem } from "/static/designer-props.js";
+import { el } from "/static/dom.js";
 
 const CLASS_NAMES = { safe: "Safe", needs_migration: "Needs migration", destructive: "Destructive" };
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs)) {
-    if (value === undefined || value === null || value === false) continue;
-    if (name === "text") node.textContent = value;
-    else node.setAttribute(name, value);
-  }
-  for (const child of children.flat()) if (child) node.append(child);
-  return node;
-}
 
 function badge(kind) {
   return el("span", { class: `badge ${kind}`, "data-class": kind, text: t(CLASS_NAMES[kind] || kind) });

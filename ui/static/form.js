@@ -23,27 +23,11 @@
 import { evaluate, truthy } from "/static/logic.js";
 import { label, t } from "/static/i18n.js";
 import { api, cookie } from "/static/api.js";
+import { el } from "/static/dom.js";
 
 const TEXT_INPUT = { text: "text", email: "email", phone: "tel", url: "url" };
 const TEXTLIKE = new Set(["text", "textarea", "email", "phone", "url"]);
 let uid = 0;
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs)) {
-    if (value === undefined || value === null || value === false) continue;
-    if (name === "class") node.className = value;
-    else if (name === "text") node.textContent = value;
-    else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
-    else if (value === true) node.setAttribute(name, "");
-    else node.setAttribute(name, value);
-  }
-  for (const child of children.flat()) {
-    if (child === null || child === undefined || child === false) continue;
-    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return node;
-}
 
 function humanize(key) {
   const words = String(key).replace(/_+/g, " ").trim();

@@ -7,6 +7,7 @@
 import { api } from "/static/api.js";
 import { t } from "/static/i18n.js";
 import { relationPicker, showDateTime } from "/static/form.js";
+import { el } from "/static/dom.js";
 
 const meta = JSON.parse(document.getElementById("list-data").textContent);
 const fields = new Map(meta.fields.map((field) => [field.key, field]));
@@ -54,18 +55,6 @@ const BY_TYPE = {
 const KIND = { textarea: "text", email: "text", phone: "text", url: "text", integer: "number" };
 const kindOf = (field) => KIND[field.type] || (BY_TYPE[field.type] ? field.type : "text");
 const COMPARE = { "==": "eq", "!=": "ne", "<": "lt", "<=": "le", ">": "gt", ">=": "ge" };
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs)) {
-    if (value === undefined || value === null || value === false) continue;
-    if (name === "text") node.textContent = value;
-    else if (value === true) node.setAttribute(name, "");
-    else node.setAttribute(name, value);
-  }
-  node.append(...children.flat().filter((child) => child !== null && child !== undefined));
-  return node;
-}
 
 function valueInput(field, op, value, row) {
   const holder = row.querySelector(".filter-value");
