@@ -13,6 +13,7 @@ from tests.bench import (
     bench_changes,
     bench_designer,
     bench_list_page,
+    bench_load,
     bench_logic,
     bench_permissions,
     bench_records,
@@ -40,6 +41,8 @@ def main() -> int:
     asyncio.run(bench_reports.main(quick))
     print("\n== rules: a write among 10,000 rules; a daily rule over 1,000,000 patients")
     asyncio.run(bench_rules.main(quick))
+    print("\n== load: 8 clients, 70 % lists / 30 % creates; health while hostile requests run")
+    asyncio.run(bench_load.main(quick))
     print("\n== the form designer opening a 200-field form (headless Chromium)")
     bench_designer.main(3 if quick else 7)
     return 0
