@@ -107,7 +107,12 @@ def normalise_datetime(value: Any) -> Any:
             "format",
             f"must include a time zone offset (such as +08:00, or Z for UTC): {value!r} has none",
         )
-    return format_datetime(parsed)
+    try:
+        return format_datetime(parsed)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-14:00 is in the year 10000 in UTC
+        raise ValueProblem(
+            "format", f"must fall within years 1-9999 in UTC: {value!r} does not"
+        ) from None
 
 
 def normalise_time(value: Any) -> Any:

@@ -51,18 +51,21 @@ from decimal import Decimal
 from typing import Any, Final, Literal, TypeAlias
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlalchemy.dialects.sqlite.base import SQLiteDialect
 from sqlalchemy.sql.elements import ColumnElement, False_, True_
 
 from . import dates
+from .analysis import ARITY
 from .errors import InvalidArguments, LogicError
 from .evaluator import evaluate
 from .zones import offset_periods, settled_offset
 
 __all__ = [
     "FIELD_TYPES",
+    "MAX_FIELD_NAMES",
+    "MAX_LIST_VALUES",
     "Dialect",
     "SUPPORTED_OPERATORS",
     "FilterError",
@@ -100,8 +103,16 @@ FIELD_TYPES: Final[Mapping[str, Kind]] = {
     "image": "object",
 }
 
+#: Most values a filter's list may hold (``{"in": [{"var": "status"}, [...]]}``); a list is
+#: bound as one parameter, so this bounds the work of one filter, not the database's limits.
+MAX_LIST_VALUES: Final = 10_000
+#: Most fields one ``missing`` / ``missing_some`` may name (each becomes its own SQL test,
+#: and SQLite refuses expressions more than 1000 deep).
+MAX_FIELD_NAMES: Final = 100
+
 _KEY = re.compile(r"^[a-z][a-z0-9_]*$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$")
 _DATETIME_PREFIX = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 #: Operators that read the record; a sub-expression without them is a constant.
 _DATA_OPERATORS = frozenset({"var", "missing", "missing_some", "val", "exists"})
@@ -109,6 +120,8 @@ _EQUALITY = frozenset({"==", "===", "!=", "!=="})
 #: Operators giving a number from one date field: compared in filters, never conditions.
 _NUMBER_OF_DATE = frozenset({"days_between", "years_between", "hour_of", "weekday_of"})
 _ORDERING = frozenset({"<", "<=", ">", ">="})
+#: Operators whose argument count the compiler checks itself, with a message for filters.
+_OWN_ARITY_MESSAGES = frozenset({"in", "contains", "is_empty", "missing_some", *_NUMBER_OF_DATE})
 _FLIPPED = {
     "<": ">",
     "<=": ">=",
@@ -421,8 +434,9 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _normalise_datetime(text: str) -> str | None:
-    """``text`` as a UTC ``YYYY-MM-DDTHH:MM:SSZ`` when it is a datetime, else ``None``."""
+def _normalise_datetime(text: str, pointer: str = "") -> str | None:
+    """``text`` as a UTC ``YYYY-MM-DDTHH:MM:SSZ`` when it is a datetime, else ``None``; a
+    :class:`FilterError` when that instant falls outside years 1-9999 in UTC."""
     if not _DATETIME_PREFIX.match(text):
         return None
     try:
@@ -431,7 +445,43 @@ def _normalise_datetime(text: str) -> str | None:
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except OverflowError:
+        raise FilterError(
+            f"{_describe(text)} is outside years 1-9999 once converted to UTC", pointer=pointer
+        ) from None
+
+
+def _temporal_literal(field: _Field, value: str, pointer: str) -> str:
+    """A text literal compared with a date, datetime or time field, checked to be one of
+    those (datetimes normalised to UTC): text order is time order only between such texts,
+    so ``"abc"`` or ``"9:30"`` would quietly select nonsense. ``""`` (no value) is kept."""
+    if value == "" or field.field_type not in ("date", "datetime", "time"):
+        return value
+    if field.field_type == "time":
+        if _TIME.fullmatch(value):
+            return value
+        raise FilterError(
+            f"'{field.key}' is a time; compare it with a time (HH:MM or HH:MM:SS), "
+            f"not {_describe(value)}",
+            pointer=pointer,
+        )
+    if _DATE.fullmatch(value):
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            return value
+    normalised = _normalise_datetime(value, pointer)
+    if normalised is not None:
+        return normalised
+    raise FilterError(
+        f"'{field.key}' is a {field.field_type}; compare it with a date (YYYY-MM-DD) or a "
+        f"datetime (YYYY-MM-DDTHH:MM:SSZ), not {_describe(value)}",
+        pointer=pointer,
+    )
 
 
 def _unsupported(op: str, pointer: str, context: str = "in a filter") -> FilterError:
@@ -583,6 +633,7 @@ class _Compiler:
     def predicate(self, node: Any, pointer: str) -> Predicate:
         """SQL that is true exactly where ``node`` is truthy (NULL counts as false)."""
         if not _reads_data(node):
+            _check_conditions(node, pointer)
             return sa.true() if self.truthy(self.fold(node, pointer)) else sa.false()
         if isinstance(node, list):
             raise FilterError("a list cannot be a condition", pointer=pointer)
@@ -891,8 +942,8 @@ class _Compiler:
                 f"{expected[field.kind]}, not {_describe(value)}",
                 pointer=right_pointer,
             )
-        if field.kind == "text" and field.field_type in ("date", "datetime"):
-            value = _normalise_datetime(value) or value
+        if field.kind == "text":
+            value = _temporal_literal(field, value, right_pointer)
         expression = field.value
         if field.is_column and field.kind == "text" and family not in ("==", "!=") and self.pg:
             expression = sa.collate(expression, "C")
@@ -901,7 +952,7 @@ class _Compiler:
     def compare_timestamp(self, op: str, field: _Field, value: Any, pointer: str) -> Predicate:
         """A system datetime column against a date/datetime literal, as its UTC text would
         compare, written as ranges over the column so its index serves."""
-        bounds = _timestamp_bounds(value)
+        bounds = _timestamp_bounds(value, pointer)
         if bounds is None:
             raise FilterError(
                 f"'{field.key}' is a date and time; compare it with a date (YYYY-MM-DD) or "
@@ -1070,19 +1121,46 @@ class _Compiler:
                 f"'{field.key}' is a {_type_label(field)} field and cannot be looked up in a list",
                 pointer=pointer,
             )
-        present = [v for v in values if v is not None]
-        for index, item in enumerate(present):
+        if len(values) > MAX_LIST_VALUES:
+            raise FilterError(
+                f"the list has {len(values)} values; at most {MAX_LIST_VALUES} are allowed",
+                pointer=pointer,
+            )
+        present: list[Any] = []
+        for index, item in enumerate(values):
+            if item is None:
+                continue
             if not _matches_kind(field.kind, item):
                 raise FilterError(
                     f"'{field.key}' is a {_type_label(field)} field; the list holds "
                     f"{_describe(item)}",
                     pointer=f"{pointer}/{index}",
                 )
-        if field.field_type in ("date", "datetime"):
-            present = [_normalise_datetime(v) or v for v in present]
+            if field.kind == "text":
+                item = _temporal_literal(field, item, f"{pointer}/{index}")
+            present.append(item)
         if not present:
             return sa.false()
-        return field.value.in_([self.bind(field, v) for v in present])
+        return self.one_of(field, present)
+
+    def one_of(self, field: _Field, values: list[Any]) -> Predicate:
+        """``field`` equals one of ``values``, with the whole list bound as *one* parameter
+        (``= ANY(:array)`` / ``IN (SELECT value FROM json_each(:json))``): any length binds,
+        where one parameter per value would run into PostgreSQL's 32,767 and SQLite's
+        32,766 parameters, and the statement's text (so its cached plan) does not depend on
+        the list's length."""
+        if self.pg:
+            element: sa.types.TypeEngine[Any]
+            if field.kind == "number":
+                element = sa.Numeric()
+                values = [Decimal(repr(v)) if isinstance(v, float) else v for v in values]
+            elif field.kind == "boolean":
+                element = sa.Boolean()
+            else:
+                element = sa.Text()
+            return field.value == sa.any_(sa.literal(values, ARRAY(element)))
+        listed = sa.func.json_each(sa.literal(json.dumps(values), sa.Text())).table_valued("value")
+        return field.value.in_(sa.select(listed.c.value))
 
     # -- missing / missing_some --------------------------------------------------------
 
@@ -1097,12 +1175,24 @@ class _Compiler:
         if not isinstance(keys, list):  # {"missing": "key"}
             return [(keys, pointer)]
         if keys and isinstance(keys[0], list):  # {"missing": [["a", "b"]]}
-            return [(k, f"{pointer}/0/{i}") for i, k in enumerate(keys[0])]
-        return [(k, f"{pointer}/{i}") for i, k in enumerate(keys)]
+            named = [(k, f"{pointer}/0/{i}") for i, k in enumerate(keys[0])]
+        else:
+            named = [(k, f"{pointer}/{i}") for i, k in enumerate(keys)]
+        distinct = {json.dumps(k, sort_keys=True) for k, _ in named}
+        if len(distinct) > MAX_FIELD_NAMES:
+            raise FilterError(
+                f"names {len(distinct)} fields; at most {MAX_FIELD_NAMES} are allowed",
+                pointer=pointer,
+            )
+        return named
 
     def missing(self, args: Any, op_pointer: str) -> Predicate:
         keys = self.missing_keys(args, op_pointer)
-        return _or(*(self.missing_key(k, p) for k, p in keys))
+        # A field named twice is missing once: one SQL test per field, not per mention.
+        first: dict[str, tuple[Any, str]] = {}
+        for key, pointer in keys:
+            first.setdefault(json.dumps(key, sort_keys=True), (key, pointer))
+        return _or(*(self.missing_key(k, p) for k, p in first.values()))
 
     def missing_some(self, args: Any, pointer: str, op_pointer: str) -> Predicate:
         arguments = _arguments(args, op_pointer)
@@ -1175,7 +1265,7 @@ def _samples(field: _Field) -> tuple[Any, ...]:
     return _SAMPLES_BY_TYPE.get(field.field_type, _SAMPLES_BY_KIND[field.kind])
 
 
-def _timestamp_bounds(value: Any) -> tuple[datetime, datetime] | None:
+def _timestamp_bounds(value: Any, pointer: str = "") -> tuple[datetime, datetime] | None:
     """For a literal L: (low, high) with text(x) < L ⟺ x < low and text(x) <= L ⟺ x < high,
     where text(x) is x in UTC as ``YYYY-MM-DDTHH:MM:SSZ`` (seconds truncated)."""
     if not isinstance(value, str):
@@ -1187,10 +1277,13 @@ def _timestamp_bounds(value: Any) -> tuple[datetime, datetime] | None:
             return None
         midnight = datetime(day.year, day.month, day.day, tzinfo=UTC)
         return midnight, midnight
-    normalised = _normalise_datetime(value)
+    normalised = _normalise_datetime(value, pointer)
     if normalised is None:
         return None
     low = datetime.strptime(normalised, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    if low == datetime.max.replace(microsecond=0, tzinfo=UTC):
+        # No instant comes after the last second of 9999: text(x) <= L holds for every x.
+        return low, datetime.max.replace(tzinfo=UTC)
     return low, low + timedelta(seconds=1)
 
 
@@ -1238,4 +1331,75 @@ def compile_filter(rule: Any, target: FilterTarget, *, now: datetime) -> ColumnE
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
+    _check_shape(rule)
     return _Compiler(target, now).predicate(rule, "")
+
+
+def _check_shape(rule: Any) -> None:
+    """Refuse what the evaluator would quietly read as a constant: an object that is not one
+    operation (``{"==": [...], "!=": [...]}`` is a literal object to JsonLogic, always true),
+    and argument lists of the wrong length (``{"==": [a, b, c]}``: a filter's equality
+    compares two values; ``{"!": [a, b]}`` would ignore ``b``)."""
+    stack: list[tuple[Any, str]] = [(rule, "")]
+    while stack:
+        node, pointer = stack.pop()
+        if isinstance(node, list):
+            stack.extend((item, f"{pointer}/{i}") for i, item in reversed(list(enumerate(node))))
+            continue
+        if not isinstance(node, dict):
+            continue
+        if len(node) != 1:
+            keys = ", ".join(_describe(str(k)) for k in list(node)[:4])
+            raise FilterError(
+                "an object in a filter must be one operation, "
+                '{"operator": [arguments]}; '
+                + (f"this one has {len(node)} keys ({keys})" if node else "this one is empty"),
+                pointer=pointer,
+            )
+        ((op, args),) = node.items()
+        op_pointer = f"{pointer}/{_escape_pointer(str(op))}"
+        if op == "preserve":  # its argument is data, not logic
+            continue
+        if isinstance(args, list) and op not in _OWN_ARITY_MESSAGES:
+            low, high = (2, 2) if op in _EQUALITY else ARITY.get(op, (0, None))
+            if len(args) < low or (high is not None and len(args) > high):
+                raise FilterError(_arity_message(op, low, high, len(args)), pointer=op_pointer)
+        stack.append((args, op_pointer))
+
+
+def _check_conditions(node: Any, pointer: str) -> None:
+    """Refuse a value where a condition belongs (the whole filter, an argument of ``and``,
+    ``or``, ``!``, ``!!``): JsonLogic would take the truthiness of ``"abc"``, ``0`` or
+    ``[1, 2]``, but as a condition that is a mistake (a value where a test was meant)."""
+    stack: list[tuple[Any, str]] = [(node, pointer)]
+    while stack:
+        node, pointer = stack.pop()
+        operation = _operation(node)
+        if operation is None:
+            if node is None or isinstance(node, bool):
+                continue
+            what = "a list" if isinstance(node, list) else f"the value {_describe(node)}"
+            raise FilterError(
+                "a condition must be an operation such as "
+                f'{{"==": [{{"var": "status"}}, "new"]}}, or true/false; {what} is not one',
+                pointer=pointer,
+            )
+        op, args = operation
+        if op in ("and", "or", "!", "!!"):
+            op_pointer = f"{pointer}/{_escape_pointer(op)}"
+            stack.extend(reversed(_arguments(args, op_pointer)))
+
+
+def _arity_message(op: str, low: int, high: int | None, count: int) -> str:
+    if high is None:
+        wanted = f"at least {low}"
+    elif low == high:
+        wanted = str(low)
+    else:
+        wanted = f"{low} to {high}"
+    message = f"'{op}' takes {wanted} argument{'' if wanted == '1' else 's'}, not {count}"
+    if op in _EQUALITY:
+        message += "; to test several values use 'in', e.g. " + (
+            '{"in": [{"var": "status"}, ["new", "open"]]}'
+        )
+    return message

@@ -563,7 +563,7 @@ REJECTED: list[tuple[Any, str, str | None]] = [
     ({"missing": [["name", "Bad"]]}, "/missing/0/1", "is not a field key"),
     ({"missing_some": [1, ["name", "name"]]}, "/missing_some/1", "lists a field twice"),
     ({"missing": "nope"}, "/missing", "unknown field 'nope'"),
-    ({"==": [var("age"), 1, 1]}, "", None),  # chained == is supported: no error
+    ({"==": [var("age"), 1, 1]}, "/==", "takes 2 arguments, not 3"),  # a filter compares two
 ]  # fmt: skip
 
 
