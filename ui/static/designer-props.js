@@ -7,6 +7,7 @@
 import { t, label } from "/static/i18n.js";
 import * as model from "/static/designer-model.js";
 import { el } from "/static/dom.js";
+import { VISIBILITY, buildCondition, literal, needsValue, parseCondition } from "/static/conditions.js";
 
 const LOCALE_NAMES = { en: "English", "zh-CN": "中文" };
 let counter = 0;
@@ -608,7 +609,8 @@ function conditionBuilder(D, found) {
   const uid = field._uid;
   const candidates = conditionFields(D, found);
   const byKey = new Map(candidates.map((f) => [f.key, f]));
-  let state = model.parseCondition(field.visible_if);
+  const parse = (rule) => parseCondition(rule, VISIBILITY, (key) => byKey.get(key)?.type);
+  let state = parse(field.visible_if);
   let raw = state === null;
   state ||= { join: "all", rows: [] };
   const box = el("div", { class: "condition", "data-testid": "condition-builder" });
@@ -617,14 +619,14 @@ function conditionBuilder(D, found) {
 
   const commit = (rule) =>
     D.commit(() => setOrDelete(field, "visible_if", rule), { coalesce: `${uid}:visible_if`, structure: false, uid });
-  const apply = () => commit(model.buildCondition(state));
+  const apply = () => commit(buildCondition(state));
 
   function valueControl(row, position) {
     const target = byKey.get(row.field);
     const type = target?.type || "text";
     const testid = `cond-${position}-value`;
     const onvalue = (text) => {
-      row.value = model.conditionValue(type, text);
+      row.value = literal(type, text);
       apply();
     };
     if ((type === "select" || type === "multiselect") && target.options?.length) {
@@ -653,24 +655,24 @@ function conditionBuilder(D, found) {
   function draw(focus) {
     box.replaceChildren();
     if (raw) {
-      const parsedOk = { ok: model.parseCondition(field.visible_if) !== null };
+      const parsedOk = { ok: parse(field.visible_if) !== null };
       const back = el("button", {
         type: "button",
         class: "quiet small",
         "data-testid": "cond-raw-toggle",
         disabled: parsedOk.ok ? null : true,
         onclick: () => {
-          state = model.parseCondition(field.visible_if) || { join: "all", rows: [] };
+          state = parse(field.visible_if) || { join: "all", rows: [] };
           raw = false;
           draw("cond-raw-toggle");
         },
       }, t("Back to the builder"));
       const area = jsonArea(D, uid, "visible_if", t("Condition (JsonLogic)"), field.visible_if, (value) => {
         commit(value);
-        const ok = model.parseCondition(value) !== null;
+        const ok = parse(value) !== null;
         back.disabled = !ok;
       }, t("Empty: always shown."));
-      if (model.parseCondition(field.visible_if) === null) {
+      if (parse(field.visible_if) === null) {
         box.append(el("p", { class: "notice warn small", text: t("This condition is more than the builder can show; edit it as JsonLogic.") }));
       }
       box.append(area, back);
@@ -691,7 +693,7 @@ function conditionBuilder(D, found) {
           "aria-label": t("Field"),
           onchange: (e) => {
             row.field = e.target.value;
-            const ops = model.operatorsFor(byKey.get(row.field)?.type);
+            const ops = VISIBILITY.operators(byKey.get(row.field)?.type);
             if (!ops.includes(row.op)) row.op = ops[0];
             row.value = undefined;
             draw(`cond-${position}-field`);
@@ -699,7 +701,7 @@ function conditionBuilder(D, found) {
           },
         }, el("option", { value: "", text: t("(choose a field)") }), ...candidates.map((f) => el("option", { value: f.key, text: `${label(f.label, "") || f.key}` })));
         fieldSelect.value = row.field || "";
-        const ops = model.operatorsFor(byKey.get(row.field)?.type);
+        const ops = VISIBILITY.operators(byKey.get(row.field)?.type);
         const opSelect = el("select", {
           "data-testid": `cond-${position}-op`,
           "aria-label": t("Comparison"),
@@ -708,12 +710,11 @@ function conditionBuilder(D, found) {
             draw(`cond-${position}-op`);
             apply();
           },
-        }, ...ops.map((op) => el("option", { value: op, text: t(model.OPERATORS[op].name) })));
+        }, ...ops.map((op) => el("option", { value: op, text: t(VISIBILITY.label(op)) })));
         if (!ops.includes(row.op)) row.op = ops[0];
         opSelect.value = row.op;
-        const needsValue = model.OPERATORS[row.op]?.value;
         box.append(el("div", { class: "cond-row", "data-testid": `cond-${position}` },
-          fieldSelect, opSelect, needsValue && row.field ? valueControl(row, position) : el("span"),
+          fieldSelect, opSelect, needsValue(row.op) && row.field ? valueControl(row, position) : el("span"),
           el("button", {
             type: "button", class: "icon-button", "data-testid": `cond-${position}-remove`, "aria-label": t("Remove condition {n}", { n: position + 1 }),
             onclick: () => {

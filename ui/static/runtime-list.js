@@ -8,6 +8,7 @@ import { api } from "/static/api.js";
 import { t } from "/static/i18n.js";
 import { relationPicker, showDateTime } from "/static/form.js";
 import { el } from "/static/dom.js";
+import { FILTER, buildCondition, filterKind, needsValue, parseCondition } from "/static/conditions.js";
 
 const meta = JSON.parse(document.getElementById("list-data").textContent);
 const fields = new Map(meta.fields.map((field) => [field.key, field]));
@@ -24,44 +25,16 @@ export function localTimes(root = document) {
 localTimes();
 
 // -- the filter bar ------------------------------------------------------------------------
-
-const OPERATORS = {
-  contains: { label: "contains", rule: (k, v) => ({ in: [v, { var: k }] }) },
-  has: { label: "has", rule: (k, v) => ({ in: [v, { var: k }] }) },
-  eq: { label: "is", rule: (k, v) => ({ "==": [{ var: k }, v] }) },
-  ne: { label: "is not", rule: (k, v) => ({ "!=": [{ var: k }, v] }) },
-  lt: { label: "<", rule: (k, v) => ({ "<": [{ var: k }, v] }) },
-  le: { label: "≤", rule: (k, v) => ({ "<=": [{ var: k }, v] }) },
-  gt: { label: ">", rule: (k, v) => ({ ">": [{ var: k }, v] }) },
-  ge: { label: "≥", rule: (k, v) => ({ ">=": [{ var: k }, v] }) },
-  before: { label: "is before", rule: (k, v) => ({ "<": [{ var: k }, v] }) },
-  after: { label: "is on or after", rule: (k, v) => ({ ">=": [{ var: k }, v] }) },
-  yes: { label: "is yes", rule: (k) => ({ "==": [{ var: k }, true] }), noValue: true },
-  no: { label: "is no", rule: (k) => ({ "==": [{ var: k }, false] }), noValue: true },
-  empty: { label: "is empty", rule: (k) => ({ is_empty: [{ var: k }] }), noValue: true },
-  filled: { label: "is not empty", rule: (k) => ({ "!": { is_empty: [{ var: k }] } }), noValue: true },
-};
-const BY_TYPE = {
-  text: ["contains", "eq", "ne", "empty", "filled"],
-  number: ["eq", "ne", "lt", "le", "gt", "ge", "empty", "filled"],
-  date: ["eq", "before", "after", "empty", "filled"],
-  datetime: ["before", "after", "empty", "filled"],
-  time: ["eq", "before", "after", "empty", "filled"],
-  select: ["eq", "ne", "empty", "filled"],
-  multiselect: ["has", "empty", "filled"],
-  boolean: ["yes", "no"],
-  relation: ["eq", "ne", "empty", "filled"],
-};
-const KIND = { textarea: "text", email: "text", phone: "text", url: "text", integer: "number" };
-const kindOf = (field) => KIND[field.type] || (BY_TYPE[field.type] ? field.type : "text");
-const COMPARE = { "==": "eq", "!=": "ne", "<": "lt", "<=": "le", ">": "gt", ">=": "ge" };
+// Rows of field · operator · value (conditions.js, with the operators the list API compiles
+// to SQL); the value input follows the field: numbers as numbers, datetimes in local time
+// sent as UTC, options from a list, relations with the forms' record picker.
 
 function valueInput(field, op, value, row) {
   const holder = row.querySelector(".filter-value");
   holder.replaceChildren();
   row.valueOf = () => null;
-  if (OPERATORS[op]?.noValue) return;
-  const kind = kindOf(field);
+  if (!needsValue(op)) return;
+  const kind = filterKind(field.type);
   const name = `filter-value`;
   if (kind === "relation") {
     const picker = relationPicker({ app: meta.app, target: field.target, name, id: `fv-${Math.random().toString(36).slice(2)}`, value: value ?? null });
@@ -102,49 +75,24 @@ function addRow(condition = {}) {
   const row = el("li", { class: "filter-row", "data-testid": "filter-row" }, fieldSelect, opSelect, el("span", { class: "filter-value" }), remove);
   function fillOps(selected) {
     const f = fields.get(fieldSelect.value);
-    const ops = BY_TYPE[kindOf(f)];
-    opSelect.replaceChildren(...ops.map((op) => el("option", { value: op, text: t(OPERATORS[op].label), selected: op === selected })));
+    const ops = FILTER.operators(f.type);
+    opSelect.replaceChildren(...ops.map((op) => el("option", { value: op, text: t(FILTER.label(op, f.type)), selected: op === selected })));
     valueInput(f, opSelect.value, condition.value, row);
     condition = {};
   }
   fieldSelect.addEventListener("change", () => fillOps());
   opSelect.addEventListener("change", () => valueInput(fields.get(fieldSelect.value), opSelect.value, undefined, row));
   remove.addEventListener("click", () => row.remove());
-  row.ruleOf = () => {
-    const op = OPERATORS[opSelect.value];
-    const value = row.valueOf();
-    if (!op.noValue && (value === undefined || value === null || value === "" || Number.isNaN(value))) return null;
-    return op.rule(fieldSelect.value, value);
+  // {field, op, value}, or null while the value is missing
+  row.conditionOf = () => {
+    const op = opSelect.value;
+    const value = needsValue(op) ? row.valueOf() : null;
+    if (needsValue(op) && (value === undefined || value === null || value === "" || Number.isNaN(value))) return null;
+    return { field: fieldSelect.value, op, value };
   };
   rowsList.append(row);
   fillOps(condition.op);
   return row;
-}
-
-// A condition the bar itself would build, read back: {field, op, value}, or null.
-function parseCondition(rule) {
-  if (!rule || typeof rule !== "object" || Array.isArray(rule)) return null;
-  const [op, args] = Object.entries(rule)[0] || [];
-  const varOf = (node) => (node && typeof node === "object" && typeof node.var === "string" ? node.var : null);
-  if (op === "!" && args?.is_empty) {
-    const key = varOf(args.is_empty[0]);
-    return key ? { field: key, op: "filled" } : null;
-  }
-  if (op === "is_empty") return varOf(args[0]) ? { field: varOf(args[0]), op: "empty" } : null;
-  if (op === "in" && Array.isArray(args) && varOf(args[1])) {
-    const field = fields.get(varOf(args[1]));
-    return field ? { field: field.key, op: field.type === "multiselect" ? "has" : "contains", value: args[0] } : null;
-  }
-  if (COMPARE[op] && Array.isArray(args) && args.length === 2 && varOf(args[0])) {
-    const field = fields.get(varOf(args[0]));
-    if (!field) return null;
-    const kind = kindOf(field);
-    if (kind === "boolean") return { field: field.key, op: args[1] === true ? "yes" : "no" };
-    let name = COMPARE[op];
-    if (["date", "datetime", "time"].includes(kind)) name = op === "<" ? "before" : op === ">=" ? "after" : name;
-    return { field: field.key, op: name, value: args[1] };
-  }
-  return null;
 }
 
 function restore(filter) {
@@ -155,12 +103,10 @@ function restore(filter) {
   } catch {
     return false;
   }
-  const join = rule && (rule.and || rule.or);
-  const list = Array.isArray(join) ? join : [rule];
-  const parsed = list.map(parseCondition);
-  if (parsed.some((c) => !c || !fields.has(c.field))) return false;
-  bar.querySelector("[name=join]").value = rule.or ? "or" : "and";
-  parsed.forEach((condition) => addRow(condition));
+  const parsed = parseCondition(rule, FILTER, (key) => fields.get(key)?.type);
+  if (!parsed) return false;
+  bar.querySelector("[name=join]").value = parsed.join === "any" ? "or" : "and";
+  parsed.rows.forEach((condition) => addRow(condition));
   return true;
 }
 
@@ -181,9 +127,9 @@ bar.querySelector("[data-testid=filter-add]").addEventListener("click", () => ad
 bar.querySelector("[data-testid=filter-clear]").addEventListener("click", () => go({ sort: meta.sort === "-id" ? "" : meta.sort, drill: meta.drill }));
 bar.addEventListener("submit", (event) => {
   event.preventDefault();
-  const rules = [...rowsList.children].map((row) => row.ruleOf()).filter(Boolean);
-  const join = bar.querySelector("[name=join]").value;
-  const rule = rules.length === 0 ? null : rules.length === 1 ? rules[0] : { [join]: rules };
+  const rows = [...rowsList.children].map((row) => row.conditionOf?.()).filter(Boolean);
+  const join = bar.querySelector("[name=join]").value === "or" ? "any" : "all";
+  const rule = buildCondition({ join, rows });
   go({ filter: rule ? JSON.stringify(rule) : "", sort: meta.sort === "-id" ? "" : meta.sort, drill: meta.drill });
 });
 if (meta.filter) {
