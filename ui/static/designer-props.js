@@ -3,6 +3,8 @@
 //
 // Typing changes the model and redraws the edited card only; the panel itself is rebuilt
 // when the selection changes or its shape does (a new option row, another type).
+// `designer` is the handle designer.js gives: `designer.state` (designer-state.js) and the
+// actions that change it (`commit`, `select`, `move`, ...).
 
 import { t, label } from "/static/i18n.js";
 import * as model from "/static/designer-model.js";
@@ -12,8 +14,8 @@ import { VISIBILITY, buildCondition, literal, needsValue, parseCondition } from 
 const LOCALE_NAMES = { en: "English", "zh-CN": "中文" };
 let counter = 0;
 
-function errorSlot(D, owner, name) {
-  const messages = D.errors.get(owner)?.[name] || [];
+function errorSlot(designer, owner, name) {
+  const messages = designer.state.errors.get(owner)?.[name] || [];
   return el("p", {
     class: "prop-error",
     role: "alert",
@@ -29,7 +31,7 @@ function setError(slot, message) {
 }
 
 // A labelled control: <div class=prop><label/>control<hint/><error/></div>
-function prop(D, owner, name, text, control, hint) {
+function prop(designer, owner, name, text, control, hint) {
   counter += 1;
   const id = `prop-${counter}`;
   control.id = id;
@@ -41,18 +43,18 @@ function prop(D, owner, name, text, control, hint) {
     el("label", { for: id, text }),
     control,
     hint ? el("small", { id: `${id}-hint`, class: "hint", text: hint }) : null,
-    errorSlot(D, owner, name),
+    errorSlot(designer, owner, name),
   );
 }
 
-function check(D, owner, name, text, checked, onchange, hint) {
+function check(designer, owner, name, text, checked, onchange, hint) {
   const input = el("input", { type: "checkbox", "data-testid": `prop-${name}`, checked, onchange });
   return el(
     "div",
     { class: "prop check", "data-prop": name },
     el("label", {}, input, el("span", { text })),
     hint ? el("small", { class: "hint", text: hint }) : null,
-    errorSlot(D, owner, name),
+    errorSlot(designer, owner, name),
   );
 }
 
@@ -61,22 +63,22 @@ function section(title, ...children) {
 }
 
 // Inputs for one label per locale: prop-{name} (first locale), prop-{name}-{locale} (others).
-function labelInputs(D, owner, name, title, value, onchange, { multiline = false } = {}) {
-  const texts = model.labelTexts(value, D.editLocales);
-  const rows = D.editLocales.map((locale, position) => {
+function labelInputs(designer, owner, name, title, value, onchange, { multiline = false } = {}) {
+  const texts = model.labelTexts(value, designer.state.editLocales);
+  const rows = designer.state.editLocales.map((locale, position) => {
     const control = el(multiline ? "textarea" : "input", {
       type: multiline ? null : "text",
       value: texts[locale],
       lang: locale,
       rows: multiline ? 2 : null,
       "data-testid": position === 0 ? `prop-${name}` : `prop-${name}-${locale}`,
-      placeholder: position > 0 && texts[D.editLocales[0]] ? texts[D.editLocales[0]] : null,
+      placeholder: position > 0 && texts[designer.state.editLocales[0]] ? texts[designer.state.editLocales[0]] : null,
       oninput: (event) => {
         texts[locale] = event.target.value;
         onchange(model.labelValue(texts), texts);
       },
     });
-    return prop(D, owner, position === 0 ? name : `${name}-${locale}`, `${title} (${LOCALE_NAMES[locale] || locale})`, control);
+    return prop(designer, owner, position === 0 ? name : `${name}-${locale}`, `${title} (${LOCALE_NAMES[locale] || locale})`, control);
   });
   return el("div", { class: "label-set" }, ...rows);
 }
@@ -88,28 +90,28 @@ function setOrDelete(target, name, value) {
 
 // -- the panel ---------------------------------------------------------------------------
 
-export function renderProperties(D) {
+export function renderProperties(designer) {
   const panel = document.querySelector("[data-testid=properties]");
-  const found = D.selected ? D.find(D.selected) : null;
-  panel.replaceChildren(found ? fieldPanel(D, found) : formPanel(D));
+  const found = designer.state.selected ? designer.find(designer.state.selected) : null;
+  panel.replaceChildren(found ? fieldPanel(designer, found) : formPanel(designer));
 }
 
-function formPanel(D) {
-  const form = D.form;
+function formPanel(designer) {
+  const form = designer.state.form;
   const owner = "form";
-  const keySlot = errorSlot(D, owner, "form-key");
+  const keySlot = errorSlot(designer, owner, "form-key");
   const keyInput = el("input", {
     type: "text",
     value: form.key,
     "data-testid": "prop-form-key",
-    readonly: D.isNew ? null : true,
+    readonly: designer.state.isNew ? null : true,
     spellcheck: "false",
     autocomplete: "off",
     oninput: (event) => {
-      D.formKeyTouched = true;
+      designer.state.formKeyTouched = true;
       const key = event.target.value.trim();
-      D.commit(() => (form.key = key), { coalesce: "form:key", structure: false });
-      setError(keySlot, formKeyProblem(D, key));
+      designer.commit(() => (form.key = key), { coalesce: "form:key", structure: false });
+      setError(keySlot, formKeyProblem(designer, key));
     },
   });
   const keyProp = el(
@@ -119,19 +121,19 @@ function formPanel(D) {
     keyInput,
     el("small", {
       class: "hint",
-      text: D.isNew ? t("Used in addresses and the API. It cannot change once the form is saved.") : t("Fixed once the form is saved."),
+      text: designer.state.isNew ? t("Used in addresses and the API. It cannot change once the form is saved.") : t("Fixed once the form is saved."),
     }),
     keySlot,
   );
   keyInput.id = "prop-form-key";
-  if (D.isNew) setError(keySlot, form.key ? formKeyProblem(D, form.key) : "");
+  if (designer.state.isNew) setError(keySlot, form.key ? formKeyProblem(designer, form.key) : "");
   const titleChoices = [el("option", { value: "", text: t("(the first text field)") })];
   for (const field of form.fields) {
     if (["multiselect", "table", "file", "image", "section"].includes(field.type)) continue;
     titleChoices.push(el("option", { value: field.key, text: `${label(field.label, "") || field.key} (${field.key})` }));
   }
   const titleSelect = el("select", {
-    onchange: (event) => D.commit(() => setOrDelete(form, "title_field", event.target.value), { structure: false }),
+    onchange: (event) => designer.commit(() => setOrDelete(form, "title_field", event.target.value), { structure: false }),
   }, ...titleChoices);
   titleSelect.value = form.title_field || "";
   return el(
@@ -139,52 +141,52 @@ function formPanel(D) {
     { class: "props-body", "data-owner": "form" },
     el("div", { class: "props-head" }, el("h2", { text: t("Form settings") })),
     el("p", { class: "muted small", text: t("Select a field on the canvas to change it, or add one from the palette.") }),
-    errorSlot(D, owner, "form"),
+    errorSlot(designer, owner, "form"),
     section(
       t("Form"),
-      labelInputs(D, owner, "form-label", t("Name"), form.label, (value, texts) => {
-        D.commit(() => {
+      labelInputs(designer, owner, "form-label", t("Name"), form.label, (value, texts) => {
+        designer.commit(() => {
           if (value === undefined) form.label = "";
           else form.label = value;
-          if (D.isNew && !D.formKeyTouched) {
-            const taken = new Set(D.app.forms.map((f) => f.key));
+          if (designer.state.isNew && !designer.state.formKeyTouched) {
+            const taken = new Set(designer.state.app.forms.map((f) => f.key));
             form.key = model.deriveKey(texts.en || Object.values(texts).find(Boolean) || "", taken, "form");
             keyInput.value = form.key;
-            setError(keySlot, formKeyProblem(D, form.key));
+            setError(keySlot, formKeyProblem(designer, form.key));
           }
         }, { coalesce: "form:label", structure: false });
       }),
       keyProp,
-      labelInputs(D, owner, "form-description", t("Description"), form.description, (value) => {
-        D.commit(() => setOrDelete(form, "description", value), { coalesce: "form:description", structure: false });
+      labelInputs(designer, owner, "form-description", t("Description"), form.description, (value) => {
+        designer.commit(() => setOrDelete(form, "description", value), { coalesce: "form:description", structure: false });
       }, { multiline: true }),
-      prop(D, owner, "form-title_field", t("Records are named by"), titleSelect),
-      check(D, owner, "form-sensitive", t("Holds sensitive data (reads are audited)"), form.sensitive, (event) => {
-        D.commit(() => setOrDelete(form, "sensitive", event.target.checked || undefined), { structure: false });
+      prop(designer, owner, "form-title_field", t("Records are named by"), titleSelect),
+      check(designer, owner, "form-sensitive", t("Holds sensitive data (reads are audited)"), form.sensitive, (event) => {
+        designer.commit(() => setOrDelete(form, "sensitive", event.target.checked || undefined), { structure: false });
       }),
     ),
   );
 }
 
-export function formKeyProblem(D, key) {
-  const others = new Set(D.app.forms.map((f) => f.key));
-  if (!D.isNew) others.delete(key);
+export function formKeyProblem(designer, key) {
+  const others = new Set(designer.state.app.forms.map((f) => f.key));
+  if (!designer.state.isNew) others.delete(key);
   if (!key) return t("A key is required.");
   if (!model.KEY_PATTERN.test(key)) return t("Use lower-case letters, digits and _, starting with a letter (at most 63).");
-  if (D.isNew && others.has(key)) return t("The app already has a form with the key “{key}”.", { key });
+  if (designer.state.isNew && others.has(key)) return t("The app already has a form with the key “{key}”.", { key });
   return "";
 }
 
-function fieldPanel(D, found) {
+function fieldPanel(designer, found) {
   const field = found.field;
   const uid = field._uid;
   const info = model.TYPES[field.type] || {};
   const inTable = Boolean(found.table);
   const edit = (mutate, name, structure = false) =>
-    D.commit(mutate, { coalesce: `${uid}:${name}`, structure, uid });
+    designer.commit(mutate, { coalesce: `${uid}:${name}`, structure, uid });
 
   // key, derived from the label while untouched
-  const keySlot = errorSlot(D, uid, "key");
+  const keySlot = errorSlot(designer, uid, "key");
   const keyInput = el("input", {
     type: "text",
     value: field.key,
@@ -196,23 +198,23 @@ function fieldPanel(D, found) {
         field.key = key;
         field._kt = true;
       }, "key");
-      setError(keySlot, model.keyProblem(key, D.siblingKeys(uid)));
+      setError(keySlot, model.keyProblem(key, designer.siblingKeys(uid)));
     },
   });
-  const keyProp = prop(D, uid, "key", t("Key"), keyInput, t("The name of the value in records and the API."));
+  const keyProp = prop(designer, uid, "key", t("Key"), keyInput, t("The name of the value in records and the API."));
   keyProp.querySelector("[data-testid=prop-key-error]").replaceWith(keySlot);
-  const problem = model.keyProblem(field.key, D.siblingKeys(uid));
+  const problem = model.keyProblem(field.key, designer.siblingKeys(uid));
   if (problem) setError(keySlot, problem);
   keyInput.setAttribute("aria-invalid", problem ? "true" : "false");
 
-  const labelSet = labelInputs(D, uid, "label", t("Label"), field.label, (value, texts) => {
+  const labelSet = labelInputs(designer, uid, "label", t("Label"), field.label, (value, texts) => {
     edit(() => {
       setOrDelete(field, "label", value);
       if (!field._kt) {
         const base = field.type === "section" ? "section" : inTable ? "column" : "field";
-        field.key = model.deriveKey(texts.en || Object.values(texts).find(Boolean) || "", D.siblingKeys(uid), base);
+        field.key = model.deriveKey(texts.en || Object.values(texts).find(Boolean) || "", designer.siblingKeys(uid), base);
         keyInput.value = field.key;
-        setError(keySlot, model.keyProblem(field.key, D.siblingKeys(uid)));
+        setError(keySlot, model.keyProblem(field.key, designer.siblingKeys(uid)));
       }
     }, "label");
   });
@@ -223,66 +225,66 @@ function fieldPanel(D, found) {
       "div",
       { class: "props-head" },
       el("h2", {}, el("span", { class: "type-icon", "aria-hidden": "true", text: info.icon || "?" }), ` ${model.typeName(field.type)}`),
-      toolbar(D, uid),
+      toolbar(designer, uid),
     ),
-    errorSlot(D, uid, "field"),
-    section(t("General"), labelSet, keyProp, typeProp(D, field, inTable), placeProp(D, found),
-      labelInputs(D, uid, "help", t("Help text"), field.help, (value) => edit(() => setOrDelete(field, "help", value), "help"), { multiline: true })),
+    errorSlot(designer, uid, "field"),
+    section(t("General"), labelSet, keyProp, typeProp(designer, field, inTable), placeProp(designer, found),
+      labelInputs(designer, uid, "help", t("Help text"), field.help, (value) => edit(() => setOrDelete(field, "help", value), "help"), { multiline: true })),
   );
-  if (info.input || info.indexable) body.append(behaviour(D, found, edit));
-  const validation = validationGroup(D, field, edit);
+  if (info.input || info.indexable) body.append(behaviour(designer, found, edit));
+  const validation = validationGroup(designer, field, edit);
   if (validation) body.append(validation);
-  if (info.options) body.append(optionsEditor(D, field));
-  if (info.relation) body.append(relationGroup(D, field, edit));
-  if (info.computed) body.append(formulaGroup(D, field, edit));
-  body.append(conditionBuilder(D, found));
+  if (info.options) body.append(optionsEditor(designer, field));
+  if (info.relation) body.append(relationGroup(designer, field, edit));
+  if (info.computed) body.append(formulaGroup(designer, field, edit));
+  body.append(conditionBuilder(designer, found));
   return body;
 }
 
-function toolbar(D, uid) {
+function toolbar(designer, uid) {
   const button = (testid, text, shortcut, onclick) =>
     el("button", { type: "button", class: "quiet small", "data-testid": testid, title: shortcut ? `${text} (${shortcut})` : text, "aria-keyshortcuts": shortcut ? shortcut.replace("Alt+↑", "Alt+ArrowUp").replace("Alt+↓", "Alt+ArrowDown") : null, onclick }, text);
   return el(
     "div",
     { class: "props-tools", role: "toolbar", "aria-label": t("Field actions") },
-    button("designer-move-up", t("Move up"), "Alt+↑", () => D.move(uid, -1)),
-    button("designer-move-down", t("Move down"), "Alt+↓", () => D.move(uid, 1)),
-    button("designer-duplicate", t("Duplicate"), null, () => D.duplicate(uid)),
-    button("designer-delete", t("Delete"), "Delete", () => D.remove(uid)),
+    button("designer-move-up", t("Move up"), "Alt+↑", () => designer.move(uid, -1)),
+    button("designer-move-down", t("Move down"), "Alt+↓", () => designer.move(uid, 1)),
+    button("designer-duplicate", t("Duplicate"), null, () => designer.duplicate(uid)),
+    button("designer-delete", t("Delete"), "Delete", () => designer.remove(uid)),
   );
 }
 
-function typeProp(D, field, inTable) {
+function typeProp(designer, field, inTable) {
   const choices = Object.keys(model.TYPES).filter((type) => {
     if (field.type === "section" || type === "section") return type === field.type;
     if (inTable && !model.TYPES[type].column) return false;
     return true;
   });
-  const select = el("select", { onchange: (event) => D.setType(field._uid, event.target.value) },
+  const select = el("select", { onchange: (event) => designer.setType(field._uid, event.target.value) },
     ...choices.map((type) => el("option", { value: type, text: model.typeName(type) })));
   select.value = field.type;
-  return prop(D, field._uid, "type", t("Type"), select, t("Changing the type of a saved field may need its records migrated."));
+  return prop(designer, field._uid, "type", t("Type"), select, t("Changing the type of a saved field may need its records migrated."));
 }
 
 // Where the field sits: before the sections, in a section, or in a table (as a column).
-function placeProp(D, found) {
+function placeProp(designer, found) {
   const field = found.field;
   if (field.type === "section") return null;
-  const sections = D.form.fields.filter((f) => f.type === "section");
-  const tables = model.TYPES[field.type]?.column ? D.form.fields.filter((f) => f.type === "table" && f !== field) : [];
+  const sections = designer.state.form.fields.filter((f) => f.type === "section");
+  const tables = model.TYPES[field.type]?.column ? designer.state.form.fields.filter((f) => f.type === "table" && f !== field) : [];
   if (!sections.length && !tables.length && !found.table) return null;
-  const current = found.table ? found.table._uid : D.sectionOf(field._uid)?._uid || "top";
+  const current = found.table ? found.table._uid : designer.sectionOf(field._uid)?._uid || "top";
   const options = [el("option", { value: "top", text: sections.length ? t("Top of the form (before the sections)") : t("The form itself") })];
   for (const s of sections) options.push(el("option", { value: s._uid, text: t("Section: {name}", { name: label(s.label, "") || s.key }) }));
   for (const table of tables) options.push(el("option", { value: table._uid, text: t("Table: {name} (as a column)", { name: label(table.label, "") || table.key }) }));
   const select = el("select", {
     onchange: (event) => {
-      D.placeIn(field._uid, event.target.value);
-      D.select(field._uid, { focusProp: "parent" });
+      designer.placeIn(field._uid, event.target.value);
+      designer.select(field._uid, { focusProp: "parent" });
     },
   }, ...options);
   select.value = current;
-  return prop(D, field._uid, "parent", t("Place in"), select);
+  return prop(designer, field._uid, "parent", t("Place in"), select);
 }
 
 function parseTyped(type, text) {
@@ -307,7 +309,7 @@ function typedInput(type) {
   return { type: "text" };
 }
 
-function defaultProp(D, field, edit) {
+function defaultProp(designer, field, edit) {
   const uid = field._uid;
   const type = field.type;
   if (["table", "file", "image", "relation"].includes(type)) return null;
@@ -345,36 +347,36 @@ function defaultProp(D, field, edit) {
         if (!parsed.error) edit(() => setOrDelete(field, "default", parsed.value), "default");
       },
     });
-    const wrapper = prop(D, uid, "default", t("Default value"), control, t("Given to new records that leave the field empty."));
+    const wrapper = prop(designer, uid, "default", t("Default value"), control, t("Given to new records that leave the field empty."));
     slot.current = wrapper.querySelector(".prop-error");
     return wrapper;
   }
-  return prop(D, uid, "default", t("Default value"), control, t("Given to new records that leave the field empty."));
+  return prop(designer, uid, "default", t("Default value"), control, t("Given to new records that leave the field empty."));
 }
 
-function behaviour(D, found, edit) {
+function behaviour(designer, found, edit) {
   const field = found.field;
   const uid = field._uid;
   const info = model.TYPES[field.type];
   const group = section(t("Behaviour"));
   if (info.input) {
     group.append(
-      check(D, uid, "required", t("Required"), field.required, (event) => edit(() => setOrDelete(field, "required", event.target.checked || undefined), "required")),
-      defaultProp(D, field, edit) || "",
-      jsonArea(D, uid, "default_expr", t("Default formula (JsonLogic)"), field.default_expr, (value) => edit(() => setOrDelete(field, "default_expr", value), "default_expr"), t('Instead of a default value, e.g. {"today": []}.')),
-      check(D, uid, "read_only", t("Read-only (set by defaults or rules)"), field.read_only, (event) => edit(() => setOrDelete(field, "read_only", event.target.checked || undefined), "read_only")),
+      check(designer, uid, "required", t("Required"), field.required, (event) => edit(() => setOrDelete(field, "required", event.target.checked || undefined), "required")),
+      defaultProp(designer, field, edit) || "",
+      jsonArea(designer, uid, "default_expr", t("Default formula (JsonLogic)"), field.default_expr, (value) => edit(() => setOrDelete(field, "default_expr", value), "default_expr"), t('Instead of a default value, e.g. {"today": []}.')),
+      check(designer, uid, "read_only", t("Read-only (set by defaults or rules)"), field.read_only, (event) => edit(() => setOrDelete(field, "read_only", event.target.checked || undefined), "read_only")),
     );
   }
   if (info.indexable && !found.table) {
     group.append(
-      check(D, uid, "indexed", t("Indexed (fast filters and sorting)"), field.indexed, (event) => edit(() => setOrDelete(field, "indexed", event.target.checked || undefined), "indexed")),
-      check(D, uid, "unique", t("Unique (no two records share a value)"), field.unique, (event) => edit(() => setOrDelete(field, "unique", event.target.checked || undefined), "unique")),
+      check(designer, uid, "indexed", t("Indexed (fast filters and sorting)"), field.indexed, (event) => edit(() => setOrDelete(field, "indexed", event.target.checked || undefined), "indexed")),
+      check(designer, uid, "unique", t("Unique (no two records share a value)"), field.unique, (event) => edit(() => setOrDelete(field, "unique", event.target.checked || undefined), "unique")),
     );
   }
   return group;
 }
 
-function numberProp(D, field, edit, name, text, kind = "integer", hint = null) {
+function numberProp(designer, field, edit, name, text, kind = "integer", hint = null) {
   const wrapper = { slot: null };
   const control = el("input", {
     ...typedInput(kind),
@@ -386,38 +388,38 @@ function numberProp(D, field, edit, name, text, kind = "integer", hint = null) {
       if (!parsed.error) edit(() => setOrDelete(field, name, parsed.value), name);
     },
   });
-  const node = prop(D, field._uid, name, text, control, hint);
+  const node = prop(designer, field._uid, name, text, control, hint);
   wrapper.slot = node.querySelector(".prop-error");
   return node;
 }
 
-function validationGroup(D, field, edit) {
+function validationGroup(designer, field, edit) {
   const info = model.TYPES[field.type];
   const uid = field._uid;
   const group = section(t("Validation"));
   if (info.text) {
     group.append(
-      numberProp(D, field, edit, "min_length", t("Fewest characters")),
-      numberProp(D, field, edit, "max_length", t("Most characters"), "integer", field.type === "text" ? t("1000 when empty.") : t("100000 when empty.")),
-      prop(D, uid, "pattern", t("Pattern (regular expression)"), el("input", {
+      numberProp(designer, field, edit, "min_length", t("Fewest characters")),
+      numberProp(designer, field, edit, "max_length", t("Most characters"), "integer", field.type === "text" ? t("1000 when empty.") : t("100000 when empty.")),
+      prop(designer, uid, "pattern", t("Pattern (regular expression)"), el("input", {
         type: "text",
         value: field.pattern ?? "",
         spellcheck: "false",
         placeholder: "[0-9]{6}",
         oninput: (event) => edit(() => setOrDelete(field, "pattern", event.target.value), "pattern"),
       }), t("The whole value must match.")),
-      labelInputs(D, uid, "pattern_message", t("Message when the pattern does not match"), field.pattern_message, (value) => edit(() => setOrDelete(field, "pattern_message", value), "pattern_message")),
+      labelInputs(designer, uid, "pattern_message", t("Message when the pattern does not match"), field.pattern_message, (value) => edit(() => setOrDelete(field, "pattern_message", value), "pattern_message")),
     );
   } else if (info.limits) {
     const kind = info.limits;
     group.append(
-      numberProp(D, field, edit, "min", kind === "date" || kind === "time" || kind === "datetime" ? t("Earliest") : t("Smallest"), kind),
-      numberProp(D, field, edit, "max", kind === "date" || kind === "time" || kind === "datetime" ? t("Latest") : t("Largest"), kind),
+      numberProp(designer, field, edit, "min", kind === "date" || kind === "time" || kind === "datetime" ? t("Earliest") : t("Smallest"), kind),
+      numberProp(designer, field, edit, "max", kind === "date" || kind === "time" || kind === "datetime" ? t("Latest") : t("Largest"), kind),
     );
   } else if (info.items) {
-    group.append(numberProp(D, field, edit, "min_items", t("Fewest choices")), numberProp(D, field, edit, "max_items", t("Most choices")));
+    group.append(numberProp(designer, field, edit, "min_items", t("Fewest choices")), numberProp(designer, field, edit, "max_items", t("Most choices")));
   } else if (info.table) {
-    group.append(numberProp(D, field, edit, "min_rows", t("Fewest rows")), numberProp(D, field, edit, "max_rows", t("Most rows")));
+    group.append(numberProp(designer, field, edit, "min_rows", t("Fewest rows")), numberProp(designer, field, edit, "max_rows", t("Most rows")));
   } else if (info.file) {
     const sizeSlot = { node: null };
     const size = el("input", {
@@ -433,10 +435,10 @@ function validationGroup(D, field, edit) {
         if (!bad) edit(() => setOrDelete(field, "max_size", text === "" ? undefined : Math.max(1, Math.round(megabytes * 1048576))), "max_size");
       },
     });
-    const sizeProp = prop(D, uid, "max_size", t("Largest file (MB)"), size);
+    const sizeProp = prop(designer, uid, "max_size", t("Largest file (MB)"), size);
     sizeSlot.node = sizeProp.querySelector(".prop-error");
     group.append(
-      prop(D, uid, "accept", t("Accepted file types"), el("input", {
+      prop(designer, uid, "accept", t("Accepted file types"), el("input", {
         type: "text",
         value: (field.accept || []).join(", "),
         placeholder: field.type === "image" ? "image/*" : "application/pdf, image/*",
@@ -446,7 +448,7 @@ function validationGroup(D, field, edit) {
         },
       }), t("MIME types separated by commas, e.g. image/*, application/pdf.")),
       sizeProp,
-      check(D, uid, "multiple", t("Several files"), field.multiple, (event) => edit(() => setOrDelete(field, "multiple", event.target.checked || undefined), "multiple")),
+      check(designer, uid, "multiple", t("Several files"), field.multiple, (event) => edit(() => setOrDelete(field, "multiple", event.target.checked || undefined), "multiple")),
     );
   } else {
     return null;
@@ -454,17 +456,17 @@ function validationGroup(D, field, edit) {
   return group;
 }
 
-function relationGroup(D, field, edit) {
-  const forms = [...D.app.forms];
-  if (D.form.key && !forms.some((f) => f.key === D.form.key)) forms.push({ key: D.form.key, label: D.form.label });
+function relationGroup(designer, field, edit) {
+  const forms = [...designer.state.app.forms];
+  if (designer.state.form.key && !forms.some((f) => f.key === designer.state.form.key)) forms.push({ key: designer.state.form.key, label: designer.state.form.label });
   const select = el("select", {
     onchange: (event) => edit(() => (field.target = event.target.value), "target"),
-  }, ...forms.map((f) => el("option", { value: f.key, text: `${label(f.label, "") || f.key}${f.key === D.form.key ? ` (${t("this form")})` : ""}` })));
+  }, ...forms.map((f) => el("option", { value: f.key, text: `${label(f.label, "") || f.key}${f.key === designer.state.form.key ? ` (${t("this form")})` : ""}` })));
   select.value = field.target || "";
-  return section(t("Link"), prop(D, field._uid, "target", t("Links to a record of"), select));
+  return section(t("Link"), prop(designer, field._uid, "target", t("Links to a record of"), select));
 }
 
-function jsonArea(D, owner, name, text, value, onvalue, hint) {
+function jsonArea(designer, owner, name, text, value, onvalue, hint) {
   const node = { slot: null };
   const area = el("textarea", {
     class: "code",
@@ -489,35 +491,35 @@ function jsonArea(D, owner, name, text, value, onvalue, hint) {
       }
     },
   });
-  const wrapper = prop(D, owner, name, text, area, hint);
+  const wrapper = prop(designer, owner, name, text, area, hint);
   node.slot = wrapper.querySelector(".prop-error");
   return wrapper;
 }
 
-function formulaGroup(D, field, edit) {
+function formulaGroup(designer, field, edit) {
   const select = el("select", {
     onchange: (event) => edit(() => setOrDelete(field, "result_type", event.target.value === "text" ? undefined : event.target.value), "result_type"),
   }, ...["text", "number", "integer", "boolean", "date"].map((kind) => el("option", { value: kind, text: t(kind === "boolean" ? "Yes / no" : kind === "integer" ? "Whole number" : kind[0].toUpperCase() + kind.slice(1)) })));
   select.value = field.result_type || "text";
   return section(
     t("Formula"),
-    jsonArea(D, field._uid, "formula", t("Formula (JsonLogic)"), field.formula, (value) => edit(() => setOrDelete(field, "formula", value), "formula"), t('e.g. {"years_between": [{"var": "birth_date"}, {"today": []}]}')),
-    prop(D, field._uid, "result_type", t("Result"), select),
+    jsonArea(designer, field._uid, "formula", t("Formula (JsonLogic)"), field.formula, (value) => edit(() => setOrDelete(field, "formula", value), "formula"), t('e.g. {"years_between": [{"var": "birth_date"}, {"today": []}]}')),
+    prop(designer, field._uid, "result_type", t("Result"), select),
   );
 }
 
 // -- options ------------------------------------------------------------------------------
 
-function optionsEditor(D, field) {
+function optionsEditor(designer, field) {
   const uid = field._uid;
   const list = el("ol", { class: "options-list", "data-testid": "prop-options" });
   const rerender = (focus) => {
-    D.renderProperties();
+    designer.renderProperties();
     if (focus) document.querySelector(`[data-testid="${focus}"]`)?.focus();
   };
-  const edit = (mutate, name, structure) => D.commit(mutate, { coalesce: `${uid}:${name}`, structure: false, uid });
+  const edit = (mutate, name) => designer.commit(mutate, { coalesce: `${uid}:${name}`, structure: false, uid });
   (field.options || []).forEach((option, position) => {
-    const texts = model.labelTexts(option.label, D.editLocales);
+    const texts = model.labelTexts(option.label, designer.state.editLocales);
     const value = el("input", {
       type: "text",
       value: option.value,
@@ -529,7 +531,7 @@ function optionsEditor(D, field) {
         option._vt = true;
       }, `option-${position}-value`),
     });
-    const labels = D.editLocales.map((locale, i) =>
+    const labels = designer.state.editLocales.map((locale, i) =>
       el("input", {
         type: "text",
         value: texts[locale],
@@ -551,7 +553,7 @@ function optionsEditor(D, field) {
     const move = (delta, testid) => () => {
       const target = position + delta;
       if (target < 0 || target >= field.options.length) return;
-      D.commit(() => {
+      designer.commit(() => {
         field.options.splice(position, 1);
         field.options.splice(target, 0, option);
       }, { structure: false, uid });
@@ -566,7 +568,7 @@ function optionsEditor(D, field) {
           el("button", {
             type: "button", class: "icon-button", title: t("Remove"), "aria-label": t("Remove option {n}", { n: position + 1 }), "data-testid": `option-${position}-remove`,
             onclick: () => {
-              D.commit(() => field.options.splice(position, 1), { structure: false, uid });
+              designer.commit(() => field.options.splice(position, 1), { structure: false, uid });
               rerender(field.options.length ? `option-${Math.min(position, field.options.length - 1)}-value` : "option-add");
             },
           }, "✕"),
@@ -580,23 +582,23 @@ function optionsEditor(D, field) {
     onclick: () => {
       const taken = new Set((field.options || []).map((o) => o.value));
       const n = (field.options || []).length + 1;
-      D.commit(() => {
+      designer.commit(() => {
         field.options ||= [];
         field.options.push({ value: model.deriveKey("", taken, "option"), label: t("Option {n}", { n }), _vt: false });
       }, { structure: false, uid });
       rerender(`option-${field.options.length - 1}-label`);
     },
   }, t("Add an option"));
-  return section(t("Options"), list, add, errorSlot(D, uid, "options"));
+  return section(t("Options"), list, add, errorSlot(designer, uid, "options"));
 }
 
 // -- visibility condition ------------------------------------------------------------------
 
-function conditionFields(D, found) {
+function conditionFields(designer, found) {
   const self = found.field;
   const pool = [];
   if (found.table) for (const column of found.table.fields) if (column !== self) pool.push(column);
-  for (const field of D.form.fields) {
+  for (const field of designer.state.form.fields) {
     if (field === self || field.type === "section" || field === found.table) continue;
     if (found.table && pool.some((c) => c.key === field.key)) continue;
     pool.push(field);
@@ -604,10 +606,10 @@ function conditionFields(D, found) {
   return pool;
 }
 
-function conditionBuilder(D, found) {
+function conditionBuilder(designer, found) {
   const field = found.field;
   const uid = field._uid;
-  const candidates = conditionFields(D, found);
+  const candidates = conditionFields(designer, found);
   const byKey = new Map(candidates.map((f) => [f.key, f]));
   const parse = (rule) => parseCondition(rule, VISIBILITY, (key) => byKey.get(key)?.type);
   let state = parse(field.visible_if);
@@ -615,10 +617,10 @@ function conditionBuilder(D, found) {
   state ||= { join: "all", rows: [] };
   const box = el("div", { class: "condition", "data-testid": "condition-builder" });
   const group = section(t("Show this field"), box);
-  const builderErrors = errorSlot(D, uid, "visible_if"); // the raw editor has its own
+  const builderErrors = errorSlot(designer, uid, "visible_if"); // the raw editor has its own
 
   const commit = (rule) =>
-    D.commit(() => setOrDelete(field, "visible_if", rule), { coalesce: `${uid}:visible_if`, structure: false, uid });
+    designer.commit(() => setOrDelete(field, "visible_if", rule), { coalesce: `${uid}:visible_if`, structure: false, uid });
   const apply = () => commit(buildCondition(state));
 
   function valueControl(row, position) {
@@ -667,7 +669,7 @@ function conditionBuilder(D, found) {
           draw("cond-raw-toggle");
         },
       }, t("Back to the builder"));
-      const area = jsonArea(D, uid, "visible_if", t("Condition (JsonLogic)"), field.visible_if, (value) => {
+      const area = jsonArea(designer, uid, "visible_if", t("Condition (JsonLogic)"), field.visible_if, (value) => {
         commit(value);
         const ok = parse(value) !== null;
         back.disabled = !ok;
@@ -750,18 +752,18 @@ function conditionBuilder(D, found) {
 // -- errors from a save --------------------------------------------------------------------
 
 // `entries`: [{uid ("form" for the form itself), prop, message}], `general`: messages.
-export function showPropErrors(D, entries, general = []) {
-  D.errors = new Map();
+export function showPropErrors(designer, entries, general = []) {
+  designer.state.errors = new Map();
   for (const { uid, prop: name, message } of entries) {
-    const bucket = D.errors.get(uid) || {};
+    const bucket = designer.state.errors.get(uid) || {};
     (bucket[name] ||= []).push(message);
-    D.errors.set(uid, bucket);
+    designer.state.errors.set(uid, bucket);
   }
-  D.generalErrors = general;
-  D.renderCanvas();
+  designer.state.generalErrors = general;
+  designer.renderCanvas();
   const first = entries.find((entry) => entry.uid !== "form") || entries[0];
   if (first) {
-    D.select(first.uid === "form" ? null : first.uid);
+    designer.select(first.uid === "form" ? null : first.uid);
     const slot = document.querySelector(`[data-testid=properties] [data-testid="prop-${first.prop}-error"]`) ||
       document.querySelector("[data-testid=properties] [data-testid=prop-field-error]");
     if (slot && slot.hidden) {

@@ -20,10 +20,10 @@ function badge(kind) {
 }
 
 // Problems the browser can see before asking the server: keys.
-function localProblems(D) {
+function localProblems(designer) {
   const entries = [];
-  if (D.isNew) {
-    const problem = formKeyProblem(D, D.form.key);
+  if (designer.state.isNew) {
+    const problem = formKeyProblem(designer, designer.state.form.key);
     if (problem) entries.push({ uid: "form", prop: "form-key", message: problem });
   }
   const visit = (list) => {
@@ -39,7 +39,7 @@ function localProblems(D) {
       }
     }
   };
-  visit(D.form.fields);
+  visit(designer.state.form.fields);
   return entries;
 }
 
@@ -48,12 +48,12 @@ function unescape(part) {
 }
 
 // Server problems -> entries at fields of the canvas (by the field order that was sent).
-function mapErrors(D, errors, order) {
+function mapErrors(designer, errors, order) {
   const entries = [];
   const general = [];
   for (const error of errors) {
     const parts = String(error.path || "").split("/").slice(1).map(unescape);
-    if (parts[0] === "forms" && parts[1] === String(D.formIndex)) {
+    if (parts[0] === "forms" && parts[1] === String(designer.state.formIndex)) {
       if (parts[2] === "fields" && parts.length > 3 && order[Number(parts[3])]) {
         const top = order[Number(parts[3])];
         let uid = top.uid;
@@ -85,8 +85,8 @@ function showGeneral(general) {
   );
 }
 
-function fieldName(D, key) {
-  const field = D.form.fields.find((f) => f.key === key);
+function fieldName(designer, key) {
+  const field = designer.state.form.fields.find((f) => f.key === key);
   return field ? label(field.label, "") || key : key;
 }
 
@@ -98,7 +98,7 @@ function changeText(change) {
 }
 
 // Fill the plan dialog; resolves true when the user confirms.
-function showPlan(D, plan, { refusal = null } = {}) {
+function showPlan(designer, plan, { refusal = null } = {}) {
   const dialog = document.querySelector("[data-testid=designer-plan]");
   const body = dialog.querySelector("[data-plan-body]");
   const confirm = dialog.querySelector("[data-testid=designer-confirm]");
@@ -114,7 +114,7 @@ function showPlan(D, plan, { refusal = null } = {}) {
     for (const change of form.fields || []) {
       const count = change.records ?? 0;
       items.push(el("li", { "data-testid": "plan-change", "data-class": change.class, "data-field": change.field }, badge(change.class), " ",
-        el("strong", { text: fieldName(D, change.field) }), ` ${changeText(change)}`,
+        el("strong", { text: fieldName(designer, change.field) }), ` ${changeText(change)}`,
         change.reasons?.length ? el("span", { class: "reasons", text: ` — ${change.reasons.join("; ")}` }) : null,
         el("span", { class: "records", "data-testid": "plan-records", text: ` · ${change.records_note ? t("at most {n} records", { n: count }) : t("{n} records", { n: count })}` })));
     }
@@ -156,11 +156,11 @@ function showPlan(D, plan, { refusal = null } = {}) {
 }
 
 // Someone saved the app meanwhile: reload (losing these changes) or review and overwrite.
-function showConflict(D, problem) {
+function showConflict(designer, problem) {
   const dialog = document.querySelector("[data-testid=designer-conflict]");
   dialog.querySelector("[data-conflict-text]").textContent = t(
     "Someone else saved a change to this app (it is now at revision {now}; you opened revision {mine}). Reload to see their version — your changes here are lost — or review what saving yours would change and overwrite.",
-    { now: problem.current_revision ?? "?", mine: D.revision },
+    { now: problem.current_revision ?? "?", mine: designer.state.revision },
   );
   return new Promise((resolve) => {
     const onClose = () => {
@@ -179,79 +179,79 @@ function busy(on) {
   button.setAttribute("aria-busy", String(on));
 }
 
-export async function save(D, { review = false } = {}) {
-  if (D.saving) return;
-  const local = localProblems(D);
+export async function save(designer, { review = false } = {}) {
+  if (designer.state.saving) return;
+  const local = localProblems(designer);
   if (local.length) {
-    D.showErrors(local);
+    designer.showErrors(local);
     showGeneral([]);
-    D.status(t("Fix the marked fields first."), "error");
+    designer.status(t("Fix the marked fields first."), "error");
     return;
   }
-  const form = model.serializeForm(D.form);
-  const order = D.form.fields.map((f) => ({ uid: f._uid, columns: Array.isArray(f.fields) ? f.fields.map((c) => c._uid) : null }));
-  const url = `/api/apps/${encodeURIComponent(D.app.key)}/forms/${encodeURIComponent(form.key)}`;
-  const headers = { "If-Match": `"${D.revision}"` };
-  D.saving = true;
+  const form = model.serializeForm(designer.state.form);
+  const order = designer.state.form.fields.map((f) => ({ uid: f._uid, columns: Array.isArray(f.fields) ? f.fields.map((c) => c._uid) : null }));
+  const url = `/api/apps/${encodeURIComponent(designer.state.app.key)}/forms/${encodeURIComponent(form.key)}`;
+  const headers = { "If-Match": `"${designer.state.revision}"` };
+  designer.state.saving = true;
   busy(true);
-  D.status(t("Checking the change…"));
+  designer.status(t("Checking the change…"));
   try {
     const plan = (await api(`${url}?dry_run=true`, { method: "PUT", body: form, headers })).data;
-    D.showErrors([]);
+    designer.showErrors([]);
     showGeneral([]);
     if (plan.status === "unchanged") {
-      D.markSaved();
-      D.status(t("Nothing to save: the form is as stored."), "ok");
+      designer.markSaved();
+      designer.status(t("Nothing to save: the form is as stored."), "ok");
       return;
     }
     const summary = plan.summary || {};
     const risky = !plan.can_apply || summary.needs_migration > 0 || summary.destructive > 0;
     const destructive = summary.destructive > 0 || (plan.blocked || []).some((b) => b.class === "destructive");
     if (risky || review) {
-      D.status(t("Review the changes."));
-      if (!(await showPlan(D, plan))) {
-        D.status(t("Not saved."));
+      designer.status(t("Review the changes."));
+      if (!(await showPlan(designer, plan))) {
+        designer.status(t("Not saved."));
         return;
       }
     }
-    D.status(t("Saving…"));
+    designer.status(t("Saving…"));
     const query = destructive ? "?allow_destructive=true" : "";
     const answer = await api(url + query, { method: "PUT", body: form, headers });
     const tag = answer.headers.get("etag");
     const revision = tag ? Number(tag.replace(/[^0-9]/g, "")) : answer.data.revision;
-    D.afterSave({ revision, formKey: form.key });
-    D.status(t("Saved — revision {n}.", { n: revision }), "ok");
+    designer.afterSave({ revision, formKey: form.key });
+    designer.status(t("Saved — revision {n}.", { n: revision }), "ok");
   } catch (error) {
     if (!(error instanceof ApiError)) {
-      D.status(t("Could not reach the server: {reason}", { reason: error.message }), "error");
+      designer.status(t("Could not reach the server: {reason}", { reason: error.message }), "error");
       return;
     }
     if (error.status === 422) {
-      const { entries, general } = mapErrors(D, error.errors, order);
-      D.showErrors(entries);
+      const { entries, general } = mapErrors(designer, error.errors, order);
+      designer.showErrors(entries);
       showGeneral(general);
-      D.status(t("The form has {n} problem(s); nothing was saved.", { n: error.errors.length || 1 }), "error");
+      designer.status(t("The form has {n} problem(s); nothing was saved.", { n: error.errors.length || 1 }), "error");
     } else if (error.status === 409) {
-      D.status(t("Not saved: the change needs a decision the designer cannot make."), "error");
+      designer.status(t("Not saved: the change needs a decision the designer cannot make."), "error");
       const plan = error.problem.plan || { summary: {}, forms: [], can_apply: false };
-      await showPlan(D, plan, { refusal: error.errors.map((e) => e.message).concat(error.errors.length ? [] : [error.message]) });
+      await showPlan(designer, plan, { refusal: error.errors.map((e) => e.message).concat(error.errors.length ? [] : [error.message]) });
     } else if (error.status === 412) {
-      D.status(t("Someone else saved this app meanwhile."), "error");
-      const choice = await showConflict(D, error.problem);
+      designer.status(t("Someone else saved this app meanwhile."), "error");
+      const choice = await showConflict(designer, error.problem);
       if (choice === "reload") {
-        D.markSaved();
+        designer.markSaved();
         window.location.reload();
       } else if (choice === "overwrite") {
-        D.revision = error.problem.current_revision ?? D.revision;
-        D.saving = false;
+        designer.state.revision = error.problem.current_revision ?? designer.state.revision;
+        designer.state.saving = false;
         busy(false);
-        return save(D, { review: true });
+        return save(designer, { review: true });
       }
     } else {
-      D.status(error.message, "error");
+      designer.status(error.message, "error");
     }
   } finally {
-    D.saving = false;
+    designer.state.saving = false;
     busy(false);
   }
 }

@@ -10,6 +10,7 @@ import { t, label } from "/static/i18n.js";
 import * as model from "/static/designer-model.js";
 import { renderProperties, showPropErrors } from "/static/designer-props.js";
 import { save } from "/static/designer-save.js";
+import { createState } from "/static/designer-state.js";
 
 const data = JSON.parse(document.getElementById("designer-data").textContent);
 const root = document.querySelector("[data-testid=designer]");
@@ -29,26 +30,30 @@ const indicator = document.createElement("div");
 indicator.className = "drop-indicator";
 indicator.hidden = true;
 
-const appLocales = data.app.locales?.length ? data.app.locales : ["en"];
-const editLocales = [...appLocales, ...["en", "zh-CN"].filter((l) => !appLocales.includes(l))];
+const state = createState(data);
 
-// The designer's shared state, handed to the properties panel and the save path.
-export const D = {
-  data,
-  app: data.app,
-  appLocales,
-  editLocales,
-  form: data.form ? model.adoptForm(data.form) : { key: "", label: "", fields: [] },
-  isNew: !data.form,
-  formKeyTouched: Boolean(data.form),
-  formIndex: data.form_index,
-  revision: data.revision,
-  selected: null,
-  errors: new Map(), // uid (or "form") -> {property: [messages]}
-  generalErrors: [],
-  saving: false,
+// What the properties panel (designer-props.js) and the save path (designer-save.js) may use:
+// the state, and the actions that change it and redraw what depends on it.
+const designer = {
+  state,
+  commit,
+  find,
+  siblingKeys,
+  sectionOf: sectionOfField,
+  select,
+  move,
+  moveTo,
+  placeIn,
+  remove,
+  duplicate,
+  setType,
+  status,
+  markSaved,
+  afterSave,
+  showErrors: (errors) => showPropErrors(designer, errors),
+  renderCanvas: redrawCanvas,
+  renderProperties: () => renderProperties(designer),
 };
-D.form.fields ??= [];
 
 // -- finding fields -------------------------------------------------------------------------
 
@@ -57,40 +62,40 @@ let index = new Map(); // uid -> {field, list, table}
 function reindex() {
   index = new Map();
   clashes = new Map();
-  for (const field of D.form.fields) {
-    index.set(field._uid, { field, list: D.form.fields, table: null });
+  for (const field of state.form.fields) {
+    index.set(field._uid, { field, list: state.form.fields, table: null });
     if (field.type === "table" && Array.isArray(field.fields)) {
       for (const column of field.fields) index.set(column._uid, { field: column, list: field.fields, table: field });
     }
   }
 }
 
-D.find = (uid) => {
+function find(uid) {
   const found = index.get(uid);
   if (!found) return null;
   return { ...found, index: found.list.indexOf(found.field) };
-};
+}
 
 // Keys of the other fields in the same scope (the form, or the table's columns).
-D.siblingKeys = (uid) => {
-  const found = D.find(uid);
-  const list = found ? found.list : D.form.fields;
+function siblingKeys(uid) {
+  const found = find(uid);
+  const list = found ? found.list : state.form.fields;
   return new Set(list.filter((f) => f._uid !== uid).map((f) => f.key));
-};
+}
 
 // The section a top-level field sits in (null before the first section).
 function sectionOf(position) {
-  for (let i = position - 1; i >= 0; i -= 1) if (D.form.fields[i].type === "section") return D.form.fields[i];
+  for (let i = position - 1; i >= 0; i -= 1) if (state.form.fields[i].type === "section") return state.form.fields[i];
   return null;
 }
-D.sectionOf = (uid) => {
-  const found = D.find(uid);
+function sectionOfField(uid) {
+  const found = find(uid);
   return found && !found.table ? sectionOf(found.index) : null;
-};
+}
 
 // A section's block: the section and the fields up to the next section.
 function blockAt(position) {
-  const fields = D.form.fields;
+  const fields = state.form.fields;
   if (fields[position].type !== "section") return [fields[position]];
   let end = position + 1;
   while (end < fields.length && fields[end].type !== "section") end += 1;
@@ -103,12 +108,12 @@ const undoStack = { past: [], future: [], lastKey: null, lastAt: 0 };
 const HISTORY_LIMIT = 200;
 
 function snapshot() {
-  return JSON.stringify({ form: D.form, selected: D.selected, formKeyTouched: D.formKeyTouched });
+  return JSON.stringify({ form: state.form, selected: state.selected, formKeyTouched: state.formKeyTouched });
 }
 
-// Change the state: `mutate` edits D.form in place. `coalesce` names a run of edits (typing
+// Change the state: `mutate` edits state.form in place. `coalesce` names a run of edits (typing
 // in one input) that undo takes back as one step.
-D.commit = (mutate, { coalesce = null, structure = true, uid = null } = {}) => {
+function commit(mutate, { coalesce = null, structure = true, uid = null } = {}) {
   const now = Date.now();
   if (!(coalesce && coalesce === undoStack.lastKey && now - undoStack.lastAt < 1500)) {
     undoStack.past.push(snapshot());
@@ -117,46 +122,46 @@ D.commit = (mutate, { coalesce = null, structure = true, uid = null } = {}) => {
   undoStack.lastKey = coalesce;
   undoStack.lastAt = now;
   undoStack.future = [];
-  if (uid) D.errors.delete(uid); // the server's verdict was about the field as it was
+  if (uid) state.errors.delete(uid); // the server's verdict was about the field as it was
   const result = mutate();
   changed({ structure, uid });
   return result;
-};
+}
 
 function restore(text) {
-  const state = JSON.parse(text);
-  D.form = state.form;
-  D.selected = state.selected;
-  D.formKeyTouched = state.formKeyTouched;
+  const saved = JSON.parse(text);
+  state.form = saved.form;
+  state.selected = saved.selected;
+  state.formKeyTouched = saved.formKeyTouched;
   undoStack.lastKey = null;
   reindex();
-  if (D.selected && !index.has(D.selected)) D.selected = null;
+  if (state.selected && !index.has(state.selected)) state.selected = null;
   const active = document.activeElement;
   const onCard = Boolean(active?.closest?.(".field-card"));
   const inPanel = propsPanel.contains(active) ? active.dataset.testid : null;
   changed({ structure: true });
-  renderProperties(D);
+  renderProperties(designer);
   if (inPanel) propsPanel.querySelector(`[data-testid="${inPanel}"]`)?.focus();
-  else if (onCard) D.focusCard();
+  else if (onCard) focusCard();
 }
 
-D.undo = () => {
+function undo() {
   if (!undoStack.past.length) return;
   undoStack.future.push(snapshot());
   restore(undoStack.past.pop());
   status(t("Undone."));
-};
+}
 
-D.redo = () => {
+function redo() {
   if (!undoStack.future.length) return;
   undoStack.past.push(snapshot());
   restore(undoStack.future.pop());
   status(t("Redone."));
-};
+}
 
 // -- after every change ---------------------------------------------------------------------
 
-let savedText = JSON.stringify(model.serializeForm(D.form));
+let savedText = JSON.stringify(model.serializeForm(state.form));
 
 function changed({ structure = true, uid = null } = {}) {
   if (structure) {
@@ -172,28 +177,30 @@ function changed({ structure = true, uid = null } = {}) {
   schedulePreview();
 }
 
-D.isDirty = () => JSON.stringify(model.serializeForm(D.form)) !== savedText;
+function isDirty() {
+  return JSON.stringify(model.serializeForm(state.form)) !== savedText;
+}
 
 function updateDirty() {
-  const dirty = D.isDirty();
+  const dirty = isDirty();
   dirtyBadge.hidden = !dirty;
   root.dataset.dirty = String(dirty);
 }
 
-D.markSaved = () => {
-  savedText = JSON.stringify(model.serializeForm(D.form));
+function markSaved() {
+  savedText = JSON.stringify(model.serializeForm(state.form));
   updateDirty();
-};
+}
 
 window.addEventListener("beforeunload", (event) => {
-  if (D.isDirty()) {
+  if (isDirty()) {
     event.preventDefault();
     event.returnValue = "";
   }
 });
 
 function updateTitle() {
-  const text = label(D.form.label, "") || (D.isNew ? t("New form") : D.form.key);
+  const text = label(state.form.label, "") || (state.isNew ? t("New form") : state.form.key);
   titleText.textContent = text;
 }
 
@@ -201,7 +208,6 @@ function status(message, kind = "") {
   statusLine.textContent = message;
   statusLine.dataset.kind = kind;
 }
-D.status = status;
 
 // -- the canvas -----------------------------------------------------------------------------
 
@@ -229,7 +235,7 @@ function siblingsOf(field) {
 function fieldProblem(field) {
   const problem = model.keyProblem(field.key, siblingsOf(field));
   if (problem) return problem;
-  const errors = D.errors.get(field._uid);
+  const errors = state.errors.get(field._uid);
   if (errors) return Object.values(errors).flat()[0] || "";
   if (field.type === "table" && !field.fields?.length) return t("A table needs at least one column.");
   return "";
@@ -257,7 +263,7 @@ function headHtml(field) {
 
 function cardOpen(field, table) {
   const testid = table ? `field-${table.key}.${field.key}` : `field-${field.key}`;
-  const selected = field._uid === D.selected;
+  const selected = field._uid === state.selected;
   const problem = fieldProblem(field) !== "";
   const labelText = label(field.label, "") || t("Untitled");
   return (
@@ -280,7 +286,7 @@ function tableHtml(field) {
 function renderCanvas() {
   const parts = [];
   let open = false;
-  for (const field of D.form.fields) {
+  for (const field of state.form.fields) {
     if (field.type === "section") {
       if (open) parts.push("</div></div>");
       parts.push(cardOpen(field, null));
@@ -297,7 +303,7 @@ function renderCanvas() {
   }
   if (open) parts.push("</div></div>");
   canvas.innerHTML = parts.join("");
-  canvas.dataset.empty = D.form.fields.length ? "false" : "true";
+  canvas.dataset.empty = state.form.fields.length ? "false" : "true";
   canvas.append(indicator);
   rove();
 }
@@ -308,7 +314,7 @@ function cardOf(uid) {
 
 // Redraw one card's head (children of a section or table stay as they are).
 function updateCard(uid) {
-  const found = D.find(uid);
+  const found = find(uid);
   const card = cardOf(uid);
   if (!found || !card) return renderCanvas();
   const field = found.field;
@@ -337,24 +343,23 @@ function updateCard(uid) {
     }
   }
 }
-D.updateCard = updateCard;
 
 // One card is in the tab order (roving tabindex): the selected one, else the first.
 function rove() {
   const cards = canvas.querySelectorAll(".field-card");
   for (const card of cards) card.tabIndex = -1;
-  const current = (D.selected && cardOf(D.selected)) || cards[0];
+  const current = (state.selected && cardOf(state.selected)) || cards[0];
   if (current) current.tabIndex = 0;
 }
 
-D.select = (uid, { focus = false, focusProp = null } = {}) => {
-  const previous = D.selected && cardOf(D.selected);
+function select(uid, { focus = false, focusProp = null } = {}) {
+  const previous = state.selected && cardOf(state.selected);
   if (previous) {
     previous.classList.remove("selected");
     previous.setAttribute("aria-selected", "false");
   }
-  D.selected = uid && index.has(uid) ? uid : null;
-  const card = D.selected && cardOf(D.selected);
+  state.selected = uid && index.has(uid) ? uid : null;
+  const card = state.selected && cardOf(state.selected);
   if (card) {
     card.classList.add("selected");
     card.setAttribute("aria-selected", "true");
@@ -363,24 +368,24 @@ D.select = (uid, { focus = false, focusProp = null } = {}) => {
   }
   rove();
   showTab("properties");
-  renderProperties(D);
+  renderProperties(designer);
   if (focusProp) propsPanel.querySelector(`[data-testid="prop-${focusProp}"]`)?.focus();
-};
+}
 
-D.focusCard = () => {
-  const card = D.selected && cardOf(D.selected);
+function focusCard() {
+  const card = state.selected && cardOf(state.selected);
   (card || canvas.querySelector(".field-card") || canvas).focus();
-};
+}
 
 // -- adding, moving, removing ---------------------------------------------------------------
 
 function context(column) {
-  return { forms: D.app.forms, formKey: D.form.key, column };
+  return { forms: state.app.forms, formKey: state.form.key, column };
 }
 
 // Insert `fields` into `container` ("root" or a table's uid) before `beforeUid` (or at the end).
 function insertInto(container, beforeUid, fields) {
-  const list = container === "root" ? D.form.fields : D.find(container)?.field.fields;
+  const list = container === "root" ? state.form.fields : find(container)?.field.fields;
   if (!list) return false;
   let at = beforeUid ? list.findIndex((f) => f._uid === beforeUid) : -1;
   if (at < 0) at = list.length;
@@ -390,33 +395,33 @@ function insertInto(container, beforeUid, fields) {
 
 // Where a new field goes without a drop position: after the selected one.
 function afterSelected(type) {
-  const found = D.selected && D.find(D.selected);
+  const found = state.selected && find(state.selected);
   if (!found) return { container: "root", beforeUid: null };
   const columnType = model.TYPES[type]?.column;
   if (found.table) {
     if (columnType) {
       return { container: found.table._uid, beforeUid: found.list[found.index + 1]?._uid ?? null };
     }
-    const tableAt = D.form.fields.indexOf(found.table);
-    return { container: "root", beforeUid: D.form.fields[tableAt + 1]?._uid ?? null };
+    const tableAt = state.form.fields.indexOf(found.table);
+    return { container: "root", beforeUid: state.form.fields[tableAt + 1]?._uid ?? null };
   }
   const after = type === "section" && found.field.type === "section" ? blockAt(found.index).length : 1;
-  return { container: "root", beforeUid: D.form.fields[found.index + after]?._uid ?? null };
+  return { container: "root", beforeUid: state.form.fields[found.index + after]?._uid ?? null };
 }
 
-D.addField = (type, at = null, { focusLabel = true } = {}) => {
+function addField(type, at = null, { focusLabel = true } = {}) {
   const where = at || afterSelected(type);
   const inTable = where.container !== "root";
   if (inTable && !model.TYPES[type]?.column) {
     status(t("A table cannot hold a {type}.", { type: model.typeName(type) }), "error");
     return;
   }
-  const scope = inTable ? D.find(where.container).field.fields : D.form.fields;
+  const scope = inTable ? find(where.container).field.fields : state.form.fields;
   const field = model.newField(type, new Set(scope.map((f) => f.key)), context(inTable));
-  D.commit(() => insertInto(where.container, where.beforeUid, [field]));
-  D.select(field._uid, { focusProp: focusLabel ? "label" : null });
+  commit(() => insertInto(where.container, where.beforeUid, [field]));
+  select(field._uid, { focusProp: focusLabel ? "label" : null });
   status(t("Added a {type} field.", { type: model.typeName(type) }));
-};
+}
 
 function fitToScope(fields, inTable, scopeList) {
   for (const field of fields) {
@@ -430,8 +435,8 @@ function fitToScope(fields, inTable, scopeList) {
 }
 
 // Move a field (a section with its fields) before `beforeUid` in `container`.
-D.moveTo = (uid, container, beforeUid) => {
-  const found = D.find(uid);
+function moveTo(uid, container, beforeUid) {
+  const found = find(uid);
   if (!found) return false;
   const block = found.table ? [found.field] : blockAt(found.index);
   if (beforeUid && block.some((f) => f._uid === beforeUid)) return false;
@@ -443,38 +448,38 @@ D.moveTo = (uid, container, beforeUid) => {
       return false;
     }
   }
-  D.commit(() => {
+  commit(() => {
     found.list.splice(found.index, block.length);
     insertInto(container, beforeUid, block);
-    const list = container === "root" ? D.form.fields : index.get(container).field.fields;
+    const list = container === "root" ? state.form.fields : index.get(container).field.fields;
     fitToScope(block, container !== "root", list);
   });
-  D.select(uid, { focus: refocus });
+  select(uid, { focus: refocus });
   return true;
-};
+}
 
 // One step up or down; a section moves with its fields, past the neighbouring block.
-D.move = (uid, direction) => {
-  const found = D.find(uid);
+function move(uid, direction) {
+  const found = find(uid);
   if (!found) return;
   const refocus = Boolean(document.activeElement?.closest?.(".field-card"));
   const list = found.list;
   if (found.table || found.field.type !== "section") {
     const target = found.index + direction;
     if (target < 0 || target >= list.length) return;
-    D.commit(() => {
+    commit(() => {
       list.splice(found.index, 1);
       list.splice(target, 0, found.field);
     });
   } else {
-    const fields = D.form.fields;
+    const fields = state.form.fields;
     const block = blockAt(found.index);
     if (direction < 0) {
       if (found.index === 0) return;
       let start = found.index - 1;
       const previousSection = sectionOf(found.index);
       if (previousSection) start = fields.indexOf(previousSection);
-      D.commit(() => {
+      commit(() => {
         fields.splice(found.index, block.length);
         fields.splice(start, 0, ...block);
       });
@@ -482,45 +487,45 @@ D.move = (uid, direction) => {
       const next = found.index + block.length;
       if (next >= fields.length) return;
       const nextBlock = blockAt(next);
-      D.commit(() => {
+      commit(() => {
         fields.splice(found.index, block.length);
         fields.splice(found.index + nextBlock.length, 0, ...block);
       });
     }
   }
-  D.select(uid, { focus: refocus });
+  select(uid, { focus: refocus });
   status(direction < 0 ? t("Moved up.") : t("Moved down."));
-};
+}
 
 // The "Place in" choice: "top", a section's uid or a table's uid.
-D.placeIn = (uid, target) => {
-  const found = D.find(uid);
+function placeIn(uid, target) {
+  const found = find(uid);
   if (!found) return;
   if (target === "top") {
-    const firstSection = D.form.fields.find((f) => f.type === "section" && f._uid !== uid);
-    return D.moveTo(uid, "root", firstSection?._uid ?? null);
+    const firstSection = state.form.fields.find((f) => f.type === "section" && f._uid !== uid);
+    return moveTo(uid, "root", firstSection?._uid ?? null);
   }
-  const owner = D.find(target);
+  const owner = find(target);
   if (!owner) return;
-  if (owner.field.type === "table") return D.moveTo(uid, target, null);
-  const end = D.form.fields.indexOf(owner.field) + blockAt(D.form.fields.indexOf(owner.field)).length;
-  return D.moveTo(uid, "root", D.form.fields[end]?._uid ?? null);
-};
+  if (owner.field.type === "table") return moveTo(uid, target, null);
+  const end = state.form.fields.indexOf(owner.field) + blockAt(state.form.fields.indexOf(owner.field)).length;
+  return moveTo(uid, "root", state.form.fields[end]?._uid ?? null);
+}
 
-D.remove = (uid) => {
-  const found = D.find(uid);
+function remove(uid) {
+  const found = find(uid);
   if (!found) return;
   const cards = [...canvas.querySelectorAll(".field-card")];
   const position = cards.findIndex((card) => card.dataset.uid === uid);
-  D.commit(() => found.list.splice(found.index, 1));
+  commit(() => found.list.splice(found.index, 1));
   const rest = [...canvas.querySelectorAll(".field-card")];
   const next = rest[Math.min(position, rest.length - 1)];
-  D.select(next ? next.dataset.uid : null, { focus: true });
+  select(next ? next.dataset.uid : null, { focus: true });
   status(t("Field removed. Undo brings it back."));
-};
+}
 
-D.duplicate = (uid) => {
-  const found = D.find(uid);
+function duplicate(uid) {
+  const found = find(uid);
   if (!found) return;
   const copy = JSON.parse(JSON.stringify(found.field));
   const renew = (field) => {
@@ -530,18 +535,18 @@ D.duplicate = (uid) => {
   };
   renew(copy);
   copy.key = model.deriveKey(copy.key, new Set(found.list.map((f) => f.key)), "field");
-  D.commit(() => found.list.splice(found.index + 1, 0, copy));
-  D.select(copy._uid, { focus: true });
-};
+  commit(() => found.list.splice(found.index + 1, 0, copy));
+  select(copy._uid, { focus: true });
+}
 
-D.setType = (uid, type) => {
-  const found = D.find(uid);
+function setType(uid, type) {
+  const found = find(uid);
   if (!found || found.field.type === type) return;
-  D.commit(() => {
+  commit(() => {
     found.list[found.index] = model.retype(found.field, type, context(Boolean(found.table)));
   });
-  renderProperties(D);
-};
+  renderProperties(designer);
+}
 
 // -- drag and drop (native HTML5) ----------------------------------------------------------
 
@@ -576,7 +581,7 @@ document.addEventListener("dragend", () => {
 function draggedType(payload) {
   if (!payload) return null;
   if (payload.kind === "type") return payload.type;
-  return D.find(payload.uid)?.field.type ?? null;
+  return find(payload.uid)?.field.type ?? null;
 }
 
 // Where a drop at (x, y) lands: {container, beforeUid, list, before (a card or null)}.
@@ -654,8 +659,8 @@ canvas.addEventListener("drop", (event) => {
   if (!payload) return;
   const target = dropTarget(event, payload);
   if (payload.kind === "type") {
-    D.addField(payload.type, { container: target.container, beforeUid: target.beforeUid });
-  } else if (D.moveTo(payload.uid, target.container, target.beforeUid)) {
+    addField(payload.type, { container: target.container, beforeUid: target.beforeUid });
+  } else if (moveTo(payload.uid, target.container, target.beforeUid)) {
     status(t("Moved."));
   }
 });
@@ -664,17 +669,17 @@ canvas.addEventListener("drop", (event) => {
 
 palette.addEventListener("click", (event) => {
   const item = event.target.closest("[data-type]");
-  if (item) D.addField(item.dataset.type);
+  if (item) addField(item.dataset.type);
 });
 
 canvas.addEventListener("click", (event) => {
   const card = event.target.closest(".field-card");
-  if (card) D.select(card.dataset.uid, { focus: true });
+  if (card) select(card.dataset.uid, { focus: true });
 });
 
 canvas.addEventListener("focusin", (event) => {
   const card = event.target.closest(".field-card");
-  if (card && card.dataset.uid !== D.selected) D.select(card.dataset.uid);
+  if (card && card.dataset.uid !== state.selected) select(card.dataset.uid);
 });
 
 canvas.addEventListener("keydown", (event) => {
@@ -684,11 +689,11 @@ canvas.addEventListener("keydown", (event) => {
   const cards = [...canvas.querySelectorAll(".field-card")];
   const position = cards.indexOf(card);
   const go = (next) => {
-    if (next) D.select(next.dataset.uid, { focus: true });
+    if (next) select(next.dataset.uid, { focus: true });
   };
   if (event.altKey && (event.key === "ArrowUp" || event.key === "ArrowDown")) {
     event.preventDefault();
-    D.move(uid, event.key === "ArrowUp" ? -1 : 1);
+    move(uid, event.key === "ArrowUp" ? -1 : 1);
   } else if (event.key === "ArrowDown" && !event.altKey) {
     event.preventDefault();
     go(cards[position + 1]);
@@ -703,7 +708,7 @@ canvas.addEventListener("keydown", (event) => {
     go(cards[cards.length - 1]);
   } else if (event.key === "Delete" || event.key === "Backspace") {
     event.preventDefault();
-    D.remove(uid);
+    remove(uid);
   } else if (event.key === "Enter" || event.key === "F2") {
     event.preventDefault();
     propsPanel.querySelector("[data-testid=prop-label]")?.focus();
@@ -711,9 +716,9 @@ canvas.addEventListener("keydown", (event) => {
 });
 
 propsPanel.addEventListener("keydown", (event) => {
-  if (event.key === "Escape" && D.selected) {
+  if (event.key === "Escape" && state.selected) {
     event.preventDefault();
-    D.focusCard();
+    focusCard();
   }
 });
 
@@ -724,21 +729,21 @@ document.addEventListener("keydown", (event) => {
   const key = event.key.toLowerCase();
   if (key === "z" && !event.shiftKey) {
     event.preventDefault();
-    D.undo();
+    undo();
   } else if ((key === "z" && event.shiftKey) || key === "y") {
     event.preventDefault();
-    D.redo();
+    redo();
   } else if (key === "s") {
     event.preventDefault();
-    save(D);
+    save(designer);
   }
 });
 
-undoButton.addEventListener("click", () => D.undo());
-redoButton.addEventListener("click", () => D.redo());
-saveButton.addEventListener("click", () => save(D));
+undoButton.addEventListener("click", () => undo());
+redoButton.addEventListener("click", () => redo());
+saveButton.addEventListener("click", () => save(designer));
 root.querySelector("[data-testid=designer-form-settings]").addEventListener("click", () => {
-  D.select(null);
+  select(null);
   propsPanel.querySelector("[data-testid=prop-form-label]")?.focus();
 });
 
@@ -755,7 +760,6 @@ function showTab(name) {
   }
   if (name === "preview") renderPreview();
 }
-D.showTab = showTab;
 
 for (const tab of tabs) {
   tab.addEventListener("click", () => showTab(tab.dataset.tab));
@@ -799,7 +803,7 @@ async function renderPreview() {
     previewNote.hidden = false;
     return;
   }
-  let values = {};
+  let values;
   try {
     values = preview?.values() || {};
   } catch {
@@ -813,7 +817,7 @@ async function renderPreview() {
   preview = null;
   previewBox.replaceChildren();
   previewNote.hidden = true;
-  const form = model.serializeForm(D.form);
+  const form = model.serializeForm(state.form);
   form.key ||= "new_form";
   try {
     preview = module.renderForm(previewBox, form, {
@@ -828,10 +832,6 @@ async function renderPreview() {
     previewNote.hidden = false;
   }
 }
-D.refreshPreview = () => {
-  previewStale = true;
-  return renderPreview();
-};
 
 // -- start ---------------------------------------------------------------------------------
 
@@ -847,24 +847,22 @@ function renderPalette() {
     .join("");
 }
 
-D.showErrors = (errors) => showPropErrors(D, errors);
-D.renderCanvas = () => {
+function redrawCanvas() {
   reindex();
   renderCanvas();
-};
-D.renderProperties = () => renderProperties(D);
-D.afterSave = ({ revision, formKey }) => {
-  D.revision = revision;
-  D.markSaved();
-  if (D.isNew) {
-    D.isNew = false;
-    D.formKeyTouched = true;
-    history.replaceState(null, "", `/designer/${D.app.key}/${formKey}`);
-    if (!D.app.forms.some((f) => f.key === formKey)) D.app.forms.push({ key: formKey, label: D.form.label });
-    renderProperties(D);
+}
+function afterSave({ revision, formKey }) {
+  state.revision = revision;
+  markSaved();
+  if (state.isNew) {
+    state.isNew = false;
+    state.formKeyTouched = true;
+    history.replaceState(null, "", `/designer/${state.app.key}/${formKey}`);
+    if (!state.app.forms.some((f) => f.key === formKey)) state.app.forms.push({ key: formKey, label: state.form.label });
+    renderProperties(designer);
   }
   updateTitle();
-};
+}
 
 renderPalette();
 reindex();
@@ -873,5 +871,5 @@ updateTitle();
 updateDirty();
 undoButton.disabled = true;
 redoButton.disabled = true;
-renderProperties(D);
+renderProperties(designer);
 root.dataset.ready = "true";
