@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check lint types bench bench-quick clean
+.PHONY: demo test check lint lint-js types bench bench-quick clean
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,9 +20,17 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-lint: $(STAMP)
+lint: $(STAMP) lint-js
 	$(BIN)/ruff check platform engines tests builtin_apps migrations setup.py
 	$(BIN)/ruff format --check platform engines tests builtin_apps migrations setup.py
+
+# ESLint over the browser modules (ui/static) and the Node tests (tests/ui/*.mjs), at the
+# exact versions of package-lock.json; nothing is built, the files are served as they are.
+lint-js: node_modules/.package-lock.json
+	npx --no-install eslint
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
 
 # mypy cannot follow the editable install's folder mapping, so it is given a package root
 # in which `formloom` is a link to the repository.

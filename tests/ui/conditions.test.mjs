@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { join as joinPath } from "node:path";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 
@@ -154,8 +154,8 @@ describe("operators per place", () => {
   });
 
   test("every operator label has a zh-CN translation", () => {
-    const folder = join(REPO, "ui", "i18n", "zh-CN");
-    const catalog = Object.assign({}, ...readdirSync(folder).map((name) => JSON.parse(readFileSync(join(folder, name), "utf8"))));
+    const folder = joinPath(REPO, "ui", "i18n", "zh-CN");
+    const catalog = Object.assign({}, ...readdirSync(folder).map((name) => JSON.parse(readFileSync(joinPath(folder, name), "utf8"))));
     const labels = new Set();
     for (const type of [...Object.values(TYPES), "computed", "table", "url"]) {
       for (const op of VISIBILITY.operators(type)) labels.add(VISIBILITY.label(op, type));

@@ -159,6 +159,7 @@ function pyStrip(text) {
   return text.replace(PY_STRIP, "");
 }
 
+// eslint-disable-next-line no-control-regex -- ASCII is U+0000 to U+007F, NUL included
 const ASCII = /^[\x00-\x7f]*$/;
 const DIGITS = /^[0-9]+$/;
 const DECIMAL = /^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$/;
