@@ -29,7 +29,7 @@ from . import dates
 from .errors import InvalidArguments, LogicError
 from .evaluator import OPERATORS, evaluate
 
-__all__ = ["ARITY", "LIST_ONLY", "check_expression", "variables"]
+__all__ = ["ARITY", "LIST_ONLY", "check_expression", "literal_key", "variables"]
 
 #: Argument count (minimum, maximum or None for unbounded) of every operator.
 ARITY: dict[str, tuple[int, int | None]] = {
@@ -191,7 +191,9 @@ def _collect(node: Any, depth: int, found: set[str], fold: _Fold | None = None) 
         _collect(arguments, depth, found, fold)
 
 
-def _literal_key(value: Any) -> str | None:
+def literal_key(value: Any) -> str | None:
+    """The key a literal path names: a string as is, an integer as its digits (``{"var":
+    0}`` reads ``"0"``); None for anything else (an expression, a list, a float, a bool)."""
     if type(value) is str:
         return value
     if type(value) is int:
@@ -220,7 +222,7 @@ def _collect_var(arguments: list[Any], depth: int, found: set[str], fold: _Fold 
         return
     if depth:
         return
-    key = _literal_key(path)
+    key = literal_key(path)
     found.add(key if key else ANY_PATH)
 
 
@@ -234,14 +236,14 @@ def _collect_val(arguments: list[Any], depth: int, found: set[str], fold: _Fold 
         else:
             found.add(ANY_PATH)
             return
-    dynamic = [key for key in keys if _literal_key(key) is None]
+    dynamic = [key for key in keys if literal_key(key) is None]
     if dynamic:
         _collect(dynamic, depth, found, fold)
         found.add(ANY_PATH)
         return
     if levels != 2 * depth:
         return  # relative to an element, an iteration or an error, not to the record
-    found.add(".".join(str(_literal_key(key)) for key in keys) if keys else ANY_PATH)
+    found.add(".".join(str(literal_key(key)) for key in keys) if keys else ANY_PATH)
 
 
 def _collect_keys(keys: Any, depth: int, found: set[str], fold: _Fold | None) -> None:
@@ -250,14 +252,14 @@ def _collect_keys(keys: Any, depth: int, found: set[str], fold: _Fold | None) ->
         keys = [_folded(key, fold) if _operator(key) is not None else key for key in keys]
         if keys and type(keys[0]) is list:  # {"missing": [["a", "b"]]}
             keys = keys[0]
-    elif fold is not None and _literal_key(keys) is not None:
+    elif fold is not None and literal_key(keys) is not None:
         keys = [keys]  # one key, as the compiler reads it ({"missing": {"cat": [...]}})
-    if type(keys) is not list or any(_literal_key(key) is None for key in keys):
+    if type(keys) is not list or any(literal_key(key) is None for key in keys):
         _collect(keys, depth, found, fold)
         found.add(ANY_PATH)
         return
     if depth == 0:
-        found.update(str(_literal_key(key)) for key in keys)
+        found.update(str(literal_key(key)) for key in keys)
 
 
 # --------------------------------------------------------------------------------------------

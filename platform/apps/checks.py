@@ -51,6 +51,7 @@ from pydantic import BaseModel
 from formloom.engines.forms import FIELD_TYPES, RESERVED_KEYS
 from formloom.engines.forms.spec import dependency_cycles
 from formloom.engines.logic import check_expression, variables
+from formloom.engines.logic.analysis import literal_key
 from formloom.platform.models.record import SYSTEM_COLUMNS
 
 __all__ = ["DefinitionProblem", "document_problems", "escape", "in_document_order", "merge"]
@@ -161,14 +162,6 @@ def _heads(rule: Any) -> set[str]:
     return {path.split(".", 1)[0] for path in variables(rule) if path and path != _ANY_PATH}
 
 
-def _literal_key(value: Any) -> str | None:
-    if type(value) is str:
-        return value
-    if type(value) is int:
-        return str(value)
-    return None
-
-
 def _variable_sites(rule: Any) -> list[tuple[str, str]]:
     """(JSON pointer within ``rule``, record path) of each operator that reads the record.
 
@@ -192,7 +185,7 @@ def _variable_sites(rule: Any) -> list[tuple[str, str]]:
         else:
             arguments = [(args, f"{pointer}/{escape(op)}")]
         if op == "var":
-            key = _literal_key(arguments[0][0]) if arguments else None
+            key = literal_key(arguments[0][0]) if arguments else None
             if depth == 0 and key:
                 sites.append((pointer, key))
             stack.extend((arg, where, depth) for arg, where in arguments)
