@@ -553,22 +553,22 @@ function setType(uid, type) {
 let dragging = null; // {kind: "type", type} | {kind: "field", uid}
 const MIME = "application/x-formloom";
 
+function startDrag(event, payload, text, effect) {
+  dragging = payload;
+  event.dataTransfer.setData(MIME, JSON.stringify(payload));
+  event.dataTransfer.setData("text/plain", text);
+  event.dataTransfer.effectAllowed = effect;
+}
+
 palette.addEventListener("dragstart", (event) => {
   const item = event.target.closest("[data-type]");
-  if (!item) return;
-  dragging = { kind: "type", type: item.dataset.type };
-  event.dataTransfer.setData(MIME, JSON.stringify(dragging));
-  event.dataTransfer.setData("text/plain", item.dataset.type);
-  event.dataTransfer.effectAllowed = "copy";
+  if (item) startDrag(event, { kind: "type", type: item.dataset.type }, item.dataset.type, "copy");
 });
 
 canvas.addEventListener("dragstart", (event) => {
   const card = event.target.closest(".field-card");
   if (!card) return;
-  dragging = { kind: "field", uid: card.dataset.uid };
-  event.dataTransfer.setData(MIME, JSON.stringify(dragging));
-  event.dataTransfer.setData("text/plain", card.dataset.testid);
-  event.dataTransfer.effectAllowed = "move";
+  startDrag(event, { kind: "field", uid: card.dataset.uid }, card.dataset.testid, "move");
   requestAnimationFrame(() => card.classList.add("dragging"));
 });
 
