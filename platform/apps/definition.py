@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from formloom.engines.forms import FormSpec, Label
 from formloom.engines.forms.labels import LOCALE_PATTERN
+from formloom.engines.reports.definition import DashboardSpec, ReportSpec, report_problems
 from formloom.engines.rules import RuleSpec
 from formloom.engines.rules import check as check_rules
 from formloom.platform import jsonsafe
@@ -41,7 +42,6 @@ from formloom.platform.apps.checks import (
     merge,
 )
 from formloom.platform.permissions.policy import PermissionSpec, row_filter_problems
-from formloom.platform.reports.definition import DashboardSpec, ReportSpec, report_problems
 
 __all__ = [
     "FORMAT",

@@ -8,11 +8,11 @@ from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from formloom.engines.forms import label_text
+from formloom.engines.reports.definition import ChartSpec
 from formloom.engines.reports.render import to_csv, to_html
 from formloom.platform.auth.deps import PrincipalDep as CallerDep
 from formloom.platform.deps import Platform, platform
 from formloom.platform.errors import Forbidden, Unprocessable
-from formloom.platform.reports.definition import ChartSpec
 from formloom.platform.reports.service import (
     Ran,
     ReportService,

@@ -31,6 +31,12 @@ from formloom.engines.reports import (
     compile_pivot,
 )
 from formloom.engines.reports.charts import Chart, ChartData, ChartText, Series, render_svg
+from formloom.engines.reports.definition import (
+    SYSTEM_FIELDS,
+    ChartSpec,
+    DashboardSpec,
+    ReportSpec,
+)
 from formloom.engines.reports.query import RelatedRows, ReportTarget, records_filter_target
 from formloom.engines.reports.render import chart_data
 from formloom.engines.reports.spec import resolve as resolve_field
@@ -41,12 +47,6 @@ from formloom.platform.errors import Forbidden, NotFound, Unprocessable
 from formloom.platform.models import Record
 from formloom.platform.permissions.expressions import ANY_PATH, caller_forms
 from formloom.platform.records.service import RecordService
-from formloom.platform.reports.definition import (
-    SYSTEM_FIELDS,
-    ChartSpec,
-    DashboardSpec,
-    ReportSpec,
-)
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,13 @@
-"""Saved reports and dashboards in an app definition.
+"""Saved reports and dashboards, as an app definition holds them.
 
-A report is a pivot spec (:class:`formloom.engines.reports.PivotSpec`: source form, filter,
+A report is a pivot spec (:class:`~formloom.engines.reports.PivotSpec`: source form, filter,
 row and column dimensions, measures...) with a key, a label and how to draw it. A dashboard
 is a grid of reports with shared filters (a date range, a department) applied to every
 report whose form has the filtered field.
+
+These are the report engine's own definitions (the app definition, ``formloom.engines.apps``,
+lists them under ``reports`` and ``dashboards``); :func:`report_problems` checks them against
+the app's forms, as :func:`~formloom.engines.reports.check` checks one pivot.
 """
 
 from __future__ import annotations
@@ -14,8 +18,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from formloom.engines.forms import FormSpec, Label
-from formloom.engines.reports import PivotSpec, check
 from formloom.engines.reports.charts import ChartType
+from formloom.engines.reports.spec import PivotSpec, check
 
 #: Record columns a report or a shared filter may use besides fields.
 SYSTEM_FIELDS = frozenset({"created_at", "updated_at", "created_by", "updated_by"})
@@ -122,8 +126,8 @@ def report_problems(
     for index, dashboard in enumerate(dashboards):
         base = f"/dashboards/{index}"
         for position, item in enumerate(dashboard.items):
-            report = keys.get(item.report)
-            if report is None:
+            saved = keys.get(item.report)
+            if saved is None:
                 known = ", ".join(sorted(keys)) or "none"
                 problems.append(
                     (
@@ -134,7 +138,7 @@ def report_problems(
                 )
             elif item.chart is not None:
                 problems += _chart_problems(
-                    item.chart, report, f"{base}/items/{position}/chart", forms
+                    item.chart, saved, f"{base}/items/{position}/chart", forms
                 )
         for position, shared in enumerate(dashboard.filters):
             mapping = shared.field if isinstance(shared.field, dict) else {}
@@ -169,7 +173,7 @@ def _chart_problems(
         form = forms.get(report.form)
         field = form.field(chart.period_field) if form and chart.period_field else None
         system = chart.period_field in ("created_at", "updated_at")
-        if not system and (field is None or field.type not in ("date", "datetime")):
+        if not system and (field is None or field.field_type not in ("date", "datetime")):
             problems.append(
                 (
                     f"{pointer}/period_field",
