@@ -77,11 +77,9 @@ class _Collector:
         self.found: list[tuple[tuple[int, int], FieldError]] = []
         self.paths: set[tuple[str | int, ...]] = set()
         self.seen: set[tuple[tuple[str | int, ...], str]] = set()
-
-    @property
-    def full(self) -> bool:
-        """Whether more than :data:`MAX_ERRORS` problems are known: time to stop looking."""
-        return len(self.found) > MAX_ERRORS
+        #: More than :data:`MAX_ERRORS` problems are known: time to stop looking. (An
+        #: attribute, not a property: it is read once per key and row of every record.)
+        self.full = False
 
     def add(self, key: str, problem: Problem) -> None:
         if self.full:
@@ -95,6 +93,7 @@ class _Collector:
         row = problem.subpath[0] if problem.subpath else -1
         order = (self.scope.position.get(key, -1), row if isinstance(row, int) else -1)
         self.found.append((order, error))
+        self.full = len(self.found) > MAX_ERRORS
 
     def has(self, *path: str | int) -> bool:
         """Whether a problem was already found for the value at ``path``."""
