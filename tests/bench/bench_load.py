@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -272,7 +273,7 @@ async def mixed_load(server: Server, seconds: float, seed: int = 19) -> Load:
 async def stall_probe(server: Server, body: bytes, url: str, seconds: float) -> dict[str, Any]:
     """Health latency while four clients send ``body`` to ``url`` back to back."""
     headers = {"Authorization": f"Bearer {server.token}", "Content-Type": "application/json"}
-    answers: dict[int, int] = {}
+    answers: dict[int | str, int] = {}
     async with (
         httpx.AsyncClient(base_url=server.url, timeout=10) as prober,
         httpx.AsyncClient(base_url=server.url, headers=headers, timeout=120) as hostile,
@@ -287,15 +288,20 @@ async def stall_probe(server: Server, body: bytes, url: str, seconds: float) -> 
 
         async def attacker() -> None:
             while time.perf_counter() < end:
-                response = await hostile.post(url, content=body)
-                answers[response.status_code] = answers.get(response.status_code, 0) + 1
+                try:
+                    answer: int | str = (await hostile.post(url, content=body)).status_code
+                except httpx.HTTPError as exc:
+                    answer = type(exc).__name__
+                answers[answer] = answers.get(answer, 0) + 1
 
         attackers = [asyncio.create_task(attacker()) for _ in range(4)]
         await asyncio.sleep(0.5)  # let the four requests reach the server first
         busy = []
         while time.perf_counter() < end:
             began = time.perf_counter()
-            (await prober.get("/api/health")).raise_for_status()
+            # A check that times out counts at the time it took: the timeout.
+            with contextlib.suppress(httpx.TimeoutException):
+                (await prober.get("/api/health")).raise_for_status()
             busy.append(time.perf_counter() - began)
             await asyncio.sleep(HEALTH_EVERY)
         await asyncio.gather(*attackers)
