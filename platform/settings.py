@@ -7,10 +7,11 @@ with no set-up; production points ``FORMLOOM_DATABASE_URL`` at PostgreSQL
 
 from __future__ import annotations
 
+import secrets
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -30,6 +31,17 @@ class Settings(BaseSettings):
     )
     page_size: int = Field(default=50, description="Records per page when no limit is given.")
     max_page_size: int = Field(default=500, description="Largest accepted `limit`.")
+    cursor_secret: SecretStr = Field(
+        # Random per process when not set: cursors then work only in the process that made
+        # them, until it restarts. A key stored in the database would spare the setting but
+        # needs a table and a migration of its own; every deployment of several processes
+        # shares its settings anyway (the database URL), so it shares this one too.
+        default_factory=lambda: SecretStr(secrets.token_urlsafe(32)),
+        min_length=16,
+        description="Key that signs list cursors (`next_cursor`), so a changed or forged "
+        "cursor is refused. Unset: a random key per process. Processes behind one load "
+        "balancer must share it (at least 16 characters; 32+ random ones recommended).",
+    )
     timezone: str = Field(default="UTC", description="The clinic's time zone, for `today`.")
     sql_echo: bool = False
     report_max_cells: int = Field(

@@ -35,16 +35,19 @@ class RecordPage(BaseModel):
 
 
 class QueryBody(BaseModel):
-    """The list parameters as a JSON body, for filters too long for a URL."""
+    """The list parameters as a JSON body, for filters too long for a URL.
 
-    model_config = ConfigDict(extra="forbid")
+    Strict: a JSON body says what it means, so ``"limit": "5"`` or ``"count": 0`` is a 422
+    rather than quietly read as 5 or false (a query string is text and is parsed)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     filter: Any = Field(default=None, description="A JsonLogic expression.")
     sort: str = Field(default="id", description="Comma-separated keys; `-` for descending.")
-    limit: int | None = None
-    cursor: str | None = None
-    fields: list[str] | None = None
-    count: bool = False
+    limit: int | None = Field(default=None, description="Page size (1 to the largest allowed).")
+    cursor: str | None = Field(default=None, description="`next_cursor` of the previous page.")
+    fields: list[str] | None = Field(default=None, description="Field keys to return.")
+    count: bool = Field(default=False, description="Also count all matches (true/false).")
 
 
 class HistoryEntry(BaseModel):

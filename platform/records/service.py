@@ -34,7 +34,13 @@ from formloom.engines.forms import (
 from formloom.engines.forms.fields import FileField, ImageField, TableField
 from formloom.engines.logic import LogicError, evaluate
 from formloom.engines.logic.coercion import truthy
-from formloom.engines.logic.sql import FilterError, FilterTarget, compile_filter, field_value
+from formloom.engines.logic.sql import (
+    FIELD_TYPES,
+    FilterError,
+    FilterTarget,
+    compile_filter,
+    field_value,
+)
 from formloom.engines.rules import DEFAULT_MAX_DEPTH, Cascade, CascadeError, EventKind, Plan
 from formloom.platform import jsonsafe
 from formloom.platform.apps.service import AppCatalog, InstalledApp
@@ -67,6 +73,22 @@ _UNUSABLE: Any = object()
 # Bounds the SQL a filter can produce (SQLite refuses expressions more than 1000 deep).
 # Long value lists (`in`) are one operation however many values they hold.
 MAX_FILTER_OPERATIONS = 300
+# A keyset condition grows with the square of the number of sort keys.
+MAX_SORT_KEYS = 10
+#: What cursors carry for each sortable system column and field kind.
+_COLUMN_KINDS: dict[str, keyset.ValueKind] = {
+    "version": "integer",
+    "created_at": "timestamp",
+    "updated_at": "timestamp",
+}
+_FIELD_KINDS: dict[str, keyset.ValueKind] = {"number": "number", "boolean": "boolean"}
+
+
+def _sort_problem(code: str, message: str) -> BadRequest:
+    return BadRequest(
+        f"`sort` cannot be used: {message}.",
+        errors=[{"in": "query", "parameter": "sort", "code": code, "message": message}],
+    )
 
 
 @dataclass(frozen=True)
@@ -159,6 +181,7 @@ class RecordService:
         max_page_size: int = 500,
         cascade: Cascade | None = None,
         locale: str | None = None,
+        cursor_secret: str | None = None,
     ) -> None:
         if principal is None:
             principal = Principal(username=actor or "system", is_admin=True, via="system")
@@ -179,6 +202,8 @@ class RecordService:
         #: Reads of sensitive forms, for the caller to write to the audit log once the read
         #: has succeeded (a read transaction does not write): dicts of `audit()` arguments.
         self.read_events: list[dict[str, Any]] = []
+        #: Signs the cursors of lists (None: the process's own key, see records.cursor).
+        self.cursor_secret = cursor_secret
 
     # -- who may do what ---------------------------------------------------------------
 
@@ -818,16 +843,30 @@ class RecordService:
         return FilterTarget(data=Record.data, fields=types, columns=columns, dialect=self.dialect)
 
     def _sort_keys(self, target: FilterTarget, sort: str) -> list[keyset.SortKey]:
+        """The keys of ``sort`` (``"-created_at,name"``), then ``id``; every part must name a
+        sortable field or column once, with at most one sign (a 400 otherwise)."""
         keys: list[keyset.SortKey] = []
         types = target.fields
-        for raw in [part.strip() for part in sort.split(",") if part.strip()] or ["id"]:
+        parts = [part.strip() for part in sort.split(",")] if sort.strip() else ["id"]
+        if len(parts) > MAX_SORT_KEYS:
+            raise _sort_problem(
+                "too_many_keys",
+                f"has {len(parts)} keys; at most {MAX_SORT_KEYS} are allowed",
+            )
+        for position, raw in enumerate(parts, start=1):
             descending = raw.startswith("-")
-            name = raw.lstrip("-+")
+            name = raw[1:] if raw[:1] in ("-", "+") else raw
+            if not name or name[:1] in ("-", "+"):
+                what = "is empty" if not raw else f"'{shown(raw)}' is not a key with one sign"
+                raise _sort_problem("empty_key", f"part {position} {what}")
             nullable = name not in SYSTEM_COLUMNS
+            kind: keyset.ValueKind
             if name in SYSTEM_COLUMNS:
                 expression: ColumnElement[Any] = getattr(Record, name)
+                kind = _COLUMN_KINDS.get(name, "text")
             elif types.get(name) in SCALAR_TYPES:
                 expression = field_value(target, name)
+                kind = _FIELD_KINDS.get(FIELD_TYPES[types[name]], "text")
             else:
                 reason = (
                     "is not a field of this form"
@@ -835,19 +874,19 @@ class RecordService:
                     else f"is a {types[name]} field, which cannot be sorted on"
                 )
                 raise BadRequest(
-                    f"Cannot sort by '{name}': it {reason}.",
+                    f"Cannot sort by '{shown(name)}': it {reason}.",
                     errors=[
                         {
                             "in": "query",
                             "parameter": "sort",
                             "code": "unknown_field",
-                            "message": f"'{name}' {reason}",
+                            "message": f"'{shown(name)}' {reason}",
                         }
                     ],
                 )
             if any(key.name == name for key in keys):
-                continue
-            keys.append(keyset.SortKey(name, descending, expression, nullable))
+                raise _sort_problem("duplicate_key", f"'{name}' is named twice")
+            keys.append(keyset.SortKey(name, descending, expression, nullable, kind))
         if not any(key.name == "id" for key in keys):
             keys.append(keyset.SortKey("id", False, Record.id, nullable=False))
         return keys
@@ -990,9 +1029,12 @@ class RecordService:
                 problem.audit = probe_audit(app, form, probed, "sort")
             raise
         sort_text = ",".join(("-" if k.descending else "") + k.name for k in keys)
+        scope = f"records:{app}/{form}"
         page_conditions = list(conditions)
         if query.cursor:
-            values = keyset.decode(query.cursor, sort_text, len(keys))
+            values = keyset.decode(
+                query.cursor, sort_text, keys, secret=self.cursor_secret, scope=scope
+            )
             page_conditions.append(keyset.after(keys, values))
         statement = (
             select(Record, *[k.expression.label(f"k{i}") for i, k in enumerate(keys)])
@@ -1005,7 +1047,12 @@ class RecordService:
         if len(rows) > query.limit:
             rows = rows[: query.limit]
             last = rows[-1]
-            next_cursor = keyset.encode(sort_text, [last[i + 1] for i in range(len(keys))])
+            next_cursor = keyset.encode(
+                sort_text,
+                [last[i + 1] for i in range(len(keys))],
+                secret=self.cursor_secret,
+                scope=scope,
+            )
         items = [record_out(row[0], query.fields, access.hidden) for row in rows]
         self._read_event(installed, spec, [item["id"] for item in items])
         return Page(items, next_cursor, total)
@@ -1077,4 +1124,5 @@ def service_for(p: Platform, session: AsyncSession, who: Principal) -> RecordSer
         now=p.clock.now(),
         max_page_size=p.settings.max_page_size,
         cascade=Cascade(p.settings.rule_cascade_depth),
+        cursor_secret=p.settings.cursor_secret.get_secret_value(),
     )

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Select, or_, select, update
 
 from formloom.engines.logic.dates import format_datetime
-from formloom.engines.rules import Event, evaluate_rule
+from formloom.engines.rules import Event
 from formloom.platform import jsonsafe
 from formloom.platform.auth.deps import PrincipalDep as CallerDep
 from formloom.platform.deps import Platform, platform
@@ -30,6 +30,7 @@ from formloom.platform.models.automation import (
 )
 from formloom.platform.permissions import guard
 from formloom.platform.records.cursor import decode, encode
+from formloom.platform.rules import automation
 
 router = APIRouter(prefix="/api/rules", tags=["rules"])
 automation_router = APIRouter(prefix="/api", tags=["rules"])
@@ -96,7 +97,7 @@ async def test_rule(
         zone=p.settings.timezone,
         occurrence="test",
     )
-    plan = evaluate_rule(spec, event)
+    plan = automation.measured_plan(event, (spec,))  # with each rule's duration
     return {"rule": rule, "dry_run": True, **plan.to_dict()}
 
 
@@ -116,13 +117,14 @@ async def _page(
     p: Platform, statement: Select[Any], model: Any, limit: int, cursor: str | None, kind: str
 ) -> tuple[list[Any], str | None]:
     """Newest first, keyset-paginated on the time-ordered id."""
+    secret = p.settings.cursor_secret.get_secret_value()
     if cursor is not None:
-        (last,) = decode(cursor, kind, 1)
+        (last,) = decode(cursor, kind, 1, secret=secret)
         statement = statement.where(model.id < last)
     statement = statement.order_by(model.id.desc()).limit(limit + 1)
     async with p.db.transaction(write=False) as session:
         rows = list((await session.execute(statement)).scalars())
-    following = encode(kind, [rows[limit - 1].id]) if len(rows) > limit else None
+    following = encode(kind, [rows[limit - 1].id], secret=secret) if len(rows) > limit else None
     return rows[:limit], following
 
 
