@@ -5,14 +5,32 @@ against the app's forms and roles (every problem with a JSON pointer). A
 :class:`RuleIndex`, built once per app version, finds the rules of a record event in one
 lookup; :func:`evaluate_event` (a record write) and :func:`evaluate_rule` (a dry run, a
 schedule or date timer firing) return a :class:`Plan`: per rule, matched or not, the
-actions resolved to plain data and classified sync / outbound / delayed, and errors.
+actions resolved to typed planned actions (:data:`PlannedAction`, stored through a
+versioned ``to_dict``/:func:`action_from_dict`) and classified sync / outbound / delayed,
+and errors. :class:`Evaluation` runs the same one rule at a time for a host that times
+each rule.
 :func:`next_schedule_run` and :func:`date_due` say when schedule and date-relative rules
 are due; :class:`Cascade` bounds rules triggering rules.
 
 The engine is pure: no web, no database, no clock (``now`` and the clinic's zone are
-passed in), nothing sent. Semantics in docs/rules.md.
+passed in, and no timings are reported), nothing sent. Semantics in docs/rules.md.
 """
 
+from formloom.engines.rules.actions import (
+    PLAN_ACTION_FORMAT,
+    Mode,
+    PlanFormatError,
+    PlannedAction,
+    PlannedActionBase,
+    PlannedCreateRecord,
+    PlannedNotify,
+    PlannedReject,
+    PlannedSet,
+    PlannedTask,
+    PlannedUpdateRecords,
+    PlannedWebhook,
+    action_from_dict,
+)
 from formloom.engines.rules.check import CONTEXT_ROOTS, Issue, check
 from formloom.engines.rules.cron import CronSchedule, next_run, parse_cron
 from formloom.engines.rules.index import RuleIndex, run_order
@@ -20,11 +38,10 @@ from formloom.engines.rules.plan import (
     DEFAULT_MAX_DEPTH,
     Cascade,
     CascadeError,
+    Evaluation,
     Event,
     EventKind,
-    Mode,
     Plan,
-    PlannedAction,
     RuleRun,
     evaluate_event,
     evaluate_rule,
@@ -61,6 +78,7 @@ from formloom.engines.rules.timing import (
 __all__ = [
     "CONTEXT_ROOTS",
     "DEFAULT_MAX_DEPTH",
+    "PLAN_ACTION_FORMAT",
     "Action",
     "Cascade",
     "CascadeError",
@@ -69,6 +87,7 @@ __all__ = [
     "CronSchedule",
     "DateTrigger",
     "Duration",
+    "Evaluation",
     "Event",
     "EventKind",
     "InvalidTiming",
@@ -76,7 +95,16 @@ __all__ = [
     "Mode",
     "NotifyAction",
     "Plan",
+    "PlanFormatError",
     "PlannedAction",
+    "PlannedActionBase",
+    "PlannedCreateRecord",
+    "PlannedNotify",
+    "PlannedReject",
+    "PlannedSet",
+    "PlannedTask",
+    "PlannedUpdateRecords",
+    "PlannedWebhook",
     "Recipient",
     "RecordQuery",
     "RecordTrigger",
@@ -89,6 +117,7 @@ __all__ = [
     "Trigger",
     "UpdateRecordsAction",
     "WebhookAction",
+    "action_from_dict",
     "add_duration",
     "anniversary",
     "check",

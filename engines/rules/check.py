@@ -46,6 +46,8 @@ Issue: TypeAlias = tuple[str, str, str]
 
 #: The variables a rule expression may read.
 CONTEXT_ROOTS = frozenset({"record", "old", "changed", "user", "now"})
+#: The instant filters are compiled at when checked (the real one comes at run time).
+_SAMPLE_NOW = datetime(2000, 1, 1, tzinfo=UTC)
 _SYSTEM_COLUMNS = {"id": "text", "created_at": "timestamp", "updated_at": "timestamp",
                    "created_by": "text", "updated_by": "text"}  # fmt: skip
 
@@ -285,7 +287,7 @@ class _Checker:
         if target is not None:
             sample = self.sample_record()
             context: dict[str, Any] = {"record": sample, "old": sample, "user": {}}
-            self.filter(substitute_context(rule, context), target, pointer)
+            self.filter(substitute_context(rule, context, now=_SAMPLE_NOW), target, pointer)
 
     def sample_record(self) -> dict[str, Any]:
         """A value of the right type for every field of the trigger's form: the filter
@@ -302,7 +304,7 @@ class _Checker:
         }
         target = FilterTarget(table.c.data, field_types(form), columns, "postgresql")
         try:
-            compile_filter(rule, target, now=datetime(2000, 1, 1, tzinfo=UTC))
+            compile_filter(rule, target, now=_SAMPLE_NOW)
         except FilterError as error:
             self.add(pointer + error.pointer, "invalid_filter", error.message)
 

@@ -29,7 +29,6 @@ Cascades (an action's write triggering rules again) are bounded by :class:`Casca
 
 from __future__ import annotations
 
-import time as _time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, time
@@ -40,6 +39,17 @@ from formloom.engines.logic import LogicError, evaluate
 from formloom.engines.logic.coercion import truthy
 from formloom.engines.logic.dates import format_datetime, parse_temporal
 
+from .actions import (
+    Mode,
+    PlannedAction,
+    PlannedCreateRecord,
+    PlannedNotify,
+    PlannedReject,
+    PlannedSet,
+    PlannedTask,
+    PlannedUpdateRecords,
+    PlannedWebhook,
+)
 from .index import RuleIndex, watches
 from .spec import (
     CreateRecordAction,
@@ -58,11 +68,10 @@ __all__ = [
     "DEFAULT_MAX_DEPTH",
     "Cascade",
     "CascadeError",
+    "Evaluation",
     "Event",
     "EventKind",
-    "Mode",
     "Plan",
-    "PlannedAction",
     "RuleRun",
     "evaluate_event",
     "evaluate_rule",
@@ -70,7 +79,6 @@ __all__ = [
 ]
 
 EventKind: TypeAlias = Literal["created", "updated", "deleted", "schedule", "date"]
-Mode: TypeAlias = Literal["sync", "outbound", "delayed"]
 DEFAULT_MAX_DEPTH = 8
 _CONTEXT_ROOTS = ("record.", "old.", "user.")
 
@@ -170,32 +178,9 @@ class Event:
 
 
 @dataclass(frozen=True)
-class PlannedAction:
-    """One action, resolved to plain JSON data."""
-
-    rule: str
-    index: int  # position in the rule's ``then``
-    type: str
-    mode: Mode
-    data: dict[str, Any]
-    idempotency_key: str
-    due: datetime | None = None  # delayed actions only (UTC)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "rule": self.rule,
-            "index": self.index,
-            "type": self.type,
-            "mode": self.mode,
-            "due": format_datetime(self.due) if self.due else None,
-            "idempotency_key": self.idempotency_key,
-            "data": self.data,
-        }
-
-
-@dataclass(frozen=True)
 class RuleRun:
-    """What one rule did for one event: the rule log's row."""
+    """What one rule did for one event: the rule log's entry (the platform adds how long
+    it took; the engine reads no clock)."""
 
     rule: str
     matched: bool
@@ -203,7 +188,6 @@ class RuleRun:
     reason: str | None = None  # why it did not match
     error: str | None = None
     error_pointer: str | None = None  # JSON pointer into the rule
-    duration_ms: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -212,8 +196,7 @@ class RuleRun:
             "reason": self.reason,
             "error": self.error,
             "error_pointer": self.error_pointer,
-            "duration_ms": round(self.duration_ms, 3),
-            "actions": [action.to_dict() for action in self.actions],
+            "actions": [action.summary() for action in self.actions],
         }
 
 
@@ -246,8 +229,8 @@ class Plan:
         return self._mode("delayed")
 
     @property
-    def rejections(self) -> tuple[PlannedAction, ...]:
-        return tuple(a for a in self.sync if a.type == "reject")
+    def rejections(self) -> tuple[PlannedReject, ...]:
+        return tuple(a for a in self.sync if isinstance(a, PlannedReject))
 
     @property
     def rejected(self) -> bool:
@@ -255,7 +238,7 @@ class Plan:
 
         Rejections with ``exists`` are decided by the platform's query (see docs/rules.md).
         """
-        return any(action.data.get("exists") is None for action in self.rejections)
+        return any(action.exists is None for action in self.rejections)
 
     @property
     def errors(self) -> tuple[RuleRun, ...]:
@@ -331,12 +314,45 @@ class _Run:
         except LogicError as error:
             raise _RuleFailed(pointer, str(error)) from error
 
+    def substituted(self, rule: Any, pointer: str) -> Any:
+        """A filter over other records with this run's context made literals."""
+        try:
+            return substitute_context(rule, self.context(), now=self.now)
+        except LogicError as error:
+            raise _RuleFailed(pointer, str(error)) from error
+
+
+class Evaluation:
+    """One event's evaluation, one rule at a time.
+
+    :func:`evaluate_event` and :func:`evaluate_rule` run it to the end; a host that wants
+    to measure each rule (the platform's rule log) calls :meth:`run` itself and times the
+    calls, since the engine reads no clock. Rules must be given in run order
+    (:meth:`RuleIndex.for_event` gives them so), each at most once.
+    """
+
+    def __init__(self, event: Event) -> None:
+        self._run = _Run(event)
+        self._runs: list[RuleRun] = []
+
+    def run(self, rule: RuleSpec) -> RuleRun:
+        """Evaluate ``rule`` against the working copy left by the rules before it."""
+        done = _evaluate(rule, self._run)
+        self._runs.append(done)
+        return done
+
+    def plan(self) -> Plan:
+        """The plan of the rules run so far."""
+        run = self._run
+        return Plan(run.event, tuple(self._runs), dict(run.record), frozenset(run.changed))
+
 
 def evaluate_event(index: RuleIndex, event: Event) -> Plan:
     """The plan of every rule the index holds for ``event`` (a record event)."""
-    run = _Run(event)
-    runs = [_evaluate(rule, run) for rule in index.for_event(event.form, event.kind)]
-    return Plan(event, tuple(runs), run.record, frozenset(run.changed))
+    evaluation = Evaluation(event)
+    for rule in index.for_event(event.form, event.kind):
+        evaluation.run(rule)
+    return evaluation.plan()
 
 
 def evaluate_rule(rule: RuleSpec, event: Event) -> Plan:
@@ -345,8 +361,9 @@ def evaluate_rule(rule: RuleSpec, event: Event) -> Plan:
     The trigger's form and event kind are not compared (the caller chose the rule); a record
     trigger's ``fields``/``to`` filter still applies.
     """
-    run = _Run(event)
-    return Plan(event, (_evaluate(rule, run),), run.record, frozenset(run.changed))
+    evaluation = Evaluation(event)
+    evaluation.run(rule)
+    return evaluation.plan()
 
 
 def _trigger_passes(rule: RuleSpec, run: _Run) -> str | None:
@@ -364,18 +381,15 @@ def _trigger_passes(rule: RuleSpec, run: _Run) -> str | None:
 
 
 def _evaluate(rule: RuleSpec, run: _Run) -> RuleRun:
-    started = _time.perf_counter()
     reason = _trigger_passes(rule, run)
     if reason is not None:
-        return RuleRun(rule.key, False, reason=reason, duration_ms=_elapsed(started))
+        return RuleRun(rule.key, False, reason=reason)
     try:
         matched = truthy(run.value(rule.condition, "/if"))
     except _RuleFailed as error:
-        return RuleRun(rule.key, False, error=str(error), error_pointer=error.pointer,
-                       duration_ms=_elapsed(started))  # fmt: skip
+        return RuleRun(rule.key, False, error=str(error), error_pointer=error.pointer)
     if not matched:
-        return RuleRun(rule.key, False, reason="condition is false",
-                       duration_ms=_elapsed(started))  # fmt: skip
+        return RuleRun(rule.key, False, reason="condition is false")
     saved = (dict(run.record), set(run.changed))  # only a matching rule's actions can set
     try:
         actions = tuple(
@@ -384,64 +398,68 @@ def _evaluate(rule: RuleSpec, run: _Run) -> RuleRun:
     except (_RuleFailed, InvalidTiming) as error:
         run.restore(*saved)  # a failing rule applies none of its sets
         pointer = error.pointer if isinstance(error, _RuleFailed) else None
-        return RuleRun(rule.key, False, error=str(error), error_pointer=pointer,
-                       duration_ms=_elapsed(started))  # fmt: skip
-    return RuleRun(rule.key, True, actions, duration_ms=_elapsed(started))
-
-
-def _elapsed(started: float) -> float:
-    return (_time.perf_counter() - started) * 1000
+        return RuleRun(rule.key, False, error=str(error), error_pointer=pointer)
+    return RuleRun(rule.key, True, actions)
 
 
 def _resolve(rule: RuleSpec, index: int, action: Any, run: _Run) -> PlannedAction:
     pointer = f"/then/{index}"
     event = run.event
-    key = ":".join(
-        [event.app, rule.key, event.form, event.record_id or "-", event.occurrence or "-",
-         str(index)]
-    )  # fmt: skip
-    due = _due(action, pointer, run)
-    data: dict[str, Any]
-    mode: Mode
+    common: dict[str, Any] = {
+        "rule": rule.key,
+        "index": index,
+        "idempotency_key": ":".join(
+            [
+                event.app,
+                rule.key,
+                event.form,
+                event.record_id or "-",
+                event.occurrence or "-",
+                str(index),
+            ]
+        ),  # fmt: skip
+        "due": _due(action, pointer, run),
+    }
     if isinstance(action, SetAction):
         values = _values(action.values, pointer, run)
-        if due is None:
+        if common["due"] is None:
             for name, value in values.items():
                 run.set_value(name, value)
-        data, mode = {"values": values}, "sync"
-    elif isinstance(action, RejectAction):
+        return PlannedSet(**common, values=values)
+    if isinstance(action, RejectAction):
         exists = None
         if action.exists is not None:
             exists = {
                 "form": action.exists.form,
-                "filter": substitute_context(action.exists.filter, run.context()),
+                "filter": run.substituted(action.exists.filter, f"{pointer}/exists/filter"),
             }
-        data = {"message": action.message, "field": action.field, "exists": exists}
-        mode = "sync"
-    elif isinstance(action, CreateRecordAction):
-        data = {"form": action.form, "values": _values(action.values, pointer, run)}
-        mode = "sync"
-    elif isinstance(action, UpdateRecordsAction):
-        data = {
-            "form": action.form,
-            "filter": substitute_context(action.filter, run.context()),
-            "values": _values(action.values, pointer, run),
-        }
-        mode = "sync"
-    elif isinstance(action, CreateTaskAction):
-        data = {
-            "role": action.role,
-            "user": run.value(action.user, f"{pointer}/user") if action.user is not None else None,
-            "title": action.title,
-            "description": action.description,
-            "due": _task_due(action.due, f"{pointer}/due", run),
-            "form": event.form,
-            "record_id": event.record_id,
-            "context": run.context(),
-        }
-        mode = "sync"
-    elif isinstance(action, NotifyAction):
-        recipients = []
+        return PlannedReject(**common, message=action.message, field=action.field, exists=exists)
+    if isinstance(action, CreateRecordAction):
+        return PlannedCreateRecord(
+            **common, form=action.form, values=_values(action.values, pointer, run)
+        )
+    if isinstance(action, UpdateRecordsAction):
+        return PlannedUpdateRecords(
+            **common,
+            form=action.form,
+            filter=run.substituted(action.filter, f"{pointer}/filter"),
+            values=_values(action.values, pointer, run),
+        )
+    if isinstance(action, CreateTaskAction):
+        user = run.value(action.user, f"{pointer}/user") if action.user is not None else None
+        return PlannedTask(
+            **common,
+            role=action.role,
+            user=user,
+            title=action.title,
+            description=action.description,
+            task_due=_task_due(action.due, f"{pointer}/due", run),
+            form=event.form,
+            record_id=event.record_id,
+            context=run.context(),
+        )
+    if isinstance(action, NotifyAction):
+        recipients: list[dict[str, Any]] = []
         for number, recipient in enumerate(action.recipients):
             where = f"{pointer}/recipients/{number}"
             if recipient.role is not None:
@@ -450,28 +468,24 @@ def _resolve(rule: RuleSpec, index: int, action: Any, run: _Run) -> PlannedActio
                 recipients.append({"user": run.value(recipient.user, f"{where}/user")})
             else:
                 recipients.append({"address": run.value(recipient.address, f"{where}/address")})
-        data = {
-            "channel": action.channel,
-            "recipients": recipients,
-            "subject": action.subject,
-            "template": action.template,
-            "context": run.context(),
-        }
-        mode = "outbound"
-    elif isinstance(action, WebhookAction):
-        data = {
-            "method": action.method,
-            "url": action.url,
-            "headers": dict(action.headers),
-            "body": action.body,
-            "context": run.context(),
-        }
-        mode = "outbound"
-    else:  # pragma: no cover - the Action union is closed
-        raise TypeError(f"unknown action {action!r}")
-    if due is not None:
-        mode = "delayed"
-    return PlannedAction(rule.key, index, action.type, mode, data, key, due)
+        return PlannedNotify(
+            **common,
+            channel=action.channel,
+            recipients=recipients,
+            subject=action.subject,
+            template=action.template,
+            context=run.context(),
+        )
+    if isinstance(action, WebhookAction):
+        return PlannedWebhook(
+            **common,
+            method=action.method,
+            url=action.url,
+            headers=dict(action.headers),
+            body=action.body,
+            context=run.context(),
+        )
+    raise TypeError(f"unknown action {action!r}")  # pragma: no cover - the union is closed
 
 
 def _values(values: Mapping[str, Any], pointer: str, run: _Run) -> dict[str, Any]:
@@ -517,22 +531,25 @@ def _task_due(due: Any, pointer: str, run: _Run) -> str | None:
     return format_datetime(moment) if isinstance(moment, datetime) else moment.isoformat()
 
 
-def substitute_context(rule: Any, context: Mapping[str, Any]) -> Any:
+def substitute_context(
+    rule: Any, context: Mapping[str, Any], *, now: datetime | None = None
+) -> Any:
     """``rule`` with every dotted ``record.x``/``old.x``/``user.x`` variable made a literal.
 
     Filters over *other* records (``update_records``) read the target's fields with plain
     ``var``s; the triggering record's values come in through these dotted names, which
-    cannot be target fields (field keys have no dots).
+    cannot be target fields (field keys have no dots). ``now`` is the run's instant, for a
+    variable's default that reads the time.
     """
     if isinstance(rule, list):
-        return [substitute_context(item, context) for item in rule]
+        return [substitute_context(item, context, now=now) for item in rule]
     if isinstance(rule, dict):
         if len(rule) == 1 and "var" in rule:
             args = rule["var"]
             path = args[0] if isinstance(args, list) and args else args
             if isinstance(path, str) and path.startswith(_CONTEXT_ROOTS):
                 default = args[1] if isinstance(args, list) and len(args) > 1 else None
-                value = evaluate({"var": [path, default]}, context)
+                value = evaluate({"var": [path, default]}, context, now=now)
                 return {"preserve": value} if isinstance(value, dict | list) else value
-        return {key: substitute_context(value, context) for key, value in rule.items()}
+        return {key: substitute_context(value, context, now=now) for key, value in rule.items()}
     return rule

@@ -13,14 +13,17 @@ the plan says, in the write's unit of work:
 * outbound actions (``notify``, ``webhook``) become outbox rows, delayed actions become
   timers — both committed with the write, carried out later by the worker;
 * date-relative rules keep one timer per record, moved when its date field changes;
-* every rule that ran is logged in ``rule_runs``.
+* every rule that ran is logged in ``rule_runs``, with how long it took: the engine reads no
+  clock, so each rule is timed here, around the engine's step for it (:func:`measured_plan`).
 
 Nothing here sends anything or reads the clock: ``now`` is the record service's.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -32,14 +35,24 @@ from formloom.engines.logic.dates import format_datetime
 from formloom.engines.rules import (
     CascadeError,
     DateTrigger,
+    Evaluation,
     Event,
     EventKind,
     InvalidTiming,
     Plan,
+    PlanFormatError,
     PlannedAction,
+    PlannedCreateRecord,
+    PlannedNotify,
+    PlannedReject,
+    PlannedSet,
+    PlannedTask,
+    PlannedUpdateRecords,
+    PlannedWebhook,
+    RuleRun,
     RuleSpec,
+    action_from_dict,
     date_due,
-    evaluate_event,
     render_template,
 )
 from formloom.platform.errors import Unprocessable
@@ -78,6 +91,44 @@ def app_locale(installed: InstalledApp) -> str:
     return locales[0] if locales else FALLBACK_LOCALE
 
 
+@dataclass(frozen=True)
+class MeasuredPlan(Plan):
+    """A plan with the time each of its rules took to evaluate (milliseconds, in run
+    order), measured by :func:`measured_plan`: the rule log and the dry run show it."""
+
+    durations_ms: tuple[float, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        timed = zip(self.runs, self.durations_ms, strict=True)
+        return {**super().to_dict(), "runs": [run_dict(run, ms) for run, ms in timed]}
+
+
+def measured_plan(event: Event, rules: Iterable[RuleSpec]) -> MeasuredPlan:
+    """The plan of ``rules`` (in run order) for ``event``, each rule's evaluation timed."""
+    evaluation = Evaluation(event)
+    durations = []
+    for rule in rules:
+        started = time.perf_counter()
+        evaluation.run(rule)
+        durations.append((time.perf_counter() - started) * 1000)
+    plan = evaluation.plan()
+    return MeasuredPlan(plan.event, plan.runs, plan.record, plan.changed, tuple(durations))
+
+
+def durations_of(plan: Plan) -> tuple[float, ...]:
+    """Each rule's time in ms; 0 for a plan nobody measured."""
+    if isinstance(plan, MeasuredPlan):
+        return plan.durations_ms
+    return (0.0,) * len(plan.runs)
+
+
+def run_dict(run: RuleRun, duration_ms: float) -> dict[str, Any]:
+    """A rule run as the rule log and the dry run show it, with its duration."""
+    shown = run.to_dict()
+    actions = shown.pop("actions")
+    return {**shown, "duration_ms": round(duration_ms, 3), "actions": actions}
+
+
 def plan_write(
     records: RecordService,
     installed: InstalledApp,
@@ -88,11 +139,11 @@ def plan_write(
     old: Mapping[str, Any] | None,
     record_id: str,
     version: int,
-) -> Plan | None:
+) -> MeasuredPlan | None:
     """The plan of the form's rules for a write, or ``None`` when no rule listens (the
     common case costs one dict lookup)."""
-    index = installed.rules
-    if not index.for_event(form, kind):
+    rules = installed.rules.for_event(form, kind)
+    if not rules:
         return None
     event = Event(
         app=installed.key,
@@ -107,7 +158,7 @@ def plan_write(
         occurrence=str(version),
         cascade=records.cascade,
     )
-    return evaluate_event(index, event)
+    return measured_plan(event, rules)
 
 
 def set_values(plan: Plan, data: Mapping[str, Any]) -> dict[str, Any]:
@@ -119,13 +170,13 @@ async def check_rejections(records: RecordService, plan: Plan, locale: str) -> N
     """Refuse the write (422, every rejection at its field) if a ``reject`` applies."""
     errors: list[dict[str, Any]] = []
     for action in plan.rejections:
-        exists = action.data.get("exists")
+        exists = action.exists
         if exists is not None and not await records.for_rule(action.rule).exists(
             plan.event.app, exists["form"], exists["filter"]
         ):
             continue
-        field = action.data.get("field")
-        text = action.data["message"]
+        field = action.field
+        text = action.message
         errors.append(
             {
                 "field": field or "",
@@ -169,8 +220,7 @@ async def run_action(
     timer (``delayed=False`` when a timer fires it)."""
     session = records.session
     app = installed.key
-    if action.mode == "delayed" and delayed:
-        assert action.due is not None
+    if action.due is not None and delayed:
         session.add(
             Timer(
                 id=new_id(),
@@ -181,55 +231,66 @@ async def run_action(
                 form=form,
                 record_id=record_id,
                 due_at=action.due,
-                payload={
-                    "action": action.to_dict(),
-                    "cascade": [list(link) for link in records.cascade.chain],
-                },
+                payload=action_timer_payload(action, records),
                 status="pending",
                 attempts=0,
                 created_at=records.now,
             )
         )
         return
-    if action.type in ("notify", "webhook"):
-        session.add(OutboxMessage(**outbox_values(app, action, records.now, form, record_id)))
-        return
-    if action.type == "reject":
-        return
-    data = action.data
-    if action.type == "set":
-        # An immediate set was applied by the engine to the record being written; only a
-        # delayed one, fired by its timer (delayed=False), updates the record here.
-        if not delayed and record_id is not None:
+    match action:
+        case PlannedNotify() | PlannedWebhook():
+            session.add(OutboxMessage(**outbox_values(app, action, records.now, form, record_id)))
+        case PlannedReject():
+            pass  # decided before the write (check_rejections)
+        case PlannedSet():
+            # An immediate set was applied by the engine to the record being written; only
+            # a delayed one, fired by its timer (delayed=False), updates the record here.
+            if not delayed and record_id is not None:
+                acting = records.for_rule(action.rule, form, record_id)
+                await acting.update(app, form, record_id, action.values, if_match=None)
+        case PlannedCreateRecord():
             acting = records.for_rule(action.rule, form, record_id)
-            await acting.update(app, form, record_id, data["values"], if_match=None)
-        return
-    if action.type == "create_record":
-        acting = records.for_rule(action.rule, form, record_id)
-        await acting.create(app, data["form"], data["values"])
-        return
-    if action.type == "update_records":
-        acting = records.for_rule(action.rule, form, record_id)
-        for target in await acting.matching_ids(app, data["form"], data["filter"]):
-            await acting.update(app, data["form"], target, data["values"], if_match=None)
-        return
-    if action.type == "create_task":
-        session.add(task_row(installed, action, records.now))
-        return
-    raise ValueError(f"unknown action type {action.type!r}")  # pragma: no cover
+            await acting.create(app, action.form, action.values)
+        case PlannedUpdateRecords():
+            acting = records.for_rule(action.rule, form, record_id)
+            for target in await acting.matching_ids(app, action.form, action.filter):
+                await acting.update(app, action.form, target, action.values, if_match=None)
+        case PlannedTask():
+            session.add(task_row(installed, action, records.now))
+
+
+def action_timer_payload(action: PlannedAction, records: RecordService) -> dict[str, Any]:
+    """A delayed action's timer payload: the action in its stored format, and the cascade
+    it was planned in (its writes continue that chain when it fires)."""
+    return {
+        "action": action.to_dict(),
+        "cascade": [list(link) for link in records.cascade.chain],
+    }
+
+
+def timer_action(payload: Mapping[str, Any]) -> PlannedAction:
+    """The action of an ``action`` timer's payload, in any format the engine reads."""
+    return action_from_dict(payload["action"])
 
 
 def outbox_values(
-    app: str, action: PlannedAction, now: datetime, form: str, record_id: str | None
+    app: str,
+    action: PlannedNotify | PlannedWebhook,
+    now: datetime,
+    form: str,
+    record_id: str | None,
 ) -> dict[str, Any]:
+    """An outbox row for an outbound action. The payload holds the action in its stored
+    format and the record it was planned for (:func:`outbox_action` reads it back)."""
     return {
         "id": new_id(),
         "app": app,
         "rule": action.rule,
         "kind": action.type,
-        "channel": action.data.get("channel"),
+        "channel": action.channel if isinstance(action, PlannedNotify) else None,
         "idempotency_key": action.idempotency_key,
-        "payload": {**action.data, "form": form, "record_id": record_id},
+        "payload": {"action": action.to_dict(), "form": form, "record_id": record_id},
         "status": "pending",
         "attempts": 0,
         "next_attempt_at": now,
@@ -238,6 +299,35 @@ def outbox_values(
         "created_at": now,
         "delivered_at": None,
     }
+
+
+def outbox_action(
+    kind: str, rule: str, key: str, payload: Mapping[str, Any]
+) -> PlannedNotify | PlannedWebhook:
+    """The action an outbox row delivers (``kind``, ``rule`` and ``key`` are its columns).
+
+    Rows written before planned actions had a format hold the action's data flat, beside
+    ``form`` and ``record_id``, with its rule and key in the row's columns: they are put back
+    into the engine's first format, which the engine migrates.
+    """
+    stored = payload.get("action")
+    if stored is None:
+        index = key.rpartition(":")[2]  # the key ends in the action's index
+        if not (index.isdecimal() and index.isascii()):
+            raise PlanFormatError(f"an outbox message's key does not end in an index: {key!r}")
+        stored = {
+            "rule": rule,
+            "index": int(index),
+            "type": kind,
+            "mode": "outbound",
+            "due": None,
+            "idempotency_key": key,
+            "data": {k: v for k, v in payload.items() if k not in ("form", "record_id")},
+        }
+    action = action_from_dict(stored)
+    if not isinstance(action, PlannedNotify | PlannedWebhook):
+        raise PlanFormatError(f"an outbox message holds a {action.type!r} action")
+    return action
 
 
 def _render_or_raw(text: Any, context: Mapping[str, Any], locale: str) -> str | None:
@@ -251,23 +341,22 @@ def _render_or_raw(text: Any, context: Mapping[str, Any], locale: str) -> str | 
         return label_text(text, locale)
 
 
-def task_row(installed: InstalledApp, action: PlannedAction, now: datetime) -> Task:
-    data = action.data
+def task_row(installed: InstalledApp, action: PlannedTask, now: datetime) -> Task:
     locale = app_locale(installed)
-    context = data.get("context") or {}
-    user = data.get("user")
+    context = action.context
+    user = action.user
     return Task(
         id=new_id(),
         app=installed.key,
-        title=(_render_or_raw(data["title"], context, locale) or action.rule)[:500],
-        description=_render_or_raw(data.get("description"), context, locale),
-        role=data.get("role"),
+        title=(_render_or_raw(action.title, context, locale) or action.rule)[:500],
+        description=_render_or_raw(action.description, context, locale),
+        role=action.role,
         assignee=str(user) if user is not None else None,
-        form=data.get("form"),
-        record_id=data.get("record_id"),
+        form=action.form,
+        record_id=action.record_id,
         rule=action.rule,
         source_key=action.idempotency_key,
-        due=data.get("due"),
+        due=action.task_due,
         status="open",
         created_at=now,
     )
@@ -283,7 +372,10 @@ async def log_runs(records: RecordService, plan: Plan, *, form: str, record_id: 
 def run_log_values(
     plan: Plan, *, form: str, record_id: str | None, at: datetime
 ) -> dict[str, Any] | None:
-    runs = [run for run in plan.runs if run.reason not in NOT_RUN]
+    runs = [
+        (run, ms) for run, ms in zip(plan.runs, durations_of(plan), strict=True)
+        if run.reason not in NOT_RUN
+    ]  # fmt: skip
     if not runs:
         return None
     return {
@@ -292,15 +384,15 @@ def run_log_values(
         "form": form,
         "record_id": record_id,
         "event": plan.event.kind,
-        "rules": "," + ",".join(run.rule for run in runs) + ",",
-        "matched": "," + ",".join(run.rule for run in runs if run.matched) + ",",
-        "failed": any(run.error is not None for run in runs),
+        "rules": "," + ",".join(run.rule for run, _ in runs) + ",",
+        "matched": "," + ",".join(run.rule for run, _ in runs if run.matched) + ",",
+        "failed": any(run.error is not None for run, _ in runs),
         # a rule whose condition was false is [key, duration] (most runs are; kept short)
         "runs": [
-            [run.rule, round(run.duration_ms, 3)] if run.reason == FALSE else run.to_dict()
-            for run in runs
+            [run.rule, round(ms, 3)] if run.reason == FALSE else run_dict(run, ms)
+            for run, ms in runs
         ],
-        "duration_ms": round(sum(run.duration_ms for run in runs), 3),
+        "duration_ms": round(sum(ms for _, ms in runs), 3),
         "depth": plan.event.cascade.depth,
         "at": at,
     }

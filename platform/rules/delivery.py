@@ -24,11 +24,12 @@ from jinja2 import TemplateError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from formloom.engines.rules import render_template
+from formloom.engines.rules import PlanFormatError, PlannedNotify, PlannedWebhook, render_template
 from formloom.platform.db import Database
 from formloom.platform.models import User, UserRole
 from formloom.platform.models.automation import Notification
 from formloom.platform.records.ids import new_id
+from formloom.platform.rules.automation import outbox_action
 from formloom.platform.settings import Settings
 
 
@@ -62,6 +63,23 @@ class Message:
     payload: Mapping[str, Any]
     attempts: int
     locale: str  # the app's first locale
+
+    @property
+    def form(self) -> str | None:
+        """The form of the record the message was planned for."""
+        return self.payload.get("form") or None
+
+    @property
+    def record_id(self) -> str | None:
+        return self.payload.get("record_id")
+
+    def action(self) -> PlannedNotify | PlannedWebhook:
+        """The planned action to deliver, whatever format the row was written in; one
+        that cannot be read is a permanent failure."""
+        try:
+            return outbox_action(self.kind, self.rule, self.key, self.payload)
+        except PlanFormatError as error:
+            raise DeliveryFailed(f"the message cannot be read: {error}", permanent=True) from None
 
 
 def render(text: Any, context: Mapping[str, Any], locale: str, what: str) -> str:
@@ -138,41 +156,38 @@ class Deliverer:
         """Deliver ``message``: a short description of what was done, and the in-app
         notifications to store (the worker commits them with the message's new state).
         No transaction is open while a server is being called."""
-        if message.kind == "webhook":
-            return await self._webhook(message), []
-        payload = message.payload
+        action = message.action()
+        if isinstance(action, PlannedWebhook):
+            return await self._webhook(message, action), []
         async with db.transaction(write=False) as session:
-            people = await recipients_of(
-                session, message.app, payload.get("recipients", []), message.locale
-            )
+            people = await recipients_of(session, message.app, action.recipients, message.locale)
         if not people:
             return "no recipients", []
-        channel = message.channel
+        channel = action.channel
         if channel == "in_app":
-            notes = self._in_app(message, people, now)
+            notes = self._in_app(message, action, people, now)
             return f"{len(notes)} in-app notification(s)", notes
         if channel == "email":
-            return await self._email(message, people), []
+            return await self._email(message, action, people), []
         if channel == "sms_gateway":
-            return await self._gateway(message, people), []
+            return await self._gateway(message, action, people), []
         raise DeliveryFailed(f"unknown channel {channel!r}", permanent=True)
 
-    def _texts(self, message: Message, recipient: Recipient) -> tuple[str | None, str]:
-        payload = message.payload
-        context = payload.get("context") or {}
-        subject = payload.get("subject")
+    def _texts(self, action: PlannedNotify, recipient: Recipient) -> tuple[str | None, str]:
+        context = action.context
+        subject = action.subject
         title = render(subject, context, recipient.locale, "subject") if subject else None
-        body = render(payload["template"], context, recipient.locale, "message")
+        body = render(action.template, context, recipient.locale, "message")
         return title, body
 
     def _in_app(
-        self, message: Message, people: list[Recipient], now: datetime
+        self, message: Message, action: PlannedNotify, people: list[Recipient], now: datetime
     ) -> list[Notification]:
         notes = []
         for person in people:
             if person.user_id is None:
                 continue
-            subject, body = self._texts(message, person)
+            subject, body = self._texts(action, person)
             notes.append(
                 Notification(
                     id=new_id(),
@@ -181,15 +196,15 @@ class Deliverer:
                     rule=message.rule,
                     subject=subject[:500] if subject else None,
                     body=body,
-                    form=message.payload.get("form") or None,
-                    record_id=message.payload.get("record_id"),
+                    form=message.form,
+                    record_id=message.record_id,
                     source_key=f"{message.key}:{person.user_id}",
                     created_at=now,
                 )
             )
         return notes
 
-    async def _email(self, message: Message, people: list[Recipient]) -> str:
+    async def _email(self, message: Message, action: PlannedNotify, people: list[Recipient]) -> str:
         settings = self.settings
         if not settings.smtp_host:
             raise DeliveryFailed(
@@ -200,7 +215,7 @@ class Deliverer:
             to = person.address or person.email
             if not to:
                 continue
-            subject, body = self._texts(message, person)
+            subject, body = self._texts(action, person)
             letter = EmailMessage()
             letter["From"] = settings.smtp_from
             letter["To"] = to
@@ -230,7 +245,9 @@ class Deliverer:
             raise DeliveryFailed(f"SMTP: {type(error).__name__}: {error}") from None
         return f"{len(letters)} e-mail(s)"
 
-    async def _gateway(self, message: Message, people: list[Recipient]) -> str:
+    async def _gateway(
+        self, message: Message, action: PlannedNotify, people: list[Recipient]
+    ) -> str:
         settings = self.settings
         if not settings.sms_gateway_url:
             raise DeliveryFailed(
@@ -245,7 +262,7 @@ class Deliverer:
             to = person.address or person.phone
             if not to:
                 continue
-            subject, body = self._texts(message, person)
+            subject, body = self._texts(action, person)
             key = f"{message.key}:{to}"
             await self._post(
                 "POST",
@@ -257,19 +274,16 @@ class Deliverer:
             sent += 1
         return f"{sent} text message(s)"
 
-    async def _webhook(self, message: Message) -> str:
-        payload = message.payload
-        context = payload.get("context") or {}
+    async def _webhook(self, message: Message, action: PlannedWebhook) -> str:
+        context = action.context
         headers = {
             name: render(value, context, message.locale, f"header {name}")
-            for name, value in (payload.get("headers") or {}).items()
+            for name, value in action.headers.items()
         }
         headers.setdefault("Idempotency-Key", message.key)
-        body = payload.get("body")
+        body = action.body
         rendered = render_json(body, context, message.locale) if body is not None else None
-        status = await self._post(
-            payload.get("method", "POST"), payload["url"], headers, rendered, "webhook"
-        )
+        status = await self._post(action.method, action.url, headers, rendered, "webhook")
         return f"webhook answered {status}"
 
     async def _post(

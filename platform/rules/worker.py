@@ -35,17 +35,18 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from formloom.engines.logic.dates import format_datetime, parse_temporal
+from formloom.engines.logic.dates import format_datetime
 from formloom.engines.rules import (
     Cascade,
     DateTrigger,
     Event,
     InvalidTiming,
     PlannedAction,
+    PlannedNotify,
+    PlannedWebhook,
     RuleSpec,
     ScheduleTrigger,
     date_due,
-    evaluate_rule,
     next_schedule_run,
 )
 from formloom.platform.apps.service import AppCatalog, InstalledApp
@@ -96,20 +97,6 @@ class Report:
 def backoff(attempts: int, base: float, cap: float) -> timedelta:
     """Wait after the ``attempts``-th failure: base, 2·base, 4·base, … up to ``cap``."""
     return timedelta(seconds=min(cap, base * 2 ** max(0, attempts - 1)))
-
-
-def planned_action(data: Mapping[str, Any]) -> PlannedAction:
-    due = data.get("due")
-    moment = parse_temporal(due, "due") if due else None
-    return PlannedAction(
-        rule=data["rule"],
-        index=data["index"],
-        type=data["type"],
-        mode=data["mode"],
-        data=dict(data["data"]),
-        idempotency_key=data["idempotency_key"],
-        due=moment if isinstance(moment, datetime) else None,
-    )
 
 
 class Worker:
@@ -222,7 +209,7 @@ class Worker:
         local = self._local(now)
         if timer.kind == "action":
             records = self._records(session, local, rule.key, timer.payload.get("cascade"))
-            action = planned_action(timer.payload["action"])
+            action = automation.timer_action(timer.payload)
             await automation.run_action(
                 records, installed, action, form=timer.form or "", record_id=timer.record_id,
                 delayed=False,
@@ -262,7 +249,7 @@ class Worker:
         self,
         records: RecordService,
         installed: InstalledApp,
-        plan: Any,
+        plan: automation.MeasuredPlan,
         record_id: str,
         data: Mapping[str, Any],
     ) -> None:
@@ -296,7 +283,7 @@ class Worker:
             return
         records = self._records(session, now, rule.key, None)
         event = self._event(installed, rule, "date", record.id, record.data, now, timer.due_at)
-        plan = evaluate_rule(rule, event)
+        plan = automation.measured_plan(event, (rule,))
         await self._apply(records, installed, plan, record.id, record.data)
         following = None
         if rule.on.every_year:
@@ -327,24 +314,29 @@ class Worker:
         runs: list[dict[str, Any]] = []
         for record_id, data in rows:
             event = self._event(installed, rule, "schedule", record_id, data, now, timer.due_at)
-            plan = evaluate_rule(rule, event)
+            plan = automation.measured_plan(event, (rule,))
             logged = automation.run_log_values(plan, form=rule.on.form, record_id=record_id, at=now)
             if logged is not None:
                 runs.append(logged)
+            messages: list[PlannedNotify | PlannedWebhook] = []  # inserted in bulk below
+            others: list[PlannedAction] = []
+            for action in plan.actions:
+                if isinstance(action, PlannedNotify | PlannedWebhook) and action.due is None:
+                    messages.append(action)
+                else:
+                    others.append(action)
             outbox += [
                 automation.outbox_values(installed.key, action, now, rule.on.form, record_id)
-                for action in plan.actions
-                if action.mode == "outbound"
+                for action in messages
             ]
             extra = automation.set_values(plan, data)
             if extra:
                 acting = records.for_rule(rule.key, rule.on.form, record_id)
                 await acting.update(installed.key, rule.on.form, record_id, extra, if_match=None)
-            for action in plan.actions:
-                if action.mode != "outbound":
-                    await automation.run_action(
-                        records, installed, action, form=rule.on.form, record_id=record_id
-                    )
+            for action in others:
+                await automation.run_action(
+                    records, installed, action, form=rule.on.form, record_id=record_id
+                )
         await self._insert_ignoring_duplicates(session, OutboxMessage, outbox)
         for start in range(0, len(runs), 5_000):
             await session.execute(RuleRunLog.__table__.insert(), runs[start : start + 5_000])

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from formloom.engines.forms import FormSpec
 from formloom.engines.rules import (
     Event,
+    PlannedNotify,
     RuleIndex,
     RuleSpec,
     check,
@@ -112,9 +113,10 @@ def test_discharge_survey_is_delayed_24_hours() -> None:
         ("notify", "delayed"),
     ]
     assert {a.due for a in plan.actions} == {datetime(2026, 11, 24, 1, 30, tzinfo=UTC)}
-    sms = plan.actions[1].data
-    assert sms["recipients"] == [{"address": "138"}]
-    assert render_template(sms["template"], sms["context"], "zh-CN") == (
+    sms = plan.actions[1]
+    assert isinstance(sms, PlannedNotify)
+    assert sms.recipients == [{"address": "138"}]
+    assert render_template(sms.template, sms.context, "zh-CN") == (
         "王芳，请评价：https://s.example"
     )
 
@@ -136,7 +138,8 @@ def test_birthday_timer() -> None:
 
 def test_pain_alert() -> None:
     plan = evaluate_event(INDEX, event("visit", "created", {"pain": 8, "doctor": "u-lee"}))
-    assert plan.outbound[0].data["recipients"] == [{"user": "u-lee"}]
+    (alert,) = plan.outbound
+    assert isinstance(alert, PlannedNotify) and alert.recipients == [{"user": "u-lee"}]
     assert evaluate_event(INDEX, event("visit", "created", {"pain": 2})).actions == ()
 
 
@@ -146,5 +149,6 @@ def test_appointment_overlap_is_a_conditional_rejection() -> None:
     plan = evaluate_event(INDEX, event("appointment", "created", record))
     (reject,) = plan.rejections
     assert not plan.rejected  # the platform decides with one SQL query
-    assert reject.data["exists"]["filter"]["and"][0] == {"==": [{"var": "doctor"}, "lee"]}
-    assert reject.data["field"] == "starts_at"
+    assert reject.exists is not None
+    assert reject.exists["filter"]["and"][0] == {"==": [{"var": "doctor"}, "lee"]}
+    assert reject.field == "starts_at"

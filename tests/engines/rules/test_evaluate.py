@@ -11,6 +11,11 @@ from formloom.engines.rules import (
     Cascade,
     CascadeError,
     Event,
+    PlannedNotify,
+    PlannedSet,
+    PlannedTask,
+    PlannedUpdateRecords,
+    PlannedWebhook,
     RuleIndex,
     evaluate_event,
     evaluate_rule,
@@ -186,18 +191,23 @@ def test_every_action_kind_is_resolved_and_classified() -> None:
         ("webhook", "outbound"),
     ]
     assert plan.record["note"] == "pain 8" and "note" in plan.changed
-    assert actions[0].data == {"values": {"note": "pain 8"}}
-    assert plan.rejected and plan.rejections[0].data["field"] == "pain"
-    assert actions[2].data == {"form": "patient", "values": {"name": "lee"}}
-    assert actions[3].data["filter"] == {"==": [{"var": "id"}, "p9"]}
-    task = actions[4].data
-    assert task["user"] == "lee" and task["due"] == "2026-11-25T01:30:00Z"
-    assert task["record_id"] == "r1" and task["form"] == "visit"
-    notify = actions[5].data
-    assert notify["recipients"] == [{"address": "lee"}, {"role": "doctor"}, {"user": "u7"}]
+    assert actions[0] == PlannedSet(
+        rule="all", index=0, idempotency_key="clinic:all:visit:r1:-:0", values={"note": "pain 8"}
+    )
+    assert plan.rejected and plan.rejections[0].field == "pain"
+    assert actions[2].data() == {"form": "patient", "values": {"name": "lee"}}
+    assert isinstance(actions[3], PlannedUpdateRecords)
+    assert actions[3].filter == {"==": [{"var": "id"}, "p9"]}
+    task = actions[4]
+    assert isinstance(task, PlannedTask)
+    assert task.user == "lee" and task.task_due == "2026-11-25T01:30:00Z"
+    assert task.record_id == "r1" and task.form == "visit"
+    notify = actions[5]
+    assert isinstance(notify, PlannedNotify)
+    assert notify.recipients == [{"address": "lee"}, {"role": "doctor"}, {"user": "u7"}]
     # Outbound actions carry the context they will be rendered with (after the set).
-    assert render_template(notify["template"], notify["context"]) == "Hi pain 8"
-    assert actions[6].data["method"] == "PUT"
+    assert render_template(notify.template, notify.context) == "Hi pain 8"
+    assert isinstance(actions[6], PlannedWebhook) and actions[6].method == "PUT"
     assert actions[6].idempotency_key == "clinic:all:visit:r1:-:6"
     assert plan.sync == actions[:5] and plan.outbound == actions[5:]
     assert plan.to_dict()["runs"][0]["actions"][4]["type"] == "create_task"
@@ -207,7 +217,8 @@ def test_task_due_expression_keeps_a_date() -> None:
     task = {"type": "create_task", "role": "doctor", "title": "t",
             "due": {"date_add": [{"today": []}, 3, "day"]}}  # fmt: skip
     plan = evaluate_event(RuleIndex([rule(then=[task])]), event({}, zone="Asia/Shanghai"))
-    assert plan.actions[0].data["due"] == "2026-11-26"
+    (task,) = plan.actions
+    assert isinstance(task, PlannedTask) and task.task_due == "2026-11-26"
 
 
 def test_delays_after_and_at() -> None:
@@ -353,3 +364,22 @@ def test_event_changed_defaults() -> None:
     updated = event({"pain": 1, "note": "x"}, kind="updated", old={"pain": 1})
     assert updated.changed_fields() == {"note"}
     assert NOW.tzinfo is UTC
+
+
+def test_a_filter_default_that_reads_the_time_uses_the_run_s_clock() -> None:
+    default_today = {"==": [{"var": "last_visit"}, {"var": ["record.missing", {"today": []}]}]}
+    then = [{"type": "update_records", "form": "patient", "values": {"status": "out"},
+             "filter": default_today}]  # fmt: skip
+    for zone, today in (("Asia/Shanghai", "2026-11-23"), ("America/New_York", "2026-11-22")):
+        plan = evaluate_event(RuleIndex([rule(then=then)]), event({}, zone=zone))
+        (action,) = plan.actions
+        assert isinstance(action, PlannedUpdateRecords)
+        assert action.filter == {"==": [{"var": "last_visit"}, today]}
+
+
+def test_a_filter_whose_context_cannot_be_substituted_fails_the_rule_not_the_write() -> None:
+    broken = {"==": [{"var": "id"}, {"var": ["record.missing", {"+": [{"preserve": [1]}, 1]}]}]}
+    then = [{"type": "update_records", "form": "patient", "values": {"status": "out"},
+             "filter": broken}]  # fmt: skip
+    (run,) = evaluate_event(RuleIndex([rule(then=then)]), event({})).runs
+    assert not run.matched and run.error_pointer == "/then/0/filter"

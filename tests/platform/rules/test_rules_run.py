@@ -16,6 +16,7 @@ from formloom.platform.apps.service import AppCatalog
 from formloom.platform.clock import FixedClock
 from formloom.platform.db import Database
 from formloom.platform.models.automation import OutboxMessage, RuleRunLog, Task, Timer
+from formloom.platform.rules.automation import outbox_action
 from formloom.platform.rules.worker import Worker
 from formloom.platform.settings import Settings
 from tests import factories as f
@@ -617,7 +618,8 @@ async def test_a_schedule_selects_its_records_in_sql_and_re_arms(
     report = await worker.run_once(run_day)
     assert report.timers_fired == 1
     messages = await rows(settings, OutboxMessage)
-    assert [m.payload["context"]["record"]["name"] for m in messages] == ["due"]
+    actions = [outbox_action(m.kind, m.rule, m.idempotency_key, m.payload) for m in messages]
+    assert [a.context["record"]["name"] for a in actions] == ["due"]
     [timer] = await rows(settings, Timer)
     assert timer.status == "pending"
     assert timer.due_at.isoformat() == "2026-11-25T01:00:00+00:00"
