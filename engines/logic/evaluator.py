@@ -33,7 +33,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from . import dates
@@ -64,7 +64,8 @@ LazyOp = Callable[[Any, Any, Any], Any]
 
 
 class _Root:
-    """The outermost scope of one evaluation: nothing above it but the run's clock."""
+    """The outermost scope of one evaluation: nothing above it but the run's ``now`` (the
+    caller's; ``None`` when the caller gave none)."""
 
     __slots__ = ("now",)
 
@@ -75,7 +76,9 @@ class _Root:
 def evaluate(rule: Any, data: Any = None, *, now: datetime | None = None) -> Any:
     """Evaluate a JsonLogic ``rule`` against ``data`` (JSON values).
 
-    ``now`` is the instant ``now``/``today`` see; ``None`` reads the clock (UTC) on first use.
+    ``now`` is the instant ``now``/``today`` see, the caller's clock: the evaluator never
+    reads one. Without it (``None``) an expression that reads the time raises
+    :class:`LogicError`; any other expression evaluates as usual.
     The result may share structure with ``rule`` and ``data``; do not mutate it in place.
     Raises :class:`LogicError` (or a subclass) for anything that cannot be evaluated.
     """
@@ -127,10 +130,13 @@ def _root(above: Any) -> _Root:
 
 
 def _now(above: Any) -> datetime:
-    root = _root(above)
-    if root.now is None:
-        root.now = datetime.now(UTC)
-    return root.now
+    now = _root(above).now
+    if now is None:
+        raise LogicError(
+            "'now' and 'today' read the caller's clock, and this evaluation was given none "
+            "(evaluate(..., now=...))"
+        )
+    return now
 
 
 # --------------------------------------------------------------------------------------------
