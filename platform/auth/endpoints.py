@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -291,8 +292,11 @@ async def change_own_password(body: PasswordChange, p: PlatformDep, who: SignedI
     now = p.clock.now()
     async with p.db.transaction() as session:
         user = await _load_user(session, who)
-        ok, _ = passwords.verify_password(
-            p.settings.password_hash, user.password_hash, body.current_password
+        ok, _ = await asyncio.to_thread(  # argon2: off the event loop (see auth.service)
+            passwords.verify_password,
+            p.settings.password_hash,
+            user.password_hash,
+            body.current_password,
         )
         if not ok:
             raise Unprocessable(
