@@ -217,7 +217,7 @@ def cmd_schema_app(args: argparse.Namespace) -> int:
 
 def cmd_app_import(args: argparse.Namespace) -> int:
     from formloom.platform.apps import service
-    from formloom.platform.apps.changes import render_table
+    from formloom.platform.apps.commands import render_table
     from formloom.platform.clock import SystemClock
     from formloom.platform.errors import Problem
 
@@ -287,7 +287,8 @@ def cmd_app_import(args: argparse.Namespace) -> int:
 
 
 def cmd_app_diff(args: argparse.Namespace) -> int:
-    from formloom.platform.apps.changes import plan_offline, render_table
+    from formloom.platform.apps.changes import plan_offline
+    from formloom.platform.apps.commands import render_table
     from formloom.platform.apps.definition import DefinitionInvalid, load
 
     specs = []
