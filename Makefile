@@ -37,7 +37,8 @@ node_modules/.package-lock.json: package.json package-lock.json
 types: $(STAMP)
 	mkdir -p .typecheck && ln -sfn .. .typecheck/formloom
 	cd .typecheck && MYPYPATH=. ../$(BIN)/mypy --strict --config-file ../pyproject.toml \
-		-p formloom.engines.logic -p formloom.engines.forms -p formloom.engines.reports -p formloom.engines.rules
+		-p formloom.engines.logic -p formloom.engines.forms -p formloom.engines.reports -p formloom.engines.rules \
+		-p formloom.engines.apps
 
 check: lint types test
 

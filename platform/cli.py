@@ -183,7 +183,8 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from formloom.platform.apps.definition import DefinitionInvalid, load
+    from formloom.engines.apps import DefinitionInvalid
+    from formloom.platform.apps.definition import load
 
     document = _read_json(args.file)
     try:
@@ -205,7 +206,7 @@ def _exit_code(problem: Any) -> int:
 
 
 def cmd_schema_app(args: argparse.Namespace) -> int:
-    from formloom.platform.apps.definition import app_format_schema
+    from formloom.engines.apps import app_format_schema
 
     text = json.dumps(app_format_schema(), indent=2, ensure_ascii=False) + "\n"
     if args.output:
@@ -287,9 +288,10 @@ def cmd_app_import(args: argparse.Namespace) -> int:
 
 
 def cmd_app_diff(args: argparse.Namespace) -> int:
+    from formloom.engines.apps import DefinitionInvalid
     from formloom.platform.apps.changes import plan_offline
     from formloom.platform.apps.commands import render_table
-    from formloom.platform.apps.definition import DefinitionInvalid, load
+    from formloom.platform.apps.definition import load
 
     specs = []
     for path in (args.old, args.new):

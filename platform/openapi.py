@@ -66,6 +66,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from formloom.engines.apps.permissions import FULL_ACCESS, FormAccess
 from formloom.engines.forms import (
     BaseField,
     ComputedField,
@@ -85,7 +86,7 @@ from formloom.platform.auth.principal import Principal
 from formloom.platform.deps import Platform
 from formloom.platform.errors import PROBLEM_JSON
 from formloom.platform.permissions import guard
-from formloom.platform.permissions.policy import FULL_ACCESS, FormAccess, resolve
+from formloom.platform.permissions.policy import resolve
 
 RECORDS = "/api/records"
 SCHEMAS = "#/components/schemas/"

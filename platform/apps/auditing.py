@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from formloom.platform.apps.definition import AppSpec
+from formloom.engines.apps import AppSpec
 from formloom.platform.apps.service import AppCatalog, ImportResult
 from formloom.platform.audit.log import audit
 from formloom.platform.auth.principal import Principal

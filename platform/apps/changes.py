@@ -31,6 +31,7 @@ from typing import Any, Literal
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from formloom.engines.apps import AppSpec
 from formloom.engines.forms import FormSpec, RecordInvalid, changed_fields, unique_fields
 from formloom.engines.forms.diff import FormDiff, diff_entries, diff_forms
 from formloom.engines.forms.migrate import (
@@ -51,7 +52,6 @@ from formloom.engines.forms.plan import (
 )
 from formloom.engines.logic import LogicError
 from formloom.platform.apps import repository
-from formloom.platform.apps.definition import AppSpec
 from formloom.platform.apps.repository import Migrated
 from formloom.platform.errors import Conflict, Unprocessable
 

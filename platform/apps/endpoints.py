@@ -9,8 +9,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Header, Query, Response
 from fastapi.responses import JSONResponse
 
+from formloom.engines.apps import AppSpec
 from formloom.platform.apps import auditing, service
-from formloom.platform.apps.definition import AppSpec
 from formloom.platform.audit.log import audit_now
 from formloom.platform.auth.deps import PrincipalDep
 from formloom.platform.auth.principal import Principal

@@ -21,19 +21,13 @@ from typing import Any, Literal
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from formloom.engines.apps import KEY_PATTERN, AppSpec, DefinitionInvalid, canonical_text, digest
 from formloom.engines.forms import SCALAR_TYPES, FormSpec, field_types, label_text
 from formloom.engines.logic.sql import index_expression_sql
 from formloom.engines.rules import RuleIndex
 from formloom.platform import jsonsafe
 from formloom.platform.apps import changes, repository
-from formloom.platform.apps.definition import (
-    KEY_PATTERN,
-    AppSpec,
-    DefinitionInvalid,
-    canonical_text,
-    digest,
-    load,
-)
+from formloom.platform.apps.definition import load
 from formloom.platform.errors import Conflict, InvalidDefinition, NotFound, shown
 from formloom.platform.models import App, AppVersion
 from formloom.platform.rules import timers as rule_timers

@@ -36,6 +36,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from formloom.engines.apps.permissions import FormAccess
 from formloom.engines.forms import FormSpec
 from formloom.engines.forms.fields import SectionField
 from formloom.platform.apps.service import AppCatalog, InstalledApp
@@ -46,7 +47,6 @@ from formloom.platform.auth.service import principal_for
 from formloom.platform.errors import BadRequest, Forbidden, Gone, NotFound, Unprocessable
 from formloom.platform.models.auth import User
 from formloom.platform.models.public_link import PublicLink
-from formloom.platform.permissions.policy import FormAccess
 from formloom.platform.records.ids import is_id, new_id
 from formloom.platform.records.service import RecordService, iso
 

@@ -29,10 +29,10 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from formloom.engines.apps.permissions import FormAccess
 from formloom.engines.forms import FormSpec
 from formloom.engines.logic import variables
 from formloom.engines.logic.analysis import ANY_PATH
-from formloom.platform.permissions.policy import FormAccess
 
 __all__ = ["ANY_PATH", "caller_forms", "form_view", "hidden_reads", "probe_audit"]
 

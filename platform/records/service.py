@@ -19,6 +19,7 @@ from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from formloom.engines.apps.permissions import FULL_ACCESS, NOTHING, FormAccess
 from formloom.engines.forms import (
     SCALAR_TYPES,
     FieldError,
@@ -61,7 +62,7 @@ from formloom.platform.models import SYSTEM_COLUMNS, Record, RecordHistory, syst
 from formloom.platform.models.file import StoredFile
 from formloom.platform.permissions import guard
 from formloom.platform.permissions.expressions import hidden_reads, probe_audit
-from formloom.platform.permissions.policy import FULL_ACCESS, NOTHING, FormAccess, resolve
+from formloom.platform.permissions.policy import resolve
 from formloom.platform.records import cursor as keyset
 from formloom.platform.records import repository
 from formloom.platform.records.ids import is_id, new_id

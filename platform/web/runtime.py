@@ -21,6 +21,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 
+from formloom.engines.apps.permissions import FormAccess
 from formloom.engines.forms import FormSpec, label_text
 from formloom.engines.forms.fields import (
     ComputedField,
@@ -41,7 +42,6 @@ from formloom.platform.errors import BadRequest, Forbidden, Problem
 from formloom.platform.i18n import Translator, request_locale
 from formloom.platform.models import SYSTEM_COLUMNS
 from formloom.platform.permissions import guard
-from formloom.platform.permissions.policy import FormAccess
 from formloom.platform.records.ids import is_id
 from formloom.platform.records.service import ListQuery, RecordService, iso, service_for
 from formloom.platform.web import listing

@@ -17,9 +17,10 @@ from typing import Any
 import pytest
 
 from formloom import builtin_apps
+from formloom.engines.apps import DefinitionInvalid
 from formloom.engines.forms import spec as spec_module
 from formloom.engines.forms.spec import computed_order, dependency_cycles
-from formloom.platform.apps.definition import DefinitionInvalid, load
+from formloom.platform.apps.definition import load
 from tests import factories as f
 
 

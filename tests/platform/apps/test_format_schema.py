@@ -12,14 +12,14 @@ import httpx
 import pytest
 from jsonschema import Draft202012Validator
 
-from formloom.platform.apps.definition import (
+from formloom.engines.apps import (
     SCHEMA_DIALECT,
     SCHEMA_ID,
     AppSpec,
     DefinitionInvalid,
     app_format_schema,
-    load,
 )
+from formloom.platform.apps.definition import load
 from tests import factories as f
 
 ROOT = Path(__file__).resolve().parents[3]

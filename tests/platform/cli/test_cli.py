@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from formloom import builtin_apps
-from formloom.platform.apps.definition import app_format_schema
+from formloom.engines.apps import app_format_schema
 from formloom.platform.cli import MAX_FILE_BYTES, main
 from formloom.platform.settings import get_settings
 from tests import factories as f

@@ -7,14 +7,26 @@ and a caller into what the record service enforces.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from sqlalchemy.dialects import postgresql, sqlite
 
 from formloom import builtin_apps
-from formloom.platform.apps.definition import DefinitionInvalid, load
+from formloom.engines.apps import DefinitionInvalid
+from formloom.engines.apps.permissions import (
+    NOTHING,
+    RECORD_COLUMNS,
+    PermissionSpec,
+    _records_table,
+    substitute_user,
+)
+from formloom.engines.logic.sql import FilterError, FilterTarget, compile_filter
+from formloom.platform.apps.definition import load
 from formloom.platform.auth.principal import ANONYMOUS, Principal
-from formloom.platform.permissions.policy import NOTHING, PermissionSpec, resolve, substitute_user
+from formloom.platform.models import SYSTEM_COLUMNS, Record, system_columns
+from formloom.platform.permissions.policy import resolve
 from tests import factories as f
 
 SAME_DEPARTMENT = {"==": [{"var": "department"}, {"var": "$user.department"}]}
@@ -187,3 +199,31 @@ def test_a_token_scoped_to_another_app_grants_nothing() -> None:
     assert not resolve(specs(grant()), scoped, "clinic", "visit").actions
     admin_scoped = Principal(username="root", is_admin=True, app_scope="other", via="personal")
     assert not resolve(specs(grant()), admin_scoped, "clinic", "visit").actions
+
+
+def _compiled(rule: Any, target: FilterTarget) -> str:
+    try:
+        expression = compile_filter(rule, target, now=datetime(2024, 5, 1, tzinfo=UTC))
+    except FilterError as exc:
+        return f"FilterError: {exc}"
+    dialect = postgresql.dialect() if target.dialect == "postgresql" else sqlite.dialect()
+    return str(expression.compile(dialect=dialect))
+
+
+@pytest.mark.parametrize("dialect", ["postgresql", "sqlite"])
+def test_the_engines_records_table_is_the_platforms(dialect: Any) -> None:
+    """Row filters are checked at import against a records table the app engine builds (it
+    imports no ORM): each of its columns must compile as the platform's does."""
+    assert tuple(RECORD_COLUMNS) == SYSTEM_COLUMNS
+    data, columns = _records_table()
+    engine = FilterTarget(data=data, fields={"n": "number"}, columns=columns, dialect=dialect)
+    orm = FilterTarget(Record.data, {"n": "number"}, system_columns(), dialect)
+    samples = {"text": "x", "number": 3, "timestamp": {"now": []}}
+    for name, kind in RECORD_COLUMNS.items():
+        for rule in (
+            {"<": [{"var": name}, samples[kind]]},
+            {"==": [{"var": name}, "x"]},
+            {"==": [{"var": name}, {"var": "n"}]},
+            {"==": [{"var": name}, None]},
+        ):
+            assert _compiled(rule, engine) == _compiled(rule, orm), (name, rule)

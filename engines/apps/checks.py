@@ -1,7 +1,7 @@
 """Semantic checks of an app definition: what a JSON Schema cannot say.
 
 The JSON Schema of ``formloom.app/v1`` (generated from the pydantic models in
-:mod:`.definition`) says what shape each part of a document has. The checks here look at how
+:mod:`.spec`) says what shape each part of a document has. The checks here look at how
 the parts fit together: keys that must be unique, names that must refer to something that
 exists, labels that must cover every locale the app declares.
 
@@ -37,8 +37,8 @@ message a person understands. The codes:
 
 The form engine makes some of the same checks when a ``FormSpec`` is built, with the same
 codes and pointers; :func:`merge` keeps one problem per pointer and code. The document must
-have passed :func:`formloom.platform.jsonsafe.problems` first (nesting is bounded): the
-expression analysis of the logic engine recurses.
+be plain JSON data with bounded nesting (the platform refuses anything else before it gets
+here): the expression analysis of the logic engine recurses.
 """
 
 from __future__ import annotations
@@ -48,11 +48,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from formloom.engines.apps.permissions import RECORD_COLUMNS
 from formloom.engines.forms import FIELD_TYPES, RESERVED_KEYS
 from formloom.engines.forms.spec import dependency_cycles
 from formloom.engines.logic import check_expression, variables
 from formloom.engines.logic.analysis import literal_key
-from formloom.platform.models.record import SYSTEM_COLUMNS
 
 __all__ = ["DefinitionProblem", "document_problems", "escape", "in_document_order", "merge"]
 
@@ -73,7 +73,7 @@ _ITERATORS = frozenset({"map", "filter", "reduce", "all", "some", "none"})
 _READERS = frozenset({"val", "exists", "missing", "missing_some"})
 _ANY_PATH = "*"
 #: Record columns a row filter may read besides fields (``created_by`` = "own records").
-_RECORD_COLUMNS = {name: "column" for name in SYSTEM_COLUMNS}
+_RECORD_COLUMNS = {name: "column" for name in RECORD_COLUMNS}
 
 #: Label properties of each kind of object.
 _APP_LABELS = ("label", "description")
@@ -534,7 +534,7 @@ class _Checks:
         the form's fields, record columns (``created_by``...) and ``$user.<attribute>``.
 
         That a row filter compiles to SQL is checked once the definition has parsed
-        (:func:`formloom.platform.apps.definition.load`), against the built forms.
+        (:func:`formloom.engines.apps.load`), against the built forms.
         """
         roles = {
             key for _, role in _entries(self.document, "roles") if (key := _string(role, "key"))
