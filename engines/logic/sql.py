@@ -417,7 +417,7 @@ def _arguments(args: Any, op_pointer: str) -> list[tuple[Any, str]]:
 
 def _reads_data(node: Any) -> bool:
     if isinstance(node, list):
-        return any(_reads_data(item) for item in node)
+        return any(_reads_data(item) for item in node if isinstance(item, dict | list))
     operation = _operation(node)
     if operation is None:
         return False
@@ -542,6 +542,8 @@ class _Compiler:
             ) from exc
 
     def fold(self, node: Any, pointer: str) -> Any:
+        if isinstance(node, list) and not any(isinstance(item, dict | list) for item in node):
+            return node  # a list of plain values is itself (and may be long)
         return self.evaluate(node, {}, pointer)
 
     # -- SQL pieces per field ----------------------------------------------------------
@@ -1344,7 +1346,17 @@ def _check_shape(rule: Any) -> None:
     while stack:
         node, pointer = stack.pop()
         if isinstance(node, list):
-            stack.extend((item, f"{pointer}/{i}") for i, item in reversed(list(enumerate(node))))
+            if len(node) > MAX_LIST_VALUES:  # before anything walks it (a stalled server)
+                raise FilterError(
+                    f"the list has {len(node)} values; at most {MAX_LIST_VALUES} are allowed",
+                    pointer=pointer,
+                )
+            # only containers need a look (and a pointer): plain values are not operations
+            stack.extend(
+                (item, f"{pointer}/{i}")
+                for i, item in reversed(list(enumerate(node)))
+                if isinstance(item, dict | list)
+            )
             continue
         if not isinstance(node, dict):
             continue
