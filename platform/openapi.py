@@ -166,7 +166,7 @@ EXTRA: dict[tuple[str, str], tuple[str, ...]] = {
     ("post", "/api/public/{token}"): ("403", "410"),
 }
 #: The security requirement of the typed operations (FastAPI's name for the bearer scheme).
-SECURITY = [{"bearer": []}]
+SECURITY: list[dict[str, list[str]]] = [{"bearer": []}]
 
 PROBLEM_DETAILS: dict[str, Any] = {
     "type": "object",

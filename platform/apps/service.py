@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from formloom.engines.apps import KEY_PATTERN, AppSpec, DefinitionInvalid, canonical_text, digest
 from formloom.engines.forms import SCALAR_TYPES, FormSpec, field_types, label_text
+from formloom.engines.forms.plan import Plan
 from formloom.engines.logic.sql import index_expression_sql
 from formloom.engines.rules import RuleIndex
 from formloom.platform import jsonsafe
@@ -63,7 +64,7 @@ class ImportResult:
     version: int
     status: Literal["created", "updated", "unchanged"]
     forms: list[str]
-    plan: changes.Plan | None = None
+    plan: Plan | None = None
 
 
 def _installed(
@@ -244,7 +245,7 @@ async def import_app(
 
 
 def _form_versions(
-    current: InstalledApp | None, plan: changes.Plan, spec: AppSpec, number: int
+    current: InstalledApp | None, plan: Plan, spec: AppSpec, number: int
 ) -> dict[str, int]:
     """Each form keeps its version unless this import changes it."""
     changed = {f.diff.form for f in plan.forms}
@@ -275,7 +276,7 @@ async def sync_indexes(session: AsyncSession, spec: AppSpec) -> None:
     """Create an expression index per `indexed` field (partial: this form's live rows), and
     drop the indexes of this app that no field asks for any more. Keys are validated
     identifiers, so they can be written into the DDL."""
-    dialect = session.bind.dialect.name
+    dialect = session.get_bind().dialect.name
     wanted: dict[str, str] = {}
     for form in spec.forms:
         types = field_types(form)
@@ -488,4 +489,5 @@ async def plan_import(
         session, AppCatalog(), document, actor="plan", now=now or datetime.now(UTC), dry_run=True
     )
     assert result.plan is not None
-    return result.plan.to_dict()
+    planned: dict[str, Any] = result.plan.to_dict()
+    return planned

@@ -106,7 +106,7 @@ def fillable(spec: FormSpec, access: FormAccess, bind_field: str | None) -> list
     return [
         field.key
         for field in spec.value_fields()
-        if field.type not in NOT_FILLABLE
+        if field.field_type not in NOT_FILLABLE
         and field.key not in access.hidden
         and field.key not in access.read_only
         and field.key != bind_field
@@ -236,8 +236,10 @@ class LinkService:
                 reason = f"{str(key)[:80]!r} is not a field of {spec.key}"
             elif key == bind_field:
                 reason = f"{key} is set by the link itself"
-            elif field.type in NOT_FILLABLE:
-                reason = f"{key} is a {field.type} field, which a link's holder cannot fill in"
+            elif field.field_type in NOT_FILLABLE:
+                reason = (
+                    f"{key} is a {field.field_type} field, which a link's holder cannot fill in"
+                )
             elif key not in writable:
                 reason = f"{key} is not a field your role may write"
             elif key in fields[:n]:
@@ -252,7 +254,7 @@ class LinkService:
             raise _body_error("/bind", "type", 'bind must be {"field": ..., "record": ...}')
         key, record_id = bind["field"], bind["record"]
         field = spec.field(key) if isinstance(key, str) else None
-        if field is None or field.type != "relation":
+        if field is None or field.field_type != "relation":
             raise _body_error(
                 "/bind/field", "unknown_field", f"{key!r} is not a relation field of {spec.key}"
             )
@@ -261,7 +263,7 @@ class LinkService:
         if not is_id(record_id):
             raise _body_error("/bind/record", "invalid_id", "record must be a record id")
         # The creator must be able to read the record the link is bound to (a 404 if not).
-        await self.records.get(installed.key, target, record_id)
+        await self.records.require_readable(installed.key, target, record_id)
         return key, record_id
 
     async def list(self, app: str, form: str) -> list[dict[str, Any]]:
@@ -353,11 +355,10 @@ async def _open(session: AsyncSession, catalog: AppCatalog, token: str, now: dat
         try:
             if not isinstance(target, str):
                 raise NotFound(NO_LONGER)
-            await service.get(link.app, target, link.bind_record)
+            await service.require_readable(link.app, target, link.bind_record)
         except (NotFound, Forbidden):
             # The bound record was deleted, or the creator may no longer read it.
             raise Gone(NO_LONGER) from None
-        service.read_events.clear()  # a check on the creator's behalf, not a read
     writable = fillable(spec, access, link.bind_field)
     fields = writable if link.fields is None else [k for k in link.fields if k in writable]
     return _Opened(link, installed, spec, service, fields)

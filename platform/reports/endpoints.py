@@ -69,7 +69,7 @@ def _present(ran: Ran, fmt: Format, app: str, locale: str = "en") -> Response:
         )
     if fmt == "svg":
         return Response(svg_of(ran, locale=locale), media_type="image/svg+xml")
-    body = {
+    body: dict[str, Any] = {
         "key": ran.key,
         "label": ran.label,
         "chart": ran.chart.model_dump(exclude_none=True) if ran.chart else None,

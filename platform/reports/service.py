@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -47,6 +47,9 @@ from formloom.platform.errors import Forbidden, NotFound, Unprocessable
 from formloom.platform.models import Record
 from formloom.platform.permissions.expressions import ANY_PATH, caller_forms
 from formloom.platform.records.service import RecordService
+
+#: The records table, as the report engine reads it.
+RECORDS = cast(sa.Table, Record.__table__)
 
 
 @dataclass(frozen=True)
@@ -197,7 +200,7 @@ class ReportService:
                 # the caller's view: a name the guard missed is an unknown field, not a read
                 caller_forms(installed.forms, lambda form: self.records.access(installed, form)),
                 ReportTarget(
-                    Record.__table__,
+                    RECORDS,
                     installed.key,
                     condition,
                     related=self._related_rows(installed, dialect),
@@ -341,7 +344,7 @@ class ReportService:
         end = _shift(start, chart.period, 1)
         earlier = _shift(start, chart.period, -1)
         field = installed.forms[spec.form].field(chart.period_field)
-        is_date = field is not None and field.type == "date"
+        is_date = field is not None and field.field_type == "date"
 
         def bound(day: date) -> str:
             if is_date:

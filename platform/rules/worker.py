@@ -30,7 +30,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, insert, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -339,7 +339,7 @@ class Worker:
                 )
         await self._insert_ignoring_duplicates(session, OutboxMessage, outbox)
         for start in range(0, len(runs), 5_000):
-            await session.execute(RuleRunLog.__table__.insert(), runs[start : start + 5_000])
+            await session.execute(insert(RuleRunLog), runs[start : start + 5_000])
         log.info(
             "schedule %s/%s: %d record(s), %d message(s) in %.2f s",
             installed.key,
