@@ -263,7 +263,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        problem = Problem("An unexpected error occurred; it has been logged.")
+        # Starlette re-raises after this answer and the server then drops the connection:
+        # say so, so that a keep-alive client does not send its next request into it.
+        problem = Problem(
+            "An unexpected error occurred; it has been logged.", headers={"Connection": "close"}
+        )
         problem.status, problem.title, problem.slug = 500, "Internal error", "internal-error"
         return _respond(request, problem)
 
