@@ -13,6 +13,12 @@ begin: they queue first come, first served, and each finds the database free whe
 comes. The busy handler (``busy_timeout``) is left for writers in other processes. A write
 unit opened inside another one (the same task already holds the turn) does not wait for
 itself: it goes straight to SQLite, as before.
+
+A unit of work also writes what must follow its success (:func:`after_success`): the audit
+rows of sensitive reads, which the record service hands to the unit, not to its caller, so
+that no entry point can forget them. A write unit commits them with its own rows; a read
+unit, which writes nothing, commits them in a short write unit of their own once the read
+has succeeded, before the answer leaves. A unit that fails writes none of them.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
 WRITE_OPTION = "formloom_write"
+#: Where a session keeps the rows its unit writes once it has succeeded (``Session.info``).
+_AFTER_SUCCESS = "formloom_after_success"
 
 #: Whether the running task holds its database's write turn (SQLite; see the module doc).
 _holding_turn: ContextVar[bool] = ContextVar("formloom_holding_write_turn", default=False)
@@ -58,6 +66,13 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     def _on_begin(conn: Any) -> None:
         write = conn.get_execution_options().get(WRITE_OPTION, False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def after_success(session: AsyncSession) -> list[Any]:
+    """The rows (ORM objects, not yet added) that ``session``'s unit of work writes once it
+    has succeeded — in the unit itself when it writes, else in a write unit of their own."""
+    pending: list[Any] = session.info.setdefault(_AFTER_SUCCESS, [])
+    return pending
 
 
 class Database:
@@ -108,6 +123,13 @@ class Database:
             session.begin(),
         ):
             yield session
+            # reached only when the block ended normally, before the commit
+            pending = session.info.pop(_AFTER_SUCCESS, [])
+            if write:
+                session.add_all(pending)
+        if pending and not write:
+            async with self.transaction() as writer:
+                writer.add_all(pending)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

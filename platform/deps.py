@@ -1,10 +1,13 @@
-"""Request-scoped things every endpoint needs: the database, the catalog, the clock, the actor."""
+"""What every endpoint needs: the database, the catalog, the clock (``PlatformDep``).
+
+The caller is ``formloom.platform.auth.deps.PrincipalDep``."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, Request
 
 from formloom.platform.apps.service import AppCatalog
 from formloom.platform.auth.cache import CredentialCache
@@ -24,14 +27,10 @@ class Platform:
 
 
 async def platform(request: Request) -> Platform:
+    """The process's platform (``async``: a plain ``def`` dependency costs a thread-pool
+    hop per request)."""
     state: Platform = request.app.state.platform
     return state
 
 
-async def actor(request: Request) -> str:
-    """The username of the caller (see ``formloom.platform.auth.deps.current_principal``).
-
-    Dependencies here are ``async``: a plain ``def`` costs a thread-pool hop per request."""
-    from formloom.platform.auth.deps import current_principal
-
-    return (await current_principal(request)).username
+PlatformDep = Annotated[Platform, Depends(platform)]

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Header, Query, Response
+from fastapi import APIRouter, Body, Header, Query, Response
 from fastapi.responses import JSONResponse
 
 from formloom.engines.apps import AppSpec
@@ -14,7 +14,7 @@ from formloom.platform.apps import auditing, service
 from formloom.platform.audit.log import audit_now
 from formloom.platform.auth.deps import PrincipalDep
 from formloom.platform.auth.principal import Principal
-from formloom.platform.deps import Platform, platform
+from formloom.platform.deps import Platform, PlatformDep
 from formloom.platform.errors import BadRequest, Problem
 from formloom.platform.permissions import guard
 from formloom.platform.permissions.expressions import form_view
@@ -22,9 +22,6 @@ from formloom.platform.permissions.policy import resolve
 from formloom.platform.records.service import RecordService
 
 router = APIRouter(prefix="/api", tags=["apps"])
-
-PlatformDep = Annotated[Platform, Depends(platform)]
-ActorDep = PrincipalDep
 
 
 async def _member(p: Platform, session: Any, who: Principal, app: str) -> service.InstalledApp:
@@ -61,7 +58,7 @@ AllowDestructive = Annotated[
 @router.post("/apps/import")
 async def import_app(
     p: PlatformDep,
-    who: ActorDep,
+    who: PrincipalDep,
     response: Response,
     document: Annotated[Any, Body(description="A formloom.app/v1 definition")],
     dry_run: DryRun = False,
@@ -120,14 +117,14 @@ async def _audited(
 
 
 @router.get("/apps/{app}/versions")
-async def list_versions(app: str, p: PlatformDep, who: ActorDep) -> list[dict[str, Any]]:
+async def list_versions(app: str, p: PlatformDep, who: PrincipalDep) -> list[dict[str, Any]]:
     guard.require_admin(who, app, "read an app's versions")
     async with p.db.transaction(write=False) as session:
         return await service.list_versions(session, app)
 
 
 @router.get("/apps/{app}/versions/{revision}")
-async def read_version(app: str, revision: int, p: PlatformDep, who: ActorDep) -> Response:
+async def read_version(app: str, revision: int, p: PlatformDep, who: PrincipalDep) -> Response:
     guard.require_admin(who, app, "read an app's versions")
     async with p.db.transaction(write=False) as session:
         text = await service.export_app(session, app, revision)
@@ -138,7 +135,7 @@ async def read_version(app: str, revision: int, p: PlatformDep, who: ActorDep) -
 async def rollback(
     app: str,
     p: PlatformDep,
-    who: ActorDep,
+    who: PrincipalDep,
     to: Annotated[int, Query(description="The revision whose definition becomes current")],
     dry_run: DryRun = False,
     allow_destructive: AllowDestructive = False,
@@ -174,7 +171,7 @@ async def save_form(
     app: str,
     form: str,
     p: PlatformDep,
-    who: ActorDep,
+    who: PrincipalDep,
     body: Annotated[
         Any,
         Body(description="The form definition, or {form, migration: {rename, set}}"),
@@ -223,7 +220,7 @@ async def save_form(
 
 
 @router.get("/apps")
-async def list_apps(p: PlatformDep, who: ActorDep) -> list[dict[str, Any]]:
+async def list_apps(p: PlatformDep, who: PrincipalDep) -> list[dict[str, Any]]:
     """The apps the caller may use: all of them for a platform admin, else those in which
     they hold a role."""
     guard.require_app(who, None)
@@ -233,7 +230,7 @@ async def list_apps(p: PlatformDep, who: ActorDep) -> list[dict[str, Any]]:
 
 
 @router.get("/apps/{app}")
-async def read_app(app: str, p: PlatformDep, who: ActorDep) -> dict[str, Any]:
+async def read_app(app: str, p: PlatformDep, who: PrincipalDep) -> dict[str, Any]:
     """The app's outline, with what the caller may do on each form (``access``: actions,
     hidden and read-only fields) — the UI offers only what is allowed. Record counts are
     the caller's: within their row filters, absent for forms they may not read."""
@@ -258,7 +255,7 @@ async def read_app(app: str, p: PlatformDep, who: ActorDep) -> dict[str, Any]:
 
 
 @router.get("/apps/{app}/export")
-async def export_app(app: str, p: PlatformDep, who: ActorDep) -> Response:
+async def export_app(app: str, p: PlatformDep, who: PrincipalDep) -> Response:
     guard.require_admin(who, app, "export apps")
     async with p.db.transaction(write=False) as session:
         text = await service.export_app(session, app)
@@ -276,7 +273,7 @@ def _hidden(installed: service.InstalledApp, who: Principal, form: str) -> froze
 
 
 @router.get("/apps/{app}/forms/{form}")
-async def read_form(app: str, form: str, p: PlatformDep, who: ActorDep) -> Response:
+async def read_form(app: str, form: str, p: PlatformDep, who: PrincipalDep) -> Response:
     async with p.db.transaction(write=False) as session:
         installed = await _member(p, session, who, app)
     installed.form(form)
@@ -301,7 +298,7 @@ async def read_form(app: str, form: str, p: PlatformDep, who: ActorDep) -> Respo
 
 
 @router.get("/apps/{app}/forms/{form}/schema")
-async def form_schema(app: str, form: str, p: PlatformDep, who: ActorDep) -> dict[str, Any]:
+async def form_schema(app: str, form: str, p: PlatformDep, who: PrincipalDep) -> dict[str, Any]:
     from formloom.engines.forms import compile_schema
 
     async with p.db.transaction(write=False) as session:

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from pydantic import AwareDatetime
 
 from formloom.platform.audit.repository import AuditFilter, entry_out, page
 from formloom.platform.auth.deps import AdminDep
-from formloom.platform.deps import Platform, platform
+from formloom.platform.deps import PlatformDep
 from formloom.platform.errors import BadRequest
 
 router = APIRouter(prefix="/api/audit", tags=["audit"])
-
-PlatformDep = Annotated[Platform, Depends(platform)]
 
 
 @router.get("")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
@@ -40,7 +40,7 @@ from formloom.platform.auth.schemas import (
     UserOut,
     UserPatch,
 )
-from formloom.platform.deps import Platform, platform
+from formloom.platform.deps import Platform, PlatformDep
 from formloom.platform.errors import (
     BadRequest,
     Forbidden,
@@ -55,7 +55,6 @@ from formloom.platform.models.auth import User
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 users_router = APIRouter(prefix="/api/users", tags=["users"])
 
-PlatformDep = Annotated[Platform, Depends(platform)]
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 _SIGN_IN_BODY = {

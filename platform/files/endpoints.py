@@ -5,17 +5,15 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, File, Query, Response, UploadFile
+from fastapi import APIRouter, File, Query, Response, UploadFile
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from formloom.platform.audit.log import audit
 from formloom.platform.auth.deps import PrincipalDep
 from formloom.platform.auth.principal import Principal
-from formloom.platform.deps import Platform, platform
+from formloom.platform.deps import Platform, PlatformDep
 from formloom.platform.files.service import FileService, Upload
 
 router = APIRouter(prefix="/api/files", tags=["files"])
-PlatformDep = Annotated[Platform, Depends(platform)]
 
 #: Types a browser may show inline; anything else (HTML, SVG, scripts) is a download only.
 INLINE = frozenset(
@@ -62,11 +60,6 @@ async def download_file(
     async with p.db.transaction(write=False) as session:
         service = _service(p, session, who)
         row = await service.fetch(file_id, record)
-    events = service.records.read_events
-    if events:
-        async with p.db.transaction() as session:
-            for event in events:
-                audit(session, who, at=service.now, **event)
     inline = row.content_type in INLINE
     disposition = "inline" if inline else "attachment"
     ascii_name = row.name.encode("ascii", "ignore").decode().replace('"', "") or "file"

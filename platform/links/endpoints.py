@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Response
+from fastapi import APIRouter, Body, Response
 from fastapi.responses import JSONResponse
 
-from formloom.platform.auth.deps import PrincipalDep as CallerDep
-from formloom.platform.deps import Platform, platform
+from formloom.platform.auth.deps import PrincipalDep
+from formloom.platform.deps import PlatformDep
 from formloom.platform.links import service
 from formloom.platform.links.service import LinkService
 from formloom.platform.records.schemas import RecordWrite
 
 router = APIRouter(prefix="/api", tags=["public links"])
-
-PlatformDep = Annotated[Platform, Depends(platform)]
 
 
 @router.post("/apps/{app}/forms/{form}/links", status_code=201)
@@ -23,7 +21,7 @@ async def create_link(
     app: str,
     form: str,
     p: PlatformDep,
-    who: CallerDep,
+    who: PrincipalDep,
     body: Annotated[
         Any,
         Body(
@@ -46,7 +44,9 @@ async def create_link(
 
 
 @router.get("/apps/{app}/forms/{form}/links")
-async def list_links(app: str, form: str, p: PlatformDep, who: CallerDep) -> list[dict[str, Any]]:
+async def list_links(
+    app: str, form: str, p: PlatformDep, who: PrincipalDep
+) -> list[dict[str, Any]]:
     async with p.db.transaction(write=False) as session:
         return await LinkService(session, p.catalog, principal=who, now=p.clock.now()).list(
             app, form
@@ -55,7 +55,7 @@ async def list_links(app: str, form: str, p: PlatformDep, who: CallerDep) -> lis
 
 @router.delete("/apps/{app}/forms/{form}/links/{link_id}", status_code=204)
 async def revoke_link(
-    app: str, form: str, link_id: str, p: PlatformDep, who: CallerDep
+    app: str, form: str, link_id: str, p: PlatformDep, who: PrincipalDep
 ) -> Response:
     async with p.db.transaction() as session:
         await LinkService(session, p.catalog, principal=who, now=p.clock.now()).revoke(

@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import JSONResponse
 
-from formloom.platform.audit.log import audit
 from formloom.platform.auth.deps import PrincipalDep
 from formloom.platform.auth.principal import Principal
-from formloom.platform.deps import Platform, platform
+from formloom.platform.deps import Platform, PlatformDep
 from formloom.platform.errors import BadRequest
 from formloom.platform.records.schemas import (
     HistoryEntry,
@@ -20,22 +19,9 @@ from formloom.platform.records.schemas import (
     RecordPage,
     RecordWrite,
 )
-from formloom.platform.records.service import ListQuery, RecordService, etag, service_for
+from formloom.platform.records.service import ListQuery, etag, service_for
 
 router = APIRouter(prefix="/api/records", tags=["records"])
-
-PlatformDep = Annotated[Platform, Depends(platform)]
-ActorDep = PrincipalDep
-
-
-async def _audit_reads(p: Platform, service: RecordService) -> None:
-    """Reads of sensitive forms go to the audit log before the data leaves the service
-    (the read itself ran in a read-only unit of work)."""
-    if not service.read_events:
-        return
-    async with p.db.transaction() as session:
-        for event in service.read_events:
-            audit(session, service.principal, at=service.now, **event)
 
 
 def _parse_filter(raw: str | None) -> Any:
@@ -68,7 +54,6 @@ async def _list(p: Platform, who: Principal, app: str, form: str, query: ListQue
     async with p.db.transaction(write=False) as session:
         service = service_for(p, session, who)
         page = await service.list(app, form, query)
-    await _audit_reads(p, service)
     return RecordPage.model_validate(
         {"items": page.items, "next_cursor": page.next_cursor, "count": page.count}
     )
@@ -79,7 +64,7 @@ async def list_records(
     app: str,
     form: str,
     p: PlatformDep,
-    who: ActorDep,
+    who: PrincipalDep,
     filter: Annotated[str | None, Query(description="JsonLogic expression as JSON")] = None,
     sort: Annotated[str, Query(description="e.g. `-created_at,name`")] = "id",
     limit: Annotated[int | None, Query(description="Page size")] = None,
@@ -100,7 +85,7 @@ async def list_records(
 
 @router.post("/{app}/{form}/query", response_model=RecordPage)
 async def query_records(
-    app: str, form: str, body: QueryBody, p: PlatformDep, who: ActorDep
+    app: str, form: str, body: QueryBody, p: PlatformDep, who: PrincipalDep
 ) -> RecordPage:
     query = ListQuery(
         filter=body.filter,
@@ -115,7 +100,7 @@ async def query_records(
 
 @router.post("/{app}/{form}", status_code=201, response_model=RecordOut)
 async def create_record(
-    app: str, form: str, body: RecordWrite, p: PlatformDep, who: ActorDep
+    app: str, form: str, body: RecordWrite, p: PlatformDep, who: PrincipalDep
 ) -> Response:
     async with p.db.transaction() as session:
         service = service_for(p, session, who)
@@ -136,13 +121,12 @@ async def read_record(
     record_id: str,
     response: Response,
     p: PlatformDep,
-    who: ActorDep,
+    who: PrincipalDep,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Any:
     async with p.db.transaction(write=False) as session:
         service = service_for(p, session, who)
         record = await service.get(app, form, record_id)
-    await _audit_reads(p, service)
     tag = etag(record)
     if if_none_match is not None and tag in [t.strip() for t in if_none_match.split(",")]:
         return Response(status_code=304, headers={"ETag": tag})
@@ -158,7 +142,7 @@ async def update_record(
     body: RecordWrite,
     response: Response,
     p: PlatformDep,
-    who: ActorDep,
+    who: PrincipalDep,
     if_match: Annotated[str | None, Header()] = None,
 ) -> dict[str, Any]:
     async with p.db.transaction() as session:
@@ -174,7 +158,7 @@ async def delete_record(
     form: str,
     record_id: str,
     p: PlatformDep,
-    who: ActorDep,
+    who: PrincipalDep,
     if_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     async with p.db.transaction() as session:
@@ -184,10 +168,9 @@ async def delete_record(
 
 @router.get("/{app}/{form}/{record_id}/history", response_model=list[HistoryEntry])
 async def record_history(
-    app: str, form: str, record_id: str, p: PlatformDep, who: ActorDep
+    app: str, form: str, record_id: str, p: PlatformDep, who: PrincipalDep
 ) -> list[dict[str, Any]]:
     async with p.db.transaction(write=False) as session:
         service = service_for(p, session, who)
         entries = await service.history(app, form, record_id)
-    await _audit_reads(p, service)
     return entries

@@ -48,6 +48,7 @@ from formloom.platform.apps.service import AppCatalog, InstalledApp
 from formloom.platform.audit.log import audit
 from formloom.platform.audit.log import entry as audit_entry
 from formloom.platform.auth.principal import Principal
+from formloom.platform.db import after_success
 from formloom.platform.deps import Platform
 from formloom.platform.errors import (
     BadRequest,
@@ -200,9 +201,6 @@ class RecordService:
         self.locale = locale
         self.dialect = session.bind.dialect.name
         self._access: dict[tuple[str, str], FormAccess] = {}
-        #: Reads of sensitive forms, for the caller to write to the audit log once the read
-        #: has succeeded (a read transaction does not write): dicts of `audit()` arguments.
-        self.read_events: list[dict[str, Any]] = []
         #: Signs the cursors of lists (None: the process's own key, see records.cursor).
         self.cursor_secret = cursor_secret
 
@@ -421,16 +419,23 @@ class RecordService:
         return record_out(record, fields, access.hidden)
 
     def _read_event(self, installed: InstalledApp, spec: FormSpec, ids: list[str]) -> None:
-        if spec.sensitive and ids:
-            self.read_events.append(
-                {
-                    "action": "record.read",
-                    "app": installed.key,
-                    "form": spec.key,
-                    "record_id": ids[0] if len(ids) == 1 else None,
-                    "detail": {"ids": ids},
-                }
+        """A read of a sensitive form goes to the audit log with the unit of work that
+        read it, once that unit has succeeded (``db.after_success``). Reads by the platform
+        itself (rules, the worker, the demo loader) deliver nothing to anyone: not audited."""
+        if spec.sensitive and ids and not self.trusted:
+            self.audit_after_success(
+                "record.read",
+                app=installed.key,
+                form=spec.key,
+                record_id=ids[0] if len(ids) == 1 else None,
+                detail={"ids": ids},
             )
+
+    def audit_after_success(self, action: str, **fields: Any) -> None:
+        """Record an event of this caller's in the audit log once the unit of work has
+        succeeded (``fields`` as for ``audit.log.entry``), even if the unit only reads."""
+        entry = audit_entry(self.principal, action, at=self.now, **fields)
+        after_success(self.session).append(entry)
 
     # -- loading -----------------------------------------------------------------------
 
@@ -704,11 +709,22 @@ class RecordService:
 
     async def get(self, app: str, form: str, record_id: str) -> Record:
         installed, spec = await self.load_form(app, form)
-        access = self.allowed(installed, form, "read")
-        where = self.row_condition(access, "read", spec)
-        record = await self._load(app, form, record_id, where=where)
+        record = await self._readable_record(installed, spec, record_id)
         self._read_event(installed, spec, [record.id])
         return record
+
+    async def require_readable(self, app: str, form: str, record_id: str) -> None:
+        """That the caller may read the record (403 or 404 as ``get``): a check made on
+        the caller's behalf, which delivers nothing and so is not audited as a read."""
+        installed, spec = await self.load_form(app, form)
+        await self._readable_record(installed, spec, record_id)
+
+    async def _readable_record(
+        self, installed: InstalledApp, spec: FormSpec, record_id: str
+    ) -> Record:
+        access = self.allowed(installed, spec.key, "read")
+        where = self.row_condition(access, "read", spec)
+        return await self._load(installed.key, spec.key, record_id, where=where)
 
     async def update(
         self, app: str, form: str, record_id: str, patch: Any, *, if_match: str | None

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi import APIRouter, Body, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from formloom.engines.forms import label_text
 from formloom.engines.reports.definition import ChartSpec
 from formloom.engines.reports.render import to_csv, to_html
-from formloom.platform.auth.deps import PrincipalDep as CallerDep
-from formloom.platform.deps import Platform, platform
+from formloom.platform.auth.deps import PrincipalDep
+from formloom.platform.deps import Platform, PlatformDep
 from formloom.platform.errors import Forbidden, Unprocessable
 from formloom.platform.reports.service import (
     Ran,
@@ -23,7 +23,6 @@ from formloom.platform.reports.service import (
 
 router = APIRouter(prefix="/api", tags=["reports"])
 
-PlatformDep = Annotated[Platform, Depends(platform)]
 Format = Literal["json", "csv", "html", "svg"]
 FormatQuery = Annotated[Format, Query(description="json (default), csv, html or svg")]
 ChartQuery = Annotated[
@@ -101,7 +100,7 @@ def _chart_override(ran_chart: ChartSpec | None, chart: str | None) -> ChartSpec
 
 
 @router.get("/reports/{app}")
-async def list_reports(app: str, p: PlatformDep, who: CallerDep) -> dict[str, Any]:
+async def list_reports(app: str, p: PlatformDep, who: PrincipalDep) -> dict[str, Any]:
     """The saved reports and dashboards of the app whose source forms the caller may read."""
     async with p.db.transaction(write=False) as session:
         service = report_service(p, session, who)
@@ -135,7 +134,7 @@ async def run_report(
     report: str,
     request: Request,
     p: PlatformDep,
-    who: CallerDep,
+    who: PrincipalDep,
     format: FormatQuery = "json",
     chart: ChartQuery = None,
     locale: LocaleQuery = None,
@@ -156,7 +155,7 @@ async def run_adhoc(
     app: str,
     request: Request,
     p: PlatformDep,
-    who: CallerDep,
+    who: PrincipalDep,
     body: Annotated[Any, Body(description="A pivot spec (docs/reports.md)")],
     format: FormatQuery = "json",
     chart: ChartQuery = None,
@@ -176,7 +175,7 @@ async def run_adhoc(
 
 @router.get("/dashboards/{app}/{dashboard}")
 async def run_dashboard(
-    app: str, dashboard: str, request: Request, p: PlatformDep, who: CallerDep
+    app: str, dashboard: str, request: Request, p: PlatformDep, who: PrincipalDep
 ) -> dict[str, Any]:
     """Every report of a dashboard, with the shared filters from the query string
     (`<key>=value` for a select, `<key>_from` / `<key>_to` for a date range). A report the

@@ -11,15 +11,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Query
+from fastapi import APIRouter, Body, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Select, or_, select, update
 
 from formloom.engines.logic.dates import format_datetime
 from formloom.engines.rules import Event
 from formloom.platform import jsonsafe
-from formloom.platform.auth.deps import PrincipalDep as CallerDep
-from formloom.platform.deps import Platform, platform
+from formloom.platform.auth.deps import PrincipalDep
+from formloom.platform.deps import Platform, PlatformDep
 from formloom.platform.errors import BadRequest, Conflict, NotFound, Unprocessable
 from formloom.platform.models.automation import (
     Notification,
@@ -34,7 +34,6 @@ from formloom.platform.rules import automation
 
 router = APIRouter(prefix="/api/rules", tags=["rules"])
 automation_router = APIRouter(prefix="/api", tags=["rules"])
-PlatformDep = Annotated[Platform, Depends(platform)]
 Limit = Annotated[int, Query(ge=1, le=500, description="Rows per page.")]
 Cursor = Annotated[str | None, Query(description="`next_cursor` of the previous page.")]
 
@@ -68,7 +67,7 @@ async def test_rule(
     app: str,
     rule: str,
     p: PlatformDep,
-    who: CallerDep,
+    who: PrincipalDep,
     body: Annotated[RuleTest, Body()],
 ) -> dict[str, Any]:
     """Evaluate one rule against the given record; nothing is written, sent or scheduled.
@@ -132,7 +131,7 @@ async def _page(
 async def rule_log(
     app: str,
     p: PlatformDep,
-    who: CallerDep,
+    who: PrincipalDep,
     rule: Annotated[str | None, Query(description="Only this rule.")] = None,
     record_id: Annotated[str | None, Query(description="Only runs for this record.")] = None,
     matched: Annotated[bool | None, Query(description="Only matched (or unmatched) runs.")] = None,
@@ -193,7 +192,7 @@ OUTBOX_COLUMNS = ("id", "app", "rule", "kind", "channel", "idempotency_key", "st
 @automation_router.get("/outbox")
 async def list_outbox(
     p: PlatformDep,
-    who: CallerDep,
+    who: PrincipalDep,
     app: Annotated[str | None, Query(description="Only this app.")] = None,
     status: Annotated[
         Literal["pending", "done", "dead"] | None, Query(description="`dead`: dead letters.")
@@ -216,7 +215,7 @@ async def list_outbox(
 
 
 @automation_router.post("/outbox/{message_id}/retry")
-async def retry_message(message_id: str, p: PlatformDep, who: CallerDep) -> dict[str, Any]:
+async def retry_message(message_id: str, p: PlatformDep, who: PrincipalDep) -> dict[str, Any]:
     """Send a dead letter again: it is pending at once, with a fresh round of attempts."""
     guard.require_admin(who, None, "retry messages")
     async with p.db.transaction() as session:
@@ -238,7 +237,7 @@ TIMER_COLUMNS = ("id", "key", "kind", "app", "rule", "form", "record_id", "due_a
 @automation_router.get("/timers")
 async def list_timers(
     p: PlatformDep,
-    who: CallerDep,
+    who: PrincipalDep,
     app: Annotated[str | None, Query(description="Only this app.")] = None,
     status: Annotated[
         Literal["pending", "fired", "dead", "cancelled"] | None, Query(description="State.")
@@ -268,7 +267,7 @@ TASK_COLUMNS = ("id", "app", "title", "description", "role", "assignee", "form",
 async def list_tasks(
     app: str,
     p: PlatformDep,
-    who: CallerDep,
+    who: PrincipalDep,
     status: Annotated[
         Literal["open", "done", "cancelled"] | None, Query(description="State.")
     ] = "open",
@@ -302,7 +301,7 @@ NOTE_COLUMNS = ("id", "app", "rule", "subject", "body", "form", "record_id", "cr
 @automation_router.get("/notifications")
 async def my_notifications(
     p: PlatformDep,
-    who: CallerDep,
+    who: PrincipalDep,
     unread: Annotated[bool, Query(description="Only unread ones.")] = False,
     limit: Limit = 50,
     cursor: Cursor = None,
@@ -321,7 +320,7 @@ async def my_notifications(
 
 
 @automation_router.post("/notifications/{note_id}/read", status_code=204)
-async def mark_read(note_id: str, p: PlatformDep, who: CallerDep) -> None:
+async def mark_read(note_id: str, p: PlatformDep, who: PrincipalDep) -> None:
     guard.require_app(who, None)
     async with p.db.transaction() as session:
         done = await session.execute(

@@ -12,9 +12,9 @@ page, anonymous callers the sign-in page.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from formloom.engines.forms import label_text
@@ -22,7 +22,7 @@ from formloom.engines.forms.fields import FIELD_TYPES
 from formloom.platform.apps.service import InstalledApp
 from formloom.platform.auth.deps import PrincipalDep
 from formloom.platform.auth.principal import Principal
-from formloom.platform.deps import Platform, platform
+from formloom.platform.deps import Platform, PlatformDep
 from formloom.platform.errors import Forbidden, Problem, _audit_refusal
 from formloom.platform.i18n import request_locale
 from formloom.platform.permissions import guard
@@ -31,7 +31,6 @@ from formloom.platform.web import listing
 from formloom.platform.web.pages import _render, _signin_redirect
 
 router = APIRouter(include_in_schema=False)
-PlatformDep = Annotated[Platform, Depends(platform)]
 
 #: The path that starts a new form. A form whose key is "new" opens at ``new?existing=1``.
 NEW = "new"

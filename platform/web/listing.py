@@ -33,8 +33,6 @@ from formloom.engines.forms.fields import (
 from formloom.engines.forms.labels import humanize_key
 from formloom.engines.reports import DrillDown
 from formloom.platform.apps.service import InstalledApp
-from formloom.platform.audit.log import audit
-from formloom.platform.deps import Platform
 from formloom.platform.errors import BadRequest
 from formloom.platform.records.service import ListQuery, RecordService
 
@@ -78,16 +76,6 @@ def forms_meta(
             "title_type": field.field_type if field is not None else None,
         }
     return {"key": installed.key, "label": label_text(installed.spec.label, lang), "forms": forms}
-
-
-async def audit_reads(p: Platform, service: RecordService) -> None:
-    """Reads of sensitive forms, as the record API audits them (its own unit of work)."""
-    if not service.read_events:
-        return
-    async with p.db.transaction() as session:
-        for event in service.read_events:
-            audit(session, service.principal, at=service.now, **event)
-    service.read_events.clear()
 
 
 def field_label(field: BaseField, lang: str) -> str:

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
@@ -25,7 +25,7 @@ from formloom.engines.reports.render import to_html
 from formloom.platform.apps import service
 from formloom.platform.auth.deps import PrincipalDep
 from formloom.platform.auth.principal import Principal
-from formloom.platform.deps import Platform, platform
+from formloom.platform.deps import PlatformDep
 from formloom.platform.errors import Forbidden, Unprocessable
 from formloom.platform.i18n import LOCALES, Translator, request_locale
 from formloom.platform.records.service import RecordService
@@ -36,8 +36,6 @@ UI = Path(__file__).resolve().parents[2] / "ui"
 templates = Jinja2Templates(directory=str(UI / "templates"))
 
 router = APIRouter(include_in_schema=False)
-PlatformDep = Annotated[Platform, Depends(platform)]
-CallerDep = PrincipalDep
 
 
 def _lang(request: Request) -> str:
@@ -70,7 +68,7 @@ def drill_href(app: str, drill: DrillDown) -> str:
 
 
 @router.get("/", response_model=None)
-async def home(request: Request, p: PlatformDep, who: CallerDep) -> Response:
+async def home(request: Request, p: PlatformDep, who: PrincipalDep) -> Response:
     """The apps the caller holds a role in, with their dashboards and readable forms."""
     if not who.authenticated:
         return _signin_redirect(request)
@@ -104,7 +102,7 @@ async def home(request: Request, p: PlatformDep, who: CallerDep) -> Response:
 
 
 @router.get("/signin", response_class=HTMLResponse)
-async def signin(request: Request, who: CallerDep, next: str = "/") -> HTMLResponse:
+async def signin(request: Request, who: PrincipalDep, next: str = "/") -> HTMLResponse:
     # only local paths: never an open redirect
     target = next if next.startswith("/") and not next.startswith("//") else "/"
     return _render(request, "signin.html", who, next=target)
@@ -112,7 +110,7 @@ async def signin(request: Request, who: CallerDep, next: str = "/") -> HTMLRespo
 
 @router.get("/apps/{app}/dashboards/{dashboard}", response_model=None)
 async def dashboard_page(
-    app: str, dashboard: str, request: Request, p: PlatformDep, who: CallerDep
+    app: str, dashboard: str, request: Request, p: PlatformDep, who: PrincipalDep
 ) -> Response:
     if not who.authenticated:
         return _signin_redirect(request)

@@ -37,7 +37,7 @@ from formloom.platform import errors
 from formloom.platform.apps.service import InstalledApp
 from formloom.platform.auth.deps import PrincipalDep
 from formloom.platform.auth.principal import Principal
-from formloom.platform.deps import Platform, platform
+from formloom.platform.deps import Platform, PlatformDep
 from formloom.platform.errors import BadRequest, Forbidden, Problem
 from formloom.platform.i18n import Translator, request_locale
 from formloom.platform.models import SYSTEM_COLUMNS
@@ -50,7 +50,6 @@ from formloom.platform.web.pages import _render, _signin_redirect
 
 router = APIRouter(include_in_schema=False)
 
-PlatformDep = Annotated[Platform, Depends(platform)]
 PAGE_ROWS = 100
 RELATED_ROWS = 10
 HOME_CAP = 10_000
@@ -241,7 +240,7 @@ async def _list_context(
             error = problem.detail
             page = None
             if problem.audit is not None:
-                records.read_events.append({"outcome": "denied", **problem.audit})
+                records.audit_after_success(outcome="denied", **problem.audit)
         # the definition the list has just read (no second query for it)
         installed = await p.catalog.latest_known(session, app)
         spec = installed.form(form)
@@ -263,7 +262,6 @@ async def _list_context(
                 records, installed, spec, [i["data"] for i in page.items], lang
             )
         app_meta = _app_meta(installed, records, lang)
-    await listing.audit_reads(p, records)
     ctx = _shown(request, installed, titles)
     fields = listing.listed_fields(spec, access.hidden)
     title_key = app_meta["forms"].get(form, {}).get("title_field")
@@ -457,7 +455,6 @@ async def _form_page(
             app_meta = _app_meta(installed, records, lang)
     except Problem as problem:
         return await _problem_page(request, who, problem)
-    await listing.audit_reads(p, records)
     data = {
         "form": form_document(installed, form, access.hidden),
         "values": values,
@@ -600,7 +597,6 @@ async def record_page(
             app_meta = _app_meta(installed, records, lang)
     except Problem as problem:
         return await _problem_page(request, who, problem)
-    await listing.audit_reads(p, records)
     ctx = _shown(request, installed, titles, record_id=record_id)
     groups = []
     for section, fields in listing.sections(spec, access.hidden):
