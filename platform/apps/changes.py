@@ -54,6 +54,7 @@ from formloom.engines.logic import LogicError
 from formloom.platform.apps import repository
 from formloom.platform.apps.repository import Migrated
 from formloom.platform.errors import Conflict, Unprocessable
+from formloom.platform.records.claims import claim_value
 
 log = logging.getLogger("formloom.apps.changes")
 
@@ -293,8 +294,6 @@ async def migrate_in_sql(
 
 async def rebuild_claims(session: AsyncSession, app: str, form: FormSpec) -> None:
     """Recreate a form's unique claims from its records; refuse (409) if values clash."""
-    from formloom.platform.records.service import claim_value
-
     await repository.delete_claims(session, app, form.key)
     keys = unique_fields(form)
     if not keys:

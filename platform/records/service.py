@@ -1,5 +1,11 @@
 """The record use cases: create, read, update, delete, list and history of any form.
 
+The service orchestrates; each concern has a module of its own: the caller's grants
+(``records.access``), relations and files (``records.references``), unique claims
+(``records.claims``), what a list may ask for (``records.query``), keyset cursors
+(``records.cursor``) and all SQL (``records.repository``). Rules run inside the use cases
+(``rules.automation``), so no write path can skip them.
+
 Each write is one unit of work: the record, its history row and its unique claims are
 flushed together, and the caller commits once. A failed check raises before anything is
 written, and a unique clash found by the database itself (two concurrent writers) aborts
@@ -8,40 +14,24 @@ the whole unit, so nothing is ever half-written.
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from formloom.engines.apps.permissions import FULL_ACCESS, NOTHING, FormAccess
+from formloom.engines.apps.permissions import FormAccess
 from formloom.engines.forms import (
-    SCALAR_TYPES,
     FieldError,
     FormSpec,
     RecordInvalid,
     changed_fields,
-    field_types,
-    label_text,
     prepare,
-    relation_values,
     unique_fields,
 )
-from formloom.engines.forms.fields import FileField, ImageField, TableField
-from formloom.engines.logic import LogicError, evaluate
-from formloom.engines.logic.coercion import truthy
-from formloom.engines.logic.sql import (
-    FIELD_TYPES,
-    FilterError,
-    FilterTarget,
-    compile_filter,
-    field_value,
-)
+from formloom.engines.logic.sql import FilterError, compile_filter
 from formloom.engines.rules import DEFAULT_MAX_DEPTH, Cascade, CascadeError, EventKind, Plan
 from formloom.platform import jsonsafe
 from formloom.platform.apps.service import AppCatalog, InstalledApp
@@ -59,81 +49,19 @@ from formloom.platform.errors import (
     Unprocessable,
     shown,
 )
-from formloom.platform.models import SYSTEM_COLUMNS, Record, RecordHistory, system_columns
-from formloom.platform.models.file import StoredFile
+from formloom.platform.models import SYSTEM_COLUMNS, Record, RecordHistory
 from formloom.platform.permissions import guard
 from formloom.platform.permissions.expressions import hidden_reads, probe_audit
-from formloom.platform.permissions.policy import resolve
 from formloom.platform.records import cursor as keyset
 from formloom.platform.records import repository
+from formloom.platform.records.access import Grants, filter_target, iso, record_out
+from formloom.platform.records.claims import check_unique, claims_of, unique_race
 from formloom.platform.records.ids import is_id, new_id
+from formloom.platform.records.query import ListQuery, Page, check_filter, sort_keys
+from formloom.platform.records.references import check_files, check_relations
 from formloom.platform.rules import automation
 
-#: Stands for a value a field cannot hold (compares unequal to everything).
-_UNUSABLE: Any = object()
-
-# Bounds the SQL a filter can produce (SQLite refuses expressions more than 1000 deep).
-# Long value lists (`in`) are one operation however many values they hold.
-MAX_FILTER_OPERATIONS = 300
-# A keyset condition grows with the square of the number of sort keys.
-MAX_SORT_KEYS = 10
-#: What cursors carry for each sortable system column and field kind.
-_COLUMN_KINDS: dict[str, keyset.ValueKind] = {
-    "version": "integer",
-    "created_at": "timestamp",
-    "updated_at": "timestamp",
-}
-_FIELD_KINDS: dict[str, keyset.ValueKind] = {"number": "number", "boolean": "boolean"}
-
-
-def _sort_problem(code: str, message: str) -> BadRequest:
-    return BadRequest(
-        f"`sort` cannot be used: {message}.",
-        errors=[{"in": "query", "parameter": "sort", "code": code, "message": message}],
-    )
-
-
-@dataclass(frozen=True)
-class ListQuery:
-    filter: Any = None
-    sort: str = "id"
-    limit: int = 50
-    cursor: str | None = None
-    fields: list[str] | None = None
-    count: bool = False
-
-
-@dataclass(frozen=True)
-class Page:
-    items: list[dict[str, Any]]
-    next_cursor: str | None
-    count: int | None
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def record_out(
-    record: Record, fields: Sequence[str] | None = None, hidden: frozenset[str] = frozenset()
-) -> dict[str, Any]:
-    data = record.data
-    if fields is not None:
-        data = {key: data[key] for key in fields if key in data and key not in hidden}
-    elif hidden:
-        data = {key: value for key, value in data.items() if key not in hidden}
-    return {
-        "id": record.id,
-        "app": record.app,
-        "form": record.form,
-        "version": record.version,
-        "form_version": record.form_version,
-        "created_at": iso(record.created_at),
-        "created_by": record.created_by,
-        "updated_at": iso(record.updated_at),
-        "updated_by": record.updated_by,
-        "data": data,
-    }
+__all__ = ["ListQuery", "Page", "RecordService", "etag", "iso", "record_out", "service_for"]
 
 
 def etag(record: Record) -> str:
@@ -148,18 +76,6 @@ def _matches(if_match: str | None, version: int) -> bool:
         if tag == "*" or tag == str(version):
             return True
     return False
-
-
-def claim_value(value: Any) -> str:
-    """The value a unique claim is made on: text compares trimmed and case-insensitively."""
-    text = (
-        value.strip().casefold()
-        if isinstance(value, str)
-        else json.dumps(value, sort_keys=True, ensure_ascii=False)
-    )
-    if len(text) <= 200:
-        return text
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
 class RecordService:
@@ -199,8 +115,10 @@ class RecordService:
         self.trusted = principal.via == "system"
         #: Language of rule rejections (default: the app's first locale).
         self.locale = locale
-        self.dialect = session.bind.dialect.name
-        self._access: dict[tuple[str, str], FormAccess] = {}
+        bind = session.bind
+        assert bind is not None, "a unit of work's session is bound to its database"
+        self.dialect = bind.dialect.name
+        self.grants = Grants(principal, now=now, dialect=self.dialect)
         #: Signs the cursors of lists (None: the process's own key, see records.cursor).
         self.cursor_secret = cursor_secret
 
@@ -281,141 +199,19 @@ class RecordService:
         return plan, data
 
     def access(self, installed: InstalledApp, form: str) -> FormAccess:
-        key = (installed.key, form)
-        found = self._access.get(key)
-        if found is None:
-            found = resolve(installed.spec.permissions, self.principal, installed.key, form)
-            self._access[key] = found
-        return found
+        return self.grants.access(installed, form)
 
     def allowed(self, installed: InstalledApp, form: str, action: str) -> FormAccess:
-        access = self.access(installed, form)
-        if not access.allows(action):
-            noun = {"create": "create", "read": "read", "update": "change", "delete": "delete"}
-            raise Forbidden(
-                f"Your roles in app '{installed.key}' do not allow you to {noun[action]} "
-                f"{form} records.",
-                audit={
-                    "action": "auth.denied",
-                    "app": installed.key,
-                    "form": form,
-                    "detail": {"reason": "action", "action": action},
-                },
-            )
-        return access
+        return self.grants.allowed(installed, form, action)
 
     def row_condition(
         self, access: FormAccess, action: str, spec: FormSpec
     ) -> ColumnElement[bool] | None:
-        rule = access.row_filter(action)
-        if rule is None:
-            return None
-        try:
-            return compile_filter(rule, self._target(spec), now=self.now)
-        except FilterError:
-            # Checked at import; a `$user` attribute of an unexpected type can still fail.
-            # Admit nothing rather than everything.
-            return compile_filter(NOTHING, self._target(spec), now=self.now)
-
-    def _admits(self, access: FormAccess, action: str, record: Record) -> bool:
-        rule = access.row_filter(action)
-        if rule is None:
-            return True
-        values = {name: getattr(record, name) for name in SYSTEM_COLUMNS}
-        values = {k: iso(v) if isinstance(v, datetime) else v for k, v in values.items()}
-        try:
-            return truthy(evaluate(rule, {**record.data, **values}, now=self.now))
-        except LogicError:
-            return False
-
-    def _check_input(
-        self,
-        access: FormAccess,
-        spec: FormSpec,
-        payload: dict[str, Any],
-        old: dict[str, Any] | None,
-    ) -> None:
-        """Hidden fields cannot be written at all. A read-only field may be sent only when the
-        write leaves its stored value as it is (a client may send a whole record back): the
-        value it holds — on create (``old is None``), the value it would get anyway, its
-        default or nothing — compared in stored form. Clearing it (``null``, ``""``, ``[]``)
-        is a change when it holds a value, so it is refused like any other."""
-        if access.unrestricted:
-            return
-        errors = []
-        for key, value in payload.items():
-            if key in access.hidden:
-                errors.append(
-                    FieldError(
-                        field=key,
-                        path=f"/data/{key}",
-                        code="forbidden_field",
-                        message="Your role may not set this field.",
-                    )
-                )
-            elif key in access.read_only and not self._keeps(spec, key, value, payload, old):
-                field = spec.field(key)
-                label = label_text(getattr(field, "label", None) or key)
-                errors.append(
-                    FieldError(
-                        field=key,
-                        path=f"/data/{key}",
-                        code="read_only",
-                        message=f"{label} is read-only for your role.",
-                    )
-                )
-        if errors:
-            raise RecordInvalid(errors)
-
-    def _keeps(
-        self,
-        spec: FormSpec,
-        key: str,
-        value: Any,
-        payload: dict[str, Any],
-        old: dict[str, Any] | None,
-    ) -> bool:
-        """Whether writing ``value`` to field ``key`` leaves what the record would hold
-        without it (``_check_input``). Both sides are compared as ``prepare`` stores them:
-        normalised (a date or a number in another spelling is the same value), with
-        ``None``, ``""`` and ``[]`` all meaning "no value"."""
-        field = spec.field(key)
-
-        def stored(raw: Any) -> Any:
-            if field is None or not hasattr(field, "normalise"):
-                return raw
-            problems: list[Any] = []
-            clean = field.normalise(raw, problems)
-            if problems:
-                return _UNUSABLE  # not a value the field could hold: a change
-            if isinstance(field, TableField) and isinstance(clean, list):
-                # clients' rows never need to carry computed cells (prepare recomputes them)
-                computed = {c.key for c in field.fields if c.type == "computed"}
-                clean = [
-                    {k: v for k, v in row.items() if k not in computed}
-                    if isinstance(row, dict)
-                    else row
-                    for row in clean
-                ]
-            return None if clean in ("", []) else clean
-
-        if old is not None:
-            before = old.get(key)
-        else:
-            # On create the field gets its default when it is not sent (prepare, step 3).
-            before = getattr(field, "default", None)
-            formula = getattr(field, "default_expr", None)
-            if before is None and formula is not None:
-                rest = {k: v for k, v in payload.items() if k != key}
-                try:
-                    before = evaluate(formula, rest, now=self.now)
-                except LogicError:
-                    before = None
-        return bool(stored(value) == stored(before))
+        return self.grants.row_condition(access, action, spec)
 
     def view(self, record: Record, fields: Sequence[str] | None = None) -> dict[str, Any]:
         """The record as this caller may see it."""
-        access = self._access.get((record.app, record.form), FULL_ACCESS)
+        access = self.grants.known(record.app, record.form)
         return record_out(record, fields, access.hidden)
 
     def _read_event(self, installed: InstalledApp, spec: FormSpec, ids: list[str]) -> None:
@@ -462,132 +258,7 @@ class RecordService:
             raise NotFound(f"No {form} record with id '{shown(record_id)}' in app '{app}'.")
         return record
 
-    # -- checks that need the database -------------------------------------------------
-
-    async def _check_relations(
-        self, installed: InstalledApp, spec: FormSpec, data: dict[str, Any], only: set[str] | None
-    ) -> list[FieldError]:
-        """Relation values must name live records the writer could read: the read action
-        and its row filter on the target form (a platform admin and the platform itself
-        read everything). A record they may not read gets the very answer a missing id
-        gets, so a write cannot probe for ids either. ``only`` (an update's changed
-        top-level keys) limits the check to what the write changes: a pointer already
-        stored, which this writer may not be able to read, is not theirs to answer for."""
-        errors = []
-        by_target: dict[str, list[tuple[str, str]]] = {}
-        for key, target, value in relation_values(spec, data):
-            # keys inside table rows come as "items/0/product"; `only` holds top-level keys
-            if only is None or key.split("/", 1)[0] in only:
-                by_target.setdefault(target, []).append((key, value))
-        for target, refs in by_target.items():
-            access = self.access(installed, target)
-            found: set[str] = set()
-            if access.allows("read"):
-                where = self.row_condition(access, "read", installed.form(target))
-                found = await repository.existing_ids(
-                    self.session, installed.key, target, [value for _, value in refs], where=where
-                )
-            target_form = installed.forms.get(target)
-            noun = label_text(target_form.label) if target_form else target
-            for key, value in refs:
-                if value not in found:
-                    errors.append(
-                        FieldError(
-                            field=key.split("/", 1)[0],
-                            path=f"/data/{key}",
-                            code="relation",
-                            message=f"There is no {noun} record with id '{value}'.",
-                        )
-                    )
-        return errors
-
-    async def _check_files(
-        self,
-        installed: InstalledApp,
-        spec: FormSpec,
-        data: dict[str, Any],
-        old: dict[str, Any] | None,
-    ) -> list[FieldError]:
-        """Files a write newly refers to must have been uploaded for this very field, by
-        this caller (rules and the platform excepted), and be described as stored: a file
-        cannot be taken over by copying its id into another record."""
-        before = {ref["id"] for _, _, ref in _file_refs(spec, old or {})}
-        wanted = [(key, path, ref) for key, path, ref in _file_refs(spec, data)
-                  if ref["id"] not in before]  # fmt: skip
-        if not wanted:
-            return []
-        rows = {
-            row.id: row
-            for row in (
-                await self.session.execute(
-                    select(StoredFile).where(StoredFile.id.in_({r["id"] for _, _, r in wanted}))
-                )
-            ).scalars()
-        }
-        errors = []
-        for key, path, ref in wanted:
-            row = rows.get(ref["id"])
-            ok = (
-                row is not None
-                and (row.app, row.form, row.field) == (installed.key, spec.key, path)
-                and (self.trusted or row.created_by == self.actor)
-                and (ref.get("name"), ref.get("content_type"), ref.get("size"))
-                == (row.name, row.content_type, row.size)
-            )
-            if not ok:
-                errors.append(
-                    FieldError(
-                        field=key.split("/", 1)[0],
-                        path=f"/data/{key}",
-                        code="file",
-                        message=f"There is no file '{shown(str(ref['id']))}' uploaded for "
-                        f"this field by you; upload it with POST /api/files/{installed.key}/"
-                        f"{spec.key}/{path}.",
-                    )
-                )
-        return errors
-
-    def _claims(
-        self, spec: FormSpec, data: dict[str, Any], only: set[str] | None
-    ) -> list[tuple[str, str]]:
-        return [
-            (key, claim_value(data[key]))
-            for key in unique_fields(spec)
-            if data.get(key) not in (None, "", []) and (only is None or key in only)
-        ]
-
-    @staticmethod
-    def _unique_errors(spec: FormSpec, keys: Sequence[str]) -> list[FieldError]:
-        labels = {f.key: label_text(getattr(f, "label", None) or f.key) for f in spec.fields}
-        return [
-            FieldError(
-                field=key,
-                path=f"/data/{key}",
-                code="unique",
-                message=f"{labels.get(key, key)} must be unique; another record already "
-                "has this value.",
-            )
-            for key in keys
-        ]
-
-    async def _check_unique(
-        self, app: str, spec: FormSpec, claims: list[tuple[str, str]], record_id: str | None
-    ) -> list[FieldError]:
-        holders = await repository.claimed(self.session, app, spec.key, claims)
-        return self._unique_errors(
-            spec, [key for key, holder in holders.items() if holder != record_id]
-        )
-
-    def _unique_race(
-        self, spec: FormSpec, claims: list[tuple[str, str]] | None = None
-    ) -> RecordInvalid:
-        """A unique value claimed by a concurrent write that committed after this one's
-        check: the database's unique index refused the claim. Answered exactly like the
-        check's own finding (422, a ``unique`` error per field) so that a client sees one
-        status for a duplicate whatever the timing; which of the claimed fields clashed is
-        not known here, so each field this write claimed is named."""
-        keys = [key for key, _ in claims] if claims else list(unique_fields(spec))
-        return RecordInvalid(self._unique_errors(spec, keys))
+    # -- writing -------------------------------------------------------------------------
 
     async def _flush_or_conflict(
         self, spec: FormSpec, claims: list[tuple[str, str]] | None = None
@@ -595,7 +266,21 @@ class RecordService:
         try:
             await self.session.flush()
         except IntegrityError:
-            raise self._unique_race(spec, claims) from None
+            raise unique_race(spec, claims) from None
+
+    async def _check_references(
+        self,
+        installed: InstalledApp,
+        spec: FormSpec,
+        data: dict[str, Any],
+        old: dict[str, Any] | None,
+        changed: set[str] | None,
+    ) -> list[FieldError]:
+        """Relations and files of the write (``changed``: the keys an update changes)."""
+        errors = await check_relations(self.session, self.grants, installed, spec, data, changed)
+        uploader = None if self.trusted else self.actor
+        errors += await check_files(self.session, installed, spec, data, old, uploader=uploader)
+        return errors
 
     def _history(self, record: Record, operation: str, changed: list[str]) -> None:
         self.session.add(
@@ -621,18 +306,17 @@ class RecordService:
         installed = await self.catalog.latest_known(self.session, app)
         for _attempt in range(3):
             spec = installed.form(form)
-            self._access.pop((app, form), None)
+            self.grants.forget(app, form)
             access = self.allowed(installed, form, "create")
-            self._check_input(access, spec, payload, None)
+            self.grants.check_input(access, spec, payload, None)
             data = prepare(spec, payload, existing=None, now=self.now, allow_read_only=self.trusted)
             record_id = new_id()
             plan, data = await self._before_write(
                 installed, spec, "created", data, None, record_id, 1
             )
-            claims = self._claims(spec, data, None)
-            errors = await self._check_relations(installed, spec, data, None)
-            errors += await self._check_files(installed, spec, data, None)
-            errors += await self._check_unique(app, spec, claims, None)
+            claims = claims_of(spec, data, None)
+            errors = await self._check_references(installed, spec, data, None, None)
+            errors += await check_unique(self.session, app, spec, claims, None)
             if errors:
                 raise RecordInvalid(errors)
             record = Record(
@@ -647,7 +331,7 @@ class RecordService:
                 updated_at=self.now,
                 updated_by=self.actor,
             )
-            if not self._admits(access, "create", record):
+            if not self.grants.admits(access, "create", record):
                 raise Forbidden(
                     f"Your roles in app '{app}' do not allow you to create this {form} record "
                     "(it is outside the records you may create).",
@@ -684,7 +368,7 @@ class RecordService:
                 try:
                     await repository.insert_claims(self.session, app, form, record.id, claims)
                 except IntegrityError:
-                    raise self._unique_race(spec, claims) from None
+                    raise unique_race(spec, claims) from None
                 if plan is not None:
                     await automation.carry_out(
                         self, installed, plan, form=form, record_id=record.id
@@ -741,7 +425,7 @@ class RecordService:
             )
         old = dict(record.data)
         payload = _as_object(patch)
-        self._check_input(access, spec, payload, old)
+        self.grants.check_input(access, spec, payload, old)
         data = prepare(spec, payload, existing=old, now=self.now, allow_read_only=self.trusted)
         changed = changed_fields(old, data)
         if not changed:
@@ -752,7 +436,7 @@ class RecordService:
         changed = changed_fields(old, data)
         touched = set(changed)
         moved = Record(**{name: getattr(record, name) for name in SYSTEM_COLUMNS}, data=data)
-        if not self._admits(access, "update", moved):
+        if not self.grants.admits(access, "update", moved):
             raise Forbidden(
                 f"This change would move the {form} record outside the records your roles "
                 "may change; nothing was saved.",
@@ -764,10 +448,9 @@ class RecordService:
                     "detail": {"reason": "row_filter", "action": "update"},
                 },
             )
-        claims = self._claims(spec, data, touched)
-        errors = await self._check_relations(installed, spec, data, touched)
-        errors += await self._check_files(installed, spec, data, old)
-        errors += await self._check_unique(app, spec, claims, record.id)
+        claims = claims_of(spec, data, touched)
+        errors = await self._check_references(installed, spec, data, old, touched)
+        errors += await check_unique(self.session, app, spec, claims, record.id)
         if errors:
             raise RecordInvalid(errors)
         expected = record.version
@@ -833,7 +516,7 @@ class RecordService:
         access = self.allowed(installed, form, "read")
         where = self.row_condition(access, "read", spec)
         await self._load(app, form, record_id, where=where)
-        rows = (await self.session.execute(repository.history_of(record_id))).scalars()
+        rows = await self.session.scalars(repository.history_of(record_id))
         hidden = access.hidden
         self._read_event(installed, spec, [record_id])
         return [
@@ -850,63 +533,6 @@ class RecordService:
         ]
 
     # -- lists ---------------------------------------------------------------------------
-
-    def _target(self, spec: FormSpec, hidden: frozenset[str] = frozenset()) -> FilterTarget:
-        """What filters run against; a caller's own filters do not see hidden fields."""
-        columns: dict[str, ColumnElement[Any]] = system_columns()
-        types = field_types(spec)
-        if hidden:
-            types = {key: kind for key, kind in types.items() if key not in hidden}
-        return FilterTarget(data=Record.data, fields=types, columns=columns, dialect=self.dialect)
-
-    def _sort_keys(self, target: FilterTarget, sort: str) -> list[keyset.SortKey]:
-        """The keys of ``sort`` (``"-created_at,name"``), then ``id``; every part must name a
-        sortable field or column once, with at most one sign (a 400 otherwise)."""
-        keys: list[keyset.SortKey] = []
-        types = target.fields
-        parts = [part.strip() for part in sort.split(",")] if sort.strip() else ["id"]
-        if len(parts) > MAX_SORT_KEYS:
-            raise _sort_problem(
-                "too_many_keys",
-                f"has {len(parts)} keys; at most {MAX_SORT_KEYS} are allowed",
-            )
-        for position, raw in enumerate(parts, start=1):
-            descending = raw.startswith("-")
-            name = raw[1:] if raw[:1] in ("-", "+") else raw
-            if not name or name[:1] in ("-", "+"):
-                what = "is empty" if not raw else f"'{shown(raw)}' is not a key with one sign"
-                raise _sort_problem("empty_key", f"part {position} {what}")
-            nullable = name not in SYSTEM_COLUMNS
-            kind: keyset.ValueKind
-            if name in SYSTEM_COLUMNS:
-                expression: ColumnElement[Any] = getattr(Record, name)
-                kind = _COLUMN_KINDS.get(name, "text")
-            elif types.get(name) in SCALAR_TYPES:
-                expression = field_value(target, name)
-                kind = _FIELD_KINDS.get(FIELD_TYPES[types[name]], "text")
-            else:
-                reason = (
-                    "is not a field of this form"
-                    if name not in types
-                    else f"is a {types[name]} field, which cannot be sorted on"
-                )
-                raise BadRequest(
-                    f"Cannot sort by '{shown(name)}': it {reason}.",
-                    errors=[
-                        {
-                            "in": "query",
-                            "parameter": "sort",
-                            "code": "unknown_field",
-                            "message": f"'{shown(name)}' {reason}",
-                        }
-                    ],
-                )
-            if any(key.name == name for key in keys):
-                raise _sort_problem("duplicate_key", f"'{name}' is named twice")
-            keys.append(keyset.SortKey(name, descending, expression, nullable, kind))
-        if not any(key.name == "id" for key in keys):
-            keys.append(keyset.SortKey("id", False, Record.id, nullable=False))
-        return keys
 
     def _readable(
         self, app: str, form: str, access: FormAccess, spec: FormSpec
@@ -926,7 +552,8 @@ class RecordService:
         conditions = self._readable(app, form, access, spec)
         if filter is not None:
             try:
-                conditions.append(compile_filter(filter, self._target(spec), now=self.now))
+                target = filter_target(spec, self.dialect)
+                conditions.append(compile_filter(filter, target, now=self.now))
             except FilterError as exc:
                 raise Unprocessable(
                     f"The filter cannot be used: {exc.message}",
@@ -943,7 +570,7 @@ class RecordService:
         access = self.allowed(installed, form, "read")
         conditions = self._readable(app, form, access, spec)
         if filter is not None:
-            target = self._target(spec, access.hidden)
+            target = filter_target(spec, self.dialect, access.hidden)
             conditions.append(compile_filter(filter, target, now=self.now))
         inner = select(Record.id).where(*conditions).limit(cap + 1).subquery()
         found = int(
@@ -973,7 +600,7 @@ class RecordService:
                     }
                 ],
             )
-        target = self._target(spec, access.hidden)
+        target = filter_target(spec, self.dialect, access.hidden)
         types = target.fields
         if query.fields is not None:
             unknown = [name for name in query.fields if name not in types]
@@ -994,35 +621,12 @@ class RecordService:
                 )
         conditions = self._readable(app, form, access, spec)
         if query.filter is not None:
-            found = jsonsafe.problems(query.filter, bounded_ints=True)
-            operations = jsonsafe.operator_count(query.filter)
-            if operations > MAX_FILTER_OPERATIONS:
-                found.insert(
-                    0,
-                    (
-                        "",
-                        f"has {operations} operations; at most {MAX_FILTER_OPERATIONS} are allowed",
-                    ),
-                )
-            if found:
-                pointer, message = found[0]
-                raise BadRequest(
-                    f"The filter cannot be used: the value at {pointer or '/'} {message}.",
-                    errors=[
-                        {
-                            "in": "query",
-                            "parameter": "filter",
-                            "pointer": pointer,
-                            "code": "invalid_value",
-                            "message": message,
-                        }
-                    ],
-                )
+            check_filter(query.filter)
             try:
                 conditions.append(compile_filter(query.filter, target, now=self.now))
             except FilterError as exc:
                 # A hidden field is an unknown name (the same 400), but the probe is audited.
-                probed = hidden_reads(query.filter, access.hidden, now=self.now)
+                read_hidden = hidden_reads(query.filter, access.hidden, now=self.now)
                 raise BadRequest(
                     f"The filter cannot be used: {exc.message}",
                     errors=[
@@ -1034,11 +638,11 @@ class RecordService:
                             "message": exc.message,
                         }
                     ],
-                    audit=probe_audit(app, form, probed, "filter") if probed else None,
+                    audit=probe_audit(app, form, read_hidden, "filter") if read_hidden else None,
                 ) from None
         total = await repository.count(self.session, conditions) if query.count else None
         try:
-            keys = self._sort_keys(target, query.sort)
+            keys = sort_keys(target, query.sort)
         except BadRequest as problem:
             sorted_by = {part.strip().lstrip("-+") for part in query.sort.split(",")}
             probed = access.hidden & sorted_by
@@ -1073,38 +677,6 @@ class RecordService:
         items = [record_out(row[0], query.fields, access.hidden) for row in rows]
         self._read_event(installed, spec, [item["id"] for item in items])
         return Page(items, next_cursor, total)
-
-
-def _file_refs(spec: FormSpec, data: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
-    """``(JSON path under data, field path "key" or "table.column", reference)`` of every
-    file a record's file and image fields (and table columns) hold."""
-
-    def refs(value: Any) -> list[dict[str, Any]]:
-        items = value if isinstance(value, list) else [value]
-        return [
-            item for item in items if isinstance(item, dict) and isinstance(item.get("id"), str)
-        ]
-
-    for field in spec.value_fields():
-        value = data.get(field.key)
-        if value is None:
-            continue
-        if isinstance(field, FileField | ImageField):
-            for n, ref in enumerate(refs(value)):
-                where = f"{field.key}/{n}" if isinstance(value, list) else field.key
-                yield where, field.key, ref
-        elif isinstance(field, TableField) and isinstance(value, list):
-            for row_number, row in enumerate(value):
-                if not isinstance(row, dict):
-                    continue
-                for column in field.fields:
-                    if isinstance(column, FileField | ImageField) and row.get(column.key):
-                        cell = row[column.key]
-                        for n, ref in enumerate(refs(cell)):
-                            where = f"{field.key}/{row_number}/{column.key}"
-                            if isinstance(cell, list):
-                                where += f"/{n}"
-                            yield where, f"{field.key}.{column.key}", ref
 
 
 def _as_object(value: Any) -> dict[str, Any]:
