@@ -20,17 +20,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from formloom.platform.console import (
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    BadInput,
+    exit_code,
+    print_problems,
+    with_db,
+)
 from formloom.platform.settings import get_settings
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_BAD_INPUT = 2
 #: Largest definition file the CLI reads (the API refuses bodies over 1 MiB by default).
 MAX_FILE_BYTES = 10 * 1024 * 1024
-
-
-class BadInput(Exception):
-    """The input cannot be used; the message says why. ``main`` exits with code 2."""
 
 
 def _too_large(name: str) -> BadInput:
@@ -81,25 +82,6 @@ def _read_json(path: str) -> Any:
         raise BadInput(f"{path} is not usable JSON: it is nested too deeply") from None
     except ValueError as exc:  # NaN / Infinity, integers of thousands of digits
         raise BadInput(f"{path} is not valid JSON: {exc}") from None
-
-
-def _print_problems(errors: Sequence[dict[str, Any]]) -> None:
-    width = max((len(e.get("path") or "/") for e in errors), default=1)
-    for error in errors:
-        print(f"  {(error.get('path') or '/').ljust(width)}  {error['message']}", file=sys.stderr)
-
-
-async def _with_db(work: Any) -> Any:
-    from formloom.platform.apps.service import AppCatalog
-    from formloom.platform.db import Database
-    from formloom.platform.migrate import upgrade
-
-    db = Database(get_settings().database_url)
-    try:
-        await upgrade(db)
-        return await work(db, AppCatalog())
-    finally:
-        await db.dispose()
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -168,7 +150,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         return 0
 
     try:
-        return int(asyncio.run(_with_db(work)))
+        return int(asyncio.run(with_db(work)))
     except KeyboardInterrupt:
         return 0
 
@@ -177,7 +159,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     async def work(db: Any, _catalog: Any) -> None:
         return None
 
-    asyncio.run(_with_db(work))
+    asyncio.run(with_db(work))
     print("database is at the newest revision")
     return 0
 
@@ -191,18 +173,13 @@ def cmd_check(args: argparse.Namespace) -> int:
         spec = load(document)
     except DefinitionInvalid as exc:
         print(f"{args.file}: {len(exc.problems)} problem(s)", file=sys.stderr)
-        _print_problems([p.model_dump() for p in exc.problems])
+        print_problems([p.model_dump() for p in exc.problems])
         return EXIT_BAD_INPUT
     print(
         f"{args.file}: valid {spec.format} app '{spec.key}' {spec.version} "
         f"({len(spec.forms)} forms)"
     )
     return 0
-
-
-def _exit_code(problem: Any) -> int:
-    """2 for a problem with what was given (a 4xx that is the input's fault), else 1."""
-    return EXIT_BAD_INPUT if problem.status in (400, 413, 422) else EXIT_FAILED
 
 
 def cmd_schema_app(args: argparse.Namespace) -> int:
@@ -264,10 +241,10 @@ def cmd_app_import(args: argparse.Namespace) -> int:
             if "plan" in exc.extra:
                 print(render_table(exc.extra["plan"]), file=sys.stderr)
             else:
-                _print_problems(exc.errors)
+                print_problems(exc.errors)
             for example in exc.extra.get("examples", []):
                 print(f"  example: {json.dumps(example, ensure_ascii=False)}", file=sys.stderr)
-            return _exit_code(exc)
+            return exit_code(exc)
         plan = result.plan.to_dict() if result.plan else None
         if args.dry_run:
             print(
@@ -284,7 +261,7 @@ def cmd_app_import(args: argparse.Namespace) -> int:
         )
         return 0
 
-    return int(asyncio.run(_with_db(work)))
+    return int(asyncio.run(with_db(work)))
 
 
 def cmd_app_diff(args: argparse.Namespace) -> int:
@@ -299,7 +276,7 @@ def cmd_app_diff(args: argparse.Namespace) -> int:
             specs.append(load(_read_json(path)))
         except DefinitionInvalid as exc:
             print(f"{path}: {len(exc.problems)} problem(s)", file=sys.stderr)
-            _print_problems([p.model_dump() for p in exc.problems])
+            print_problems([p.model_dump() for p in exc.problems])
             return 2
     plan = plan_offline(specs[0], specs[1]).to_dict()
     plan.pop("blocked", None)
@@ -329,7 +306,7 @@ def cmd_app_export(args: argparse.Namespace) -> int:
             return await service.export_app(session, args.app)
 
     try:
-        text = asyncio.run(_with_db(work))
+        text = asyncio.run(with_db(work))
     except Problem as exc:
         print(f"formloom: {exc.detail}", file=sys.stderr)
         return 1
@@ -347,7 +324,7 @@ def cmd_app_list(args: argparse.Namespace) -> int:
         async with db.transaction(write=False) as session:
             return await service.describe_apps(session)
 
-    apps = asyncio.run(_with_db(work))
+    apps = asyncio.run(with_db(work))
     if not apps:
         print("no apps installed")
     for app in apps:

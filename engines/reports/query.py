@@ -32,17 +32,17 @@ Shape of the SQL
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
-from formloom.engines.forms import FormSpec, field_types
+from formloom.engines.forms import FormSpec
 from formloom.engines.logic.sql import (
     Dialect,
     FilterTarget,
@@ -52,9 +52,21 @@ from formloom.engines.logic.sql import (
     local_time,
 )
 
+from .compiled import (
+    Branch,
+    CompiledPivot,
+    DimKind,
+    DimPlan,
+    PivotError,
+    RelatedRows,
+    ReportTarget,
+    dim_of,
+    grouping_mask,
+    records_filter_target,
+)
+from .result import PivotResult, reshape
 from .spec import (
     BASE_OPS,
-    Dimension,
     FieldRef,
     Measure,
     PivotSpec,
@@ -62,102 +74,24 @@ from .spec import (
     resolve,
 )
 
-if TYPE_CHECKING:
-    from .result import PivotResult
-
-__all__ = ["PivotError", "PivotQuery", "ReportTarget", "compile_pivot"]
-
-DimKind: TypeAlias = Literal["value", "bucket", "bins", "width", "tags"]
-
-
-class PivotError(Exception):
-    """A pivot cannot be compiled or is too large. ``issues``: (pointer, code, message)."""
-
-    kind = "Invalid Pivot"
-
-    def __init__(self, message: str, issues: Sequence[tuple[str, str, str]] = ()) -> None:
-        super().__init__(message)
-        self.message = message
-        self.issues = list(issues) or [("", "invalid_pivot", message)]
-
-
-#: The caller's condition on the records of a related form, read through an alias of the
-#: records table: (alias, form key) -> condition, or None for every record.
-RelatedRows: TypeAlias = Callable[[Any, str], "ColumnElement[bool] | None"]
-
-
-@dataclass(frozen=True, eq=False)
-class ReportTarget:
-    """The records table (or any table with its columns: id, app, form, data, deleted_at,
-    created_at, updated_at, created_by, updated_by), the app, an optional extra condition
-    over that table (the caller's row filter), ANDed into the source records, and optionally
-    the caller's row filter on related forms (``related``): a hop through a relation reads
-    only the related records it admits, the others count as no related record at all."""
-
-    table: sa.Table | sa.TableClause
-    app: str
-    condition: ColumnElement[bool] | None = None
-    related: RelatedRows | None = None
-
-    def related_condition(self, alias: Any, form: str) -> ColumnElement[bool] | None:
-        return self.related(alias, form) if self.related is not None else None
-
-
-@dataclass(frozen=True)
-class DimPlan:
-    index: int
-    axis: Literal["rows", "columns"]
-    dimension: Dimension
-    ref: FieldRef
-    kind: DimKind
-
-
-@dataclass(frozen=True)
-class Branch:
-    """One UNION ALL branch: the grouping sets that explode the same multiselect dims."""
-
-    number: int
-    exploded: frozenset[int]
-    columns: tuple[str, ...]  # grouping columns in GROUPING() order
-    sets: tuple[frozenset[int], ...]
+__all__ = [
+    "PivotError",
+    "PivotQuery",
+    "RelatedRows",
+    "ReportTarget",
+    "compile_pivot",
+    "records_filter_target",
+]
 
 
 @dataclass
-class PivotQuery:
+class PivotQuery(CompiledPivot):
     """A compiled pivot: execute ``statement``, then :meth:`reshape` its rows."""
-
-    spec: PivotSpec
-    forms: Mapping[str, FormSpec]
-    statement: sa.Select[Any] | sa.CompoundSelect[Any]
-    dims: list[DimPlan]
-    sets: list[frozenset[int]]
-    branches: list[Branch]
-    base_measures: list[Measure]
-    dialect: Dialect
-    time_zone: str
-    max_cells: int
-    limit: int
-    top_other: bool = False
 
     def reshape(self, rows: Sequence[Sequence[Any]], locale: str = "en") -> PivotResult:
         """The matrix, its headers labelled in ``locale`` (option labels of the forms;
         weekdays, yes/no, "other" and "(empty)" in en or zh-CN)."""
-        from .result import reshape
-
         return reshape(rows, self, locale)
-
-
-def records_filter_target(table: Any, form: FormSpec, dialect: Dialect) -> FilterTarget:
-    """The filter compiler's view of ``table`` for ``form``. A column of a custom type (the
-    platform's UTC datetime) is seen as its underlying type, which the compiler knows."""
-    columns: dict[str, ColumnElement[Any]] = {}
-    for name in ("id", "version", "created_at", "created_by", "updated_at", "updated_by"):
-        if name in table.c:
-            column = table.c[name]
-            if isinstance(column.type, sa.types.TypeDecorator):
-                column = sa.type_coerce(column, column.type.impl)
-            columns[name] = column
-    return FilterTarget(table.c.data, field_types(form), columns, dialect)
 
 
 def _sets(spec: PivotSpec, dims: list[DimPlan]) -> list[frozenset[int]]:
@@ -527,7 +461,7 @@ def compile_pivot(
             if index == 0 and spec.top is not None:
                 group_columns.append("o0")
         # GROUP BY sorts by its keys in the order written: the most varied first (see _spread)
-        sort_keys = sorted(group_columns, key=lambda n: -spread[_dim_of(n)])
+        sort_keys = sorted(group_columns, key=lambda n: -spread[dim_of(n)])
         base_select = builder.base(dims, exploded, measures, top)
         if spec.top is not None and not spec.top.other:
             inner = base_select.subquery(f"unfiltered_{number}")
@@ -563,7 +497,7 @@ def compile_pivot(
         if builder.pg and group_columns:
             cols = [base.c[name] for name in group_columns]
             grouping_sets = [
-                sa.tuple_(*[base.c[n] for n in sort_keys if _dim_of(n) in s]) for s in branch_sets
+                sa.tuple_(*[base.c[n] for n in sort_keys if dim_of(n) in s]) for s in branch_sets
             ]
             statement = sa.select(*outputs(None, sa.func.grouping(*cols)))
             if len(branch_sets) == 1:
@@ -572,9 +506,9 @@ def compile_pivot(
                 selects.append(statement.group_by(sa.func.grouping_sets(*grouping_sets)))
         else:
             for s in branch_sets:
-                mask = _mask(group_columns, s)
+                mask = grouping_mask(group_columns, s)
                 statement = sa.select(*outputs(s, sa.literal(mask))).select_from(base)
-                keys = [base.c[n] for n in sort_keys if _dim_of(n) in s]
+                keys = [base.c[n] for n in sort_keys if dim_of(n) in s]
                 selects.append(statement.group_by(*keys) if keys else statement)
     limit = (max_cells + 1) * len(sets)
     final: sa.Select[Any] | sa.CompoundSelect[Any]
@@ -625,15 +559,3 @@ def _spread(plan: DimPlan, form: FormSpec) -> int:
     field = None if plan.ref.system else form.field(plan.ref.key)
     options = getattr(field, "options", None)
     return len(options) + 1 if options else 1_000_000
-
-
-def _dim_of(column: str) -> int:
-    return 0 if column == "o0" else int(column[1:])
-
-
-def _mask(group_columns: Sequence[str], s: frozenset[int]) -> int:
-    """PostgreSQL's GROUPING(c1, ..., cn): bit (n - 1 - i) set when ci is rolled up."""
-    mask = 0
-    for column in group_columns:
-        mask = (mask << 1) | (0 if _dim_of(column) in s else 1)
-    return mask

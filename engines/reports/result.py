@@ -1,6 +1,6 @@
 """Reshape the grouped rows of a pivot query into a matrix, with drill-down filters.
 
-:func:`reshape` takes the rows of :attr:`PivotQuery.statement` (one per group of every
+:func:`reshape` takes the rows of :attr:`CompiledPivot.statement` (one per group of every
 grouping set) and builds a :class:`PivotResult`: row and column headers, one cell per
 row x column with every measure, the row/column/grand totals and subtotals as the database
 computed them, and for every cell and total a :class:`DrillDown` — the condition selecting
@@ -30,7 +30,14 @@ from sqlalchemy.sql.elements import ColumnElement
 from formloom.engines.forms import FormSpec, label_text
 from formloom.engines.logic.sql import Dialect, FilterTarget, compile_filter
 
-from .query import DimPlan, PivotError, PivotQuery, ReportTarget, records_filter_target
+from .compiled import (
+    CompiledPivot,
+    DimPlan,
+    PivotError,
+    ReportTarget,
+    grouping_mask,
+    records_filter_target,
+)
 from .spec import Measure
 
 __all__ = [
@@ -172,7 +179,7 @@ def _measure_value(measure: Measure, value: Any) -> Any:
 _GroupKey = tuple[Any, ...]  # ((value, other), ...) per dim of the set, in dim order
 
 
-def reshape(rows: Sequence[Sequence[Any]], query: PivotQuery, locale: str = "en") -> PivotResult:
+def reshape(rows: Sequence[Sequence[Any]], query: CompiledPivot, locale: str = "en") -> PivotResult:
     """The matrix of a pivot from the rows of ``query.statement``.
 
     Raises :class:`PivotError` when the matrix would have more than ``max_cells`` cells.
@@ -249,7 +256,7 @@ def reshape(rows: Sequence[Sequence[Any]], query: PivotQuery, locale: str = "en"
     )
 
 
-def _too_large(query: PivotQuery, cells: int | None) -> PivotError:
+def _too_large(query: CompiledPivot, cells: int | None) -> PivotError:
     size = f"{cells} cells" if cells is not None else "too many cells"
     message = (
         f"this pivot would produce {size}, more than the limit of {query.max_cells}; "
@@ -259,12 +266,10 @@ def _too_large(query: PivotQuery, cells: int | None) -> PivotError:
 
 
 def _mask_of(columns: Sequence[str], s: frozenset[int]) -> int:
-    from .query import _mask
-
-    return _mask(columns, s)
+    return grouping_mask(columns, s)
 
 
-def _dimension_label(plan: DimPlan, query: PivotQuery) -> str:
+def _dimension_label(plan: DimPlan, query: CompiledPivot) -> str:
     """The dimension's label, else the field's (``Patient / Gender`` through a relation)."""
     if plan.dimension.label is not None:
         return label_text(plan.dimension.label)
@@ -303,7 +308,7 @@ def _value_order(value: Any, other: bool) -> tuple[int, Any, str]:
 class _Shaper:
     def __init__(
         self,
-        query: PivotQuery,
+        query: CompiledPivot,
         groups: dict[frozenset[int], dict[_GroupKey, dict[str, Any]]],
         locale: str = "en",
     ) -> None:

@@ -28,7 +28,7 @@ COLUMNS = (
 
 
 def _instant(text: str) -> datetime:
-    from formloom.platform.cli import BadInput
+    from formloom.platform.console import BadInput
 
     try:
         moment = datetime.fromisoformat(text)
@@ -43,7 +43,7 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
     import asyncio
 
     from formloom.platform.audit.repository import AuditFilter, entry_out, scan
-    from formloom.platform.cli import _with_db
+    from formloom.platform.console import with_db
 
     where = AuditFilter(
         action=args.action,
@@ -73,7 +73,7 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
                     count += 1
             return count
 
-        return int(asyncio.run(_with_db(work)))
+        return int(asyncio.run(with_db(work)))
 
     if args.output:
         with Path(args.output).open("w", encoding="utf-8", newline="") as handle:

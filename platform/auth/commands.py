@@ -25,7 +25,7 @@ def cli_principal() -> Principal:
 
 
 def _bad_input(message: str) -> Exception:
-    from formloom.platform.cli import BadInput
+    from formloom.platform.console import BadInput
 
     return BadInput(message)
 
@@ -69,8 +69,8 @@ def _run(work: Any) -> int:
     prints its problems and exits 2 (bad input) or 1 (failed)."""
     import asyncio
 
-    from formloom.platform.cli import _exit_code, _print_problems, _with_db
     from formloom.platform.clock import SystemClock
+    from formloom.platform.console import exit_code, print_problems, with_db
     from formloom.platform.errors import Problem
     from formloom.platform.settings import get_settings
 
@@ -83,11 +83,11 @@ def _run(work: Any) -> int:
                 await work(session, settings, now, catalog)
         except Problem as exc:
             print(f"formloom: {exc.detail}", file=sys.stderr)
-            _print_problems(exc.errors)
-            return _exit_code(exc)
+            print_problems(exc.errors)
+            return exit_code(exc)
         return 0
 
-    return int(asyncio.run(_with_db(unit)))
+    return int(asyncio.run(with_db(unit)))
 
 
 def cmd_user_create(args: argparse.Namespace) -> int:
