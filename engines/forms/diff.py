@@ -24,7 +24,7 @@ invalid.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from formloom.engines.forms.fields import (
@@ -434,12 +434,6 @@ def diff_entries(
         changed=tuple(k for k in after if k in before and before[k] != after[k]),
         removed=tuple(k for k in before if k not in after),
     )
-
-
-@dataclass(frozen=True)
-class AppDiff:
-    forms: tuple[FormDiff, ...]
-    entries: dict[str, EntryChanges] = field(default_factory=dict)
 
 
 def diff_forms(

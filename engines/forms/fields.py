@@ -625,12 +625,6 @@ class SelectField(IndexableField):
     def value_schema(self) -> dict[str, Any]:
         return {"type": "string", "enum": [option.value for option in self.options]}
 
-    def option_title(self, value: str) -> str:
-        for option in self.options:
-            if option.value == value:
-                return option.title
-        return value
-
     def describe(self, error: Any, subpath: tuple[str | int, ...]) -> Problem:
         if error.validator == "enum":
             return Problem(

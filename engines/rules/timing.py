@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from formloom.engines.logic.dates import add_months
@@ -52,10 +52,6 @@ class Duration:
     months: int = 0
     days: int = 0
     seconds: int = 0
-
-    @property
-    def has_clock_part(self) -> bool:
-        return self.seconds != 0
 
 
 def parse_duration(text: str) -> Duration:
@@ -116,9 +112,3 @@ def add_duration(moment: datetime, duration: Duration, zone: ZoneInfo) -> dateti
         day += timedelta(days=duration.days)
         result = localize(datetime.combine(day, wall.time()), zone)
     return result + timedelta(seconds=duration.seconds)
-
-
-def shift_date(day: date, duration: Duration) -> date:
-    """A calendar date moved by the calendar part of ``duration``."""
-    moved = add_months(day, duration.months) if duration.months else day
-    return moved + timedelta(days=duration.days)

@@ -477,17 +477,3 @@ async def save_form(
         allow_destructive=allow_destructive,
         dry_run=dry_run,
     )
-
-
-async def plan_import(
-    session: AsyncSession, spec: AppSpec, document: dict[str, Any], *, now: datetime | None = None
-) -> dict[str, Any]:
-    """The plan of importing ``document``, changing nothing (what ``dry_run`` returns)."""
-    from datetime import UTC
-
-    result = await import_app(
-        session, AppCatalog(), document, actor="plan", now=now or datetime.now(UTC), dry_run=True
-    )
-    assert result.plan is not None
-    planned: dict[str, Any] = result.plan.to_dict()
-    return planned

@@ -430,18 +430,6 @@ def row_writer(
     return write
 
 
-def row_html(
-    app: str,
-    form: str,
-    item: Mapping[str, Any],
-    title: str,
-    columns: Sequence[tuple[str, Render]],
-    extra: Sequence[str],
-) -> Markup:
-    """One list row (see :func:`row_writer`, which pages with many rows use)."""
-    return Markup(row_writer(app, form, columns, extra)(item, title))
-
-
 def listed_fields(spec: FormSpec, hidden: frozenset[str]) -> list[BaseField]:
     return [
         field
