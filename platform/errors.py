@@ -226,7 +226,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
         if exc.audit is not None:
-            await _audit_refusal(request, exc.audit)
+            await audit_refusal(request, exc.audit)
         else:
             await _audit_rejected_account_change(request, exc)
         return _respond(request, exc)
@@ -383,7 +383,7 @@ class ProblemH11Protocol(H11Protocol):
             super().data_received(data)
 
 
-async def _audit_refusal(request: Request, event: dict[str, Any]) -> None:
+async def audit_refusal(request: Request, event: dict[str, Any]) -> None:
     """A refused request is audited in its own unit of work: the request's rolled back."""
     from formloom.platform.audit.log import audit_now
     from formloom.platform.auth.principal import ANONYMOUS
@@ -415,7 +415,7 @@ async def _audit_rejected_account_change(request: Request, problem: Problem) -> 
     action = next((a for prefix, a in _ACCOUNT_PATHS.items() if path.startswith(prefix)), None)
     if action is None:
         return
-    await _audit_refusal(
+    await audit_refusal(
         request,
         {
             "action": action,

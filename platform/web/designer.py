@@ -23,12 +23,12 @@ from formloom.platform.apps.service import InstalledApp
 from formloom.platform.auth.deps import PrincipalDep
 from formloom.platform.auth.principal import Principal
 from formloom.platform.deps import Platform, PlatformDep
-from formloom.platform.errors import Forbidden, Problem, _audit_refusal
+from formloom.platform.errors import Forbidden, Problem, audit_refusal
 from formloom.platform.i18n import request_locale
 from formloom.platform.permissions import guard
 from formloom.platform.records.service import iso
 from formloom.platform.web import listing
-from formloom.platform.web.pages import _render, _signin_redirect
+from formloom.platform.web.pages import render_page, signin_redirect
 
 router = APIRouter(include_in_schema=False)
 
@@ -39,8 +39,8 @@ NEW = "new"
 async def _problem(request: Request, who: Principal, problem: Problem) -> HTMLResponse:
     if isinstance(problem, Forbidden) and problem.audit is not None:
         # audited like the API's refusals (the error handler does it for problem responses)
-        await _audit_refusal(request, problem.audit)
-    response = _render(request, "designer/problem.html", who, problem=problem)
+        await audit_refusal(request, problem.audit)
+    response = render_page(request, "designer/problem.html", who, problem=problem)
     response.status_code = problem.status
     return response
 
@@ -74,7 +74,7 @@ def _page_data(p: Platform, installed: InstalledApp, form: str | None, lang: str
 async def designer_home(app: str, request: Request, p: PlatformDep, who: PrincipalDep) -> Response:
     """The app's forms, each opening in the designer, and a button for a new one."""
     if not who.authenticated:
-        return _signin_redirect(request)
+        return signin_redirect(request)
     lang = request_locale(request)
     try:
         installed = await _app(p, who, app)
@@ -84,7 +84,7 @@ async def designer_home(app: str, request: Request, p: PlatformDep, who: Princip
         {"key": spec.key, "label": label_text(spec.label, lang), "fields": len(spec.fields)}
         for spec in installed.spec.forms
     ]
-    return _render(
+    return render_page(
         request,
         "designer/home.html",
         who,
@@ -98,7 +98,7 @@ async def designer_page(
     app: str, form: str, request: Request, p: PlatformDep, who: PrincipalDep
 ) -> Response:
     if not who.authenticated:
-        return _signin_redirect(request)
+        return signin_redirect(request)
     lang = request_locale(request)
     key = None if form == NEW and "existing" not in request.query_params else form
     try:
@@ -109,7 +109,7 @@ async def designer_page(
         return await _problem(request, who, problem)
     data = _page_data(p, installed, key, lang)
     form_label = label_text(installed.forms[key].label, lang) if key is not None else None
-    return _render(
+    return render_page(
         request,
         "designer/designer.html",
         who,

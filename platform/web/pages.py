@@ -42,7 +42,7 @@ def _lang(request: Request) -> str:
     return request_locale(request)
 
 
-def _render(request: Request, name: str, who: Principal, **context: Any) -> HTMLResponse:
+def render_page(request: Request, name: str, who: Principal, **context: Any) -> HTMLResponse:
     lang = _lang(request)
     return templates.TemplateResponse(
         request,
@@ -57,7 +57,7 @@ def _render(request: Request, name: str, who: Principal, **context: Any) -> HTML
     )
 
 
-def _signin_redirect(request: Request) -> RedirectResponse:
+def signin_redirect(request: Request) -> RedirectResponse:
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return RedirectResponse(f"/signin?next={quote(target, safe='')}", status_code=303)
 
@@ -71,7 +71,7 @@ def drill_href(app: str, drill: DrillDown) -> str:
 async def home(request: Request, p: PlatformDep, who: PrincipalDep) -> Response:
     """The apps the caller holds a role in, with their dashboards and readable forms."""
     if not who.authenticated:
-        return _signin_redirect(request)
+        return signin_redirect(request)
     lang = _lang(request)
     apps = []
     async with p.db.transaction(write=False) as session:
@@ -98,14 +98,14 @@ async def home(request: Request, p: PlatformDep, who: PrincipalDep) -> Response:
                     ],
                 }
             )
-    return _render(request, "home.html", who, apps=apps)
+    return render_page(request, "home.html", who, apps=apps)
 
 
 @router.get("/signin", response_class=HTMLResponse)
 async def signin(request: Request, who: PrincipalDep, next: str = "/") -> HTMLResponse:
     # only local paths: never an open redirect
     target = next if next.startswith("/") and not next.startswith("//") else "/"
-    return _render(request, "signin.html", who, next=target)
+    return render_page(request, "signin.html", who, next=target)
 
 
 @router.get("/apps/{app}/dashboards/{dashboard}", response_model=None)
@@ -113,7 +113,7 @@ async def dashboard_page(
     app: str, dashboard: str, request: Request, p: PlatformDep, who: PrincipalDep
 ) -> Response:
     if not who.authenticated:
-        return _signin_redirect(request)
+        return signin_redirect(request)
     values = dict(request.query_params)
     lang = _lang(request)
     async with p.db.transaction(write=False) as session:
@@ -152,7 +152,7 @@ async def dashboard_page(
         {"key": f.key, "type": f.type, "label": label_text(f.label, lang) if f.label else f.key}
         for f in board.filters
     ]
-    return _render(
+    return render_page(
         request,
         "dashboard.html",
         who,

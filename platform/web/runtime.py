@@ -46,7 +46,7 @@ from formloom.platform.records.ids import is_id
 from formloom.platform.records.service import ListQuery, RecordService, iso, service_for
 from formloom.platform.web import listing
 from formloom.platform.web.listing import Shown, field_label, show
-from formloom.platform.web.pages import _render, _signin_redirect
+from formloom.platform.web.pages import render_page, signin_redirect
 
 router = APIRouter(include_in_schema=False)
 
@@ -76,8 +76,8 @@ async def _problem_page(request: Request, who: Principal, problem: Problem) -> H
     """A refusal as a page. A 403 is audited as the API's error handler audits it (the
     page catches the problem before that handler would see it)."""
     if isinstance(problem, Forbidden) and problem.audit is not None:
-        await errors._audit_refusal(request, problem.audit)
-    response = _render(request, "runtime/problem.html", who, problem=problem)
+        await errors.audit_refusal(request, problem.audit)
+    response = render_page(request, "runtime/problem.html", who, problem=problem)
     response.status_code = problem.status
     return response
 
@@ -157,7 +157,7 @@ def access_map(spec: FormSpec, access: FormAccess) -> dict[str, str]:
 async def app_home(app: str, request: Request, p: PlatformDep, who: PrincipalDep) -> Response:
     """The forms of an app the caller may read, with their record counts, and dashboards."""
     if not who.authenticated:
-        return _signin_redirect(request)
+        return signin_redirect(request)
     lang = request_locale(request)
     try:
         async with p.db.transaction(write=False) as session:
@@ -186,7 +186,7 @@ async def app_home(app: str, request: Request, p: PlatformDep, who: PrincipalDep
                 )
     except Problem as problem:
         return await _problem_page(request, who, problem)
-    return _render(
+    return render_page(
         request,
         "runtime/app.html",
         who,
@@ -386,12 +386,12 @@ async def list_page(
     """A form's records: the caller's columns, sorting, a filter bar, "load more", CSV.
     ``/apps/{app}/records/{form}`` (report drill-downs link there) is the same page."""
     if not who.authenticated:
-        return _signin_redirect(request)
+        return signin_redirect(request)
     try:
         context = await _list_context(request, p, who, app, form, params)
     except Problem as problem:
         return await _problem_page(request, who, problem)
-    return _render(request, "runtime/list.html", who, **context)
+    return render_page(request, "runtime/list.html", who, **context)
 
 
 @router.get("/apps/{app}/forms/{form}/rows", response_model=None, include_in_schema=False)
@@ -408,7 +408,7 @@ async def list_rows(
     context = await _list_context(request, p, who, app, form, params)
     if context["error"]:
         raise BadRequest(context["error"])
-    response = _render(request, "runtime/rows.html", who, **context)
+    response = render_page(request, "runtime/rows.html", who, **context)
     if context["next_cursor"]:
         response.headers["X-Next-Cursor"] = context["next_cursor"]
     return response
@@ -426,7 +426,7 @@ async def _form_page(
     record_id: str | None,
 ) -> Response:
     if not who.authenticated:
-        return _signin_redirect(request)
+        return signin_redirect(request)
     lang = request_locale(request)
     try:
         async with p.db.transaction(write=False) as session:
@@ -474,7 +474,7 @@ async def _form_page(
     }
     form_label = label_text(spec.label, lang)
     title = listing.record_title(spec, record["data"], lang, record["id"]) if record else None
-    return _render(
+    return render_page(
         request,
         "runtime/form.html",
         who,
@@ -550,7 +550,7 @@ async def record_page(
     """One record: its readable fields by section, the records that point at it, and its
     history."""
     if not who.authenticated:
-        return _signin_redirect(request)
+        return signin_redirect(request)
     lang = request_locale(request)
     try:
         async with p.db.transaction(write=False) as session:
@@ -617,7 +617,7 @@ async def record_page(
                 ],
             }
         )
-    return _render(
+    return render_page(
         request,
         "runtime/record.html",
         who,
