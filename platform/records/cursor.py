@@ -95,7 +95,7 @@ def after(keys: list[SortKey], values: list[Any]) -> ColumnElement[bool]:
         expr = key.expression
         if value is None:
             beyond: ColumnElement[bool] = false()
-            same = expr.is_(None)
+            same: ColumnElement[bool] = expr.is_(None)
         else:
             bound = literal(_bindable(key, value), expr.type)
             step = expr < bound if key.descending else expr > bound

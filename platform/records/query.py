@@ -104,7 +104,7 @@ def sort_keys(target: FilterTarget, sort: str) -> list[keyset.SortKey]:
             raise sort_problem("duplicate_key", f"'{name}' is named twice")
         keys.append(keyset.SortKey(name, descending, expression, nullable, kind))
     if not any(key.name == "id" for key in keys):
-        keys.append(keyset.SortKey("id", False, Record.id, nullable=False))
+        keys.append(keyset.SortKey("id", False, Record.__table__.c.id, nullable=False))
     return keys
 
 

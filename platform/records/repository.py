@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
@@ -11,6 +11,7 @@ from sqlalchemy import (
     Integer,
     Select,
     String,
+    Table,
     bindparam,
     delete,
     exists,
@@ -24,6 +25,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from formloom.platform.models import App, Record, RecordHistory, RecordUnique
 from formloom.platform.models.audit import AuditEntry
+
+
+def _table(model: Any) -> Table:
+    """A model's table, for Core statements (inserts from a select, executemany)."""
+    return cast(Table, model.__table__)
 
 
 def literal_key(key: str) -> ColumnElement[str]:
@@ -125,7 +131,7 @@ async def bump(session: AsyncSession, record: Record, expected_version: int, **v
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
-def history_of(record_id: str) -> Select[tuple[RecordHistory]]:
+def history_of(record_id: str) -> Select[RecordHistory]:
     return (
         select(RecordHistory)
         .where(RecordHistory.record_id == record_id)
@@ -176,7 +182,7 @@ def _insert_if_current_statement(dialect: str) -> Executable:
     record_values = select(
         *[bindparam(f"r_{name}", type_=record_types[name].type) for name in _RECORD_COLUMNS]
     ).where(still_current)
-    insert_record = insert(Record.__table__).from_select(list(_RECORD_COLUMNS), record_values)
+    insert_record = insert(_table(Record)).from_select(list(_RECORD_COLUMNS), record_values)
     if dialect != "postgresql":
         return insert_record
     inserted = insert_record.returning(Record.__table__.c.id).cte("inserted")
@@ -185,7 +191,7 @@ def _insert_if_current_statement(dialect: str) -> Executable:
         *[bindparam(f"h_{name}", type_=history_types[name].type) for name in HISTORY_COLUMNS[1:]],
     )
     written = (
-        insert(RecordHistory.__table__)
+        insert(_table(RecordHistory))
         .from_select(list(HISTORY_COLUMNS), history_values)
         .returning(RecordHistory.__table__.c.record_id)
         .cte("written")
@@ -199,7 +205,7 @@ def _insert_if_current_statement(dialect: str) -> Executable:
             for name in AUDIT_COLUMNS
         ]
     )
-    return insert(AuditEntry.__table__).from_select(list(AUDIT_COLUMNS), audit_values)
+    return insert(_table(AuditEntry)).from_select(list(AUDIT_COLUMNS), audit_values)
 
 
 _INSERT_IF_CURRENT: dict[str, Executable] = {}
@@ -228,7 +234,7 @@ async def insert_if_current(
     round trip and is still safe with several processes. On PostgreSQL the record, its
     history and the write's audit row go in one statement (a data-modifying CTE).
     """
-    dialect = session.bind.dialect.name
+    dialect = session.get_bind().dialect.name
     statement = _INSERT_IF_CURRENT.get(dialect)
     if statement is None:
         statement = _INSERT_IF_CURRENT[dialect] = _insert_if_current_statement(dialect)
@@ -244,10 +250,10 @@ async def insert_if_current(
     if result.rowcount != 1:  # type: ignore[attr-defined]
         return False
     await session.execute(
-        insert(RecordHistory.__table__),
+        insert(_table(RecordHistory)),
         {"record_id": record.id, **{name: history[name] for name in HISTORY_COLUMNS[1:]}},
     )
-    await session.execute(insert(AuditEntry.__table__), audit_values(audit))
+    await session.execute(insert(_table(AuditEntry)), audit_values(audit))
     return True
 
 
@@ -256,7 +262,7 @@ async def insert_claims(
 ) -> None:
     if claims:
         await session.execute(
-            insert(RecordUnique.__table__),
+            insert(_table(RecordUnique)),
             [
                 {"app": app, "form": form, "field": field, "value": value, "record_id": record_id}
                 for field, value in claims
