@@ -39,8 +39,10 @@ from formloom.engines.logic.sql import (
 )
 from formloom.engines.logic.zones import offset_periods
 
+# The `postgres` database every server has (a throw-away schema is made in it): a database
+# named `test` exists only where someone created it.
 POSTGRES_URL = os.environ.get(
-    "FORMLOOM_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+    "FORMLOOM_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 )
 #: 01:30 in Shanghai: "today" there (2024-06-15) is already a day ahead of UTC (06-14).
 FIXED_NOW = datetime(2024, 6, 15, 1, 30, tzinfo=timezone(timedelta(hours=8)))

@@ -37,8 +37,10 @@ from formloom.engines.logic import LogicError, evaluate
 from formloom.engines.logic.sql import FilterError, FilterTarget
 from formloom.engines.logic.sql_values import compile_value
 
+# The `postgres` database every server has (a throw-away schema is made in it): a database
+# named `test` exists only where someone created it.
 POSTGRES_URL = os.environ.get(
-    "FORMLOOM_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+    "FORMLOOM_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 )
 NOW = datetime(2024, 6, 15, 1, 30, tzinfo=UTC)
 FIELDS: dict[str, str] = {
