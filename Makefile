@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check lint lint-js types bench bench-quick clean
+.PHONY: demo test test-fast check lint lint-js types bench bench-quick clean
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,12 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The inner loop, under a minute: SQLite only, the engines and the record API, without the
+# browser tests and the few tests marked slow. It is a subset; `make test` is what CI runs.
+test-fast: $(STAMP)
+	FORMLOOM_TEST_POSTGRES=skip $(BIN)/python -m pytest -q tests/engines tests/platform/records \
+		-k "not postgresql" -m "not slow"
 
 lint: $(STAMP) lint-js
 	$(BIN)/ruff check platform engines tests builtin_apps migrations setup.py

@@ -86,9 +86,23 @@ async def _drop_postgres_database(url: str) -> None:
         await admin.dispose()
 
 
+# The slowest engine tests (differential and property tests, ~30 s of the ~70 s that
+# `make test-fast` would take with them): marked ``slow`` so the inner loop can leave them
+# out (-m "not slow"); `make test` runs them.
+SLOW = (
+    "tests/engines/logic/test_sql.py::test_wall_clock_in_sql_matches_the_evaluator",
+    "tests/engines/logic/test_sql_values.py::test_generated_values_match_python_evaluation",
+    "tests/engines/forms/test_fastcheck_property.py::",
+)
+
+
 def pytest_collection_modifyitems(session: pytest.Session, config: Any, items: list[Any]) -> None:
     """Browser tests run last: Playwright's sync API runs an event loop of its own in the
-    test thread, after which pytest-asyncio's session loop cannot be started there again."""
+    test thread, after which pytest-asyncio's session loop cannot be started there again.
+    The tests named in ``SLOW`` get the ``slow`` marker."""
+    for item in items:
+        if item.nodeid.startswith(SLOW):
+            item.add_marker(pytest.mark.slow)
     ui = [item for item in items if "/tests/ui/" in str(item.path).replace("\\", "/")]
     if ui:
         items[:] = [item for item in items if item not in ui] + ui
