@@ -21,7 +21,7 @@ import uvicorn
 from formloom.platform.api import create_app
 from formloom.platform.clock import Clock
 from formloom.platform.errors import ProblemH11Protocol
-from formloom.platform.records.service import RecordService
+from formloom.platform.records import service as records_service
 from formloom.platform.settings import Settings
 from tests import factories as f
 
@@ -85,7 +85,7 @@ async def test_a_duplicate_found_by_the_database_is_answered_like_one_found_by_t
     async def sees_nothing(*args: Any, **kwargs: Any) -> list[Any]:
         return []
 
-    monkeypatch.setattr(RecordService, "_check_unique", sees_nothing)
+    monkeypatch.setattr(records_service, "check_unique", sees_nothing)
     raced = await client.post(CONTACTS, json={"data": {"name": "Cy", "phone": "+1 555 0100"}})
     assert raced.status_code == 422, raced.text
     assert raced.headers["content-type"] == "application/problem+json"
