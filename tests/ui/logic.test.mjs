@@ -1,7 +1,7 @@
 // The browser evaluator (ui/static/logic.js) against the public JsonLogic suites and
 // Formloom's extensions. Run with Node's built-in runner: `node --test tests/ui/`.
 //
-// The conformance data lives next to the repository (<repo>/../shared/conformance, or
+// The conformance data is kept in the repository (tests/conformance, or
 // $FORMLOOM_CONFORMANCE_DIR), as for the Python tests; if it is missing the count tests fail
 // rather than letting the suite silently shrink. tests/ui/test_logic_js.py runs this file from
 // pytest and checks that it reports 277 classic passes.
@@ -26,7 +26,7 @@ import { jsonEqual } from "./json_equal.mjs";
 
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
 const CONFORMANCE =
-  process.env.FORMLOOM_CONFORMANCE_DIR || join(REPO, "..", "shared", "conformance");
+  process.env.FORMLOOM_CONFORMANCE_DIR || join(REPO, "tests", "conformance");
 const CLASSIC_CASES = 277;
 const COMPAT_CASES = 1138;
 const FIXED_NOW = "2024-01-15T12:00:00Z"; // the clock compat.py gives the suites
