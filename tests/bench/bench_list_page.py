@@ -24,14 +24,13 @@ from typing import Any
 
 import httpx
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from formloom.platform.api import create_app
 from formloom.platform.db import Database
 from formloom.platform.migrate import upgrade
 from formloom.platform.settings import Settings
 from tests.bench.bench_records import admin_client
+from tests.bench.databases import fresh_postgres
 
 URL = os.environ.get(
     "FORMLOOM_BENCH_LIST_POSTGRES_URL",
@@ -67,12 +66,7 @@ APP = {
 
 
 async def _fresh_database() -> None:
-    target = make_url(URL)
-    admin = create_async_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
-        await conn.execute(text(f'CREATE DATABASE "{target.database}"'))
-    await admin.dispose()
+    await fresh_postgres(URL)
 
 
 async def _fill(db: Database, count: int) -> None:

@@ -40,11 +40,10 @@ from typing import Any
 
 import httpx
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from formloom.platform.db import Database
 from formloom.platform.models import Record
+from tests.bench.databases import fresh_postgres
 
 POSTGRES_URL = os.environ.get(
     "FORMLOOM_BENCH_LOAD_POSTGRES_URL",
@@ -113,12 +112,7 @@ def _percentile(samples: list[float], share: float) -> float:
 
 
 async def _fresh_postgres() -> None:
-    target = make_url(POSTGRES_URL)
-    admin = create_async_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
-        await conn.execute(text(f'CREATE DATABASE "{target.database}"'))
-    await admin.dispose()
+    await fresh_postgres(POSTGRES_URL)
 
 
 async def _fill(url: str, count: int) -> None:

@@ -26,8 +26,6 @@ from typing import Any
 import httpx
 from fastapi import FastAPI, Request
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from formloom.platform.api import create_app
 from formloom.platform.auth import service as auth
@@ -36,6 +34,7 @@ from formloom.platform.migrate import upgrade
 from formloom.platform.models import Record
 from formloom.platform.records.ids import new_id
 from formloom.platform.settings import Settings
+from tests.bench.databases import fresh_postgres
 
 URL = os.environ.get(
     "FORMLOOM_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/formloom_bench"
@@ -84,12 +83,7 @@ APP = {
 
 
 async def _fresh_database() -> None:
-    target = make_url(URL)
-    admin = create_async_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
-        await conn.execute(text(f'CREATE DATABASE "{target.database}"'))
-    await admin.dispose()
+    await fresh_postgres(URL)
 
 
 def bare_app(db: Database) -> FastAPI:
