@@ -1,12 +1,13 @@
 """The import graph of the engines and the platform, read from the source with ``ast``.
 
-Both kinds of import count: those at the top of a module and those inside functions (a
-function-level import hides a cycle from Python's loader, not from the design). Engines
-are libraries, so nothing in ``engines/`` imports ``formloom.platform``, not even for type
-hints; and no module reaches itself again through the imports that run, however many
-modules the path goes through. Imports under ``if TYPE_CHECKING:`` never run: a service
-handing itself to a collaborator (the record service to the rules it runs) may name its
-type there, so they are left out of the cycle check only.
+Every import counts: those at the top of a module, those inside functions (a
+function-level import hides a cycle from Python's loader, not from the design) and those
+under ``if TYPE_CHECKING:`` (they never run, but the design depends on them all the same).
+Engines are libraries, so nothing in ``engines/`` imports ``formloom.platform``, not even
+for type hints; and no module reaches itself again through its imports, however many
+modules the path goes through. A lower module that is handed a higher one's object (the
+rules, the record service they run in) describes what it uses with a ``typing.Protocol``
+of its own (``rules.automation.RuleRecords``) instead of importing the type.
 """
 
 from __future__ import annotations
@@ -34,28 +35,11 @@ def _modules() -> dict[str, Path]:
     return found
 
 
-def _type_only(tree: ast.Module) -> set[int]:
-    """The ids of the nodes inside ``if TYPE_CHECKING:`` blocks."""
-    inside: set[int] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and ast.unparse(node.test) in (
-            "TYPE_CHECKING",
-            "typing.TYPE_CHECKING",
-        ):
-            for part in node.body:
-                inside.update(id(sub) for sub in ast.walk(part))
-    return inside
-
-
-def _imported(name: str, path: Path, known: dict[str, Path], *, type_only: bool) -> Iterator[str]:
-    """Every module of ``known`` that module ``name`` imports, anywhere in its body (with
-    ``type_only``, also under ``if TYPE_CHECKING:``)."""
+def _imported(name: str, path: Path, known: dict[str, Path]) -> Iterator[str]:
+    """Every module of ``known`` that module ``name`` imports, anywhere in its body."""
     is_package = path.name == "__init__.py"
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    skipped = set() if type_only else _type_only(tree)
     for node in ast.walk(tree):
-        if id(node) in skipped:
-            continue
         if isinstance(node, ast.Import):
             targets = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -82,11 +66,9 @@ def _imported(name: str, path: Path, known: dict[str, Path], *, type_only: bool)
                 yield target
 
 
-def _graph(*, type_only: bool = False) -> dict[str, set[str]]:
+def _graph() -> dict[str, set[str]]:
     known = _modules()
-    return {
-        name: set(_imported(name, path, known, type_only=type_only)) for name, path in known.items()
-    }
+    return {name: set(_imported(name, path, known)) for name, path in known.items()}
 
 
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -150,18 +132,26 @@ def test_the_graph_sees_both_kinds_of_import() -> None:
     assert "formloom.engines.logic.dates" in graph["formloom.engines.logic.analysis"]
     # an import inside a function: the CLI loads the web server only to serve
     assert "formloom.platform.api" in graph["formloom.platform.cli"]
-    # a type-only import counts for the engines' check, not for the cycle check
-    assert (
-        "formloom.platform.records.service"
-        in _graph(type_only=True)["formloom.platform.rules.automation"]
-    )
+    # the rules name what they use of the record service with a Protocol, not an import
     assert "formloom.platform.records.service" not in graph["formloom.platform.rules.automation"]
+
+
+def test_an_import_under_type_checking_counts(tmp_path: Path) -> None:
+    module = tmp_path / "automation.py"
+    module.write_text(
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n"
+        "    from formloom.platform.records.service import RecordService\n",
+        encoding="utf-8",
+    )
+    found = set(_imported("formloom.platform.rules.automation", module, _modules()))
+    assert found == {"formloom.platform.records.service"}
 
 
 def test_engines_do_not_import_the_platform() -> None:
     offenders = sorted(
         f"{name} -> {target}"
-        for name, targets in _graph(type_only=True).items()
+        for name, targets in _graph().items()
         if name.startswith("formloom.engines")
         for target in targets
         if target.startswith("formloom.platform")

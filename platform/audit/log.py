@@ -13,15 +13,13 @@ Actions are dotted names, grouped by their first part so that a prefix filters a
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from formloom.platform.auth.principal import Principal
+from formloom.platform.db import Database
 from formloom.platform.models.audit import AuditEntry
-
-if TYPE_CHECKING:
-    from formloom.platform.db import Database
 
 Outcome = Literal["ok", "denied", "failed"]
 

@@ -7,8 +7,9 @@ the plan says, in the write's unit of work:
   validates the result with the form engine before it stores it;
 * a ``reject`` refuses the write (422 at the field); one with ``exists`` only if a SQL query
   in the same transaction finds such a record;
-* ``create_record`` / ``update_records`` write through a :class:`RecordService` acting for
-  the rule, whose own rules run one cascade level deeper (bounded, the error names the loop);
+* ``create_record`` / ``update_records`` write through a record service acting for the rule
+  (:class:`RuleRecords`), whose own rules run one cascade level deeper (bounded, the error
+  names the loop);
 * ``create_task`` inserts a task;
 * outbound actions (``notify``, ``webhook``) become outbox rows, delayed actions become
   timers — both committed with the write, carried out later by the worker;
@@ -25,14 +26,17 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from formloom.engines.apps import AppSpec
 from formloom.engines.forms import label_text
 from formloom.engines.logic.dates import format_datetime
 from formloom.engines.rules import (
+    Cascade,
     CascadeError,
     DateTrigger,
     Evaluation,
@@ -49,19 +53,57 @@ from formloom.engines.rules import (
     PlannedTask,
     PlannedUpdateRecords,
     PlannedWebhook,
+    RuleIndex,
     RuleRun,
     RuleSpec,
     action_from_dict,
     date_due,
     render_template,
 )
+from formloom.platform.auth.principal import Principal
 from formloom.platform.errors import Unprocessable
 from formloom.platform.models.automation import OutboxMessage, RuleRunLog, Task, Timer
 from formloom.platform.records.ids import new_id
 
-if TYPE_CHECKING:
-    from formloom.platform.apps.service import InstalledApp
-    from formloom.platform.records.service import RecordService
+
+class RuleApp(Protocol):
+    """An installed app as the rules read it (``apps.service.InstalledApp`` is one; this
+    module and ``rules.timers`` lie below the app and record services, so they name what
+    they use instead of importing those)."""
+
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def spec(self) -> AppSpec: ...
+
+    @property
+    def rules(self) -> RuleIndex: ...
+
+
+class RuleRecords(Protocol):
+    """The record service of a write, as carrying out its plan uses it
+    (``records.service.RecordService`` is one)."""
+
+    session: AsyncSession
+    now: datetime
+    principal: Principal
+    cascade: Cascade
+
+    def for_rule(
+        self, rule: str, form: str | None = None, record_id: str | None = None
+    ) -> RuleRecords: ...
+
+    async def exists(self, app: str, form: str, filter: Any) -> bool: ...
+
+    async def matching_ids(self, app: str, form: str, filter: Any) -> list[str]: ...
+
+    async def create(self, app: str, form: str, incoming: Any) -> object: ...
+
+    async def update(
+        self, app: str, form: str, record_id: str, patch: Any, *, if_match: str | None
+    ) -> object: ...
+
 
 #: Why a rule did not run at all (its trigger's field filter): such runs are not logged.
 NOT_RUN = ("none of the watched fields changed", "no watched field changed to the given value")
@@ -86,7 +128,7 @@ def zone_of(now: datetime) -> str:
     return zone.key if isinstance(zone, ZoneInfo) else "UTC"
 
 
-def app_locale(installed: InstalledApp) -> str:
+def app_locale(installed: RuleApp) -> str:
     locales = installed.spec.locales
     return locales[0] if locales else FALLBACK_LOCALE
 
@@ -130,8 +172,8 @@ def run_dict(run: RuleRun, duration_ms: float) -> dict[str, Any]:
 
 
 def plan_write(
-    records: RecordService,
-    installed: InstalledApp,
+    records: RuleRecords,
+    installed: RuleApp,
     form: str,
     kind: EventKind,
     *,
@@ -166,7 +208,7 @@ def set_values(plan: Plan, data: Mapping[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in plan.record.items() if data.get(key) != value}
 
 
-async def check_rejections(records: RecordService, plan: Plan, locale: str) -> None:
+async def check_rejections(records: RuleRecords, plan: Plan, locale: str) -> None:
     """Refuse the write (422, every rejection at its field) if a ``reject`` applies."""
     errors: list[dict[str, Any]] = []
     for action in plan.rejections:
@@ -194,8 +236,8 @@ async def check_rejections(records: RecordService, plan: Plan, locale: str) -> N
 
 
 async def carry_out(
-    records: RecordService,
-    installed: InstalledApp,
+    records: RuleRecords,
+    installed: RuleApp,
     plan: Plan,
     *,
     form: str,
@@ -208,8 +250,8 @@ async def carry_out(
 
 
 async def run_action(
-    records: RecordService,
-    installed: InstalledApp,
+    records: RuleRecords,
+    installed: RuleApp,
     action: PlannedAction,
     *,
     form: str,
@@ -260,7 +302,7 @@ async def run_action(
             session.add(task_row(installed, action, records.now))
 
 
-def action_timer_payload(action: PlannedAction, records: RecordService) -> dict[str, Any]:
+def action_timer_payload(action: PlannedAction, records: RuleRecords) -> dict[str, Any]:
     """A delayed action's timer payload: the action in its stored format, and the cascade
     it was planned in (its writes continue that chain when it fires)."""
     return {
@@ -341,7 +383,7 @@ def _render_or_raw(text: Any, context: Mapping[str, Any], locale: str) -> str | 
         return label_text(text, locale)
 
 
-def task_row(installed: InstalledApp, action: PlannedTask, now: datetime) -> Task:
+def task_row(installed: RuleApp, action: PlannedTask, now: datetime) -> Task:
     locale = app_locale(installed)
     context = action.context
     user = action.user
@@ -362,7 +404,7 @@ def task_row(installed: InstalledApp, action: PlannedTask, now: datetime) -> Tas
     )
 
 
-async def log_runs(records: RecordService, plan: Plan, *, form: str, record_id: str | None) -> None:
+async def log_runs(records: RuleRecords, plan: Plan, *, form: str, record_id: str | None) -> None:
     """The event's row in the rule log (nothing when no rule ran)."""
     values = run_log_values(plan, form=form, record_id=record_id, at=records.now)
     if values is not None:
@@ -406,8 +448,8 @@ def date_timer_key(app: str, rule: str, record_id: str) -> str:
 
 
 async def move_date_timers(
-    records: RecordService,
-    installed: InstalledApp,
+    records: RuleRecords,
+    installed: RuleApp,
     form: str,
     record_id: str,
     data: Mapping[str, Any] | None,
@@ -483,7 +525,7 @@ def date_timer_values(
     }
 
 
-async def drop_record_timers(records: RecordService, record_id: str) -> None:
+async def drop_record_timers(records: RuleRecords, record_id: str) -> None:
     """A deleted record's pending date timers (its delayed actions still fire: they were
     planned while it lived, as a sent letter is not unsent)."""
     await records.session.execute(

@@ -15,10 +15,11 @@ On every import (and rollback, and designer save) of an app:
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from formloom.engines.rules import (
     DateTrigger,
@@ -31,12 +32,7 @@ from formloom.engines.rules import (
 from formloom.platform.models import Record
 from formloom.platform.models.automation import Timer
 from formloom.platform.records.ids import new_id
-from formloom.platform.rules.automation import date_timer_values, zone_of
-
-if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession
-
-    from formloom.platform.apps.service import InstalledApp
+from formloom.platform.rules.automation import RuleApp, date_timer_values, zone_of
 
 BATCH = 1_000
 
@@ -70,8 +66,8 @@ def schedule_timer_values(app: str, rule: RuleSpec, due: datetime, now: datetime
 
 async def sync(
     session: AsyncSession,
-    previous: InstalledApp | None,
-    installed: InstalledApp,
+    previous: RuleApp | None,
+    installed: RuleApp,
     now: datetime,
 ) -> None:
     before = {rule.key: rule for rule in previous.spec.rules} if previous else {}
@@ -112,7 +108,7 @@ async def sync(
             await _arm_dates(session, installed.key, rule, now, zone)
 
 
-async def rearm_dates(session: AsyncSession, installed: InstalledApp, now: datetime) -> None:
+async def rearm_dates(session: AsyncSession, installed: RuleApp, now: datetime) -> None:
     """Re-arm every date-relative rule of the app from its records as of ``now``, as an
     import would (records written with back-dated clocks — the demo's sample data — would
     otherwise leave timers already due for moments long past)."""
