@@ -779,6 +779,20 @@ class OpenAPIDocument:
             self._cached.popitem(last=False)
         return body
 
+    def forget(self) -> None:
+        """Drop every cached document; the next request builds its own."""
+        self._cached.clear()
+
+
+def forget_documents(app: FastAPI) -> None:
+    """Empty the cache of the documents :func:`install` serves for ``app`` (nothing to do
+    if it serves none). A process never needs it: an app's revision only grows. A test
+    suite that empties the database between uses of one ``app`` installs a different
+    'revision 1' of the same app again, and calls it."""
+    document: OpenAPIDocument | None = getattr(app.state, "openapi_document", None)
+    if document is not None:
+        document.forget()
+
 
 # -- /docs ----------------------------------------------------------------------------------
 
@@ -870,6 +884,7 @@ def install(app: FastAPI) -> None:
     if path is None:
         return
     document = OpenAPIDocument(app)
+    app.state.openapi_document = document
     replaced = {path, "/docs", "/docs/oauth2-redirect", "/redoc"}
     app.router.routes[:] = [
         route

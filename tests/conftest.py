@@ -31,7 +31,7 @@ from formloom.platform.auth.principal import Principal
 from formloom.platform.clock import Clock, FixedClock
 from formloom.platform.db import Database
 from formloom.platform.migrate import upgrade
-from formloom.platform.openapi import OpenAPIDocument
+from formloom.platform.openapi import forget_documents
 from formloom.platform.settings import Settings
 
 # One database per test session, so two sessions (a developer's and CI's, or parallel
@@ -349,21 +349,6 @@ def _settings_key(settings: Settings, upgrade_database: bool) -> tuple[tuple[str
     return (*values, ("upgrade_database", repr(upgrade_database)))
 
 
-def _forget_documents(app: FastAPI) -> None:
-    """Empty the app's cache of OpenAPI documents: it is keyed by (app, revision, grant),
-    and the previous test's 'demo' revision 1 is not this one's."""
-    documents = {
-        id(cell.cell_contents): cell.cell_contents
-        for route in app.router.routes
-        for cell in getattr(getattr(route, "endpoint", None), "__closure__", None) or ()
-        if isinstance(cell.cell_contents, OpenAPIDocument)
-    }
-    if not documents:
-        raise RuntimeError("running_service: the OpenAPI document cache was not found")
-    for document in documents.values():
-        document._cached.clear()
-
-
 @asynccontextmanager
 async def running_service(
     settings: Settings,
@@ -383,7 +368,9 @@ async def running_service(
     if idle:
         app, reads = idle.pop()
         reads.clock = clock
-        _forget_documents(app)
+        # its OpenAPI document cache is keyed by (app, revision, grant), and the previous
+        # test's 'demo' revision 1 is not this one's
+        forget_documents(app)
     else:
         reads = _ClockOf(clock)
         app = create_app(settings, clock=reads, upgrade_database=upgrade_database)
