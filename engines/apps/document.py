@@ -38,6 +38,7 @@ from formloom.engines.apps.checks import (
 )
 from formloom.engines.apps.permissions import row_filter_problems
 from formloom.engines.apps.spec import AppSpec
+from formloom.engines.flows.check import check as check_flows
 from formloom.engines.forms import field_types
 from formloom.engines.reports.definition import report_problems
 from formloom.engines.rules import check as check_rules
@@ -192,6 +193,14 @@ def load(document: Any) -> AppSpec:
             DefinitionProblem(path=f"/rules{pointer}", code=code, message=message)
             for pointer, code, message in check_rules(
                 app.rules,
+                {form.key: form for form in app.forms},
+                [role.key for role in app.roles],
+            )
+        ]
+        + [
+            DefinitionProblem(path=f"/flows{pointer}", code=code, message=message)
+            for pointer, code, message in check_flows(
+                app.flows,
                 {form.key: form for form in app.forms},
                 [role.key for role in app.roles],
             )

@@ -18,6 +18,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from formloom.engines.apps.permissions import PermissionSpec
+from formloom.engines.flows.calendar import CalendarSpec
+from formloom.engines.flows.spec import FlowSpec
 from formloom.engines.forms import FormSpec, Label
 from formloom.engines.forms.labels import LOCALE_PATTERN
 from formloom.engines.reports.definition import DashboardSpec, ReportSpec
@@ -129,10 +131,16 @@ class AppSpec(BaseModel):
         "condition and actions (docs/rules.md). Checked at import; `POST "
         "/api/rules/{app}/{rule}/test` evaluates one against a record.",
     )
-    flows: list[dict[str, Any]] = Field(
+    flows: list[FlowSpec] = Field(
         default_factory=list,
-        description="Task flows; each a JSON object with a unique key. Kept as given until "
-        "the flow engine interprets them.",
+        description="Task flows (task graphs) that run on one record each: user tasks, "
+        "actions, timers, gateways, waits and subflows joined by edges (docs/flows.md).",
+    )
+    calendar: CalendarSpec | None = Field(
+        default=None,
+        description="The business calendar (working days and hours, holidays, make-up "
+        "working days) that flows count working days and hours on; without one every hour "
+        "counts.",
     )
     reports: list[ReportSpec] = Field(
         default_factory=list,

@@ -74,6 +74,12 @@ class FormSpec(BaseModel):
         default=False,
         description="Records hold sensitive (e.g. medical) data: access is audited.",
     )
+    user_field: str | None = Field(
+        default=None,
+        description="Records of this form stand for people who sign in (staff): the key of "
+        "the text or e-mail field holding each one's user name. Flow tasks assigned through "
+        "a relation to this form go to that user.",
+    )
     fields: tuple[FieldSpec, ...] = Field(
         description="The fields in display order; a section groups the fields after it."
     )
@@ -107,6 +113,17 @@ class FormSpec(BaseModel):
                         f"{self.title_field!r} is a {target.field_type} field; the title "
                         "field must hold a single value (text, number, date, select, ...)",
                         self.title_field,
+                    )
+                )
+        if self.user_field is not None:
+            target = self.field(self.user_field)
+            if target is None or target.field_type not in ("text", "email"):
+                issues.append(
+                    DefinitionIssue(
+                        ("user_field",),
+                        "invalid_user_field",
+                        f"{self.user_field!r} must be a text or e-mail field of the form",
+                        self.user_field,
                     )
                 )
         raise_issues("FormSpec", issues)

@@ -39,7 +39,7 @@ from .spec import (
 from .templates import locale_texts, template_problems
 from .timing import InvalidTiming, parse_duration, parse_time_of_day
 
-__all__ = ["CONTEXT_ROOTS", "Issue", "check"]
+__all__ = ["CONTEXT_ROOTS", "Issue", "check", "check_rule"]
 
 Issue: TypeAlias = tuple[str, str, str]
 """``(JSON pointer into the rules list, code, message)``."""
@@ -69,6 +69,18 @@ def check(
     return issues
 
 
+def check_rule(
+    rule: RuleSpec,
+    forms: Mapping[str, FormSpec],
+    roles: Collection[str] | None = None,
+    *,
+    roots: Collection[str] = CONTEXT_ROOTS,
+) -> list[Issue]:
+    """Every problem of one rule (pointers relative to it), whose expressions may read the
+    variables ``roots`` (a flow's action node reads ``vars``, ``steps``, ... too)."""
+    return _Checker(rule, "", forms, roles, roots=frozenset(roots)).issues()
+
+
 class _Checker:
     def __init__(
         self,
@@ -76,7 +88,10 @@ class _Checker:
         here: str,
         forms: Mapping[str, FormSpec],
         roles: Collection[str] | None,
+        *,
+        roots: frozenset[str] = CONTEXT_ROOTS,
     ) -> None:
+        self.roots = roots
         self.rule = rule
         self.here = here
         self.forms = forms
@@ -265,12 +280,13 @@ class _Checker:
             root, _, rest = path.partition(".")
             if context_only and not rest:
                 continue
-            if root not in CONTEXT_ROOTS:
+            if root not in self.roots:
+                extra = sorted(self.roots - CONTEXT_ROOTS)
                 self.add(
                     pointer,
                     "unknown_variable",
                     f"{path!r}: a rule reads record.<field>, old.<field>, changed, user.<key> "
-                    "or now",
+                    + (f"now or {', '.join(extra)}" if extra else "or now"),
                 )
             elif root in ("record", "old") and rest and self.form is not None:
                 name = rest.partition(".")[0]

@@ -166,6 +166,8 @@ class Event:
     zone: str = "UTC"
     occurrence: str | None = None
     cascade: Cascade = field(default_factory=Cascade)
+    #: More variables for expressions and templates (a flow's ``vars``, ``steps``, ...).
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
     def changed_fields(self) -> frozenset[str]:
         if self.changed is not None:
@@ -306,6 +308,7 @@ class _Run:
             "changed": sorted(self.changed),
             "user": dict(self.event.user),
             "now": format_datetime(self.now),
+            **self.event.extra,
         }
 
     def value(self, expression: Any, pointer: str) -> Any:

@@ -74,8 +74,17 @@ def test_duplicate_role_key() -> None:
     assert problems(document) == [("/roles/2/key", "duplicate_key")]
 
 
-def test_duplicate_key_of_kept_entries() -> None:
-    document = f.app("dup", flows=[{"key": "one"}, {"key": "two"}, {"key": "one"}])
+def _flow(key: str) -> dict[str, object]:
+    return {
+        "key": key,
+        "form": "contact",
+        "nodes": [{"type": "start", "key": "begin"}, {"type": "end", "key": "done"}],
+        "edges": [{"from": "begin", "to": "done"}],
+    }
+
+
+def test_duplicate_flow_keys() -> None:
+    document = f.app("dup", flows=[_flow("one"), _flow("two"), _flow("one")])
     assert problems(document) == [("/flows/2/key", "duplicate_key")]
 
 
