@@ -416,17 +416,18 @@ class _Runner:
             TaskCompleted(task=task, node=node.key, outcome=outcome, actor=actor, comment=comment)
         )
         step = self.state.steps.setdefault(node.key, {})
+        if token is None:
+            # a task left open when its step moved on (multi with cancel_rest false): its
+            # result is recorded, the flow does not move, and the outcome that chose the
+            # step's edge (what later conditions read) stands
+            del self.state.strays[task]
+            step.setdefault("outcomes", []).append(outcome)
+            return
         step.update(
             {"outcome": outcome, "actor": actor, "comment": comment, "at": self._now_text()}
         )
         if actor is not None:
             self.state.last_actor = actor
-        if token is None:
-            # a task left open when its step moved on (multi with cancel_rest false):
-            # its result is recorded, the flow does not move
-            del self.state.strays[task]
-            step.setdefault("outcomes", []).append(outcome)
-            return
         ref = token.tasks.pop(task)
         self._cancel_task_timers(token, task)
         del ref
