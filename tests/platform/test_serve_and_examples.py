@@ -65,7 +65,11 @@ def _serve(tmp_path: Path, *extra: str, console: list[str] | None = None) -> Ite
         yield base
     finally:
         process.terminate()
-        process.wait(timeout=20)
+        try:
+            process.wait(timeout=20)
+        finally:
+            if process.stdout is not None:
+                process.stdout.close()
 
 
 ADMIN_PASSWORD = "example admin password"

@@ -193,7 +193,8 @@ def test_audit_export_as_json_lines_and_csv(
     target = tmp_path / "audit.csv"
     assert main(["audit", "export", "--format", "csv", "-o", str(target), "--action", "user."]) == 0
     assert "3 audit entries written" in capsys.readouterr().err
-    rows = list(csv.DictReader(target.open(encoding="utf-8")))
+    with target.open(encoding="utf-8") as written:
+        rows = list(csv.DictReader(written))
     assert [r["action"] for r in rows] == ["user.created", "user.created", "user.disabled"]
     assert json.loads(rows[2]["detail"]) == {"username": "amy"} and rows[0]["app"] == ""
     assert main(["audit", "export", "--since", "2999-01-01T00:00:00Z"]) == 0
