@@ -19,6 +19,7 @@ from formloom.platform.clock import Clock, SystemClock
 from formloom.platform.db import Database
 from formloom.platform.deps import Platform
 from formloom.platform.files.endpoints import router as files_router
+from formloom.platform.flows.endpoints import router as flows_router
 from formloom.platform.limits import BodyLimit
 from formloom.platform.links.endpoints import router as links_router
 from formloom.platform.migrate import upgrade
@@ -97,6 +98,7 @@ def create_app(
     app.include_router(reports_router)
     app.include_router(rules_router)
     app.include_router(automation_router)
+    app.include_router(flows_router)
     app.include_router(files_router)
     app.include_router(export_router)
     app.include_router(pages_router)

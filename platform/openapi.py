@@ -164,6 +164,17 @@ EXTRA: dict[tuple[str, str], tuple[str, ...]] = {
     ("get", "/api/public/{token}"): ("410",),
     # 403: the submission falls outside the link creator's rows (docs/permissions.md)
     ("post", "/api/public/{token}"): ("403", "410"),
+    # flows: an unknown app; a flow already running, a task closed or to be claimed first
+    ("get", "/api/flow-instances"): ("404",),
+    ("get", "/api/tasks"): ("404",),
+    ("post", "/api/flows/{app}/{flow}/start"): ("409",),
+    ("post", "/api/flow-instances/{instance_id}/cancel"): ("409",),
+    ("post", "/api/flow-instances/{instance_id}/messages"): ("409",),
+    ("post", "/api/tasks/{task_id}/claim"): ("409",),
+    ("post", "/api/tasks/{task_id}/unclaim"): ("409",),
+    ("post", "/api/tasks/{task_id}/complete"): ("409",),
+    ("post", "/api/tasks/{task_id}/return"): ("409",),
+    ("post", "/api/tasks/{task_id}/delegate"): ("409",),
 }
 #: The security requirement of the typed operations (FastAPI's name for the bearer scheme).
 SECURITY: list[dict[str, list[str]]] = [{"bearer": []}]

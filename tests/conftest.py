@@ -57,6 +57,9 @@ TABLES = (
     "outbox",
     "timers",
     "tasks",
+    "task_candidates",
+    "flow_instances",
+    "flow_events",
     "notifications",
     "audit_log",
 )

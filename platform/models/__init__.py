@@ -12,6 +12,7 @@ from formloom.platform.models.automation import (
 )
 from formloom.platform.models.base import Base
 from formloom.platform.models.file import StoredFile
+from formloom.platform.models.flow import FlowEvent, FlowInstance, TaskCandidate
 from formloom.platform.models.public_link import PublicLink
 from formloom.platform.models.record import (
     SYSTEM_COLUMNS,
@@ -28,6 +29,9 @@ __all__ = [
     "AppVersion",
     "AuditEntry",
     "AuthToken",
+    "FlowEvent",
+    "FlowInstance",
+    "TaskCandidate",
     "Notification",
     "OutboxMessage",
     "RuleRunLog",

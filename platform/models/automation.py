@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Float, Index, Integer, String, Text
+from sqlalchemy import Boolean, Float, Index, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from formloom.platform.models.base import Base, JsonDocument, UtcDateTime
@@ -96,8 +96,11 @@ class Timer(Base):
 
 
 class Task(Base):
-    """A to-do for a role or a user (from a rule's ``create_task``; the flow engine's inbox
-    reads the same table)."""
+    """A to-do for people: from a rule's ``create_task`` (``rule``) or a flow's user task
+    (``instance_id``, ``node``). One lifecycle for both: ``open`` (``assignee`` set once
+    claimed) -> ``done`` (``outcome``, ``comment``, ``completed_by``) or ``cancelled``.
+    Who may act is in ``task_candidates``; ``role``/``assignee`` are kept for the rules'
+    tasks and as the first candidate for display."""
 
     __tablename__ = "tasks"
 
@@ -116,10 +119,21 @@ class Task(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     completed_by: Mapped[str | None] = mapped_column(String(150), nullable=True)
+    # flow tasks (and the lifecycle both kinds share)
+    instance_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    node: Mapped[str | None] = mapped_column(String(63), nullable=True)
+    due_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    claim_required: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    outcome: Mapped[str | None] = mapped_column(String(63), nullable=True)
+    comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+    step: Mapped[dict[str, Any] | None] = mapped_column(JsonDocument, nullable=True)
 
     __table_args__ = (
         Index("ix_tasks_app_status", "app", "status"),
         Index("ix_tasks_record_id", "record_id"),
+        Index("ix_tasks_instance_id", "instance_id"),
+        Index("ix_tasks_assignee_status", "assignee", "status"),
     )
 
 

@@ -16,3 +16,18 @@ def new_id() -> str:
 
 def is_id(value: object) -> bool:
     return isinstance(value, str) and ID_PATTERN.match(value) is not None
+
+
+class IdSequence:
+    """Ids that also sort in the order they were made within one process (the same
+    millisecond's ids would otherwise sort at random): a flow's timeline rows."""
+
+    def __init__(self) -> None:
+        self._last = ""
+
+    def next(self) -> str:
+        made = new_id()
+        if made <= self._last:
+            made = f"{int(self._last, 16) + 1:032x}"
+        self._last = made
+        return made

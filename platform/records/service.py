@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.exc import IntegrityError
@@ -59,6 +59,7 @@ from formloom.platform.records.claims import check_unique, claims_of, unique_rac
 from formloom.platform.records.ids import is_id, new_id
 from formloom.platform.records.query import ListQuery, Page, check_filter, sort_keys
 from formloom.platform.records.references import check_files, check_relations
+from formloom.platform.records.watchers import watchers
 from formloom.platform.rules import automation
 
 __all__ = ["ListQuery", "Page", "RecordService", "etag", "iso", "record_out", "service_for"]
@@ -473,7 +474,20 @@ class RecordService:
         if plan is not None:
             await automation.carry_out(self, installed, plan, form=form, record_id=record.id)
         await automation.move_date_timers(self, installed, form, record.id, data, changed)
+        await self._tell_watchers(installed, form, record.id, "updated")
         return record
+
+    async def _tell_watchers(
+        self,
+        installed: InstalledApp,
+        form: str,
+        record_id: str,
+        kind: Literal["updated", "deleted"],
+    ) -> None:
+        """The flows running on the record see the change (only apps with flows pay)."""
+        if installed.spec.flows:
+            for watcher in watchers():
+                await watcher(self, installed.key, form, record_id, kind)
 
     async def delete(self, app: str, form: str, record_id: str, *, if_match: str | None) -> None:
         installed, spec = await self.load_form(app, form)
@@ -510,6 +524,7 @@ class RecordService:
             await automation.carry_out(self, installed, plan, form=form, record_id=record.id)
         if installed.rules.date_rules(form):
             await automation.drop_record_timers(self, record.id)
+        await self._tell_watchers(installed, form, record.id, "deleted")
 
     async def history(self, app: str, form: str, record_id: str) -> list[dict[str, Any]]:
         installed, spec = await self.load_form(app, form)

@@ -63,6 +63,7 @@ from formloom.engines.rules import (
 from formloom.platform.auth.principal import Principal
 from formloom.platform.errors import Unprocessable
 from formloom.platform.models.automation import OutboxMessage, RuleRunLog, Task, Timer
+from formloom.platform.models.flow import TaskCandidate
 from formloom.platform.records.ids import new_id
 
 
@@ -299,7 +300,12 @@ async def run_action(
             for target in await acting.matching_ids(app, action.form, action.filter):
                 await acting.update(app, action.form, target, action.values, if_match=None)
         case PlannedTask():
-            session.add(task_row(installed, action, records.now))
+            task = task_row(installed, action, records.now)
+            session.add(task)
+            # who may act on it, as the inbox reads it (the same table as flow tasks)
+            for kind, value in (("role", task.role), ("user", task.assignee)):
+                if value is not None:
+                    session.add(TaskCandidate(task_id=task.id, kind=kind, value=value, app=app))
 
 
 def action_timer_payload(action: PlannedAction, records: RuleRecords) -> dict[str, Any]:

@@ -3,7 +3,8 @@ the rule log, the outbox with its dead letters (retried by hand), timers, tasks 
 caller's in-app notifications.
 
 Reading what rules did (log, outbox, timers) is for platform admins, as testing rules is;
-tasks are for the roles and users they are assigned to; notifications for their reader.
+notifications for their reader. Tasks (the rules' and the flows') are in the inbox,
+``GET /api/tasks`` (platform/flows/endpoints.py).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Select, or_, select, update
+from sqlalchemy import Select, select, update
 
 from formloom.engines.logic.dates import format_datetime
 from formloom.engines.rules import Event
@@ -25,7 +26,6 @@ from formloom.platform.models.automation import (
     Notification,
     OutboxMessage,
     RuleRunLog,
-    Task,
     Timer,
 )
 from formloom.platform.permissions import guard
@@ -257,41 +257,6 @@ async def list_timers(
         statement = statement.where(Timer.record_id == record_id)
     rows, following = await _page(p, statement, Timer, limit, cursor, "timers")
     return {"items": [_row(r, TIMER_COLUMNS) for r in rows], "next_cursor": following}
-
-
-TASK_COLUMNS = ("id", "app", "title", "description", "role", "assignee", "form", "record_id",
-                "rule", "due", "status", "created_at", "completed_at", "completed_by")  # fmt: skip
-
-
-@automation_router.get("/tasks/{app}")
-async def list_tasks(
-    app: str,
-    p: PlatformDep,
-    who: PrincipalDep,
-    status: Annotated[
-        Literal["open", "done", "cancelled"] | None, Query(description="State.")
-    ] = "open",
-    limit: Limit = 50,
-    cursor: Cursor = None,
-) -> dict[str, Any]:
-    """Tasks of an app for the caller: assigned to one of their roles or to them (admins
-    see all), newest first."""
-    guard.require_app(who, app)
-    async with p.db.transaction(write=False) as session:
-        await p.catalog.get(session, app)
-    guard.require_member(who, app)
-    statement = select(Task).where(Task.app == app)
-    if status is not None:
-        statement = statement.where(Task.status == status)
-    if not who.is_admin:
-        statement = statement.where(
-            or_(
-                Task.role.in_(sorted(who.roles_in(app))),
-                Task.assignee.in_([who.user_id or "", who.username]),
-            )
-        )
-    rows, following = await _page(p, statement, Task, limit, cursor, "tasks")
-    return {"items": [_row(r, TASK_COLUMNS) for r in rows], "next_cursor": following}
 
 
 NOTE_COLUMNS = ("id", "app", "rule", "subject", "body", "form", "record_id", "created_at",

@@ -53,6 +53,7 @@ from formloom.platform.apps.service import AppCatalog, InstalledApp
 from formloom.platform.auth.principal import Principal
 from formloom.platform.db import Database
 from formloom.platform.errors import NotFound, Problem
+from formloom.platform.flows.service import FlowService
 from formloom.platform.models import Record
 from formloom.platform.models.automation import OutboxMessage, RuleRunLog, Timer
 from formloom.platform.records.service import RecordService
@@ -201,6 +202,12 @@ class Worker:
             installed = await self.catalog.get(session, timer.app)
         except NotFound:
             timer.status, timer.last_error = "cancelled", "the app is no longer installed"
+            return
+        if timer.kind == "flow":
+            principal = Principal(username="flows", is_admin=True, via="system")
+            flows = FlowService(session, self.catalog, now=self._local(now), principal=principal)
+            await flows.fire_timer(timer)
+            timer.status, timer.fired_at = "fired", now
             return
         rule = installed.rules.rule(timer.rule)
         if rule is None:

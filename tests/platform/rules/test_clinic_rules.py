@@ -146,10 +146,14 @@ async def test_a_discharged_patient_gets_a_survey_a_day_later(
     assert discharged.status_code == 200, discharged.text
     await worker.run_once(clock.now() + timedelta(hours=23))  # (the 09:00 schedule ran)
     assert gateway.requests == []
-    assert (await clinic.get(f"/api/tasks/{APP}", headers=desk.headers)).json()["items"] == []
+    assert (await clinic.get("/api/tasks", params={"app": APP}, headers=desk.headers)).json()[
+        "items"
+    ] == []
     report = await worker.run_once(clock.now() + timedelta(hours=24))
     assert report.timers_fired == 2 and report.delivered == 1, report
-    [task] = (await clinic.get(f"/api/tasks/{APP}", headers=desk.headers)).json()["items"]
+    [task] = (await clinic.get("/api/tasks", params={"app": APP}, headers=desk.headers)).json()[
+        "items"
+    ]
     assert task["title"] == "Satisfaction survey: Chen Jing"
     [text] = gateway.requests
     assert text.body["to"] == "+8613800138000"

@@ -325,11 +325,15 @@ async def test_create_task_is_stored_for_the_role(client: httpx.AsyncClient, use
     doctor = await users.create("dr_wu", roles={APP: ["doctor"]})
     desk = await users.create("desk2", roles={APP: ["front_desk"]})
     visit = await create(client, "visit", {"pain": 5})
-    [task] = (await client.get(f"/api/tasks/{APP}", headers=doctor.headers)).json()["items"]
+    [task] = (await client.get("/api/tasks", params={"app": APP}, headers=doctor.headers)).json()[
+        "items"
+    ]
     assert task["title"] == "Review pain 5" and task["role"] == "doctor"
     assert task["record_id"] == visit["id"] and task["status"] == "open"
     assert task["due"] == "2026-11-25T02:30:00Z"
-    assert (await client.get(f"/api/tasks/{APP}", headers=desk.headers)).json()["items"] == []
+    assert (await client.get("/api/tasks", params={"app": APP}, headers=desk.headers)).json()[
+        "items"
+    ] == []
 
 
 # -- the outbox: retries, backoff, dead letters ------------------------------------------
@@ -504,7 +508,9 @@ async def test_delayed_actions_become_timers_that_fire_once(
     assert (await worker.run_once(clock.now() + timedelta(hours=23))).timers_fired == 0
     fired = await worker.run_once(clock.now() + timedelta(hours=24))
     assert fired.timers_fired == 2 and fired.delivered == 1
-    [task] = (await client.get(f"/api/tasks/{APP}", headers=desk.headers)).json()["items"]
+    [task] = (await client.get("/api/tasks", params={"app": APP}, headers=desk.headers)).json()[
+        "items"
+    ]
     assert task["title"] == "Satisfaction survey for Zhou"
     [note] = (await client.get("/api/notifications", headers=desk.headers)).json()["items"]
     assert note["body"] == "Survey Zhou"
@@ -814,6 +820,10 @@ async def test_an_action_at_an_expression_and_a_task_for_one_user(
     early = datetime(2026, 11, 25, 8, 59, tzinfo=ZONE)  # 00:59 UTC
     assert (await worker.run_once(early)).timers_fired == 0
     assert (await worker.run_once(early + timedelta(minutes=1))).timers_fired == 1
-    [task] = (await client.get(f"/api/tasks/{APP}", headers=li.headers)).json()["items"]
+    [task] = (await client.get("/api/tasks", params={"app": APP}, headers=li.headers)).json()[
+        "items"
+    ]
     assert task["assignee"] == "dr_at" and task["title"] == "See the 02:00 patient"
-    assert (await client.get(f"/api/tasks/{APP}", headers=wu.headers)).json()["items"] == []
+    assert (await client.get("/api/tasks", params={"app": APP}, headers=wu.headers)).json()[
+        "items"
+    ] == []

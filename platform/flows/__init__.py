@@ -1,0 +1,1 @@
+"""Flows in the platform: instances, tasks and the inbox over HTTP (docs/flows.md)."""

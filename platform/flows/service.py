@@ -1,0 +1,936 @@
+"""Running flows: instances in the database, advanced one event at a time (docs/flows.md).
+
+The engine (:mod:`formloom.engines.flows`) decides; this module loads what it needs, calls
+:func:`~formloom.engines.flows.advance` and carries the effects out, all in the caller's
+unit of work, so an instance is always before or after a step:
+
+* the instance row is locked (``FOR UPDATE`` on PostgreSQL; SQLite has one writer) and its
+  state rewritten with ``lock_version`` bumped; every effect becomes a ``flow_events`` row
+  (the timeline);
+* tasks are rows of ``tasks`` (one lifecycle with the rules' tasks) with their candidates
+  in ``task_candidates``; timers are rows of ``timers`` (kind ``flow``) fired by the worker,
+  exactly once (it claims them with ``SKIP LOCKED`` and fires each in its transaction);
+* action nodes' plans go through the rules' :func:`~formloom.platform.rules.automation.run_action`
+  (outbound ones to the outbox); ``set`` values are written to the record through the record
+  service, acting as ``flow:<key>``;
+* subflows are instances with a ``parent_id``; when one ends its parent is advanced.
+
+Record writes made by an advance are not reported back to the flows while the advance runs
+(a context variable holds them); when it is done, every running instance on the record sees
+the change, once. Flows change records and records change flows only this deep
+(:data:`MAX_DEPTH`): a longer chain is refused with the write.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from formloom.engines.flows import (
+    Advance,
+    BusinessCalendar,
+    Cancel,
+    Context,
+    Event,
+    FlowInputError,
+    FlowRuntimeError,
+    FlowSpec,
+    MessageSent,
+    Person,
+    RecordChanged,
+    Start,
+    StaticDirectory,
+    SubflowEnded,
+    TaskDone,
+    TaskReturned,
+    TimerFired,
+    advance,
+    new_instance,
+    state_from_dict,
+)
+from formloom.engines.flows.spec import Assignee, UserTaskNode
+from formloom.engines.flows.state import (
+    ActionsPlanned,
+    Candidates,
+    Effect,
+    InstanceEnded,
+    RecordSet,
+    SubflowCancelled,
+    SubflowStarted,
+    TaskClosed,
+    TaskCompleted,
+    TaskOpened,
+    TaskReassigned,
+    TaskReminded,
+    TimerArmed,
+    TimerCancelled,
+)
+from formloom.engines.forms import RecordInvalid, label_text
+from formloom.engines.logic import evaluate
+from formloom.engines.logic.coercion import truthy
+from formloom.engines.logic.dates import format_datetime
+from formloom.engines.rules import PlannedSet, render_template
+from formloom.platform.apps.service import AppCatalog, InstalledApp
+from formloom.platform.auth.principal import Principal
+from formloom.platform.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    Unprocessable,
+    record_invalid,
+)
+from formloom.platform.models import Record, User, UserRole
+from formloom.platform.models.automation import Notification, Task, Timer
+from formloom.platform.models.flow import FlowEvent, FlowInstance, TaskCandidate
+from formloom.platform.records.ids import IdSequence, is_id, new_id
+from formloom.platform.records.service import RecordService
+from formloom.platform.records.watchers import watch
+from formloom.platform.rules import automation
+
+__all__ = ["FlowFailed", "FlowService", "TaskRefused", "on_record_write"]
+
+#: How deep flows and record writes may set each other off.
+MAX_DEPTH = 8
+#: One per process: timeline rows sort in the order they were written.
+_EVENT_IDS = IdSequence()
+_BUSY: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("flows_busy", default=())
+
+
+class FlowFailed(Unprocessable):
+    """The flow cannot go on (its definition meets data it did not foresee)."""
+
+    slug = "flow-failed"
+    title = "The flow cannot go on"
+
+
+class TaskRefused(Unprocessable):
+    slug = "task-refused"
+    title = "The task cannot be done that way"
+
+
+@dataclass
+class _Loaded:
+    row: FlowInstance
+    installed: InstalledApp
+    flow: FlowSpec
+
+
+class FlowService:
+    """Flow use cases for one unit of work (``now`` in the clinic's zone)."""
+
+    def __init__(
+        self,
+        session: AsyncSession,
+        catalog: AppCatalog,
+        *,
+        now: datetime,
+        principal: Principal,
+    ) -> None:
+        self.session = session
+        self.catalog = catalog
+        self.now = now
+        self.principal = principal
+        self._event_ids = _EVENT_IDS
+        bind = session.bind
+        self.dialect = bind.dialect.name if bind is not None else "sqlite"
+
+    # -- starting --------------------------------------------------------------------
+
+    async def start(
+        self,
+        app: str,
+        flow_key: str,
+        record_id: str,
+        *,
+        vars: Mapping[str, Any] | None = None,
+        by_rule: bool = False,
+    ) -> FlowInstance:
+        """Start ``flow_key`` on a record. People need a start role (or admin) and must be
+        able to read the record; a rule (``by_rule``) may always start a flow."""
+        installed = await self.catalog.get(self.session, app)
+        flow = _flow(installed, flow_key)
+        record = await self._record(app, flow.form, record_id)
+        if record is None:
+            raise NotFound(f"No {flow.form} record '{record_id[:40]}' in app '{app}'.")
+        if not by_rule:
+            allowed = self.principal.is_admin or bool(
+                set(flow.start.roles) & self.principal.roles_in(app)
+            )
+            if not allowed:
+                raise Forbidden(
+                    f"Your roles in app '{app}' may not start the flow '{flow.key}'.",
+                    audit={"action": "auth.denied", "app": app, "form": flow.form,
+                           "record_id": record_id, "detail": {"reason": "flow_start",
+                                                              "flow": flow.key}},
+                )  # fmt: skip
+            await self._records().require_readable(app, flow.form, record_id)
+            if flow.start.when is not None and not truthy(
+                evaluate(flow.start.when, {"record": record.data}, now=self.now)
+            ):
+                raise Conflict(
+                    f"The flow '{flow.key}' does not start on this record (its start "
+                    "condition does not hold)."
+                )
+        if flow.single:
+            running = await self.session.scalar(
+                select(FlowInstance.id).where(
+                    FlowInstance.record_id == record_id,
+                    FlowInstance.app == app,
+                    FlowInstance.flow == flow.key,
+                    FlowInstance.status == "running",
+                    FlowInstance.parent_id.is_(None),
+                )
+            )
+            if running is not None:
+                raise Conflict(
+                    f"The flow '{flow.key}' already runs on this record (instance {running}).",
+                    instance=running,
+                )
+        starter = None if by_rule else self.principal.username
+        row = self._new_row(installed, flow, record_id, parent=None, parent_key=None)
+        await self._advance(
+            _Loaded(row, installed, flow), Start(starter=starter, vars=dict(vars or {})),
+            actor=self.principal.username,
+        )  # fmt: skip
+        return row
+
+    def _new_row(
+        self,
+        installed: InstalledApp,
+        flow: FlowSpec,
+        record_id: str,
+        *,
+        parent: str | None,
+        parent_key: str | None,
+    ) -> FlowInstance:
+        instance_id = new_id()
+        row = FlowInstance(
+            id=instance_id,
+            app=installed.key,
+            flow=flow.key,
+            app_version=installed.version,
+            form=flow.form,
+            record_id=record_id,
+            parent_id=parent,
+            parent_key=parent_key,
+            status="running",
+            state=new_instance(instance_id, flow).to_dict(),
+            lock_version=0,
+            started_by=self.principal.username,
+            started_at=self.now,
+            updated_at=self.now,
+        )
+        self.session.add(row)
+        return row
+
+    # -- events from people and the worker -------------------------------------------
+
+    async def cancel(self, instance_id: str, reason: str | None = None) -> FlowInstance:
+        loaded = await self._load(instance_id)
+        self._require_manager(loaded)
+        if loaded.row.status != "running":
+            raise Conflict(f"The instance is {loaded.row.status}; only a running one is cancelled.")
+        await self._advance(
+            loaded, Cancel(self.principal.username, reason), actor=self.principal.username
+        )
+        return loaded.row
+
+    async def message(self, instance_id: str, name: str, data: Any) -> FlowInstance:
+        loaded = await self._load(instance_id)
+        self._require_manager(loaded)
+        await self._advance(loaded, MessageSent(name, data), actor=self.principal.username)
+        return loaded.row
+
+    async def fire_timer(self, timer: Timer) -> None:
+        """A due ``flow`` timer (the worker's transaction; it marks the timer fired)."""
+        payload = timer.payload
+        row = await self._lock(str(payload.get("instance", "")))
+        if row is None or row.status != "running":
+            return
+        loaded = await self._loaded(row)
+        await self._advance(loaded, TimerFired(str(payload["timer"])), actor=None)
+
+    async def record_written(
+        self, app: str, record_id: str, kind: Literal["updated", "deleted"]
+    ) -> None:
+        """Every running instance on the record sees the change (or is cancelled: its
+        record was deleted)."""
+        busy = _BUSY.get()
+        if len(busy) >= MAX_DEPTH:
+            raise FlowFailed(
+                "Flows and record changes set each other off too deeply: " + " -> ".join(busy[-4:])
+            )
+        ids = (
+            await self.session.scalars(
+                select(FlowInstance.id)
+                .where(
+                    FlowInstance.record_id == record_id,
+                    FlowInstance.app == app,
+                    FlowInstance.status == "running",
+                )
+                .order_by(FlowInstance.id)
+            )
+        ).all()
+        for instance_id in ids:
+            if instance_id in busy:
+                continue
+            row = await self._lock(instance_id)
+            if row is None or row.status != "running":
+                continue
+            loaded = await self._loaded(row)
+            event: Event = RecordChanged() if kind == "updated" else Cancel(reason="record deleted")
+            await self._advance(loaded, event, actor=None)
+
+    # -- tasks -----------------------------------------------------------------------
+
+    async def task(self, task_id: str, *, lock: bool = False) -> Task:
+        statement = select(Task).where(Task.id == task_id[:32])
+        if lock and self.dialect == "postgresql":
+            statement = statement.with_for_update()
+        task = (await self.session.scalars(statement)).first() if is_id(task_id) else None
+        if task is None or not await self.may_see(task):
+            raise NotFound(f"No task '{task_id[:40]}'.")
+        return task
+
+    async def candidates(self, task_id: str) -> list[tuple[str, str]]:
+        rows = await self.session.execute(
+            select(TaskCandidate.kind, TaskCandidate.value).where(TaskCandidate.task_id == task_id)
+        )
+        return [(kind, value) for kind, value in rows.all()]
+
+    async def may_see(self, task: Task) -> bool:
+        """Admins, the assignee and the candidates (and whoever completed it) see a task."""
+        who = self.principal
+        if who.is_admin and (who.app_scope in (None, task.app)):
+            return True
+        if who.app_scope not in (None, task.app):
+            return False
+        if who.username in (task.assignee, task.completed_by):
+            return True
+        return self._is_candidate(task, await self.candidates(task.id))
+
+    def _is_candidate(self, task: Task, found: Iterable[tuple[str, str]]) -> bool:
+        roles = self.principal.roles_in(task.app)
+        return any(
+            (kind == "user" and value == self.principal.username)
+            or (kind == "role" and value in roles)
+            for kind, value in found
+        )
+
+    async def _may_act(self, task: Task) -> None:
+        if task.status != "open":
+            raise Conflict(f"The task is {task.status}.", code="task_closed")
+        who = self.principal
+        if who.is_admin and who.app_scope in (None, task.app):
+            return
+        if task.assignee is not None:
+            if task.assignee != who.username:
+                raise Forbidden(
+                    f"The task is assigned to {task.assignee}.",
+                    audit={"action": "auth.denied", "app": task.app,
+                           "detail": {"reason": "task_assignee", "task": task.id}},
+                )  # fmt: skip
+            return
+        if not self._is_candidate(task, await self.candidates(task.id)):
+            raise Forbidden(
+                "You are not among the people this task is for.",
+                audit={"action": "auth.denied", "app": task.app,
+                       "detail": {"reason": "task_candidate", "task": task.id}},
+            )  # fmt: skip
+
+    async def claim(self, task_id: str) -> Task:
+        task = await self.task(task_id, lock=True)
+        await self._may_act(task)
+        if task.assignee == self.principal.username:
+            return task
+        task.assignee, task.claimed_at = self.principal.username, self.now
+        self._event(task.instance_id, "task_claimed", task.node, task.id, {})
+        return task
+
+    async def unclaim(self, task_id: str) -> Task:
+        task = await self.task(task_id, lock=True)
+        await self._may_act(task)
+        if task.claimed_at is None:
+            raise Conflict("The task is not claimed.", code="not_claimed")
+        task.assignee, task.claimed_at = None, None
+        self._event(task.instance_id, "task_unclaimed", task.node, task.id, {})
+        return task
+
+    async def delegate(self, task_id: str, username: str) -> Task:
+        task = await self.task(task_id, lock=True)
+        await self._may_act(task)
+        user = await self.session.scalar(
+            select(User).where(User.username == username, User.disabled_at.is_(None))
+        )
+        if user is None:
+            raise Unprocessable(
+                f"There is no active user '{username[:64]}'.",
+                errors=[{"field": "user", "path": "/user", "code": "unknown_user",
+                         "message": f"there is no active user {username[:64]!r}"}],
+            )  # fmt: skip
+        await self.session.execute(delete(TaskCandidate).where(TaskCandidate.task_id == task.id))
+        await self.session.execute(
+            insert(TaskCandidate), [{"task_id": task.id, "kind": "user", "value": username,
+                                     "app": task.app}]
+        )  # fmt: skip
+        task.assignee, task.claimed_at = username, self.now
+        self._event(task.instance_id, "task_delegated", task.node, task.id, {"to": username})
+        return task
+
+    async def complete(
+        self,
+        task_id: str,
+        outcome: str | None,
+        comment: str | None,
+        values: Mapping[str, Any] | None,
+    ) -> Task:
+        task = await self.task(task_id, lock=True)
+        await self._may_act(task)
+        if task.claim_required and task.assignee is None and not self.principal.is_admin:
+            raise Conflict("Claim the task before completing it.", code="claim_first")
+        step = task.step or {}
+        offered = [o["key"] for o in step.get("outcomes", [])] or ["done"]
+        if outcome is None:
+            if len(offered) > 1:
+                raise TaskRefused(
+                    f"Choose an outcome: {', '.join(offered)}.",
+                    errors=[{"field": "outcome", "path": "/outcome", "code": "required",
+                             "message": f"choose one of {', '.join(offered)}"}],
+                )  # fmt: skip
+            outcome = offered[0]
+        if task.instance_id is None:  # a rule's task: done is done
+            if values:
+                raise TaskRefused("A rule's task has no fields to fill in.")
+            task.status, task.outcome, task.comment = "done", outcome, comment
+            task.completed_at, task.completed_by = self.now, self.principal.username
+            return task
+        loaded = await self._load(task.instance_id)
+        await self._write_step_values(loaded, task, step, values or {})
+        event = TaskDone(_engine_key(task), outcome, self.principal.username, comment)
+        await self._advance(loaded, event, actor=self.principal.username, task=task)
+        return task
+
+    async def return_task(self, task_id: str, to: str, comment: str | None) -> Task:
+        task = await self.task(task_id, lock=True)
+        await self._may_act(task)
+        if task.instance_id is None:
+            raise TaskRefused("A rule's task cannot be returned.")
+        loaded = await self._load(task.instance_id)
+        event = TaskReturned(_engine_key(task), to, self.principal.username, comment)
+        await self._advance(loaded, event, actor=self.principal.username, task=task)
+        return task
+
+    async def _write_step_values(
+        self, loaded: _Loaded, task: Task, step: Mapping[str, Any], values: Mapping[str, Any]
+    ) -> None:
+        editable = set(step.get("edit", []))
+        errors = [
+            {"field": name, "path": f"/values/{name}", "code": "not_editable",
+             "message": f"this step may not change {name!r}"}
+            for name in values if name not in editable
+        ]  # fmt: skip
+        if errors:
+            raise TaskRefused("The step may not change these fields.", errors=errors)
+        record = await self._record(loaded.row.app, loaded.row.form, loaded.row.record_id)
+        if record is None:
+            raise Conflict("The task's record was deleted.")
+        merged = {**record.data, **values}
+        missing = [
+            {"field": name, "path": f"/values/{name}", "code": "required",
+             "message": "required to complete this step"}
+            for name in step.get("required", []) if merged.get(name) in (None, "", [])
+        ]  # fmt: skip
+        if missing:
+            raise TaskRefused("Fill in the fields this step needs.", errors=missing)
+        if values:
+            token = _BUSY.set((*_BUSY.get(), loaded.row.id))
+            try:
+                acting = self._records(f"flow:{loaded.flow.key}")
+                try:
+                    await acting.update(
+                        loaded.row.app, loaded.row.form, loaded.row.record_id, dict(values),
+                        if_match=None,
+                    )  # fmt: skip
+                except RecordInvalid as invalid:
+                    raise _at_values(record_invalid(invalid)) from None
+                except Unprocessable as problem:
+                    raise _at_values(problem) from None
+            finally:
+                _BUSY.reset(token)
+
+    # -- advancing -------------------------------------------------------------------
+
+    async def _lock(self, instance_id: str) -> FlowInstance | None:
+        if not is_id(instance_id):
+            return None
+        statement = select(FlowInstance).where(FlowInstance.id == instance_id)
+        if self.dialect == "postgresql":
+            statement = statement.with_for_update()
+        return (await self.session.scalars(statement)).first()
+
+    async def _load(self, instance_id: str) -> _Loaded:
+        row = await self._lock(instance_id)
+        if row is None:
+            raise NotFound(f"No flow instance '{instance_id[:40]}'.")
+        return await self._loaded(row)
+
+    async def _loaded(self, row: FlowInstance) -> _Loaded:
+        installed = await self.catalog.get_version(self.session, row.app, row.app_version)
+        return _Loaded(row, installed, _flow(installed, row.flow))
+
+    def _require_manager(self, loaded: _Loaded) -> None:
+        who = self.principal
+        if who.is_admin and who.app_scope in (None, loaded.row.app):
+            return
+        if who.username == loaded.row.started_by and loaded.row.parent_id is None:
+            return
+        raise Forbidden(
+            "Only the flow's starter or an admin may do that.",
+            audit={"action": "auth.denied", "app": loaded.row.app,
+                   "detail": {"reason": "flow_manage", "instance": loaded.row.id}},
+        )  # fmt: skip
+
+    async def simulation_context(
+        self, installed: InstalledApp, flow: FlowSpec, record: Mapping[str, Any]
+    ) -> Context:
+        """The context a real run of ``flow`` would see on ``record`` (``simulate``)."""
+        row = FlowInstance(
+            app=installed.key, flow=flow.key, form=flow.form, record_id=str(record.get("id", ""))
+        )
+        return await self._context(_Loaded(row, installed, flow), record)
+
+    async def stored_record(self, app: str, form: str, record_id: str) -> Record | None:
+        """A live record of the form (no permission check: the caller made one)."""
+        return await self._record(app, form, record_id)
+
+    async def _context(self, loaded: _Loaded, given: Mapping[str, Any] | None = None) -> Context:
+        row = loaded.row
+        if given is not None:
+            data = dict(given)
+        else:
+            record = await self._record(row.app, row.form, row.record_id)
+            data = {**(record.data if record is not None else {}), "id": row.record_id}
+        zone = self.now.tzinfo
+        zone_name = zone.key if isinstance(zone, ZoneInfo) else "UTC"
+        spec = loaded.installed.spec
+        calendar = (
+            BusinessCalendar(spec.calendar, ZoneInfo(zone_name)) if spec.calendar is not None
+            else None
+        )  # fmt: skip
+        return Context(
+            app=row.app,
+            record=data,
+            now=self.now,
+            zone=zone_name,
+            calendar=calendar,
+            directory=await self._directory(loaded, data),
+        )
+
+    async def _directory(self, loaded: _Loaded, record: Mapping[str, Any]) -> StaticDirectory:
+        """The app's people (by role, with their attributes) and the users of the staff
+        records the flow's assignee fields point at."""
+        rows = await self.session.execute(
+            select(UserRole.role, User.username, User.attributes)
+            .join(User, User.id == UserRole.user_id)
+            .where(UserRole.app == loaded.row.app, User.disabled_at.is_(None))
+            .order_by(User.username)
+        )
+        roles: dict[str, list[Person]] = {}
+        for role, username, attributes in rows.all():
+            roles.setdefault(role, []).append(Person(username, attributes or {}))
+        staff: dict[str, str] = {}
+        for target, field in _assignee_fields(loaded):
+            form = loaded.installed.spec.form(target)
+            if form is None or form.user_field is None:
+                continue
+            value = record.get(field)
+            ids = [str(v) for v in (value if isinstance(value, list) else [value]) if v]
+            if not ids:
+                continue
+            found = await self.session.execute(
+                select(Record.id, Record.data).where(
+                    Record.id.in_(ids), Record.app == loaded.row.app, Record.form == target,
+                    Record.deleted_at.is_(None),
+                )
+            )  # fmt: skip
+            for staff_id, data in found.all():
+                name = data.get(form.user_field)
+                if isinstance(name, str) and name:
+                    staff[staff_id] = name
+        return StaticDirectory(roles=roles, staff=staff)
+
+    async def _advance(
+        self, loaded: _Loaded, event: Event, *, actor: str | None, task: Task | None = None
+    ) -> Advance:
+        row = loaded.row
+        state = state_from_dict(row.state)
+        context = await self._context(loaded)
+        try:
+            done = advance(loaded.flow, state, event, context)
+        except FlowInputError as error:
+            raise TaskRefused(
+                str(error),
+                errors=[{"field": "outcome", "path": "/outcome", "code": error.code,
+                         "message": str(error)}],
+            ) from None  # fmt: skip
+        except FlowRuntimeError as error:
+            raise FlowFailed(
+                f"Flow '{loaded.flow.key}' cannot go on at step '{error.node or '?'}': "
+                f"{error.message}",
+                flow=loaded.flow.key,
+                node=error.node,
+            ) from None
+        self._event(row.id, _event_kind(event), None, task.id if task else None,
+                    _event_data(event), actor=actor)  # fmt: skip
+        token = _BUSY.set((*_BUSY.get(), row.id))
+        try:
+            for effect in done.effects:
+                await self._carry_out(loaded, effect, done, actor)
+        finally:
+            _BUSY.reset(token)
+        row.state = done.state.to_dict()
+        row.status = done.state.status
+        row.lock_version += 1
+        row.updated_at = self.now
+        if done.state.status != "running" and row.ended_at is None:
+            row.ended_at = self.now
+        await self.session.flush()
+        if done.record_changes:
+            await self.record_written(row.app, row.record_id, "updated")
+        if row.status != "running" and row.parent_id is not None:
+            await self._tell_parent(row, done)
+        return done
+
+    async def _tell_parent(self, row: FlowInstance, done: Advance) -> None:
+        if row.status == "cancelled" or row.parent_key is None or row.parent_id is None:
+            return  # a cancelled subflow was withdrawn by its parent (or the record went)
+        parent = await self._lock(row.parent_id)
+        if parent is None or parent.status != "running":
+            return
+        loaded = await self._loaded(parent)
+        await self._advance(
+            loaded, SubflowEnded(row.parent_key, row.status, dict(done.state.vars)), actor=None
+        )
+
+    async def _carry_out(
+        self, loaded: _Loaded, effect: Effect, done: Advance, actor: str | None
+    ) -> None:
+        row = loaded.row
+        task_id: str | None = None
+        match effect:
+            case TaskOpened():
+                task_id = await self._open_task(loaded, effect)
+            case TaskCompleted():
+                task_id = await self._close_task(effect.task, "done", effect.outcome,
+                                                 effect.comment, effect.actor)  # fmt: skip
+            case TaskClosed():
+                task_id = await self._close_task(effect.task, "cancelled", None, effect.reason,
+                                                 actor)  # fmt: skip
+            case TaskReassigned():
+                task_id = await self._reassign(loaded, effect.task, effect.candidates,
+                                               effect.assignee)  # fmt: skip
+            case TaskReminded():
+                task_id = await self._remind(loaded, effect.task, effect.candidates)
+            case TimerArmed():
+                self.session.add(
+                    Timer(
+                        id=new_id(), key=f"flow:{effect.timer}", kind="flow", app=row.app,
+                        rule=row.flow, form=row.form, record_id=row.record_id,
+                        due_at=effect.due,
+                        payload={"instance": row.id, "timer": effect.timer,
+                                 "purpose": effect.purpose},
+                        status="pending", attempts=0, created_at=self.now,
+                    )
+                )  # fmt: skip
+            case TimerCancelled():
+                await self.session.execute(
+                    update(Timer)
+                    .where(Timer.key == f"flow:{effect.timer}", Timer.status == "pending")
+                    .values(status="cancelled", fired_at=self.now)
+                )
+            case ActionsPlanned():
+                acting = self._records(f"flow:{loaded.flow.key}")
+                for action in effect.actions:
+                    if isinstance(action, PlannedSet) and action.due is None:
+                        continue  # the values come as RecordSet
+                    await automation.run_action(
+                        acting, loaded.installed, action, form=row.form, record_id=row.record_id
+                    )
+            case RecordSet():
+                acting = self._records(f"flow:{loaded.flow.key}")
+                await acting.update(
+                    row.app, row.form, row.record_id, dict(effect.values), if_match=None
+                )
+            case SubflowStarted():
+                child_flow = _flow(loaded.installed, effect.flow)
+                child = self._new_row(loaded.installed, child_flow, row.record_id,
+                                      parent=row.id, parent_key=effect.child)  # fmt: skip
+                child.started_by = done.state.starter
+                await self.session.flush()
+                await self._advance(
+                    _Loaded(child, loaded.installed, child_flow),
+                    Start(starter=done.state.starter, vars=dict(effect.vars)),
+                    actor=None,
+                )
+            case SubflowCancelled():
+                child_id = await self.session.scalar(
+                    select(FlowInstance.id).where(
+                        FlowInstance.parent_id == row.id,
+                        FlowInstance.parent_key == effect.child,
+                        FlowInstance.status == "running",
+                    )
+                )
+                if child_id is not None:
+                    withdrawn = await self._load(child_id)
+                    await self._advance(withdrawn, Cancel(reason="withdrawn by its parent"),
+                                        actor=None)  # fmt: skip
+            case InstanceEnded():
+                pass
+        self._event(row.id, effect.kind, getattr(effect, "node", None), task_id,
+                    effect.to_dict(), actor=actor)  # fmt: skip
+
+    async def _open_task(self, loaded: _Loaded, effect: TaskOpened) -> str:
+        row = loaded.row
+        locale = automation.app_locale(loaded.installed)
+        node = loaded.flow.node(effect.node)
+        assert isinstance(node, UserTaskNode)
+        context = {**effect.context, "task": {"due": format_datetime(effect.due)
+                                              if effect.due else None}}  # fmt: skip
+        title = _render(effect.title, context, locale) or node.key
+        task_id = new_id()
+        first_role = effect.candidates.roles[0] if effect.candidates.roles else None
+        self.session.add(
+            Task(
+                id=task_id, app=row.app, title=title[:500],
+                description=_render(effect.description, context, locale),
+                role=first_role, assignee=effect.assignee, form=row.form,
+                record_id=row.record_id, rule=None, source_key=f"flow:{effect.task}",
+                due=format_datetime(effect.due) if effect.due else None, status="open",
+                created_at=self.now, instance_id=row.id, node=effect.node,
+                due_at=effect.due, claim_required=effect.claim,
+                step={
+                    "flow": row.flow,
+                    "outcomes": [{"key": o.key, "label": o.label, "comment": o.comment}
+                                 for o in node.outcomes],
+                    "edit": list(effect.edit), "required": list(effect.required),
+                    "hide": list(effect.hide), "item": effect.item,
+                    "returnable": node.returnable,
+                },
+            )
+        )  # fmt: skip
+        await self._set_candidates(task_id, row.app, effect.candidates)
+        return task_id
+
+    async def _set_candidates(self, task_id: str, app: str, candidates: Candidates) -> None:
+        rows = [{"task_id": task_id, "kind": "role", "value": r, "app": app}
+                for r in dict.fromkeys(candidates.roles)]  # fmt: skip
+        rows += [{"task_id": task_id, "kind": "user", "value": u, "app": app}
+                 for u in dict.fromkeys(candidates.users)]  # fmt: skip
+        await self.session.flush()
+        if rows:
+            await self.session.execute(insert(TaskCandidate), rows)
+
+    async def _task_by_key(self, key: str) -> Task | None:
+        return (
+            await self.session.scalars(select(Task).where(Task.source_key == f"flow:{key}"))
+        ).first()
+
+    async def _close_task(
+        self, key: str, status: str, outcome: str | None, comment: str | None, actor: str | None
+    ) -> str | None:
+        task = await self._task_by_key(key)
+        if task is None:
+            return None
+        if task.status == "open":
+            task.status, task.outcome, task.comment = status, outcome, comment
+            task.completed_at = self.now
+            task.completed_by = actor if status == "done" else None
+        return task.id
+
+    async def _reassign(
+        self, loaded: _Loaded, key: str, candidates: Candidates, assignee: str | None
+    ) -> str | None:
+        task = await self._task_by_key(key)
+        if task is None:
+            return None
+        await self.session.execute(delete(TaskCandidate).where(TaskCandidate.task_id == task.id))
+        await self._set_candidates(task.id, task.app, candidates)
+        task.assignee, task.claimed_at = assignee, None
+        task.role = candidates.roles[0] if candidates.roles else None
+        return task.id
+
+    async def _remind(self, loaded: _Loaded, key: str, candidates: Candidates) -> str | None:
+        task = await self._task_by_key(key)
+        if task is None:
+            return None
+        names = set(candidates.users)
+        if task.assignee:
+            names = {task.assignee}
+        elif candidates.roles:
+            found = await self.session.scalars(
+                select(User.username).join(UserRole, UserRole.user_id == User.id).where(
+                    UserRole.app == task.app, UserRole.role.in_(candidates.roles),
+                    User.disabled_at.is_(None),
+                )
+            )  # fmt: skip
+            names |= set(found.all())
+        users = (await self.session.execute(
+            select(User.id, User.username, User.locale).where(User.username.in_(sorted(names)))
+        )).all()  # fmt: skip
+        stamp = format_datetime(self.now)
+        for user_id, _, user_locale in users:
+            locale = user_locale or automation.app_locale(loaded.installed)
+            self.session.add(
+                Notification(
+                    id=new_id(), user_id=user_id, app=task.app, rule=None,
+                    subject=_OVERDUE.get(locale.split("-")[0], _OVERDUE["en"]),
+                    body=task.title, form=task.form, record_id=task.record_id,
+                    source_key=f"flow-remind:{task.id}:{user_id}:{stamp}"[:340],
+                    created_at=self.now,
+                )
+            )  # fmt: skip
+        return task.id
+
+    # -- pieces ----------------------------------------------------------------------
+
+    def _records(self, actor: str | None = None) -> RecordService:
+        principal = (
+            self.principal if actor is None
+            else Principal(username=actor, is_admin=True, via="system")
+        )  # fmt: skip
+        return RecordService(self.session, self.catalog, now=self.now, principal=principal)
+
+    async def _record(self, app: str, form: str, record_id: str) -> Record | None:
+        if not is_id(record_id):
+            return None
+        return (
+            await self.session.scalars(
+                select(Record).where(
+                    Record.id == record_id, Record.app == app, Record.form == form,
+                    Record.deleted_at.is_(None),
+                )
+            )
+        ).first()  # fmt: skip
+
+    def _event(
+        self,
+        instance_id: str | None,
+        kind: str,
+        node: str | None,
+        task_id: str | None,
+        data: Mapping[str, Any],
+        *,
+        actor: str | None = None,
+    ) -> None:
+        if instance_id is None:
+            return
+        self.session.add(
+            FlowEvent(
+                id=self._event_ids.next(), instance_id=instance_id, at=self.now,
+                actor=actor if actor is not None else (self.principal.username
+                                                       if kind.startswith("task_") else None),
+                kind=kind[:32], node=node, task_id=task_id, data=dict(data),
+            )
+        )  # fmt: skip
+
+
+_OVERDUE = {"en": "Overdue task", "zh": "任务已逾期"}
+
+
+def _render(text: Any, context: Mapping[str, Any], locale: str) -> str | None:
+    if text is None:
+        return None
+    try:
+        return render_template(text, context, locale)
+    except Exception:  # noqa: BLE001 - a wording error never stops the flow
+        return label_text(text, locale)
+
+
+def _flow(installed: InstalledApp, key: str) -> FlowSpec:
+    for flow in installed.spec.flows:
+        if flow.key == key:
+            return flow
+    raise NotFound(f"No flow '{key[:63]}' in app '{installed.key}'.")
+
+
+def _engine_key(task: Task) -> str:
+    return (task.source_key or "").removeprefix("flow:")
+
+
+def _assignee_fields(loaded: _Loaded) -> list[tuple[str, str]]:
+    """(target form, field) of every relation an assignee of the flow reads."""
+    form = loaded.installed.spec.form(loaded.flow.form)
+    found: list[tuple[str, str]] = []
+    assignees: list[Assignee] = []
+    for node in loaded.flow.nodes:
+        if isinstance(node, UserTaskNode):
+            assignees.append(node.assignee)
+            assignees += [e.to for e in node.escalations if e.to is not None]
+    for assignee in assignees:
+        if assignee.field is None or form is None:
+            continue
+        field = form.field(assignee.field)
+        target = getattr(field, "target", None)
+        if isinstance(target, str):
+            found.append((target, assignee.field))
+    return found
+
+
+def _event_kind(event: Event) -> str:
+    return {
+        Start: "started", TaskDone: "task_done", TaskReturned: "task_returned",
+        TimerFired: "timer_fired", MessageSent: "message", RecordChanged: "record_changed",
+        SubflowEnded: "subflow_ended", Cancel: "cancel_requested",
+    }[type(event)]  # fmt: skip
+
+
+def _event_data(event: Event) -> dict[str, Any]:
+    if isinstance(event, Start):
+        return {"vars": dict(event.vars)}
+    if isinstance(event, MessageSent):
+        return {"name": event.name, "data": event.data}
+    if isinstance(event, Cancel):
+        return {"reason": event.reason}
+    if isinstance(event, TaskDone):
+        return {"outcome": event.outcome, "comment": event.comment}
+    if isinstance(event, TaskReturned):
+        return {"to": event.to, "comment": event.comment}
+    if isinstance(event, SubflowEnded):
+        return {"status": event.status}
+    if isinstance(event, TimerFired):
+        return {"timer": event.timer}
+    return {}
+
+
+def _at_values(problem: Unprocessable) -> Unprocessable:
+    """A record error from a step's values, pointed into the request (``/values/<field>``)."""
+    for error in problem.errors:
+        path = error.get("path")
+        if isinstance(path, str):
+            error["path"] = "/values" + path.removeprefix("/data")
+    return problem
+
+
+async def on_record_write(
+    records: Any, app: str, form: str, record_id: str, kind: Literal["updated", "deleted"]
+) -> None:
+    """The record service's watcher: the record's running instances see the write."""
+    if _BUSY.get() and kind == "updated":
+        return  # an advance wrote it; it tells the flows itself when it is done
+    service = FlowService(
+        records.session,
+        records.catalog,
+        now=records.now,
+        principal=Principal(username="flows", is_admin=True, via="system"),
+    )
+    await service.record_written(app, record_id, kind)
+
+
+watch(on_record_write)
