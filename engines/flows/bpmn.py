@@ -18,7 +18,9 @@ user_task     ``userTask`` named by the label, else the title (for ``locale``); 
               ``loopCardinality`` counts the items of ``over`` (the expression kept verbatim
               inside ``{"reduce": [over, +1, 0]}`` and in ``formloom:multi``); ``complete``
               any / N and ``veto`` outcomes become a ``completionCondition`` over
-              ``nrOfCompletedInstances`` (as Camunda names it) and ``steps.<key>.outcome``
+              ``nrOfCompletedInstances`` (as Camunda names it) and ``steps.<key>.outcome``;
+              ``mode`` all / N (one task per candidate, known only at run time) is kept in
+              ``formloom:mode`` alone
 action        ``scriptTask`` (``scriptFormat="application/vnd.formloom.actions+json"``, the
               script is the JSON list of rule actions): an activity a BPMN engine runs itself
 timer         ``intermediateCatchEvent`` with ``timerEventDefinition``: ``timeDuration`` for
@@ -44,7 +46,10 @@ cancel        ``intermediateThrowEvent`` with a ``signalEventDefinition`` (signa
               (BPMN would need a sub-process and a boundary event for a real region)
 ============  ===================================================================================
 
-Edges are ``sequenceFlow`` s named by their label. A condition is a ``conditionExpression``
+Every element is named by its node's label for ``locale`` (else a user task's title, a
+call activity's subflow key, any other node's key; the outcome gateway is "<task name>?").
+Edges are ``sequenceFlow`` s named by their label (else, out of a user task, the outcome's
+label or key). A condition is a ``conditionExpression``
 ``xsi:type="bpmn:tFormalExpression" language="https://jsonlogic.com"`` whose body is the
 JSON of the JsonLogic, read over the same variables as in Formloom (``record``, ``vars``,
 ``steps``, ``item``, ``starter``, ``now``):
@@ -66,6 +71,9 @@ JSON of the JsonLogic, read over the same variables as in Formloom (``record``, 
   (``and`` of the outcome test, the edge's ``if`` and ``!`` of the earlier ``if`` s) and the
   order of evaluation does not matter. Edges the engine can never take get ``false``. A
   task with one way out is joined to it directly.
+
+Several edges into an activity or event are BPMN's implicit (uncontrolled) merge, which
+is what the engine does with them: each token that arrives goes on.
 
 Invariants: every id is an NCName (``node_<key>``, ``edge_<index in flow.edges>``, and for
 elements the mapping adds ``node_<key>-<part>``, ``flow_<key>-<part>`` and
@@ -337,6 +345,8 @@ class _Exporter:
         ident = f"node_{key}"
         self.main[key] = ident
         name = self.text(node.label)
+        if not isinstance(node, UserTaskNode | SubflowNode):
+            name = name or key  # every element has a name (bpmnlint's label-required)
         if isinstance(node, StartNode):
             self.add(_Element(ident, "startEvent", "event", key, name))
         elif isinstance(node, EndNode):
@@ -614,6 +624,7 @@ class _Exporter:
                 "exclusiveGateway",
                 "gateway",
                 node.key,
+                f"{self.by_id[ident].name}?",
                 offset=(_SIZES["task"][0] + _GAP, 0.0),
                 extension=self.helper_extension(node, "outcome"),
             )
