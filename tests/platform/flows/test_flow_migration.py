@@ -1,0 +1,151 @@
+"""Migration 0008: the flow tables and the flow columns of ``tasks`` come and go cleanly.
+
+Upgrading from 0007 with rules' tasks in place gives each its candidates (its ``role`` and
+its ``assignee`` become ``task_candidates`` rows) and keeps the tasks as they were;
+downgrading drops the three tables, the eight columns and their indexes and keeps the
+tasks (and the indexes 0006 made). Runs on a database of its own (the shared test database
+stays at head), of each kind.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic import command
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import Connection
+
+from formloom.platform.db import Database
+from formloom.platform.migrate import alembic_config, upgrade
+from tests.conftest import POSTGRES_URL, _drop_postgres_database, _fresh_postgres_database
+
+FLOW_TABLES = {"flow_instances", "flow_events", "task_candidates"}
+FLOW_COLUMNS = {
+    "instance_id", "node", "due_at", "claim_required", "claimed_at", "outcome", "comment", "step",
+}  # fmt: skip
+FLOW_INDEXES = {"ix_tasks_instance_id", "ix_tasks_assignee_status"}
+# the rules' tasks at 0007: (id, role, assignee, status)
+RULE_TASKS = [
+    ("t1", "doctor", None, "open"),
+    ("t2", None, "desk", "open"),
+    ("t3", "nurse", "nurse1", "done"),
+    ("t4", None, None, "open"),
+]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def scratch(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'migration.db'}"
+    else:
+        if os.environ.get("FORMLOOM_TEST_POSTGRES") == "skip":
+            pytest.skip("PostgreSQL disabled with FORMLOOM_TEST_POSTGRES=skip")
+        url = f"{POSTGRES_URL}_m0008"
+        await _fresh_postgres_database(url)
+    db = Database(url)
+    try:
+        yield db
+    finally:
+        await db.dispose()
+        if request.param == "postgresql":
+            await _drop_postgres_database(url)
+
+
+async def downgrade(db: Database, revision: str) -> None:
+    config = alembic_config(db.url)
+
+    def run(connection: Connection) -> None:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+
+    async with db.engine.begin() as connection:
+        await connection.run_sync(run)
+
+
+async def schema(db: Database) -> dict[str, Any]:
+    """The tables, the columns of ``tasks``, its indexes and its unique constraints."""
+
+    def read(sync: Connection) -> dict[str, Any]:
+        found = inspect(sync)
+        return {
+            "tables": set(found.get_table_names()),
+            "columns": {c["name"] for c in found.get_columns("tasks")},
+            "indexes": {i["name"] for i in found.get_indexes("tasks")},
+            "unique": [u["column_names"] for u in found.get_unique_constraints("tasks")],
+        }
+
+    async with db.engine.connect() as connection:
+        return await connection.run_sync(read)
+
+
+async def tasks(db: Database) -> list[tuple[Any, ...]]:
+    async with db.engine.connect() as connection:
+        rows = await connection.execute(
+            text("SELECT id, role, assignee, status, title FROM tasks ORDER BY id")
+        )
+        return [tuple(row) for row in rows]
+
+
+async def test_0008_gives_rule_tasks_candidates_and_is_reversible(scratch: Database) -> None:
+    await upgrade(scratch, "0007")
+    before = await schema(scratch)
+    assert not FLOW_TABLES & before["tables"]
+    assert not FLOW_COLUMNS & before["columns"]
+    async with scratch.engine.begin() as connection:
+        for task_id, role, assignee, status in RULE_TASKS:
+            await connection.execute(
+                text(
+                    "INSERT INTO tasks (id, app, title, role, assignee, form, record_id, rule, "
+                    "source_key, status, created_at) VALUES (:id, 'ward', :title, :role, "
+                    ":assignee, 'patient', 'r1', 'call_back', :key, :status, "
+                    "'2026-11-23 00:00:00')"
+                ),
+                {"id": task_id, "title": f"Task {task_id}", "role": role, "assignee": assignee,
+                 "key": f"rule:{task_id}", "status": status},
+            )  # fmt: skip
+    kept = await tasks(scratch)
+
+    await upgrade(scratch)
+    after = await schema(scratch)
+    assert after["tables"] >= FLOW_TABLES
+    assert after["columns"] == before["columns"] | FLOW_COLUMNS
+    assert after["indexes"] >= FLOW_INDEXES
+    async with scratch.engine.connect() as connection:
+        candidates = await connection.execute(
+            text("SELECT task_id, kind, value, app FROM task_candidates ORDER BY task_id, kind")
+        )
+        assert [tuple(row) for row in candidates] == [
+            ("t1", "role", "doctor", "ward"),
+            ("t2", "user", "desk", "ward"),
+            ("t3", "role", "nurse", "ward"),
+            ("t3", "user", "nurse1", "ward"),
+        ]
+        flow_columns = await connection.execute(
+            text(
+                "SELECT id, instance_id, node, due_at, claim_required, claimed_at, outcome, "
+                "comment, step FROM tasks ORDER BY id"
+            )
+        )
+        assert [tuple(row) for row in flow_columns] == [
+            (task_id, None, None, None, False, None, None, None, None) for task_id, *_ in RULE_TASKS
+        ]
+    assert await tasks(scratch) == kept
+
+    await downgrade(scratch, "0007")
+    back = await schema(scratch)
+    assert back["tables"] == before["tables"]
+    assert back["columns"] == before["columns"]
+    assert back["indexes"] == before["indexes"]
+    assert not FLOW_INDEXES & back["indexes"]
+    assert back["unique"] == before["unique"] == [["source_key"]]
+    assert await tasks(scratch) == kept
+
+    # and up again: the same candidates, nothing left over from the first time
+    await upgrade(scratch)
+    async with scratch.engine.connect() as connection:
+        count = await connection.scalar(text("SELECT count(*) FROM task_candidates"))
+    assert count == 4
