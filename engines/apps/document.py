@@ -195,6 +195,7 @@ def load(document: Any) -> AppSpec:
                 app.rules,
                 {form.key: form for form in app.forms},
                 [role.key for role in app.roles],
+                {flow.key: flow.form for flow in app.flows},
             )
         ]
         + [

@@ -11,7 +11,7 @@ upgrade — the reason it goes through :meth:`~PlannedActionBase.to_dict` and
   ``then``), ``idempotency_key`` and ``due`` (delayed actions only). ``mode`` follows from
   the kind and ``due``: ``delayed`` with a due moment, else ``sync`` (set, reject, create and
   update records, create task) or ``outbound`` (notify, webhook).
-* :data:`PlannedAction` is the closed union of the seven classes; hosts dispatch on the class.
+* :data:`PlannedAction` is the closed union of the eight classes; hosts dispatch on the class.
 * The stored form is ``{"format": "formloom.plan-action/2", "rule", "index", "type", "mode",
   "due", "idempotency_key", "data": {...}}`` (``due`` in whole UTC seconds, ``mode`` written
   for readers and recomputed on load). Format 1 is the same without ``format``: what the
@@ -41,6 +41,7 @@ __all__ = [
     "PlannedNotify",
     "PlannedReject",
     "PlannedSet",
+    "PlannedStartFlow",
     "PlannedTask",
     "PlannedUpdateRecords",
     "PlannedWebhook",
@@ -243,6 +244,24 @@ class PlannedWebhook(PlannedActionBase):
         }
 
 
+@dataclass(frozen=True, kw_only=True)
+class PlannedStartFlow(PlannedActionBase):
+    """Start the app's flow ``flow`` on the triggering record (``form``/``record_id``) with
+    the starting variables ``vars`` (already evaluated)."""
+
+    type: ClassVar[str] = "start_flow"
+    immediate: ClassVar[Mode] = "sync"
+
+    flow: str
+    form: str
+    record_id: str | None
+    vars: dict[str, Any]
+
+    def data(self) -> dict[str, Any]:
+        return {"flow": self.flow, "form": self.form, "record_id": self.record_id,
+                "vars": self.vars}  # fmt: skip
+
+
 PlannedAction: TypeAlias = (
     PlannedSet
     | PlannedReject
@@ -251,6 +270,7 @@ PlannedAction: TypeAlias = (
     | PlannedTask
     | PlannedNotify
     | PlannedWebhook
+    | PlannedStartFlow
 )
 
 # ---------------------------------------------------------------------------------------
@@ -371,6 +391,13 @@ _LOADERS: dict[str, _Loader] = {
         template=d["template"],
         context=d.get("context") or {},
     ),
+    "start_flow": lambda common, d: PlannedStartFlow(
+        **common,
+        flow=d["flow"],
+        form=d["form"],
+        record_id=d.get("record_id"),
+        vars=d.get("vars") or {},
+    ),  # fmt: skip
     "webhook": lambda common, d: PlannedWebhook(
         **common,
         method=d.get("method", "POST"),

@@ -33,6 +33,7 @@ from .spec import (
     RuleSpec,
     ScheduleTrigger,
     SetAction,
+    StartFlowAction,
     UpdateRecordsAction,
     WebhookAction,
 )
@@ -56,8 +57,10 @@ def check(
     rules: Sequence[RuleSpec],
     forms: Mapping[str, FormSpec],
     roles: Collection[str] | None = None,
+    flows: Mapping[str, str] | None = None,
 ) -> list[Issue]:
-    """Every problem of ``rules`` against the app's ``forms`` (and ``roles``, when given)."""
+    """Every problem of ``rules`` against the app's ``forms`` (and ``roles``, and ``flows``:
+    flow key -> the form it runs on, when given)."""
     issues: list[Issue] = []
     seen: set[str] = set()
     for number, rule in enumerate(rules):
@@ -65,7 +68,7 @@ def check(
         if rule.key in seen:
             issues.append((f"{here}/key", "duplicate_key", f"rule key {rule.key!r} is used twice"))
         seen.add(rule.key)
-        issues += _Checker(rule, here, forms, roles).issues()
+        issues += _Checker(rule, here, forms, roles, flows=flows).issues()
     return issues
 
 
@@ -90,8 +93,10 @@ class _Checker:
         roles: Collection[str] | None,
         *,
         roots: frozenset[str] = CONTEXT_ROOTS,
+        flows: Mapping[str, str] | None = None,
     ) -> None:
         self.roots = roots
+        self.flows = flows
         self.rule = rule
         self.here = here
         self.forms = forms
@@ -190,6 +195,8 @@ class _Checker:
             if action.subject is not None:
                 self.template(action.subject, f"{here}/subject")
             self.template(action.template, f"{here}/template")
+        elif isinstance(action, StartFlowAction):
+            self._start_flow(action, here)
         elif isinstance(action, WebhookAction):
             url = urlsplit(action.url)
             if url.scheme not in ("http", "https") or not url.netloc:
@@ -197,6 +204,22 @@ class _Checker:
             for name, value in action.headers.items():
                 self.template(value, f"{here}/headers/{_escape(name)}")
             self.body(action.body, f"{here}/body")
+
+    def _start_flow(self, action: StartFlowAction, here: str) -> None:
+        for name, expression in action.vars.items():
+            self.expression(expression, f"{here}/vars/{_escape(name)}")
+        if self.flows is None:
+            return
+        form = self.flows.get(action.flow)
+        if form is None:
+            self.add(f"{here}/flow", "unknown_flow", f"there is no flow {action.flow!r}")
+        elif form != self.rule.on.form:
+            self.add(
+                f"{here}/flow",
+                "flow_form",
+                f"flow {action.flow!r} runs on {form!r} records, not on this rule's "
+                f"{self.rule.on.form!r} records",
+            )
 
     def _task(self, action: CreateTaskAction, here: str) -> None:
         if (action.role is None) == (action.user is None):

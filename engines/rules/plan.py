@@ -46,6 +46,7 @@ from .actions import (
     PlannedNotify,
     PlannedReject,
     PlannedSet,
+    PlannedStartFlow,
     PlannedTask,
     PlannedUpdateRecords,
     PlannedWebhook,
@@ -59,6 +60,7 @@ from .spec import (
     RejectAction,
     RuleSpec,
     SetAction,
+    StartFlowAction,
     UpdateRecordsAction,
     WebhookAction,
 )
@@ -487,6 +489,14 @@ def _resolve(rule: RuleSpec, index: int, action: Any, run: _Run) -> PlannedActio
             headers=dict(action.headers),
             body=action.body,
             context=run.context(),
+        )
+    if isinstance(action, StartFlowAction):
+        return PlannedStartFlow(
+            **common,
+            flow=action.flow,
+            form=event.form,
+            record_id=event.record_id,
+            vars=_values(action.vars, pointer, run),
         )
     raise TypeError(f"unknown action {action!r}")  # pragma: no cover - the union is closed
 

@@ -40,6 +40,7 @@ __all__ = [
     "RuleSpec",
     "ScheduleTrigger",
     "SetAction",
+    "StartFlowAction",
     "Trigger",
     "UpdateRecordsAction",
     "WebhookAction",
@@ -271,6 +272,16 @@ class WebhookAction(_Action):
     )
 
 
+class StartFlowAction(_Action):
+    """Start one of the app's flows on the triggering record (docs/flows.md)."""
+
+    type: Literal["start_flow"] = Field(description="Action type.")
+    flow: Key = Field(description="Key of the flow; it must run on the trigger's form.")
+    vars: dict[str, Any] = Field(
+        default={}, description="Starting variables: name -> JsonLogic over the rule's context."
+    )
+
+
 Action: TypeAlias = Annotated[
     SetAction
     | RejectAction
@@ -278,7 +289,8 @@ Action: TypeAlias = Annotated[
     | UpdateRecordsAction
     | CreateTaskAction
     | NotifyAction
-    | WebhookAction,
+    | WebhookAction
+    | StartFlowAction,
     Field(discriminator="type"),
 ]
 

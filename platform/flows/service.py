@@ -91,7 +91,7 @@ from formloom.platform.models.automation import Notification, Task, Timer
 from formloom.platform.models.flow import FlowEvent, FlowInstance, TaskCandidate
 from formloom.platform.records.ids import IdSequence, is_id, new_id
 from formloom.platform.records.service import RecordService
-from formloom.platform.records.watchers import watch
+from formloom.platform.records.watchers import start_flows_with, watch
 from formloom.platform.rules import automation
 
 __all__ = ["FlowFailed", "FlowService", "TaskRefused", "on_record_write"]
@@ -933,4 +933,22 @@ async def on_record_write(
     await service.record_written(app, record_id, kind)
 
 
+async def start_for_rule(
+    records: Any, app: str, flow: str, record_id: str, vars: dict[str, Any]
+) -> None:
+    """A rule's ``start_flow``: the flow starts on the record unless it already runs there
+    (a rule that fires again does not start a second one)."""
+    service = FlowService(
+        records.session,
+        records.catalog,
+        now=records.now,
+        principal=Principal(username=f"{records.principal.username}", is_admin=True, via="system"),
+    )
+    try:
+        await service.start(app, flow, record_id, vars=vars, by_rule=True)
+    except Conflict:
+        return
+
+
 watch(on_record_write)
+start_flows_with(start_for_rule)

@@ -50,6 +50,7 @@ from formloom.engines.rules import (
     PlannedNotify,
     PlannedReject,
     PlannedSet,
+    PlannedStartFlow,
     PlannedTask,
     PlannedUpdateRecords,
     PlannedWebhook,
@@ -65,6 +66,7 @@ from formloom.platform.errors import Unprocessable
 from formloom.platform.models.automation import OutboxMessage, RuleRunLog, Task, Timer
 from formloom.platform.models.flow import TaskCandidate
 from formloom.platform.records.ids import new_id
+from formloom.platform.records.watchers import flow_starter
 
 
 class RuleApp(Protocol):
@@ -299,6 +301,12 @@ async def run_action(
             acting = records.for_rule(action.rule, form, record_id)
             for target in await acting.matching_ids(app, action.form, action.filter):
                 await acting.update(app, action.form, target, action.values, if_match=None)
+        case PlannedStartFlow():
+            starter = flow_starter()
+            if starter is None:  # pragma: no cover - platform.flows registers it at import
+                raise RuntimeError("no flow starter is registered")
+            if action.record_id is not None:
+                await starter(records, app, action.flow, action.record_id, action.vars)
         case PlannedTask():
             task = task_row(installed, action, records.now)
             session.add(task)

@@ -19,6 +19,7 @@ from formloom.engines.rules import (
     PlannedNotify,
     PlannedReject,
     PlannedSet,
+    PlannedStartFlow,
     PlannedTask,
     PlannedUpdateRecords,
     PlannedWebhook,
@@ -55,6 +56,8 @@ EVERY_KIND: list[PlannedAction] = [
                   subject="S", template="T", context=CONTEXT),
     PlannedWebhook(**COMMON, method="PUT", url="https://h.example/x", headers={"X": "1"},
                    body={"n": "{{ record.name }}", "k": [1, True, None]}, context=CONTEXT),
+    PlannedStartFlow(**COMMON, flow="follow_up", form="visit", record_id="v1",
+                     vars={"day": 3, "who": ["a", "b"]}),
 ]  # fmt: skip
 
 
@@ -77,7 +80,7 @@ def test_every_kind_round_trips_through_its_stored_form(action: PlannedAction) -
 def test_mode_follows_from_the_kind_and_the_due_moment() -> None:
     assert [a.mode for a in EVERY_KIND] == [
         "sync", "delayed", "sync", "sync", "sync", "delayed", "sync", "delayed",
-        "outbound", "delayed", "outbound",
+        "outbound", "delayed", "outbound", "sync",
     ]  # fmt: skip
 
 
@@ -202,7 +205,7 @@ def _current() -> dict[str, Any]:
         ({"format": "formloom.plan-action/two"}, "not a planned action format"),
         ({"format": "formloom.flow/1"}, "not a planned action format"),
         ({"format": None}, "not a planned action format"),
-        ({"type": "start_flow"}, "unknown planned action type 'start_flow'"),
+        ({"type": "start_process"}, "unknown planned action type 'start_process'"),
         ({"data": ["x"]}, "data is not an object"),
         ({"index": "2"}, "index is not an integer"),
         ({"rule": None}, "rule is not text"),

@@ -80,7 +80,7 @@ COMPLAINT_FLOW: dict[str, Any] = {
 }
 
 
-def care_app() -> dict[str, Any]:
+def care_app(*rules: dict[str, Any]) -> dict[str, Any]:
     return f.app(
         APP,
         f.form(
@@ -124,6 +124,7 @@ def care_app() -> dict[str, Any]:
             {"form": "complaint", "roles": ["handler"], "actions": ["read"]},
         ],
         flows=[COMPLAINT_FLOW],
+        rules=list(rules),
         calendar={"hours": [["09:00", "12:00"], ["13:00", "18:00"]]},
     )
 
@@ -399,3 +400,37 @@ async def test_simulate_writes_nothing(installed: httpx.AsyncClient, people: Peo
     opened = [e["node"] for e in result["timeline"] if e["kind"] == "task_opened"]
     assert opened == ["classify", "handle", "review"]
     assert (await client.get("/api/flow-instances", params={"app": APP})).json()["items"] == []
+
+
+async def test_a_rule_starts_the_flow_once(client: httpx.AsyncClient, people: People) -> None:
+    rule = {
+        "key": "open_work_order",
+        "on": {"form": "complaint", "event": "created"},
+        "then": [{"type": "start_flow", "flow": "complaint", "vars": {"channel": "phone"}}],
+    }
+    again = {**rule, "key": "again", "on": {"form": "complaint", "event": "updated"}}
+    answer = await client.post("/api/apps/import", json=care_app(rule, again))
+    assert answer.status_code in (200, 201), answer.text
+    complaint = await _create(client, people.desk, "complaint", {"summary": "Cold room"})
+    changed = await client.patch(
+        f"/api/records/{APP}/complaint/{complaint}", json={"data": {"phone": "13900000000"}}
+    )
+    assert changed.status_code == 200, changed.text
+    listed = await client.get("/api/flow-instances", params={"app": APP, "record_id": complaint})
+    (instance,) = listed.json()["items"]
+    assert instance["waiting_at"] == ["classify"]
+    detail = (await client.get(f"/api/flow-instances/{instance['id']}")).json()
+    assert detail["vars"] == {"channel": "phone"}
+    (task,) = (await _inbox(client, people.boss))["items"]
+    assert task["title"] == "Classify: Cold room"
+
+
+async def test_a_start_flow_of_another_form_is_refused_at_import(client: httpx.AsyncClient) -> None:
+    rule = {
+        "key": "wrong",
+        "on": {"form": "staff", "event": "created"},
+        "then": [{"type": "start_flow", "flow": "complaint"}],
+    }
+    answer = await client.post("/api/apps/import", json=care_app(rule))
+    assert answer.status_code == 422
+    assert [e["path"] for e in answer.json()["errors"]] == ["/rules/0/then/0/flow"]
