@@ -434,3 +434,17 @@ async def test_a_start_flow_of_another_form_is_refused_at_import(client: httpx.A
     answer = await client.post("/api/apps/import", json=care_app(rule))
     assert answer.status_code == 422
     assert [e["path"] for e in answer.json()["errors"]] == ["/rules/0/then/0/flow"]
+
+
+async def test_a_flow_exports_as_bpmn(installed: httpx.AsyncClient, people: People) -> None:
+    client = installed
+    answer = await client.get(f"/api/apps/{APP}/flows/complaint/bpmn")
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"].startswith("application/xml")
+    assert "care-complaint.bpmn" in answer.headers["content-disposition"]
+    assert answer.text.count("<bpmn:userTask") == 3
+    assert "bpmndi:BPMNDiagram" in answer.text
+    refused = await client.get(f"/api/apps/{APP}/flows/complaint/bpmn", headers=people.boss.headers)
+    assert refused.status_code == 403
+    missing = await client.get(f"/api/apps/{APP}/flows/nope/bpmn")
+    assert missing.status_code == 404
