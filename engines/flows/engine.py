@@ -32,7 +32,7 @@ import copy
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import UTC, datetime, time
 from typing import Any, Protocol, TypeAlias
 
 from formloom.engines.logic import LogicError, evaluate
@@ -314,6 +314,13 @@ def _graph(flow: FlowSpec) -> _Graph:
     for index, edge in enumerate(flow.edges):
         outgoing.setdefault(edge.source, []).append((index, edge))
         incoming.setdefault(edge.target, []).append((index, edge))
+    # where a token can go next: its edges, and a user task's outcome jumps (``to``)
+    successors: dict[str, list[str]] = {
+        key: [edge.target for _, edge in outgoing.get(key, ())] for key in nodes
+    }
+    for node in flow.nodes:
+        if isinstance(node, UserTaskNode):
+            successors[node.key] += [o.to for o in node.outcomes if o.to is not None]
     memo: dict[tuple[str, str], bool] = {}
 
     def reaches(start: str, goal: str) -> bool:
@@ -326,13 +333,13 @@ def _graph(flow: FlowSpec) -> _Graph:
         result = False
         while queue and not result:
             here = queue.popleft()
-            for _, edge in outgoing.get(here, ()):
-                if edge.target == goal:
+            for target in successors.get(here, ()):
+                if target == goal:
                     result = True
                     break
-                if edge.target not in seen:
-                    seen.add(edge.target)
-                    queue.append(edge.target)
+                if target not in seen:
+                    seen.add(target)
+                    queue.append(target)
         memo[(start, goal)] = result
         return result
 
@@ -386,7 +393,7 @@ class _Runner:
         self._settle()
 
     def _start(self, event: Start) -> None:
-        if self.state.tokens or self.state.seq:
+        if self.state.tokens or self.state.seq or self.state.status != "running":
             raise FlowInputError("the instance has started already", code="started")
         self.state.starter = event.starter
         variables: dict[str, Any] = {}
@@ -474,6 +481,9 @@ class _Runner:
             self._leave_waiting(token, node, "timeout", self._out(node, on="timeout"))
         elif purpose.startswith("escalate:"):
             self._escalate(token, node, purpose.removeprefix("escalate:"))
+        elif purpose.startswith("remind:"):
+            number, _, task = purpose.removeprefix("remind:").partition(":")
+            self._remind_again(token, node, task, int(number))
 
     def _message(self, event: MessageSent) -> None:
         for token in self.state.tokens:
@@ -503,6 +513,11 @@ class _Runner:
     def _subflow_ended(self, event: SubflowEnded) -> None:
         token = self.state.token_with_child(event.child)
         if token is None:
+            stray = self.state.strays.pop(event.child, None)
+            if stray is not None:
+                # left running when its step moved on (multi with cancel_rest false)
+                step = self.state.steps.setdefault(stray, {})
+                step.setdefault("results", []).append(dict(event.vars))
             return
         token.children.remove(event.child)
         node = self.graph.nodes[token.node]
@@ -660,11 +675,14 @@ class _Runner:
         cancel_rest = True
         if isinstance(node, UserTaskNode | SubflowNode) and node.multi is not None:
             cancel_rest = node.multi.cancel_rest
-        if not cancel_rest and token.tasks:
+        if not cancel_rest:
             for key in list(token.tasks):
                 self.state.strays[key] = node.key
                 self._cancel_task_timers(token, key)
+            for child in token.children:
+                self.state.strays[child] = node.key
             token.tasks.clear()
+            token.children.clear()
         self._withdraw(token)
         self.effects.append(StepCompleted(node=node.key, outcome=outcome))
         if jump is not None:
@@ -713,7 +731,10 @@ class _Runner:
         for token in list(self.state.tokens):
             self._withdraw(token)
         for key, node in self.state.strays.items():
-            self.effects.append(TaskClosed(task=key, node=node, reason="withdrawn"))
+            if isinstance(self.graph.nodes.get(node), SubflowNode):
+                self.effects.append(SubflowCancelled(child=key, node=node))
+            else:
+                self.effects.append(TaskClosed(task=key, node=node, reason="withdrawn"))
         self.state.strays.clear()
         self.queue.clear()
         self.state.status = status  # type: ignore[assignment]
@@ -800,15 +821,18 @@ class _Runner:
 
     def _escalate(self, token: Token, node: Node, task: str) -> None:
         ref = token.tasks.get(task)
-        if ref is None or not isinstance(node, UserTaskNode):
+        if (
+            ref is None
+            or not isinstance(node, UserTaskNode)
+            or ref.escalation >= len(node.escalations)
+        ):
             return
         escalation = node.escalations[ref.escalation]
         if escalation.action == "remind":
             self.effects.append(TaskReminded(task=task, node=node.key, candidates=ref.candidates))
             if escalation.repeat is not None:
-                due = add_duration(self.now, parse_duration(escalation.repeat), self.zone)
-                self._arm(token, node, due, f"escalate:{task}")
-                return
+                # a timer of its own, so that the escalations after it still come
+                self._remind_again(token, node, task, ref.escalation, first=True)
         elif escalation.action == "reassign":
             assert escalation.to is not None
             ref.candidates = self._candidates(escalation.to, node, ref.item)
@@ -824,9 +848,31 @@ class _Runner:
         ref.escalation += 1
         self._arm_escalation(token, node, task)
 
+    def _remind_again(
+        self, token: Token, node: Node, task: str, number: int, *, first: bool = False
+    ) -> None:
+        """A repeating reminder (escalation ``number``) is due: remind, arm the next one."""
+        ref = token.tasks.get(task)
+        if ref is None or not isinstance(node, UserTaskNode) or number >= len(node.escalations):
+            return
+        repeat = node.escalations[number].repeat
+        if repeat is None:
+            return
+        if not first:
+            self.effects.append(TaskReminded(task=task, node=node.key, candidates=ref.candidates))
+        try:
+            due = add_duration(self.now, parse_duration(repeat), self.zone)
+        except InvalidTiming as error:
+            raise FlowRuntimeError(
+                node.key, f"nodes/{node.key}/escalations/{number}/repeat: {error}"
+            ) from error
+        self._arm(token, node, due, f"remind:{number}:{task}")
+
     def _cancel_task_timers(self, token: Token, task: str) -> None:
         for timer, purpose in list(token.timers.items()):
-            if purpose == f"escalate:{task}":
+            if purpose == f"escalate:{task}" or (
+                purpose.startswith("remind:") and purpose.split(":", 2)[2:] == [task]
+            ):
                 del token.timers[timer]
                 self.effects.append(TimerCancelled(timer=timer, node=token.node))
 
@@ -956,6 +1002,7 @@ class _Runner:
     def _due(
         self, timing: Timing, pointer: str, item: Any, *, start: datetime | None = None
     ) -> datetime:
+        """The moment ``timing`` gives (an aware UTC datetime, as effects carry times)."""
         base = (start or self.now).astimezone(self.zone)
         try:
             if timing.after is not None:
@@ -974,7 +1021,7 @@ class _Runner:
         except LogicError as error:
             raise FlowRuntimeError(None, f"{pointer}/at: {error}") from error
         if isinstance(moment, datetime):
-            return moment
+            return moment.astimezone(UTC)
         return localize(datetime.combine(moment, time()), self.zone)
 
     # -- expressions -----------------------------------------------------------------

@@ -200,7 +200,8 @@ class InstanceState:
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)
     tokens: list[Token] = field(default_factory=list)
     mailbox: list[dict[str, Any]] = field(default_factory=list)
-    #: Tasks left open when their step moved on (multi with cancel_rest false): task -> node
+    #: Tasks and subflows left open when their step moved on (multi with cancel_rest
+    #: false): task or subflow instance -> node
     strays: dict[str, str] = field(default_factory=dict)
     starter: str | None = None
     last_actor: str | None = None

@@ -360,6 +360,16 @@ class Run:
         key = self.timer(node, purpose)
         return self.fire_timer(key)
 
+    def live_timers(self) -> list[str]:
+        """Armed timers not fired or cancelled yet, the earliest first (ties: armed first)."""
+        live = {key for token in self.state.tokens for key in token.timers}
+        order = list(self.timers)
+        return sorted(live, key=lambda key: (self.timers[key].due, order.index(key)))
+
+    def fire_next(self) -> tuple[Effect, ...]:
+        """Fire the earliest live timer (what a host's timer queue does)."""
+        return self.fire_timer(self.live_timers()[0])
+
     def fire_timer(self, key: str) -> tuple[Effect, ...]:
         self.now = max(self.now, self.timers[key].due)
         return self.send(TimerFired(key))
