@@ -800,7 +800,7 @@ class _Runner:
                     edit=tuple(node.edit),
                     required=tuple(node.required),
                     hide=tuple(node.hide),
-                    context=self._expression_context(item),
+                    context=self._snapshot(item),
                 )
             )
             if due is not None and node.escalations:
@@ -945,7 +945,7 @@ class _Runner:
             user={"id": self.state.starter} if self.state.starter else {},
             zone=self.context.zone,
             occurrence=f"{self.state.id}.{self.state.seq + 1}",
-            extra=self._extra(None),
+            extra=self._snapshot(None, record=False),
         )
         self.state.seq += 1
         run = evaluate_rule(rule, event).runs[0]
@@ -1036,6 +1036,14 @@ class _Runner:
             "starter": self.state.starter,
             "item": item,
         }
+
+    def _snapshot(self, item: Any, *, record: bool = True) -> dict[str, Any]:
+        """The expression context as it is now, for an effect to carry: later steps of the
+        same advance (a set action, a step completing) must not change what it holds."""
+        context = copy.deepcopy(self._extra(item))
+        if record:
+            context.update(record=dict(self.record), now=self._now_text(), user=None)
+        return context
 
     def _expression_context(self, item: Any, user: Any = None) -> dict[str, Any]:
         return {

@@ -1021,3 +1021,34 @@ def test_an_inclusive_join_waits_for_a_token_that_can_reach_it_by_an_outcome_jum
     stop.complete("a")
     stop.complete("b", "stop")  # b's token is gone: nothing can reach the join any more
     assert stop.opened() == ["a", "b", "last"]
+
+
+def test_effects_keep_what_they_saw_when_later_steps_of_the_advance_change_things() -> None:
+    # a task opened before a set action of the same advance; an action planned before a
+    # wait of the same advance consumed its message
+    spec = flow(
+        [start(), parallel("split"), task("a"), action("mark", set_values(severity="high"))]
+        + [task("b"), end("e1"), end("e2")],
+        [
+            edge("start", "split"),
+            edge("split", "a"),
+            edge("split", "mark"),
+            edge("a", "e1"),
+            *chain("mark", "b", "e2"),
+        ],
+    )
+    run = Run(spec, {"severity": "low"})
+    run.start()
+    assert [e.context["record"]["severity"] for e in opened(run)] == ["low", "high"]
+    spec = flow(
+        [start(), task("a"), action("tell", notify("{{ steps.a.outcome }}"))]
+        + [wait("w", message="m"), end()],
+        [*chain("start", "a", "tell", "w"), edge("w", "end", on="met")],
+    )
+    run = Run(spec)
+    run.start()
+    run.message("m", 1)
+    run.complete("a")
+    (plan,) = of(run.last, ActionsPlanned)
+    assert set(plan.actions[0].data()["context"]["steps"]) == {"a"}
+    assert set(run.state.steps) == {"a", "w"}
