@@ -128,6 +128,9 @@ class Plan:
     entries: dict[str, EntryChanges] = field(default_factory=dict)
     blocked: list[dict[str, Any]] = field(default_factory=list)
     migrations: dict[str, FormMigration] = field(default_factory=dict)
+    #: Running flow instances per changed or removed flow: they stay on the version they
+    #: started on (docs/flows.md, "Versions").
+    running_flows: dict[str, int] = field(default_factory=dict)
 
     @property
     def can_apply(self) -> bool:
@@ -148,6 +151,7 @@ class Plan:
             "summary": counts,
             "forms": [f.to_dict() for f in self.forms],
             **{name: changes.to_dict() for name, changes in self.entries.items()},
+            **({"running_flows": dict(self.running_flows)} if self.running_flows else {}),
             "can_apply": self.can_apply,
             "blocked": self.blocked,
         }

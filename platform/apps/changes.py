@@ -97,6 +97,11 @@ async def make_plan(
         )
         plan.forms.append(form_plan(diff, total, touched, migrations.get(diff.form)))
     _entry_changes(plan, current, spec)
+    flows = plan.entries.get("flows")
+    if flows is not None and (flows.changed or flows.removed):
+        plan.running_flows = await repository.running_flows(
+            session, spec.key, [*flows.changed, *flows.removed]
+        )
     block(plan, allow_destructive)
     return plan
 

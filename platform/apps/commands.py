@@ -51,6 +51,10 @@ def render_table(plan: dict[str, Any]) -> str:
         if entries:
             parts = [f"{verb} {', '.join(keys)}" for verb, keys in entries.items() if keys]
             lines.append(f"{name}: " + "; ".join(parts))
+    for flow, count in (plan.get("running_flows") or {}).items():
+        lines.append(
+            f"flow {flow}: {count} running instance(s) finish on the version they started on"
+        )
     summary = plan.get("summary")
     if summary:
         lines.append(

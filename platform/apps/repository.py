@@ -50,6 +50,7 @@ from formloom.engines.logic.sql_values import SAFE, CompiledValue, compile_value
 from formloom.platform.models import (
     App,
     AppVersion,
+    FlowInstance,
     Record,
     RecordHistory,
     RecordUnique,
@@ -555,3 +556,17 @@ def set_based_statement(
         invalid.label("invalid"),
         select(func.count()).select_from(moved_rows).scalar_subquery().label("migrated"),
     ).add_cte(written)
+
+
+async def running_flows(session: AsyncSession, app: str, flows: Sequence[str]) -> dict[str, int]:
+    """How many instances of each of ``flows`` run (on whatever version they started on)."""
+    rows = await session.execute(
+        select(FlowInstance.flow, func.count())
+        .where(
+            FlowInstance.app == app,
+            FlowInstance.flow.in_(list(flows)),
+            FlowInstance.status == "running",
+        )
+        .group_by(FlowInstance.flow)
+    )
+    return {flow: int(count) for flow, count in rows.all()}

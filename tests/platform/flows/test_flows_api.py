@@ -448,3 +448,46 @@ async def test_a_flow_exports_as_bpmn(installed: httpx.AsyncClient, people: Peop
     assert refused.status_code == 403
     missing = await client.get(f"/api/apps/{APP}/flows/nope/bpmn")
     assert missing.status_code == 404
+
+
+async def test_changing_a_flow_keeps_running_instances_on_their_version(
+    installed: httpx.AsyncClient, people: People
+) -> None:
+    client = installed
+    complaint = await _create(client, people.desk, "complaint", {"summary": "Noise"})
+    started = await client.post(
+        f"/api/flows/{APP}/complaint/start", json={"record_id": complaint},
+        headers=people.desk.headers,
+    )  # fmt: skip
+    assert started.json()["app_version"] == 1
+    changed = care_app()
+    changed["version"] = "1.1.0"
+    review = next(n for n in changed["flows"][0]["nodes"] if n["key"] == "review")
+    review["title"] = "Second look: {{ record.summary }}"
+    plan = await client.post("/api/apps/import", params={"dry_run": "true"}, json=changed)
+    assert plan.status_code == 200, plan.text
+    assert plan.json()["flows"]["changed"] == ["complaint"]
+    assert plan.json()["running_flows"] == {"complaint": 1}
+    applied = await client.post("/api/apps/import", json=changed)
+    assert applied.status_code == 200, applied.text
+    # the running instance finishes on version 1; a new one starts on version 2
+    (task,) = (await _inbox(client, people.boss))["items"]
+    await client.post(f"/api/tasks/{task['id']}/claim", headers=people.boss.headers)
+    staff = await _create(client, people.boss, "staff", {"name": "N", "username": "nurse1"})
+    await client.post(
+        f"/api/tasks/{task['id']}/complete", json={"values": {"handler": staff}},
+        headers=people.boss.headers,
+    )  # fmt: skip
+    (handle,) = (await _inbox(client, people.nurse))["items"]
+    await client.post(
+        f"/api/tasks/{handle['id']}/complete", json={"values": {"resolution": "Moved room"}},
+        headers=people.nurse.headers,
+    )  # fmt: skip
+    (old_review,) = (await _inbox(client, people.boss))["items"]
+    assert old_review["title"] == "Review: Noise"
+    other = await _create(client, people.desk, "complaint", {"summary": "Food"})
+    newer = await client.post(
+        f"/api/flows/{APP}/complaint/start", json={"record_id": other},
+        headers=people.desk.headers,
+    )  # fmt: skip
+    assert newer.json()["app_version"] == 2
