@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Literal, TypeAlias
 
+from formloom.engines.logic import LogicError
 from formloom.engines.logic.dates import format_datetime, parse_temporal
 from formloom.engines.rules.actions import PlannedAction
 
@@ -58,6 +59,7 @@ _VERSION = 1
 STATE_FORMAT = f"{_FORMAT_NAME}/{_VERSION}"
 
 Status: TypeAlias = Literal["running", "completed", "terminated", "cancelled"]
+_STATUSES = frozenset({"running", "completed", "terminated", "cancelled"})
 
 
 class StateFormatError(ValueError):
@@ -71,10 +73,27 @@ def _time(value: datetime | None) -> str | None:
 def _parse_time(value: Any) -> datetime | None:
     if value is None:
         return None
-    moment = parse_temporal(value, "state")
+    try:
+        moment = parse_temporal(value, "state")
+    except LogicError as error:
+        raise ValueError(str(error)) from None
     if not isinstance(moment, datetime):
-        raise StateFormatError(f"expected a datetime, got {value!r}")
+        raise ValueError(f"expected a datetime, got {value!r}")
     return moment
+
+
+# A damaged state must fail as StateFormatError, not load as something else: a JSON array
+# where an object belongs (or the reverse) is refused, not converted.
+def _object(value: Any, what: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{what} must be an object, not {type(value).__name__}")
+    return value
+
+
+def _array(value: Any, what: str) -> list[Any]:
+    if not isinstance(value, list | tuple):
+        raise TypeError(f"{what} must be an array, not {type(value).__name__}")
+    return list(value)
 
 
 @dataclass(frozen=True)
@@ -93,7 +112,11 @@ class Candidates:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Candidates:
-        return cls(tuple(data.get("roles", ())), tuple(data.get("users", ())))
+        data = _object(data, "candidates")
+        return cls(
+            tuple(_array(data.get("roles", ()), "candidates.roles")),
+            tuple(_array(data.get("users", ()), "candidates.users")),
+        )
 
 
 @dataclass
@@ -115,6 +138,7 @@ class TaskRef:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TaskRef:
+        data = _object(data, "a task")
         return cls(
             due=_parse_time(data.get("due")),
             escalation=int(data.get("escalation", 0)),
@@ -143,11 +167,12 @@ class MultiState:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> MultiState:
+        data = _object(data, "multi")
         return cls(
             total=int(data["total"]),
             needed=int(data["needed"]),
             done=int(data.get("done", 0)),
-            outcomes=list(data.get("outcomes", [])),
+            outcomes=_array(data.get("outcomes", []), "multi.outcomes"),
         )
 
 
@@ -177,14 +202,20 @@ class Token:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Token:
+        data = _object(data, "a token")
         multi = data.get("multi")
+        tasks = _object(data.get("tasks", {}), "token.tasks")
+        arrived = _object(data.get("arrived", {}), "token.arrived")
         return cls(
             id=str(data["id"]),
             node=str(data["node"]),
-            tasks={key: TaskRef.from_dict(ref) for key, ref in data.get("tasks", {}).items()},
-            timers=dict(data.get("timers", {})),
-            children=list(data.get("children", [])),
-            arrived={int(edge): int(count) for edge, count in data.get("arrived", {}).items()},
+            tasks={key: TaskRef.from_dict(ref) for key, ref in tasks.items()},
+            timers={
+                key: str(purpose)
+                for key, purpose in _object(data.get("timers", {}), "token.timers").items()
+            },
+            children=_array(data.get("children", []), "token.children"),
+            arrived={int(edge): int(count) for edge, count in arrived.items()},
             multi=MultiState.from_dict(multi) if multi is not None else None,
         )
 
@@ -256,20 +287,31 @@ def state_from_dict(data: Mapping[str, Any]) -> InstanceState:
     name, _, version = str(data.get("format", "")).partition("/")
     if name != _FORMAT_NAME or not version.isdigit():
         raise StateFormatError(f"not a flow state: format {data.get('format')!r}")
+    if int(version) < 1:
+        raise StateFormatError(f"not a flow state: format {data.get('format')!r}")
     if int(version) > _VERSION:
         raise StateFormatError(
             f"flow state format {version} is newer than this version reads ({_VERSION})"
         )
     try:
+        status = data["status"]
+        if status not in _STATUSES:
+            raise ValueError(f"unknown status {status!r}")
+        steps = _object(data.get("steps", {}), "steps")
         return InstanceState(
             id=str(data["id"]),
             flow=str(data["flow"]),
-            status=data["status"],
-            vars=dict(data.get("vars", {})),
-            steps={key: dict(value) for key, value in data.get("steps", {}).items()},
-            tokens=[Token.from_dict(token) for token in data.get("tokens", [])],
-            mailbox=list(data.get("mailbox", [])),
-            strays=dict(data.get("strays", {})),
+            status=status,
+            vars=dict(_object(data.get("vars", {}), "vars")),
+            steps={key: dict(_object(value, f"step {key}")) for key, value in steps.items()},
+            tokens=[Token.from_dict(token) for token in _array(data.get("tokens", []), "tokens")],
+            mailbox=[
+                dict(_object(message, "a message"))
+                for message in _array(data.get("mailbox", []), "mailbox")
+            ],
+            strays={
+                key: str(node) for key, node in _object(data.get("strays", {}), "strays").items()
+            },
             starter=data.get("starter"),
             last_actor=data.get("last_actor"),
             seq=int(data.get("seq", 0)),
