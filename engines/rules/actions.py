@@ -183,9 +183,14 @@ class PlannedTask(PlannedActionBase):
     form: str
     record_id: str | None
     context: dict[str, Any]
+    #: ``{"form", "filter"}`` (the filter's ``record.x`` already literals): the task closes
+    #: itself when such a record is written.
+    done_when: dict[str, Any] | None = None
 
     def data(self) -> dict[str, Any]:
+        closing = {"done_when": self.done_when} if self.done_when is not None else {}
         return {
+            **closing,
             "role": self.role,
             "user": self.user,
             "title": self.title,
@@ -382,6 +387,7 @@ _LOADERS: dict[str, _Loader] = {
         form=d["form"],
         record_id=d.get("record_id"),
         context=d.get("context") or {},
+        done_when=d.get("done_when"),
     ),
     "notify": lambda common, d: PlannedNotify(
         **common,

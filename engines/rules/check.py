@@ -233,6 +233,9 @@ class _Checker:
             self.timing(parse_duration, action.due, f"{here}/due", "invalid_duration")
         else:
             self.expression(action.due, f"{here}/due")
+        if action.done_when is not None:
+            target = self.target_form(action.done_when.form, f"{here}/done_when/form")
+            self.query(action.done_when.filter, target, f"{here}/done_when/filter")
 
     def _delay(self, action: Any, here: str) -> None:
         if action.after is not None and action.at is not None:

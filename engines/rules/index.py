@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
-from .spec import DateTrigger, RecordTrigger, RuleSpec, ScheduleTrigger
+from .spec import CreateTaskAction, DateTrigger, RecordTrigger, RuleSpec, ScheduleTrigger
 
 __all__ = ["RuleIndex", "run_order"]
 
@@ -29,10 +29,16 @@ class RuleIndex:
         schedules: list[RuleSpec] = []
         dates: dict[str, list[RuleSpec]] = defaultdict(list)
         self._by_key: dict[str, RuleSpec] = {}
+        closing: set[str] = set()
         for rule in rules:
             self._by_key[rule.key] = rule
             if not rule.enabled:
                 continue
+            closing |= {
+                action.done_when.form
+                for action in rule.then
+                if isinstance(action, CreateTaskAction) and action.done_when is not None
+            }
             trigger = rule.on
             if isinstance(trigger, RecordTrigger):
                 record[(trigger.form, trigger.event)].append(rule)
@@ -43,6 +49,12 @@ class RuleIndex:
         self._record = {key: tuple(sorted(group, key=run_order)) for key, group in record.items()}
         self._schedules = tuple(sorted(schedules, key=run_order))
         self._dates = {key: tuple(sorted(group, key=run_order)) for key, group in dates.items()}
+        self._closing = frozenset(closing)
+
+    def closes_tasks(self, form: str) -> bool:
+        """Whether a write of ``form`` may close rule tasks (some ``create_task`` has
+        ``done_when`` on it): the platform looks for such tasks only then."""
+        return form in self._closing
 
     def rule(self, key: str) -> RuleSpec | None:
         """The rule with ``key`` (enabled or not)."""

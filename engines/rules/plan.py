@@ -462,6 +462,16 @@ def _resolve(rule: RuleSpec, index: int, action: Any, run: _Run) -> PlannedActio
             form=event.form,
             record_id=event.record_id,
             context=run.context(),
+            done_when=(
+                {
+                    "form": action.done_when.form,
+                    "filter": run.substituted(
+                        action.done_when.filter, f"{pointer}/done_when/filter"
+                    ),
+                }
+                if action.done_when is not None
+                else None
+            ),
         )
     if isinstance(action, NotifyAction):
         recipients: list[dict[str, Any]] = []

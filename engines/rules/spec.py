@@ -226,6 +226,14 @@ class CreateTaskAction(_Action):
             "expression giving a date or datetime."
         ),
     )
+    done_when: RecordQuery | None = Field(
+        default=None,
+        description=(
+            "The task closes itself when a record of this form matching the filter is "
+            "created or updated (e.g. the survey arrives): the filter's 'record.x' are the "
+            "triggering record's values."
+        ),
+    )
 
 
 class Recipient(_Model):

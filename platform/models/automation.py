@@ -128,12 +128,16 @@ class Task(Base):
     outcome: Mapped[str | None] = mapped_column(String(63), nullable=True)
     comment: Mapped[str | None] = mapped_column(Text, nullable=True)
     step: Mapped[dict[str, Any] | None] = mapped_column(JsonDocument, nullable=True)
+    #: A rule task that closes itself when a record of this form matching ``step``'s
+    #: ``done_when`` filter is written.
+    close_form: Mapped[str | None] = mapped_column(String(63), nullable=True)
 
     __table_args__ = (
         Index("ix_tasks_app_status", "app", "status"),
         Index("ix_tasks_record_id", "record_id"),
         Index("ix_tasks_instance_id", "instance_id"),
         Index("ix_tasks_assignee_status", "assignee", "status"),
+        Index("ix_tasks_closing", "app", "close_form", "status"),
     )
 
 

@@ -375,6 +375,7 @@ class RecordService:
                         self, installed, plan, form=form, record_id=record.id
                     )
                 await automation.move_date_timers(self, installed, form, record.id, data, None)
+                await automation.close_waiting_tasks(self, installed, form, record.id, data)
                 return record
             # The app changed since this process last read it: validate against the new one.
             installed = await self.catalog.get(self.session, app)
@@ -474,6 +475,7 @@ class RecordService:
         if plan is not None:
             await automation.carry_out(self, installed, plan, form=form, record_id=record.id)
         await automation.move_date_timers(self, installed, form, record.id, data, changed)
+        await automation.close_waiting_tasks(self, installed, form, record.id, data)
         await self._tell_watchers(installed, form, record.id, "updated")
         return record
 

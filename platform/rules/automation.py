@@ -34,6 +34,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from formloom.engines.apps import AppSpec
 from formloom.engines.forms import label_text
+from formloom.engines.logic import LogicError, evaluate
+from formloom.engines.logic.coercion import truthy
 from formloom.engines.logic.dates import format_datetime
 from formloom.engines.rules import (
     Cascade,
@@ -415,7 +417,40 @@ def task_row(installed: RuleApp, action: PlannedTask, now: datetime) -> Task:
         due=action.task_due,
         status="open",
         created_at=now,
+        close_form=action.done_when["form"] if action.done_when else None,
+        step={"done_when": action.done_when["filter"]} if action.done_when else None,
     )
+
+
+async def close_waiting_tasks(
+    records: RuleRecords,
+    installed: RuleApp,
+    form: str,
+    record_id: str,
+    data: Mapping[str, Any],
+) -> None:
+    """Rule tasks waiting for a record like this one (``done_when``) are done: the survey
+    arrived, so the "call if not answered" task closes itself. Only forms some rule names
+    pay for the query."""
+    if not installed.rules.closes_tasks(form):
+        return
+    waiting = (
+        await records.session.scalars(
+            select(Task).where(
+                Task.app == installed.key, Task.close_form == form, Task.status == "open"
+            )
+        )
+    ).all()
+    seen = {**data, "id": record_id}
+    for task in waiting:
+        wanted = (task.step or {}).get("done_when")
+        try:
+            matched = truthy(evaluate(wanted, seen, now=records.now))
+        except LogicError:
+            continue  # a filter this record cannot be judged by: the task stays open
+        if matched:
+            task.status, task.outcome = "done", "done_when"
+            task.completed_at, task.completed_by = records.now, f"rule:{task.rule}"
 
 
 async def log_runs(records: RuleRecords, plan: Plan, *, form: str, record_id: str | None) -> None:

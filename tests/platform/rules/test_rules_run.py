@@ -827,3 +827,45 @@ async def test_an_action_at_an_expression_and_a_task_for_one_user(
     assert (await client.get("/api/tasks", params={"app": APP}, headers=wu.headers)).json()[
         "items"
     ] == []
+
+
+async def test_a_task_closes_itself_when_what_it_waits_for_is_written(
+    client: httpx.AsyncClient, users: Users
+) -> None:
+    """`done_when`: the "call if no answer" task is done when the answer arrives — a record
+    of the named form whose filter (with the triggering record's values) holds."""
+    rule = {
+        "key": "ask_echo",
+        "on": {"form": "visit", "event": "created"},
+        "then": [
+            {"type": "create_task", "role": "doctor", "title": "Call if no echo",
+             "done_when": {"form": "echo",
+                           "filter": {"==": [{"var": "note"}, {"var": "record.flag"}]}}},
+        ],
+    }  # fmt: skip
+    await install(client, rule)
+    doctor = await users.create("dr_echo", roles={APP: ["doctor"]})
+    await create(client, "visit", {"pain": 2, "flag": "v-1"})
+    await create(client, "visit", {"pain": 3, "flag": "v-2"})
+
+    async def open_titles() -> list[str]:
+        answer = await client.get("/api/tasks", params={"app": APP}, headers=doctor.headers)
+        return sorted(task["title"] + ":" + task["status"] for task in answer.json()["items"])
+
+    assert await open_titles() == ["Call if no echo:open"] * 2
+    await create(client, "echo", {"note": "someone else"})
+    assert len(await open_titles()) == 2
+    echo = await create(client, "echo", {"note": "draft"})
+    changed = await client.patch(
+        f"/api/records/{APP}/echo/{echo['id']}", json={"data": {"note": "v-2"}}
+    )
+    assert changed.status_code == 200, changed.text
+    assert len(await open_titles()) == 1
+    done = await client.get(
+        "/api/tasks", params={"app": APP, "status": "done"}, headers=doctor.headers
+    )
+    assert [t["outcome"] for t in done.json()["items"]] == ["done_when"]
+    bad = {**rule, "then": [{**rule["then"][0], "done_when": {"form": "nope", "filter": True}}]}
+    refused = await client.post("/api/apps/import", json=ward(bad))
+    assert refused.status_code == 422
+    assert [e["path"] for e in refused.json()["errors"]] == ["/rules/0/then/0/done_when/form"]
