@@ -33,7 +33,16 @@ from formloom.engines.forms import FormSpec, field_types
 from formloom.engines.forms.fields import RelationField
 from formloom.engines.logic import check_expression, variables
 from formloom.engines.rules.check import CONTEXT_ROOTS, Issue, check_rule
-from formloom.engines.rules.spec import RecordTrigger, RejectAction, RuleSpec
+from formloom.engines.rules.spec import (
+    CreateRecordAction,
+    CreateTaskAction,
+    NotifyAction,
+    RecordTrigger,
+    RejectAction,
+    RuleSpec,
+    SetAction,
+    UpdateRecordsAction,
+)
 from formloom.engines.rules.templates import locale_texts, template_problems
 from formloom.engines.rules.timing import InvalidTiming, parse_duration
 
@@ -103,7 +112,9 @@ class _Checker:
         self.form = forms.get(flow.form)
         self.fields = field_types(self.form) if self.form is not None else {}
         self.found: list[Issue] = []
-        self.index = {node.key: number for number, node in enumerate(flow.nodes)}
+        self.index: dict[str, int] = {}
+        for number, node in enumerate(flow.nodes):
+            self.index.setdefault(node.key, number)  # a duplicate key is reported, not used
         self.outgoing: dict[str, list[int]] = {node.key: [] for node in flow.nodes}
         self.incoming: dict[str, list[int]] = {node.key: [] for node in flow.nodes}
 
@@ -131,8 +142,8 @@ class _Checker:
             if edge.source in self.index and edge.target in self.index:
                 self.outgoing[edge.source].append(number)
                 self.incoming[edge.target].append(number)
-        for role in flow.start.roles:
-            self.role(role, "/start/roles")
+        for number, role in enumerate(flow.start.roles):
+            self.role(role, f"/start/roles/{number}")
         self.expression(flow.start.when, "/start/when", roots={"record", "now"})
         for name, expression in flow.vars.items():
             self.expression(
@@ -468,7 +479,7 @@ class _Checker:
                     f"user task {node.key!r} offers no outcome {escalation.outcome!r}",
                 )
             if escalation.repeat is not None:
-                self.duration(escalation.repeat, f"{here}/repeat")
+                self.duration(escalation.repeat, f"{here}/repeat", positive=True)
 
     def assignee(self, assignee: Assignee, where: str) -> None:
         self.role(assignee.role, f"{where}/role")
@@ -502,6 +513,9 @@ class _Checker:
                     "reject_in_flow",
                     "a flow has no write to reject; use an exclusive gateway",
                 )
+            # the rule checks know nothing of this flow's nodes: steps.<node> is checked here
+            for sub, expression in _action_expressions(action):
+                self.steps_read(expression, f"{where}/actions/{number}{sub}")
         if self.form is None:
             return
         rule = RuleSpec(
@@ -530,7 +544,7 @@ class _Checker:
         if role is not None and self.roles is not None and role not in self.roles:
             self.add(pointer, "unknown_role", f"there is no role {role!r}")
 
-    def duration(self, text: str, pointer: str) -> None:
+    def duration(self, text: str, pointer: str, *, positive: bool = False) -> None:
         try:
             duration = parse_duration(text)
         except InvalidTiming as error:
@@ -538,6 +552,8 @@ class _Checker:
             return
         if duration.months < 0 or duration.days < 0 or duration.seconds < 0:
             self.add(pointer, "negative_duration", "a duration here cannot be negative")
+        elif positive and not (duration.months or duration.days or duration.seconds):
+            self.add(pointer, "invalid_duration", "a repeat interval must be longer than zero")
 
     def timing(self, timing: Timing, pointer: str) -> None:
         if timing.after is not None:
@@ -576,10 +592,36 @@ class _Checker:
                         "unknown_field",
                         f"{path!r}: form {self.flow.form!r} has no field {name!r}",
                     )
-            elif root == "steps" and rest:
-                name = rest.partition(".")[0]
-                if name not in self.index:
-                    self.add(pointer, "unknown_node", f"{path!r}: the flow has no node {name!r}")
+        if "steps" in roots:
+            self.steps_read(expression, pointer)
+
+    def steps_read(self, expression: Any, pointer: str) -> None:
+        """``steps.<node>`` must name a node of this flow."""
+        if expression is None:
+            return
+        for path in sorted(variables(expression)):
+            root, _, rest = path.partition(".")
+            name = rest.partition(".")[0]
+            if root == "steps" and name and name not in self.index:
+                self.add(pointer, "unknown_node", f"{path!r}: the flow has no node {name!r}")
+
+
+def _action_expressions(action: Any) -> list[tuple[str, Any]]:
+    """The JsonLogic parts of a rule action, with their pointers below the action."""
+    found: list[tuple[str, Any]] = [("/at", action.at)]
+    if isinstance(action, SetAction | CreateRecordAction | UpdateRecordsAction):
+        found += [(f"/values/{_escape(k)}", v) for k, v in action.values.items()]
+    if isinstance(action, UpdateRecordsAction):
+        found.append(("/filter", action.filter))
+    if isinstance(action, CreateTaskAction):
+        found += [("/user", action.user), ("/due", action.due)]
+    if isinstance(action, NotifyAction):
+        for number, recipient in enumerate(action.recipients):
+            found += [
+                (f"/recipients/{number}/user", recipient.user),
+                (f"/recipients/{number}/address", recipient.address),
+            ]
+    return found
 
 
 def _subflow_cycles(flows: Sequence[FlowSpec]) -> list[Issue]:
