@@ -136,6 +136,7 @@ class _Host:
         self.agenda: list[tuple[datetime, int, str, Event]] = []
         self.order = 0
         self.used: dict[str, int] = {}
+        self.cancelled: set[str] = set()  # timers withdrawn before they fell due
 
     def schedule(self, at: datetime, instance: str, event: Event) -> None:
         self.order += 1
@@ -188,7 +189,7 @@ class _Host:
         elif isinstance(effect, TimerArmed):
             self.schedule(max(effect.due, self.now), key, TimerFired(effect.timer))
         elif isinstance(effect, TimerCancelled):
-            pass  # a cancelled timer fires into nothing: the engine ignores stale timers
+            self.cancelled.add(effect.timer)  # dropped from the agenda when it comes up
         elif isinstance(effect, SubflowStarted):
             flow = self.flows.get(effect.flow)
             if flow is None:
@@ -213,6 +214,17 @@ class _Host:
                 )
         elif isinstance(effect, RecordSet):
             pass  # already in self.record
+
+    def moot(self, key: str, event: Event | _Change) -> bool:
+        """An agenda entry that can no longer do anything: a cancelled timer, an event for
+        an instance that has ended, a person acting on a task withdrawn meanwhile."""
+        if isinstance(event, _Change):
+            return False
+        if isinstance(event, TimerFired) and event.timer in self.cancelled:
+            return True
+        if self.instances[key].state.status != "running":
+            return True
+        return isinstance(event, TaskDone | TaskReturned) and event.task not in self.tasks
 
     def plan_choice(self, key: str, effect: TaskOpened) -> None:
         choices = self.script.choices.get(effect.node, ())
@@ -285,6 +297,8 @@ def simulate(
     events = 0
     while host.agenda:
         at, _, key, event = heapq.heappop(host.agenda)
+        if host.moot(key, event):
+            continue  # neither moves the clock nor counts as an event
         if at > end:
             stopped = "horizon"
             break
@@ -299,11 +313,6 @@ def simulate(
                 if running.state.status == "running":
                     host.run(other, RecordChanged())
             continue
-        instance = host.instances[key]
-        if instance.state.status != "running":
-            continue
-        if isinstance(event, TaskDone | TaskReturned) and event.task not in host.tasks:
-            continue  # the task was withdrawn before the person got to it
         host.run(key, event)
     status = host.instances[root].state.status
     if stopped == "idle" and status != "running":
