@@ -109,7 +109,7 @@ async def test_0008_gives_rule_tasks_candidates_and_is_reversible(scratch: Datab
             )  # fmt: skip
     kept = await tasks(scratch)
 
-    await upgrade(scratch)
+    await upgrade(scratch, "0008")
     after = await schema(scratch)
     assert after["tables"] >= FLOW_TABLES
     assert after["columns"] == before["columns"] | FLOW_COLUMNS
@@ -145,7 +145,7 @@ async def test_0008_gives_rule_tasks_candidates_and_is_reversible(scratch: Datab
     assert await tasks(scratch) == kept
 
     # and up again: the same candidates, nothing left over from the first time
-    await upgrade(scratch)
+    await upgrade(scratch, "0008")
     async with scratch.engine.connect() as connection:
         count = await connection.scalar(text("SELECT count(*) FROM task_candidates"))
     assert count == 4
