@@ -207,7 +207,9 @@ class _Host:
                 self.run(effect.child, Cancel(reason="parent withdrew it"))
         elif isinstance(effect, InstanceEnded) and instance.parent is not None:
             parent = self.instances[instance.parent]
-            if parent.state.status == "running" and effect.status != "cancelled":
+            # however the child ended (a child cancelled by its own cancel_when too): the
+            # parent ignores a child it withdrew itself, and moves on for any other
+            if parent.state.status == "running":
                 self.run(
                     instance.parent,
                     SubflowEnded(key, effect.status, dict(instance.state.vars)),

@@ -413,3 +413,20 @@ def test_a_checked_flow_with_every_node_type_runs_to_its_end() -> None:
     minor = sim(handle, Script(default_outcome=True), record, flows={"legal": audit})
     assert minor.status == "completed"
     assert [node for _, _, node in events(minor, "task_opened")] == ["triage", "call"]
+
+
+def test_a_subflow_cancelled_on_its_own_moves_the_parent_on() -> None:
+    child = line(task("check"), key="audit", cancel_when=eq("record.status", "void"))
+    parent = line(subflow("audit_it", "audit"), task("close"), key="main")
+    script = Script(changes=[{"after": "PT1H", "values": {"status": "void"}}])
+    result = sim(parent, script, flows={"audit": child})
+    ends = [(e["instance"], e["status"]) for e in result.timeline if e["kind"] == "instance_ended"]
+    assert ends == [("sim.2", "cancelled")]
+    steps = [(e["node"], e["outcome"]) for e in result.timeline if e["kind"] == "step_completed"]
+    assert steps == [("audit_it", "cancelled")]
+    assert [(t["instance"], t["node"]) for t in result.open_tasks] == [("sim", "close")]
+    # a parent that withdraws its child is not moved on by the child's end
+    withdrawn = sim(line(subflow("audit_it", "audit"), task("close"), key="main",
+                         cancel_when=eq("record.status", "void")),
+                    script, flows={"audit": child})  # fmt: skip
+    assert withdrawn.status == "cancelled" and withdrawn.open_tasks == []
