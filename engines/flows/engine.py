@@ -685,6 +685,7 @@ class _Runner:
             token.children.clear()
         self._withdraw(token)
         self.effects.append(StepCompleted(node=node.key, outcome=outcome))
+        self.state.steps.setdefault(node.key, {})["outcome"] = outcome  # also "skipped"
         if jump is not None:
             self.queue.append((jump, None))
             return

@@ -191,6 +191,7 @@ def test_all_mode_with_nobody_to_ask_is_skipped_only_by_a_plain_edge() -> None:
     run = Run(spec)
     run.start()
     assert run.steps() == [("sign", "skipped")] and run.opened() == ["next"]
+    assert run.state.steps["sign"] == {"outcome": "skipped"}  # what later conditions read
 
 
 def test_n_of_m_mode_moves_on_after_n_and_withdraws_the_rest() -> None:
