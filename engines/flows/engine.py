@@ -104,6 +104,7 @@ __all__ = [
     "MessageSent",
     "Person",
     "RecordChanged",
+    "SignerAdded",
     "Start",
     "StaticDirectory",
     "SubflowEnded",
@@ -206,6 +207,16 @@ class TaskReturned:
 
 
 @dataclass(frozen=True)
+class SignerAdded:
+    """Someone else must also do the step a task belongs to (加签): one more task, for
+    ``user``, and the step waits for it too (unless a veto ends it first)."""
+
+    task: str
+    user: str
+    actor: str | None
+
+
+@dataclass(frozen=True)
 class TimerFired:
     timer: str
 
@@ -238,6 +249,7 @@ Event: TypeAlias = (
     Start
     | TaskDone
     | TaskReturned
+    | SignerAdded
     | TimerFired
     | MessageSent
     | RecordChanged
@@ -370,7 +382,7 @@ class _Runner:
         if isinstance(event, Start):
             self._start(event)
         elif self.state.status != "running":
-            if isinstance(event, TaskDone | TaskReturned):
+            if isinstance(event, TaskDone | TaskReturned | SignerAdded):
                 raise FlowInputError(
                     f"the flow is {self.state.status}; its tasks are closed", code="closed"
                 )
@@ -379,6 +391,8 @@ class _Runner:
             self._task_done(event.task, event.outcome, event.actor, event.comment)
         elif isinstance(event, TaskReturned):
             self._task_returned(event)
+        elif isinstance(event, SignerAdded):
+            self._add_signer(event)
         elif isinstance(event, TimerFired):
             self._timer_fired(event.timer)
         elif isinstance(event, MessageSent):
@@ -806,6 +820,44 @@ class _Runner:
             )
             if due is not None and node.escalations:
                 self._arm_escalation(token, node, key)
+
+    def _add_signer(self, event: SignerAdded) -> None:
+        token = self.state.token_with_task(event.task)
+        if token is None:
+            raise FlowInputError(f"task {event.task} is not open", code="not_open")
+        node = self.graph.nodes[token.node]
+        if not isinstance(node, UserTaskNode):  # pragma: no cover - only user tasks have tasks
+            raise FlowInputError(f"task {event.task} is not a user task", code="not_open")
+        if any(ref.candidates.users == (event.user,) for ref in token.tasks.values()):
+            raise FlowInputError(f"{event.user} already has this step", code="signer_exists")
+        if token.multi is None:
+            token.multi = MultiState(total=len(token.tasks), needed=len(token.tasks))
+        token.multi.total += 1
+        token.multi.needed += 1
+        source = token.tasks[event.task]
+        candidates = Candidates(users=(event.user,))
+        key = self.state.next_id()
+        token.tasks[key] = TaskRef(due=source.due, item=source.item, candidates=candidates)
+        self.effects.append(
+            TaskOpened(
+                task=key,
+                node=node.key,
+                title=node.title,
+                description=node.description,
+                candidates=candidates,
+                assignee=event.user,
+                claim=False,
+                due=source.due,
+                item=source.item,
+                outcomes=tuple(option.key for option in node.outcomes),
+                edit=tuple(node.edit),
+                required=tuple(node.required),
+                hide=tuple(node.hide),
+                context=self._snapshot(source.item),
+            )
+        )
+        if source.due is not None and node.escalations:
+            self._arm_escalation(token, node, key)
 
     def _arm_escalation(self, token: Token, node: UserTaskNode, task: str) -> None:
         ref = token.tasks[task]
