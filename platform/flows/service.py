@@ -27,11 +27,16 @@ import contextvars
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, insert, select, update
+from jinja2 import Template
+from sqlalchemy import Executable, bindparam, delete, insert, inspect, select, text, update
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from formloom.engines.flows import (
     Advance,
@@ -61,7 +66,9 @@ from formloom.engines.flows.state import (
     Candidates,
     Effect,
     InstanceEnded,
+    NodeEntered,
     RecordSet,
+    StepCompleted,
     SubflowCancelled,
     SubflowStarted,
     TaskClosed,
@@ -76,7 +83,8 @@ from formloom.engines.forms import RecordInvalid, label_text
 from formloom.engines.logic import evaluate
 from formloom.engines.logic.coercion import truthy
 from formloom.engines.logic.dates import format_datetime
-from formloom.engines.rules import PlannedSet, render_template
+from formloom.engines.rules import PlannedSet
+from formloom.engines.rules.templates import _ENVIRONMENT as TEMPLATE_ENVIRONMENT
 from formloom.platform.apps.service import AppCatalog, InstalledApp
 from formloom.platform.auth.principal import Principal
 from formloom.platform.errors import (
@@ -138,6 +146,11 @@ class FlowService:
         self.now = now
         self.principal = principal
         self._event_ids = _EVENT_IDS
+        #: Rows inserted by :meth:`_flush` in one statement per table: the tasks an advance
+        #: opens, their candidates, timeline entries.
+        self._rows: dict[Any, list[dict[str, Any]]] = {Task: [], TaskCandidate: [], FlowEvent: []}
+        #: Rows added since the last flush that a later effect of the advance may read.
+        self._unflushed = False
         bind = session.bind
         self.dialect = bind.dialect.name if bind is not None else "sqlite"
 
@@ -352,6 +365,7 @@ class FlowService:
             return task
         task.assignee, task.claimed_at = self.principal.username, self.now
         self._event(task.instance_id, "task_claimed", task.node, task.id, {})
+        await self._flush()
         return task
 
     async def unclaim(self, task_id: str) -> Task:
@@ -361,6 +375,7 @@ class FlowService:
             raise Conflict("The task is not claimed.", code="not_claimed")
         task.assignee, task.claimed_at = None, None
         self._event(task.instance_id, "task_unclaimed", task.node, task.id, {})
+        await self._flush()
         return task
 
     async def delegate(self, task_id: str, username: str) -> Task:
@@ -382,6 +397,7 @@ class FlowService:
         )  # fmt: skip
         task.assignee, task.claimed_at = username, self.now
         self._event(task.instance_id, "task_delegated", task.node, task.id, {"to": username})
+        await self._flush()
         return task
 
     async def complete(
@@ -535,16 +551,21 @@ class FlowService:
 
     async def _directory(self, loaded: _Loaded, record: Mapping[str, Any]) -> StaticDirectory:
         """The app's people (by role, with their attributes) and the users of the staff
-        records the flow's assignee fields point at."""
-        rows = await self.session.execute(
-            select(UserRole.role, User.username, User.attributes)
-            .join(User, User.id == UserRole.user_id)
-            .where(UserRole.app == loaded.row.app, User.disabled_at.is_(None))
-            .order_by(User.username)
-        )
+        records the flow's assignee fields point at.
+
+        The engine asks for a role's members only for an assignee that names people one by
+        one (a role narrowed by ``where``; mode all or N); a flow without such an assignee
+        is given no members, and the query is saved on every advance."""
         roles: dict[str, list[Person]] = {}
-        for role, username, attributes in rows.all():
-            roles.setdefault(role, []).append(Person(username, attributes or {}))
+        if _lists_role_members(loaded.flow):
+            rows = await self.session.execute(
+                select(UserRole.role, User.username, User.attributes)
+                .join(User, User.id == UserRole.user_id)
+                .where(UserRole.app == loaded.row.app, User.disabled_at.is_(None))
+                .order_by(User.username)
+            )
+            for role, username, attributes in rows.all():
+                roles.setdefault(role, []).append(Person(username, attributes or {}))
         staff: dict[str, str] = {}
         for target, field in _assignee_fields(loaded):
             form = loaded.installed.spec.form(target)
@@ -595,13 +616,14 @@ class FlowService:
                 await self._carry_out(loaded, effect, done, actor)
         finally:
             _BUSY.reset(token)
-        row.state = done.state.to_dict()
-        row.status = done.state.status
-        row.lock_version += 1
-        row.updated_at = self.now
-        if done.state.status != "running" and row.ended_at is None:
-            row.ended_at = self.now
-        await self.session.flush()
+        ended = row.ended_at
+        if done.state.status != "running" and ended is None:
+            ended = self.now
+        await self._flush(
+            row,
+            {"state": done.state.to_dict(), "status": done.state.status,
+             "lock_version": row.lock_version + 1, "updated_at": self.now, "ended_at": ended},
+        )  # fmt: skip
         if done.record_changes:
             await self.record_written(row.app, row.record_id, "updated")
         if row.status != "running" and row.parent_id is not None:
@@ -624,6 +646,10 @@ class FlowService:
     ) -> None:
         row = loaded.row
         task_id: str | None = None
+        if self._unflushed and not isinstance(effect, _ADDS_ONLY):
+            # what follows reads the tables (a task opened earlier in this advance may be
+            # closed, its timer cancelled, the record written): the opened tasks go first
+            await self._flush()
         match effect:
             case TaskOpened():
                 task_id = await self._open_task(loaded, effect)
@@ -706,8 +732,8 @@ class FlowService:
         title = _render(effect.title, context, locale) or node.key
         task_id = new_id()
         first_role = effect.candidates.roles[0] if effect.candidates.roles else None
-        self.session.add(
-            Task(
+        self._rows[Task].append(
+            dict(
                 id=task_id, app=row.app, title=title[:500],
                 description=_render(effect.description, context, locale),
                 role=first_role, assignee=effect.assignee, form=row.form,
@@ -725,17 +751,57 @@ class FlowService:
                 },
             )
         )  # fmt: skip
-        await self._set_candidates(task_id, row.app, effect.candidates)
+        self._set_candidates(task_id, row.app, effect.candidates)
         return task_id
 
-    async def _set_candidates(self, task_id: str, app: str, candidates: Candidates) -> None:
-        rows = [{"task_id": task_id, "kind": "role", "value": r, "app": app}
-                for r in dict.fromkeys(candidates.roles)]  # fmt: skip
+    def _set_candidates(self, task_id: str, app: str, candidates: Candidates) -> None:
+        """Queue the task's candidate rows (see :meth:`_flush`)."""
+        rows = self._rows[TaskCandidate]
+        rows += [{"task_id": task_id, "kind": "role", "value": r, "app": app}
+                 for r in dict.fromkeys(candidates.roles)]  # fmt: skip
         rows += [{"task_id": task_id, "kind": "user", "value": u, "app": app}
                  for u in dict.fromkeys(candidates.users)]  # fmt: skip
+        self._unflushed = True
+
+    async def _flush(
+        self, row: FlowInstance | None = None, values: Mapping[str, Any] | None = None
+    ) -> None:
+        """Write what the service did: the session's objects (new instances, timers,
+        changed tasks), then the queued rows — the tasks an advance opened, their candidates,
+        the timeline entries — and the advanced instance's new ``values``.
+
+        The queued rows skip the ORM's unit of work (most of the cost of an advance): on
+        SQLite one INSERT per table; on PostgreSQL one statement for all of them and the
+        instance's UPDATE (a data-modifying CTE, the rows passed as JSON), so an advance
+        costs one round trip to write however many rows it adds."""
+        if (
+            row is not None
+            and values is not None
+            and (self.dialect != "postgresql" or not inspect(row).persistent)
+        ):
+            for name, value in values.items():
+                setattr(row, name, value)  # the ORM writes it (a new instance: inserts it)
+            row = None
         await self.session.flush()
-        if rows:
-            await self.session.execute(insert(TaskCandidate), rows)
+        self._unflushed = False
+        queued, self._rows = self._rows, {Task: [], TaskCandidate: [], FlowEvent: []}
+        if self.dialect != "postgresql":
+            for model, rows in queued.items():
+                if rows:
+                    await self.session.execute(insert(model), rows)
+            return
+        if row is None and not any(queued.values()):
+            return
+        params: dict[str, Any] = {
+            _TABLE_PARAMS[model]: [_json_row(item) for item in rows]
+            for model, rows in queued.items()
+        }
+        if row is not None and values is not None:
+            params.update(values, id=row.id)
+        await self.session.execute(_pg_write(update=row is not None), params)
+        if row is not None and values is not None:
+            for name, value in values.items():
+                set_committed_value(row, name, value)
 
     async def _task_by_key(self, key: str) -> Task | None:
         return (
@@ -761,7 +827,7 @@ class FlowService:
         if task is None:
             return None
         await self.session.execute(delete(TaskCandidate).where(TaskCandidate.task_id == task.id))
-        await self._set_candidates(task.id, task.app, candidates)
+        self._set_candidates(task.id, task.app, candidates)
         task.assignee, task.claimed_at = assignee, None
         task.role = candidates.roles[0] if candidates.roles else None
         return task.id
@@ -831,8 +897,8 @@ class FlowService:
     ) -> None:
         if instance_id is None:
             return
-        self.session.add(
-            FlowEvent(
+        self._rows[FlowEvent].append(
+            dict(
                 id=self._event_ids.next(), instance_id=instance_id, at=self.now,
                 actor=actor if actor is not None else (self.principal.username
                                                        if kind.startswith("task_") else None),
@@ -843,12 +909,84 @@ class FlowService:
 
 _OVERDUE = {"en": "Overdue task", "zh": "任务已逾期"}
 
+#: The queued rows' columns, and the parameter that carries them (PostgreSQL).
+_QUEUED_COLUMNS: dict[Any, tuple[str, ...]] = {
+    Task: (
+        "id", "app", "title", "description", "role", "assignee", "form", "record_id", "rule",
+        "source_key", "due", "status", "created_at", "instance_id", "node", "due_at",
+        "claim_required", "step",
+    ),
+    TaskCandidate: ("task_id", "kind", "value", "app"),
+    FlowEvent: ("id", "instance_id", "at", "actor", "kind", "node", "task_id", "data"),
+}  # fmt: skip
+_TABLE_PARAMS = {Task: "tasks", TaskCandidate: "candidates", FlowEvent: "events"}
+_PG_WRITES: dict[bool, Executable] = {}
+
+
+def _pg_write(*, update: bool) -> Executable:
+    """The PostgreSQL statement of :meth:`FlowService._flush`, built once: each table's
+    rows come as one JSONB array (``jsonb_to_recordset``), so the statement's text is the
+    same however many rows there are and stays prepared."""
+    statement = _PG_WRITES.get(update)
+    if statement is not None:
+        return statement
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    parts = []
+    for model, columns in _QUEUED_COLUMNS.items():
+        table = model.__table__
+        names = ", ".join(columns)
+        types = ", ".join(f"{name} {table.c[name].type.compile(dialect=dialect)}"
+                          for name in columns)  # fmt: skip
+        parts.append(
+            f"{_TABLE_PARAMS[model]}_in AS (INSERT INTO {table.name} ({names}) SELECT {names} "
+            f"FROM jsonb_to_recordset(:{_TABLE_PARAMS[model]}) AS queued({types}))"
+        )
+    main = (
+        "UPDATE flow_instances SET state = :state, status = :status, "
+        "lock_version = :lock_version, updated_at = :updated_at, ended_at = :ended_at "
+        "WHERE id = :id"
+        if update
+        else "SELECT 1"
+    )
+    binds = [bindparam(name, type_=JSONB()) for name in _TABLE_PARAMS.values()]
+    if update:
+        instance = FlowInstance.__table__.c
+        updated = ("state", "status", "lock_version", "updated_at", "ended_at", "id")
+        binds += [bindparam(name, type_=instance[name].type) for name in updated]
+    statement = _PG_WRITES[update] = text(f"WITH {', '.join(parts)} {main}").bindparams(*binds)
+    return statement
+
+
+def _json_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A queued row as JSON (datetimes as ISO 8601 with their offset)."""
+    return {
+        name: value.isoformat() if isinstance(value, datetime) else value
+        for name, value in row.items()
+    }
+
+
+#: Effects whose carrying out only adds or queues rows (reads and updates nothing), so the
+#: tasks queued before them need not be written first.
+_ADDS_ONLY = (TaskOpened, TimerArmed, InstanceEnded, NodeEntered, StepCompleted)
+
+
+@lru_cache(maxsize=1024)
+def _template(text: str) -> Template:
+    """A task title's or description's template, compiled once per process (compiling is
+    most of the cost of rendering one; :func:`render_template` compiles every time)."""
+    return TEMPLATE_ENVIRONMENT.from_string(text)
+
 
 def _render(text: Any, context: Mapping[str, Any], locale: str) -> str | None:
+    """:func:`~formloom.engines.rules.render_template`, with the compiled template kept."""
     if text is None:
         return None
     try:
-        return render_template(text, context, locale)
+        if isinstance(text, str):
+            chosen = text
+        else:
+            chosen = text.get(locale) or text.get("en") or next(iter(text.values()), "")
+        return _template(chosen).render(**context)
     except Exception:  # noqa: BLE001 - a wording error never stops the flow
         return label_text(text, locale)
 
@@ -862,6 +1000,24 @@ def _flow(installed: InstalledApp, key: str) -> FlowSpec:
 
 def _engine_key(task: Task) -> str:
     return (task.source_key or "").removeprefix("flow:")
+
+
+def _lists_role_members(flow: FlowSpec) -> bool:
+    """Whether advancing ``flow`` may need the members of a role: the engine lists them for
+    a role assignee narrowed by ``where`` (a step's or a reassign escalation's) and for a
+    step in mode all or N (one task per person); any other role assignee is the role
+    itself (``Candidates.roles``)."""
+    for node in flow.nodes:
+        if not isinstance(node, UserTaskNode):
+            continue
+        if node.assignee.role is not None and (
+            node.assignee.where is not None or node.mode == "all" or isinstance(node.mode, int)
+        ):
+            return True
+        for escalation in node.escalations:
+            if escalation.to is not None and escalation.to.where is not None:
+                return True
+    return False
 
 
 def _assignee_fields(loaded: _Loaded) -> list[tuple[str, str]]:
