@@ -15,9 +15,11 @@ from typing import Any
 from sqlalchemy import func, select
 
 from formloom import builtin_apps
+from formloom.platform import demo_flows
 from formloom.platform.apps.service import import_app
 from formloom.platform.auth import repository as users
 from formloom.platform.auth import service as auth
+from formloom.platform.auth.principal import Principal
 from formloom.platform.deps import Platform
 from formloom.platform.models import Record
 from formloom.platform.records.service import RecordService
@@ -116,24 +118,47 @@ async def install_demo(state: Platform, *, patients: int = 40, seed: int = 7) ->
         await rule_timers.rearm_dates(
             session, await state.catalog.get(session, "clinic_crm"), state.clock.now()
         )
-    await ensure_role_users(state, team)
+    people = await ensure_role_users(state, team)
+    await demo_flows.load(state, people, team)
 
 
-#: One demo user per clinic role, so that the grants can be seen at work.
+#: The demo's users: (user name, clinic role, head nurse). One per clinic role, so that the
+#: grants can be seen at work, and a surgeon and a head nurse, so that the flows' work
+#: reaches someone: an MDT consultation asks two departments, and overdue follow-up calls
+#: move to the head nurse. Those with a staff record (its ``username``) carry its id and
+#: department, which the row filters and the flows' assignees read.
+DEMO_USERS: tuple[tuple[str, str, bool], ...] = (
+    ("demo_manager", "manager", False),
+    ("demo_doctor", "doctor", False),
+    ("demo_surgeon", "doctor", False),
+    ("demo_nurse", "nurse", False),
+    ("demo_head_nurse", "nurse", True),
+    ("demo_front_desk", "front_desk", False),
+)
+#: One demo user per clinic role (the first of DEMO_USERS with it).
 DEMO_ROLES = ("manager", "doctor", "nurse", "front_desk")
 
 
-async def ensure_role_users(state: Platform, team: list[tuple[str, str, str]]) -> None:
-    """``demo_<role>`` users holding one clinic role each (with a random password printed
-    once). The doctor and the nurse are linked to a staff record of their role and carry its
-    department, which the row filters read."""
+async def ensure_role_users(
+    state: Platform, team: list[tuple[str, str, str, str | None]]
+) -> dict[str, Principal]:
+    """The :data:`DEMO_USERS` (with a random password printed once), and who they are, for
+    the demo's flows to act as them."""
     now = state.clock.now()
-    for role in DEMO_ROLES:
-        username = f"demo_{role}"
+    people: dict[str, Principal] = {}
+    for username, role, head_nurse in DEMO_USERS:
         attributes: dict[str, Any] = {}
-        member = next((m for m in team if m[1] == role), None)
+        member = next((m for m in team if m[3] == username), None)
         if member is not None:
             attributes = {"staff_id": member[0], "department": member[2]}
+        if role == "nurse":
+            attributes["head_nurse"] = head_nurse
+        people[username] = Principal(
+            username=username,
+            roles={"clinic_crm": frozenset({role})},
+            attributes=attributes,
+            via="session",
+        )
         async with state.db.transaction() as session:
             if await users.user_by_username(session, username) is not None:
                 continue
@@ -143,7 +168,7 @@ async def ensure_role_users(state: Platform, team: list[tuple[str, str, str]]) -
                 who=auth.system_principal("demo"),
                 now=now,
                 username=username,
-                display_name=f"Demo {role.replace('_', ' ')}",
+                display_name="Demo " + username.removeprefix("demo_").replace("_", " "),
                 attributes=attributes,
             )
             await auth.set_roles(
@@ -154,11 +179,13 @@ async def ensure_role_users(state: Platform, team: list[tuple[str, str, str]]) -
                 who=auth.system_principal("demo"),
                 now=now,
             )
-        where = f", {attributes['department']}" if attributes else ""
+        where = f", {attributes['department']}" if "department" in attributes else ""
+        where += ", head nurse" if head_nurse else ""
         print(
             f"Demo user: sign in as '{username}' ({role}{where}) with password {password}",
             flush=True,
         )
+    return people
 
 
 async def _after_visit(
@@ -198,10 +225,14 @@ async def _after_visit(
         await service.create("clinic_crm", "survey", survey)
 
 
+#: Staff records (by their place in the demo's team) that the demo users sign in as.
+STAFF_USERS = {0: "demo_doctor", 2: "demo_surgeon", 6: "demo_nurse"}
+
+
 async def _seed(
     service: RecordService, rng: random.Random, today: date, patients: int
-) -> list[tuple[str, str, str]]:
-    """Sample records; returns the staff as (record id, role, department)."""
+) -> list[tuple[str, str, str, str | None]]:
+    """Sample records; returns the staff as (record id, role, department, user name)."""
     started = service.now
 
     def local_time(day: date, hour: int, minute: int) -> str:
@@ -211,7 +242,7 @@ async def _seed(
             day.year, day.month, day.day, hour, minute, tzinfo=started.tzinfo
         ).isoformat()
 
-    team: list[tuple[str, str, str]] = []
+    team: list[tuple[str, str, str, str | None]] = []
     departments = ["general", "internal", "surgery", "pediatrics", "dermatology", "dental"]
     staff: list[tuple[str, str]] = []
     for i in range(8):
@@ -222,20 +253,32 @@ async def _seed(
             if role == "doctor"
             else (f"{rng.choice(SURNAMES)} {rng.choice(GIVEN)}")
         )
-        record = await service.create(
-            "clinic_crm",
-            "staff",
-            {
-                "name": name,
-                "role": role,
-                "department": department,
-                "email": f"staff{i + 1}@clinic.example",
-                "phone": f"+86 10 5555 {1000 + i}",
-            },
-        )
-        team.append((record.id, role, department))
+        data = {
+            "name": name,
+            "role": role,
+            "department": department,
+            "email": f"staff{i + 1}@clinic.example",
+            "phone": f"+86 10 5555 {1000 + i}",
+        }
+        if i in STAFF_USERS:
+            data["username"] = STAFF_USERS[i]
+        record = await service.create("clinic_crm", "staff", data)
+        team.append((record.id, role, department, STAFF_USERS.get(i)))
         if role == "doctor":
             staff.append((record.id, department))
+    head_nurse = await service.create(
+        "clinic_crm",
+        "staff",
+        {
+            "name": "Lin Mei (head nurse)",
+            "role": "nurse",
+            "department": team[6][2],
+            "email": "staff9@clinic.example",
+            "phone": "+86 10 5555 1008",
+            "username": "demo_head_nurse",
+        },
+    )
+    team.append((head_nurse.id, "nurse", team[6][2], "demo_head_nurse"))
     # (doctor, start) already booked: the clinic's no-double-booking rule would refuse a
     # second appointment in the same slot (every demo slot is 30 minutes on a half hour)
     booked: set[tuple[str, str]] = set()
@@ -275,7 +318,9 @@ async def _seed(
     for patient in patient_ids:
         for _ in range(rng.randint(0, 3)):
             doctor, department = rng.choice(staff)
-            day = today - timedelta(days=rng.randint(0, 180))
+            # a week ago or earlier: history, which starts no follow-up plan (the clinic's
+            # rule starts plans for visits of the last 7 days; demo_flows adds recent ones)
+            day = today - timedelta(days=rng.randint(8, 180))
             visit = {
                 "patient": patient,
                 "doctor": doctor,

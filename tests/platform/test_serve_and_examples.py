@@ -107,7 +107,7 @@ def test_serve_demo_has_the_clinic_crm_with_sample_data(tmp_path: Path) -> None:
         assert [a["key"] for a in apps] == ["clinic_crm"]
         app = httpx.get(f"{demo}/api/apps/clinic_crm", headers=headers).json()
         counts = {form["key"]: form["records"] for form in app["forms"]}
-        assert counts["patient"] == 40 and counts["staff"] == 8 and counts["visit"] > 0
+        assert counts["patient"] == 40 and counts["staff"] == 9 and counts["visit"] > 0
         docs = httpx.get(f"{demo}/docs")
         assert docs.status_code == 200
     # Started again on the same database: the admin exists, no password is printed.

@@ -58,6 +58,8 @@ PATCHES: dict[str, list[tuple[str, Any]]] = {
     "visit": [("visit_type", "checkup"), ("total_fee", 321.5), ("follow_up_needed", False)],
     "survey": [("comment", "edited by the matrix test")],
     "follow_up": [("status", "done")],
+    "complaint": [("description", "edited by the matrix test")],
+    "consultation": [("question", "edited by the matrix test")],
 }
 
 
@@ -205,6 +207,33 @@ async def seed(admin: httpx.AsyncClient) -> dict[str, list[dict[str, Any]]]:
         )
         for i, dept in enumerate((HOME, ELSEWHERE))
     ]
+    complaints = [
+        await create(
+            "complaint",
+            {
+                "summary": f"Long wait in {dept}",
+                "patient": patients[i]["id"],
+                "phone": "13900000001",
+                "channel": "phone",
+                "description": "Waited two hours",
+                "department": dept,
+            },
+        )
+        for i, dept in enumerate((HOME, ELSEWHERE))
+    ]
+    consultations = [
+        await create(
+            "consultation",
+            {
+                "topic": f"Second opinion from {dept}",
+                "patient": patients[i]["id"],
+                "requested_by": doctors[i]["id"],
+                "departments": [dept],
+                "question": "Operate or wait?",
+            },
+        )
+        for i, dept in enumerate((HOME, ELSEWHERE))
+    ]
     return {
         "staff": doctors,
         "patient": patients,
@@ -212,6 +241,8 @@ async def seed(admin: httpx.AsyncClient) -> dict[str, list[dict[str, Any]]]:
         "visit": visits,
         "survey": surveys,
         "follow_up": follow_ups,
+        "complaint": complaints,
+        "consultation": consultations,
     }
 
 
@@ -242,6 +273,20 @@ def new_record(form: str, seeded: dict[str, list[dict[str, Any]]], user: dict[st
             "department": user["department"],
             "visit_date": "2026-11-22",
             "visit_type": "checkup",
+        },
+        "complaint": {
+            "summary": "Rude on the phone",
+            "patient": patient,
+            "phone": "13900000009",
+            "channel": "phone",
+            "description": "The caller was rude",
+        },
+        "consultation": {
+            "topic": "Rash after surgery",
+            "patient": patient,
+            "requested_by": doctor,
+            "departments": [user["department"]],
+            "question": "Allergy or infection?",
         },
     }[form]
 

@@ -1,8 +1,10 @@
-"""The demo's users, one per clinic role, show the grants at work."""
+"""The demo's users, one per clinic role (and a surgeon and a head nurse), show the grants
+at work, and find work in their inbox: the clinic's flows at every stage."""
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import httpx
 import pytest
@@ -21,7 +23,14 @@ async def test_demo_role_users_see_what_their_role_allows(
         await install_demo(app.state.platform, patients=12)
         printed = capsys.readouterr().out
         passwords = dict(re.findall(r"sign in as '(demo_\w+)' .* with password (\S+)", printed))
-        assert set(passwords) == {"demo_manager", "demo_doctor", "demo_nurse", "demo_front_desk"}
+        assert set(passwords) == {
+            "demo_manager",
+            "demo_doctor",
+            "demo_surgeon",
+            "demo_nurse",
+            "demo_head_nurse",
+            "demo_front_desk",
+        }
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
 
@@ -43,6 +52,36 @@ async def test_demo_role_users_see_what_their_role_allows(
             desk = await token("demo_front_desk")
             denied = await c.post("/api/records/clinic_crm/visit", json={"data": {}}, headers=desk)
             assert denied.status_code == 403
+
+            # the flows' work reaches the demo users (staff records name their users)
+            async def inbox(name: str) -> list[dict[str, Any]]:
+                answer = await c.get(
+                    "/api/tasks", params={"app": "clinic_crm"}, headers=await token(name)
+                )
+                assert answer.status_code == 200, answer.text
+                return list(answer.json()["items"])
+
+            def nodes(items: list[dict[str, Any]]) -> list[str]:
+                return sorted(item["node"] for item in items)
+
+            # two day-3 calls any nurse of the department claims; a complaint to handle
+            nurse_work = await inbox("demo_nurse")
+            assert nodes(nurse_work) == ["call_day3", "call_day3", "handle"]
+            calls = [t for t in nurse_work if t["node"] == "call_day3"]
+            assert all(t["claim_required"] and t["assignee"] is None for t in calls)
+            assert all(t["candidates"]["users"] == ["demo_head_nurse", "demo_nurse"] for t in calls)
+            # the head nurse has those calls too, and the overdue one moved to her
+            head = await inbox("demo_head_nurse")
+            assert nodes(head) == ["call_day3", "call_day3", "call_day3"]
+            (escalated,) = [t for t in head if t["assignee"] == "demo_head_nurse"]
+            assert escalated["overdue"] is True
+            # the doctor: a follow-up alert (pain 8) and the general department's MDT opinion
+            doctor = await inbox("demo_doctor")
+            assert nodes(doctor) == ["department_opinion", "doctor_review"]
+            assert all(t["assignee"] == "demo_doctor" for t in doctor)
+            assert nodes(await inbox("demo_surgeon")) == ["department_opinion"]
+            # the manager: a complaint to classify and one to review
+            assert nodes(await inbox("demo_manager")) == ["classify", "review"]
         # a second start on the same database prints no password
         await install_demo(app.state.platform, patients=12)
         assert "password" not in capsys.readouterr().out
