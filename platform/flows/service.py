@@ -210,7 +210,7 @@ class FlowService:
         row = self._new_row(installed, flow, record_id, parent=None, parent_key=None)
         await self._advance(
             _Loaded(row, installed, flow), Start(starter=starter, vars=dict(vars or {})),
-            actor=self.principal.username,
+            actor=self.principal.username, record=record,
         )  # fmt: skip
         return row
 
@@ -588,11 +588,21 @@ class FlowService:
         return StaticDirectory(roles=roles, staff=staff)
 
     async def _advance(
-        self, loaded: _Loaded, event: Event, *, actor: str | None, task: Task | None = None
+        self,
+        loaded: _Loaded,
+        event: Event,
+        *,
+        actor: str | None,
+        task: Task | None = None,
+        record: Record | None = None,
     ) -> Advance:
+        """Advance the instance by ``event`` and carry the effects out. ``record``: the
+        instance's record as the caller just read it in this session (the same object the
+        session would give again), to save reading it twice."""
         row = loaded.row
         state = state_from_dict(row.state)
-        context = await self._context(loaded)
+        given = None if record is None else {**record.data, "id": row.record_id}
+        context = await self._context(loaded, given)
         try:
             done = advance(loaded.flow, state, event, context)
         except FlowInputError as error:
