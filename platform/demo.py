@@ -253,7 +253,7 @@ async def _seed(
             if role == "doctor"
             else (f"{rng.choice(SURNAMES)} {rng.choice(GIVEN)}")
         )
-        data = {
+        member = {
             "name": name,
             "role": role,
             "department": department,
@@ -261,8 +261,8 @@ async def _seed(
             "phone": f"+86 10 5555 {1000 + i}",
         }
         if i in STAFF_USERS:
-            data["username"] = STAFF_USERS[i]
-        record = await service.create("clinic_crm", "staff", data)
+            member["username"] = STAFF_USERS[i]
+        record = await service.create("clinic_crm", "staff", member)
         team.append((record.id, role, department, STAFF_USERS.get(i)))
         if role == "doctor":
             staff.append((record.id, department))
