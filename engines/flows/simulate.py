@@ -14,7 +14,8 @@ Script (``Script``):
 * ``choices``: node key -> a list of choices used in turn, each an outcome key or
   ``{"outcome", "after", "actor", "comment", "return_to"}`` (``after`` an ISO 8601 duration
   after the task opened; without it the person acts at once). A task with no choice left is
-  left open (so escalations show); ``default_outcome`` picks the first outcome instead.
+  left open (so escalations show); ``default_outcome`` picks the first outcome instead
+  (with the comment "(simulated)", which outcomes that need a comment accept).
 * ``messages``: ``{"name", "after", "data"}``; ``changes``: ``{"after", "values"}`` (record
   values to set, then every instance sees the change).
 
@@ -235,7 +236,8 @@ class _Host:
             choice = choices[used]
             self.used[effect.node] = used + 1
         elif self.script.default_outcome:
-            choice = effect.outcomes[0]
+            # the first outcome, with a stand-in comment where the outcome needs one
+            choice = {"outcome": effect.outcomes[0], "comment": "(simulated)"}
         else:
             return
         if isinstance(choice, str):

@@ -95,13 +95,39 @@ def cmd_flow_simulate(args: argparse.Namespace) -> int:
         return EXIT_OK
     locale = spec.locales[0] if spec.locales else "en"
     print(f"{label_text(flow.label, locale) or flow.key} — {result.status} ({result.stopped})")
+    assignees = _assignees(flow)
     for entry in result.timeline:
+        if entry["kind"] == "task_opened" and not entry.get("assignee"):
+            people = entry["candidates"]
+            if not people.get("roles") and not people.get("users"):
+                entry = {**entry, "assignee": assignees.get(entry["node"], "nobody")}
         line = _line(entry, zone)
         if line:
             print(line)
     for task in result.open_tasks:
         print(f"  still open: {task['node']} ({_who(task['candidates'], task.get('assignee'))})")
     return EXIT_OK
+
+
+def _assignees(flow: Any) -> dict[str, str]:
+    """How each user task's people are chosen, for tasks offline cannot resolve (there are
+    no users and no staff records): "role nurse (narrowed)", "the staff in doctor"."""
+    from formloom.engines.flows.spec import UserTaskNode
+
+    found: dict[str, str] = {}
+    for node in flow.nodes:
+        if not isinstance(node, UserTaskNode):
+            continue
+        assignee = node.assignee
+        if assignee.role is not None:
+            found[node.key] = f"role {assignee.role}" + (" (narrowed)" if assignee.where else "")
+        elif assignee.field is not None:
+            found[node.key] = f"the staff in {assignee.field}"
+        elif assignee.starter:
+            found[node.key] = "the starter"
+        elif assignee.previous:
+            found[node.key] = "the previous step's person"
+    return found
 
 
 def _local(text: str | None, zone: ZoneInfo) -> str:

@@ -33,7 +33,7 @@ def test_simulate_prints_the_timeline_in_the_clinic_zone(
     assert lines[0] == "Complaint — completed (ended)"
     assert "2026-12-04 09:00  task classify for role manager" in lines
     # 4 working hours from 09:00 on a 09:00-12:00, 13:00-18:00 day: 14:00, local time
-    assert "2026-12-04 09:00  task handle for nobody, due 2026-12-04 14:00" in lines
+    assert "2026-12-04 09:00  task handle for the staff in handler, due 2026-12-04 14:00" in lines
     assert "2026-12-05 09:00  handle: resolved by (unassigned)" in lines
     assert lines[-1] == "2026-12-05 09:00  completed"
 
