@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query, Response
-from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, union_all
 
 from formloom.engines.flows import Script, StaticDirectory, simulate
 from formloom.engines.flows.bpmn import to_bpmn
@@ -118,9 +118,9 @@ async def _candidates_of(session: Any, ids: list[str]) -> dict[str, list[tuple[s
     return found
 
 
-def _claimable(who: Principal) -> ColumnElement[bool]:
-    """An open task the caller may take: unassigned, and they or a role of theirs is a
-    candidate (in the task's app)."""
+def _candidate_of(who: Principal) -> Select[Any]:
+    """The ids of the tasks the caller or a role of theirs (in the task's app) is a
+    candidate for, read from ``ix_task_candidates_who``."""
     options: list[ColumnElement[bool]] = [
         and_(TaskCandidate.kind == "user", TaskCandidate.value == who.username)
     ]
@@ -133,15 +133,31 @@ def _claimable(who: Principal) -> ColumnElement[bool]:
                     TaskCandidate.value.in_(sorted(roles)),
                 )
             )
-    return and_(
-        Task.assignee.is_(None),
-        exists(
-            select(TaskCandidate.task_id).where(TaskCandidate.task_id == Task.id, or_(*options))
-        ),
+    return select(TaskCandidate.task_id).where(or_(*options))
+
+
+def _claimable(who: Principal) -> ColumnElement[bool]:
+    """An open task the caller may take: unassigned, and they or a role of theirs is a
+    candidate (in the task's app)."""
+    return and_(Task.assignee.is_(None), Task.id.in_(_candidate_of(who)))
+
+
+def _mine(who: Principal, status: str) -> ColumnElement[bool]:
+    """Assigned to the caller or claimable by them.
+
+    Written so the database starts from the caller's tasks (those assigned to them in
+    ``status``, by ``ix_tasks_assignee_status``, and those they are a candidate for) and
+    looks each up by its key, rather than testing every task of the status: an inbox costs
+    what the caller's tasks cost, however many tasks others have. Of those, the assigned
+    and the unassigned ones (a candidate's task someone else claimed is not theirs)."""
+    theirs = union_all(
+        select(Task.id).where(Task.assignee == who.username, Task.status == status),
+        _candidate_of(who),
     )
+    return and_(Task.id.in_(theirs), or_(Task.assignee == who.username, Task.assignee.is_(None)))
 
 
-def _scoped(statement: Select[Any], who: Principal, scope: str) -> Select[Any]:
+def _scoped(statement: Select[Any], who: Principal, scope: str, status: str) -> Select[Any]:
     if who.app_scope is not None:
         statement = statement.where(Task.app == who.app_scope)
     if scope == "everyone":
@@ -152,12 +168,11 @@ def _scoped(statement: Select[Any], who: Principal, scope: str) -> Select[Any]:
                          "message": "scope=everyone is for admins"}],
             )  # fmt: skip
         return statement
-    mine = Task.assignee == who.username
     if scope == "assigned":
-        return statement.where(mine)
+        return statement.where(Task.assignee == who.username)
     if scope == "claimable":
         return statement.where(_claimable(who))
-    return statement.where(or_(mine, _claimable(who)))
+    return statement.where(_mine(who, status))
 
 
 @router.get("/tasks", response_model=TaskPage)
@@ -185,7 +200,7 @@ async def list_tasks(
     if not who.authenticated:
         guard.require_member(who, app or "")
     now = p.clock.now()
-    statement = _scoped(select(Task), who, scope).where(Task.status == status)
+    statement = _scoped(select(Task), who, scope, status).where(Task.status == status)
     if app is not None:
         statement = statement.where(Task.app == app)
     if record_id is not None:
@@ -242,9 +257,7 @@ async def _counts(session: Any, who: Principal, app: str | None, now: datetime) 
 
     assigned = await session.scalar(base().where(Task.assignee == who.username))
     claimable = await session.scalar(base().where(_claimable(who)))
-    overdue = await session.scalar(
-        base().where(or_(Task.assignee == who.username, _claimable(who)), Task.due_at < now)
-    )
+    overdue = await session.scalar(base().where(_mine(who, "open"), Task.due_at < now))
     return TaskCounts(assigned=assigned or 0, claimable=claimable or 0, overdue=overdue or 0)
 
 

@@ -531,8 +531,8 @@ class FlowService:
         if given is not None:
             data = dict(given)
         else:
-            record = await self._record(row.app, row.form, row.record_id)
-            data = {**(record.data if record is not None else {}), "id": row.record_id}
+            stored = await self._record_data(row.app, row.form, row.record_id)
+            data = {**(stored if stored is not None else {}), "id": row.record_id}
         zone = self.now.tzinfo
         zone_name = zone.key if isinstance(zone, ZoneInfo) else "UTC"
         spec = loaded.installed.spec
@@ -894,6 +894,19 @@ class FlowService:
                 )
             )
         ).first()  # fmt: skip
+
+    async def _record_data(self, app: str, form: str, record_id: str) -> dict[str, Any] | None:
+        """A live record's data (what :meth:`_record` would give, without loading the row
+        as an object: the advance only reads it)."""
+        if not is_id(record_id):
+            return None
+        data: dict[str, Any] | None = await self.session.scalar(
+            select(Record.data).where(
+                Record.id == record_id, Record.app == app, Record.form == form,
+                Record.deleted_at.is_(None),
+            )
+        )  # fmt: skip
+        return data
 
     def _event(
         self,
