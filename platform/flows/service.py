@@ -50,6 +50,7 @@ from formloom.engines.flows import (
     MessageSent,
     Person,
     RecordChanged,
+    SignerAdded,
     Start,
     StaticDirectory,
     SubflowEnded,
@@ -109,6 +110,16 @@ MAX_DEPTH = 8
 #: One per process: timeline rows sort in the order they were written.
 _EVENT_IDS = IdSequence()
 _BUSY: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("flows_busy", default=())
+
+
+#: Which part of a task request an engine refusal is about.
+_INPUT_FIELDS = {
+    "outcome": "outcome",
+    "comment": "comment",
+    "return_target": "to",
+    "not_returnable": "to",
+    "signer_exists": "user",
+}
 
 
 class FlowFailed(Unprocessable):
@@ -208,6 +219,8 @@ class FlowService:
                 )
         starter = None if by_rule else self.principal.username
         row = self._new_row(installed, flow, record_id, parent=None, parent_key=None)
+        # a rule's start is nobody's: the person whose write set it off may not cancel it
+        row.started_by = starter
         await self._advance(
             _Loaded(row, installed, flow), Start(starter=starter, vars=dict(vars or {})),
             actor=self.principal.username, record=record,
@@ -381,15 +394,7 @@ class FlowService:
     async def delegate(self, task_id: str, username: str) -> Task:
         task = await self.task(task_id, lock=True)
         await self._may_act(task)
-        user = await self.session.scalar(
-            select(User).where(User.username == username, User.disabled_at.is_(None))
-        )
-        if user is None:
-            raise Unprocessable(
-                f"There is no active user '{username[:64]}'.",
-                errors=[{"field": "user", "path": "/user", "code": "unknown_user",
-                         "message": f"there is no active user {username[:64]!r}"}],
-            )  # fmt: skip
+        await self._active_user(username)
         await self.session.execute(delete(TaskCandidate).where(TaskCandidate.task_id == task.id))
         await self.session.execute(
             insert(TaskCandidate), [{"task_id": task.id, "kind": "user", "value": username,
@@ -432,6 +437,29 @@ class FlowService:
         event = TaskDone(_engine_key(task), outcome, self.principal.username, comment)
         await self._advance(loaded, event, actor=self.principal.username, task=task)
         return task
+
+    async def add_signer(self, task_id: str, username: str) -> Task:
+        """One more person must also do the task's step (加签)."""
+        task = await self.task(task_id, lock=True)
+        await self._may_act(task)
+        if task.instance_id is None:
+            raise TaskRefused("A rule's task has no step to add a signer to.")
+        await self._active_user(username)
+        loaded = await self._load(task.instance_id)
+        event = SignerAdded(_engine_key(task), username, self.principal.username)
+        await self._advance(loaded, event, actor=self.principal.username, task=task)
+        return task
+
+    async def _active_user(self, username: str) -> None:
+        user = await self.session.scalar(
+            select(User.id).where(User.username == username, User.disabled_at.is_(None))
+        )
+        if user is None:
+            raise Unprocessable(
+                f"There is no active user '{username[:64]}'.",
+                errors=[{"field": "user", "path": "/user", "code": "unknown_user",
+                         "message": f"there is no active user {username[:64]!r}"}],
+            )  # fmt: skip
 
     async def return_task(self, task_id: str, to: str, comment: str | None) -> Task:
         task = await self.task(task_id, lock=True)
@@ -606,10 +634,13 @@ class FlowService:
         try:
             done = advance(loaded.flow, state, event, context)
         except FlowInputError as error:
+            where = _INPUT_FIELDS.get(error.code)
+            if error.code in ("closed", "not_open", "started"):
+                raise Conflict(str(error), code=error.code) from None
             raise TaskRefused(
                 str(error),
-                errors=[{"field": "outcome", "path": "/outcome", "code": error.code,
-                         "message": str(error)}],
+                errors=[{"field": where or "", "path": f"/{where}" if where else "",
+                         "code": error.code, "message": str(error)}],
             ) from None  # fmt: skip
         except FlowRuntimeError as error:
             raise FlowFailed(
@@ -641,11 +672,13 @@ class FlowService:
         return done
 
     async def _tell_parent(self, row: FlowInstance, done: Advance) -> None:
-        if row.status == "cancelled" or row.parent_key is None or row.parent_id is None:
-            return  # a cancelled subflow was withdrawn by its parent (or the record went)
+        if row.parent_key is None or row.parent_id is None:
+            return
         parent = await self._lock(row.parent_id)
         if parent is None or parent.status != "running":
-            return
+            return  # the parent ended (and withdrew this one) first
+        # a child the parent withdrew is no longer among its token's children: the engine
+        # ignores it; one that ended on its own (cancel_when too) moves the parent on
         loaded = await self._loaded(parent)
         await self._advance(
             loaded, SubflowEnded(row.parent_key, row.status, dict(done.state.vars)), actor=None
@@ -840,6 +873,10 @@ class FlowService:
         self._set_candidates(task.id, task.app, candidates)
         task.assignee, task.claimed_at = assignee, None
         task.role = candidates.roles[0] if candidates.roles else None
+        # several people may take it now: one claims it first, as when it opened
+        node = loaded.flow.node(task.node or "")
+        mode = node.mode if isinstance(node, UserTaskNode) else "any"
+        task.claim_required = mode == "claim" and assignee is None
         return task.id
 
     async def _remind(self, loaded: _Loaded, key: str, candidates: Candidates) -> str | None:
@@ -1065,6 +1102,7 @@ def _assignee_fields(loaded: _Loaded) -> list[tuple[str, str]]:
 def _event_kind(event: Event) -> str:
     return {
         Start: "started", TaskDone: "task_done", TaskReturned: "task_returned",
+        SignerAdded: "signer_added",
         TimerFired: "timer_fired", MessageSent: "message", RecordChanged: "record_changed",
         SubflowEnded: "subflow_ended", Cancel: "cancel_requested",
     }[type(event)]  # fmt: skip
@@ -1081,6 +1119,8 @@ def _event_data(event: Event) -> dict[str, Any]:
         return {"outcome": event.outcome, "comment": event.comment}
     if isinstance(event, TaskReturned):
         return {"to": event.to, "comment": event.comment}
+    if isinstance(event, SignerAdded):
+        return {"user": event.user}
     if isinstance(event, SubflowEnded):
         return {"status": event.status}
     if isinstance(event, TimerFired):
