@@ -2,6 +2,9 @@
 
 Existing tasks (from rules) get their candidates from ``role`` / ``assignee``, so every
 inbox query reads one table of candidates; downgrading drops the flow tables and columns.
+A trigger on ``tasks`` keeps each candidate's ``task_open`` equal to its task being open, so
+an inbox finds its user's open tasks in the index without the closed ones (on SQLite a later
+batch migration that rebuilds ``tasks`` drops it: the answers stay the same, only slower).
 
 Revision ID: 0008
 Revises: 0007
@@ -19,6 +22,27 @@ revision: str = "0008"
 down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+_PG_FUNCTION = """
+CREATE FUNCTION task_candidates_follow_status() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE task_candidates SET task_open = (NEW.status = 'open') WHERE task_id = NEW.id;
+    RETURN NULL;
+END
+$$
+"""
+_PG_TRIGGER = """
+CREATE TRIGGER task_candidates_follow_status AFTER UPDATE OF status ON tasks
+FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status)
+EXECUTE FUNCTION task_candidates_follow_status()
+"""
+_SQLITE_TRIGGER = """
+CREATE TRIGGER task_candidates_follow_status AFTER UPDATE OF status ON tasks
+FOR EACH ROW WHEN OLD.status IS NOT NEW.status
+BEGIN
+    UPDATE task_candidates SET task_open = (NEW.status = 'open') WHERE task_id = NEW.id;
+END
+"""
 
 
 def upgrade() -> None:
@@ -68,9 +92,12 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(8), nullable=False),
         sa.Column("value", sa.String(150), nullable=False),
         sa.Column("app", sa.String(63), nullable=False),
+        sa.Column("task_open", sa.Boolean(), nullable=False, server_default=sa.true()),
         sa.PrimaryKeyConstraint("task_id", "kind", "value", name="pk_task_candidates"),
     )
-    op.create_index("ix_task_candidates_who", "task_candidates", ["kind", "value", "app"])
+    op.create_index(
+        "ix_task_candidates_who", "task_candidates", ["kind", "value", "app", "task_open"]
+    )
 
     with op.batch_alter_table("tasks") as batch:
         batch.add_column(sa.Column("instance_id", sa.String(32), nullable=True))
@@ -86,16 +113,26 @@ def upgrade() -> None:
     op.create_index("ix_tasks_instance_id", "tasks", ["instance_id"])
     op.create_index("ix_tasks_assignee_status", "tasks", ["assignee", "status"])
     op.execute(
-        "INSERT INTO task_candidates (task_id, kind, value, app) "
-        "SELECT id, 'role', role, app FROM tasks WHERE role IS NOT NULL"
+        "INSERT INTO task_candidates (task_id, kind, value, app, task_open) "
+        "SELECT id, 'role', role, app, status = 'open' FROM tasks WHERE role IS NOT NULL"
     )
     op.execute(
-        "INSERT INTO task_candidates (task_id, kind, value, app) "
-        "SELECT id, 'user', assignee, app FROM tasks WHERE assignee IS NOT NULL"
+        "INSERT INTO task_candidates (task_id, kind, value, app, task_open) "
+        "SELECT id, 'user', assignee, app, status = 'open' FROM tasks WHERE assignee IS NOT NULL"
     )
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(_PG_FUNCTION)
+        op.execute(_PG_TRIGGER)
+    else:
+        op.execute(_SQLITE_TRIGGER)
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP TRIGGER IF EXISTS task_candidates_follow_status ON tasks")
+        op.execute("DROP FUNCTION IF EXISTS task_candidates_follow_status()")
+    else:
+        op.execute("DROP TRIGGER IF EXISTS task_candidates_follow_status")
     op.drop_index("ix_tasks_assignee_status", table_name="tasks")
     op.drop_index("ix_tasks_instance_id", table_name="tasks")
     with op.batch_alter_table("tasks") as batch:

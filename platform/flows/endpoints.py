@@ -16,7 +16,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query, Response
-from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, union_all
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Select,
+    and_,
+    any_,
+    false,
+    func,
+    or_,
+    select,
+    true,
+    union_all,
+)
 
 from formloom.engines.flows import Script, StaticDirectory, simulate
 from formloom.engines.flows.bpmn import to_bpmn
@@ -118,9 +130,10 @@ async def _candidates_of(session: Any, ids: list[str]) -> dict[str, list[tuple[s
     return found
 
 
-def _candidate_of(who: Principal) -> Select[Any]:
+def _candidate_of(who: Principal, status: str | None = None) -> Select[Any]:
     """The ids of the tasks the caller or a role of theirs (in the task's app) is a
-    candidate for, read from ``ix_task_candidates_who``."""
+    candidate for, read from ``ix_task_candidates_who``; for open tasks, only the rows of
+    open tasks (``task_open``), not the history of everything their roles were offered."""
     options: list[ColumnElement[bool]] = [
         and_(TaskCandidate.kind == "user", TaskCandidate.value == who.username)
     ]
@@ -133,16 +146,31 @@ def _candidate_of(who: Principal) -> Select[Any]:
                     TaskCandidate.value.in_(sorted(roles)),
                 )
             )
-    return select(TaskCandidate.task_id).where(or_(*options))
+    found = select(TaskCandidate.task_id).where(or_(*options))
+    if status == "open":
+        found = found.where(TaskCandidate.task_open == true())
+    return found
 
 
-def _claimable(who: Principal) -> ColumnElement[bool]:
+def _among(ids: Select[Any] | CompoundSelect[Any], dialect: str) -> ColumnElement[bool]:
+    """The task is one of ``ids``. On PostgreSQL ``= ANY(ARRAY(subquery))``: the ids are
+    read first (once) and each task is fetched by its key. With ``IN (subquery)`` the plan
+    depends on how many ids PostgreSQL expects, and it expects a role's history where the
+    open candidates are few (13,555 for 50), so it hashes them and scans every open task."""
+    if dialect == "postgresql":
+        return Task.id == any_(func.array(ids.scalar_subquery()))
+    return Task.id.in_(ids)
+
+
+def _claimable(
+    who: Principal, status: str | None = None, dialect: str = "sqlite"
+) -> ColumnElement[bool]:
     """An open task the caller may take: unassigned, and they or a role of theirs is a
-    candidate (in the task's app)."""
-    return and_(Task.assignee.is_(None), Task.id.in_(_candidate_of(who)))
+    candidate (in the task's app). ``status``: the status the query also asks for."""
+    return and_(Task.assignee.is_(None), _among(_candidate_of(who, status), dialect))
 
 
-def _mine(who: Principal, status: str) -> ColumnElement[bool]:
+def _mine(who: Principal, status: str, dialect: str) -> ColumnElement[bool]:
     """Assigned to the caller or claimable by them.
 
     Written so the database starts from the caller's tasks (those assigned to them in
@@ -152,12 +180,16 @@ def _mine(who: Principal, status: str) -> ColumnElement[bool]:
     and the unassigned ones (a candidate's task someone else claimed is not theirs)."""
     theirs = union_all(
         select(Task.id).where(Task.assignee == who.username, Task.status == status),
-        _candidate_of(who),
+        _candidate_of(who, status),
     )
-    return and_(Task.id.in_(theirs), or_(Task.assignee == who.username, Task.assignee.is_(None)))
+    return and_(
+        _among(theirs, dialect), or_(Task.assignee == who.username, Task.assignee.is_(None))
+    )
 
 
-def _scoped(statement: Select[Any], who: Principal, scope: str, status: str) -> Select[Any]:
+def _scoped(
+    statement: Select[Any], who: Principal, scope: str, status: str, dialect: str
+) -> Select[Any]:
     if who.app_scope is not None:
         statement = statement.where(Task.app == who.app_scope)
     if scope == "everyone":
@@ -171,8 +203,8 @@ def _scoped(statement: Select[Any], who: Principal, scope: str, status: str) -> 
     if scope == "assigned":
         return statement.where(Task.assignee == who.username)
     if scope == "claimable":
-        return statement.where(_claimable(who))
-    return statement.where(_mine(who, status))
+        return statement.where(_claimable(who, status, dialect))
+    return statement.where(_mine(who, status, dialect))
 
 
 @router.get("/tasks", response_model=TaskPage)
@@ -200,7 +232,8 @@ async def list_tasks(
     if not who.authenticated:
         guard.require_member(who, app or "")
     now = p.clock.now()
-    statement = _scoped(select(Task), who, scope, status).where(Task.status == status)
+    dialect = p.db.dialect
+    statement = _scoped(select(Task), who, scope, status, dialect).where(Task.status == status)
     if app is not None:
         statement = statement.where(Task.app == app)
     if record_id is not None:
@@ -230,7 +263,7 @@ async def list_tasks(
         rows = list((await session.scalars(ordered.limit(limit + 1))).all())
         page = rows[:limit]
         candidates = await _candidates_of(session, [row.id for row in page])
-        counts = await _counts(session, who, app, now)
+        counts = await _counts(session, who, app, now, dialect)
     following = None
     if len(rows) > limit:
         last_row = page[-1]
@@ -246,7 +279,9 @@ async def list_tasks(
     }
 
 
-async def _counts(session: Any, who: Principal, app: str | None, now: datetime) -> TaskCounts:
+async def _counts(
+    session: Any, who: Principal, app: str | None, now: datetime, dialect: str
+) -> TaskCounts:
     def base() -> Select[Any]:
         statement = select(func.count()).select_from(Task).where(Task.status == "open")
         if app is not None:
@@ -256,8 +291,8 @@ async def _counts(session: Any, who: Principal, app: str | None, now: datetime) 
         return statement
 
     assigned = await session.scalar(base().where(Task.assignee == who.username))
-    claimable = await session.scalar(base().where(_claimable(who)))
-    overdue = await session.scalar(base().where(_mine(who, "open"), Task.due_at < now))
+    claimable = await session.scalar(base().where(_claimable(who, "open", dialect)))
+    overdue = await session.scalar(base().where(_mine(who, "open", dialect), Task.due_at < now))
     return TaskCounts(assigned=assigned or 0, claimable=claimable or 0, overdue=overdue or 0)
 
 

@@ -8,6 +8,13 @@ one row per effect of each advance (who did what, when), read by the instance's 
 prunable without touching the state. Tasks live in ``tasks`` (shared with the rules' tasks);
 who may act on one is in ``task_candidates`` (one row per role or user), so an inbox query is
 an indexed join however many tasks there are.
+
+A candidate row outlives its task's being open (candidates still see the tasks they were
+offered), so it carries ``task_open``, kept equal to ``tasks.status = 'open'`` by a trigger
+on ``tasks`` (migration 0008): an inbox reads the open candidates of its user from the index
+and costs what the user's open tasks cost, not the history of every task their roles ever
+had. The flag only ever narrows a search for open tasks (the status is tested on ``tasks``
+as well), so a copy of a database without the trigger gives the same answers, slower.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, Integer, String, Text
+from sqlalchemy import Boolean, Index, Integer, String, Text, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from formloom.platform.models.base import Base, JsonDocument, UtcDateTime
@@ -77,5 +84,7 @@ class TaskCandidate(Base):
     kind: Mapped[str] = mapped_column(String(8), primary_key=True)  # role | user
     value: Mapped[str] = mapped_column(String(150), primary_key=True)
     app: Mapped[str] = mapped_column(String(63))
+    #: Whether the task is open (set by a trigger when its status changes; see above).
+    task_open: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
-    __table_args__ = (Index("ix_task_candidates_who", "kind", "value", "app"),)
+    __table_args__ = (Index("ix_task_candidates_who", "kind", "value", "app", "task_open"),)

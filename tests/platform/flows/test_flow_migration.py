@@ -90,6 +90,35 @@ async def tasks(db: Database) -> list[tuple[Any, ...]]:
         return [tuple(row) for row in rows]
 
 
+async def triggers(db: Database) -> set[str]:
+    """The triggers on ``tasks`` (and, on PostgreSQL, the flow functions)."""
+    async with db.engine.connect() as connection:
+        if db.dialect == "postgresql":
+            found = await connection.execute(
+                text(
+                    "SELECT tgname FROM pg_trigger WHERE tgrelid = 'tasks'::regclass "
+                    "AND NOT tgisinternal UNION SELECT proname FROM pg_proc "
+                    "WHERE proname = 'task_candidates_follow_status'"
+                )
+            )
+        else:
+            found = await connection.execute(
+                text("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'tasks'")
+            )
+        return {name for (name,) in found}
+
+
+async def candidates(db: Database) -> list[tuple[Any, ...]]:
+    async with db.engine.connect() as connection:
+        rows = await connection.execute(
+            text(
+                "SELECT task_id, kind, value, app, task_open FROM task_candidates "
+                "ORDER BY task_id, kind"
+            )
+        )
+        return [(*row[:4], bool(row[4])) for row in rows]
+
+
 async def test_0008_gives_rule_tasks_candidates_and_is_reversible(scratch: Database) -> None:
     await upgrade(scratch, "0007")
     before = await schema(scratch)
@@ -114,16 +143,14 @@ async def test_0008_gives_rule_tasks_candidates_and_is_reversible(scratch: Datab
     assert after["tables"] >= FLOW_TABLES
     assert after["columns"] == before["columns"] | FLOW_COLUMNS
     assert after["indexes"] >= FLOW_INDEXES
+    # the done task's candidates are not open ones
+    assert await candidates(scratch) == [
+        ("t1", "role", "doctor", "ward", True),
+        ("t2", "user", "desk", "ward", True),
+        ("t3", "role", "nurse", "ward", False),
+        ("t3", "user", "nurse1", "ward", False),
+    ]
     async with scratch.engine.connect() as connection:
-        candidates = await connection.execute(
-            text("SELECT task_id, kind, value, app FROM task_candidates ORDER BY task_id, kind")
-        )
-        assert [tuple(row) for row in candidates] == [
-            ("t1", "role", "doctor", "ward"),
-            ("t2", "user", "desk", "ward"),
-            ("t3", "role", "nurse", "ward"),
-            ("t3", "user", "nurse1", "ward"),
-        ]
         flow_columns = await connection.execute(
             text(
                 "SELECT id, instance_id, node, due_at, claim_required, claimed_at, outcome, "
@@ -135,6 +162,20 @@ async def test_0008_gives_rule_tasks_candidates_and_is_reversible(scratch: Datab
         ]
     assert await tasks(scratch) == kept
 
+    # the trigger keeps task_open with the task's status
+    assert "task_candidates_follow_status" in await triggers(scratch)
+    async with scratch.engine.begin() as connection:
+        await connection.execute(text("UPDATE tasks SET status = 'cancelled' WHERE id = 't1'"))
+        await connection.execute(text("UPDATE tasks SET status = 'open' WHERE id = 't3'"))
+        await connection.execute(text("UPDATE tasks SET title = 'Renamed' WHERE id = 't2'"))
+    assert [(row[0], row[4]) for row in await candidates(scratch)] == [
+        ("t1", False), ("t2", True), ("t3", True), ("t3", True),
+    ]  # fmt: skip
+    async with scratch.engine.begin() as connection:
+        await connection.execute(text("UPDATE tasks SET status = 'done' WHERE id = 't3'"))
+        await connection.execute(text("UPDATE tasks SET status = 'open' WHERE id = 't1'"))
+    kept = await tasks(scratch)
+
     await downgrade(scratch, "0007")
     back = await schema(scratch)
     assert back["tables"] == before["tables"]
@@ -143,9 +184,13 @@ async def test_0008_gives_rule_tasks_candidates_and_is_reversible(scratch: Datab
     assert not FLOW_INDEXES & back["indexes"]
     assert back["unique"] == before["unique"] == [["source_key"]]
     assert await tasks(scratch) == kept
+    assert await triggers(scratch) == set()
 
     # and up again: the same candidates, nothing left over from the first time
     await upgrade(scratch, "0008")
-    async with scratch.engine.connect() as connection:
-        count = await connection.scalar(text("SELECT count(*) FROM task_candidates"))
-    assert count == 4
+    assert [(row[0], row[4]) for row in await candidates(scratch)] == [
+        ("t1", True), ("t2", True), ("t3", False), ("t3", False),
+    ]  # fmt: skip
+    # later revisions leave the trigger in place (0009 adds a column to tasks)
+    await upgrade(scratch)
+    assert "task_candidates_follow_status" in await triggers(scratch)

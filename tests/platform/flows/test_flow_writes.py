@@ -132,7 +132,9 @@ async def test_a_task_opened_and_withdrawn_in_one_advance(
     assert (status, lock_version) == ("terminated", 1)
     [(task_id, task_status, title)] = await _rows(db, select(Task.id, Task.status, Task.title))
     assert (task_status, title) == ("cancelled", "a Case 1")
-    assert await _rows(db, select(TaskCandidate.kind, TaskCandidate.value)) == [("role", "manager")]
+    # the candidate row stays, marked as a closed task's (the inbox's index skips it)
+    who = select(TaskCandidate.kind, TaskCandidate.value, TaskCandidate.task_open)
+    assert await _rows(db, who) == [("role", "manager", False)]
     events = await _rows(
         db,
         select(FlowEvent.kind, FlowEvent.task_id)
@@ -171,6 +173,9 @@ async def test_a_subflow_starts_and_ends_inside_its_parents_advances(
         db, select(Task.outcome, Task.comment, Task.completed_by).where(Task.id == inner)
     )
     assert (outcome, comment, by) == ("done", "done it", "admin")
+    [(after,)] = await _rows(db, select(Task.id).where(Task.status == "open"))
+    flags = await _rows(db, select(TaskCandidate.task_id, TaskCandidate.task_open))
+    assert dict(flags) == {inner: False, after: True}
 
 
 async def test_an_escalation_reassigns_the_task(
@@ -182,7 +187,8 @@ async def test_an_escalation_reassigns_the_task(
     assert report.timers_fired == 1, report.to_dict()
     [(task_id, assignee, role)] = await _rows(db, select(Task.id, Task.assignee, Task.role))
     assert (assignee, role) == ("boss", None)
-    assert await _rows(db, select(TaskCandidate.kind, TaskCandidate.value)) == [("user", "boss")]
+    who = select(TaskCandidate.kind, TaskCandidate.value, TaskCandidate.task_open)
+    assert await _rows(db, who) == [("user", "boss", True)]
     kinds = [
         kind
         for (kind,) in await _rows(
