@@ -96,7 +96,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("task_id", "kind", "value", name="pk_task_candidates"),
     )
     op.create_index(
-        "ix_task_candidates_who", "task_candidates", ["kind", "value", "app", "task_open"]
+        "ix_task_candidates_who", "task_candidates", ["kind", "value", "task_open", "app"]
     )
 
     with op.batch_alter_table("tasks") as batch:

@@ -130,10 +130,11 @@ async def _candidates_of(session: Any, ids: list[str]) -> dict[str, list[tuple[s
     return found
 
 
-def _candidate_of(who: Principal, status: str | None = None) -> Select[Any]:
+def _candidate_of(who: Principal, status: str | None = None) -> list[Select[Any]]:
     """The ids of the tasks the caller or a role of theirs (in the task's app) is a
-    candidate for, read from ``ix_task_candidates_who``; for open tasks, only the rows of
-    open tasks (``task_open``), not the history of everything their roles were offered."""
+    candidate for: one SELECT on ``ix_task_candidates_who`` for the user and one per app
+    they hold roles in (an OR of them made SQLite scan the table); for open tasks, only the
+    rows of open tasks (``task_open``), not everything their roles were ever offered."""
     options: list[ColumnElement[bool]] = [
         and_(TaskCandidate.kind == "user", TaskCandidate.value == who.username)
     ]
@@ -142,14 +143,17 @@ def _candidate_of(who: Principal, status: str | None = None) -> Select[Any]:
             options.append(
                 and_(
                     TaskCandidate.kind == "role",
-                    TaskCandidate.app == app,
                     TaskCandidate.value.in_(sorted(roles)),
+                    TaskCandidate.app == app,
                 )
             )
-    found = select(TaskCandidate.task_id).where(or_(*options))
     if status == "open":
-        found = found.where(TaskCandidate.task_open == true())
-    return found
+        options = [and_(option, TaskCandidate.task_open == true()) for option in options]
+    return [select(TaskCandidate.task_id).where(option) for option in options]
+
+
+def _union(selects: list[Select[Any]]) -> Select[Any] | CompoundSelect[Any]:
+    return selects[0] if len(selects) == 1 else union_all(*selects)
 
 
 def _among(ids: Select[Any] | CompoundSelect[Any], dialect: str) -> ColumnElement[bool]:
@@ -167,7 +171,7 @@ def _claimable(
 ) -> ColumnElement[bool]:
     """An open task the caller may take: unassigned, and they or a role of theirs is a
     candidate (in the task's app). ``status``: the status the query also asks for."""
-    return and_(Task.assignee.is_(None), _among(_candidate_of(who, status), dialect))
+    return and_(Task.assignee.is_(None), _among(_union(_candidate_of(who, status)), dialect))
 
 
 def _mine(who: Principal, status: str, dialect: str) -> ColumnElement[bool]:
@@ -180,7 +184,7 @@ def _mine(who: Principal, status: str, dialect: str) -> ColumnElement[bool]:
     and the unassigned ones (a candidate's task someone else claimed is not theirs)."""
     theirs = union_all(
         select(Task.id).where(Task.assignee == who.username, Task.status == status),
-        _candidate_of(who, status),
+        *_candidate_of(who, status),
     )
     return and_(
         _among(theirs, dialect), or_(Task.assignee == who.username, Task.assignee.is_(None))

@@ -87,4 +87,4 @@ class TaskCandidate(Base):
     #: Whether the task is open (set by a trigger when its status changes; see above).
     task_open: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
-    __table_args__ = (Index("ix_task_candidates_who", "kind", "value", "app", "task_open"),)
+    __table_args__ = (Index("ix_task_candidates_who", "kind", "value", "task_open", "app"),)
