@@ -12,6 +12,7 @@ import sys
 from tests.bench import (
     bench_changes,
     bench_designer,
+    bench_flows,
     bench_list_page,
     bench_load,
     bench_logic,
@@ -41,6 +42,9 @@ def main() -> int:
     asyncio.run(bench_reports.main(quick))
     print("\n== rules: a write among 10,000 rules; a daily rule over 1,000,000 patients")
     asyncio.run(bench_rules.main(quick))
+    print("\n== flows: a task completed among 10,000 live instances; the inbox among 100,000")
+    print("   tasks; 10,000 due flow timers fired (SQLite, PostgreSQL)")
+    asyncio.run(bench_flows.main(quick))
     print("\n== load: 8 clients, 70 % lists / 30 % creates; health while hostile requests run")
     asyncio.run(bench_load.main(quick))
     print("\n== the form designer opening a 200-field form (headless Chromium)")
