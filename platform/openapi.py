@@ -175,6 +175,7 @@ EXTRA: dict[tuple[str, str], tuple[str, ...]] = {
     ("post", "/api/tasks/{task_id}/complete"): ("409",),
     ("post", "/api/tasks/{task_id}/return"): ("409",),
     ("post", "/api/tasks/{task_id}/delegate"): ("409",),
+    ("post", "/api/tasks/{task_id}/signers"): ("409",),
 }
 #: The security requirement of the typed operations (FastAPI's name for the bearer scheme).
 SECURITY: list[dict[str, list[str]]] = [{"bearer": []}]

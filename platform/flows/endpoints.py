@@ -22,6 +22,7 @@ from sqlalchemy import (
     Select,
     and_,
     any_,
+    exists,
     false,
     func,
     or_,
@@ -196,13 +197,20 @@ def _scoped(
 ) -> Select[Any]:
     if who.app_scope is not None:
         statement = statement.where(Task.app == who.app_scope)
-    if scope == "everyone":
+    if scope in ("everyone", "unassigned"):
         if not who.is_admin:
             raise BadRequest(
-                "Only admins list everyone's tasks.",
+                f"Only admins list {'everyone' if scope == 'everyone' else 'unassigned'} tasks.",
                 errors=[{"in": "query", "parameter": "scope", "code": "admins_only",
-                         "message": "scope=everyone is for admins"}],
+                         "message": f"scope={scope} is for admins"}],
             )  # fmt: skip
+        if scope == "unassigned":
+            # nobody to do it (the assignee field was empty, a role had no member): an
+            # admin hands it on with delegate
+            return statement.where(
+                Task.assignee.is_(None),
+                ~exists(select(TaskCandidate.task_id).where(TaskCandidate.task_id == Task.id)),
+            )
         return statement
     if scope == "assigned":
         return statement.where(Task.assignee == who.username)
@@ -218,8 +226,11 @@ async def list_tasks(
     app: Annotated[str | None, Query(description="Only this app's tasks.")] = None,
     status: Annotated[Literal["open", "done", "cancelled"], Query(description="State.")] = "open",
     scope: Annotated[
-        Literal["mine", "assigned", "claimable", "everyone"],
-        Query(description="mine: assigned to me or claimable by me; everyone: admins only."),
+        Literal["mine", "assigned", "claimable", "everyone", "unassigned"],
+        Query(
+            description="mine: assigned to me or claimable by me; everyone: all tasks; "
+            "unassigned: tasks nobody may take (admins only, for both)."
+        ),
     ] = "mine",
     record_id: Annotated[str | None, Query(description="Only tasks on this record.")] = None,
     instance_id: Annotated[str | None, Query(description="Only this flow instance's.")] = None,
@@ -376,6 +387,15 @@ async def return_task(
 ) -> Any:
     """Send the work back to an earlier user task of the flow (the step must allow it)."""
     return await _act(p, who, task_id, "return_task", to=body.to, comment=body.comment)
+
+
+@router.post("/tasks/{task_id}/signers", response_model=TaskDetail)
+async def add_signer(
+    task_id: str, p: PlatformDep, who: PrincipalDep, body: Annotated[DelegateBody, Body()]
+) -> Any:
+    """Add a signer (加签): the named active user must also do the task's step; the step
+    waits for them too. Returns the task acted on."""
+    return await _act(p, who, task_id, "add_signer", username=body.user)
 
 
 @router.post("/tasks/{task_id}/delegate", response_model=TaskDetail)

@@ -795,6 +795,10 @@ class FlowService:
             )
         )  # fmt: skip
         self._set_candidates(task_id, row.app, effect.candidates)
+        if effect.candidates.empty and effect.assignee is None:
+            # the assignee field was empty or a role had no member: admins find it among
+            # the unassigned tasks (GET /api/tasks?scope=unassigned) and hand it on
+            self._event(row.id, "task_unassigned", effect.node, task_id, {"task": effect.task})
         return task_id
 
     def _set_candidates(self, task_id: str, app: str, candidates: Candidates) -> None:
