@@ -21,6 +21,7 @@ from formloom.platform.deps import Platform
 from formloom.platform.files.endpoints import router as files_router
 from formloom.platform.flows.endpoints import router as flows_router
 from formloom.platform.limits import BodyLimit
+from formloom.platform.links import tokens as link_tokens
 from formloom.platform.links.endpoints import router as links_router
 from formloom.platform.migrate import upgrade
 from formloom.platform.records.endpoints import router as records_router
@@ -33,6 +34,7 @@ from formloom.platform.web.designer import router as designer_router
 from formloom.platform.web.export import router as export_router
 from formloom.platform.web.pages import UI
 from formloom.platform.web.pages import router as pages_router
+from formloom.platform.web.public import router as public_router
 from formloom.platform.web.runtime import router as runtime_router
 
 VERSION = "0.1.0"
@@ -54,6 +56,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = Database(settings.database_url, echo=settings.sql_echo)
+        link_tokens.configure(settings.public_base_url)
         state = Platform(
             settings=settings,
             db=db,
@@ -104,6 +107,7 @@ def create_app(
     app.include_router(pages_router)
     app.include_router(designer_router)
     app.include_router(runtime_router)
+    app.include_router(public_router)
     app.mount("/static", StaticFiles(directory=str(UI / "static")), name="static")
     openapi.install(app)
 

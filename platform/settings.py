@@ -137,6 +137,12 @@ class Settings(BaseSettings):
     smtp_username: str | None = Field(default=None, description="SMTP user, if it needs one.")
     smtp_password: str | None = Field(default=None, description="SMTP password.")
     smtp_from: str = Field(default="formloom@localhost", description="Sender of e-mails.")
+    public_base_url: str | None = Field(
+        default=None,
+        description="Where patients reach this service (https://clinic.example.com): the "
+        "start of the public links' URLs that rules put in messages. Unset: a rule-made link's "
+        "URL is the relative /p/<token>, with a warning in the rule log.",
+    )
     sms_gateway_url: str | None = Field(
         default=None,
         description="HTTP gateway for text messages (SMS, WeChat): each message is POSTed "

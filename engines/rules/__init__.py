@@ -22,6 +22,7 @@ from formloom.engines.rules.actions import (
     PlanFormatError,
     PlannedAction,
     PlannedActionBase,
+    PlannedCreateLink,
     PlannedCreateRecord,
     PlannedNotify,
     PlannedReject,
@@ -51,6 +52,7 @@ from formloom.engines.rules.plan import (
 from formloom.engines.rules.schedule import anniversary, date_due, next_schedule_run
 from formloom.engines.rules.spec import (
     Action,
+    CreateLinkAction,
     CreateRecordAction,
     CreateTaskAction,
     DateTrigger,
@@ -84,6 +86,7 @@ __all__ = [
     "Action",
     "Cascade",
     "CascadeError",
+    "CreateLinkAction",
     "CreateRecordAction",
     "CreateTaskAction",
     "CronSchedule",
@@ -100,6 +103,7 @@ __all__ = [
     "PlanFormatError",
     "PlannedAction",
     "PlannedActionBase",
+    "PlannedCreateLink",
     "PlannedCreateRecord",
     "PlannedNotify",
     "PlannedReject",

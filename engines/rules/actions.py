@@ -11,7 +11,7 @@ upgrade — the reason it goes through :meth:`~PlannedActionBase.to_dict` and
   ``then``), ``idempotency_key`` and ``due`` (delayed actions only). ``mode`` follows from
   the kind and ``due``: ``delayed`` with a due moment, else ``sync`` (set, reject, create and
   update records, create task) or ``outbound`` (notify, webhook).
-* :data:`PlannedAction` is the closed union of the eight classes; hosts dispatch on the class.
+* :data:`PlannedAction` is the closed union of the nine classes; hosts dispatch on the class.
 * The stored form is ``{"format": "formloom.plan-action/2", "rule", "index", "type", "mode",
   "due", "idempotency_key", "data": {...}}`` (``due`` in whole UTC seconds, ``mode`` written
   for readers and recomputed on load). Format 1 is the same without ``format``: what the
@@ -37,6 +37,7 @@ __all__ = [
     "PlanFormatError",
     "PlannedAction",
     "PlannedActionBase",
+    "PlannedCreateLink",
     "PlannedCreateRecord",
     "PlannedNotify",
     "PlannedReject",
@@ -267,6 +268,29 @@ class PlannedStartFlow(PlannedActionBase):
                 "vars": self.vars}  # fmt: skip
 
 
+@dataclass(frozen=True, kw_only=True)
+class PlannedCreateLink(PlannedActionBase):
+    """Create a one-submission public link to ``form``, bound (``bind``, a relation field)
+    to the triggering record ``record_id``, for ``fields`` (``None``: every fillable one),
+    expiring ``expires`` (ISO 8601 duration) after it is made; its URL is ``links.<name>``
+    in the same rule run's later templates. The plan holds no token: the platform makes
+    the secret when it carries the action out (the secret is never in a plan)."""
+
+    type: ClassVar[str] = "create_link"
+    immediate: ClassVar[Mode] = "sync"
+
+    form: str
+    bind: str | None
+    record_id: str | None
+    fields: list[str] | None
+    expires: str
+    name: str
+
+    def data(self) -> dict[str, Any]:
+        return {"form": self.form, "bind": self.bind, "record_id": self.record_id,
+                "fields": self.fields, "expires": self.expires, "as": self.name}  # fmt: skip
+
+
 PlannedAction: TypeAlias = (
     PlannedSet
     | PlannedReject
@@ -276,6 +300,7 @@ PlannedAction: TypeAlias = (
     | PlannedNotify
     | PlannedWebhook
     | PlannedStartFlow
+    | PlannedCreateLink
 )
 
 # ---------------------------------------------------------------------------------------
@@ -403,6 +428,15 @@ _LOADERS: dict[str, _Loader] = {
         form=d["form"],
         record_id=d.get("record_id"),
         vars=d.get("vars") or {},
+    ),  # fmt: skip
+    "create_link": lambda common, d: PlannedCreateLink(
+        **common,
+        form=d["form"],
+        bind=d.get("bind"),
+        record_id=d.get("record_id"),
+        fields=d.get("fields"),
+        expires=d.get("expires", "P7D"),
+        name=d["as"],
     ),  # fmt: skip
     "webhook": lambda common, d: PlannedWebhook(
         **common,

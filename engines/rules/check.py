@@ -24,6 +24,7 @@ from formloom.engines.logic.sql import FilterError, FilterTarget, compile_filter
 from .cron import parse_cron
 from .plan import substitute_context
 from .spec import (
+    CreateLinkAction,
     CreateRecordAction,
     CreateTaskAction,
     DateTrigger,
@@ -45,6 +46,10 @@ __all__ = ["CONTEXT_ROOTS", "Issue", "check", "check_rule"]
 Issue: TypeAlias = tuple[str, str, str]
 """``(JSON pointer into the rules list, code, message)``."""
 
+#: Longest a rule-made link lives, and the fields a link's holder cannot fill in (as for
+#: links made through the API: platform/links/service.py).
+LINK_MAX_DAYS = 90
+LINK_NOT_FILLABLE = frozenset({"computed", "file", "image", "section"})
 #: The variables a rule expression may read.
 CONTEXT_ROOTS = frozenset({"record", "old", "changed", "user", "now"})
 #: The instant filters are compiled at when checked (the real one comes at run time).
@@ -197,6 +202,8 @@ class _Checker:
             self.template(action.template, f"{here}/template")
         elif isinstance(action, StartFlowAction):
             self._start_flow(action, here)
+        elif isinstance(action, CreateLinkAction):
+            self._create_link(action, here)
         elif isinstance(action, WebhookAction):
             url = urlsplit(action.url)
             if url.scheme not in ("http", "https") or not url.netloc:
@@ -204,6 +211,47 @@ class _Checker:
             for name, value in action.headers.items():
                 self.template(value, f"{here}/headers/{_escape(name)}")
             self.body(action.body, f"{here}/body")
+
+    def _create_link(self, action: CreateLinkAction, here: str) -> None:
+        if action.after is not None or action.at is not None:
+            # its URL is for the same run's later actions, which cannot wait for a timer
+            self.add(here, "delayed_link", "a create_link action cannot be delayed")
+        names = [a.name for a in self.rule.then if isinstance(a, CreateLinkAction)]
+        if names.count(action.name) > 1:
+            self.add(f"{here}/as", "duplicate_link", f"two links are named {action.name!r}")
+        try:
+            duration = parse_duration(action.expires)
+        except InvalidTiming as error:
+            self.add(f"{here}/expires", "invalid_duration", str(error))
+        else:
+            days = duration.months * 31 + duration.days + duration.seconds / 86400
+            if days <= 0 or days > LINK_MAX_DAYS:
+                self.add(
+                    f"{here}/expires",
+                    "range",
+                    f"a link expires after more than 0 and at most {LINK_MAX_DAYS} days",
+                )
+        target = self.target_form(action.form, f"{here}/form")
+        if target is None:
+            return
+        if action.bind is not None and self.field_exists(target, action.bind, f"{here}/bind"):
+            field = target.field(action.bind)
+            if field is None or field.field_type != "relation":
+                self.add(f"{here}/bind", "not_a_relation", f"{action.bind!r} is not a relation")
+            elif getattr(field, "target", None) != self.rule.on.form:
+                self.add(
+                    f"{here}/bind",
+                    "bind_target",
+                    f"{action.bind!r} points at {getattr(field, 'target', None)!r} records, not "
+                    f"at this rule's {self.rule.on.form!r} records",
+                )
+        for index, key in enumerate(action.fields or ()):
+            where = f"{here}/fields/{index}"
+            if not self.field_exists(target, key, where):
+                continue
+            field = target.field(key)
+            if field is None or field.field_type in LINK_NOT_FILLABLE or key == action.bind:
+                self.add(where, "not_fillable", f"{key!r} cannot be filled in through a link")
 
     def _start_flow(self, action: StartFlowAction, here: str) -> None:
         for name, expression in action.vars.items():

@@ -42,6 +42,7 @@ from formloom.engines.logic.dates import format_datetime, parse_temporal
 from .actions import (
     Mode,
     PlannedAction,
+    PlannedCreateLink,
     PlannedCreateRecord,
     PlannedNotify,
     PlannedReject,
@@ -53,6 +54,7 @@ from .actions import (
 )
 from .index import RuleIndex, watches
 from .spec import (
+    CreateLinkAction,
     CreateRecordAction,
     CreateTaskAction,
     NotifyAction,
@@ -507,6 +509,16 @@ def _resolve(rule: RuleSpec, index: int, action: Any, run: _Run) -> PlannedActio
             form=event.form,
             record_id=event.record_id,
             vars=_values(action.vars, pointer, run),
+        )
+    if isinstance(action, CreateLinkAction):
+        return PlannedCreateLink(
+            **common,
+            form=action.form,
+            bind=action.bind,
+            record_id=event.record_id,
+            fields=list(action.fields) if action.fields is not None else None,
+            expires=action.expires,
+            name=action.name,
         )
     raise TypeError(f"unknown action {action!r}")  # pragma: no cover - the union is closed
 

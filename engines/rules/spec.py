@@ -41,6 +41,7 @@ __all__ = [
     "ScheduleTrigger",
     "SetAction",
     "StartFlowAction",
+    "CreateLinkAction",
     "Trigger",
     "UpdateRecordsAction",
     "WebhookAction",
@@ -290,6 +291,28 @@ class StartFlowAction(_Action):
     )
 
 
+class CreateLinkAction(_Action):
+    """Publish a form as a one-submission public link (docs/rules.md): its URL is
+    ``{{ links.<as> }}`` in the templates of the same rule's later actions."""
+
+    type: Literal["create_link"] = Field(description="Action type.")
+    form: Key = Field(description="Key of the form the link's holder fills in.")
+    bind: str | None = Field(
+        default=None,
+        description="A relation field of that form pointing at the trigger's form: set by the "
+        "link to the triggering record.",
+    )
+    fields: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description="The fields the holder fills in (default: every fillable field).",
+    )
+    expires: str = Field(
+        default="P7D", description="ISO 8601 duration until the link expires (at most 90 days)."
+    )
+    name: Key = Field(alias="as", description="Name of the URL in later templates: links.<as>.")
+
+
 Action: TypeAlias = Annotated[
     SetAction
     | RejectAction
@@ -298,7 +321,8 @@ Action: TypeAlias = Annotated[
     | CreateTaskAction
     | NotifyAction
     | WebhookAction
-    | StartFlowAction,
+    | StartFlowAction
+    | CreateLinkAction,
     Field(discriminator="type"),
 ]
 

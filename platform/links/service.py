@@ -26,9 +26,7 @@ whole unit rolls back) does not use the link up.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -39,12 +37,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from formloom.engines.apps.permissions import FormAccess
 from formloom.engines.forms import FormSpec
 from formloom.engines.forms.fields import SectionField
+from formloom.engines.rules import CreateLinkAction
 from formloom.platform.apps.service import AppCatalog, InstalledApp
 from formloom.platform.audit.log import audit
 from formloom.platform.auth import repository as auth_repository
 from formloom.platform.auth.principal import Principal
 from formloom.platform.auth.service import principal_for
 from formloom.platform.errors import BadRequest, Forbidden, Gone, NotFound, Unprocessable
+from formloom.platform.links import tokens
 from formloom.platform.models.auth import User
 from formloom.platform.models.public_link import PublicLink
 from formloom.platform.records.ids import is_id, new_id
@@ -62,8 +62,7 @@ NO_LONGER = "This link no longer accepts submissions."
 NOT_FILLABLE = frozenset({"computed", "file", "image"})
 
 
-def _digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
+_digest = tokens.digest
 
 
 def link_out(link: PublicLink, now: datetime) -> dict[str, Any]:
@@ -190,7 +189,7 @@ class LinkService:
                 f"{missing[0]} is required, so the link must let its holder fill it in"
                 + (" (your role may not write it)" if missing[0] not in writable else ""),
             )
-        secret = secrets.token_urlsafe(32)
+        secret = tokens.new_secret()
         link = PublicLink(
             id=new_id(),
             secret_hash=_digest(secret),
@@ -326,9 +325,44 @@ class _Opened:
     fields: list[str]
 
 
+#: ``created_by`` of a link a rule (or a flow's action node) made: ``rule:<key>``.
+RULE_PREFIX = "rule:"
+
+
+def rule_of(link: PublicLink) -> str | None:
+    """The rule (or flow action node) key of a rule-made link, else ``None``."""
+    if link.creator_id is None and link.created_by.startswith(RULE_PREFIX):
+        return link.created_by[len(RULE_PREFIX) :]
+    return None
+
+
+def _rule_still_makes(installed: InstalledApp, key: str, form: str) -> bool:
+    """Whether the app still has the rule (or flow action node) ``key`` with a
+    ``create_link`` action for ``form``: removing the rule withdraws its links."""
+    holders: list[Any] = list(installed.spec.rules)
+    for flow in installed.spec.flows:
+        holders += [node for node in flow.nodes if hasattr(node, "actions")]
+    for holder in holders:
+        actions = getattr(holder, "then", None) or getattr(holder, "actions", None) or []
+        if holder.key == key and any(
+            isinstance(action, CreateLinkAction) and action.form == form for action in actions
+        ):
+            return True
+    return False
+
+
 async def _creator(session: AsyncSession, link: PublicLink) -> Principal:
     """The link's creator as they are now (roles, attributes, admin flag), acting under the
-    link's name and for the link's app only; 410 if the account is gone or disabled."""
+    link's name and for the link's app only; 410 if the account is gone or disabled.
+
+    A rule-made link acts with the rule's grant (as every write of a rule does: the app's
+    full access, for the link's app only), bounded by what the rule says (the form, the
+    bound record, the fields) and by the rule still being in the app (checked in
+    :func:`_open`)."""
+    if rule_of(link) is not None:
+        return Principal(
+            username=f"public-link:{link.id}", is_admin=True, app_scope=link.app, via="public_link"
+        )
     user = await session.get(User, link.creator_id) if link.creator_id else None
     if user is None or user.disabled_at is not None:
         raise Gone(NO_LONGER)
@@ -347,6 +381,9 @@ async def _open(session: AsyncSession, catalog: AppCatalog, token: str, now: dat
         installed, spec = await service.load_form(link.app, link.form)
     except NotFound:
         raise Gone(NO_LONGER) from None
+    rule = rule_of(link)
+    if rule is not None and not _rule_still_makes(installed, rule, link.form):
+        raise Gone(NO_LONGER)
     access = service.access(installed, link.form)
     if not access.allows("create"):
         raise Gone(NO_LONGER)

@@ -11,6 +11,10 @@ the plan says, in the write's unit of work:
   (:class:`RuleRecords`), whose own rules run one cascade level deeper (bounded, the error
   names the loop);
 * ``create_task`` inserts a task;
+* ``create_link`` inserts a one-submission public link (acting with the rule's grant, see
+  docs/permissions.md) whose URL the same run's later actions read as ``links.<as>``: the
+  URL (it holds the secret) is added to their context here, after the plan was made and
+  logged, so the rule log and plan dumps never hold it (they show the link id);
 * outbound actions (``notify``, ``webhook``) become outbox rows, delayed actions become
   timers — both committed with the write, carried out later by the worker;
 * date-relative rules keep one timer per record, moved when its date field changes;
@@ -24,7 +28,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -48,6 +52,7 @@ from formloom.engines.rules import (
     Plan,
     PlanFormatError,
     PlannedAction,
+    PlannedCreateLink,
     PlannedCreateRecord,
     PlannedNotify,
     PlannedReject,
@@ -60,13 +65,18 @@ from formloom.engines.rules import (
     RuleRun,
     RuleSpec,
     action_from_dict,
+    add_duration,
     date_due,
+    parse_duration,
     render_template,
 )
+from formloom.platform.audit.log import audit
 from formloom.platform.auth.principal import Principal
 from formloom.platform.errors import Unprocessable
+from formloom.platform.links import tokens
 from formloom.platform.models.automation import OutboxMessage, RuleRunLog, Task, Timer
 from formloom.platform.models.flow import TaskCandidate
+from formloom.platform.models.public_link import PublicLink
 from formloom.platform.records.ids import new_id
 from formloom.platform.records.watchers import flow_starter
 
@@ -251,7 +261,7 @@ async def carry_out(
     """Everything but ``set``/``reject`` of a write's plan, and its log."""
     for action in plan.actions:
         await run_action(records, installed, action, form=form, record_id=record_id)
-    await log_runs(records, plan, form=form, record_id=record_id)
+    await log_runs(records, plan, form=form, record_id=record_id, notes=_take_notes(records))
 
 
 async def run_action(
@@ -267,6 +277,7 @@ async def run_action(
     timer (``delayed=False`` when a timer fires it)."""
     session = records.session
     app = installed.key
+    action = _with_links(session, action)
     if action.due is not None and delayed:
         session.add(
             Timer(
@@ -309,6 +320,8 @@ async def run_action(
                 raise RuntimeError("no flow starter is registered")
             if action.record_id is not None:
                 await starter(records, app, action.flow, action.record_id, action.vars)
+        case PlannedCreateLink():
+            await create_link(records, installed, action)
         case PlannedTask():
             task = task_row(installed, action, records.now)
             session.add(task)
@@ -316,6 +329,87 @@ async def run_action(
             for kind, value in (("role", task.role), ("user", task.assignee)):
                 if value is not None:
                     session.add(TaskCandidate(task_id=task.id, kind=kind, value=value, app=app))
+
+
+# -- public links made by rules -------------------------------------------------------
+
+#: ``session.info`` keys: the URLs of links made in this unit of work, per rule run (the
+#: idempotency key without its action index), and notes for the rule log, per rule.
+_LINKS = "formloom.rule_links"
+_NOTES = "formloom.rule_notes"
+NO_BASE_URL = (
+    "FORMLOOM_PUBLIC_BASE_URL is not set: the link's URL is the relative {path}, which a "
+    "message outside this service cannot open"
+)
+
+
+def _run_of(action: PlannedAction) -> str:
+    return action.idempotency_key.rpartition(":")[0]
+
+
+def _note(session: AsyncSession, rule: str, kind: str, value: Any) -> None:
+    notes: dict[str, dict[str, list[Any]]] = session.info.setdefault(_NOTES, {})
+    notes.setdefault(rule, {}).setdefault(kind, []).append(value)
+
+
+def _take_notes(records: RuleRecords) -> dict[str, dict[str, list[Any]]]:
+    notes: dict[str, dict[str, list[Any]]] = records.session.info.pop(_NOTES, {})
+    return notes
+
+
+def _with_links(session: AsyncSession, action: PlannedAction) -> PlannedAction:
+    """``action`` with ``links`` (name -> URL) in its template context when an earlier
+    action of the same rule run made links."""
+    if not isinstance(action, PlannedNotify | PlannedWebhook | PlannedTask):
+        return action
+    made = session.info.get(_LINKS, {}).get(_run_of(action))
+    if not made:
+        return action
+    return replace(action, context={**action.context, "links": dict(made)})
+
+
+async def create_link(records: RuleRecords, installed: RuleApp, action: PlannedCreateLink) -> str:
+    """Insert the link (checked at import: the form, the bound relation, the fields) and
+    return its URL, also kept for the run's later actions. The secret is only in the URL."""
+    session, now = records.session, records.now
+    zone = ZoneInfo(zone_of(now))
+    secret = tokens.new_secret()
+    bound = action.bind is not None and action.record_id is not None
+    link = PublicLink(
+        id=new_id(),
+        secret_hash=tokens.digest(secret),
+        app=installed.key,
+        form=action.form,
+        label=f"rule {action.rule}"[:200],
+        bind_field=action.bind if bound else None,
+        bind_record=action.record_id if bound else None,
+        max_submissions=1,
+        submissions=0,
+        created_at=now,
+        created_by=f"rule:{action.rule}",
+        creator_id=None,
+        fields=list(action.fields) if action.fields is not None else None,
+        expires_at=add_duration(now, parse_duration(action.expires), zone),
+    )
+    session.add(link)
+    rule_actor = Principal(username=f"rule:{action.rule}", is_admin=True, via="system")
+    audit(
+        session,
+        rule_actor,
+        "public_link.created",
+        at=now,
+        app=installed.key,
+        form=action.form,
+        record_id=link.bind_record,
+        detail={"link": link.id, "expires_at": format_datetime(link.expires_at),
+                "fields": link.fields, "rule": action.rule},
+    )  # fmt: skip
+    url = tokens.public_url(f"{link.id}.{secret}")
+    session.info.setdefault(_LINKS, {}).setdefault(_run_of(action), {})[action.name] = url
+    _note(session, action.rule, "links", {"as": action.name, "link": link.id})
+    if tokens.base_url() is None:
+        _note(session, action.rule, "warnings", NO_BASE_URL.format(path="/p/<token>"))
+    return url
 
 
 def action_timer_payload(action: PlannedAction, records: RuleRecords) -> dict[str, Any]:
@@ -453,9 +547,22 @@ async def close_waiting_tasks(
             task.completed_at, task.completed_by = records.now, f"rule:{task.rule}"
 
 
-async def log_runs(records: RuleRecords, plan: Plan, *, form: str, record_id: str | None) -> None:
-    """The event's row in the rule log (nothing when no rule ran)."""
+async def log_runs(
+    records: RuleRecords,
+    plan: Plan,
+    *,
+    form: str,
+    record_id: str | None,
+    notes: Mapping[str, Mapping[str, list[Any]]] | None = None,
+) -> None:
+    """The event's row in the rule log (nothing when no rule ran); ``notes`` are what
+    carrying the plan out adds to a rule's entry (the links it made, warnings)."""
     values = run_log_values(plan, form=form, record_id=record_id, at=records.now)
+    if values is not None and notes:
+        values["runs"] = [
+            {**entry, **notes.get(entry["rule"], {})} if isinstance(entry, dict) else entry
+            for entry in values["runs"]
+        ]
     if values is not None:
         await records.session.execute(insert(RuleRunLog), [values])
 
