@@ -21,7 +21,7 @@ from fastapi.templating import Jinja2Templates
 from formloom.engines.forms import label_text
 from formloom.platform.deps import PlatformDep
 from formloom.platform.errors import Problem
-from formloom.platform.i18n import LOCALES, Translator, request_locale, supported
+from formloom.platform.i18n import LANG_COOKIE, LOCALES, Translator, request_locale, supported
 from formloom.platform.links import service
 from formloom.platform.web.pages import UI
 
@@ -57,6 +57,10 @@ def _render(
         status_code=status,
         headers=HEADERS,
     )
+    chosen = supported(request.query_params.get("lang"))
+    if chosen is not None:
+        # the switch's choice stays for the next visit (a preference, not a session)
+        response.set_cookie(LANG_COOKIE, chosen, max_age=31_536_000, samesite="lax")
     return response
 
 
