@@ -36,6 +36,7 @@ from formloom.platform.web.pages import UI
 from formloom.platform.web.pages import router as pages_router
 from formloom.platform.web.public import router as public_router
 from formloom.platform.web.runtime import router as runtime_router
+from formloom.platform.webhooks.endpoints import router as webhooks_router
 
 VERSION = "0.1.0"
 
@@ -101,6 +102,7 @@ def create_app(
     app.include_router(reports_router)
     app.include_router(rules_router)
     app.include_router(automation_router)
+    app.include_router(webhooks_router)
     app.include_router(flows_router)
     app.include_router(files_router)
     app.include_router(export_router)

@@ -61,6 +61,7 @@ TABLES = (
     "flow_instances",
     "flow_events",
     "notifications",
+    "webhook_subscriptions",
     "audit_log",
 )
 FIXED_NOW = datetime(2026, 11, 23, 10, 30, tzinfo=ZoneInfo("Asia/Shanghai"))

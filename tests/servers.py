@@ -32,6 +32,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: Any
+    raw: bytes = b""  # the body as sent (to check a signature)
 
 
 @dataclass
@@ -72,7 +73,11 @@ def http_sink() -> Iterator[HttpSink]:
                 time.sleep(sink.delay)
             sink.requests.append(
                 Received(
-                    self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body
+                    self.command,
+                    self.path,
+                    {k.lower(): v for k, v in self.headers.items()},
+                    body,
+                    raw,
                 )
             )
             payload = b'{"ok": true}' if status < 400 else b'{"error": "down"}'

@@ -21,6 +21,7 @@ from formloom.platform.models.record import (
     RecordUnique,
     system_columns,
 )
+from formloom.platform.models.webhook import WebhookSubscription
 
 __all__ = [
     "SYSTEM_COLUMNS",
@@ -46,4 +47,5 @@ __all__ = [
     "SignInFailure",
     "User",
     "UserRole",
+    "WebhookSubscription",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, String
+from sqlalchemy import Boolean, ForeignKey, Index, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from formloom.platform.models.base import Base, JsonDocument, UtcDateTime
@@ -28,6 +28,9 @@ class User(Base):
     # the web UI's language for this user ("en", "zh-CN"); None: from the browser
     locale: Mapped[str | None] = mapped_column(String(16), nullable=True, default=None)
     disabled_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    #: A service account (an integration, not a person): no password, never signs in;
+    #: holds its own roles and tokens, and its reads and writes are audited as itself.
+    is_service: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 

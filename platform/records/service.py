@@ -14,7 +14,7 @@ the whole unit, so nothing is ever half-written.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
@@ -61,6 +61,7 @@ from formloom.platform.records.query import ListQuery, Page, check_filter, sort_
 from formloom.platform.records.references import check_files, check_relations
 from formloom.platform.records.watchers import watchers
 from formloom.platform.rules import automation
+from formloom.platform.webhooks import outbound
 
 __all__ = ["ListQuery", "Page", "RecordService", "etag", "iso", "record_out", "service_for"]
 
@@ -376,6 +377,7 @@ class RecordService:
                     )
                 await automation.move_date_timers(self, installed, form, record.id, data, None)
                 await automation.close_waiting_tasks(self, installed, form, record.id, data)
+                await self._webhooks(app, form, "record.created", record.id, 1, data)
                 return record
             # The app changed since this process last read it: validate against the new one.
             installed = await self.catalog.get(self.session, app)
@@ -477,7 +479,23 @@ class RecordService:
         await automation.move_date_timers(self, installed, form, record.id, data, changed)
         await automation.close_waiting_tasks(self, installed, form, record.id, data)
         await self._tell_watchers(installed, form, record.id, "updated")
+        await self._webhooks(app, form, "record.updated", record.id, record.version, data)
         return record
+
+    async def _webhooks(
+        self,
+        app: str,
+        form: str,
+        event: outbound.RecordEvent,
+        record_id: str,
+        version: int,
+        data: Mapping[str, Any],
+    ) -> None:
+        """The app's webhook subscriptions hear of the write (outbox rows in its unit)."""
+        await outbound.enqueue(
+            self.session, app, form, event, record_id=record_id, version=version, data=data,
+            now=self.now,
+        )  # fmt: skip
 
     async def _tell_watchers(
         self,
@@ -527,6 +545,7 @@ class RecordService:
         if installed.rules.date_rules(form):
             await automation.drop_record_timers(self, record.id)
         await self._tell_watchers(installed, form, record.id, "deleted")
+        await self._webhooks(app, form, "record.deleted", record.id, record.version, old)
 
     async def history(self, app: str, form: str, record_id: str) -> list[dict[str, Any]]:
         installed, spec = await self.load_form(app, form)

@@ -28,9 +28,11 @@ from formloom.engines.rules import PlanFormatError, PlannedNotify, PlannedWebhoo
 from formloom.platform.db import Database
 from formloom.platform.models import User, UserRole
 from formloom.platform.models.automation import Notification
+from formloom.platform.models.webhook import WebhookSubscription
 from formloom.platform.records.ids import new_id
 from formloom.platform.rules.automation import outbox_action
 from formloom.platform.settings import Settings
+from formloom.platform.webhooks import outbound
 
 
 class DeliveryFailed(Exception):
@@ -156,6 +158,8 @@ class Deliverer:
         """Deliver ``message``: a short description of what was done, and the in-app
         notifications to store (the worker commits them with the message's new state).
         No transaction is open while a server is being called."""
+        if message.kind == outbound.KIND:
+            return await self._subscription(db, message, now), []
         action = message.action()
         if isinstance(action, PlannedWebhook):
             return await self._webhook(message, action), []
@@ -286,17 +290,49 @@ class Deliverer:
         status = await self._post(action.method, action.url, headers, rendered, "webhook")
         return f"webhook answered {status}"
 
+    async def _subscription(self, db: Database, message: Message, now: datetime) -> str:
+        """A subscription's event, signed; sent to the subscription's URL as it is now (a
+        deleted or inactive subscription's queued events are dropped, not sent)."""
+        sub_id = str(message.payload.get("subscription"))
+        async with db.transaction(write=False) as session:
+            sub = await session.get(WebhookSubscription, sub_id)
+            found = (sub.url, sub.secret, sub.active) if sub is not None else None
+        if found is None:
+            return "not sent: the subscription was deleted"
+        url, secret, active = found
+        if not active:
+            return "not sent: the subscription is inactive"
+        raw, headers = outbound.delivery(message.payload, message.id, message.key, secret, now)
+        status = await self._post("POST", url, headers, None, "webhook", content=raw)
+        return f"webhook answered {status}"
+
     async def _post(
-        self, method: str, url: str, headers: dict[str, str], body: Any, what: str
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        body: Any,
+        what: str,
+        *,
+        content: bytes | None = None,
     ) -> int:
         try:
-            answer = await self.http.request(
-                method,
-                url,
-                headers=headers,
-                json=body if method not in ("GET", "DELETE") else None,
-                timeout=self.settings.webhook_timeout_seconds,
-            )
+            if content is not None:
+                answer = await self.http.request(
+                    method,
+                    url,
+                    headers=headers,
+                    content=content,
+                    timeout=self.settings.webhook_timeout_seconds,
+                )
+            else:
+                answer = await self.http.request(
+                    method,
+                    url,
+                    headers=headers,
+                    json=body if method not in ("GET", "DELETE") else None,
+                    timeout=self.settings.webhook_timeout_seconds,
+                )
         except httpx.TimeoutException:
             raise DeliveryFailed(f"the {what} did not answer in time ({url})") from None
         except httpx.HTTPError as error:
