@@ -274,3 +274,59 @@ async def test_create_link_is_checked_at_import(
     assert refused.status_code == 422, refused.text
     found = [(e["path"], e["code"]) for e in refused.json()["errors"]]
     assert any(p.endswith(pointer.removeprefix("/rules")) and c == code for p, c in found), found
+
+
+SURVEY_FLOW = {
+    "key": "aftercare",
+    "label": "Aftercare",
+    "form": "visit",
+    "nodes": [
+        {"type": "start", "key": "begin"},
+        {"type": "action", "key": "ask", "actions": SURVEY_RULE["then"]},
+        {"type": "end", "key": "done"},
+    ],
+    "edges": [{"from": "begin", "to": "ask"}, {"from": "ask", "to": "done"}],
+}
+
+
+async def test_a_flows_action_node_makes_a_link_too(
+    client: httpx.AsyncClient,
+    anon_client: httpx.AsyncClient,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(tokens, "_base_url", BASE)
+    document = definition()
+    document["flows"] = [SURVEY_FLOW]
+    installed = await client.post("/api/apps/import", json=document)
+    assert installed.status_code == 201, installed.text
+    visit_id = await visit(client)
+    started = await client.post(f"/api/flows/{APP}/aftercare/start", json={"record_id": visit_id})
+    assert started.status_code in (200, 201), started.text
+    db = Database(settings.database_url)
+    try:
+        async with db.transaction(write=False) as session:
+            [link] = (await session.execute(select(PublicLink))).scalars()
+            [message] = (await session.execute(select(OutboxMessage))).scalars()
+    finally:
+        await db.dispose()
+    assert (link.created_by, link.bind_record) == ("rule:ask", visit_id)
+    url = message.payload["action"]["data"]["context"]["links"]["survey"]
+    assert url.startswith(f"{BASE}/p/{link.id}.")
+    page = await anon_client.get(url.removeprefix(BASE))
+    assert page.status_code == 200
+
+
+def test_a_planned_create_link_of_the_first_format_still_loads() -> None:
+    from formloom.engines.rules import PlannedCreateLink, action_from_dict
+
+    stored = {
+        "rule": "visit_survey", "index": 0, "type": "create_link", "mode": "sync", "due": None,
+        "idempotency_key": "clinic:visit_survey:visit:1:1:0",
+        "data": {"form": "survey", "bind": "visit", "record_id": "1", "fields": None,
+                 "expires": "P7D", "as": "survey"},
+    }  # fmt: skip
+    action = action_from_dict(stored)
+    assert isinstance(action, PlannedCreateLink) and action.name == "survey"
+    assert action_from_dict(action.to_dict()) == action
+    assert "token" not in json.dumps(action.to_dict())
