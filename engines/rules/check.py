@@ -245,6 +245,13 @@ class _Checker:
                     f"{action.bind!r} points at {getattr(field, 'target', None)!r} records, not "
                     f"at this rule's {self.rule.on.form!r} records",
                 )
+        if action.fields is not None:
+            for key in _required_left_out(target, action.fields, action.bind):
+                self.add(
+                    f"{here}/fields",
+                    "required",
+                    f"{key!r} is required, so the link must let its holder fill it in",
+                )
         for index, key in enumerate(action.fields or ()):
             where = f"{here}/fields/{index}"
             if not self.field_exists(target, key, where):
@@ -414,6 +421,29 @@ class _Checker:
         elif isinstance(value, dict):
             for key, item in value.items():
                 self.body(item, f"{pointer}/{_escape(str(key))}")
+
+
+def _required_left_out(form: FormSpec, fields: Sequence[str], bind: str | None) -> list[str]:
+    """Required fields a link's holder could not fill in and that get no value otherwise (no
+    default, not bound, not conditional): a link without them could never be submitted (as
+    the link API refuses, platform/links/service.py)."""
+    missing = []
+    conditional_section = False
+    for field in form.fields:
+        if isinstance(field, SectionField):
+            conditional_section = field.visible_if is not None
+            continue
+        if (
+            getattr(field, "required", False)
+            and field.visible_if is None
+            and not conditional_section
+            and getattr(field, "default", None) is None
+            and getattr(field, "default_expr", None) is None
+            and field.key not in fields
+            and field.key != bind
+        ):
+            missing.append(field.key)
+    return missing
 
 
 _SAMPLES: dict[str, Any] = {

@@ -262,6 +262,7 @@ async def test_a_rule_made_link_stops_when_the_rule_is_removed(
         ({"form": "visit", "bind": None, "fields": ["nope"]}, "/rules/0/then/0/fields/0",
          "unknown_field"),
         ({"expires": "P1Y"}, "/rules/0/then/0/expires", "range"),
+        ({"fields": ["comment"]}, "/rules/0/then/0/fields", "required"),
         ({"after": "PT1H"}, "/rules/0/then/0", "delayed_link"),
     ],
 )  # fmt: skip
