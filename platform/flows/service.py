@@ -514,10 +514,8 @@ class FlowService:
     async def _lock(self, instance_id: str) -> FlowInstance | None:
         if not is_id(instance_id):
             return None
-        statement = select(FlowInstance).where(FlowInstance.id == instance_id)
-        if self.dialect == "postgresql":
-            statement = statement.with_for_update()
-        return (await self.session.scalars(statement)).first()
+        statement = _LOCK_INSTANCE if self.dialect == "postgresql" else _INSTANCE
+        return (await self.session.scalars(statement, {"id": instance_id})).first()
 
     async def _load(self, instance_id: str) -> _Loaded:
         row = await self._lock(instance_id)
@@ -942,11 +940,8 @@ class FlowService:
         if not is_id(record_id):
             return None
         data: dict[str, Any] | None = await self.session.scalar(
-            select(Record.data).where(
-                Record.id == record_id, Record.app == app, Record.form == form,
-                Record.deleted_at.is_(None),
-            )
-        )  # fmt: skip
+            _RECORD_DATA, {"id": record_id, "app": app, "form": form}
+        )
         return data
 
     def _event(
@@ -972,6 +967,15 @@ class FlowService:
 
 
 _OVERDUE = {"en": "Overdue task", "zh": "任务已逾期"}
+
+# Statements of every advance, built once (building one and its cache key cost as much as
+# running it): the instance (locked on PostgreSQL) and its record's data.
+_INSTANCE = select(FlowInstance).where(FlowInstance.id == bindparam("id"))
+_LOCK_INSTANCE = _INSTANCE.with_for_update()
+_RECORD_DATA = select(Record.data).where(
+    Record.id == bindparam("id"), Record.app == bindparam("app"),
+    Record.form == bindparam("form"), Record.deleted_at.is_(None),
+)  # fmt: skip
 
 #: The queued rows' columns, and the parameter that carries them (PostgreSQL).
 _QUEUED_COLUMNS: dict[Any, tuple[str, ...]] = {
