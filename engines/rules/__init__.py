@@ -69,7 +69,7 @@ from formloom.engines.rules.spec import (
     UpdateRecordsAction,
     WebhookAction,
 )
-from formloom.engines.rules.templates import render_template, template_problems
+from formloom.engines.rules.templates import render_template, render_value, template_problems
 from formloom.engines.rules.timing import (
     Duration,
     InvalidTiming,
@@ -138,6 +138,7 @@ __all__ = [
     "parse_duration",
     "parse_time_of_day",
     "render_template",
+    "render_value",
     "run_order",
     "substitute_context",
     "template_problems",

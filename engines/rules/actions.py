@@ -12,12 +12,14 @@ upgrade — the reason it goes through :meth:`~PlannedActionBase.to_dict` and
   the kind and ``due``: ``delayed`` with a due moment, else ``sync`` (set, reject, create and
   update records, create task) or ``outbound`` (notify, webhook).
 * :data:`PlannedAction` is the closed union of the nine classes; hosts dispatch on the class.
-* The stored form is ``{"format": "formloom.plan-action/2", "rule", "index", "type", "mode",
+* The stored form is ``{"format": "formloom.plan-action/3", "rule", "index", "type", "mode",
   "due", "idempotency_key", "data": {...}}`` (``due`` in whole UTC seconds, ``mode`` written
   for readers and recomputed on load). Format 1 is the same without ``format``: what the
-  engine wrote before formats had versions. :func:`action_from_dict` reads every format up to
-  the current one, migrating one version step at a time; an unknown or newer format raises
-  :class:`PlanFormatError`.
+  engine wrote before formats had versions. Format 2 is format 3 without a webhook's
+  ``typed`` flag: its body's strings were all rendered as text, so a format-2 webhook loads
+  with ``typed`` false and is delivered as it would have been. :func:`action_from_dict`
+  reads every format up to the current one, migrating one version step at a time; an
+  unknown or newer format raises :class:`PlanFormatError`.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ __all__ = [
 Mode: TypeAlias = Literal["sync", "outbound", "delayed"]
 
 _FORMAT_NAME = "formloom.plan-action"
-_VERSION = 2
+_VERSION = 3
 PLAN_ACTION_FORMAT = f"{_FORMAT_NAME}/{_VERSION}"
 
 
@@ -229,7 +231,10 @@ class PlannedNotify(PlannedActionBase):
 
 @dataclass(frozen=True, kw_only=True)
 class PlannedWebhook(PlannedActionBase):
-    """Call a URL; header values and every string in ``body`` are templates."""
+    """Call a URL; header values and every string in ``body`` are templates. With
+    ``typed`` (every webhook planned since format 3), a body string that is exactly one
+    expression, ``"{{ record.pain }}"``, gives the value with its JSON type (number,
+    boolean, null, object, list); without it (format 2 and before), every string is text."""
 
     type: ClassVar[str] = "webhook"
     immediate: ClassVar[Mode] = "outbound"
@@ -239,6 +244,7 @@ class PlannedWebhook(PlannedActionBase):
     headers: dict[str, str]
     body: Any
     context: dict[str, Any]
+    typed: bool = True
 
     def data(self) -> dict[str, Any]:
         return {
@@ -247,6 +253,7 @@ class PlannedWebhook(PlannedActionBase):
             "headers": self.headers,
             "body": self.body,
             "context": self.context,
+            "typed": self.typed,
         }
 
 
@@ -313,8 +320,16 @@ def _from_1(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "format": f"{_FORMAT_NAME}/2"}
 
 
+def _from_2(data: dict[str, Any]) -> dict[str, Any]:
+    """Format 2 to 3: a webhook's body strings were all text (``typed`` false)."""
+    moved = {**data, "format": f"{_FORMAT_NAME}/3"}
+    if moved.get("type") == "webhook" and isinstance(moved.get("data"), dict):
+        moved["data"] = {**moved["data"], "typed": False}
+    return moved
+
+
 #: ``version -> step to version + 1``; a new format adds one step, and never edits one.
-_MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _from_1}
+_MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _from_1, 2: _from_2}
 
 
 def _version(data: Mapping[str, Any]) -> int:
@@ -445,5 +460,6 @@ _LOADERS: dict[str, _Loader] = {
         headers=d.get("headers") or {},
         body=d.get("body"),
         context=d.get("context") or {},
+        typed=d.get("typed") is True,
     ),
 }

@@ -10,13 +10,20 @@ template written in the designer cannot reach Python objects.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError
+from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment
 
-__all__ = ["locale_texts", "render_template", "template_problems"]
+__all__ = [
+    "locale_texts",
+    "render_template",
+    "render_value",
+    "template_problems",
+    "sole_expression",
+]
 
 _ENVIRONMENT = SandboxedEnvironment(autoescape=False, undefined=StrictUndefined)
 
@@ -51,3 +58,37 @@ def render_template(
     else:
         chosen = text.get(locale) or text.get("en") or next(iter(text.values()), "")
     return _ENVIRONMENT.from_string(chosen).render(**context)
+
+
+#: ``{{ expression }}`` and nothing else: no text around it, no second ``{{`` or ``}}``.
+_SOLE = re.compile(r"\{\{((?:(?!\{\{|\}\}|\{%|%\}|\{#).)*)\}\}", re.DOTALL)
+
+
+def sole_expression(text: str) -> str | None:
+    """The expression of a template that is exactly one ``{{ … }}``, else ``None``."""
+    found = _SOLE.fullmatch(text)
+    return found.group(1).strip() if found and found.group(1).strip() else None
+
+
+def render_value(text: str, context: Mapping[str, Any]) -> Any:
+    """A typed value: a template that is exactly one expression gives the expression's
+    value as it is (a number stays a number); any other text renders as a string. A value
+    that is not JSON (a date, an object) is given as its text. Raises as
+    :func:`render_template` does (an undefined name included)."""
+    expression = sole_expression(text)
+    if expression is None:
+        return render_template(text, context)
+    value = _ENVIRONMENT.compile_expression(expression, undefined_to_none=False)(**context)
+    if isinstance(value, Undefined):
+        raise UndefinedError(f"{expression!r} is undefined")
+    return _json_value(value)
+
+
+def _json_value(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, Mapping):
+        return {str(key): _json_value(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_value(item) for item in value]
+    return str(value)

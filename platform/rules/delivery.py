@@ -24,7 +24,14 @@ from jinja2 import TemplateError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from formloom.engines.rules import PlanFormatError, PlannedNotify, PlannedWebhook, render_template
+from formloom.engines.rules import (
+    PlanFormatError,
+    PlannedNotify,
+    PlannedWebhook,
+    render_template,
+    render_value,
+)
+from formloom.engines.rules.templates import sole_expression
 from formloom.platform.db import Database
 from formloom.platform.models import User, UserRole
 from formloom.platform.models.automation import Notification
@@ -95,14 +102,24 @@ def render(text: Any, context: Mapping[str, Any], locale: str, what: str) -> str
         ) from None
 
 
-def render_json(value: Any, context: Mapping[str, Any], locale: str) -> Any:
-    """A webhook body: every string in it is a template."""
+def render_json(value: Any, context: Mapping[str, Any], locale: str, typed: bool = False) -> Any:
+    """A webhook body: every string in it is a template. ``typed``: a string that is
+    exactly one expression (``"{{ record.pain }}"``) gives the value with its JSON type."""
     if isinstance(value, str):
+        if typed and sole_expression(value) is not None:
+            try:
+                return render_value(value, context)
+            except TemplateError as error:
+                raise DeliveryFailed(f"the body template failed: {error}", permanent=True) from None
+            except Exception as error:  # noqa: BLE001 - a sandboxed template can raise anything
+                raise DeliveryFailed(
+                    f"the body template failed: {type(error).__name__}: {error}", permanent=True
+                ) from None
         return render(value, context, locale, "body")
     if isinstance(value, list):
-        return [render_json(item, context, locale) for item in value]
+        return [render_json(item, context, locale, typed) for item in value]
     if isinstance(value, dict):
-        return {key: render_json(item, context, locale) for key, item in value.items()}
+        return {key: render_json(item, context, locale, typed) for key, item in value.items()}
     return value
 
 
@@ -286,7 +303,9 @@ class Deliverer:
         }
         headers.setdefault("Idempotency-Key", message.key)
         body = action.body
-        rendered = render_json(body, context, message.locale) if body is not None else None
+        rendered = (
+            render_json(body, context, message.locale, action.typed) if body is not None else None
+        )
         status = await self._post(action.method, action.url, headers, rendered, "webhook")
         return f"webhook answered {status}"
 

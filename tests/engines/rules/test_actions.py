@@ -69,7 +69,7 @@ def stored(action: PlannedAction) -> Any:
 @pytest.mark.parametrize("action", EVERY_KIND, ids=lambda a: f"{a.type}-{a.mode}")
 def test_every_kind_round_trips_through_its_stored_form(action: PlannedAction) -> None:
     data = stored(action)
-    assert data["format"] == PLAN_ACTION_FORMAT == "formloom.plan-action/2"
+    assert data["format"] == PLAN_ACTION_FORMAT == "formloom.plan-action/3"
     assert data["type"] == action.type and data["mode"] == action.mode
     loaded = action_from_dict(data)
     assert loaded == action and type(loaded) is type(action)
@@ -116,9 +116,17 @@ def test_an_action_of_the_previous_format_loads_as_it_was(old: dict[str, Any]) -
     assert action.type == old["type"] and action.mode == old["mode"]
     assert action.rule == old["rule"] and action.index == old["index"]
     assert action.idempotency_key == old["idempotency_key"]
-    # Nothing is lost: written again, it is the old dict plus its format.
-    assert action.to_dict() == {"format": PLAN_ACTION_FORMAT, **old}
-    assert action.summary() == old
+    # Nothing is lost: written again, it is the old dict plus its format (and a webhook's
+    # ``typed`` false: its body's strings stay text, as they were delivered then).
+    now = _as_format_3(old)
+    assert action.to_dict() == {"format": PLAN_ACTION_FORMAT, **now}
+    assert action.summary() == now
+
+
+def _as_format_3(old: dict[str, Any]) -> dict[str, Any]:
+    if old["type"] != "webhook":
+        return old
+    return {**old, "data": {**old["data"], "typed": False}}
 
 
 def test_previous_format_fields_land_on_the_typed_attributes() -> None:
@@ -147,10 +155,14 @@ def test_previous_format_fields_land_on_the_typed_attributes() -> None:
 
 def test_today_s_engine_plans_what_the_previous_format_held() -> None:
     """The fixture was made by the previous engine from this rule and event: the current
-    engine's plan, stored, is the same apart from the format key."""
+    engine's plan, stored, is the same apart from the format key and a webhook's ``typed``
+    flag (true now: a body string that is one expression keeps its value's type)."""
+    planned = [action.to_dict() for action in _fixture_plan().actions]
+    for action in planned:
+        if action["type"] == "webhook":
+            assert action["data"].pop("typed") is True
     assert V1["actions"] == [
-        {key: value for key, value in action.to_dict().items() if key != "format"}
-        for action in _fixture_plan().actions
+        {key: value for key, value in action.items() if key != "format"} for action in planned
     ]
 
 
@@ -199,7 +211,7 @@ def _current() -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"format": "formloom.plan-action/3"}, "newer than this version of Formloom reads"),
+        ({"format": "formloom.plan-action/4"}, "newer than this version of Formloom reads"),
         ({"format": "formloom.plan-action/99999"}, "newer than this version"),
         ({"format": "formloom.plan-action/0"}, "not a planned action format"),
         ({"format": "formloom.plan-action/two"}, "not a planned action format"),

@@ -201,7 +201,7 @@ async def test_an_outbox_message_that_cannot_be_read_is_a_dead_letter_that_says_
     worker: Worker, settings: Settings, clock: FixedClock
 ) -> None:
     [queued] = [m for m in ENGINE_V1["outbox"] if m["kind"] == "webhook"]
-    newer = {**queued, "payload": {"action": {"format": "formloom.plan-action/3"}}}
+    newer = {**queued, "payload": {"action": {"format": "formloom.plan-action/4"}}}
     await store(settings, old_message(newer, "clinic", clock.now()))
     report = await worker.run_once(clock.now())
     assert (report.delivered, report.dead) == (0, 1)
