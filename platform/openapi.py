@@ -157,6 +157,8 @@ EXTRA: dict[tuple[str, str], tuple[str, ...]] = {
     ("post", "/api/auth/session"): ("401", "429"),
     ("post", "/api/users"): ("409",),
     ("patch", "/api/users/{username}"): ("409",),
+    # a token for a person (not a service account)
+    ("post", "/api/users/{username}/tokens"): ("409",),
     ("post", "/api/apps/import"): ("409",),
     ("post", "/api/apps/{app}/rollback"): ("409",),
     ("put", "/api/apps/{app}/forms/{form}"): ("409", "412"),

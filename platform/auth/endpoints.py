@@ -43,6 +43,7 @@ from formloom.platform.auth.schemas import (
 from formloom.platform.deps import Platform, PlatformDep
 from formloom.platform.errors import (
     BadRequest,
+    Conflict,
     Forbidden,
     NotFound,
     Unauthorized,
@@ -421,7 +422,9 @@ async def list_users(p: PlatformDep, _who: AdminDep) -> list[dict[str, Any]]:
 
 @users_router.post("", status_code=201, response_model=UserCreated)
 async def create_user(body: UserCreate, p: PlatformDep, who: AdminDep) -> JSONResponse:
-    """A new user. Without a password a random one is generated and returned, once."""
+    """A new user. Without a password a random one is generated and returned, once. With
+    ``"service": true``, a service account for an integration: no password, never signs in;
+    give it roles, then a token (``POST /api/users/{username}/tokens``)."""
     now = p.clock.now()
     async with p.db.transaction() as session:
         user, generated = await service.create_user(
@@ -434,6 +437,7 @@ async def create_user(body: UserCreate, p: PlatformDep, who: AdminDep) -> JSONRe
             password=body.password,
             is_admin=body.is_admin,
             attributes=body.attributes,
+            is_service=body.service,
         )
         out = await _user_out(session, user)
     if generated is not None:
@@ -443,6 +447,53 @@ async def create_user(body: UserCreate, p: PlatformDep, who: AdminDep) -> JSONRe
         status_code=201,
         headers={"Location": f"/api/users/{user.username}", **NO_STORE},
     )
+
+
+@users_router.post("/{username}/tokens", status_code=201, response_model=PersonalTokenOut)
+async def create_service_token(
+    username: str, body: PersonalTokenIn, p: PlatformDep, who: AdminDep
+) -> JSONResponse:
+    """A token for a **service account** (an integration), made by an admin: it acts with
+    the account's own roles and is audited as the account, not as the admin. Only service
+    accounts get tokens this way (409 for a person: people make their own). Shown once."""
+    days = body.days if body.days is not None else p.settings.personal_token_days
+    if days > p.settings.personal_token_max_days:
+        most = p.settings.personal_token_max_days
+        raise Unprocessable(
+            f"A token lives at most {most} days.",
+            errors=[{"path": "/days", "code": "too_long", "message": f"At most {most}."}],
+        )
+    now = p.clock.now()
+    async with p.db.transaction() as session:
+        user = await service.get_user(session, username)
+        if not user.is_service:
+            raise Conflict(
+                f"'{user.username}' is not a service account: people make their own tokens "
+                "(POST /api/auth/tokens)."
+            )
+        if body.app is not None:
+            try:
+                await p.catalog.get(session, body.app)
+            except NotFound:
+                raise Unprocessable(
+                    f"No app '{shown(body.app)}' is installed.",
+                    errors=[{"path": "/app", "code": "unknown_app", "message": "No such app."}],
+                ) from None
+        issued = await service.issue(
+            session, user, "personal", now=now, lifetime=timedelta(days=days), name=body.name,
+            app_scope=body.app,
+        )  # fmt: skip
+        audit(
+            session,
+            who,
+            "auth.token_created",
+            at=now,
+            app=body.app,
+            detail={"token": issued.token.id, "kind": "personal", "name": body.name,
+                    "days": days, "username": user.username},
+        )  # fmt: skip
+    out = {**service.token_out(issued.token), "token": issued.wire}
+    return JSONResponse(out, status_code=201, headers=NO_STORE)
 
 
 @users_router.get("/{username}", response_model=UserOut)

@@ -26,6 +26,9 @@ class UserOut(BaseModel):
     username: str
     display_name: str
     is_admin: bool
+    is_service: bool = Field(
+        default=False, description="A service account (an integration): it never signs in."
+    )
     attributes: dict[str, Any]
     locale: str | None = Field(description="The web UI's language; null: the browser's.")
     roles: dict[str, list[str]]
@@ -90,6 +93,11 @@ class UserCreate(BaseModel):
     )
     is_admin: bool = False
     attributes: dict[str, Any] = Field(default_factory=dict)
+    service: bool = Field(
+        default=False,
+        description="A service account for an integration: no password (it never signs in), "
+        "not an admin; its tokens come from POST /api/users/{username}/tokens.",
+    )
 
 
 class UserCreated(UserOut):

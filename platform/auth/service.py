@@ -417,6 +417,7 @@ def user_out(user: User, roles: Mapping[str, Sequence[str]]) -> dict[str, Any]:
         "username": user.username,
         "display_name": user.display_name,
         "is_admin": user.is_admin,
+        "is_service": bool(user.is_service),
         "attributes": dict(user.attributes or {}),
         "locale": user.locale,
         "roles": {app: list(names) for app, names in sorted(roles.items())},
@@ -517,22 +518,34 @@ async def create_user(
     password: str | None = None,
     is_admin: bool = False,
     attributes: object = None,
+    is_service: bool = False,
 ) -> tuple[User, str | None]:
-    """A new user, and the generated password when none was given (shown once)."""
+    """A new user, and the generated password when none was given (shown once). A service
+    account (``is_service``) has no password and is no admin: it never signs in; its
+    tokens are made by an admin (:func:`issue`), and it acts and is audited as itself."""
     name = check_username(username)
     attrs = check_attributes(attributes if attributes is not None else {})
     generated = None
-    if password is None:
+    if is_service:
+        if password is not None:
+            raise _not_for_service("/password", "A service account has no password.")
+        if is_admin:
+            raise _not_for_service("/is_admin", "A service account cannot be an admin.")
+    elif password is None:
         generated = password = passwords.generate_password()
-    check_password(password, settings)
+    if password is not None:
+        check_password(password, settings)
     if await repository.user_by_username(session, name) is not None:
         raise Conflict(f"A user '{name}' already exists.")
     user = User(
         id=new_id(),
         username=name,
         display_name=(display_name or name)[:200],
-        password_hash=passwords.hash_password(settings.password_hash, password),
+        password_hash=(
+            passwords.hash_password(settings.password_hash, password) if password else None
+        ),
         is_admin=is_admin,
+        is_service=is_service,
         attributes=attrs,
         disabled_at=None,
         created_at=now,
@@ -548,9 +561,18 @@ async def create_user(
         who,
         "user.created",
         at=now,
-        detail={"username": name, "is_admin": is_admin, "attributes": attrs},
-    )
+        detail={
+            "username": name, "is_admin": is_admin, "attributes": attrs,
+            **({"service": True} if is_service else {}),
+        },
+    )  # fmt: skip
     return user, generated
+
+
+def _not_for_service(path: str, message: str) -> Unprocessable:
+    return Unprocessable(
+        message, errors=[{"path": path, "code": "service_account", "message": message}]
+    )
 
 
 async def update_user(
@@ -575,6 +597,8 @@ async def update_user(
             value = check_attributes(value)
         after[key] = value
     after["display_name"] = (after["display_name"] or user.username)[:200]
+    if user.is_service and after["is_admin"]:
+        raise _not_for_service("/is_admin", "A service account cannot be an admin.")
     changed = sorted(key for key in after if after[key] != before[key])
     if not changed:
         return user
@@ -630,6 +654,8 @@ async def set_password(
 ) -> None:
     """Set a new password. Signed-in sessions and bearer tokens of the user end (personal API
     tokens stay: they are managed one by one), except ``keep_token``."""
+    if user.is_service:
+        raise _not_for_service("/password", "A service account has no password.")
     secret = check_password(password, settings)
     user.password_hash = passwords.hash_password(settings.password_hash, secret)
     user.updated_at = now
