@@ -236,6 +236,10 @@ async def test_a_failed_delivery_is_retried_then_dead(
         [dead] = (await client.get("/api/outbox", params={"status": "dead"})).json()["items"]
         assert dead["kind"] == "subscription" and dead["attempts"] == 3
         assert "500" in dead["last_error"]
+        # the secret is in no answer: not the outbox's, not the audit log's
+        for path in ("/api/outbox", "/api/audit", f"/api/apps/{APP}/webhooks"):
+            shown = await client.get(path)
+            assert shown.status_code == 200 and made["secret"] not in shown.text
 
 
 async def test_inactive_deleted_and_other_form_subscriptions_send_nothing(
