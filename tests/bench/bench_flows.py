@@ -500,8 +500,9 @@ async def bench_timers(url: str, total: int, processes: int = 0) -> dict[str, An
             fired = [report["timers_fired"] for report in reports]
         else:
             worker = Worker(platform.db, platform.catalog, platform.settings)
-            began = time.perf_counter()
+            began, cpu = time.perf_counter(), time.process_time()
             fired = [(await worker.fire_timers(later)).timers_fired]
+            cpu = time.process_time() - cpu
         spent = time.perf_counter() - began - startup
         async with platform.db.transaction(write=False) as session:
             opened = await session.scalar(
@@ -509,7 +510,8 @@ async def bench_timers(url: str, total: int, processes: int = 0) -> dict[str, An
             )
     assert sum(fired) == total and opened == total, (fired, opened)
     return {"timers": total, "fired": fired, "seconds": spent, "per_second": total / spent,
-            "startup": startup}  # fmt: skip
+            "startup": startup, "cpu_ms": 0.0 if processes else cpu / total * 1000,
+            "load": os.getloadavg()[0]}  # fmt: skip
 
 
 async def main(quick: bool = False) -> None:
@@ -547,12 +549,15 @@ async def main(quick: bool = False) -> None:
                 f"fire {result['timers']:,} due flow timers, {name}, one worker in process: "
                 f"{result['seconds']:.2f} s, {result['per_second']:.0f} per second"
                 + (" (target >= 500)" if name == "PostgreSQL" else "")
+                + f"; {result['cpu_ms']:.2f} ms of this process's CPU a timer; load "
+                f"average {result['load']:.1f}"
             )
         result = await bench_timers(f"{PG_URL}_timers", timers, processes=2)
         print(
             f"fire {result['timers']:,} due flow timers, PostgreSQL, two worker processes "
             f"(fired {result['fired']}): {result['seconds']:.2f} s after start-up "
-            f"({result['startup']:.1f} s), {result['per_second']:.0f} per second"
+            f"({result['startup']:.1f} s), {result['per_second']:.0f} per second; load average "
+            f"{result['load']:.1f}"
         )
     for name in ("small", "large", "small_inbox", "large_inbox", "timers"):
         await drop_postgres(f"{PG_URL}_{name}")
