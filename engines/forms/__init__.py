@@ -56,6 +56,7 @@ from formloom.engines.forms.spec import (
     definition_errors,
     field_types,
     indexed_fields,
+    required_left_out,
     unique_fields,
 )
 
@@ -101,6 +102,7 @@ __all__ = [
     "label_text",
     "prepare",
     "relation_values",
+    "required_left_out",
     "title_field",
     "title_of",
     "unique_fields",

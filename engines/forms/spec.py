@@ -468,6 +468,31 @@ def definition_errors(error: ValidationError) -> list[dict[str, str]]:
     return found
 
 
+def required_left_out(form: FormSpec, given: Iterable[str], bound: str | None) -> list[str]:
+    """Required fields that nobody fills in and that get no value otherwise: not among
+    ``given``, not ``bound`` (set by whoever hands the form out), with no default, and not
+    conditional (``visible_if``, or in a conditional section). A public link without them
+    could never be submitted."""
+    filled = set(given)
+    missing = []
+    conditional_section = False
+    for field in form.fields:
+        if isinstance(field, SectionField):
+            conditional_section = field.visible_if is not None
+            continue
+        if (
+            getattr(field, "required", False)
+            and field.visible_if is None
+            and not conditional_section
+            and getattr(field, "default", None) is None
+            and getattr(field, "default_expr", None) is None
+            and field.key not in filled
+            and field.key != bound
+        ):
+            missing.append(field.key)
+    return missing
+
+
 def unique_fields(form: FormSpec) -> list[str]:
     """Keys of the top-level fields whose value must be unique across the form's records."""
     return [

@@ -17,7 +17,13 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
-from formloom.engines.forms import ComputedField, FormSpec, SectionField, field_types
+from formloom.engines.forms import (
+    ComputedField,
+    FormSpec,
+    SectionField,
+    field_types,
+    required_left_out,
+)
 from formloom.engines.logic import check_expression, variables
 from formloom.engines.logic.sql import FilterError, FilterTarget, compile_filter
 
@@ -246,7 +252,7 @@ class _Checker:
                     f"at this rule's {self.rule.on.form!r} records",
                 )
         if action.fields is not None:
-            for key in _required_left_out(target, action.fields, action.bind):
+            for key in required_left_out(target, action.fields, action.bind):
                 self.add(
                     f"{here}/fields",
                     "required",
@@ -421,29 +427,6 @@ class _Checker:
         elif isinstance(value, dict):
             for key, item in value.items():
                 self.body(item, f"{pointer}/{_escape(str(key))}")
-
-
-def _required_left_out(form: FormSpec, fields: Sequence[str], bind: str | None) -> list[str]:
-    """Required fields a link's holder could not fill in and that get no value otherwise (no
-    default, not bound, not conditional): a link without them could never be submitted (as
-    the link API refuses, platform/links/service.py)."""
-    missing = []
-    conditional_section = False
-    for field in form.fields:
-        if isinstance(field, SectionField):
-            conditional_section = field.visible_if is not None
-            continue
-        if (
-            getattr(field, "required", False)
-            and field.visible_if is None
-            and not conditional_section
-            and getattr(field, "default", None) is None
-            and getattr(field, "default_expr", None) is None
-            and field.key not in fields
-            and field.key != bind
-        ):
-            missing.append(field.key)
-    return missing
 
 
 _SAMPLES: dict[str, Any] = {

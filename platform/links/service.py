@@ -35,7 +35,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from formloom.engines.apps.permissions import FormAccess
-from formloom.engines.forms import FormSpec
+from formloom.engines.forms import FormSpec, required_left_out
 from formloom.engines.forms.fields import SectionField
 from formloom.engines.rules import CreateLinkAction
 from formloom.platform.apps.service import AppCatalog, InstalledApp
@@ -112,29 +112,6 @@ def fillable(spec: FormSpec, access: FormAccess, bind_field: str | None) -> list
     ]
 
 
-def _required_left_out(spec: FormSpec, fields: list[str], bind_field: str | None) -> list[str]:
-    """Required fields the holder could not fill in and that get no value otherwise (no
-    default, not bound): a link without them could never be submitted. Fields that are
-    conditional (``visible_if``, or in a conditional section) may be left out."""
-    missing = []
-    conditional_section = False
-    for field in spec.fields:
-        if isinstance(field, SectionField):
-            conditional_section = field.visible_if is not None
-            continue
-        if (
-            getattr(field, "required", False)
-            and field.visible_if is None
-            and not conditional_section
-            and getattr(field, "default", None) is None
-            and getattr(field, "default_expr", None) is None
-            and field.key not in fields
-            and field.key != bind_field
-        ):
-            missing.append(field.key)
-    return missing
-
-
 class LinkService:
     """Links of one caller, who creates, lists and withdraws them."""
 
@@ -180,7 +157,7 @@ class LinkService:
         access = self.records.access(installed, form)
         writable = fillable(spec, access, bind_field)
         fields = self._fields(spec, body.get("fields"), writable, bind_field)
-        missing = _required_left_out(spec, writable if fields is None else fields, bind_field)
+        missing = required_left_out(spec, writable if fields is None else fields, bind_field)
         if missing:
             where = "/fields" if fields is not None else "/bind" if bind_field else ""
             raise _body_error(
