@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
+from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, UndefinedError
+from jinja2 import StrictUndefined, Template, TemplateSyntaxError, Undefined, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment
 
 __all__ = [
@@ -57,7 +58,14 @@ def render_template(
         chosen = text
     else:
         chosen = text.get(locale) or text.get("en") or next(iter(text.values()), "")
-    return _ENVIRONMENT.from_string(chosen).render(**context)
+    return _compiled(chosen).render(**context)
+
+
+@lru_cache(maxsize=1024)
+def _compiled(text: str) -> Template:
+    """A template compiled once per process: compiling is most of the cost of rendering
+    one (a flow's task titles, the outbox's messages), and templates are few."""
+    return _ENVIRONMENT.from_string(text)
 
 
 #: ``{{ expression }}`` and nothing else: no text around it, no second ``{{`` or ``}}``.

@@ -27,11 +27,9 @@ import contextvars
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from jinja2 import Template
 from sqlalchemy import Executable, bindparam, delete, insert, inspect, select, text, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import JSONB
@@ -84,8 +82,7 @@ from formloom.engines.forms import RecordInvalid, label_text
 from formloom.engines.logic import evaluate
 from formloom.engines.logic.coercion import truthy
 from formloom.engines.logic.dates import format_datetime
-from formloom.engines.rules import PlannedSet
-from formloom.engines.rules.templates import _ENVIRONMENT as TEMPLATE_ENVIRONMENT
+from formloom.engines.rules import PlannedSet, render_template
 from formloom.platform.apps.service import AppCatalog, InstalledApp
 from formloom.platform.auth.principal import Principal
 from formloom.platform.errors import (
@@ -1038,23 +1035,12 @@ def _json_row(row: Mapping[str, Any]) -> dict[str, Any]:
 _ADDS_ONLY = (TaskOpened, TimerArmed, InstanceEnded, NodeEntered, StepCompleted)
 
 
-@lru_cache(maxsize=1024)
-def _template(text: str) -> Template:
-    """A task title's or description's template, compiled once per process (compiling is
-    most of the cost of rendering one; :func:`render_template` compiles every time)."""
-    return TEMPLATE_ENVIRONMENT.from_string(text)
-
-
 def _render(text: Any, context: Mapping[str, Any], locale: str) -> str | None:
-    """:func:`~formloom.engines.rules.render_template`, with the compiled template kept."""
+    """A task's title or description, rendered now; a wording error keeps the raw text."""
     if text is None:
         return None
     try:
-        if isinstance(text, str):
-            chosen = text
-        else:
-            chosen = text.get(locale) or text.get("en") or next(iter(text.values()), "")
-        return _template(chosen).render(**context)
+        return render_template(text, context, locale)
     except Exception:  # noqa: BLE001 - a wording error never stops the flow
         return label_text(text, locale)
 
