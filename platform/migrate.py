@@ -39,3 +39,15 @@ async def upgrade(db: Database, revision: str = "head") -> None:
 
     async with db.engine.begin() as connection:
         await connection.run_sync(run)
+
+
+async def downgrade(db: Database, revision: str) -> None:
+    """Take the database back to ``revision`` (tests of each migration's way back)."""
+    config = alembic_config(db.url)
+
+    def run(connection: Connection) -> None:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+
+    async with db.engine.begin() as connection:
+        await connection.run_sync(run)

@@ -9,19 +9,17 @@ stays at head), of each kind.
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from alembic import command
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
 from formloom.platform.db import Database
-from formloom.platform.migrate import alembic_config, upgrade
-from tests.conftest import POSTGRES_URL, _drop_postgres_database, _fresh_postgres_database
+from formloom.platform.migrate import downgrade, upgrade
+from tests.platform.migrations import scratch_database
 
 FLOW_TABLES = {"flow_instances", "flow_events", "task_candidates"}
 FLOW_COLUMNS = {
@@ -39,31 +37,8 @@ RULE_TASKS = [
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def scratch(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'migration.db'}"
-    else:
-        if os.environ.get("FORMLOOM_TEST_POSTGRES") == "skip":
-            pytest.skip("PostgreSQL disabled with FORMLOOM_TEST_POSTGRES=skip")
-        url = f"{POSTGRES_URL}_m0008"
-        await _fresh_postgres_database(url)
-    db = Database(url)
-    try:
+    async with scratch_database(request.param, tmp_path, "m0008") as db:
         yield db
-    finally:
-        await db.dispose()
-        if request.param == "postgresql":
-            await _drop_postgres_database(url)
-
-
-async def downgrade(db: Database, revision: str) -> None:
-    config = alembic_config(db.url)
-
-    def run(connection: Connection) -> None:
-        config.attributes["connection"] = connection
-        command.downgrade(config, revision)
-
-    async with db.engine.begin() as connection:
-        await connection.run_sync(run)
 
 
 async def schema(db: Database) -> dict[str, Any]:

@@ -3,7 +3,6 @@ and users keep their roles and tokens both ways. On a database of its own, of ea
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,27 +12,14 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
 from formloom.platform.db import Database
-from formloom.platform.migrate import upgrade
-from tests.conftest import POSTGRES_URL, _drop_postgres_database, _fresh_postgres_database
-from tests.platform.flows.test_flow_migration import downgrade
+from formloom.platform.migrate import downgrade, upgrade
+from tests.platform.migrations import scratch_database
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def scratch(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'migration.db'}"
-    else:
-        if os.environ.get("FORMLOOM_TEST_POSTGRES") == "skip":
-            pytest.skip("PostgreSQL disabled with FORMLOOM_TEST_POSTGRES=skip")
-        url = f"{POSTGRES_URL}_m0010"
-        await _fresh_postgres_database(url)
-    db = Database(url)
-    try:
+    async with scratch_database(request.param, tmp_path, "m0010") as db:
         yield db
-    finally:
-        await db.dispose()
-        if request.param == "postgresql":
-            await _drop_postgres_database(url)
 
 
 async def schema(db: Database) -> dict[str, Any]:
