@@ -523,6 +523,7 @@ async def simulate_flow(
         if not (who.is_admin or set(spec.start.roles) & who.roles_in(app)):
             guard.require_admin(who, app, "simulate this flow")
         record = dict(body.record or {})
+        hidden: set[str] = set()  # a stored record's fields the caller may not see
         if body.record_id is not None:
             await RecordService(
                 session, p.catalog, now=p.clock.now(), principal=who
@@ -531,6 +532,10 @@ async def simulate_flow(
             if stored is None:
                 raise NotFound(f"No {spec.form} record '{body.record_id[:40]}'.")
             record = {**stored.data, "id": stored.id}
+            access = RecordService(session, p.catalog, now=p.clock.now(), principal=who).access(
+                installed, spec.form
+            )
+            hidden = set(access.hidden)
         context = await service.simulation_context(installed, spec, record)
     try:
         result = simulate(
@@ -546,7 +551,22 @@ async def simulate_flow(
         )  # fmt: skip
     except Exception as error:  # noqa: BLE001 - the engine's refusal of this script
         raise Unprocessable(f"The flow cannot be simulated: {error}") from None
-    return result.to_dict()
+    return _without(result.to_dict(), hidden)
+
+
+def _without(result: dict[str, Any], hidden: set[str]) -> dict[str, Any]:
+    """A simulation of a stored record as its caller may see it: the record without the
+    fields hidden from them, and planned actions without the context (the whole record)
+    their templates would be rendered with."""
+    if not hidden:
+        return result
+    for entry in result["timeline"]:
+        for action in entry.get("actions", []):
+            action.get("data", {}).pop("context", None)
+        if isinstance(entry.get("values"), dict):
+            entry["values"] = {k: v for k, v in entry["values"].items() if k not in hidden}
+    result["record"] = {k: v for k, v in result["record"].items() if k not in hidden}
+    return result
 
 
 @router.get(

@@ -491,3 +491,30 @@ async def test_changing_a_flow_keeps_running_instances_on_their_version(
         headers=people.desk.headers,
     )  # fmt: skip
     assert newer.json()["app_version"] == 2
+
+
+async def test_simulating_a_stored_record_shows_only_what_the_caller_may_see(
+    client: httpx.AsyncClient, people: People
+) -> None:
+    document = care_app()
+    document["permissions"] = [
+        {"form": "complaint", "roles": ["front_desk"], "actions": ["read", "create"],
+         "hidden_fields": ["phone"]},
+        {"form": "staff", "roles": ["front_desk"], "actions": ["read"]},
+    ]  # fmt: skip
+    answer = await client.post("/api/apps/import", json=document)
+    assert answer.status_code in (200, 201), answer.text
+    created = await client.post(
+        f"/api/records/{APP}/complaint", json={"data": {"summary": "Wait", "phone": "13812345678"}}
+    )
+    assert created.status_code == 201, created.text
+    complaint = created.json()["id"]
+    simulated = await client.post(
+        f"/api/flows/{APP}/complaint/simulate",
+        json={"record_id": complaint, "default_outcome": True},
+        headers=people.desk.headers,
+    )
+    assert simulated.status_code == 200, simulated.text
+    body = simulated.json()
+    assert body["record"]["summary"] == "Wait" and "phone" not in body["record"]
+    assert "13812345678" not in simulated.text
