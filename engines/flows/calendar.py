@@ -46,7 +46,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
-from typing import Annotated, Literal, Self, TypeAlias
+from typing import Annotated, Any, Literal, Self, TypeAlias
 from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
@@ -288,6 +288,10 @@ def _next_day(day: date) -> date:
         raise ValueError("the search for working time passed the last supported date") from None
 
 
+#: :meth:`BusinessCalendar.always` by class and zone.
+_ALWAYS: dict[tuple[type, str], Any] = {}
+
+
 class BusinessCalendar:
     """Working-time arithmetic for a :class:`CalendarSpec` in a time zone (see the module).
 
@@ -324,7 +328,11 @@ class BusinessCalendar:
         Working hours are elapsed hours (a spring-forward day has 23 of them), and
         ``add_working_days(t, n)`` is the same local clock time ``n`` calendar days later.
         """
-        return cls(CalendarSpec(days=list(_WEEKDAYS), hours=[("00:00", "24:00")]), zone)
+        found = _ALWAYS.get((cls, zone.key))
+        if found is None:  # calendars never change once built: one per zone is enough
+            found = cls(CalendarSpec(days=list(_WEEKDAYS), hours=[("00:00", "24:00")]), zone)
+            _ALWAYS[(cls, zone.key)] = found
+        return found  # type: ignore[return-value]
 
     @property
     def spec(self) -> CalendarSpec:

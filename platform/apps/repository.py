@@ -68,8 +68,12 @@ async def get_app(session: AsyncSession, key: str, *, lock: bool = False) -> App
 
 
 async def current_version_number(session: AsyncSession, key: str) -> int | None:
-    result = await session.execute(select(App.current_version).where(App.key == key))
+    result = await session.execute(_CURRENT_VERSION, {"key": key})
     return result.scalar_one_or_none()
+
+
+# built once: building the statement and its cache key cost as much as running it
+_CURRENT_VERSION = select(App.current_version).where(App.key == bindparam("key"))
 
 
 async def get_version(session: AsyncSession, key: str, version: int) -> AppVersion | None:

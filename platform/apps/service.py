@@ -120,6 +120,28 @@ class AppCatalog:
             return known
         return await self.get(session, key)
 
+    def pinned(self) -> AppCatalog:
+        """This catalog for one unit of background work (a batch of the worker's timers):
+        each app's current version is read once, not on every ``get``. Not for a unit that
+        installs apps."""
+        return _PinnedCatalog(self)
+
+
+class _PinnedCatalog(AppCatalog):
+    """See :meth:`AppCatalog.pinned`: shares the parsed definitions of the catalog it
+    pins."""
+
+    def __init__(self, shared: AppCatalog) -> None:
+        self._by_version = shared._by_version
+        self._latest = shared._latest
+        self._current: dict[str, InstalledApp] = {}
+
+    async def get(self, session: AsyncSession, key: str) -> InstalledApp:
+        found = self._current.get(key)
+        if found is None:
+            found = self._current[key] = await super().get(session, key)
+        return found
+
 
 def validate_document(document: Any) -> AppSpec:
     """Parse a definition or raise the 422 problem listing every error by JSON pointer."""

@@ -159,6 +159,15 @@ class FlowService:
         self._rows: dict[Any, list[dict[str, Any]]] = {Task: [], TaskCandidate: [], FlowEvent: []}
         #: Rows added since the last flush that a later effect of the advance may read.
         self._unflushed = False
+        #: A batch of timers' instances, locked by :meth:`prefetch`, and their records'
+        #: data, each given once to the advance that reads it (until something writes
+        #: records: then none is trusted).
+        self._locked: dict[str, FlowInstance] = {}
+        self._prefetched: dict[tuple[str, str, str], dict[str, Any]] = {}
+        #: In a batch (PostgreSQL): advanced instances' new values, written with the
+        #: queued rows by the next :meth:`_flush` rather than one statement each.
+        self._batch = False
+        self._deferred: dict[str, dict[str, Any]] = {}
         bind = session.bind
         self.dialect = bind.dialect.name if bind is not None else "sqlite"
 
@@ -271,10 +280,44 @@ class FlowService:
         await self._advance(loaded, MessageSent(name, data), actor=self.principal.username)
         return loaded.row
 
+    async def begin_batch(self, timers: Iterable[Timer]) -> None:
+        """Start firing a batch of due flow timers: lock their instances in one statement
+        (in id order, so two workers' batches never wait on each other in a cycle) and read
+        their records in one more, for :meth:`fire_timer`. Until :meth:`settle`, what the
+        advances write waits in memory and goes to the database in one statement whenever
+        something reads it back (on PostgreSQL)."""
+        self._batch = True
+        ids = sorted({str(timer.payload.get("instance", "")) for timer in timers})
+        ids = [instance_id for instance_id in ids if is_id(instance_id)]
+        if not ids:
+            return
+        statement = select(FlowInstance).where(FlowInstance.id.in_(ids)).order_by(FlowInstance.id)
+        if self.dialect == "postgresql":
+            statement = statement.with_for_update()
+        rows = (await self.session.scalars(statement)).all()
+        self._locked.update((row.id, row) for row in rows)
+        records = sorted({row.record_id for row in rows if row.status == "running"})
+        if not records:
+            return
+        found = await self.session.execute(
+            select(Record.app, Record.form, Record.id, Record.data).where(
+                Record.id.in_(records), Record.deleted_at.is_(None)
+            )
+        )
+        self._prefetched = {(app, form, key): data for app, form, key, data in found.all()}
+
+    async def settle(self) -> None:
+        """Write what the batch's advances left in memory, and read records afresh from now
+        on: before anything else reads the flow tables or writes records, and at the end."""
+        self._prefetched.clear()
+        if self._unflushed:
+            await self._flush()
+
     async def fire_timer(self, timer: Timer) -> None:
         """A due ``flow`` timer (the worker's transaction; it marks the timer fired)."""
         payload = timer.payload
-        row = await self._lock(str(payload.get("instance", "")))
+        instance_id = str(payload.get("instance", ""))
+        row = self._locked.get(instance_id) or await self._lock(instance_id)
         if row is None or row.status != "running":
             return
         loaded = await self._loaded(row)
@@ -559,10 +602,7 @@ class FlowService:
         zone = self.now.tzinfo
         zone_name = zone.key if isinstance(zone, ZoneInfo) else "UTC"
         spec = loaded.installed.spec
-        calendar = (
-            BusinessCalendar(spec.calendar, ZoneInfo(zone_name)) if spec.calendar is not None
-            else None
-        )  # fmt: skip
+        calendar = _calendar(spec.calendar, zone_name) if spec.calendar is not None else None
         return Context(
             app=row.app,
             record=data,
@@ -655,14 +695,21 @@ class FlowService:
         ended = row.ended_at
         if done.state.status != "running" and ended is None:
             ended = self.now
-        await self._flush(
-            row,
-            {"state": done.state.to_dict(), "status": done.state.status,
-             "lock_version": row.lock_version + 1, "updated_at": self.now, "ended_at": ended},
-        )  # fmt: skip
+        values = {"state": done.state.to_dict(), "status": done.state.status,
+                  "lock_version": row.lock_version + 1, "updated_at": self.now,
+                  "ended_at": ended}  # fmt: skip
+        if self._batch and self.dialect == "postgresql" and inspect(row).persistent:
+            self._deferred[row.id] = {**values, "id": row.id}
+            for name, value in values.items():
+                set_committed_value(row, name, value)
+            self._unflushed = True
+        else:
+            await self._flush(row, values)
         if done.record_changes:
+            await self.settle()
             await self.record_written(row.app, row.record_id, "updated")
         if row.status != "running" and row.parent_id is not None:
+            await self.settle()
             await self._tell_parent(row, done)
         return done
 
@@ -720,6 +767,7 @@ class FlowService:
                     .values(status="cancelled", fired_at=self.now)
                 )
             case ActionsPlanned():
+                self._prefetched.clear()  # the actions may write records
                 acting = self._records(f"flow:{loaded.flow.key}")
                 for action in effect.actions:
                     if isinstance(action, PlannedSet) and action.due is None:
@@ -728,6 +776,7 @@ class FlowService:
                         acting, loaded.installed, action, form=row.form, record_id=row.record_id
                     )
             case RecordSet():
+                self._prefetched.clear()
                 acting = self._records(f"flow:{loaded.flow.key}")
                 await acting.update(
                     row.app, row.form, row.record_id, dict(effect.values), if_match=None
@@ -832,15 +881,17 @@ class FlowService:
                 if rows:
                     await self.session.execute(insert(model), rows)
             return
-        if row is None and not any(queued.values()):
+        updates, self._deferred = self._deferred, {}
+        if row is not None and values is not None:
+            updates[row.id] = {**values, "id": row.id}
+        if not updates and not any(queued.values()):
             return
         params: dict[str, Any] = {
             _TABLE_PARAMS[model]: [_json_row(item) for item in rows]
             for model, rows in queued.items()
         }
-        if row is not None and values is not None:
-            params.update(values, id=row.id)
-        await self.session.execute(_pg_write(update=row is not None), params)
+        params["instances"] = [_json_row(item) for item in updates.values()]
+        await self.session.execute(_pg_write(), params)
         if row is not None and values is not None:
             for name, value in values.items():
                 set_committed_value(row, name, value)
@@ -936,6 +987,9 @@ class FlowService:
         as an object: the advance only reads it)."""
         if not is_id(record_id):
             return None
+        prefetched = self._prefetched.pop((app, form, record_id), None)
+        if prefetched is not None:
+            return prefetched
         data: dict[str, Any] | None = await self.session.scalar(
             _RECORD_DATA, {"id": record_id, "app": app, "form": form}
         )
@@ -985,41 +1039,41 @@ _QUEUED_COLUMNS: dict[Any, tuple[str, ...]] = {
     FlowEvent: ("id", "instance_id", "at", "actor", "kind", "node", "task_id", "data"),
 }  # fmt: skip
 _TABLE_PARAMS = {Task: "tasks", TaskCandidate: "candidates", FlowEvent: "events"}
-_PG_WRITES: dict[bool, Executable] = {}
+_PG_WRITE: list[Executable] = []
 
 
-def _pg_write(*, update: bool) -> Executable:
+def _pg_write() -> Executable:
     """The PostgreSQL statement of :meth:`FlowService._flush`, built once: each table's
     rows come as one JSONB array (``jsonb_to_recordset``), so the statement's text is the
-    same however many rows there are and stays prepared."""
-    statement = _PG_WRITES.get(update)
-    if statement is not None:
-        return statement
+    same however many rows there are and stays prepared; the advanced instances' new
+    values (one or a batch's) come the same way."""
+    if _PG_WRITE:
+        return _PG_WRITE[0]
     dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+
+    def typed(table: Any, columns: Iterable[str]) -> str:
+        return ", ".join(f"{name} {table.c[name].type.compile(dialect=dialect)}"
+                         for name in columns)  # fmt: skip
+
     parts = []
     for model, columns in _QUEUED_COLUMNS.items():
-        table = model.__table__
         names = ", ".join(columns)
-        types = ", ".join(f"{name} {table.c[name].type.compile(dialect=dialect)}"
-                          for name in columns)  # fmt: skip
         parts.append(
-            f"{_TABLE_PARAMS[model]}_in AS (INSERT INTO {table.name} ({names}) SELECT {names} "
-            f"FROM jsonb_to_recordset(:{_TABLE_PARAMS[model]}) AS queued({types}))"
+            f"{_TABLE_PARAMS[model]}_in AS (INSERT INTO {model.__table__.name} ({names}) "
+            f"SELECT {names} FROM jsonb_to_recordset(:{_TABLE_PARAMS[model]}) "
+            f"AS queued({typed(model.__table__, columns)}))"
         )
+    updated = ("id", "state", "status", "lock_version", "updated_at", "ended_at")
     main = (
-        "UPDATE flow_instances SET state = :state, status = :status, "
-        "lock_version = :lock_version, updated_at = :updated_at, ended_at = :ended_at "
-        "WHERE id = :id"
-        if update
-        else "SELECT 1"
+        "UPDATE flow_instances SET state = new.state, status = new.status, "
+        "lock_version = new.lock_version, updated_at = new.updated_at, "
+        "ended_at = new.ended_at "
+        f"FROM jsonb_to_recordset(:instances) AS new({typed(FlowInstance.__table__, updated)}) "
+        "WHERE flow_instances.id = new.id"
     )
-    binds = [bindparam(name, type_=JSONB()) for name in _TABLE_PARAMS.values()]
-    if update:
-        instance = FlowInstance.__table__.c
-        updated = ("state", "status", "lock_version", "updated_at", "ended_at", "id")
-        binds += [bindparam(name, type_=instance[name].type) for name in updated]
-    statement = _PG_WRITES[update] = text(f"WITH {', '.join(parts)} {main}").bindparams(*binds)
-    return statement
+    binds = [bindparam(name, type_=JSONB()) for name in (*_TABLE_PARAMS.values(), "instances")]
+    _PG_WRITE.append(text(f"WITH {', '.join(parts)} {main}").bindparams(*binds))
+    return _PG_WRITE[0]
 
 
 def _json_row(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -1043,6 +1097,22 @@ def _render(text: Any, context: Mapping[str, Any], locale: str) -> str | None:
         return render_template(text, context, locale)
     except Exception:  # noqa: BLE001 - a wording error never stops the flow
         return label_text(text, locale)
+
+
+_CALENDARS: dict[tuple[int, str], tuple[Any, BusinessCalendar]] = {}
+
+
+def _calendar(spec: Any, zone: str) -> BusinessCalendar:
+    """An app's business calendar, built once per definition and zone (it keeps a cache of
+    working intervals by day)."""
+    cached = _CALENDARS.get((id(spec), zone))
+    if cached is not None and cached[0] is spec:
+        return cached[1]
+    if len(_CALENDARS) > 64:
+        _CALENDARS.clear()
+    calendar = BusinessCalendar(spec, ZoneInfo(zone))
+    _CALENDARS[(id(spec), zone)] = (spec, calendar)
+    return calendar
 
 
 def _flow(installed: InstalledApp, key: str) -> FlowSpec:

@@ -23,14 +23,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
-from sqlalchemy import Select, insert, or_, select
+from sqlalchemy import Select, bindparam, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -63,6 +63,26 @@ from formloom.platform.settings import Settings
 
 log = logging.getLogger("formloom.worker")
 BATCH = 100
+#: What a timer's firing may fail with (anything else is a bug and stops the worker).
+_FAILURES = (Problem, InvalidTiming, ValueError, KeyError, TypeError)
+_FLOWS = Principal(username="flows", is_admin=True, via="system")
+# built once: building a statement and its cache key cost as much as running it
+_DUE_TIMERS = (
+    select(Timer)
+    .where(Timer.status == "pending", Timer.due_at <= bindparam("now"))
+    .order_by(Timer.due_at, Timer.id)
+    .limit(BATCH)
+)
+_MARK_FIRED = (
+    update(Timer)
+    .where(Timer.id.in_(bindparam("ids", expanding=True)), Timer.status == "pending")
+    .values(status="fired", fired_at=bindparam("now"))
+    .execution_options(synchronize_session=False)
+)
+
+
+class _BatchFailed(Exception):
+    """A timer of a batch fired without savepoints failed (the batch is rolled back)."""
 
 
 @dataclass
@@ -134,37 +154,86 @@ class Worker:
     # -- timers --------------------------------------------------------------------------
 
     async def fire_timers(self, now: datetime) -> Report:
+        """Claim due timers a batch at a time and fire them. A batch is first fired without
+        savepoints; if one of its timers fails, the batch is rolled back and fired again
+        with a savepoint per timer, so the failing one is retried later and the others
+        fire."""
         report = Report()
+        careful = False
         while True:
-            async with self.db.transaction() as session:
-                timers = (
-                    (
-                        await session.execute(
-                            self._claim(
-                                select(Timer)
-                                .where(Timer.status == "pending", Timer.due_at <= now)
-                                .order_by(Timer.due_at, Timer.id)
-                                .limit(BATCH)
-                            )
-                        )
-                    )
-                    .scalars()
-                    .all()
-                )
-                if not timers:
-                    return report
-                for timer in timers:
-                    await self._fire_one(session, timer, now, report)
+            batch = Report()
+            try:
+                async with self.db.transaction() as session:
+                    timers = (await session.scalars(self._claim(_DUE_TIMERS), {"now": now})).all()
+                    if not timers:
+                        return report
+                    catalog = self.catalog.pinned()
+                    if careful:
+                        for timer in timers:
+                            await self._fire_one(session, catalog, timer, now, batch)
+                    else:
+                        await self._fire_batch(session, catalog, timers, now, batch)
+            except _BatchFailed:
+                careful = True
+                continue
+            report.add(batch)
+            careful = False
+
+    async def _fire_batch(
+        self,
+        session: AsyncSession,
+        catalog: AppCatalog,
+        timers: Sequence[Timer],
+        now: datetime,
+        report: Report,
+    ) -> None:
+        """Fire ``timers`` in one transaction, without a savepoint each: the flow timers'
+        instances are locked and their records read for the whole batch, what their
+        advances write goes to the database in as few statements as the order of the
+        writes allows, and the fired flow timers are marked in one statement. The first
+        failure raises :class:`_BatchFailed`."""
+        flows = FlowService(session, catalog, now=self._local(now), principal=_FLOWS)
+        await flows.begin_batch(timer for timer in timers if timer.kind == "flow")
+        fired: list[str] = []
+        for timer in timers:
+            try:
+                if timer.kind == "flow" and await self._installed(session, catalog, timer):
+                    await flows.fire_timer(timer)
+                    fired.append(timer.id)
+                else:
+                    await flows.settle()  # a rule's timer may read flows, write records
+                    await self._fire(session, catalog, timer, now)
+            except _FAILURES as error:
+                raise _BatchFailed from error
+            report.timers_fired += 1
+        try:
+            await flows.settle()
+        except _FAILURES as error:
+            raise _BatchFailed from error
+        if fired:
+            await session.execute(_MARK_FIRED, {"ids": fired, "now": now})
+
+    async def _installed(self, session: AsyncSession, catalog: AppCatalog, timer: Timer) -> bool:
+        try:
+            await catalog.get(session, timer.app)
+        except NotFound:
+            return False
+        return True
 
     async def _fire_one(
-        self, session: AsyncSession, timer: Timer, now: datetime, report: Report
+        self,
+        session: AsyncSession,
+        catalog: AppCatalog,
+        timer: Timer,
+        now: datetime,
+        report: Report,
     ) -> None:
         timer_id, key = timer.id, timer.key
         try:
             async with session.begin_nested():
-                await self._fire(session, timer, now)
+                await self._fire(session, catalog, timer, now)
             report.timers_fired += 1
-        except (Problem, InvalidTiming, ValueError, KeyError, TypeError) as error:
+        except _FAILURES as error:
             message = getattr(error, "detail", None) or str(error)
             timer = await session.get(Timer, timer_id, populate_existing=True)  # type: ignore[assignment]
             timer.attempts += 1
@@ -179,7 +248,7 @@ class Worker:
             log.warning("timer %s failed (attempt %s): %s", key, timer.attempts, message)
 
     def _records(
-        self, session: AsyncSession, now: datetime, rule: str, chain: Any
+        self, session: AsyncSession, catalog: AppCatalog, now: datetime, rule: str, chain: Any
     ) -> RecordService:
         cascade = Cascade(
             self.settings.rule_cascade_depth,
@@ -187,7 +256,7 @@ class Worker:
         )
         return RecordService(
             session,
-            self.catalog,
+            catalog,
             now=now,
             principal=Principal(username=f"rule:{rule}", is_admin=True, via="system"),
             max_page_size=self.settings.max_page_size,
@@ -197,15 +266,16 @@ class Worker:
     def _local(self, now: datetime) -> datetime:
         return now.astimezone(ZoneInfo(self.settings.timezone))
 
-    async def _fire(self, session: AsyncSession, timer: Timer, now: datetime) -> None:
+    async def _fire(
+        self, session: AsyncSession, catalog: AppCatalog, timer: Timer, now: datetime
+    ) -> None:
         try:
-            installed = await self.catalog.get(session, timer.app)
+            installed = await catalog.get(session, timer.app)
         except NotFound:
             timer.status, timer.last_error = "cancelled", "the app is no longer installed"
             return
         if timer.kind == "flow":
-            principal = Principal(username="flows", is_admin=True, via="system")
-            flows = FlowService(session, self.catalog, now=self._local(now), principal=principal)
+            flows = FlowService(session, catalog, now=self._local(now), principal=_FLOWS)
             await flows.fire_timer(timer)
             timer.status, timer.fired_at = "fired", now
             return
@@ -215,7 +285,9 @@ class Worker:
             return
         local = self._local(now)
         if timer.kind == "action":
-            records = self._records(session, local, rule.key, timer.payload.get("cascade"))
+            records = self._records(
+                session, catalog, local, rule.key, timer.payload.get("cascade")
+            )
             action = automation.timer_action(timer.payload)
             await automation.run_action(
                 records, installed, action, form=timer.form or "", record_id=timer.record_id,
@@ -223,9 +295,9 @@ class Worker:
             )  # fmt: skip
             timer.status, timer.fired_at = "fired", now
         elif timer.kind == "date":
-            await self._fire_date(session, installed, rule, timer, local)
+            await self._fire_date(session, catalog, installed, rule, timer, local)
         elif timer.kind == "schedule":
-            await self._fire_schedule(session, installed, rule, timer, local)
+            await self._fire_schedule(session, catalog, installed, rule, timer, local)
         else:
             raise ValueError(f"unknown timer kind {timer.kind!r}")
 
@@ -271,6 +343,7 @@ class Worker:
     async def _fire_date(
         self,
         session: AsyncSession,
+        catalog: AppCatalog,
         installed: InstalledApp,
         rule: RuleSpec,
         timer: Timer,
@@ -288,7 +361,7 @@ class Worker:
         if record is None:
             timer.status = "fired"
             return
-        records = self._records(session, now, rule.key, None)
+        records = self._records(session, catalog, now, rule.key, None)
         event = self._event(installed, rule, "date", record.id, record.data, now, timer.due_at)
         plan = automation.measured_plan(event, (rule,))
         await self._apply(records, installed, plan, record.id, record.data)
@@ -305,6 +378,7 @@ class Worker:
     async def _fire_schedule(
         self,
         session: AsyncSession,
+        catalog: AppCatalog,
         installed: InstalledApp,
         rule: RuleSpec,
         timer: Timer,
@@ -313,7 +387,7 @@ class Worker:
         """One SQL query selects the records; outbox rows and log rows are inserted in bulk
         (sync actions run record by record)."""
         assert isinstance(rule.on, ScheduleTrigger)
-        records = self._records(session, now, rule.key, None)
+        records = self._records(session, catalog, now, rule.key, None)
         statement = await records.matching_statement(installed.key, rule.on.form, rule.on.filter)
         started = time.perf_counter()
         rows = (await session.execute(statement)).all()
