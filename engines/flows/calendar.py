@@ -332,7 +332,7 @@ class BusinessCalendar:
         if found is None:  # calendars never change once built: one per zone is enough
             found = cls(CalendarSpec(days=list(_WEEKDAYS), hours=[("00:00", "24:00")]), zone)
             _ALWAYS[(cls, zone.key)] = found
-        return found  # type: ignore[return-value]
+        return found
 
     @property
     def spec(self) -> CalendarSpec:

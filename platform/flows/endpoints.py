@@ -58,6 +58,7 @@ from formloom.platform.flows.schemas import (
     TimelineEntry,
 )
 from formloom.platform.flows.service import FlowService
+from formloom.platform.flows.visibility import Redactor
 from formloom.platform.models import Record
 from formloom.platform.models.automation import Task
 from formloom.platform.models.flow import FlowEvent, FlowInstance, TaskCandidate
@@ -459,8 +460,26 @@ async def _may_read_instance(p: Platform, session: Any, who: Principal, row: Flo
         raise NotFound(f"No flow instance '{row.id}'.") from None
 
 
-async def _instance_detail(p: Platform, session: Any, row: FlowInstance) -> dict[str, Any]:
+async def _redactor(p: Platform, session: Any, who: Principal, row: FlowInstance) -> Redactor:
+    """What ``who`` may see of the instance's record-derived values (flows/visibility.py)."""
+    try:
+        installed = await p.catalog.get_version(session, row.app, row.app_version)
+    except NotFound:  # pragma: no cover - versions are never deleted
+        return Redactor(None, (), own_start=False)
+    flow = next((f for f in installed.spec.flows if f.key == row.flow), None)
+    hidden: tuple[str, ...] = ()
+    if not who.is_admin:
+        latest = await p.catalog.get(session, row.app)
+        records = RecordService(session, p.catalog, now=p.clock.now(), principal=who)
+        hidden = tuple(records.access(latest, row.form).hidden) if latest.form(row.form) else ()
+    return Redactor(flow, hidden, own_start=who.username == row.started_by)
+
+
+async def _instance_detail(
+    p: Platform, session: Any, who: Principal, row: FlowInstance
+) -> dict[str, Any]:
     now = p.clock.now()
+    redact = await _redactor(p, session, who, row)
     events = (
         await session.scalars(
             select(FlowEvent).where(FlowEvent.instance_id == row.id).order_by(FlowEvent.id)
@@ -475,8 +494,8 @@ async def _instance_detail(p: Platform, session: Any, row: FlowInstance) -> dict
     state = row.state or {}
     return {
         **_instance_out(row),
-        "vars": state.get("vars", {}),
-        "steps": state.get("steps", {}),
+        "vars": redact.vars(state.get("vars", {})),
+        "steps": redact.steps(state.get("steps", {})),
         "open_tasks": [_task_out(task, candidates[task.id], now) for task in tasks],
         "timeline": [
             TimelineEntry(
@@ -485,7 +504,7 @@ async def _instance_detail(p: Platform, session: Any, row: FlowInstance) -> dict
                 actor=e.actor,
                 node=e.node,
                 task_id=e.task_id,
-                data=e.data,
+                data=redact.effect(e.kind, e.data or {}),
             )
             for e in events
         ],  # fmt: skip
@@ -502,7 +521,7 @@ async def start_flow(
     async with p.db.transaction() as session:
         row = await _service(p, session, who).start(app, flow, body.record_id, vars=body.vars)
         await session.flush()
-        return await _instance_detail(p, session, row)
+        return await _instance_detail(p, session, who, row)
 
 
 @router.post("/flows/{app}/{flow}/simulate", response_model=SimulationOut)
@@ -551,21 +570,18 @@ async def simulate_flow(
         )  # fmt: skip
     except Exception as error:  # noqa: BLE001 - the engine's refusal of this script
         raise Unprocessable(f"The flow cannot be simulated: {error}") from None
-    return _without(result.to_dict(), hidden)
+    return _without(result.to_dict(), Redactor(spec, hidden, own_start=True))
 
 
-def _without(result: dict[str, Any], hidden: set[str]) -> dict[str, Any]:
+def _without(result: dict[str, Any], redact: Redactor) -> dict[str, Any]:
     """A simulation of a stored record as its caller may see it: the record without the
-    fields hidden from them, and planned actions without the context (the whole record)
-    their templates would be rendered with."""
-    if not hidden:
+    fields hidden from them, each timeline entry redacted as an instance's would be (set
+    values, planned actions, variables taken from the record)."""
+    if not redact.active:
         return result
-    for entry in result["timeline"]:
-        for action in entry.get("actions", []):
-            action.get("data", {}).pop("context", None)
-        if isinstance(entry.get("values"), dict):
-            entry["values"] = {k: v for k, v in entry["values"].items() if k not in hidden}
-    result["record"] = {k: v for k, v in result["record"].items() if k not in hidden}
+    result["timeline"] = [redact.effect(str(entry.get("kind", "")), entry)
+                          for entry in result["timeline"]]  # fmt: skip
+    result["record"] = {k: v for k, v in result["record"].items() if k not in redact.hidden}
     return result
 
 
@@ -665,7 +681,7 @@ async def get_instance(instance_id: str, p: PlatformDep, who: PrincipalDep) -> d
     guard.require_app(who, None)
     async with p.db.transaction(write=False) as session:
         row = await _instance(p, session, who, instance_id)
-        return await _instance_detail(p, session, row)
+        return await _instance_detail(p, session, who, row)
 
 
 @router.post("/flow-instances/{instance_id}/cancel", response_model=InstanceDetail)
@@ -678,7 +694,7 @@ async def cancel_instance(
         await _instance(p, session, who, instance_id)
         row = await _service(p, session, who).cancel(instance_id, body.reason)
         await session.flush()
-        return await _instance_detail(p, session, row)
+        return await _instance_detail(p, session, who, row)
 
 
 @router.post("/flow-instances/{instance_id}/messages", response_model=InstanceDetail)
@@ -693,7 +709,7 @@ async def send_message(
         await _instance(p, session, who, instance_id)
         row = await _service(p, session, who).message(instance_id, body.name, body.data)
         await session.flush()
-        return await _instance_detail(p, session, row)
+        return await _instance_detail(p, session, who, row)
 
 
 __all__ = ["router", "InstanceOut", "TaskOut"]

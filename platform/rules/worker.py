@@ -7,8 +7,12 @@ catching up and for tests).
 
 * **Timers** are claimed in batches with ``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL
   (SQLite has one writer at a time anyway) and each is fired *in the claiming transaction*,
-  together with everything it does (a savepoint per timer), so a timer fires exactly once
-  however many workers run. A timer that fails is retried with backoff, then dead.
+  together with everything it does, so a timer fires exactly once however many workers
+  run. A batch is fired without a savepoint per timer: the flow timers' instances are
+  locked and their records read in one statement each, their advances written together
+  (``FlowService.begin_batch``). If a timer fails, the batch is rolled back and fired again
+  with a savepoint per timer, so the others fire and the failing one is retried with
+  backoff, then dead.
 * **Outbox messages** are claimed the same way and leased (``lease_until``) in one short
   transaction; delivery happens outside any transaction (a slow webhook holds no lock);
   the outcome is recorded in a second one. Delivery is at-least-once: a worker that dies
@@ -285,9 +289,7 @@ class Worker:
             return
         local = self._local(now)
         if timer.kind == "action":
-            records = self._records(
-                session, catalog, local, rule.key, timer.payload.get("cascade")
-            )
+            records = self._records(session, catalog, local, rule.key, timer.payload.get("cascade"))
             action = automation.timer_action(timer.payload)
             await automation.run_action(
                 records, installed, action, form=timer.form or "", record_id=timer.record_id,

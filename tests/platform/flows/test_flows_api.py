@@ -518,3 +518,87 @@ async def test_simulating_a_stored_record_shows_only_what_the_caller_may_see(
     body = simulated.json()
     assert body["record"]["summary"] == "Wait" and "phone" not in body["record"]
     assert "13812345678" not in simulated.text
+
+
+INTAKE_FLOW: dict[str, Any] = {
+    "key": "intake",
+    "form": "complaint",
+    "start": {"roles": ["front_desk"]},
+    "vars": {"callback": {"var": "record.phone"}, "topic": {"var": "record.summary"}},
+    "nodes": [
+        {"type": "start", "key": "s"},
+        {
+            "type": "action",
+            "key": "stamp",
+            "actions": [
+                {"type": "set", "values": {"phone": "10086", "status": "open"}},
+                {
+                    "type": "notify",
+                    "channel": "in_app",
+                    "recipients": [{"role": "manager"}],
+                    "subject": "Call back",
+                    "template": "Call {{ record.phone }}",
+                },
+            ],
+        },  # fmt: skip
+        {
+            "type": "user_task",
+            "key": "classify",
+            "title": "Classify",
+            "assignee": {"role": "manager"},
+        },  # fmt: skip
+        {"type": "end", "key": "e"},
+    ],
+    "edges": [
+        {"from": "s", "to": "stamp"},
+        {"from": "stamp", "to": "classify"},
+        {"from": "classify", "to": "e"},
+    ],  # fmt: skip
+}
+
+
+async def test_an_instance_shows_its_readers_none_of_the_records_hidden_values(
+    client: httpx.AsyncClient, people: People
+) -> None:
+    """Variables computed from a hidden field, the values an action set, the texts it
+    planned: an instance reader with the field hidden sees none of them; an admin sees all;
+    variables handed in at the start only their starter (flows/visibility.py)."""
+    document = care_app()
+    document["flows"] = [COMPLAINT_FLOW, INTAKE_FLOW]
+    document["permissions"] = [
+        {"form": "complaint", "roles": ["front_desk"], "actions": ["read", "create"],
+         "hidden_fields": ["phone"]},
+        {"form": "complaint", "roles": ["handler"], "actions": ["read"],
+         "hidden_fields": ["phone"]},
+        {"form": "staff", "roles": ["front_desk"], "actions": ["read"]},
+    ]  # fmt: skip
+    answer = await client.post("/api/apps/import", json=document)
+    assert answer.status_code in (200, 201), answer.text
+    created = await client.post(
+        f"/api/records/{APP}/complaint", json={"data": {"summary": "Wait", "phone": "13812345678"}}
+    )
+    assert created.status_code == 201, created.text
+    started = await client.post(
+        f"/api/flows/{APP}/intake/start",
+        json={"record_id": created.json()["id"], "vars": {"note": "asked twice"}},
+        headers=people.desk.headers,
+    )
+    assert started.status_code == 201, started.text
+    instance = started.json()["id"]
+    assert "13812345678" not in started.text and "10086" not in started.text
+
+    seen = {}
+    for who, headers in (("desk", people.desk.headers), ("handler", people.other.headers),
+                         ("admin", {})):  # fmt: skip
+        answer = await client.get(f"/api/flow-instances/{instance}", headers=headers)
+        assert answer.status_code == 200, (who, answer.text)
+        seen[who] = answer
+    for who in ("desk", "handler"):
+        assert "13812345678" not in seen[who].text and "10086" not in seen[who].text, who
+        [stamped] = [e for e in seen[who].json()["timeline"] if e["kind"] == "record_set"]
+        assert stamped["data"]["values"] == {"status": "open"}
+    assert seen["desk"].json()["vars"] == {"topic": "Wait", "note": "asked twice"}
+    assert seen["handler"].json()["vars"] == {"topic": "Wait"}
+    admin = seen["admin"].json()
+    assert admin["vars"] == {"callback": "13812345678", "topic": "Wait", "note": "asked twice"}
+    assert "10086" in seen["admin"].text

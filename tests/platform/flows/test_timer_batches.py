@@ -48,26 +48,46 @@ def _flow(key: str, nodes: list[dict[str, Any]], edges: list[tuple[str, str]]) -
 FLOWS = [
     _flow(
         "pause",
-        [{"type": "start", "key": "s"}, {"type": "timer", "key": "t", "wait": {"after": "PT1H"}},
-         REVIEW, {"type": "end", "key": "e"}],
+        [
+            {"type": "start", "key": "s"},
+            {"type": "timer", "key": "t", "wait": {"after": "PT1H"}},
+            REVIEW,
+            {"type": "end", "key": "e"},
+        ],
         [("s", "t"), ("t", "review"), ("review", "e")],
     ),  # fmt: skip
     # two timers due at once, joined: both fire in one batch
     _flow(
         "both",
-        [{"type": "start", "key": "s"}, {"type": "parallel", "key": "fork"},
-         {"type": "timer", "key": "t1", "wait": {"after": "PT1H"}},
-         {"type": "timer", "key": "t2", "wait": {"after": "PT1H"}},
-         {"type": "parallel", "key": "join"}, REVIEW, {"type": "end", "key": "e"}],
-        [("s", "fork"), ("fork", "t1"), ("fork", "t2"), ("t1", "join"), ("t2", "join"),
-         ("join", "review"), ("review", "e")],
+        [
+            {"type": "start", "key": "s"},
+            {"type": "parallel", "key": "fork"},
+            {"type": "timer", "key": "t1", "wait": {"after": "PT1H"}},
+            {"type": "timer", "key": "t2", "wait": {"after": "PT1H"}},
+            {"type": "parallel", "key": "join"},
+            REVIEW,
+            {"type": "end", "key": "e"},
+        ],
+        [
+            ("s", "fork"),
+            ("fork", "t1"),
+            ("fork", "t2"),
+            ("t1", "join"),
+            ("t2", "join"),
+            ("join", "review"),
+            ("review", "e"),
+        ],
     ),  # fmt: skip
     # a pause, then a wait for the record's status
     _flow(
         "until_done",
-        [{"type": "start", "key": "s"}, {"type": "timer", "key": "t", "wait": {"after": "PT1H"}},
-         {"type": "wait", "key": "w", "until": {"==": [{"var": "record.status"}, "done"]}},
-         REVIEW, {"type": "end", "key": "e"}],
+        [
+            {"type": "start", "key": "s"},
+            {"type": "timer", "key": "t", "wait": {"after": "PT1H"}},
+            {"type": "wait", "key": "w", "until": {"==": [{"var": "record.status"}, "done"]}},
+            REVIEW,
+            {"type": "end", "key": "e"},
+        ],
         [("s", "t"), ("t", "w"), ("w", "review"), ("review", "e")],
     ),  # fmt: skip
 ]
@@ -134,9 +154,7 @@ async def test_a_failing_timer_rolls_its_batch_back_and_the_others_fire_once(
     report = await worker.fire_timers(at)
     assert (report.timers_fired, report.timers_failed) == (5, 1), report.to_dict()
     assert await _open_tasks(db) == sorted((i, "review") for i in instances)
-    fired = await _rows(
-        db, select(FlowEvent.instance_id).where(FlowEvent.kind == "timer_fired")
-    )
+    fired = await _rows(db, select(FlowEvent.instance_id).where(FlowEvent.kind == "timer_fired"))
     assert sorted(i for (i,) in fired) == sorted(instances)
     versions = await _rows(db, select(FlowInstance.lock_version))
     assert {v for (v,) in versions} == {2}
@@ -164,9 +182,7 @@ async def test_two_timers_of_one_instance_in_one_batch(
     report = await worker.fire_timers(clock.now() + timedelta(hours=2))
     assert report.timers_fired == 2, report.to_dict()
     assert await _open_tasks(db) == [(instance, "review")]
-    [(state, lock_version)] = await _rows(
-        db, select(FlowInstance.state, FlowInstance.lock_version)
-    )
+    [(state, lock_version)] = await _rows(db, select(FlowInstance.state, FlowInstance.lock_version))
     assert [token["node"] for token in state["tokens"]] == ["review"]
     assert lock_version == 3  # started, then one advance per timer
 
@@ -182,8 +198,6 @@ async def test_a_rule_timer_later_in_the_batch_sees_the_flow_timers_work(
     assert report.timers_fired == 2, report.to_dict()
     # the rule set the status; the instance, at the wait by then, went on to the review
     assert await _open_tasks(db) == [(instance, "review")]
-    [(state, lock_version)] = await _rows(
-        db, select(FlowInstance.state, FlowInstance.lock_version)
-    )
+    [(state, lock_version)] = await _rows(db, select(FlowInstance.state, FlowInstance.lock_version))
     assert [token["node"] for token in state["tokens"]] == ["review"]
     assert lock_version == 3
