@@ -12,12 +12,15 @@ from formloom.platform.auth.deps import PrincipalDep
 from formloom.platform.auth.principal import Principal
 from formloom.platform.deps import Platform, PlatformDep
 from formloom.platform.errors import BadRequest
+from formloom.platform.i18n import supported
+from formloom.platform.records.related import GROUP_SIZE, MAX_GROUP_SIZE, RelatedReader
 from formloom.platform.records.schemas import (
     HistoryEntry,
     QueryBody,
     RecordOut,
     RecordPage,
     RecordWrite,
+    RelatedOut,
 )
 from formloom.platform.records.service import ListQuery, etag, service_for
 
@@ -174,3 +177,27 @@ async def record_history(
         service = service_for(p, session, who)
         entries = await service.history(app, form, record_id)
     return entries
+
+
+@router.get("/{app}/{form}/{record_id}/related", response_model=RelatedOut)
+async def related_records(
+    app: str,
+    form: str,
+    record_id: str,
+    p: PlatformDep,
+    who: PrincipalDep,
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_GROUP_SIZE, description="Records per group.")
+    ] = GROUP_SIZE,
+    lang: Annotated[str | None, Query(description="Language of titles and labels.")] = None,
+) -> dict[str, Any]:
+    """The record with the readable records pointing at it (one and two hops), its tasks,
+    flow instances and messages, and one timeline of them all (platform/records/related.py)."""
+    async with p.db.transaction(write=False) as session:
+        reader = RelatedReader(
+            service_for(p, session, who),
+            locale=supported(lang) or "en",
+            zone=p.settings.timezone,
+            group_size=limit,
+        )
+        return await reader.read(app, form, record_id)

@@ -58,3 +58,83 @@ class HistoryEntry(BaseModel):
     form_version: int
     changed: list[str]
     data: dict[str, Any]
+
+
+class RelatedItem(BaseModel):
+    record: RecordOut = Field(description="The record without the caller's hidden fields.")
+    title: str
+    at: str = Field(description="When it happened: its main date/datetime, else created_at.")
+    summary: str = Field(description="A few of its visible values, for people to read.")
+
+
+class RelationStep(BaseModel):
+    form: str
+    field: str = Field(description="The relation field pointing one step nearer the record.")
+    label: str
+
+
+class RelatedGroup(BaseModel):
+    form: str
+    form_label: str
+    path: list[RelationStep] = Field(description="From the record outwards: 1 or 2 hops.")
+    count: int = Field(description="Every readable record on this path.")
+    items: list[RelatedItem] = Field(description="Newest first, at most `limit`.")
+    list_filter: Any = Field(description="JsonLogic for the form's list giving the group.")
+    list_href: str | None = Field(description="The record list filtered to the group.")
+
+
+class RelatedTask(BaseModel):
+    id: str
+    title: str
+    status: str
+    kind: str
+    assignee: str | None
+    due_at: str | None
+    created_at: str
+    completed_at: str | None
+
+
+class RelatedFlow(BaseModel):
+    id: str
+    flow: str
+    label: str
+    status: str
+    started_at: str
+    ended_at: str | None
+
+
+class RelatedMessage(BaseModel):
+    id: str
+    rule: str
+    rule_label: str
+    channel: str | None
+    status: str
+    created_at: str
+    delivered_at: str | None
+
+
+class TimelineItem(BaseModel):
+    kind: str = Field(description="record | task | flow | message")
+    form: str | None
+    form_label: str | None
+    id: str
+    title: str
+    at: str
+    summary: str
+    href: str | None = Field(description="The record's page, for records.")
+
+
+class RelatedOut(BaseModel):
+    """A record with its related records, tasks, flows, messages and their timeline."""
+
+    record: RecordOut
+    title: str
+    form_label: str
+    at: str
+    zone: str = Field(description="The clinic's time zone to show times in.")
+    groups: list[RelatedGroup]
+    tasks: list[RelatedTask]
+    flows: list[RelatedFlow]
+    messages: list[RelatedMessage]
+    timeline: list[TimelineItem] = Field(description="Everything above, newest first.")
+    left_out: int = Field(description="Relation paths left out: forms the caller may not read.")
