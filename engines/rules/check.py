@@ -45,7 +45,7 @@ from .spec import (
     WebhookAction,
 )
 from .templates import locale_texts, template_problems
-from .timing import InvalidTiming, parse_duration, parse_time_of_day
+from .timing import InvalidTiming, late_limit, parse_duration, parse_time_of_day
 
 __all__ = ["CONTEXT_ROOTS", "Issue", "check", "check_rule"]
 
@@ -152,6 +152,7 @@ class _Checker:
             self.timing(parse_time_of_day, trigger.at, "/on/at", "invalid_time")
         if trigger.filter is not None and self.form is not None:
             self.filter(trigger.filter, self.form, "/on/filter")
+        self.timing(late_limit, trigger.late, "/on/late", "invalid_late")
 
     def _date_trigger(self, trigger: DateTrigger) -> None:
         if self.form is not None and self.field_exists(self.form, trigger.field, "/on/field"):
@@ -166,6 +167,7 @@ class _Checker:
         self.timing(parse_duration, trigger.offset, "/on/offset", "invalid_duration")
         if trigger.at is not None:
             self.timing(parse_time_of_day, trigger.at, "/on/at", "invalid_time")
+        self.timing(late_limit, trigger.late, "/on/late", "invalid_late")
 
     # -- actions ------------------------------------------------------------------------
 

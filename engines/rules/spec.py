@@ -96,6 +96,15 @@ class ScheduleTrigger(_Model):
         default=None,
         description="JsonLogic over the form's fields selecting the records (compiled to SQL).",
     )
+    late: str = Field(
+        default="run",
+        description=(
+            "When the worker comes late (after downtime): 'run' fires however late; 'skip' "
+            "fires only within 15 minutes of the moment; an ISO 8601 duration ('PT6H', 'P1D') "
+            "fires only within that much of it. A skipped moment is not made up (a yearly "
+            "one waits for next year)."
+        ),
+    )
 
 
 class DateTrigger(_Model):
@@ -115,6 +124,15 @@ class DateTrigger(_Model):
     )
     every_year: bool = Field(
         default=False, description="Repeat every year on the date's anniversary (birthdays)."
+    )
+    late: str = Field(
+        default="run",
+        description=(
+            "When the worker comes late (after downtime): 'run' fires however late; 'skip' "
+            "fires only within 15 minutes of the moment; an ISO 8601 duration ('PT6H', 'P1D') "
+            "fires only within that much of it. A skipped moment is not made up (a yearly "
+            "one waits for next year)."
+        ),
     )
 
 

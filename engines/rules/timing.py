@@ -25,9 +25,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from formloom.engines.logic.dates import add_months
 
 __all__ = [
+    "SKIP_GRACE",
     "Duration",
     "InvalidTiming",
     "add_duration",
+    "late_limit",
+    "too_late",
     "localize",
     "parse_duration",
     "parse_time_of_day",
@@ -112,3 +115,39 @@ def add_duration(moment: datetime, duration: Duration, zone: ZoneInfo) -> dateti
         day += timedelta(days=duration.days)
         result = localize(datetime.combine(day, wall.time()), zone)
     return result + timedelta(seconds=duration.seconds)
+
+
+#: How late ``late: "skip"`` still fires: the worker's own delays (its tick, a restart).
+SKIP_GRACE = timedelta(minutes=15)
+
+
+def late_limit(policy: str) -> timedelta | None:
+    """How late a trigger with ``late: policy`` still fires (``None``: however late).
+
+    ``"run"``, ``"skip"`` (:data:`SKIP_GRACE`) or a positive ISO 8601 duration of days and
+    clock time (``"PT6H"``, ``"P2D"``; months and years have no fixed length and are refused).
+    """
+    if policy == "run":
+        return None
+    if policy == "skip":
+        return SKIP_GRACE
+    duration = parse_duration(policy)
+    if duration.months or duration.days < 0 or duration.seconds < 0:
+        raise InvalidTiming(
+            f"{policy!r} is not a late policy: 'run', 'skip' or a positive duration in days, "
+            "hours or minutes (e.g. 'PT6H', 'P1D')"
+        )
+    return timedelta(days=duration.days, seconds=duration.seconds)
+
+
+def too_late(policy: str, due: datetime, now: datetime, armed: datetime | None = None) -> bool:
+    """Whether a moment ``due`` reached only at ``now`` is skipped under ``policy``.
+
+    Lateness counts from the moment, or from when the timer was ``armed`` if that was
+    after it: a record entered late (a discharge typed in two days after) is not late, a
+    worker that was down is."""
+    limit = late_limit(policy)
+    if limit is None:
+        return False
+    start = max(due, armed) if armed is not None else due
+    return now - start > limit

@@ -647,6 +647,8 @@ async def move_date_timers(
         if timer is None:
             session.add(date_timer(installed.key, rule, form, record_id, due, records.now))
         else:
+            if timer.due_at != due or timer.status != "pending":
+                timer.created_at = records.now  # armed now: a late policy counts from here
             timer.due_at = due
             timer.status = "pending"
             timer.attempts = 0

@@ -30,7 +30,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -53,6 +53,7 @@ from formloom.engines.rules import (
     date_due,
     next_schedule_run,
 )
+from formloom.engines.rules.timing import too_late
 from formloom.platform.apps.service import AppCatalog, InstalledApp
 from formloom.platform.auth.principal import Principal
 from formloom.platform.db import Database
@@ -85,6 +86,11 @@ _MARK_FIRED = (
 )
 
 
+def _hours(late: timedelta) -> str:
+    hours = late.total_seconds() / 3600
+    return f"{hours / 24:.1f} days" if hours >= 48 else f"{hours:.1f} hours"
+
+
 class _BatchFailed(Exception):
     """A timer of a batch fired without savepoints failed (the batch is rolled back)."""
 
@@ -94,6 +100,7 @@ class Report:
     """What one run of the worker did."""
 
     timers_fired: int = 0
+    timers_skipped: int = 0
     timers_failed: int = 0
     timers_dead: int = 0
     delivered: int = 0
@@ -102,7 +109,8 @@ class Report:
     errors: list[str] = field(default_factory=list)
 
     def add(self, other: Report) -> None:
-        for name in ("timers_fired", "timers_failed", "timers_dead", "delivered", "retrying"):
+        for name in ("timers_fired", "timers_skipped", "timers_failed", "timers_dead",
+                     "delivered", "retrying"):  # fmt: skip
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.dead += other.dead
         self.errors += other.errors
@@ -110,6 +118,7 @@ class Report:
     def to_dict(self) -> dict[str, Any]:
         return {
             "timers_fired": self.timers_fired,
+            "timers_skipped": self.timers_skipped,
             "timers_failed": self.timers_failed,
             "timers_dead": self.timers_dead,
             "delivered": self.delivered,
@@ -206,7 +215,9 @@ class Worker:
                     fired.append(timer.id)
                 else:
                     await flows.settle()  # a rule's timer may read flows, write records
-                    await self._fire(session, catalog, timer, now)
+                    if await self._fire(session, catalog, timer, now) == "skipped":
+                        report.timers_skipped += 1
+                        continue
             except _FAILURES as error:
                 raise _BatchFailed from error
             report.timers_fired += 1
@@ -235,8 +246,11 @@ class Worker:
         timer_id, key = timer.id, timer.key
         try:
             async with session.begin_nested():
-                await self._fire(session, catalog, timer, now)
-            report.timers_fired += 1
+                outcome = await self._fire(session, catalog, timer, now)
+            if outcome == "skipped":
+                report.timers_skipped += 1
+            else:
+                report.timers_fired += 1
         except _FAILURES as error:
             message = getattr(error, "detail", None) or str(error)
             timer = await session.get(Timer, timer_id, populate_existing=True)  # type: ignore[assignment]
@@ -272,21 +286,22 @@ class Worker:
 
     async def _fire(
         self, session: AsyncSession, catalog: AppCatalog, timer: Timer, now: datetime
-    ) -> None:
+    ) -> Literal["fired", "skipped"]:
+        """Fire one timer; ``"skipped"``: its rule's ``late`` policy said it came too late."""
         try:
             installed = await catalog.get(session, timer.app)
         except NotFound:
             timer.status, timer.last_error = "cancelled", "the app is no longer installed"
-            return
+            return "fired"
         if timer.kind == "flow":
             flows = FlowService(session, catalog, now=self._local(now), principal=_FLOWS)
             await flows.fire_timer(timer)
             timer.status, timer.fired_at = "fired", now
-            return
+            return "fired"
         rule = installed.rules.rule(timer.rule)
         if rule is None:
             timer.status, timer.last_error = "cancelled", "the rule was removed"
-            return
+            return "fired"
         local = self._local(now)
         if timer.kind == "action":
             records = self._records(session, catalog, local, rule.key, timer.payload.get("cascade"))
@@ -297,11 +312,26 @@ class Worker:
             )  # fmt: skip
             timer.status, timer.fired_at = "fired", now
         elif timer.kind == "date":
-            await self._fire_date(session, catalog, installed, rule, timer, local)
+            return await self._fire_date(session, catalog, installed, rule, timer, local)
         elif timer.kind == "schedule":
-            await self._fire_schedule(session, catalog, installed, rule, timer, local)
+            return await self._fire_schedule(session, catalog, installed, rule, timer, local)
         else:
             raise ValueError(f"unknown timer kind {timer.kind!r}")
+        return "fired"
+
+    def _too_late(self, rule: RuleSpec, timer: Timer, now: datetime) -> bool:
+        """Whether the rule's ``late`` policy skips this firing (lateness counts from the
+        moment, or from when the timer was armed if that was later: a record entered late
+        is not late). A skip is logged and noted on the timer."""
+        policy = getattr(rule.on, "late", "run")
+        armed = timer.created_at if timer.kind == "date" else None
+        if not too_late(policy, timer.due_at, now, armed):
+            return False
+        late = now - max(timer.due_at, armed) if armed is not None else now - timer.due_at
+        note = f"skipped: {_hours(late)} late (the rule's late policy is {policy!r})"
+        timer.last_error = note
+        log.info("timer %s %s", timer.key, note)
+        return True
 
     def _event(
         self,
@@ -350,7 +380,7 @@ class Worker:
         rule: RuleSpec,
         timer: Timer,
         now: datetime,
-    ) -> None:
+    ) -> Literal["fired", "skipped"]:
         assert isinstance(rule.on, DateTrigger)
         record = (
             await session.execute(
@@ -362,20 +392,26 @@ class Worker:
         timer.fired_at = now
         if record is None:
             timer.status = "fired"
-            return
-        records = self._records(session, catalog, now, rule.key, None)
-        event = self._event(installed, rule, "date", record.id, record.data, now, timer.due_at)
-        plan = automation.measured_plan(event, (rule,))
-        await self._apply(records, installed, plan, record.id, record.data)
+            return "fired"
+        outcome: Literal["fired", "skipped"] = "fired"
+        if self._too_late(rule, timer, now):
+            outcome = "skipped"
+        else:
+            records = self._records(session, catalog, now, rule.key, None)
+            event = self._event(installed, rule, "date", record.id, record.data, now, timer.due_at)
+            plan = automation.measured_plan(event, (rule,))
+            await self._apply(records, installed, plan, record.id, record.data)
         following = None
         if rule.on.every_year:
             following = date_due(
-                rule, record.data, now=max(now, timer.due_at), zone=ZoneInfo(event.zone)
+                rule, record.data, now=max(now, timer.due_at), zone=ZoneInfo(self.settings.timezone)
             )
         if following is not None and following > timer.due_at:
             timer.due_at, timer.status, timer.attempts = following, "pending", 0
+            timer.created_at = now  # armed again: next year's lateness counts from its moment
         else:
-            timer.status = "fired"
+            timer.status = outcome
+        return outcome
 
     async def _fire_schedule(
         self,
@@ -385,10 +421,13 @@ class Worker:
         rule: RuleSpec,
         timer: Timer,
         now: datetime,
-    ) -> None:
+    ) -> Literal["fired", "skipped"]:
         """One SQL query selects the records; outbox rows and log rows are inserted in bulk
         (sync actions run record by record)."""
         assert isinstance(rule.on, ScheduleTrigger)
+        if self._too_late(rule, timer, now):
+            self._schedule_next(rule, timer, now)
+            return "skipped"
         records = self._records(session, catalog, now, rule.key, None)
         statement = await records.matching_statement(installed.key, rule.on.form, rule.on.filter)
         started = time.perf_counter()
@@ -431,6 +470,13 @@ class Worker:
             len(outbox),
             time.perf_counter() - started,
         )
+        timer.last_error = None
+        self._schedule_next(rule, timer, now)
+        return "fired"
+
+    def _schedule_next(self, rule: RuleSpec, timer: Timer, now: datetime) -> None:
+        """A schedule's timer moves to its next run after ``now`` (runs missed while the
+        worker was down are not made up one by one)."""
         following = next_schedule_run(
             rule, max(now, timer.due_at), ZoneInfo(self.settings.timezone)
         )
