@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from formloom.engines.forms.compiled import CompiledForm, Scope, compiled
@@ -48,6 +48,7 @@ from formloom.engines.forms.errors import FieldError, RecordInvalid, pointer
 from formloom.engines.forms.fields import (
     BaseField,
     ComputedField,
+    DatetimeField,
     InputField,
     Problem,
     RelationField,
@@ -56,6 +57,7 @@ from formloom.engines.forms.fields import (
     TextField,
 )
 from formloom.engines.forms.labels import label_text
+from formloom.engines.forms.localtime import local_text
 from formloom.engines.forms.spec import FormSpec
 from formloom.engines.forms.values import ValueProblem, format_number
 from formloom.engines.logic import LogicError, evaluate
@@ -647,7 +649,13 @@ def changed_fields(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     )
 
 
-def _display(field: BaseField, value: Any, locale: str) -> str:
+def _display(field: BaseField, value: Any, locale: str, zone: tzinfo | None) -> str:
+    if isinstance(field, DatetimeField) and isinstance(value, str):
+        # a person reads the clinic's clock; without a zone, UTC and said so
+        local = local_text(value, zone or UTC)
+        if local is not None:
+            return local if zone is not None else f"{local} UTC"
+        return value
     if isinstance(field, SelectField) and isinstance(value, str):
         for option in field.options:
             if option.value == value:
@@ -658,7 +666,7 @@ def _display(field: BaseField, value: Any, locale: str) -> str:
     if isinstance(value, int | float):
         return format_number(value)
     if isinstance(value, list):
-        return ", ".join(_display(field, item, locale) for item in value)
+        return ", ".join(_display(field, item, locale, zone) for item in value)
     if isinstance(value, dict):
         return str(value.get("name", ""))
     return str(value)
@@ -671,13 +679,17 @@ def title_field(form: FormSpec) -> BaseField | None:
     return next((item for item in form.fields if isinstance(item, TextField)), None)
 
 
-def title_of(form: FormSpec, data: Mapping[str, Any], locale: str = "en") -> str | None:
-    """The text naming a record: its :func:`title_field` value (option labels for selects);
-    ``None`` when that field has no value."""
+def title_of(
+    form: FormSpec, data: Mapping[str, Any], locale: str = "en", zone: tzinfo | None = None
+) -> str | None:
+    """The text naming a record: its :func:`title_field` value (option labels for selects,
+    a datetime as the wall clock of ``zone``, the clinic's: ``2026-12-04 10:00``; without a
+    zone, in UTC and saying so: ``2026-12-04 02:00 UTC``); ``None`` when that field has no
+    value."""
     field = title_field(form)
     if field is None:
         return None
     value = data.get(field.key)
     if _is_empty(value):
         return None
-    return _display(field, value, locale) or None
+    return _display(field, value, locale, zone) or None

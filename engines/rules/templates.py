@@ -6,17 +6,32 @@ renders at delivery time (:func:`render_template`), so a template that fails at 
 retried or dead-lettered with the message intact instead of failing the record write.
 The sandbox refuses attribute access to internals (``__class__`` and friends), so a
 template written in the designer cannot reach Python objects.
+
+Texts people read (messages, task titles) are rendered with the clinic's zone: datetimes in
+the context read as its wall clock, and the ``datetime`` / ``date`` / ``time`` filters
+format in the text's locale (:mod:`.display`). Texts for machines (webhooks) are rendered
+without a zone and keep the stored UTC form.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextvars import ContextVar
+from datetime import tzinfo
 from functools import lru_cache
 from typing import Any
 
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, Undefined, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment
+
+from formloom.engines.forms.localtime import zone_of
+from formloom.engines.rules.display import (
+    format_date,
+    format_datetime_as,
+    format_time,
+    localise,
+)
 
 __all__ = [
     "locale_texts",
@@ -27,6 +42,27 @@ __all__ = [
 ]
 
 _ENVIRONMENT = SandboxedEnvironment(autoescape=False, undefined=StrictUndefined)
+
+#: The locale and zone of the text being rendered, for the filters (rendering is
+#: synchronous, so this is the render in progress; outside one: English, no zone).
+_RENDERING: ContextVar[tuple[str, tzinfo | None]] = ContextVar(
+    "formloom_rendering", default=("en", None)
+)
+
+
+def _time_filter(
+    format_as: Callable[[Any, str | None, str, tzinfo | None], Any],
+) -> Callable[..., Any]:
+    def apply(value: Any, pattern: str | None = None) -> Any:
+        locale, zone = _RENDERING.get()
+        return format_as(value, pattern, locale, zone)
+
+    return apply
+
+
+_ENVIRONMENT.filters["datetime"] = _time_filter(format_datetime_as)
+_ENVIRONMENT.filters["date"] = _time_filter(format_date)
+_ENVIRONMENT.filters["time"] = _time_filter(format_time)
 
 
 def locale_texts(text: str | Mapping[str, str]) -> Iterator[tuple[str | None, str]]:
@@ -47,9 +83,16 @@ def template_problems(text: str) -> str | None:
 
 
 def render_template(
-    text: str | Mapping[str, str], context: Mapping[str, Any], locale: str = "en"
+    text: str | Mapping[str, str],
+    context: Mapping[str, Any],
+    locale: str = "en",
+    zone: str | tzinfo | None = None,
 ) -> str:
     """Render the template for ``locale`` (falling back to ``en``, then to the first one).
+
+    ``zone`` (the clinic's, for a text a person reads): every stored UTC instant in the
+    context reads as that zone's wall clock (``2026-12-03 17:00``), and the time filters
+    format in it. Without one, values are rendered as stored.
 
     Raises jinja2's errors (``UndefinedError``, ``SecurityError``, ...) for the caller to
     record; nothing is sent or read here.
@@ -58,7 +101,15 @@ def render_template(
         chosen = text
     else:
         chosen = text.get(locale) or text.get("en") or next(iter(text.values()), "")
-    return _compiled(chosen).render(**context)
+    template = _compiled(chosen)
+    clinic = zone_of(zone) if zone is not None else None
+    token = _RENDERING.set((locale, clinic))
+    try:
+        if clinic is None:
+            return template.render(**context)
+        return template.render(**localise(context, clinic))
+    finally:
+        _RENDERING.reset(token)
 
 
 @lru_cache(maxsize=1024)

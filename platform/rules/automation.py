@@ -482,13 +482,14 @@ def outbox_action(
     return action
 
 
-def _render_or_raw(text: Any, context: Mapping[str, Any], locale: str) -> str | None:
-    """A task's title or description: rendered now (a task is for people to read). A
-    template that fails keeps its raw text, so the write never fails on wording."""
+def _render_or_raw(text: Any, context: Mapping[str, Any], locale: str, zone: str) -> str | None:
+    """A task's title or description: rendered now (a task is for people to read: times
+    in the clinic's ``zone``). A template that fails keeps its raw text, so the write
+    never fails on wording."""
     if text is None:
         return None
     try:
-        return render_template(text, context, locale)
+        return render_template(text, context, locale, zone)
     except Exception:  # noqa: BLE001 - any template failure; the task still gets made
         return label_text(text, locale)
 
@@ -500,8 +501,8 @@ def task_row(installed: RuleApp, action: PlannedTask, now: datetime) -> Task:
     return Task(
         id=new_id(),
         app=installed.key,
-        title=(_render_or_raw(action.title, context, locale) or action.rule)[:500],
-        description=_render_or_raw(action.description, context, locale),
+        title=(_render_or_raw(action.title, context, locale, zone_of(now)) or action.rule)[:500],
+        description=_render_or_raw(action.description, context, locale, zone_of(now)),
         role=action.role,
         assignee=str(user) if user is not None else None,
         form=action.form,

@@ -91,9 +91,13 @@ class Message:
             raise DeliveryFailed(f"the message cannot be read: {error}", permanent=True) from None
 
 
-def render(text: Any, context: Mapping[str, Any], locale: str, what: str) -> str:
+def render(
+    text: Any, context: Mapping[str, Any], locale: str, what: str, zone: str | None = None
+) -> str:
+    """A text rendered; ``zone`` (the clinic's) for a text a person reads, none for a
+    webhook's (machines get the stored UTC form)."""
     try:
-        return render_template(text, context, locale)
+        return render_template(text, context, locale, zone)
     except TemplateError as error:
         raise DeliveryFailed(f"the {what} template failed: {error}", permanent=True) from None
     except Exception as error:  # noqa: BLE001 - a sandboxed template can raise anything
@@ -197,8 +201,9 @@ class Deliverer:
     def _texts(self, action: PlannedNotify, recipient: Recipient) -> tuple[str | None, str]:
         context = action.context
         subject = action.subject
-        title = render(subject, context, recipient.locale, "subject") if subject else None
-        body = render(action.template, context, recipient.locale, "message")
+        zone = self.settings.timezone
+        title = render(subject, context, recipient.locale, "subject", zone) if subject else None
+        body = render(action.template, context, recipient.locale, "message", zone)
         return title, body
 
     def _in_app(

@@ -8,7 +8,10 @@ cursors, one short read transaction per page), so the caller's grants apply to e
 rows outside their row filters are not exported and hidden fields are never columns —
 naming one in ``fields`` is the same 400 as in the list API. Stored values are written as
 they are stored (select values, record ids, ``true``/``false``); multiselect values are
-joined with ``; ``, files by their names, tables as JSON. Text that a spreadsheet would run
+joined with ``; ``, files by their names, tables as JSON — except datetimes (datetime fields
+and ``created_at`` / ``updated_at``), which people read in a spreadsheet: they are written on
+the clinic's clock (``settings.timezone``) as ``2026-12-04 10:00:00``, and their column
+header names the zone (``Starts at (Asia/Shanghai)``). Text that a spreadsheet would run
 as a formula (starting with ``=``, ``+``, ``-``, ``@``, unless it is only digits and
 punctuation, like a phone number) is prefixed with ``'``.
 """
@@ -19,8 +22,9 @@ import csv
 import io
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
+from datetime import tzinfo
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -28,6 +32,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
 from formloom.engines.forms import label_text
+from formloom.engines.forms.fields import DatetimeField
+from formloom.engines.forms.localtime import local_text, zone_name, zone_of
 from formloom.platform.auth.deps import PrincipalDep
 from formloom.platform.deps import PlatformDep
 from formloom.platform.i18n import Translator, request_locale
@@ -60,6 +66,17 @@ def _cell(value: Any) -> str:
     if text[:1] in ("=", "+", "-", "@", "\t", "\r") and not PLAIN_NUMBER.match(text):
         return "'" + text
     return text
+
+
+def _time_cell(zone: tzinfo) -> Callable[[Any], str]:
+    """The cell of a datetime column: the instant on the clinic's clock (a value not in
+    the stored form is written as any other)."""
+
+    def cell(value: Any) -> str:
+        local = local_text(value, zone, seconds=True)
+        return local if local is not None else _cell(value)
+
+    return cell
 
 
 def _line(values: list[str]) -> str:
@@ -105,18 +122,29 @@ async def export_csv(
         if chosen is not None
         else [f.key for f in spec.value_fields() if f.key not in access.hidden]
     )
+    zone = zone_of(p.settings.timezone)
+    in_zone = f" ({zone_name(zone)})"
+    time_cell = _time_cell(zone)
     labels = []
+    cells: list[Callable[[Any], str]] = []
     for key in keys:
         field = spec.field(key)
-        labels.append(listing.field_label(field, lang) if field is not None else key)
-    labels += [t(listing.SYSTEM_LABELS[key]) for key in system]
+        label = listing.field_label(field, lang) if field is not None else key
+        timed = isinstance(field, DatetimeField)
+        labels.append(label + in_zone if timed else label)
+        cells.append(time_cell if timed else _cell)
+    for key in system:
+        timed = key.endswith("_at")
+        labels.append(t(listing.SYSTEM_LABELS[key]) + (in_zone if timed else ""))
+    system_cells = [(key, time_cell if key.endswith("_at") else _cell) for key in system]
+    data_cells = list(zip(keys, cells, strict=True))
 
     def lines(items: list[dict[str, Any]]) -> str:
         return "".join(
             _line(
                 [item["id"]]
-                + [_cell(item["data"].get(key)) for key in keys]
-                + [_cell(item[key]) for key in system]
+                + [cell(item["data"].get(key)) for key, cell in data_cells]
+                + [cell(item[key]) for key, cell in system_cells]
             )
             for item in items
         )

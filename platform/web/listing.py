@@ -11,6 +11,7 @@ import html
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, tzinfo
 from typing import Any
 
 from markupsafe import Markup
@@ -31,6 +32,7 @@ from formloom.engines.forms.fields import (
     UrlField,
 )
 from formloom.engines.forms.labels import humanize_key
+from formloom.engines.forms.localtime import local_text
 from formloom.engines.reports import DrillDown
 from formloom.platform.apps.service import InstalledApp
 from formloom.platform.errors import BadRequest
@@ -199,9 +201,10 @@ async def titles_for(
     spec: FormSpec,
     rows: Iterable[Mapping[str, Any]],
     lang: str,
+    zone: tzinfo | None = None,
 ) -> dict[str, str]:
     """Record id -> title of every record the rows' relation fields point at, as far as
-    the caller may read them (one query per target form)."""
+    the caller may read them (one query per target form); times in ``zone``."""
     titles: dict[str, str] = {}
     for target, ids in _relation_ids(spec, rows).items():
         target_spec = installed.forms.get(target)
@@ -219,7 +222,7 @@ async def titles_for(
                 ListQuery(filter={"in": [{"var": "id"}, chunk]}, limit=len(chunk)),
             )
             for item in page.items:
-                titles[item["id"]] = record_title(target_spec, item["data"], lang, item["id"])
+                titles[item["id"]] = record_title(target_spec, item["data"], lang, item["id"], zone)
     return titles
 
 
@@ -232,8 +235,8 @@ def short_id(record_id: str) -> str:
 
 @dataclass(frozen=True)
 class Shown:
-    """How values are shown on a page: the language, titles of related records, and where
-    links go."""
+    """How values are shown on a page: the language, the clinic's zone (times are shown on
+    its clock), titles of related records, and where links go."""
 
     lang: str
     app: str
@@ -242,6 +245,7 @@ class Shown:
     record_id: str | None = None  # the record whose files are linked (download permission)
     yes: str = "Yes"
     no: str = "No"
+    zone: tzinfo = UTC
 
 
 def option_label(field: SelectField | MultiselectField, value: Any, lang: str) -> str:
@@ -317,7 +321,8 @@ def renderer(field: BaseField, ctx: Shown) -> Render:
         no = f'<span class="bool" data-value="false">{_e(ctx.no)}</span>'
         return lambda value, _id: EMPTY if value is None else (yes if value else no)
     if kind == "datetime":
-        return wrap(lambda value, _id: time_html(str(value)))
+        zone = ctx.zone
+        return wrap(lambda value, _id: time_html(str(value), zone))
     if isinstance(field, FileField | ImageField):
 
         def files(value: Any, record_id: str | None) -> str:
@@ -369,10 +374,15 @@ def renderer(field: BaseField, ctx: Shown) -> Render:
     return plain
 
 
-def time_html(value: str) -> str:
-    """A UTC instant; the page's script shows it in the reader's time zone."""
-    shown = value.replace("T", " ").replace("Z", " UTC")
-    return f'<time datetime="{_e(value)}" data-local>{_e(shown)}</time>'
+def time_html(value: str, zone: tzinfo | None = None) -> str:
+    """A stored UTC instant on the clinic's clock (``zone``; without one, UTC and said so),
+    its zone named in the tooltip: ``2026-12-04 10:00`` titled ``2026-12-04 10:00
+    (Asia/Shanghai)``. The page's script formats it again in the same zone."""
+    named = local_text(value, zone or UTC, named=True)
+    if named is None:
+        return f"<time>{_e(value)}</time>"
+    shown = named[: named.index(" (")] if zone is not None else f"{named[:16]} UTC"
+    return f'<time datetime="{_e(value)}" title="{_e(named)}" data-local>{_e(shown)}</time>'
 
 
 def table_html(field: TableField, rows: Sequence[Any], ctx: Shown) -> Markup:
@@ -396,6 +406,7 @@ def row_writer(
     form: str,
     columns: Sequence[tuple[str, Render]],
     extra: Sequence[str],
+    zone: tzinfo | None = None,
 ) -> Callable[[Mapping[str, Any], str], str]:
     """The function writing one list row for this page: the title cell linking to the
     record, then a cell per column (the column picker hides cells by their ``data-col``);
@@ -416,12 +427,8 @@ def row_writer(
         ]
         for key, opening, render in cells:
             parts.append(f"{opening}{render(data.get(key), record_id)}</td>")
-        for key, opening in times:  # the service's own UTC text: nothing to escape
-            value = item[key]
-            parts.append(
-                f'{opening}<time datetime="{value}" data-local>{value[:10]} {value[11:16]} '
-                "UTC</time></td>"
-            )
+        for key, opening in times:
+            parts.append(f"{opening}{time_html(item[key], zone)}</td>")
         for key, opening in texts:
             parts.append(f"{opening}{escape(str(item[key]))}</td>")
         parts.append("</tr>")
@@ -449,12 +456,11 @@ def sections(spec: FormSpec, hidden: frozenset[str]) -> list[tuple[BaseField | N
     return [(section, fields) for section, fields in groups if fields]
 
 
-def record_title(spec: FormSpec, data: Mapping[str, Any], lang: str, record_id: str) -> str:
-    """The text naming a record (its title field; a datetime shown as ``2026-12-02 08:00
-    UTC``), or a short form of its id."""
-    title = title_of(spec, data, lang)
-    if title is None:
-        return short_id(record_id)
-    if len(title) == 20 and title[10] == "T" and title.endswith("Z"):
-        return f"{title[:10]} {title[11:16]} UTC"
-    return title
+def record_title(
+    spec: FormSpec, data: Mapping[str, Any], lang: str, record_id: str, zone: tzinfo | None = None
+) -> str:
+    """The text naming a record (its title field; a datetime on the clinic's clock,
+    ``zone``: ``2026-12-04 10:00``, without a zone ``2026-12-04 02:00 UTC``), or a short
+    form of its id."""
+    title = title_of(spec, data, lang, zone)
+    return short_id(record_id) if title is None else title

@@ -42,6 +42,12 @@ def _lang(request: Request) -> str:
     return request_locale(request)
 
 
+def _timezone(request: Request) -> str:
+    state: Any = getattr(request.app.state, "platform", None)
+    zone = getattr(getattr(state, "settings", None), "timezone", None)
+    return zone if isinstance(zone, str) else "UTC"
+
+
 def render_page(request: Request, name: str, who: Principal, **context: Any) -> HTMLResponse:
     lang = _lang(request)
     return templates.TemplateResponse(
@@ -52,6 +58,8 @@ def render_page(request: Request, name: str, who: Principal, **context: Any) -> 
             "t": Translator(lang),
             "locales": LOCALES,
             "user": who.username if who.authenticated else None,
+            # the clinic's zone: scripts show and read times on its clock (form-values.js)
+            "timezone": _timezone(request),
             **context,
         },
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -31,6 +31,7 @@ from formloom.engines.forms.fields import (
     SelectField,
     TableField,
 )
+from formloom.engines.forms.localtime import zone_of
 from formloom.engines.logic import LogicError, evaluate
 from formloom.engines.logic.coercion import truthy
 from formloom.platform import errors
@@ -58,7 +59,14 @@ DEFAULT_SORT = "-id"
 DEFAULT_COLUMNS = 7
 
 
-def _shown(request: Request, installed: InstalledApp, titles: dict[str, str], **kw: Any) -> Shown:
+def clinic_zone(p: Platform) -> tzinfo:
+    """The clinic's zone (``settings.timezone``): every time a page shows is on its clock."""
+    return zone_of(p.settings.timezone)
+
+
+def _shown(
+    request: Request, p: Platform, installed: InstalledApp, titles: dict[str, str], **kw: Any
+) -> Shown:
     lang = request_locale(request)
     t = Translator(lang)
     return Shown(
@@ -68,6 +76,7 @@ def _shown(request: Request, installed: InstalledApp, titles: dict[str, str], **
         forms=installed.forms,
         yes=t("Yes"),
         no=t("No"),
+        zone=clinic_zone(p),
         **kw,
     )
 
@@ -137,6 +146,18 @@ def form_document(installed: InstalledApp, form: str, hidden: frozenset[str]) ->
     if not hidden:
         return document
     return {**document, "fields": [f for f in document["fields"] if f.get("key") not in hidden]}
+
+
+def _has_datetime(spec: FormSpec, hidden: frozenset[str]) -> bool:
+    """Whether the caller sees a datetime field of the form (top level or a table's)."""
+    for field in spec.fields:
+        if field.key in hidden:
+            continue
+        if field.field_type == "datetime":
+            return True
+        if isinstance(field, TableField) and any(c.field_type == "datetime" for c in field.fields):
+            return True
+    return False
 
 
 def access_map(spec: FormSpec, access: FormAccess) -> dict[str, str]:
@@ -216,6 +237,7 @@ async def _list_context(
         params.limit,
     )
     lang = request_locale(request)
+    zone = clinic_zone(p)
     parsed_drill = listing.parse_drill(drill, form)
     bad_filter: str | None = None
     try:
@@ -259,10 +281,10 @@ async def _list_context(
                 if more_than and parsed_drill is not None:
                     count, more_than = await listing.capped_count(records, app, form, condition)
             titles = await listing.titles_for(
-                records, installed, spec, [i["data"] for i in page.items], lang
+                records, installed, spec, [i["data"] for i in page.items], lang, zone
             )
         app_meta = _app_meta(installed, records, lang)
-    ctx = _shown(request, installed, titles)
+    ctx = _shown(request, p, installed, titles)
     fields = listing.listed_fields(spec, access.hidden)
     title_key = app_meta["forms"].get(form, {}).get("title_field")
     title_field = spec.field(title_key) if title_key else None
@@ -284,9 +306,9 @@ async def _list_context(
     extra = list(listing.SYSTEM_LABELS)
     renders = [(f.key, listing.renderer(f, ctx)) for f in fields]
     page_items: list[dict[str, Any]] = page.items if page is not None else []
-    write = listing.row_writer(app, form, renders, extra)
+    write = listing.row_writer(app, form, renders, extra, zone)
     rows = [
-        write(item, listing.record_title(spec, item["data"], lang, item["id"]))
+        write(item, listing.record_title(spec, item["data"], lang, item["id"], zone))
         for item in page_items
     ]
     filter_fields = [
@@ -338,8 +360,9 @@ async def _list_context(
     }
 
 
-def show_time(value: str) -> Markup:
-    return Markup(listing.time_html(value))
+def show_time(value: str, zone: tzinfo | None = None) -> Markup:
+    """A stored instant on the clinic's clock (``zone``), for a template."""
+    return Markup(listing.time_html(value, zone))
 
 
 FilterParam = Annotated[str | None, Query(description="JsonLogic filter, as JSON")]
@@ -451,7 +474,9 @@ async def _form_page(
                 and is_id(value)
             }
             values = record["data"] if record else prefill
-            titles = await listing.titles_for(records, installed, spec, [values], lang)
+            titles = await listing.titles_for(
+                records, installed, spec, [values], lang, clinic_zone(p)
+            )
             app_meta = _app_meta(installed, records, lang)
     except Problem as problem:
         return await _problem_page(request, who, problem)
@@ -473,7 +498,11 @@ async def _form_page(
         },
     }
     form_label = label_text(spec.label, lang)
-    title = listing.record_title(spec, record["data"], lang, record["id"]) if record else None
+    title = (
+        listing.record_title(spec, record["data"], lang, record["id"], clinic_zone(p))
+        if record
+        else None
+    )
     return render_page(
         request,
         "runtime/form.html",
@@ -483,6 +512,8 @@ async def _form_page(
         record=record,
         record_title=title,
         page_data=data,
+        # a form where times are typed says on whose clock (form-values.js reads them so)
+        zoned=_has_datetime(spec, access.hidden),
     )
 
 
@@ -537,7 +568,7 @@ def _history_rows(
                     "created": entry["operation"] == "create",
                 }
             )
-        rows.append({**entry, "changes": changes, "at_html": show_time(entry["at"])})
+        rows.append({**entry, "changes": changes, "at_html": show_time(entry["at"], ctx.zone)})
         previous = data
     rows.reverse()
     return rows
@@ -552,6 +583,7 @@ async def record_page(
     if not who.authenticated:
         return signin_redirect(request)
     lang = request_locale(request)
+    zone = clinic_zone(p)
     try:
         async with p.db.transaction(write=False) as session:
             records = service_for(p, session, who)
@@ -584,20 +616,20 @@ async def record_page(
                             {
                                 "id": item["id"],
                                 "title": listing.record_title(
-                                    other, item["data"], lang, item["id"]
+                                    other, item["data"], lang, item["id"], zone
                                 ),
-                                "updated_at": show_time(item["updated_at"]),
+                                "updated_at": show_time(item["updated_at"], zone),
                             }
                             for item in page.items
                         ],
                     }
                 )
             snapshots = [record["data"], *[entry["data"] for entry in history]]
-            titles = await listing.titles_for(records, installed, spec, snapshots, lang)
+            titles = await listing.titles_for(records, installed, spec, snapshots, lang, zone)
             app_meta = _app_meta(installed, records, lang)
     except Problem as problem:
         return await _problem_page(request, who, problem)
-    ctx = _shown(request, installed, titles, record_id=record_id)
+    ctx = _shown(request, p, installed, titles, record_id=record_id)
     groups = []
     for section, fields in listing.sections(spec, access.hidden):
         groups.append(
@@ -624,12 +656,12 @@ async def record_page(
         app=app_meta,
         form={"key": form, "label": label_text(spec.label, lang)},
         record=record,
-        record_title=listing.record_title(spec, record["data"], lang, record_id),
+        record_title=listing.record_title(spec, record["data"], lang, record_id, zone),
         groups=groups,
         related=related,
         history=_history_rows(spec, history, ctx, lang),
         can_edit=_admits(access, "update", record, p.clock.now()),
         can_delete=_admits(access, "delete", record, p.clock.now()),
-        created_at=show_time(record["created_at"]),
-        updated_at=show_time(record["updated_at"]),
+        created_at=show_time(record["created_at"], zone),
+        updated_at=show_time(record["updated_at"], zone),
     )

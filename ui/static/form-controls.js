@@ -7,7 +7,7 @@ import { el } from "/static/dom.js";
 import { label, t } from "/static/i18n.js";
 import { fileControl } from "/static/form-file.js";
 import { relationPicker } from "/static/form-relation.js";
-import { fieldLabel, fromLocalInput, showComputed, toLocalInput } from "/static/form-values.js";
+import { clinicZone, fieldLabel, fromLocalInput, showComputed, toLocalInput } from "/static/form-values.js";
 
 const TEXT_INPUT = { text: "text", email: "email", phone: "tel", url: "url" };
 
@@ -102,7 +102,8 @@ function inputControl(field, ctx) {
     } else if (type === "time") {
       Object.assign(attrs, { type: "time", min: field.min, max: field.max, step: "60" });
     } else if (type === "datetime") {
-      Object.assign(attrs, { type: "datetime-local" });
+      // typed and shown on the clinic's clock (form-values.js); the tooltip names the zone
+      Object.assign(attrs, { type: "datetime-local", title: t("{zone} time", { zone: clinicZone() }), "data-zone": clinicZone() });
     } else {
       Object.assign(attrs, { type: TEXT_INPUT[type] || "text", maxlength: field.max_length, autocomplete: type === "email" ? "email" : type === "phone" ? "tel" : undefined });
     }

@@ -3,9 +3,10 @@
 // the record API, shows the server's validation errors at their fields, and explains an
 // edit conflict (someone saved the record since it was opened) with both ways out.
 
-import { renderForm, showDateTime } from "/static/form.js";
+import { renderForm } from "/static/form.js";
 import { api } from "/static/api.js";
 import { t } from "/static/i18n.js";
+import { localText, showDateTimeNamed } from "/static/form-values.js";
 
 const page = JSON.parse(document.getElementById("form-data").textContent);
 const formElement = document.querySelector("[data-testid=record-form]");
@@ -88,11 +89,10 @@ async function explainConflict() {
   let text = t("Someone else saved this record after you opened it.");
   try {
     const { data } = await api(`/api/records/${appKey}/${formKey}/${record.id}`);
-    const at = new Date(data.updated_at);
-    const time = at.toLocaleTimeString(document.documentElement.lang || undefined, { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+    const time = localText(data.updated_at).slice(11); // HH:MM on the clinic's clock
     text = t("Changed by {who} at {time} — reload or overwrite?", { who: data.updated_by, time });
     dialog.dataset.version = String(data.version);
-    dialog.title = showDateTime(data.updated_at);
+    dialog.title = showDateTimeNamed(data.updated_at);
   } catch {
     /* the record may be gone; the text above stands */
   }

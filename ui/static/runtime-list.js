@@ -1,12 +1,14 @@
 // A form's list page: the filter bar (it builds the same JsonLogic the record API's list
 // filter takes, docs/filters.md), the column picker (remembered per user and form in
 // localStorage), "load more" over the API's keyset cursors, the exact count when the page
-// could only say "1,000+", and times in the reader's own time zone. The rows themselves are
+// could only say "1,000+", and times on the clinic's clock (form-values.js), whatever the
+// browser's own zone. The rows themselves are
 // rendered by the server, so the list works and opens fast without this module.
 
 import { api } from "/static/api.js";
 import { t } from "/static/i18n.js";
-import { relationPicker, showDateTime } from "/static/form.js";
+import { relationPicker } from "/static/form.js";
+import { clinicZone, fromLocalInput, showDateTime, toLocalInput } from "/static/form-values.js";
 import { el } from "/static/dom.js";
 import { FILTER, buildCondition, filterKind, needsValue, parseCondition } from "/static/conditions.js";
 
@@ -49,19 +51,16 @@ function valueInput(field, op, value, row) {
     return;
   }
   const types = { number: "number", date: "date", datetime: "datetime-local", time: "time" };
-  const input = el("input", { name, type: types[kind] || "text", step: kind === "number" ? "any" : undefined, "aria-label": t("Value"), "data-testid": "filter-value" });
+  const zoned = kind === "datetime" ? t("{zone} time", { zone: clinicZone() }) : undefined;
+  const input = el("input", { name, type: types[kind] || "text", step: kind === "number" ? "any" : undefined, "aria-label": zoned ? `${t("Value")} (${zoned})` : t("Value"), title: zoned, "data-testid": "filter-value" });
   if (value !== undefined && value !== null) {
-    if (kind === "datetime") {
-      const date = new Date(value);
-      const pad = (n) => String(n).padStart(2, "0");
-      input.value = Number.isNaN(date.getTime()) ? "" : `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}`;
-    } else input.value = String(value);
+    input.value = kind === "datetime" ? toLocalInput(value) : String(value);
   }
   holder.append(input);
   row.valueOf = () => {
     if (input.value === "") return undefined;
     if (kind === "number") return Number(input.value);
-    if (kind === "datetime") return new Date(input.value).toISOString().replace(/\.\d{3}Z$/, "Z");
+    if (kind === "datetime") return fromLocalInput(input.value);
     return input.value;
   };
 }

@@ -73,7 +73,7 @@ async def test_every_page_is_exported_with_labels(
     table = rows(await client.get(f"/api/exports/{APP}/patient", params={"sort": "age"}))
     header, body = table[0], table[1:]
     assert header[:7] == ["ID", "Name", "Dept", "Age", "Tags", "Secret score", "Phone"]
-    assert header[-4:] == ["Created", "Created by", "Updated", "Updated by"]
+    assert header[-4:] == ["Created (UTC)", "Created by", "Updated (UTC)", "Updated by"]
     assert len(body) == 250
     assert [row[3] for row in body] == [str(i) for i in range(250)]
     assert body[5][4] == "x; y" and body[1][4] == ""
