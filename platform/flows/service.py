@@ -159,12 +159,12 @@ class FlowService:
         self._rows: dict[Any, list[dict[str, Any]]] = {Task: [], TaskCandidate: [], FlowEvent: []}
         #: Rows added since the last flush that a later effect of the advance may read.
         self._unflushed = False
-        #: A batch of timers' instances, locked by :meth:`prefetch`, and their records'
+        #: A batch of timers' instances, locked by :meth:`begin_batch`, and their records'
         #: data, each given once to the advance that reads it (until something writes
         #: records: then none is trusted).
         self._locked: dict[str, FlowInstance] = {}
         self._prefetched: dict[tuple[str, str, str], dict[str, Any]] = {}
-        #: In a batch (PostgreSQL): advanced instances' new values, written with the
+        #: In a batch: advanced instances' new values, written with the
         #: queued rows by the next :meth:`_flush` rather than one statement each.
         self._batch = False
         self._deferred: dict[str, dict[str, Any]] = {}
@@ -284,8 +284,8 @@ class FlowService:
         """Start firing a batch of due flow timers: lock their instances in one statement
         (in id order, so two workers' batches never wait on each other in a cycle) and read
         their records in one more, for :meth:`fire_timer`. Until :meth:`settle`, what the
-        advances write waits in memory and goes to the database in one statement whenever
-        something reads it back (on PostgreSQL)."""
+        advances write waits in memory and goes to the database together whenever
+        something reads it back."""
         self._batch = True
         ids = sorted({str(timer.payload.get("instance", "")) for timer in timers})
         ids = [instance_id for instance_id in ids if is_id(instance_id)]
@@ -698,7 +698,7 @@ class FlowService:
         values = {"state": done.state.to_dict(), "status": done.state.status,
                   "lock_version": row.lock_version + 1, "updated_at": self.now,
                   "ended_at": ended}  # fmt: skip
-        if self._batch and self.dialect == "postgresql" and inspect(row).persistent:
+        if self._batch and inspect(row).persistent:
             self._deferred[row.id] = {**values, "id": row.id}
             for name, value in values.items():
                 set_committed_value(row, name, value)
@@ -876,12 +876,15 @@ class FlowService:
         await self.session.flush()
         self._unflushed = False
         queued, self._rows = self._rows, {Task: [], TaskCandidate: [], FlowEvent: []}
+        updates, self._deferred = self._deferred, {}
         if self.dialect != "postgresql":
             for model, rows in queued.items():
-                if rows:
-                    await self.session.execute(insert(model), rows)
+                if rows:  # Core inserts: the ORM's bulk path costs more than the statement
+                    await self.session.execute(insert(model.__table__), rows)
+            if updates:
+                renamed = [{f"new_{k}": v for k, v in u.items()} for u in updates.values()]
+                await self.session.execute(_SQLITE_UPDATE, renamed)
             return
-        updates, self._deferred = self._deferred, {}
         if row is not None and values is not None:
             updates[row.id] = {**values, "id": row.id}
         if not updates and not any(queued.values()):
@@ -1040,6 +1043,15 @@ _QUEUED_COLUMNS: dict[Any, tuple[str, ...]] = {
 }  # fmt: skip
 _TABLE_PARAMS = {Task: "tasks", TaskCandidate: "candidates", FlowEvent: "events"}
 _PG_WRITE: list[Executable] = []
+#: A batch's advanced instances on SQLite: one UPDATE run for each (executemany).
+_SQLITE_UPDATE = (
+    update(FlowInstance.__table__)  # type: ignore[arg-type]
+    .where(FlowInstance.__table__.c.id == bindparam("new_id"))
+    .values(
+        {name: bindparam(f"new_{name}")
+         for name in ("state", "status", "lock_version", "updated_at", "ended_at")}
+    )
+)  # fmt: skip
 
 
 def _pg_write() -> Executable:
