@@ -4,7 +4,10 @@ pydantic has already checked each rule's shape; :func:`check` checks what needs 
 of the app: forms and fields exist (and are not computed where a value is written), cron,
 duration and time strings parse, JsonLogic is well formed and reads only known variables,
 filters are inside the SQL subset, templates parse in Jinja2's sandbox, webhook URLs are
-http(s), rule keys are unique. Pointers are relative to the rules list (``/0/on/form``);
+http(s), rule keys are unique. A path through relations (``record.patient.name``, in an
+expression or a template) reads fields the related forms have, through at most two
+relations; a recipient's or a task's ``field`` is a relation to a form whose records stand
+for users (``user_field``). Pointers are relative to the rules list (``/0/on/form``);
 the platform prefixes ``/rules`` at import.
 """
 
@@ -20,6 +23,7 @@ import sqlalchemy as sa
 from formloom.engines.forms import (
     ComputedField,
     FormSpec,
+    RelationField,
     SectionField,
     field_types,
     required_left_out,
@@ -29,6 +33,7 @@ from formloom.engines.logic.sql import FilterError, FilterTarget, compile_filter
 
 from .cron import parse_cron
 from .plan import substitute_context
+from .related import path_problems, template_paths
 from .spec import (
     CreateLinkAction,
     CreateRecordAction,
@@ -199,9 +204,14 @@ class _Checker:
         elif isinstance(action, NotifyAction):
             for index, recipient in enumerate(action.recipients):
                 where = f"{here}/recipients/{index}"
-                given = [recipient.role, recipient.user, recipient.address]
+                given = [recipient.role, recipient.user, recipient.address, recipient.field]
                 if sum(value is not None for value in given) != 1:
-                    self.add(where, "invalid_recipient", "give exactly one of role, user, address")
+                    self.add(
+                        where,
+                        "invalid_recipient",
+                        "give exactly one of role, user, address, field",
+                    )
+                self.staff_field(recipient.field, f"{where}/field")
                 self.role(recipient.role, f"{where}/role")
                 self.expression(recipient.user, f"{where}/user")
                 self.expression(recipient.address, f"{where}/address")
@@ -285,8 +295,9 @@ class _Checker:
             )
 
     def _task(self, action: CreateTaskAction, here: str) -> None:
-        if (action.role is None) == (action.user is None):
-            self.add(here, "invalid_assignee", "give exactly one of 'role' and 'user'")
+        if sum(value is not None for value in (action.role, action.user, action.field)) != 1:
+            self.add(here, "invalid_assignee", "give exactly one of 'role', 'user' and 'field'")
+        self.staff_field(action.field, f"{here}/field")
         self.role(action.role, f"{here}/role")
         self.expression(action.user, f"{here}/user")
         self.template(action.title, f"{here}/title")
@@ -349,6 +360,23 @@ class _Checker:
                     )
             self.expression(expression, where)
 
+    def staff_field(self, name: str | None, pointer: str) -> None:
+        """A relation field of the trigger's form to a form whose records stand for users."""
+        if name is None or not self.field_exists(self.form, name, pointer):
+            return
+        assert self.form is not None
+        field = self.form.field(name)
+        target = self.forms.get(field.target) if isinstance(field, RelationField) else None
+        if not isinstance(field, RelationField):
+            self.add(pointer, "not_a_relation", f"{name!r} is not a relation: it names no user")
+        elif target is None or target.user_field is None:
+            self.add(
+                pointer,
+                "not_staff",
+                f"{name!r} points at {field.target!r} records, which do not stand for users "
+                "(the form has no 'user_field')",
+            )
+
     def role(self, role: str | None, pointer: str) -> None:
         if role is not None and self.roles is not None and role not in self.roles:
             self.add(pointer, "unknown_role", f"there is no role {role!r}")
@@ -385,6 +413,24 @@ class _Checker:
                         "unknown_field",
                         f"{path!r}: form {self.form.key!r} has no field {name!r}",
                     )
+                else:
+                    self.related_path(path, pointer)
+
+    def related_path(self, path: str, pointer: str) -> None:
+        """A path through relations reads fields the related forms have; ``old.<relation>.x``
+        reads nothing (related records are read as they are now, through ``record``)."""
+        root, _, rest = path.partition(".")
+        name, _, further = rest.partition(".")
+        if root == "old" and further and self.form is not None:
+            if isinstance(self.form.field(name), RelationField):
+                self.add(
+                    pointer,
+                    "related_old",
+                    f"{path!r}: related records are read through record.{name}.…, not old",
+                )
+            return
+        for code, message in path_problems(path, self.form, self.forms):
+            self.add(pointer, code, message)
 
     def query(self, rule: Any, target: FormSpec | None, pointer: str) -> None:
         """A filter over ``target``'s records that may read the triggering context."""
@@ -416,9 +462,13 @@ class _Checker:
     def template(self, text: str | Mapping[str, str], pointer: str) -> None:
         for locale, body in locale_texts(text):
             problem = template_problems(body)
+            where = pointer if locale is None else f"{pointer}/{_escape(locale)}"
             if problem is not None:
-                where = pointer if locale is None else f"{pointer}/{_escape(locale)}"
                 self.add(where, "invalid_template", problem)
+                continue
+            for path in sorted(template_paths(body)):
+                for code, message in path_problems(path, self.form, self.forms):
+                    self.add(where, code, message)
 
     def body(self, value: Any, pointer: str) -> None:
         if isinstance(value, str):

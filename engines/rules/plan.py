@@ -23,6 +23,9 @@ Semantics of one record event (the peers Frappe and NocoBase do the same):
   have run then). Values of delayed actions are computed now, when the rule runs.
 * Templates are not rendered here: outbound actions carry their templates and a snapshot of
   the context, rendered at delivery (:func:`~.templates.render_template`).
+* Related records (``record.patient.name``) are read from ``Event.related``, loaded by the
+  platform as :mod:`.related` describes; they are in the context as ``related`` only when
+  some were given, and are read as they were before the event's ``set`` actions.
 
 Cascades (an action's write triggering rules again) are bounded by :class:`Cascade`.
 """
@@ -53,6 +56,7 @@ from .actions import (
     PlannedWebhook,
 )
 from .index import RuleIndex, watches
+from .related import RELATED, read_related, related_path, staff_user
 from .spec import (
     CreateLinkAction,
     CreateRecordAction,
@@ -172,6 +176,8 @@ class Event:
     cascade: Cascade = field(default_factory=Cascade)
     #: More variables for expressions and templates (a flow's ``vars``, ``steps``, ...).
     extra: Mapping[str, Any] = field(default_factory=dict)
+    #: The related records the rules read, hop path -> entry (see :mod:`.related`).
+    related: Mapping[str, Any] = field(default_factory=dict)
 
     def changed_fields(self) -> frozenset[str]:
         if self.changed is not None:
@@ -306,7 +312,7 @@ class _Run:
         record = dict(self.record)
         if self.event.record_id is not None:
             record["id"] = self.event.record_id
-        return {
+        context = {
             "record": record,
             "old": dict(self.event.old) if self.event.old is not None else None,
             "changed": sorted(self.changed),
@@ -314,8 +320,16 @@ class _Run:
             "now": format_datetime(self.now),
             **self.event.extra,
         }
+        if self.event.related:
+            context[RELATED] = dict(self.event.related)
+        return context
+
+    def staff_user(self, field: str) -> str | None:
+        return staff_user(self.event.related, field)
 
     def value(self, expression: Any, pointer: str) -> Any:
+        if self.event.related:
+            expression = read_related(expression, self.event.related)
         try:
             return evaluate(expression, self.context(), now=self.now)
         except LogicError as error:
@@ -454,6 +468,8 @@ def _resolve(rule: RuleSpec, index: int, action: Any, run: _Run) -> PlannedActio
         )
     if isinstance(action, CreateTaskAction):
         user = run.value(action.user, f"{pointer}/user") if action.user is not None else None
+        if action.field is not None:
+            user = run.staff_user(action.field)
         return PlannedTask(
             **common,
             role=action.role,
@@ -483,6 +499,10 @@ def _resolve(rule: RuleSpec, index: int, action: Any, run: _Run) -> PlannedActio
                 recipients.append({"role": recipient.role})
             elif recipient.user is not None:
                 recipients.append({"user": run.value(recipient.user, f"{where}/user")})
+            elif recipient.field is not None:
+                recipients.append(
+                    {"field": recipient.field, "user": run.staff_user(recipient.field)}
+                )
             else:
                 recipients.append({"address": run.value(recipient.address, f"{where}/address")})
         return PlannedNotify(
@@ -574,7 +594,8 @@ def substitute_context(
     Filters over *other* records (``update_records``) read the target's fields with plain
     ``var``s; the triggering record's values come in through these dotted names, which
     cannot be target fields (field keys have no dots). ``now`` is the run's instant, for a
-    variable's default that reads the time.
+    variable's default that reads the time. A context with ``related`` records reads
+    ``record.<relation>.<field>`` through them (:mod:`.related`).
     """
     if isinstance(rule, list):
         return [substitute_context(item, context, now=now) for item in rule]
@@ -584,6 +605,9 @@ def substitute_context(
             path = args[0] if isinstance(args, list) and args else args
             if isinstance(path, str) and path.startswith(_CONTEXT_ROOTS):
                 default = args[1] if isinstance(args, list) and len(args) > 1 else None
+                related = context.get(RELATED)
+                if isinstance(related, Mapping) and related:
+                    path = related_path(path, related)
                 value = evaluate({"var": [path, default]}, context, now=now)
                 return {"preserve": value} if isinstance(value, dict | list) else value
         return {key: substitute_context(value, context, now=now) for key, value in rule.items()}

@@ -236,6 +236,13 @@ class CreateTaskAction(_Action):
     type: Literal["create_task"] = Field(description="Action type.")
     role: str | None = Field(default=None, description="Assign to anyone with this role.")
     user: Any = Field(default=None, description="JsonLogic giving the assigned user's id.")
+    field: str | None = Field(
+        default=None,
+        description=(
+            "Assign to the user of the staff record this relation field of the record points "
+            "at (its form has a 'user_field')."
+        ),
+    )
     title: Template = Field(description="Task title (Jinja2 template, or locale -> template).")
     description: Template | None = Field(default=None, description="Longer text (template).")
     due: Any = Field(
@@ -256,13 +263,20 @@ class CreateTaskAction(_Action):
 
 
 class Recipient(_Model):
-    """Who a notification goes to: exactly one of role, user, address."""
+    """Who a notification goes to: exactly one of role, user, address, field."""
 
     role: str | None = Field(default=None, description="Everyone with this role.")
     user: Any = Field(default=None, description="JsonLogic giving a user id.")
     address: Any = Field(
         default=None,
         description="JsonLogic giving an e-mail address or phone number (e.g. record.phone).",
+    )
+    field: str | None = Field(
+        default=None,
+        description=(
+            "A relation field of the record pointing at a staff record (a form with a "
+            "'user_field'): that staff member's user (e.g. the visit's 'doctor')."
+        ),
     )
 
 

@@ -32,6 +32,7 @@ from formloom.engines.rules.display import (
     format_time,
     localise,
 )
+from formloom.engines.rules.related import RelatedValue, related_value_id, related_view
 
 __all__ = [
     "locale_texts",
@@ -137,7 +138,8 @@ def render_value(text: str, context: Mapping[str, Any]) -> Any:
     expression = sole_expression(text)
     if expression is None:
         return render_template(text, context)
-    value = _ENVIRONMENT.compile_expression(expression, undefined_to_none=False)(**context)
+    compiled = _ENVIRONMENT.compile_expression(expression, undefined_to_none=False)
+    value = compiled(**related_view(context))
     if isinstance(value, Undefined):
         raise UndefinedError(f"{expression!r} is undefined")
     return _json_value(value)
@@ -146,8 +148,21 @@ def render_value(text: str, context: Mapping[str, Any]) -> Any:
 def _json_value(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float | str):
         return value
+    if isinstance(value, RelatedValue):
+        return _json_value(related_value_id(value))
     if isinstance(value, Mapping):
         return {str(key): _json_value(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [_json_value(item) for item in value]
     return str(value)
+
+
+class _RuleTemplate(Template):
+    """A rule's template: ``record.<relation>.<field>`` reads the related records the
+    context holds (:func:`~.related.related_view`); other contexts render as given."""
+
+    def render(self, *args: Any, **kwargs: Any) -> str:
+        return super().render(related_view(dict(*args, **kwargs)))
+
+
+_ENVIRONMENT.template_class = _RuleTemplate

@@ -188,7 +188,7 @@ class RecordService:
     ) -> tuple[Plan | None, dict[str, Any]]:
         """The rules' plan for a create or update, its rejections raised, and the data to
         store: with the plan's ``set`` values, validated again by the form engine."""
-        plan = automation.plan_write(
+        plan = await automation.plan_write(
             self, installed, spec.key, kind, data=data, old=old, record_id=record_id,
             version=version,
         )  # fmt: skip
@@ -520,7 +520,7 @@ class RecordService:
                 current_version=record.version,
             )
         old = dict(record.data)
-        plan = automation.plan_write(
+        plan = await automation.plan_write(
             self, installed, form, "deleted", data=old, old=old, record_id=record.id,
             version=record.version + 1,
         )  # fmt: skip

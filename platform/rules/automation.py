@@ -79,6 +79,7 @@ from formloom.platform.models.flow import TaskCandidate
 from formloom.platform.models.public_link import PublicLink
 from formloom.platform.records.ids import new_id
 from formloom.platform.records.watchers import flow_starter
+from formloom.platform.rules import related
 
 
 class RuleApp(Protocol):
@@ -186,7 +187,7 @@ def run_dict(run: RuleRun, duration_ms: float) -> dict[str, Any]:
     return {**shown, "duration_ms": round(duration_ms, 3), "actions": actions}
 
 
-def plan_write(
+async def plan_write(
     records: RuleRecords,
     installed: RuleApp,
     form: str,
@@ -198,10 +199,17 @@ def plan_write(
     version: int,
 ) -> MeasuredPlan | None:
     """The plan of the form's rules for a write, or ``None`` when no rule listens (the
-    common case costs one dict lookup)."""
+    common case costs one dict lookup). The related records the rules read are loaded
+    first (platform/rules/related.py; nothing when they read none)."""
     rules = installed.rules.for_event(form, kind)
     if not rules:
         return None
+    hops = related.hops_for(installed.rules, installed.spec, rules, (form, kind))
+    loaded = (
+        await related.load_related(records.session, installed.key, installed.spec, hops, data)
+        if hops
+        else {}
+    )
     event = Event(
         app=installed.key,
         form=form,
@@ -214,6 +222,7 @@ def plan_write(
         zone=zone_of(records.now),
         occurrence=str(version),
         cascade=records.cascade,
+        related=loaded,
     )
     return measured_plan(event, rules)
 

@@ -56,9 +56,13 @@ async def create(client: httpx.AsyncClient, form: str, data: dict[str, Any]) -> 
     return dict(answer.json())
 
 
-async def visit(client: httpx.AsyncClient, patient_id: str, **data: Any) -> dict[str, Any]:
+async def visit(
+    client: httpx.AsyncClient, patient_id: str, doctor_user: str | None = None, **data: Any
+) -> dict[str, Any]:
+    """A visit to a new staff doctor (the user ``doctor_user``, if given)."""
+    staff = {"name": "Dr. Li", "role": "doctor", "department": "general"}
     doctor = await create(
-        client, "staff", {"name": "Dr. Li", "role": "doctor", "department": "general"}
+        client, "staff", staff if doctor_user is None else {**staff, "username": doctor_user}
     )
     return await create(
         client,
@@ -114,13 +118,24 @@ async def test_appointments_of_one_doctor_may_not_overlap(clinic: httpx.AsyncCli
     assert moved.json()["data"]["ends_at"] == "2026-12-01T01:40:00Z"
 
 
-async def test_a_painful_visit_alerts_the_doctors_and_updates_the_patient(
+async def test_a_painful_visit_alerts_its_doctor_and_updates_the_patient(
     clinic: httpx.AsyncClient, users: Users, worker: Worker, clock: FixedClock
 ) -> None:
     doctor = await users.create("dr_zhang", roles={APP: ["doctor"]})
+    other = await users.create("dr_wang", roles={APP: ["doctor"]})
     nurse = await users.create("nurse_wu", roles={APP: ["nurse"]})
+    staff = await create(
+        clinic,
+        "staff",
+        {"name": "Dr. Zhang", "role": "doctor", "department": "general", "username": "dr_zhang"},
+    )
     someone = await patient(clinic)
-    await visit(clinic, someone["id"], visit_date="2026-11-23", pain_score=8)
+    await create(
+        clinic,
+        "visit",
+        {"patient": someone["id"], "doctor": staff["id"], "department": "general",
+         "visit_type": "first", "visit_date": "2026-11-23", "pain_score": 8},
+    )  # fmt: skip
     stored = (await clinic.get(f"/api/records/{APP}/patient/{someone['id']}")).json()
     assert stored["data"]["last_visit"] == "2026-11-23"
     # a visit recorded late, for an earlier day, does not move the last visit back
@@ -129,8 +144,10 @@ async def test_a_painful_visit_alerts_the_doctors_and_updates_the_patient(
     assert stored["data"]["last_visit"] == "2026-11-23"
     await worker.run_once(clock.now())
     [note] = (await clinic.get("/api/notifications", headers=doctor.headers)).json()["items"]
-    assert note["subject"] == "Pain score 8/10"
-    assert (await clinic.get("/api/notifications", headers=nurse.headers)).json()["items"] == []
+    assert note["subject"] == "Pain score 8/10: Chen Jing"
+    for someone_else in (other, nurse):
+        answer = await clinic.get("/api/notifications", headers=someone_else.headers)
+        assert answer.json()["items"] == []
 
 
 async def test_a_discharged_patient_gets_a_survey_a_day_later(

@@ -167,7 +167,9 @@ async def test_an_outbox_message_queued_before_plans_had_versions_is_delivered_a
 ) -> None:  # fmt: skip
     doctor = await users.create("dr_zhang", roles={APP: ["doctor"]})
     someone = await patient(clinic)
-    painful = await visit(clinic, someone["id"], visit_date="2026-11-23", pain_score=8)
+    painful = await visit(
+        clinic, someone["id"], visit_date="2026-11-23", pain_score=8, doctor_user="dr_zhang"
+    )
     [captured] = CLINIC_V1["outbox"]
     await store(settings, old_message(captured, APP, clock.now()))
 
@@ -176,10 +178,10 @@ async def test_an_outbox_message_queued_before_plans_had_versions_is_delivered_a
     notes = await all_rows(settings, Notification, Notification.user_id == doctor.id)
     by_record = {n.record_id: n for n in notes}
     old, new = by_record[captured["payload"]["record_id"]], by_record[painful["id"]]
-    assert (old.subject, old.body, old.form, old.rule) == (
-        new.subject, new.body, new.form, new.rule
-    )  # fmt: skip
+    assert (old.form, old.rule) == (new.form, new.rule)
+    # the old message keeps the wording it was queued with; the rule now names the patient
     assert old.subject == "Pain score 8/10"
+    assert new.subject == "Pain score 8/10: Chen Jing"
     assert old.source_key == f"{captured['idempotency_key']}:{doctor.id}"
 
 
