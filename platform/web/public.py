@@ -53,7 +53,14 @@ def _render(
     response = templates.TemplateResponse(
         request,
         name,
-        {"lang": lang, "t": Translator(lang), "languages": languages, **context},
+        {
+            "lang": lang,
+            "t": Translator(lang),
+            "languages": languages,
+            # the clinic's zone: a datetime question is answered on its clock (form-values.js)
+            "timezone": request.app.state.platform.settings.timezone,
+            **context,
+        },
         status_code=status,
         headers=HEADERS,
     )

@@ -37,6 +37,7 @@ def clinic() -> dict[str, Any]:
             f.field("appointment", "relation", target="appointment"),
             f.field("discharged_at", "datetime"),
         ),
+        f.form("callback", f.field("best_time", "datetime", required=True)),
     )  # fmt: skip
 
 
@@ -155,3 +156,16 @@ async def test_formula_escaping_still_holds_next_to_times(
     header, *rows = table(await client.get(f"/api/exports/{APP}/visit"))
     notes = {row[header.index("Note")] for row in rows}
     assert "'=1+2" in notes and "=1+2" not in notes
+
+
+async def test_the_public_page_reads_times_on_the_clinics_clock(
+    client: httpx.AsyncClient, anon_client: httpx.AsyncClient, booked: dict[str, str]
+) -> None:
+    made = await client.post(
+        f"/api/apps/{APP}/forms/callback/links", json={"label": "When may we call?"}
+    )
+    assert made.status_code == 201, made.text
+    page = await anon_client.get(f"/p/{made.json()['token']}")
+    assert page.status_code == 200, page.text
+    # form-values.js reads the zone from here: a patient abroad still answers clinic time
+    assert 'data-timezone="Asia/Shanghai"' in page.text
