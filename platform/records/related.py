@@ -32,16 +32,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, tzinfo
 from typing import Any
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from formloom.engines.apps.permissions import FormAccess
-from formloom.engines.forms import FormSpec, label_text, title_field, title_of
+from formloom.engines.forms import FormSpec, label_text, localtime, title_of
 from formloom.engines.forms.fields import (
     BaseField,
     MultiselectField,
@@ -129,7 +128,7 @@ def _value_text(field: BaseField, value: Any, locale: str) -> str:
 
 
 def summary_of(
-    spec: FormSpec, data: dict[str, Any], locale: str, skip: set[str], zone: ZoneInfo
+    spec: FormSpec, data: dict[str, Any], locale: str, skip: set[str], zone: tzinfo
 ) -> str:
     """A few of the record's visible values, "Label: value · ..." (``data`` is already
     without the caller's hidden fields)."""
@@ -151,15 +150,12 @@ def summary_of(
     return " · ".join(parts)
 
 
-def local_text(value: str, zone: ZoneInfo) -> str:
-    """A stored UTC instant as ``2026-12-04 10:00`` in ``zone`` (a date is left as it is)."""
-    moment = _instant(value, zone)
-    if moment is None or len(value) <= 10:
-        return value
-    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+def local_text(value: str, zone: tzinfo) -> str:
+    """A stored UTC instant as ``2026-12-04 10:00`` in ``zone`` (a date as it is)."""
+    return localtime.local_text(value, zone) or value
 
 
-def _instant(value: Any, zone: ZoneInfo) -> datetime | None:
+def _instant(value: Any, zone: tzinfo) -> datetime | None:
     """When a date or datetime value happened (a date: its midnight in the clinic's zone)."""
     if not isinstance(value, str):
         return None
@@ -172,15 +168,9 @@ def _instant(value: Any, zone: ZoneInfo) -> datetime | None:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def _title(
-    spec: FormSpec, data: dict[str, Any], locale: str, record_id: str, zone: ZoneInfo
-) -> str:
-    """The record's title field's value (a datetime in the clinic's zone), or its id's end."""
-    field = title_field(spec)
-    value = data.get(field.key) if field is not None else None
-    if field is not None and field.field_type == "datetime" and isinstance(value, str):
-        return local_text(value, zone)
-    title = title_of(spec, data, locale)
+def _title(spec: FormSpec, data: dict[str, Any], locale: str, record_id: str, zone: tzinfo) -> str:
+    """The record's title field's value (a datetime on the clinic's clock), or its id's end."""
+    title = title_of(spec, data, locale, zone)
     return title if title is not None else record_id[-8:]
 
 
@@ -193,8 +183,8 @@ class RelatedReader:
         self.service = service
         self.session: AsyncSession = service.session
         self.locale = locale
-        self.zone_name = zone
-        self.zone = ZoneInfo(zone)
+        self.zone = localtime.zone_of(zone)
+        self.zone_name = localtime.zone_name(self.zone)
         self.group_size = group_size
 
     def _linked(
@@ -209,11 +199,20 @@ class RelatedReader:
         return conditions
 
     async def read(self, app: str, form: str, record_id: str) -> dict[str, Any]:
+        """The record (a 403 or 404 as its read) with its surroundings."""
+        installed, spec = await self.service.load_form(app, form)
+        record = await self.service.get(app, form, record_id)
+        access = self.service.allowed(installed, form, "read")
+        return await self.around(installed, spec, record_out(record, None, access.hidden))
+
+    async def around(
+        self, installed: InstalledApp, spec: FormSpec, view: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The surroundings of a record the caller has just read (``view``: as they see
+        it, from ``record_out``)."""
         service = self.service
-        installed, spec = await service.load_form(app, form)
-        record = await service.get(app, form, record_id)
+        app, form, record_id = installed.key, spec.key, str(view["id"])
         access = service.allowed(installed, form, "read")
-        view = record_out(record, None, access.hidden)
         groups: list[dict[str, Any]] = []
         left_out = 0
         for path in paths_to(installed, form):
@@ -224,15 +223,15 @@ class RelatedReader:
             ):
                 left_out += 1
                 continue
-            groups.append(await self._group(installed, record.id, path, accesses))
-        tasks = await self._tasks(app, form, record.id)
-        flows = await self._flows(installed, form, record.id)
-        messages = await self._messages(installed, form, record.id)
+            groups.append(await self._group(installed, record_id, path, accesses))
+        tasks = await self._tasks(app, form, record_id)
+        flows = await self._flows(installed, form, record_id)
+        messages = await self._messages(installed, form, record_id)
         date_field = main_date_field(spec, access.hidden)
         at = view["data"].get(date_field.key) if date_field else None
         return {
             "record": view,
-            "title": _title(spec, view["data"], self.locale, record.id, self.zone),
+            "title": _title(spec, view["data"], self.locale, record_id, self.zone),
             "form_label": label_text(spec.label, self.locale),
             "at": at if isinstance(at, str) else view["created_at"],
             "zone": self.zone_name,
@@ -263,7 +262,10 @@ class RelatedReader:
             conditions = self._linked(installed, path[1], accesses[1], middle)
         last, access = path[-1], accesses[-1]
         spec = last.spec
-        date_field = main_date_field(spec, access.hidden)
+        # a record of the record's own kind (a referral) happened when it was made: its
+        # dates (a birth date) say nothing of when it came to point here
+        same_kind = spec.key == path[0].field.target
+        date_field = None if same_kind else main_date_field(spec, access.hidden)
         order: list[Any] = []
         if date_field is not None:
             expression = field_value(filter_target(spec, self.service.dialect), date_field.key)

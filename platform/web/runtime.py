@@ -44,6 +44,7 @@ from formloom.platform.i18n import Translator, request_locale
 from formloom.platform.models import SYSTEM_COLUMNS
 from formloom.platform.permissions import guard
 from formloom.platform.records.ids import is_id
+from formloom.platform.records.related import RelatedReader, local_text
 from formloom.platform.records.service import ListQuery, RecordService, iso, service_for
 from formloom.platform.web import listing
 from formloom.platform.web.listing import Shown, field_label, show
@@ -574,6 +575,30 @@ def _history_rows(
     return rows
 
 
+def _timeline_rows(around: dict[str, Any], lang: str) -> list[dict[str, Any]]:
+    """The record's timeline (``RelatedReader.around``) as the page shows it: each time on
+    the clinic's clock, tasks, flows and messages with their state."""
+    t = Translator(lang)
+    kinds = {"task": t("Task"), "flow": t("Flow"), "message": t("Message")}
+    states = {
+        **{task["id"]: task["status"] for task in around["tasks"]},
+        **{flow["id"]: flow["status"] for flow in around["flows"]},
+        **{message["id"]: message["status"] for message in around["messages"]},
+    }
+    channels = {message["id"]: message["channel"] for message in around["messages"]}
+    clock = zone_of(around["zone"])
+    return [
+        {
+            **entry,
+            "kind_label": entry["form_label"] or kinds.get(entry["kind"], entry["kind"]),
+            "time_text": local_text(entry["at"], clock),
+            "status": states.get(entry["id"]) if entry["kind"] != "record" else None,
+            "channel": channels.get(entry["id"]),
+        }
+        for entry in around["timeline"]
+    ]
+
+
 @router.get("/apps/{app}/forms/{form}/{record_id}", response_model=None, include_in_schema=False)
 async def record_page(
     app: str, form: str, record_id: str, request: Request, p: PlatformDep, who: PrincipalDep
@@ -624,6 +649,10 @@ async def record_page(
                         ],
                     }
                 )
+            # the timeline and the two-hop groups (records pointing at those above)
+            around = await RelatedReader(
+                records, locale=lang, zone=p.settings.timezone, group_size=RELATED_ROWS
+            ).around(installed, spec, record)
             snapshots = [record["data"], *[entry["data"] for entry in history]]
             titles = await listing.titles_for(records, installed, spec, snapshots, lang, zone)
             app_meta = _app_meta(installed, records, lang)
@@ -659,6 +688,20 @@ async def record_page(
         record_title=listing.record_title(spec, record["data"], lang, record_id, zone),
         groups=groups,
         related=related,
+        deep_related=[
+            {
+                **group,
+                "all_href": f"/apps/{app}/forms/{group['form']}?"
+                + urlencode({"filter": json.dumps(group["list_filter"], separators=(",", ":"))})
+                if group["list_filter"] is not None
+                else None,
+            }
+            for group in around["groups"]
+            if len(group["path"]) == 2
+        ],
+        timeline=_timeline_rows(around, lang),
+        timeline_zone=around["zone"],
+        left_out=around["left_out"],
         history=_history_rows(spec, history, ctx, lang),
         can_edit=_admits(access, "update", record, p.clock.now()),
         can_delete=_admits(access, "delete", record, p.clock.now()),

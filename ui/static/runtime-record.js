@@ -1,4 +1,5 @@
-// The record page: times in the reader's time zone, and deleting (with the version read).
+// The record page: times in the reader's time zone, deleting (with the version read), and
+// the timeline's filter (show one kind of entry; buttons, so keyboard and screen readers work).
 
 import { api } from "/static/api.js";
 import { showDateTime } from "/static/form.js";
@@ -16,6 +17,22 @@ if (remove) {
       window.location.assign(remove.dataset.back);
     } catch (problem) {
       window.alert(problem.message);
+    }
+  });
+}
+
+const filter = document.querySelector("[data-testid=timeline-filter]");
+if (filter) {
+  const entries = document.querySelectorAll("[data-testid=timeline-entry]");
+  filter.addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-show]");
+    if (!button) return;
+    const wanted = button.dataset.show;
+    for (const other of filter.querySelectorAll("button[data-show]")) {
+      other.setAttribute("aria-pressed", String(other === button));
+    }
+    for (const entry of entries) {
+      entry.hidden = wanted !== "" && entry.dataset.showAs !== wanted;
     }
   });
 }

@@ -259,3 +259,24 @@ async def test_in_openapi(client: httpx.AsyncClient) -> None:
     operation = spec["paths"]["/api/records/{app}/{form}/{record_id}/related"]["get"]
     schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
     assert schema["$ref"].endswith("/RelatedOut")
+
+
+async def test_the_record_page_shows_the_timeline_on_the_clinic_clock(
+    client: httpx.AsyncClient, clinic: dict[str, Any], users: Users
+) -> None:
+    page = await client.get(f"/apps/{APP}/forms/patient/{clinic['ann']}?lang=zh-CN")
+    assert page.status_code == 200, page.text
+    html = page.text
+    assert 'data-testid="timeline"' in html and "时间线" in html
+    assert "时间均为 Asia/Shanghai 时区" in html
+    # the visit of 2026-12-03T02:00Z is 10:00 in Shanghai; the survey group via the visit
+    assert '<time datetime="2026-12-03T02:00:00Z">2026-12-03 10:00</time>' in html
+    assert 'data-testid="related-survey-via-visit"' in html
+    assert html.count('data-testid="timeline-entry"') == 8  # 3 visits, 2 surveys, 1 complaint,
+    # the task and the message
+    desk = await users.create("desk_page", roles={APP: ["desk"]})
+    seen = await client.get(f"/apps/{APP}/forms/patient/{clinic['ann']}", headers=desk.headers)
+    assert seen.status_code == 200
+    for secret in ("flu", "kind staff", "long wait", "overcharged", "Call Ann"):
+        assert secret not in seen.text, secret
+    assert 'data-testid="left-out"' in seen.text

@@ -1,0 +1,90 @@
+"""Patient 360 in a real browser: the clinic demo's patient page shows, in one timeline, the
+patient's visits, the surveys hanging off those visits and their complaints, with links, a
+keyboard-usable filter, and Chinese."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from tests.ui.conftest import LiveServer
+from tests.ui.test_runtime_helpers import APP
+
+
+def _setup(live_server: LiveServer) -> dict[str, Any]:
+    """A demo patient with a visit, a new survey on that visit and a new complaint."""
+    with live_server.api() as api:
+        visits = api.get(f"/api/records/{APP}/visit", params={"limit": 1, "sort": "-id"})
+        [visit] = visits.json()["items"]
+        patient = visit["data"]["patient"]
+        survey = api.post(
+            f"/api/records/{APP}/survey",
+            json={"data": {"visit": visit["id"], "nps": 9, "satisfaction": 5,
+                           "comment": "Kind nurses, short wait"}},
+        )  # fmt: skip
+        assert survey.status_code == 201, survey.text
+        complaint = api.post(
+            f"/api/records/{APP}/complaint",
+            json={"data": {"summary": "Bill charged twice", "patient": patient,
+                           "phone": "13800138000", "channel": "phone",
+                           "description": "Charged twice for one visit."}},
+        )  # fmt: skip
+        assert complaint.status_code == 201, complaint.text
+    return {
+        "patient": patient,
+        "visit": visit["id"],
+        "survey": survey.json()["id"],
+        "complaint": complaint.json()["id"],
+    }
+
+
+def test_the_patient_page_shows_visits_surveys_and_complaints_in_one_timeline(
+    page: Any, live_server: LiveServer
+) -> None:
+    ids = _setup(live_server)
+    page.goto(f"{live_server.url}/apps/{APP}/forms/patient/{ids['patient']}")
+    timeline = page.get_by_test_id("timeline")
+    assert timeline.get_by_role("heading", name=re.compile("Timeline")).is_visible()
+    entries = timeline.get_by_test_id("timeline-entry")
+    visit = timeline.locator(f"a[href$='/forms/visit/{ids['visit']}']")
+    survey = timeline.locator(f"a[href$='/forms/survey/{ids['survey']}']")
+    complaint = timeline.locator(f"a[href$='/forms/complaint/{ids['complaint']}']")
+    assert visit.count() == 1 and survey.count() == 1
+    assert complaint.inner_text() == "Bill charged twice"
+    survey_entry = entries.filter(has=page.locator(f"a[href$='/forms/survey/{ids['survey']}']"))
+    assert "Satisfaction survey" in survey_entry.inner_text()
+    assert "Kind nurses" not in survey_entry.inner_text()  # a textarea is not summarised
+    assert "9" in survey_entry.inner_text()
+    # the survey is also in its own group, reached through the visit
+    group = page.get_by_test_id("related-survey-via-visit")
+    assert group.locator(f"a[href$='/forms/survey/{ids['survey']}']").count() == 1
+    # newest first: the complaint and survey just made come before the visit
+    order = [entries.nth(i).get_attribute("data-form") for i in range(entries.count())]
+    assert order.index("complaint") < order.index("visit")
+    assert order.index("survey") < order.index("visit")
+    # the filter: only complaints, chosen with the keyboard
+    only = timeline.get_by_role("button", name="Complaint", exact=True)
+    only.focus()
+    page.keyboard.press("Enter")
+    assert only.get_attribute("aria-pressed") == "true"
+    visible = [e for e in entries.all() if e.is_visible()]
+    assert visible and all(e.get_attribute("data-form") == "complaint" for e in visible)
+    assert not survey.is_visible()
+    timeline.get_by_role("button", name="Everything").click()
+    assert survey.is_visible()
+    # following a link opens the survey
+    survey.click()
+    page.wait_for_url(re.compile(f"/forms/survey/{ids['survey']}$"))
+
+
+def test_the_timeline_in_chinese(page: Any, live_server: LiveServer) -> None:
+    ids = _setup(live_server)
+    page.goto(f"{live_server.url}/apps/{APP}/forms/patient/{ids['patient']}?lang=zh-CN")
+    timeline = page.get_by_test_id("timeline")
+    assert timeline.get_by_role("heading", name=re.compile("时间线")).is_visible()
+    assert timeline.get_by_role("button", name="投诉", exact=True).is_visible()
+    assert "UTC" in timeline.inner_text()  # the zone the times are in is named
+    entry = timeline.get_by_test_id("timeline-entry").filter(
+        has=page.locator(f"a[href$='/forms/survey/{ids['survey']}']")
+    )
+    assert "满意度调查" in entry.inner_text()
