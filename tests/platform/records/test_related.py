@@ -43,6 +43,7 @@ def definition() -> dict[str, Any]:
             f.field("category"),
             f.field("filed_on", "date"),
             f.field("note"),
+            sensitive=True,
         ),
         roles=[{"key": k, "label": k} for k in ("doctor", "desk", "nurse")],
         permissions=[
@@ -67,6 +68,25 @@ def definition() -> dict[str, Any]:
                 "hidden_fields": ["comment"],
             },
             {"form": "complaint", "roles": ["doctor"], "actions": ["read"]},
+        ],
+        flows=[
+            {
+                "key": "intake",
+                "label": {"en": "Intake", "zh-CN": "接诊"},
+                "form": "patient",
+                "start": {"roles": ["doctor"]},
+                "nodes": [
+                    {"type": "start", "key": "begin"},
+                    {
+                        "type": "user_task",
+                        "key": "review",
+                        "title": "Review {{ record.name }}",
+                        "assignee": {"role": "doctor"},
+                    },
+                    {"type": "end", "key": "done"},
+                ],
+                "edges": [{"from": "begin", "to": "review"}, {"from": "review", "to": "done"}],
+            }
         ],
         rules=[
             {
@@ -280,3 +300,36 @@ async def test_the_record_page_shows_the_timeline_on_the_clinic_clock(
     for secret in ("flu", "kind staff", "long wait", "overcharged", "Call Ann"):
         assert secret not in seen.text, secret
     assert 'data-testid="left-out"' in seen.text
+
+
+async def test_flows_and_their_tasks_on_the_record(
+    client: httpx.AsyncClient, clinic: dict[str, Any], users: Users
+) -> None:
+    started = await client.post(f"/api/flows/{APP}/intake/start", json={"record_id": clinic["ann"]})
+    assert started.status_code in (200, 201), started.text
+    doctor = await users.create("dr_flow", roles={APP: ["doctor"]}, attributes={"department": "a"})
+    desk = await users.create("desk_flow", roles={APP: ["desk"]})
+    url = f"{BASE}/patient/{clinic['ann']}/related"
+    body = (await client.get(url, params={"lang": "zh-CN"}, headers=doctor.headers)).json()
+    [flow] = body["flows"]
+    assert (flow["flow"], flow["label"], flow["status"]) == ("intake", "接诊", "running")
+    assert sorted(t["title"] for t in body["tasks"]) == ["Call Ann", "Review Ann"]
+    assert {"flow", "task"} <= {e["kind"] for e in body["timeline"]}
+    # the desk reads the patient, so sees the flow run on it, but is no candidate of its task
+    seen = (await client.get(url, headers=desk.headers)).json()
+    assert [f["flow"] for f in seen["flows"]] == ["intake"] and seen["tasks"] == []
+    # Bob has no flow
+    bob = (await client.get(f"{BASE}/patient/{clinic['bob']}/related")).json()
+    assert bob["flows"] == [] and bob["tasks"] != []
+
+
+async def test_reading_a_sensitive_related_form_is_audited(
+    client: httpx.AsyncClient, clinic: dict[str, Any], users: Users
+) -> None:
+    doctor = await users.create("dr_audit", roles={APP: ["doctor"]}, attributes={"department": "a"})
+    answer = await client.get(f"{BASE}/patient/{clinic['ann']}/related", headers=doctor.headers)
+    assert answer.status_code == 200
+    log = await client.get("/api/audit", params={"action": "record.read", "actor": "dr_audit"})
+    assert log.status_code == 200, log.text
+    reads = [e for e in log.json()["items"] if e["form"] == "complaint"]
+    assert [e["detail"]["ids"] for e in reads] == [[clinic["complaint"]]]
