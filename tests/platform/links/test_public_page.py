@@ -108,14 +108,14 @@ async def test_the_page_shows_only_the_links_fields_and_no_record(
     assert page.headers["content-type"].startswith("text/html")
     assert page.headers["cache-control"] == "no-store"
     assert "set-cookie" not in page.headers
-    assert '<html lang="zh-CN">' in page.text
+    assert '<html lang="zh-CN" data-timezone="UTC">' in page.text
     shown = page_data(page.text)
     assert [x["key"] for x in shown["form"]["fields"]] == ["score", "comment"]
     # nothing of any record: not the bound visit's id, not its values
     assert visit_id not in page.text and "Wang Fang" not in page.text
     assert "staff_note" not in page.text
     english = await anon_client.get(link["url"] + "?lang=en")
-    assert '<html lang="en">' in english.text and "Submit" in english.text
+    assert '<html lang="en" data-timezone="UTC">' in english.text and "Submit" in english.text
     # the page's script posts to the JSON API; the record is bound to the visit
     sent = await anon_client.post(f"/api/public/{link['token']}", json={"data": {"score": "5"}})
     assert sent.status_code == 201, sent.text
