@@ -17,9 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Select, select, update
 
 from formloom.engines.logic.dates import format_datetime
-from formloom.engines.rules import Event
+from formloom.engines.rules import DateTrigger, Event, RecordTrigger, RuleRun, RuleSpec
 from formloom.platform import jsonsafe
 from formloom.platform.auth.deps import PrincipalDep
+from formloom.platform.auth.principal import Principal
 from formloom.platform.deps import Platform, PlatformDep
 from formloom.platform.errors import BadRequest, Conflict, NotFound, Unprocessable
 from formloom.platform.models.automation import (
@@ -29,8 +30,9 @@ from formloom.platform.models.automation import (
     Timer,
 )
 from formloom.platform.permissions import guard
+from formloom.platform.records.access import Grants
 from formloom.platform.records.cursor import decode, encode
-from formloom.platform.rules import automation
+from formloom.platform.rules import automation, related
 
 router = APIRouter(prefix="/api/rules", tags=["rules"])
 automation_router = APIRouter(prefix="/api", tags=["rules"])
@@ -62,6 +64,35 @@ def _default_event(rule: Any) -> str:
     return getattr(trigger, "event", None) or ("date" if hasattr(trigger, "field") else "schedule")
 
 
+def _not_triggered(rule: RuleSpec, kind: str) -> str | None:
+    """Why the rule would not run at all on an event of ``kind`` (its trigger listens for
+    another one), or ``None``: the dry run must not say a rule matches that never runs."""
+    trigger = rule.on
+    if isinstance(trigger, RecordTrigger):
+        if kind != trigger.event:
+            return f"the rule runs when a {trigger.form} record is {trigger.event}, not {kind}"
+        return None
+    wanted = "date" if isinstance(trigger, DateTrigger) else "schedule"
+    if kind != wanted:
+        return f"the rule runs on its {wanted} trigger, not when a record is {kind}"
+    return None
+
+
+def _sight(who: Principal, installed: Any, now: datetime, dialect: str) -> Any:
+    """What the caller may see of each related form: their grants, as the record API
+    applies them (a dry run must not show what the records themselves would not)."""
+    grants = Grants(who, now=now, dialect=dialect)
+
+    def sight(form: str) -> related.Sight:
+        access = grants.access(installed, form)
+        if not access.allows("read") or installed.forms.get(form) is None:
+            return related.Sight(readable=False)
+        where = grants.row_condition(access, "read", installed.forms[form])
+        return related.Sight(where=where, hidden=frozenset(access.hidden))
+
+    return sight
+
+
 @router.post("/{app}/{rule}/test")
 async def test_rule(
     app: str,
@@ -71,7 +102,12 @@ async def test_rule(
     body: Annotated[RuleTest, Body()],
 ) -> dict[str, Any]:
     """Evaluate one rule against the given record; nothing is written, sent or scheduled.
-    For app designers: platform admins (or a token scoped to the app)."""
+    For app designers: platform admins (or a token scoped to the app).
+
+    The related records the rule reads (``record.patient.name``) are loaded as a run would
+    load them, through the caller's grants: the answer's ``related`` holds them and
+    ``related_hidden`` the paths left out as hidden from the caller. An event the rule's
+    trigger does not listen for is not matched, with the reason."""
     guard.require_admin(who, app, "test rules")
     found = jsonsafe.problems(body.model_dump(mode="json"))
     if found:
@@ -79,25 +115,48 @@ async def test_rule(
             "The test event holds values that cannot be used.",
             errors=[{"path": p_, "code": "invalid_value", "message": m} for p_, m in found],
         )
+    now = p.clock.now()
     async with p.db.transaction(write=False) as session:
         installed = await p.catalog.get(session, app)
-    spec = next((r for r in installed.spec.rules if r.key == rule), None)
-    if spec is None:
-        raise NotFound(f"App '{app}' has no rule '{rule[:80]}'.")
+        spec = next((r for r in installed.spec.rules if r.key == rule), None)
+        if spec is None:
+            raise NotFound(f"App '{app}' has no rule '{rule[:80]}'.")
+        # the related records the rule reads, as a run would load them, as the caller sees them
+        hops = related.hops_for(installed.rules, installed.spec, (spec,))
+        sight = _sight(who, installed, now, p.db.dialect)
+        loaded = await related.load_related(session, app, installed.spec, hops, body.record, sight)
+    kind = body.event or _default_event(spec)
     event = Event(
         app=app,
         form=spec.on.form,
-        kind=body.event or _default_event(spec),  # type: ignore[arg-type]
+        kind=kind,  # type: ignore[arg-type]
         record=body.record,
-        now=p.clock.now(),
+        now=now,
         record_id=body.record_id,
         old=body.old,
         user=body.user if body.user is not None else who.context(app),
         zone=p.settings.timezone,
         occurrence="test",
+        related=loaded,
     )
-    plan = automation.measured_plan(event, (spec,))  # with each rule's duration
-    return {"rule": rule, "dry_run": True, **plan.to_dict()}
+    withheld = sorted(
+        f"{hop.path.replace('/', '.')}.{name}"
+        for hop in hops
+        for name in hop.fields & sight(hop.form).hidden
+    )
+    reason = _not_triggered(spec, kind)
+    if reason is not None:
+        runs = (RuleRun(spec.key, False, reason=reason),)
+        plan = automation.MeasuredPlan(event, runs, dict(body.record), frozenset(), (0.0,))
+    else:
+        plan = automation.measured_plan(event, (spec,))  # with each rule's duration
+    return {
+        "rule": rule,
+        "dry_run": True,
+        **plan.to_dict(),
+        "related": loaded,
+        "related_hidden": withheld,
+    }
 
 
 # -- what rules did --------------------------------------------------------------------
