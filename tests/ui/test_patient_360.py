@@ -88,3 +88,43 @@ def test_the_timeline_in_chinese(page: Any, live_server: LiveServer) -> None:
         has=page.locator(f"a[href$='/forms/survey/{ids['survey']}']")
     )
     assert "满意度调查" in entry.inner_text()
+
+
+def test_a_survey_answered_through_its_link_shows_on_the_patient_page(
+    browser: Any, page: Any, live_server: LiveServer
+) -> None:
+    """The issue's proof: the patient answers on a phone in Chinese, with no account, and the
+    answer is on their patient page."""
+    with live_server.api() as api:
+        [visit] = api.get(f"/api/records/{APP}/visit", params={"limit": 1}).json()["items"]
+        made = api.post(
+            f"/api/apps/{APP}/forms/survey/links",
+            json={"bind": {"field": "visit", "record": visit["id"]},
+                  "fields": ["nps", "satisfaction", "comment"]},
+        )  # fmt: skip
+        assert made.status_code == 201, made.text
+    phone = browser.new_context(locale="zh-CN", viewport={"width": 390, "height": 844})
+    phone.set_default_timeout(15_000)
+    try:
+        tab = phone.new_page()
+        tab.goto(f"{live_server.url}{made.json()['url']}?lang=zh-CN")
+        tab.fill("input[name=nps]", "10")
+        tab.fill("input[name=satisfaction]", "4")
+        tab.fill("textarea[name=comment]", "医生讲解很清楚 360")
+        tab.get_by_test_id("submit").click()
+        tab.get_by_test_id("thank-you").wait_for(state="visible")
+    finally:
+        phone.close()
+    with live_server.api() as api:
+        surveys = api.get(f"/api/records/{APP}/survey", params={"limit": 100, "sort": "-id"})
+        [answer] = [
+            r for r in surveys.json()["items"] if r["data"].get("comment") == "医生讲解很清楚 360"
+        ]
+    page.goto(f"{live_server.url}/apps/{APP}/forms/patient/{visit['data']['patient']}?lang=zh-CN")
+    entry = (
+        page.get_by_test_id("timeline")
+        .get_by_test_id("timeline-entry")
+        .filter(has=page.locator(f"a[href$='/forms/survey/{answer['id']}']"))
+    )
+    text = entry.inner_text()
+    assert "满意度调查" in text and ": 10" in text and ": 4" in text
