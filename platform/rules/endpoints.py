@@ -104,7 +104,7 @@ async def test_rule(
     """Evaluate one rule against the given record; nothing is written, sent or scheduled.
     For app designers: platform admins (or a token scoped to the app).
 
-    The related records the rule reads (``record.patient.name``) are loaded as a run would
+    The related records the rule reads (``record.<relation>.<field>``) are loaded as a run would
     load them, through the caller's grants: the answer's ``related`` holds them and
     ``related_hidden`` the paths left out as hidden from the caller. An event the rule's
     trigger does not listen for is not matched, with the reason."""
