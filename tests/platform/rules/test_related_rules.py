@@ -375,3 +375,23 @@ async def test_related_records_as_a_caller_sees_them_leave_out_hidden_fields_and
     assert "phone" not in as_nurse["record/doctor"]["data"]
     assert "penicillin" not in str(as_nurse) and "+8613800138000" not in str(as_nurse)
     assert vip_seen["record/patient"] is None  # outside the nurse's rows
+
+
+async def test_a_filter_through_a_relation_runs_in_sql(client: httpx.AsyncClient) -> None:
+    """``record.patient.gp`` in an ``update_records`` filter is made a literal before the
+    filter compiles to SQL: the patients of the visited patient's GP are updated."""
+    same_gp = {
+        "key": "same_gp",
+        "on": {"form": "visit", "event": "created"},
+        "then": [{"type": "update_records", "form": "patient",
+                  "filter": {"==": [{"var": "gp"}, {"var": "record.patient.gp"}]},
+                  "values": {"allergies": {"cat": ["GP of ", {"var": "record.patient.name"}]}}}],
+    }  # fmt: skip
+    await install(client, same_gp)
+    staff = await people(client)
+    bo = await create(client, "patient", {"name": "Bo", "gp": staff["wu"]["id"]})
+    cy = await create(client, "patient", {"name": "Cy", "gp": staff["li"]["id"]})
+    await create(client, "visit", {"patient": staff["ann"]["id"]})
+    for patient, expected in ((staff["ann"], "GP of Ann"), (bo, "GP of Ann"), (cy, None)):
+        stored = (await client.get(f"/api/records/{APP}/patient/{patient['id']}")).json()
+        assert stored["data"].get("allergies") == expected
