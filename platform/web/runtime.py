@@ -537,14 +537,38 @@ async def edit_page(
 # -- the record page ----------------------------------------------------------------------------
 
 
-def _back_references(installed: InstalledApp, form: str) -> list[tuple[FormSpec, RelationField]]:
-    """(form, relation field) pairs pointing at records of ``form``, in app order."""
-    found = []
-    for spec in installed.spec.forms:
-        for field in spec.fields:
-            if isinstance(field, RelationField) and field.target == form:
-                found.append((spec, field))
-    return found
+def _related_card(
+    installed: InstalledApp,
+    group: dict[str, Any],
+    lang: str,
+    zone: tzinfo,
+    access: FormAccess,
+) -> dict[str, Any]:
+    """A one-hop group of ``RelatedReader`` (records of a form pointing at this record) as
+    the page's card shows it, with "View all" and "+ New" prefilled with this record."""
+    other = installed.form(group["form"])
+    field = other.field(group["path"][0]["field"])
+    rule = group["list_filter"]
+    return {
+        "form": other.key,
+        "label": label_text(other.label, lang),
+        "via": field_label(field, lang) if field is not None else group["path"][0]["label"],
+        "count": group["count"],
+        "can_create": access.allows("create"),
+        "field": group["path"][0]["field"],
+        "all_href": f"/apps/{installed.key}/forms/{other.key}?"
+        + urlencode({"filter": json.dumps(rule, separators=(",", ":"))}),
+        "items": [
+            {
+                "id": item["record"]["id"],
+                "title": listing.record_title(
+                    other, item["record"]["data"], lang, item["record"]["id"], zone
+                ),
+                "updated_at": show_time(item["record"]["updated_at"], zone),
+            }
+            for item in group["items"]
+        ],
+    }
 
 
 def _history_rows(
@@ -616,43 +640,18 @@ async def record_page(
             access = records.allowed(installed, form, "read")
             record = records.view(await records.get(app, form, record_id))
             history = await records.history(app, form, record_id)
-            related = []
-            for other, field in _back_references(installed, form):
-                other_access = records.access(installed, other.key)
-                if not other_access.allows("read") or field.key in other_access.hidden:
-                    continue
-                rule = {"==": [{"var": field.key}, record_id]}
-                page = await records.list(
-                    app,
-                    other.key,
-                    ListQuery(filter=rule, sort="-id", limit=RELATED_ROWS, count=True),
-                )
-                related.append(
-                    {
-                        "form": other.key,
-                        "label": label_text(other.label, lang),
-                        "via": field_label(field, lang),
-                        "count": page.count,
-                        "can_create": other_access.allows("create"),
-                        "field": field.key,
-                        "all_href": f"/apps/{app}/forms/{other.key}?"
-                        + urlencode({"filter": json.dumps(rule, separators=(",", ":"))}),
-                        "items": [
-                            {
-                                "id": item["id"],
-                                "title": listing.record_title(
-                                    other, item["data"], lang, item["id"], zone
-                                ),
-                                "updated_at": show_time(item["updated_at"], zone),
-                            }
-                            for item in page.items
-                        ],
-                    }
-                )
-            # the timeline and the two-hop groups (records pointing at those above)
+            # the records pointing at this one (one and two hops) and the timeline, in one
+            # query per relation path (platform/records/related.py)
             around = await RelatedReader(
                 records, locale=lang, zone=p.settings.timezone, group_size=RELATED_ROWS
             ).around(installed, spec, record)
+            related = [
+                _related_card(
+                    installed, group, lang, zone, records.access(installed, group["form"])
+                )
+                for group in around["groups"]
+                if len(group["path"]) == 1
+            ]
             snapshots = [record["data"], *[entry["data"] for entry in history]]
             titles = await listing.titles_for(records, installed, spec, snapshots, lang, zone)
             app_meta = _app_meta(installed, records, lang)
