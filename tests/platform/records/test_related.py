@@ -201,8 +201,14 @@ async def test_groups_are_capped_with_the_full_count(
     visits = group(body, "visit")
     assert len(visits["items"]) == 2 and visits["count"] == 3
     assert ids(visits["items"]) == [clinic["visits"][1], clinic["visits"][2]]
-    bad = await client.get(f"{BASE}/patient/{clinic['ann']}/related?limit=0")
-    assert bad.status_code == 422
+    # two hops: counted through the subquery, not the capped middle group
+    one = (await client.get(f"{BASE}/patient/{clinic['ann']}/related?limit=1")).json()
+    surveys = group(one, "visit", "survey")
+    assert len(surveys["items"]) == 1 and surveys["count"] == 2
+    assert len(surveys["list_filter"]["in"][1]) == 3  # every visit, not the one shown
+    for bad in ("0", "101", "x"):
+        answer = await client.get(f"{BASE}/patient/{clinic['ann']}/related?limit={bad}")
+        assert answer.status_code == 422 and "limit" in answer.text, answer.text
 
 
 async def test_a_hidden_field_is_in_no_group_and_no_summary(
