@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from formloom.platform.auth.deps import PrincipalDep
 from formloom.platform.auth.principal import Principal
 from formloom.platform.deps import Platform, PlatformDep
 from formloom.platform.errors import BadRequest
-from formloom.platform.i18n import supported
+from formloom.platform.i18n import request_locale
 from formloom.platform.records.related import GROUP_SIZE, MAX_GROUP_SIZE, RelatedReader
 from formloom.platform.records.schemas import (
     HistoryEntry,
@@ -184,19 +184,23 @@ async def related_records(
     app: str,
     form: str,
     record_id: str,
+    request: Request,
     p: PlatformDep,
     who: PrincipalDep,
     limit: Annotated[
         int, Query(ge=1, le=MAX_GROUP_SIZE, description="Records per group.")
     ] = GROUP_SIZE,
-    lang: Annotated[str | None, Query(description="Language of titles and labels.")] = None,
+    lang: Annotated[
+        str | None,
+        Query(description="Language of titles and labels (else Accept-Language, else en)."),
+    ] = None,
 ) -> dict[str, Any]:
     """The record with the readable records pointing at it (one and two hops), its tasks,
     flow instances and messages, and one timeline of them all (platform/records/related.py)."""
     async with p.db.transaction(write=False) as session:
         reader = RelatedReader(
             service_for(p, session, who),
-            locale=supported(lang) or "en",
+            locale=request_locale(request),  # reads `lang` first
             zone=p.settings.timezone,
             group_size=limit,
         )

@@ -319,6 +319,9 @@ async def test_flows_and_their_tasks_on_the_record(
     body = (await client.get(url, params={"lang": "zh-CN"}, headers=doctor.headers)).json()
     [flow] = body["flows"]
     assert (flow["flow"], flow["label"], flow["status"]) == ("intake", "接诊", "running")
+    chinese = {**doctor.headers, "Accept-Language": "zh-CN,zh;q=0.9"}
+    assert (await client.get(url, headers=chinese)).json()["flows"][0]["label"] == "接诊"
+    assert (await client.get(url, headers=doctor.headers)).json()["flows"][0]["label"] == "Intake"
     assert sorted(t["title"] for t in body["tasks"]) == ["Call Ann", "Review Ann"]
     assert {"flow", "task"} <= {e["kind"] for e in body["timeline"]}
     # the desk reads the patient, so sees the flow run on it, but is no candidate of its task
