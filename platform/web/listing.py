@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, tzinfo
+from functools import lru_cache
 from typing import Any
 
 from markupsafe import Markup
@@ -32,7 +33,7 @@ from formloom.engines.forms.fields import (
     UrlField,
 )
 from formloom.engines.forms.labels import humanize_key
-from formloom.engines.forms.localtime import local_text
+from formloom.engines.forms.localtime import local_text, zone_name
 from formloom.engines.reports import DrillDown
 from formloom.platform.apps.service import InstalledApp
 from formloom.platform.errors import BadRequest
@@ -378,11 +379,21 @@ def time_html(value: str, zone: tzinfo | None = None) -> str:
     """A stored UTC instant on the clinic's clock (``zone``; without one, UTC and said so),
     its zone named in the tooltip: ``2026-12-04 10:00`` titled ``2026-12-04 10:00
     (Asia/Shanghai)``. The page's script formats it again in the same zone."""
-    named = local_text(value, zone or UTC, named=True)
-    if named is None:
+    clock = zone or UTC
+    local = local_text(value, clock)
+    if local is None:
         return f"<time>{_e(value)}</time>"
-    shown = named[: named.index(" (")] if zone is not None else f"{named[:16]} UTC"
-    return f'<time datetime="{_e(value)}" title="{_e(named)}" data-local>{_e(shown)}</time>'
+    # nothing to escape: an instant in the stored form is digits and -T:.Z, the local text
+    # digits (a list page writes hundreds of these; escaping was most of their cost)
+    shown = local if zone is not None else f"{local} UTC"
+    return (
+        f'<time datetime="{value}" title="{local} ({_zone_label(clock)})" data-local>{shown}</time>'
+    )
+
+
+@lru_cache(maxsize=64)
+def _zone_label(zone: tzinfo) -> str:
+    return _e(zone_name(zone))
 
 
 def table_html(field: TableField, rows: Sequence[Any], ctx: Shown) -> Markup:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC
+import random
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from formloom.engines.forms import title_of
@@ -58,3 +59,28 @@ def test_zones_by_name() -> None:
     assert zone_of("Asia/Shanghai") == SHANGHAI
     assert zone_of(None) is UTC and zone_of("Not/AZone") is UTC
     assert zone_name(SHANGHAI) == "Asia/Shanghai" and zone_name(UTC) == "UTC"
+
+
+ZONES = ("Asia/Shanghai", "America/New_York", "Europe/London", "Australia/Lord_Howe",
+         "America/St_Johns", "Asia/Kathmandu", "Pacific/Chatham", "UTC")  # fmt: skip
+
+
+def test_the_fast_path_agrees_with_zoneinfo() -> None:
+    """local_text does arithmetic on days whose offset holds all day; it must give what
+    ``astimezone`` gives, on transition days (half-hour and 45-minute zones too) and around
+    midnights, month and year ends."""
+    rng = random.Random(14)
+    start = datetime(1900, 1, 1, tzinfo=UTC)
+    span = 200 * 365 * 24 * 60
+    moments = [start + timedelta(minutes=rng.randrange(0, span)) for _ in range(3000)]
+    # every half hour across the 2026 transitions of New York, London and Lord Howe
+    for first in ((2026, 3, 8), (2026, 3, 29), (2026, 4, 4), (2026, 10, 31)):
+        day = datetime(*first, tzinfo=UTC)
+        moments += [day + timedelta(minutes=30 * n) for n in range(4 * 48)]
+    moments += [datetime(2026, 12, 31, 23, 59, 59, tzinfo=UTC), datetime(1, 1, 1, 12, tzinfo=UTC)]
+    for name in ZONES:
+        zone = ZoneInfo(name)
+        for moment in moments:
+            stored = moment.isoformat()[:19] + "Z"
+            expected = moment.astimezone(zone).isoformat(" ")[:19]
+            assert local_text(stored, zone, seconds=True) == expected, (name, stored)
