@@ -823,7 +823,8 @@ async def test_an_action_at_an_expression_and_a_task_for_one_user(
     [task] = (await client.get("/api/tasks", params={"app": APP}, headers=li.headers)).json()[
         "items"
     ]
-    assert task["assignee"] == "dr_at" and task["title"] == "See the 02:00 patient"
+    # the title reads the clinic's clock: 02:00 UTC is the 10:00 patient in Shanghai
+    assert task["assignee"] == "dr_at" and task["title"] == "See the 10:00 patient"
     assert (await client.get("/api/tasks", params={"app": APP}, headers=wu.headers)).json()[
         "items"
     ] == []
