@@ -395,3 +395,26 @@ async def test_a_filter_through_a_relation_runs_in_sql(client: httpx.AsyncClient
     for patient, expected in ((staff["ann"], "GP of Ann"), (bo, "GP of Ann"), (cy, None)):
         stored = (await client.get(f"/api/records/{APP}/patient/{patient['id']}")).json()
         assert stored["data"].get("allergies") == expected
+
+
+async def test_a_task_for_the_visit_s_doctor_lands_in_that_user_s_inbox(
+    client: httpx.AsyncClient, users: Users
+) -> None:
+    see = {
+        "key": "see",
+        "on": {"form": "visit", "event": "created"},
+        "then": [{"type": "create_task", "field": "doctor",
+                  "title": {"en": "See {{ record.patient.name }}",
+                            "zh-CN": "查看 {{ record.patient.name }}"}}],
+    }  # fmt: skip
+    await install(client, see)
+    li = await users.create("dr_li", roles={APP: ["doctor"]})
+    wu = await users.create("dr_wu", roles={APP: ["doctor"]})
+    staff = await people(client)
+    visit = await create(client, "visit", {"patient": staff["ann"]["id"],
+                                           "doctor": staff["li"]["id"]})  # fmt: skip
+    answer = await client.get("/api/tasks", params={"app": APP}, headers=li.headers)
+    [task] = answer.json()["items"]
+    assert (task["title"], task["assignee"], task["record_id"]) == ("See Ann", "dr_li", visit["id"])
+    answer = await client.get("/api/tasks", params={"app": APP}, headers=wu.headers)
+    assert answer.json()["items"] == []
