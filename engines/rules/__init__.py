@@ -10,7 +10,9 @@ versioned ``to_dict``/:func:`action_from_dict`) and classified sync / outbound /
 and errors. :class:`Evaluation` runs the same one rule at a time for a host that times
 each rule.
 :func:`next_schedule_run` and :func:`date_due` say when schedule and date-relative rules
-are due; :class:`Cascade` bounds rules triggering rules.
+are due; :class:`Cascade` bounds rules triggering rules. :mod:`.related` says which related
+records a rule reads (``record.patient.name``), which the platform loads into
+``Event.related``.
 
 The engine is pure: no web, no database, no clock (``now`` and the clinic's zone are
 passed in, and no timings are reported), nothing sent. Semantics in docs/rules.md.
