@@ -204,7 +204,7 @@ async def plan_write(
     rules = installed.rules.for_event(form, kind)
     if not rules:
         return None
-    hops = related.hops_for(installed.rules, installed.spec, rules, (form, kind))
+    hops = related.hops_for(installed.rules, installed.spec, rules, ("write", form, kind))
     loaded = (
         await related.load_related(records.session, installed.key, installed.spec, hops, data)
         if hops

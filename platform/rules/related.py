@@ -54,7 +54,8 @@ def hops_for(
     index: RuleIndex, spec: AppSpec, rules: Sequence[RuleSpec], key: Any = None
 ) -> tuple[Hop, ...]:
     """The hops ``rules`` (rules of ``index``) read, worked out once per rule and, with a
-    ``key`` naming the group (``(form, event)``), once per group."""
+    ``key`` naming the group (a write's: ``("write", form, event)``; callers keep their keys
+    apart by their shape), once per group."""
     cache = _HOPS.get(index)
     if cache is None:
         cache = _HOPS[index] = {}
