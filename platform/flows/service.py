@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -816,13 +816,13 @@ class FlowService:
         assert isinstance(node, UserTaskNode)
         context = {**effect.context, "task": {"due": format_datetime(effect.due)
                                               if effect.due else None}}  # fmt: skip
-        title = _render(effect.title, context, locale) or node.key
+        title = _render(effect.title, context, locale, self.now.tzinfo) or node.key
         task_id = new_id()
         first_role = effect.candidates.roles[0] if effect.candidates.roles else None
         self._rows[Task].append(
             dict(
                 id=task_id, app=row.app, title=title[:500],
-                description=_render(effect.description, context, locale),
+                description=_render(effect.description, context, locale, self.now.tzinfo),
                 role=first_role, assignee=effect.assignee, form=row.form,
                 record_id=row.record_id, rule=None, source_key=f"flow:{effect.task}",
                 due=format_datetime(effect.due) if effect.due else None, status="open",
@@ -1101,12 +1101,13 @@ def _json_row(row: Mapping[str, Any]) -> dict[str, Any]:
 _ADDS_ONLY = (TaskOpened, TimerArmed, InstanceEnded, NodeEntered, StepCompleted)
 
 
-def _render(text: Any, context: Mapping[str, Any], locale: str) -> str | None:
-    """A task's title or description, rendered now; a wording error keeps the raw text."""
+def _render(text: Any, context: Mapping[str, Any], locale: str, zone: tzinfo | None) -> str | None:
+    """A task's title or description, rendered now with times on the clinic's clock
+    (``zone``); a wording error keeps the raw text."""
     if text is None:
         return None
     try:
-        return render_template(text, context, locale)
+        return render_template(text, context, locale, zone)
     except Exception:  # noqa: BLE001 - a wording error never stops the flow
         return label_text(text, locale)
 
