@@ -641,6 +641,13 @@ async def move_date_timers(
         timer.key: timer
         for timer in (await session.execute(select(Timer).where(Timer.key.in_(keys)))).scalars()
     }
+    # armed earlier in this unit of work and not yet flushed (a record created, then
+    # written again by the same transaction): the same timer, not a second one
+    existing.update(
+        (pending.key, pending)
+        for pending in session.new
+        if isinstance(pending, Timer) and pending.key in keys
+    )
     zone = ZoneInfo(zone_of(records.now))
     for rule, key in zip(rules, keys, strict=True):
         due = None
@@ -651,7 +658,9 @@ async def move_date_timers(
                 due = None
         timer = existing.get(key)
         if due is None:
-            if timer is not None:
+            if timer is not None and timer in session.new:
+                session.expunge(timer)
+            elif timer is not None:
                 await session.delete(timer)
             continue
         if timer is None:

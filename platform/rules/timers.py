@@ -115,6 +115,7 @@ async def rearm_dates(session: AsyncSession, installed: RuleApp, now: datetime) 
     rules = [r for r in installed.spec.rules if r.enabled and isinstance(r.on, DateTrigger)]
     if not rules:
         return
+    await session.flush()  # timers armed by this unit's writes and not yet flushed go too
     await session.execute(
         delete(Timer).where(
             Timer.app == installed.key, Timer.kind == "date", Timer.status == "pending"

@@ -62,7 +62,7 @@ from formloom.platform.flows.service import FlowService
 from formloom.platform.models import Record
 from formloom.platform.models.automation import OutboxMessage, RuleRunLog, Timer
 from formloom.platform.records.service import RecordService
-from formloom.platform.rules import automation
+from formloom.platform.rules import automation, related
 from formloom.platform.rules.delivery import Deliverer, DeliveryFailed, Message
 from formloom.platform.settings import Settings
 
@@ -333,8 +333,9 @@ class Worker:
         log.info("timer %s %s", timer.key, note)
         return True
 
-    def _event(
+    async def _event(
         self,
+        session: AsyncSession,
         installed: InstalledApp,
         rule: RuleSpec,
         kind: str,
@@ -343,6 +344,14 @@ class Worker:
         now: datetime,
         occurrence: datetime,
     ) -> Event:
+        """The event of a timer-fired rule, with the related records it reads loaded as a
+        write's rules get them (platform/rules/related.py; nothing when it reads none)."""
+        hops = related.hops_for(installed.rules, installed.spec, (rule,), (kind, rule.key))
+        loaded = (
+            await related.load_related(session, installed.key, installed.spec, hops, data)
+            if hops
+            else {}
+        )
         return Event(
             app=installed.key,
             form=rule.on.form,
@@ -354,6 +363,7 @@ class Worker:
             zone=self.settings.timezone,
             occurrence=format_datetime(occurrence),
             cascade=Cascade(self.settings.rule_cascade_depth),
+            related=loaded,
         )
 
     async def _apply(
@@ -398,7 +408,9 @@ class Worker:
             outcome = "skipped"
         else:
             records = self._records(session, catalog, now, rule.key, None)
-            event = self._event(installed, rule, "date", record.id, record.data, now, timer.due_at)
+            event = await self._event(
+                session, installed, rule, "date", record.id, record.data, now, timer.due_at
+            )
             plan = automation.measured_plan(event, (rule,))
             await self._apply(records, installed, plan, record.id, record.data)
         following = None
@@ -435,7 +447,9 @@ class Worker:
         outbox: list[dict[str, Any]] = []
         runs: list[dict[str, Any]] = []
         for record_id, data in rows:
-            event = self._event(installed, rule, "schedule", record_id, data, now, timer.due_at)
+            event = await self._event(
+                session, installed, rule, "schedule", record_id, data, now, timer.due_at
+            )
             plan = automation.measured_plan(event, (rule,))
             logged = automation.run_log_values(plan, form=rule.on.form, record_id=record_id, at=now)
             if logged is not None:

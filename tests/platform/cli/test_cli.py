@@ -167,8 +167,14 @@ def _changed_clinic(tmp_path: Path) -> Path:
         for rule in ("hidden_fields", "read_only_fields"):
             keys = [renamed.get(key, key) for key in grant.get(rule, [])]
             grant[rule] = [key for key in keys if key]
-    # so do rules: the patient rules text the patient's phone
-    rules = json.dumps(document["rules"]).replace('"record.phone"', '"record.mobile"')
+    # so do rules: the patient rules text the patient's phone (the revisit reminder's
+    # filter reads it; appointment reminders read it through the appointment's patient)
+    rules = (
+        json.dumps(document["rules"])
+        .replace('"record.phone"', '"record.mobile"')
+        .replace('"record.patient.phone"', '"record.patient.mobile"')
+        .replace('{"var": "phone"}', '{"var": "mobile"}')
+    )
     document["rules"] = json.loads(rules)
     document["migrations"] = [{"form": "patient", "rename": {"phone": "mobile"}}]
     path = tmp_path / "changed.json"

@@ -163,6 +163,8 @@ async def fill_home_records(
         for spec in FORMS[form]["fields"]:
             if spec["type"] in ("section", "computed", "file", "image", "table"):
                 continue
+            if spec.get("read_only"):  # kept by the clinic's rules, refused to everyone
+                continue
             if spec["key"] not in data:
                 value = filler(form, spec["key"], seeded)
                 if value is not None:

@@ -4,13 +4,15 @@ at work, and find work in their inbox: the clinic's flows at every stage."""
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
 from formloom.platform.api import create_app
-from formloom.platform.clock import SystemClock
+from formloom.platform.clock import FixedClock
 from formloom.platform.demo import install_demo
 from formloom.platform.settings import Settings
 
@@ -18,7 +20,11 @@ from formloom.platform.settings import Settings
 async def test_demo_role_users_see_what_their_role_allows(
     settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    app = create_app(settings, clock=SystemClock("Asia/Shanghai"))
+    # a working afternoon: the demo plays the clinic's last days up to its clock, and the
+    # day-3 calls it shows waiting open at 09:00 (before that, on the real clock, they
+    # would still be timers)
+    clock = FixedClock(datetime(2026, 12, 3, 15, 0, tzinfo=ZoneInfo("Asia/Shanghai")))
+    app = create_app(settings.model_copy(update={"timezone": "Asia/Shanghai"}), clock=clock)
     async with app.router.lifespan_context(app):
         await install_demo(app.state.platform, patients=12)
         printed = capsys.readouterr().out
