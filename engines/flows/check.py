@@ -17,7 +17,9 @@ names:
 * references: the form, fields (``edit``, ``required``, ``hide``, assignee ``field`` — a
   relation to a form whose records stand for users, ``user_field``), roles, subflows (same
   form, no flow running itself through subflows), cancel regions, escalation outcomes;
-* expressions: JsonLogic well formed, reading ``record.<field>`` of the flow's form,
+* expressions: JsonLogic well formed, reading ``record.<field>`` of the flow's form (or
+  ``record.<relation>.<field>`` through at most two relations, as the rules do: the
+  related form must have the field; the same for templates' ``record.…`` paths),
   ``vars``, ``steps.<node>`` of this flow, ``item``, ``starter``, ``now`` (and ``user`` in
   an assignee's ``where``); durations parse; templates parse; action nodes pass the rule
   checks (``reject`` has no write to refuse in a flow).
@@ -33,6 +35,7 @@ from formloom.engines.forms import FormSpec, field_types
 from formloom.engines.forms.fields import RelationField
 from formloom.engines.logic import check_expression, variables
 from formloom.engines.rules.check import CONTEXT_ROOTS, Issue, check_rule
+from formloom.engines.rules.related import path_problems, template_paths
 from formloom.engines.rules.spec import (
     CreateRecordAction,
     CreateTaskAction,
@@ -563,9 +566,12 @@ class _Checker:
     def template(self, text: Any, pointer: str) -> None:
         for locale, body in locale_texts(text):
             problem = template_problems(body)
+            where = pointer if locale is None else f"{pointer}/{_escape(locale)}"
             if problem is not None:
-                where = pointer if locale is None else f"{pointer}/{_escape(locale)}"
                 self.add(where, "invalid_template", problem)
+                continue
+            for path in sorted(template_paths(body)):
+                self.related_path(path, where)
 
     def expression(
         self, expression: Any, pointer: str, *, roots: Collection[str] = FLOW_ROOTS
@@ -592,8 +598,16 @@ class _Checker:
                         "unknown_field",
                         f"{path!r}: form {self.flow.form!r} has no field {name!r}",
                     )
+                else:
+                    self.related_path(path, pointer)
         if "steps" in roots:
             self.steps_read(expression, pointer)
+
+    def related_path(self, path: str, pointer: str) -> None:
+        """A path through relations reads fields the related forms have, through at most
+        two of them (the rules' check: :func:`~formloom.engines.rules.related.path_problems`)."""
+        for code, message in path_problems(path, self.form, self.forms):
+            self.add(pointer, code, message)
 
     def steps_read(self, expression: Any, pointer: str) -> None:
         """``steps.<node>`` must name a node of this flow."""

@@ -40,6 +40,7 @@ from formloom.engines.logic.coercion import truthy
 from formloom.engines.logic.dates import format_datetime, parse_temporal
 from formloom.engines.rules.plan import Event as RuleEvent
 from formloom.engines.rules.plan import evaluate_rule
+from formloom.engines.rules.related import RELATED, read_related
 from formloom.engines.rules.spec import RecordTrigger, RuleSpec
 from formloom.engines.rules.timing import (
     InvalidTiming,
@@ -261,7 +262,8 @@ Event: TypeAlias = (
 @dataclass(frozen=True)
 class Context:
     """What an advance sees of the world: the record (its data, with ``id``), the time, the
-    clinic's zone and business calendar, and the people."""
+    clinic's zone and business calendar, the people, and the related records the flow
+    reads (:mod:`.related`: hop path -> entry, as the rules' ``Event.related``)."""
 
     app: str
     record: Mapping[str, Any]
@@ -269,6 +271,7 @@ class Context:
     zone: str = "UTC"
     calendar: BusinessCalendar | None = None
     directory: Directory = field(default_factory=StaticDirectory)
+    related: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -999,6 +1002,7 @@ class _Runner:
             zone=self.context.zone,
             occurrence=f"{self.state.id}.{self.state.seq + 1}",
             extra=self._snapshot(None, record=False),
+            related=self.context.related,
         )
         self.state.seq += 1
         run = evaluate_rule(rule, event).runs[0]
@@ -1096,17 +1100,25 @@ class _Runner:
         context = copy.deepcopy(self._extra(item))
         if record:
             context.update(record=dict(self.record), now=self._now_text(), user=None)
+            if self.context.related:
+                # a task's title reads record.patient.name through them (related_view)
+                context[RELATED] = copy.deepcopy(dict(self.context.related))
         return context
 
     def _expression_context(self, item: Any, user: Any = None) -> dict[str, Any]:
-        return {
+        context = {
             "record": self.record,
             **self._extra(item),
             "now": self._now_text(),
             "user": user,
         }
+        if self.context.related:
+            context[RELATED] = self.context.related
+        return context
 
     def _value(self, expression: Any, pointer: str, item: Any, *, user: Any = None) -> Any:
+        if self.context.related:
+            expression = read_related(expression, self.context.related)
         try:
             return evaluate(expression, self._expression_context(item, user), now=self.now)
         except LogicError as error:

@@ -19,6 +19,10 @@ Script (``Script``):
 * ``messages``: ``{"name", "after", "data"}``; ``changes``: ``{"after", "values"}`` (record
   values to set, then every instance sees the change).
 
+The related records the flow reads (``record.patient.name``; :mod:`.related`) are given as
+``related``, loaded by the host for the record as it was at the start; the script's record
+changes do not reload them.
+
 It stops when the instance has ended and nothing is due, at ``horizon`` (default a year) or
 after ``max_events`` — and says which.
 """
@@ -122,6 +126,7 @@ class _Host:
         zone: str,
         calendar: BusinessCalendar | None,
         directory: Directory,
+        related: Mapping[str, Any],
     ) -> None:
         self.app = app
         self.flows = flows
@@ -131,6 +136,7 @@ class _Host:
         self.zone = zone
         self.calendar = calendar
         self.directory = directory
+        self.related = related
         self.instances: dict[str, _Instance] = {}
         self.tasks: dict[str, dict[str, Any]] = {}
         self.timeline: list[dict[str, Any]] = []
@@ -151,6 +157,7 @@ class _Host:
             zone=self.zone,
             calendar=self.calendar,
             directory=self.directory,
+            related=self.related,
         )
 
     def run(self, key: str, event: Event) -> None:
@@ -272,6 +279,7 @@ def simulate(
     flows: Mapping[str, FlowSpec] | None = None,
     calendar: BusinessCalendar | None = None,
     directory: Directory | None = None,
+    related: Mapping[str, Any] | None = None,
     horizon: timedelta = timedelta(days=366),
     max_events: int = 10_000,
 ) -> Simulation:
@@ -285,6 +293,7 @@ def simulate(
         zone=zone,
         calendar=calendar,
         directory=directory or StaticDirectory(),
+        related=related or {},
     )
     root = "sim"
     host.instances[root] = _Instance(flow, InstanceState(id=root, flow=flow.key), None)

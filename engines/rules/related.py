@@ -66,6 +66,7 @@ __all__ = [
     "Hop",
     "RelatedValue",
     "merge_hops",
+    "path_hops",
     "path_problems",
     "read_related",
     "reads",
@@ -112,6 +113,20 @@ def path_problems(
     problems: list[tuple[str, str]] = []
     _walk(path, form, forms, {}, problems)
     return problems
+
+
+def path_hops(
+    paths: Iterable[str], form: FormSpec | None, forms: Mapping[str, FormSpec]
+) -> tuple[Hop, ...]:
+    """The hops ``record.…`` ``paths`` go through and the fields they read on each, parents
+    first (what :func:`reads` works out for a rule's expressions and templates; a flow's
+    own expressions use it too). A path :func:`path_problems` refuses adds what it read
+    before the problem."""
+    hops: dict[str, Hop] = {}
+    problems: list[tuple[str, str]] = []
+    for path in sorted(set(paths)):
+        _walk(path, form, forms, hops, problems)
+    return tuple(sorted(hops.values(), key=lambda hop: (hop.depth, hop.path)))
 
 
 def _walk(

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -63,9 +64,11 @@ from formloom.platform.models import Record
 from formloom.platform.models.automation import Task
 from formloom.platform.models.flow import FlowEvent, FlowInstance, TaskCandidate
 from formloom.platform.permissions import guard
+from formloom.platform.records.access import Grants
 from formloom.platform.records.cursor import decode, encode
 from formloom.platform.records.ids import is_id
 from formloom.platform.records.service import RecordService
+from formloom.platform.rules.related import Sight
 
 router = APIRouter(prefix="/api", tags=["flows"])
 Limit = Annotated[int, Query(ge=1, le=200, description="Rows per page.")]
@@ -530,7 +533,11 @@ async def simulate_flow(
 ) -> dict[str, Any]:
     """The timeline a start would produce with the given choices — tasks, assignees, due
     and escalation times on the business calendar, timers, messages — with nothing
-    written. For designers (admins) and the roles that may start the flow."""
+    written. For designers (admins) and the roles that may start the flow.
+
+    The related records the flow reads (``record.patient.name``) are loaded as a run would
+    load them, through the caller's grants: a related record they may not read reads as
+    empty, a field hidden from them as ``null``."""
     guard.require_app(who, app)
     _json_safe(body.model_dump(mode="json"))
     async with p.db.transaction(write=False) as session:
@@ -555,7 +562,8 @@ async def simulate_flow(
                 installed, spec.form
             )
             hidden = set(access.hidden)
-        context = await service.simulation_context(installed, spec, record)
+        sight = _sight(who, installed, p.clock.now(), p.db.dialect)
+        context = await service.simulation_context(installed, spec, record, sight)
     try:
         result = simulate(
             app, spec, record,
@@ -566,11 +574,27 @@ async def simulate_flow(
             calendar=context.calendar,
             directory=context.directory if isinstance(context.directory, StaticDirectory)
             else None,
+            related=context.related,
             horizon=timedelta(days=body.horizon_days),
         )  # fmt: skip
     except Exception as error:  # noqa: BLE001 - the engine's refusal of this script
         raise Unprocessable(f"The flow cannot be simulated: {error}") from None
     return _without(result.to_dict(), Redactor(spec, hidden, own_start=True))
+
+
+def _sight(who: Principal, installed: Any, now: datetime, dialect: str) -> Callable[[str], Sight]:
+    """What the caller may see of each related form: their grants, as the record API
+    applies them (a simulation must not show what the records themselves would not)."""
+    grants = Grants(who, now=now, dialect=dialect)
+
+    def sight(form: str) -> Sight:
+        access = grants.access(installed, form)
+        if not access.allows("read") or installed.forms.get(form) is None:
+            return Sight(readable=False)
+        where = grants.row_condition(access, "read", installed.forms[form])
+        return Sight(where=where, hidden=frozenset(access.hidden))
+
+    return sight
 
 
 def _without(result: dict[str, Any], redact: Redactor) -> dict[str, Any]:

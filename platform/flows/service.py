@@ -13,7 +13,14 @@ unit of work, so an instance is always before or after a step:
 * action nodes' plans go through the rules' :func:`~formloom.platform.rules.automation.run_action`
   (outbound ones to the outbox); ``set`` values are written to the record through the record
   service, acting as ``flow:<key>``;
-* subflows are instances with a ``parent_id``; when one ends its parent is advanced.
+* subflows are instances with a ``parent_id``; when one ends its parent is advanced;
+* the related records a flow reads (``record.patient.name``; the engine's
+  :func:`~formloom.engines.flows.related.reads`, worked out once per flow spec) are loaded
+  for each advance with the rules' :func:`~formloom.platform.rules.related.load_related`
+  (one query per target form and hop level, as the flow reads them: every field) and
+  handed to the engine in its ``Context``; a flow that reads none costs no query, so a
+  batch of timers of such flows stays as it was. ``simulate`` loads them as its caller
+  sees them (a ``Sight``).
 
 Record writes made by an advance are not reported back to the flows while the advance runs
 (a context variable holds them); when it is done, every running instance on the record sees
@@ -24,7 +31,7 @@ the change, once. Flows change records and records change flows only this deep
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any, Literal
@@ -59,6 +66,7 @@ from formloom.engines.flows import (
     new_instance,
     state_from_dict,
 )
+from formloom.engines.flows.related import reads as flow_reads
 from formloom.engines.flows.spec import Assignee, UserTaskNode
 from formloom.engines.flows.state import (
     ActionsPlanned,
@@ -99,6 +107,7 @@ from formloom.platform.records.ids import IdSequence, is_id, new_id
 from formloom.platform.records.service import RecordService
 from formloom.platform.records.watchers import start_flows_with, watch
 from formloom.platform.rules import automation
+from formloom.platform.rules.related import Sight, load_related
 
 __all__ = ["FlowFailed", "FlowService", "TaskRefused", "on_record_write"]
 
@@ -580,19 +589,29 @@ class FlowService:
         )  # fmt: skip
 
     async def simulation_context(
-        self, installed: InstalledApp, flow: FlowSpec, record: Mapping[str, Any]
+        self,
+        installed: InstalledApp,
+        flow: FlowSpec,
+        record: Mapping[str, Any],
+        sight: Callable[[str], Sight] | None = None,
     ) -> Context:
-        """The context a real run of ``flow`` would see on ``record`` (``simulate``)."""
+        """The context a real run of ``flow`` would see on ``record`` (``simulate``), its
+        related records limited to what ``sight`` shows (the caller's grants)."""
         row = FlowInstance(
             app=installed.key, flow=flow.key, form=flow.form, record_id=str(record.get("id", ""))
         )
-        return await self._context(_Loaded(row, installed, flow), record)
+        return await self._context(_Loaded(row, installed, flow), record, sight)
 
     async def stored_record(self, app: str, form: str, record_id: str) -> Record | None:
         """A live record of the form (no permission check: the caller made one)."""
         return await self._record(app, form, record_id)
 
-    async def _context(self, loaded: _Loaded, given: Mapping[str, Any] | None = None) -> Context:
+    async def _context(
+        self,
+        loaded: _Loaded,
+        given: Mapping[str, Any] | None = None,
+        sight: Callable[[str], Sight] | None = None,
+    ) -> Context:
         row = loaded.row
         if given is not None:
             data = dict(given)
@@ -603,6 +622,8 @@ class FlowService:
         zone_name = zone.key if isinstance(zone, ZoneInfo) else "UTC"
         spec = loaded.installed.spec
         calendar = _calendar(spec.calendar, zone_name) if spec.calendar is not None else None
+        hops = flow_reads(loaded.flow, loaded.installed.forms)
+        related = await load_related(self.session, row.app, spec, hops, data, sight) if hops else {}
         return Context(
             app=row.app,
             record=data,
@@ -610,6 +631,7 @@ class FlowService:
             zone=zone_name,
             calendar=calendar,
             directory=await self._directory(loaded, data),
+            related=related,
         )
 
     async def _directory(self, loaded: _Loaded, record: Mapping[str, Any]) -> StaticDirectory:

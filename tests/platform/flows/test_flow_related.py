@@ -1,0 +1,216 @@
+"""Flows reading related records, on SQLite and PostgreSQL: an action node alerts the
+visit's doctor (a staff record's user) with the patient's name, started by hand and after a
+timer; an exclusive gateway routes on the patient's tags; task titles name the patient;
+``simulate`` of a stored record shows related values as its caller may see them, never a
+hidden one; the import refuses a bad related path with its pointer."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from formloom.platform.apps.service import AppCatalog
+from formloom.platform.clock import FixedClock
+from formloom.platform.db import Database
+from formloom.platform.rules.worker import Worker
+from formloom.platform.settings import Settings
+from tests import factories as f
+from tests.conftest import Users
+
+APP = "ward"
+
+TELL = {
+    "type": "notify",
+    "channel": "in_app",
+    "recipients": [{"field": "doctor"}],
+    "subject": {"en": "Follow up {{ record.patient.name }}",
+                "zh-CN": "随访 {{ record.patient.name }}"},
+    "template": "{{ record.patient.name }}: {{ record.patient.allergies }}",
+}  # fmt: skip
+FOLLOW_UP = {
+    "key": "follow_up", "form": "visit", "start": {"roles": ["doctor", "nurse"]},
+    "nodes": [{"type": "start", "key": "s"},
+              {"type": "exclusive", "key": "route"},
+              {"type": "user_task", "key": "vip_call", "assignee": {"role": "nurse"},
+               "title": {"en": "Call {{ record.patient.name }} (VIP)",
+                         "zh-CN": "致电 {{ record.patient.name }}（贵宾）"}},
+              {"type": "action", "key": "tell", "actions": [TELL]},
+              {"type": "user_task", "key": "call", "assignee": {"role": "nurse"},
+               "title": "Call {{ record.patient.name }}"},
+              {"type": "end", "key": "e"}],
+    "edges": [{"from": "s", "to": "route"},
+              {"from": "route", "to": "vip_call",
+               "if": {"in": ["vip", {"var": "record.patient.tags"}]}},
+              {"from": "route", "to": "tell", "default": True},
+              {"from": "tell", "to": "call"},
+              {"from": "vip_call", "to": "e"}, {"from": "call", "to": "e"}],
+}  # fmt: skip
+LATER = {
+    "key": "later", "form": "visit", "start": {"roles": ["doctor"]},
+    "nodes": [{"type": "start", "key": "s"},
+              {"type": "timer", "key": "pause", "wait": {"after": "P1D"}},
+              {"type": "action", "key": "tell", "actions": [TELL]},
+              {"type": "end", "key": "e"}],
+    "edges": [{"from": "s", "to": "pause"}, {"from": "pause", "to": "tell"},
+              {"from": "tell", "to": "e"}],
+}  # fmt: skip
+
+
+def ward(*flows: dict[str, Any]) -> dict[str, Any]:
+    return f.app(
+        APP,
+        f.form("staff", f.field("name", required=True), f.field("username"),
+               user_field="username", title_field="name"),
+        f.form("patient", f.field("name", required=True), f.field("allergies"),
+               f.field("tags", "multiselect",
+                       options=[{"value": "vip"}, {"value": "chronic"}]),
+               title_field="name"),
+        f.form("visit", f.field("patient", "relation", target="patient"),
+               f.field("doctor", "relation", target="staff"), f.field("note")),
+        locales=["en", "zh-CN"],
+        roles=[{"key": "doctor", "label": "Doctor"}, {"key": "nurse", "label": "Nurse"}],
+        permissions=[
+            {"form": "*", "roles": ["doctor"], "actions": ["create", "read", "update"]},
+            {"form": "visit", "roles": ["nurse"], "actions": ["read"]},
+            {"form": "staff", "roles": ["nurse"], "actions": ["read"]},
+            {"form": "patient", "roles": ["nurse"], "actions": ["read"],
+             "hidden_fields": ["allergies"]},
+        ],
+        flows=list(flows),
+    )  # fmt: skip
+
+
+@pytest.fixture
+async def worker(settings: Settings) -> AsyncIterator[Worker]:
+    db = Database(settings.database_url)
+    try:
+        yield Worker(db, AppCatalog(), settings.model_copy(update={"timezone": "Asia/Shanghai"}))
+    finally:
+        await db.dispose()
+
+
+async def create(client: httpx.AsyncClient, form: str, data: dict[str, Any]) -> str:
+    answer = await client.post(f"/api/records/{APP}/{form}", json={"data": data})
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["id"])
+
+
+async def setting(client: httpx.AsyncClient, *flows: dict[str, Any]) -> dict[str, str]:
+    """The app installed, a doctor (dr_li), a patient Ann (allergic), a VIP patient Bo."""
+    answer = await client.post("/api/apps/import", json=ward(*flows))
+    assert answer.status_code in (200, 201), answer.text
+    return {
+        "li": await create(client, "staff", {"name": "Dr Li", "username": "dr_li"}),
+        "ann": await create(client, "patient", {"name": "Ann", "allergies": "penicillin"}),
+        "bo": await create(client, "patient", {"name": "Bo", "tags": ["vip"]}),
+    }
+
+
+async def start(client: httpx.AsyncClient, flow: str, record: str) -> None:
+    answer = await client.post(f"/api/flows/{APP}/{flow}/start", json={"record_id": record})
+    assert answer.status_code in (200, 201), answer.text
+
+
+async def inbox(client: httpx.AsyncClient, who: Any) -> list[tuple[str, str]]:
+    answer = await client.get("/api/notifications", headers=who.headers)
+    assert answer.status_code == 200, answer.text
+    return [(n["subject"], n["body"]) for n in reversed(answer.json()["items"])]
+
+
+async def titles(client: httpx.AsyncClient, who: Any) -> list[str]:
+    answer = await client.get("/api/tasks", headers=who.headers)
+    assert answer.status_code == 200, answer.text
+    return sorted(task["title"] for task in answer.json()["items"])
+
+
+async def test_an_action_node_alerts_the_visits_doctor_with_the_patients_name(
+    client: httpx.AsyncClient, users: Users, worker: Worker, clock: FixedClock
+) -> None:
+    li = await users.create("dr_li", roles={APP: ["doctor"]})
+    wu = await users.create("dr_wu", roles={APP: ["doctor"]})
+    nurse = await users.create("nurse", roles={APP: ["nurse"]})
+    ids = await setting(client, FOLLOW_UP)
+    visit = await create(client, "visit", {"patient": ids["ann"], "doctor": ids["li"]})
+    await start(client, "follow_up", visit)
+    await worker.run_once(clock.now())
+    assert await inbox(client, li) == [("Follow up Ann", "Ann: penicillin")]
+    assert await inbox(client, wu) == []  # the visit's doctor, not every doctor
+    assert await titles(client, nurse) == ["Call Ann"]
+
+
+async def test_an_exclusive_gateway_routes_on_the_patients_tags(
+    client: httpx.AsyncClient, users: Users, worker: Worker, clock: FixedClock
+) -> None:
+    li = await users.create("dr_li", roles={APP: ["doctor"]})
+    nurse = await users.create("nurse", roles={APP: ["nurse"]})
+    ids = await setting(client, FOLLOW_UP)
+    visit = await create(client, "visit", {"patient": ids["bo"], "doctor": ids["li"]})
+    await start(client, "follow_up", visit)
+    await worker.run_once(clock.now())
+    assert await inbox(client, li) == []  # the VIP branch tells no one
+    assert await titles(client, nurse) == ["Call Bo (VIP)"]
+
+
+async def test_a_timer_fired_action_node_reads_the_related_records(
+    client: httpx.AsyncClient, users: Users, worker: Worker, clock: FixedClock
+) -> None:
+    li = await users.create("dr_li", roles={APP: ["doctor"]})
+    ids = await setting(client, LATER)
+    visit = await create(client, "visit", {"patient": ids["ann"], "doctor": ids["li"]})
+    await start(client, "later", visit)
+    await worker.run_once(clock.now())
+    assert await inbox(client, li) == []
+    report = await worker.run_once(clock.now() + timedelta(days=2))
+    assert report.errors == []
+    await worker.run_once(clock.now() + timedelta(days=2))
+    assert await inbox(client, li) == [("Follow up Ann", "Ann: penicillin")]
+
+
+async def test_simulate_shows_related_values_but_never_a_hidden_one(
+    client: httpx.AsyncClient, users: Users
+) -> None:
+    nurse = await users.create("nurse", roles={APP: ["nurse"]})
+    ids = await setting(client, FOLLOW_UP)
+    visit = await create(client, "visit", {"patient": ids["ann"], "doctor": ids["li"]})
+    url = f"/api/flows/{APP}/follow_up/simulate"
+
+    async def simulated(headers: dict[str, str] | None = None) -> dict[str, Any]:
+        answer = await client.post(url, json={"record_id": visit}, headers=headers or {})
+        assert answer.status_code == 200, answer.text
+        return dict(answer.json())
+
+    admin = await simulated()
+    [tell] = [e for e in admin["timeline"] if e["kind"] == "actions_planned"]
+    [action] = tell["actions"]
+    assert action["data"]["recipients"] == [{"field": "doctor", "user": "dr_li"}]
+    patient = action["data"]["context"]["related"]["record/patient"]["data"]
+    assert patient == {"id": ids["ann"], "name": "Ann", "allergies": "penicillin",
+                       "tags": None}  # fmt: skip
+
+    seen = await simulated(nurse.headers)
+    [tell] = [e for e in seen["timeline"] if e["kind"] == "actions_planned"]
+    [action] = tell["actions"]
+    patient = action["data"]["context"]["related"]["record/patient"]["data"]
+    assert patient == {"id": ids["ann"], "name": "Ann", "tags": None}
+    assert "penicillin" not in json.dumps(seen)
+
+
+async def test_the_import_refuses_a_bad_related_path_with_its_pointer(
+    client: httpx.AsyncClient,
+) -> None:
+    bad = json.loads(json.dumps(FOLLOW_UP))
+    bad["edges"][1]["if"] = {"in": ["vip", {"var": "record.patient.labels"}]}
+    bad["nodes"][4]["title"] = "Call {{ record.patient.nmae }}"
+    answer = await client.post("/api/apps/import", json=ward(bad))
+    assert answer.status_code == 422, answer.text
+    errors = {(e["path"], e["code"]) for e in answer.json()["errors"]}
+    assert {
+        ("/flows/0/edges/1/if", "unknown_field"),
+        ("/flows/0/nodes/4/title", "unknown_field"),
+    } <= errors, errors
+    assert (await client.get(f"/api/apps/{APP}")).status_code == 404
