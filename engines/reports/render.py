@@ -15,6 +15,7 @@ from collections.abc import Callable
 from html import escape
 from typing import Any
 
+from formloom.engines.reports.cells import cell_text
 from formloom.engines.reports.charts import ChartData, ChartText, Series, number
 from formloom.engines.reports.result import Cell, DrillDown, Header, PivotResult
 
@@ -63,21 +64,22 @@ def to_csv(result: PivotResult, *, total: str = "Total") -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     titles = _column_titles(result, total)
-    writer.writerow([*result.row_dimensions, *[t[0] for t in titles]])
+    writer.writerow([cell_text(name) for name in (*result.row_dimensions, *[t[0] for t in titles])])
     width = max(len(result.row_dimensions), 1)
     for r, row in enumerate(result.rows):
         labels = list(row.labels) + [""] * (width - len(row.labels))
         if row.subtotal:
             labels[len(row.labels) - 1] = f"{labels[len(row.labels) - 1]} ({total})"
         writer.writerow(
-            [*labels[:width], *[_csv_value(value_of(get(r), m)) for _, m, get in titles]]
-        )
+            [*map(cell_text, labels[:width]),
+             *[_csv_value(value_of(get(r), m)) for _, m, get in titles]]
+        )  # fmt: skip
     if result.column_totals is not None:
         labels = [total] + [""] * (width - 1)
         values = [
             _csv_value(value_of(_total_cell(result, i), m)) for i, (_, m, _) in enumerate(titles)
         ]
-        writer.writerow([*labels, *values])
+        writer.writerow([*map(cell_text, labels), *values])
     return (BOM + out.getvalue()).encode("utf-8")
 
 
@@ -94,6 +96,8 @@ def _csv_value(value: Any) -> Any:
         return ""
     if isinstance(value, float) and value == int(value) and abs(value) < 1e15:
         return int(value)
+    if isinstance(value, str):  # a min / max of a text field
+        return cell_text(value)
     return value
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from datetime import tzinfo
@@ -34,6 +33,7 @@ from fastapi.responses import StreamingResponse
 from formloom.engines.forms import label_text
 from formloom.engines.forms.fields import DatetimeField
 from formloom.engines.forms.localtime import local_text, zone_name, zone_of
+from formloom.engines.reports.cells import cell_text
 from formloom.platform.auth.deps import PrincipalDep
 from formloom.platform.deps import PlatformDep
 from formloom.platform.i18n import Translator, request_locale
@@ -42,8 +42,6 @@ from formloom.platform.web import listing
 
 router = APIRouter(tags=["records"])
 BOM = "\ufeff"
-#: Text a spreadsheet cannot run even though it starts like a formula (+86 10 5555 1000).
-PLAIN_NUMBER = re.compile(r"^[+-]?[0-9 ().-]*$")
 SYSTEM = ("created_at", "created_by", "updated_at", "updated_by")
 
 
@@ -62,10 +60,7 @@ def _cell(value: Any) -> str:
         if all(isinstance(item, dict) and "content_type" in item for item in value):
             return "; ".join(str(item.get("name", "")) for item in value)
         return json.dumps(value, ensure_ascii=False)
-    text = str(value)
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r") and not PLAIN_NUMBER.match(text):
-        return "'" + text
-    return text
+    return cell_text(str(value))
 
 
 def _time_cell(zone: tzinfo) -> Callable[[Any], str]:
@@ -150,7 +145,7 @@ async def export_csv(
         )
 
     async def stream() -> AsyncIterator[str]:
-        yield BOM + _line(["ID", *labels])
+        yield BOM + _line(["ID", *map(cell_text, labels)])
         yield lines(first.items)
         cursor = first.next_cursor
         while cursor is not None:
