@@ -27,6 +27,7 @@ from typing import Any, ClassVar, Literal, TypeAlias
 from formloom.engines.logic import LogicError
 from formloom.engines.logic.dates import format_datetime, parse_temporal
 from formloom.engines.rules.actions import PlannedAction
+from formloom.engines.rules.related import RELATED
 
 __all__ = [
     "STATE_FORMAT",
@@ -482,14 +483,30 @@ class TimerCancelled(_Effect):
 @dataclass(frozen=True, kw_only=True)
 class ActionsPlanned(_Effect):
     """An action node's rule actions, planned by the rule engine (set actions already
-    applied to the record the flow sees; :class:`RecordSet` says which values)."""
+    applied to the record the flow sees; :class:`RecordSet` says which values).
+
+    The timeline entry leaves out the related records an action's template context
+    holds (``context.related``): the actions carry them to delivery, but a reader of the
+    instance may not be allowed to read those records."""
 
     kind: ClassVar[str] = "actions_planned"
     node: str
     actions: tuple[PlannedAction, ...]
 
     def data(self) -> dict[str, Any]:
-        return {"node": self.node, "actions": [action.summary() for action in self.actions]}
+        return {"node": self.node, "actions": [_unrelated(a.summary()) for a in self.actions]}
+
+
+def _unrelated(summary: dict[str, Any]) -> dict[str, Any]:
+    """A planned action's summary without the related records of its context."""
+    data = summary.get("data")
+    if not isinstance(data, Mapping):
+        return summary
+    context = data.get("context")
+    if not isinstance(context, Mapping) or RELATED not in context:
+        return summary
+    trimmed = {k: v for k, v in context.items() if k != RELATED}
+    return {**summary, "data": {**data, "context": trimmed}}
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -158,6 +158,8 @@ def test_an_action_node_notifies_the_staff_records_user_with_the_related_name() 
     assert isinstance(notice, PlannedNotify)
     assert notice.recipients == [{"field": "doctor", "user": "dr_wang"}]
     assert render_template(notice.template, notice.context, "en") == "Please call Li Lei"
+    # the timeline entry leaves the related records out (its readers may not read them)
+    assert "related" not in planned.to_dict()["actions"][0]["data"]["context"]
     (planned,) = of(run(flow), ActionsPlanned)
     # without the staff record the recipient is no one
     assert planned.actions[0].data()["recipients"] == [{"field": "doctor", "user": None}]

@@ -60,6 +60,22 @@ LATER = {
               {"from": "tell", "to": "e"}],
 }  # fmt: skip
 
+ALLERGY = {
+    "key": "allergy", "form": "visit", "start": {"roles": ["doctor", "nurse"]},
+    "nodes": [{"type": "start", "key": "s"},
+              {"type": "exclusive", "key": "check"},
+              {"type": "user_task", "key": "warn", "assignee": {"role": "doctor"},
+               "title": "Mind the allergy"},
+              {"type": "user_task", "key": "call", "assignee": {"role": "nurse"},
+               "title": "Call"},
+              {"type": "end", "key": "e"}],
+    "edges": [{"from": "s", "to": "check"},
+              {"from": "check", "to": "warn",
+               "if": {"==": [{"var": "record.patient.allergies"}, "penicillin"]}},
+              {"from": "check", "to": "call", "default": True},
+              {"from": "warn", "to": "e"}, {"from": "call", "to": "e"}],
+}  # fmt: skip
+
 
 def ward(*flows: dict[str, Any]) -> dict[str, Any]:
     return f.app(
@@ -111,9 +127,10 @@ async def setting(client: httpx.AsyncClient, *flows: dict[str, Any]) -> dict[str
     }
 
 
-async def start(client: httpx.AsyncClient, flow: str, record: str) -> None:
+async def start(client: httpx.AsyncClient, flow: str, record: str) -> str:
     answer = await client.post(f"/api/flows/{APP}/{flow}/start", json={"record_id": record})
     assert answer.status_code in (200, 201), answer.text
+    return str(answer.json()["id"])
 
 
 async def inbox(client: httpx.AsyncClient, who: Any) -> list[tuple[str, str]]:
@@ -136,11 +153,20 @@ async def test_an_action_node_alerts_the_visits_doctor_with_the_patients_name(
     nurse = await users.create("nurse", roles={APP: ["nurse"]})
     ids = await setting(client, FOLLOW_UP)
     visit = await create(client, "visit", {"patient": ids["ann"], "doctor": ids["li"]})
-    await start(client, "follow_up", visit)
+    instance = await start(client, "follow_up", visit)
     await worker.run_once(clock.now())
     assert await inbox(client, li) == [("Follow up Ann", "Ann: penicillin")]
     assert await inbox(client, wu) == []  # the visit's doctor, not every doctor
     assert await titles(client, nurse) == ["Call Ann"]
+    # the nurse reads the instance (its record is hers to read), but not Ann's allergies:
+    # the timeline's planned actions leave the related records out
+    answer = await client.get(f"/api/flow-instances/{instance}", headers=nurse.headers)
+    assert answer.status_code == 200, answer.text
+    [tell] = [e for e in answer.json()["timeline"] if e["kind"] == "actions_planned"]
+    assert tell["data"]["actions"][0]["data"]["recipients"] == [
+        {"field": "doctor", "user": "dr_li"}
+    ]
+    assert "penicillin" not in answer.text
 
 
 async def test_an_exclusive_gateway_routes_on_the_patients_tags(
@@ -175,28 +201,26 @@ async def test_simulate_shows_related_values_but_never_a_hidden_one(
     client: httpx.AsyncClient, users: Users
 ) -> None:
     nurse = await users.create("nurse", roles={APP: ["nurse"]})
-    ids = await setting(client, FOLLOW_UP)
+    ids = await setting(client, FOLLOW_UP, ALLERGY)
     visit = await create(client, "visit", {"patient": ids["ann"], "doctor": ids["li"]})
-    url = f"/api/flows/{APP}/follow_up/simulate"
 
-    async def simulated(headers: dict[str, str] | None = None) -> dict[str, Any]:
-        answer = await client.post(url, json={"record_id": visit}, headers=headers or {})
+    async def simulated(flow: str, who: Any = None) -> dict[str, Any]:
+        answer = await client.post(
+            f"/api/flows/{APP}/{flow}/simulate", json={"record_id": visit},
+            headers=who.headers if who is not None else {},
+        )  # fmt: skip
         assert answer.status_code == 200, answer.text
         return dict(answer.json())
 
-    admin = await simulated()
-    [tell] = [e for e in admin["timeline"] if e["kind"] == "actions_planned"]
-    [action] = tell["actions"]
-    assert action["data"]["recipients"] == [{"field": "doctor", "user": "dr_li"}]
-    patient = action["data"]["context"]["related"]["record/patient"]["data"]
-    assert patient == {"id": ids["ann"], "name": "Ann", "allergies": "penicillin",
-                       "tags": None}  # fmt: skip
-
-    seen = await simulated(nurse.headers)
-    [tell] = [e for e in seen["timeline"] if e["kind"] == "actions_planned"]
-    [action] = tell["actions"]
-    patient = action["data"]["context"]["related"]["record/patient"]["data"]
-    assert patient == {"id": ids["ann"], "name": "Ann", "tags": None}
+    for who in (None, nurse):  # the doctor's user is no secret to either
+        [tell] = [e for e in (await simulated("follow_up", who))["timeline"]
+                  if e["kind"] == "actions_planned"]  # fmt: skip
+        assert tell["actions"][0]["data"]["recipients"] == [{"field": "doctor", "user": "dr_li"}]
+    # the allergy routes the admin's simulation; the nurse's reads it as not known
+    admin = await simulated("allergy")
+    assert [task["node"] for task in admin["open_tasks"]] == ["warn"]
+    seen = await simulated("allergy", nurse)
+    assert [task["node"] for task in seen["open_tasks"]] == ["call"]
     assert "penicillin" not in json.dumps(seen)
 
 
