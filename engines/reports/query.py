@@ -70,6 +70,7 @@ from .spec import (
     FieldRef,
     Measure,
     PivotSpec,
+    bin_scale,
     check,
     resolve,
 )
@@ -246,10 +247,13 @@ class _Builder:
         return sa.case((v.is_(None), sa.null()), *whens, else_=len(edges))
 
     def width(self, ref: FieldRef, width: float | int) -> ColumnElement[Any]:
+        """The bin number ``floor(v / width)`` in decimal arithmetic (spec.py, "bins of a
+        width"), as a 64-bit integer (a value of 3,000,000,000 has bin 3,000,000,000)."""
         v = self.value(ref)
-        if self.pg:
-            return sa.cast(sa.func.floor(v / self.number(width)), sa.Integer())
-        q = v / sa.cast(self.number(width), sa.Float())
+        if self.pg:  # NUMERIC division is exact
+            return sa.cast(sa.func.floor(v / self.number(width)), sa.BigInteger())
+        scale, whole = bin_scale(width)
+        q = sa.func.round(v * scale, 9) / sa.cast(whole, sa.Float())
         truncated = sa.cast(q, sa.Integer())
         return sa.case((q < truncated, truncated - 1), else_=truncated)
 

@@ -38,7 +38,7 @@ from .compiled import (
     grouping_mask,
     records_filter_target,
 )
-from .spec import Measure
+from .spec import Measure, bin_edge
 
 __all__ = [
     "Cell",
@@ -448,8 +448,8 @@ class _Shaper:
             return f"[{_fmt(edges[value - 1])}, {_fmt(edges[value])})"
         if plan.kind == "width":
             assert d.bin_width is not None
-            low = value * d.bin_width
-            return f"[{_fmt(low)}, {_fmt(low + d.bin_width)})"
+            low, high = bin_edge(value, d.bin_width), bin_edge(value + 1, d.bin_width)
+            return f"[{_fmt(low)}, {_fmt(high)})"
         if plan.kind == "bucket":
             if d.bucket == "weekday":
                 return self.words.weekdays[int(value) - 1]
@@ -556,8 +556,7 @@ class _Shaper:
             return {"and": conditions}, True
         if plan.kind == "width":
             assert d.bin_width is not None
-            low = _tidy(value * d.bin_width)
-            high = _tidy((value + 1) * d.bin_width)
+            low, high = bin_edge(value, d.bin_width), bin_edge(value + 1, d.bin_width)
             return {"and": [present, {">=": [var, low]}, {"<": [var, high]}]}, True
         if plan.kind == "bucket":
             return self.bucket_filter(plan, value), True

@@ -15,6 +15,7 @@ import json
 import math
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from itertools import product
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -305,7 +306,8 @@ def _dimension(d: dict[str, Any]) -> Callable[[dict[str, Any]], Any]:
         if "bins" in d:
             return sum(1 for edge in d["bins"] if v >= edge)
         if "bin_width" in d:
-            return math.floor(v / d["bin_width"])
+            # decimal arithmetic, as the engine bins (engines/reports/spec.py "bins of a width")
+            return math.floor(Decimal(repr(v)) / Decimal(repr(d["bin_width"])))
         if field_type == "multiselect":
             return list(v) or [NULL]
         return v
