@@ -2,7 +2,10 @@
 and a platform admin to sign in with.
 
 Sample records are written through the record service, so they pass the same validation as
-any client's; they are only added to an empty database. The ``admin`` user is created once,
+any client's; they are only added to an empty database. The clinic has two branches (Xuhui
+and Pudong, both Asia/Shanghai): the demo users work at Xuhui (their ``branch`` attribute),
+a quarter of the patients and half of the other staff belong to Pudong, and
+``demo_head_office`` sees both. The ``admin`` user is created once,
 with a random password printed on the console that one time — there is no default password.
 """
 
@@ -122,12 +125,23 @@ async def install_demo(state: Platform, *, patients: int = 40, seed: int = 7) ->
     await demo_flows.load(state, people, team)
 
 
+#: The demo's two branches: (name, code, address, phone), both on Asia/Shanghai time. The
+#: demo's people work at the first; a third of the patients belong to the second.
+BRANCHES: tuple[tuple[str, str, str, str], ...] = (
+    ("Xuhui", "XH", "1 Tianyaoqiao Road, Xuhui District, Shanghai", "+86 21 5555 0100"),
+    ("Pudong", "PD", "88 Century Avenue, Pudong New Area, Shanghai", "+86 21 5555 0200"),
+)
+#: The branch (code) of the demo users who work at one: all but the head office.
+DEMO_BRANCH = "XH"
+
 #: The demo's users: (user name, clinic role, head nurse). One per clinic role, so that the
 #: grants can be seen at work, and a surgeon and a head nurse, so that the flows' work
 #: reaches someone: an MDT consultation asks two departments, and overdue follow-up calls
 #: move to the head nurse. Those with a staff record (its ``username``) carry its id and
-#: department, which the row filters and the flows' assignees read.
+#: department, which the row filters and the flows' assignees read; every one but the head
+#: office carries the id of the Xuhui branch (``branch``), so they see Xuhui's records only.
 DEMO_USERS: tuple[tuple[str, str, bool], ...] = (
+    ("demo_head_office", "head_office", False),
     ("demo_manager", "manager", False),
     ("demo_doctor", "doctor", False),
     ("demo_surgeon", "doctor", False),
@@ -136,7 +150,7 @@ DEMO_USERS: tuple[tuple[str, str, bool], ...] = (
     ("demo_front_desk", "front_desk", False),
 )
 #: One demo user per clinic role (the first of DEMO_USERS with it).
-DEMO_ROLES = ("manager", "doctor", "nurse", "front_desk")
+DEMO_ROLES = ("head_office", "manager", "doctor", "nurse", "front_desk")
 
 
 async def ensure_role_users(
@@ -145,12 +159,28 @@ async def ensure_role_users(
     """The :data:`DEMO_USERS` (with a random password printed once), and who they are, for
     the demo's flows to act as them."""
     now = state.clock.now()
+    async with state.db.transaction(write=False) as session:
+        branches = {
+            row.data.get("code"): (row.id, row.data.get("name"))
+            for row in (
+                await session.execute(
+                    select(Record.id, Record.data).where(
+                        Record.app == "clinic_crm",
+                        Record.form == "branch",
+                        Record.deleted_at.is_(None),
+                    )
+                )
+            ).all()
+        }
+    branch_id, branch_name = branches[DEMO_BRANCH]
     people: dict[str, Principal] = {}
     for username, role, head_nurse in DEMO_USERS:
         attributes: dict[str, Any] = {}
         member = next((m for m in team if m[3] == username), None)
         if member is not None:
             attributes = {"staff_id": member[0], "department": member[2]}
+        if role != "head_office":
+            attributes["branch"] = branch_id
         if role == "nurse":
             attributes["head_nurse"] = head_nurse
         people[username] = Principal(
@@ -179,7 +209,8 @@ async def ensure_role_users(
                 who=auth.system_principal("demo"),
                 now=now,
             )
-        where = f", {attributes['department']}" if "department" in attributes else ""
+        where = f", {branch_name}" if "branch" in attributes else ", all branches"
+        where += f", {attributes['department']}" if "department" in attributes else ""
         where += ", head nurse" if head_nurse else ""
         print(
             f"Demo user: sign in as '{username}' ({role}{where}) with password {password}",
@@ -242,9 +273,27 @@ async def _seed(
             day.year, day.month, day.day, hour, minute, tzinfo=started.tzinfo
         ).isoformat()
 
+    branches = [
+        (
+            await service.create(
+                "clinic_crm",
+                "branch",
+                {
+                    "name": name,
+                    "code": code,
+                    "address": address,
+                    "phone": phone,
+                    "timezone": "Asia/Shanghai",
+                },
+            )
+        ).id
+        for name, code, address, phone in BRANCHES
+    ]
+    home = branches[[code for _, code, _, _ in BRANCHES].index(DEMO_BRANCH)]
     team: list[tuple[str, str, str, str | None]] = []
     departments = ["general", "internal", "surgery", "pediatrics", "dermatology", "dental"]
-    staff: list[tuple[str, str]] = []
+    # (staff record id, department, branch) of the doctors
+    staff: list[tuple[str, str, str]] = []
     for i in range(8):
         role = "doctor" if i < 6 else "nurse"
         department = departments[i % len(departments)]
@@ -259,13 +308,15 @@ async def _seed(
             "department": department,
             "email": f"staff{i + 1}@clinic.example",
             "phone": f"+86 10 5555 {1000 + i}",
+            # the demo users' staff records (even places) at home, the others alternate
+            "branch": home if i % 2 == 0 else branches[-1],
         }
         if i in STAFF_USERS:
             member["username"] = STAFF_USERS[i]
         record = await service.create("clinic_crm", "staff", member)
         team.append((record.id, role, department, STAFF_USERS.get(i)))
         if role == "doctor":
-            staff.append((record.id, department))
+            staff.append((record.id, department, member["branch"]))
     head_nurse = await service.create(
         "clinic_crm",
         "staff",
@@ -276,6 +327,7 @@ async def _seed(
             "email": "staff9@clinic.example",
             "phone": "+86 10 5555 1008",
             "username": "demo_head_nurse",
+            "branch": home,
         },
     )
     team.append((head_nurse.id, "nurse", team[6][2], "demo_head_nurse"))
@@ -292,7 +344,11 @@ async def _seed(
         raise RuntimeError("no free demo slot")  # pragma: no cover - 50 tries of ~1400 slots
 
     patient_ids: list[str] = []
+    patient_branch: dict[str, str] = {}
     for i in range(patients):
+        # every fourth patient belongs to the other branch (the demo's flows need nine at home)
+        branch = branches[-1] if i % 4 == 3 else home
+        doctors_here = [s for s in staff if s[2] == branch] or staff
         tags = rng.sample(
             ["vip", "hypertension", "diabetes", "allergy", "chronic", "elderly"],
             k=rng.choice([0, 0, 1, 1, 2]),
@@ -305,7 +361,8 @@ async def _seed(
             "channel": rng.choice(["walk_in", "referral", "online", "wechat", "insurance"]),
             "tags": tags,
             "consent_marketing": rng.random() < 0.7,
-            "primary_doctor": rng.choice(staff)[0],
+            "primary_doctor": rng.choice(doctors_here)[0],
+            "branch": branch,
         }
         if "allergy" in tags:
             data["allergies"] = rng.choice(["Penicillin", "Peanuts", "Latex"])
@@ -314,10 +371,14 @@ async def _seed(
         # registered over the last six months, so that reports have a history
         service.now = started - timedelta(days=rng.randint(0, 180), hours=rng.randint(0, 9))
         patient_ids.append((await service.create("clinic_crm", "patient", data)).id)
+        patient_branch[patient_ids[-1]] = branch
         service.now = started
     for patient in patient_ids:
+        # the patient's doctors are their branch's; visits and bookings take the patient's
+        # branch (the clinic's rules fill it in)
+        doctors_here = [s for s in staff if s[2] == patient_branch[patient]] or staff
         for _ in range(rng.randint(0, 3)):
-            doctor, department = rng.choice(staff)
+            doctor, department, _ = rng.choice(doctors_here)
             # a week ago or earlier: history, which starts no follow-up plan (the clinic's
             # rule starts plans for visits of the last 7 days; demo_flows adds recent ones)
             day = today - timedelta(days=rng.randint(8, 180))
@@ -341,7 +402,7 @@ async def _seed(
             created = await service.create("clinic_crm", "visit", visit)
             await _after_visit(service, rng, today, created.id, patient, department, day)
         for _ in range(rng.randint(0, 2)):  # past appointments, some missed
-            doctor, department = rng.choice(staff)
+            doctor, department, _ = rng.choice(doctors_here)
             status = rng.choices(["completed", "no_show", "cancelled"], [8, 2, 1])[0]
             past: dict[str, Any] = {
                 "patient": patient,
@@ -359,7 +420,7 @@ async def _seed(
                 past["cancel_reason"] = "Patient rescheduled"
             await service.create("clinic_crm", "appointment", past)
         if rng.random() < 0.6:
-            doctor, department = rng.choice(staff)
+            doctor, department, _ = rng.choice(doctors_here)
             slot = free_slot(
                 doctor,
                 lambda: local_time(

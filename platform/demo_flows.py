@@ -9,7 +9,8 @@ timers fire as the worker would fire them, each at its own due moment, in time o
 the timelines, due times and escalations are the ones a real clinic would have seen, and no
 timer is left already due.
 
-What a new user finds (the department is the demo nurse's):
+What a new user finds (the department is the demo nurse's, the patients are of the demo
+users' branch, Xuhui):
 
 * follow-up plans: two whose day-3 call is waiting for a nurse (``demo_nurse`` or
   ``demo_head_nurse`` claims it), one still before day 3, one whose day-3 call went
@@ -124,14 +125,14 @@ async def load(
     department = next(d for _, _, d, username in team if username == "demo_nurse")
     async with state.db.transaction() as session:
         clinic = _Clinic(state, session, people)
-        patients = (
-            await session.scalars(
-                select(Record.id)
-                .where(Record.app == APP, Record.form == "patient")
-                .order_by(Record.id)
-                .limit(9)
-            )
-        ).all()
+        # the demo users' branch's patients: the demo users may only work on those
+        branch = people["demo_doctor"].attributes.get("branch")
+        rows = await session.execute(
+            select(Record.id, Record.data)
+            .where(Record.app == APP, Record.form == "patient", Record.deleted_at.is_(None))
+            .order_by(Record.id)
+        )
+        patients = [row.id for row in rows.all() if row.data.get("branch") == branch][:9]
         ids: dict[str, str] = {}
 
         def at(days_ago: int, hour: int, minute: int = 0) -> datetime:

@@ -1,7 +1,7 @@
 """The permission matrix of the clinic CRM, generated from its own definition.
 
-For every role the app declares, a user holding only that role (with a department and a
-staff record, which the row filters read) calls every record endpoint on every form:
+For every role the app declares, a user holding only that role (with a department, a branch
+and a staff record, which the row filters read) calls every record endpoint on every form:
 list + count, query, read, history, create, update, delete. The expected outcome of each
 call is worked out here from the definition's `permissions` alone — which actions a role's
 grants allow, which seeded rows their row filters admit (evaluated in Python, not SQL), which
@@ -52,6 +52,7 @@ CANARIES: dict[tuple[str, str], Any] = {
 }
 # A change each form's updaters can make that touches no canary.
 PATCHES: dict[str, list[tuple[str, Any]]] = {
+    "branch": [("address", "1 Matrix Road")],
     "staff": [("name", "Dr Renamed")],
     "patient": [("gender", "other"), ("due_date", "2027-03-01")],
     "appointment": [("reason", "moved by the matrix test")],
@@ -71,8 +72,12 @@ def substitute(rule: Any, user: dict[str, Any]) -> Any:
     if isinstance(rule, list):
         return [substitute(item, user) for item in rule]
     if isinstance(rule, dict):
-        if set(rule) == {"var"} and str(rule["var"]).startswith("$user."):
-            return user.get(str(rule["var"]).removeprefix("$user."))
+        if set(rule) == {"var"}:
+            path = rule["var"]
+            name, default = (path[0], path[1]) if isinstance(path, list) else (path, None)
+            if str(name).startswith("$user."):
+                value = user.get(str(name).removeprefix("$user."))
+                return default if value is None else value
         return {op: substitute(args, user) for op, args in rule.items()}
     return rule
 
@@ -132,7 +137,8 @@ class Calls:
 
 
 async def seed(admin: httpx.AsyncClient) -> dict[str, list[dict[str, Any]]]:
-    """Two of everything: one in the home department (surgery), one elsewhere (dental)."""
+    """Two of everything: one in the home department (surgery) and branch (Xuhui), one
+    elsewhere (dental, Pudong)."""
 
     async def create(form: str, data: dict[str, Any]) -> dict[str, Any]:
         response = await admin.post(f"/api/records/{APP}/{form}", json={"data": data})
@@ -143,6 +149,10 @@ async def seed(admin: httpx.AsyncClient) -> dict[str, list[dict[str, Any]]]:
     def canaries(form: str) -> dict[str, Any]:
         return {key: value for (f, key), value in CANARIES.items() if f == form}
 
+    branches = [
+        await create("branch", {"name": name, "code": code, "timezone": "Asia/Shanghai"})
+        for name, code in (("Xuhui", "XH"), ("Pudong", "PD"))
+    ]
     doctors = [
         await create(
             "staff",
@@ -160,10 +170,13 @@ async def seed(admin: httpx.AsyncClient) -> dict[str, list[dict[str, Any]]]:
                 "phone": "13900000001",
                 "tags": ["allergy", "pregnant"],
                 "due_date": "2027-01-15",
+                "branch": branches[0]["id"],
                 **canaries("patient"),
             },
         ),
-        await create("patient", {"name": "Li Lei", "phone": "13900000002"}),
+        await create(
+            "patient", {"name": "Li Lei", "phone": "13900000002", "branch": branches[1]["id"]}
+        ),
     ]
     appointments = [
         await create(
@@ -235,6 +248,7 @@ async def seed(admin: httpx.AsyncClient) -> dict[str, list[dict[str, Any]]]:
         for i, dept in enumerate((HOME, ELSEWHERE))
     ]
     return {
+        "branch": branches,
         "staff": doctors,
         "patient": patients,
         "appointment": appointments,
@@ -249,9 +263,10 @@ async def seed(admin: httpx.AsyncClient) -> dict[str, list[dict[str, Any]]]:
 def new_record(form: str, seeded: dict[str, list[dict[str, Any]]], user: dict[str, Any]) -> Any:
     """A valid new record of ``form`` made of fields no role is denied, in the user's rows."""
     doctor = seeded["staff"][0]["id"]
-    patient = seeded["patient"][1]["id"]
+    patient = seeded["patient"][0]["id"]  # in the user's branch (the record's branch is hers)
     visit = seeded["visit"][0]["id"]
     return {
+        "branch": {"name": "Minhang", "code": "MH", "timezone": "Asia/Shanghai"},
         "survey": {"visit": visit, "nps": 10, "satisfaction": 5},
         "follow_up": {
             "visit": visit,
@@ -315,7 +330,11 @@ async def test_role_matrix(client: httpx.AsyncClient, role: str) -> None:
     install = await client.post("/api/apps/import", json=DEFINITION)
     assert install.status_code == 201, install.text
     seeded = await seed(client)
-    user = {"department": HOME, "staff_id": seeded["staff"][0]["id"]}
+    user = {
+        "department": HOME,
+        "staff_id": seeded["staff"][0]["id"],
+        "branch": seeded["branch"][0]["id"],
+    }
     token = await make_user(client, f"matrix_{role}", roles={APP: [role]}, attributes=user)
     caller = httpx.AsyncClient(
         transport=client._transport,

@@ -61,9 +61,19 @@ def names(cell: str) -> set[str]:
 
 
 @dataclass(frozen=True)
+class Scope:
+    """A record's ``field`` must equal the user's ``attribute``; ``or_none``: or be empty
+    (a record without a branch is every branch's)."""
+
+    field: str
+    attribute: str
+    or_none: bool = False
+
+
+@dataclass(frozen=True)
 class Grant:
     actions: frozenset[str]
-    scope: tuple[str, str] | None = None  # (record field, user attribute) it must match
+    scope: tuple[Scope, ...] = ()  # every one must hold
 
 
 def grants() -> dict[tuple[str, str], Grant]:
@@ -81,9 +91,14 @@ def grants() -> dict[tuple[str, str], Grant]:
             actions = {word.strip() for word in re.sub(r"\(.*\)", "", listed).split(",")}
             actions.discard("—")
             assert actions <= set(ACTIONS), (form, role, cell)
-            where = re.search(r"\(`([a-z_]+)` = `\$user\.([a-z_]+)`\)", scope)
+            where = tuple(
+                Scope(key, attribute, bool(none))
+                for key, attribute, none in re.findall(
+                    r"\(`([a-z_]+)` = `\$user\.([a-z_]+)`(, or none)?\)", scope
+                )
+            )
             assert bool(scope) == bool(where), f"unreadable scope {scope!r}"
-            found[(form, role)] = Grant(frozenset(actions), where.groups() if where else None)
+            found[(form, role)] = Grant(frozenset(actions), where)
     return found
 
 
@@ -118,7 +133,8 @@ def test_the_readme_tables_cover_the_app() -> None:
         assert rules.hidden | rules.read_only <= keys, (form, role)
         assert role in ROLES
     assert GRANTS[("visit", "nurse")] == Grant(
-        frozenset({"read", "update"}), ("department", "department")
+        frozenset({"read", "update"}),
+        (Scope("department", "department"), Scope("branch", "branch", or_none=True)),
     )
     assert "pain_score" in FIELD_RULES[("visit", "front_desk")].hidden
 
@@ -177,10 +193,11 @@ async def fill_home_records(
 
 
 def inside(grant: Grant, record: dict[str, Any], user: dict[str, Any]) -> bool:
-    if grant.scope is None:
-        return True
-    key, attribute = grant.scope
-    return bool(record["data"].get(key) == user[attribute])
+    return all(
+        (scope.or_none and not record["data"].get(scope.field))
+        or record["data"].get(scope.field) == user[scope.attribute]
+        for scope in grant.scope
+    )
 
 
 def expected(
@@ -203,7 +220,11 @@ async def test_the_readme_is_what_the_app_does(client: httpx.AsyncClient, role: 
     assert install.status_code == 201, install.text
     seeded = await seed(client)
     full = await fill_home_records(client, seeded)
-    user = {"department": HOME, "staff_id": seeded["staff"][0]["id"]}
+    user = {
+        "department": HOME,
+        "staff_id": seeded["staff"][0]["id"],
+        "branch": seeded["branch"][0]["id"],
+    }
     token = await make_user(client, f"readme_{role}", roles={APP: [role]}, attributes=user)
     wrong: list[str] = []
     statuses: set[int] = set()

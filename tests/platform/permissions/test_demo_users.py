@@ -30,6 +30,7 @@ async def test_demo_role_users_see_what_their_role_allows(
         printed = capsys.readouterr().out
         passwords = dict(re.findall(r"sign in as '(demo_\w+)' .* with password (\S+)", printed))
         assert set(passwords) == {
+            "demo_head_office",
             "demo_manager",
             "demo_doctor",
             "demo_surgeon",
@@ -58,6 +59,24 @@ async def test_demo_role_users_see_what_their_role_allows(
             desk = await token("demo_front_desk")
             denied = await c.post("/api/records/clinic_crm/visit", json={"data": {}}, headers=desk)
             assert denied.status_code == 403
+
+            # two branches: the demo users work at Xuhui, the head office sees both
+            async def patients_of(name: str) -> set[str]:
+                answer = await c.get(
+                    "/api/records/clinic_crm/patient",
+                    params={"limit": 100, "fields": "branch"},
+                    headers=await token(name),
+                )
+                assert answer.status_code == 200, answer.text
+                return {p["data"]["branch"] for p in answer.json()["items"]}
+
+            branches = (await c.get("/api/records/clinic_crm/branch", headers=desk)).json()["items"]
+            by_code = {b["data"]["code"]: b["id"] for b in branches}
+            assert set(by_code) == {"XH", "PD"}
+            assert me["attributes"]["branch"] == by_code["XH"]
+            assert await patients_of("demo_front_desk") == {by_code["XH"]}
+            assert await patients_of("demo_manager") == {by_code["XH"]}
+            assert await patients_of("demo_head_office") == {by_code["XH"], by_code["PD"]}
 
             # the flows' work reaches the demo users (staff records name their users)
             async def inbox(name: str) -> list[dict[str, Any]]:

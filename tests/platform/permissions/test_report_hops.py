@@ -33,6 +33,7 @@ async def _setup(client: httpx.AsyncClient) -> tuple[dict[str, list[dict[str, An
                 "visit": seeded["visit"][1]["id"],
                 "patient": seeded["patient"][1]["id"],
                 "department": HOME,
+                "branch": seeded["branch"][0]["id"],  # the doctor's branch, not the visit's
                 "due_date": "2026-12-02",
             }
         },
@@ -43,7 +44,11 @@ async def _setup(client: httpx.AsyncClient) -> tuple[dict[str, list[dict[str, An
         f"/api/records/{APP}/visit/{seeded['visit'][1]['id']}", json={"data": {"systolic": 199}}
     )
     assert response.status_code == 200, response.text
-    user = {"department": HOME, "staff_id": seeded["staff"][0]["id"]}
+    user = {
+        "department": HOME,
+        "staff_id": seeded["staff"][0]["id"],
+        "branch": seeded["branch"][0]["id"],
+    }
     token = await make_user(client, "hop_doctor", roles={APP: ["doctor"]}, attributes=user)
     return seeded, token
 
@@ -94,9 +99,10 @@ async def test_a_hop_reads_only_the_related_records_the_caller_may_read(
         assert moved_back.status_code == 200, moved_back.text
         again = await doctor.post(f"/api/reports/{APP}", json=HOP_REPORT)
         assert again.json()["result"] == result
-        # once readable (moved into his department), the hop shows it
+        # once readable (moved into his department and branch), the hop shows it
         readable = await client.patch(
-            f"/api/records/{APP}/visit/{foreign['id']}", json={"data": {"department": HOME}}
+            f"/api/records/{APP}/visit/{foreign['id']}",
+            json={"data": {"department": HOME, "branch": seeded["branch"][0]["id"]}},
         )
         assert readable.status_code == 200, readable.text
         shown = await doctor.post(f"/api/reports/{APP}", json=HOP_REPORT)
@@ -136,9 +142,9 @@ async def test_saved_reports_hop_through_the_callers_grant(client: httpx.AsyncCl
         assert response.status_code == 200, response.text
         assert foreign_doctor["id"] not in json.dumps(response.json()["result"]["rows"])
         assert f"Dr {ELSEWHERE}" not in response.text
-    manager_token = await make_user(client, "hop_manager", roles={APP: ["manager"]})
+    manager_token = await make_user(client, "hop_head_office", roles={APP: ["head_office"]})
     async with as_user(client, manager_token) as manager:
-        # the manager reads every visit: the same report names both doctors
+        # the head office reads every visit, in every branch: the report names both doctors
         response = await manager.get(f"/api/reports/{APP}/nps_by_doctor")
         assert response.status_code == 200, response.text
         assert f"Dr {ELSEWHERE}" in response.text
