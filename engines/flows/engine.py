@@ -20,6 +20,11 @@ How tokens move (docs/flows.md, "Semantics"):
 * The instance completes when no token is left; ``terminate`` and ``cancel_when`` end it at
   once, withdrawing every open task, timer and subflow.
 
+Related records (``record.patient.name``, a ``{"field": "doctor"}`` recipient) are read from
+``Context.related``, loaded by the host for what :func:`.related.reads` says the flow reads:
+every expression reads through them, a task's template context and an action node's rule
+event carry them.
+
 Invariants: the engine reads no clock (``Context.now``), does no I/O, and never mutates the
 state it is given (it works on a copy). Every failure the flow's author can cause raises
 :class:`FlowRuntimeError` (the host rolls the step back and shows it); bad input from a

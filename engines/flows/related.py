@@ -45,9 +45,10 @@ from .spec import (
     WaitNode,
 )
 
-__all__ = ["expressions", "reads", "templates"]
+__all__ = ["expressions", "reads", "start_reads", "templates"]
 
 _READS: dict[int, tuple[FlowSpec, tuple[Hop, ...]]] = {}
+_START_READS: dict[int, tuple[FlowSpec, tuple[Hop, ...]]] = {}
 
 
 def reads(flow: FlowSpec, forms: Mapping[str, FormSpec]) -> tuple[Hop, ...]:
@@ -73,10 +74,24 @@ def reads(flow: FlowSpec, forms: Mapping[str, FormSpec]) -> tuple[Hop, ...]:
     return found
 
 
+def start_reads(flow: FlowSpec, forms: Mapping[str, FormSpec]) -> tuple[Hop, ...]:
+    """The hops the start's ``when`` reads (the host checks it before any instance
+    exists, on the record alone); worked out once per spec object."""
+    cached = _START_READS.get(id(flow))
+    if cached is not None and cached[0] is flow:
+        return cached[1]
+    when = flow.start.when
+    found = path_hops(variables(when), forms.get(flow.form), forms) if when is not None else ()
+    if len(_START_READS) > 256:
+        _START_READS.clear()
+    _START_READS[id(flow)] = (flow, found)
+    return found
+
+
 def expressions(flow: FlowSpec) -> Iterator[tuple[str, Any]]:
     """The flow's own JsonLogic expressions (not its action nodes'), with their pointers
-    below the flow; the start's ``when`` is checked before any instance exists and reads
-    the record only."""
+    below the flow; the start's ``when`` is apart (:func:`start_reads`): it is checked
+    before any instance exists."""
     for name, expression in flow.vars.items():
         yield f"/vars/{_escape(name)}", expression
     if flow.cancel_when is not None:

@@ -20,7 +20,7 @@ unit of work, so an instance is always before or after a step:
   (one query per target form and hop level, as the flow reads them: every field) and
   handed to the engine in its ``Context``; a flow that reads none costs no query, so a
   batch of timers of such flows stays as it was. ``simulate`` loads them as its caller
-  sees them (a ``Sight``).
+  sees them (a ``Sight``); a start's ``when`` loads the ones it reads.
 
 Record writes made by an advance are not reported back to the flows while the advance runs
 (a context variable holds them); when it is done, every running instance on the record sees
@@ -67,6 +67,7 @@ from formloom.engines.flows import (
     state_from_dict,
 )
 from formloom.engines.flows.related import reads as flow_reads
+from formloom.engines.flows.related import start_reads
 from formloom.engines.flows.spec import Assignee, UserTaskNode
 from formloom.engines.flows.state import (
     ActionsPlanned,
@@ -91,6 +92,7 @@ from formloom.engines.logic import evaluate
 from formloom.engines.logic.coercion import truthy
 from formloom.engines.logic.dates import format_datetime
 from formloom.engines.rules import PlannedSet, render_template
+from formloom.engines.rules.related import RELATED, read_related
 from formloom.platform.apps.service import AppCatalog, InstalledApp
 from formloom.platform.auth.principal import Principal
 from formloom.platform.errors import (
@@ -210,8 +212,8 @@ class FlowService:
                                                               "flow": flow.key}},
                 )  # fmt: skip
             await self._records().require_readable(app, flow.form, record_id)
-            if flow.start.when is not None and not truthy(
-                evaluate(flow.start.when, {"record": record.data}, now=self.now)
+            if flow.start.when is not None and not await self._start_holds(
+                installed, flow, {**record.data, "id": record.id}
             ):
                 raise Conflict(
                     f"The flow '{flow.key}' does not start on this record (its start "
@@ -241,6 +243,20 @@ class FlowService:
             actor=self.principal.username, record=record,
         )  # fmt: skip
         return row
+
+    async def _start_holds(
+        self, installed: InstalledApp, flow: FlowSpec, data: Mapping[str, Any]
+    ) -> bool:
+        """Whether the start's ``when`` holds on the record, reading the related records it
+        names as a run would (every field: the condition is the flow's, not the caller's)."""
+        context: dict[str, Any] = {"record": data}
+        when = flow.start.when
+        hops = start_reads(flow, installed.forms)
+        if hops:
+            related = await load_related(self.session, installed.key, installed.spec, hops, data)
+            context[RELATED] = related
+            when = read_related(when, related)
+        return truthy(evaluate(when, context, now=self.now))
 
     def _new_row(
         self,

@@ -13,7 +13,7 @@ from typing import Any
 
 from formloom.engines.flows import check
 from formloom.engines.flows.engine import Context, Start, StaticDirectory, advance, new_instance
-from formloom.engines.flows.related import reads
+from formloom.engines.flows.related import reads, start_reads
 from formloom.engines.flows.simulate import Script, simulate
 from formloom.engines.flows.spec import FlowSpec
 from formloom.engines.flows.state import ActionsPlanned, TaskOpened
@@ -127,6 +127,15 @@ def test_a_flow_reads_the_hops_of_its_conditions_titles_and_action_nodes() -> No
         ("record/patient/primary_doctor", ["dept"]),
     ]
     assert reads(flow, FORMS) is hops  # worked out once per spec
+
+
+def test_the_start_condition_is_read_apart() -> None:
+    flow = spec([start(), task("call"), end()], chain("start", "call", "end"),
+                start={"when": {"==": [{"var": "record.patient.name"}, "Li Lei"]}})  # fmt: skip
+    assert reads(flow, FORMS) == ()  # an instance never reads it
+    assert [(hop.path, sorted(hop.fields)) for hop in start_reads(flow, FORMS)] == [
+        ("record/patient", ["name"])
+    ]
 
 
 def test_a_flow_that_reads_no_related_record_has_no_hops() -> None:

@@ -182,6 +182,17 @@ async def test_an_exclusive_gateway_routes_on_the_patients_tags(
     assert await titles(client, nurse) == ["Call Bo (VIP)"]
 
 
+async def test_a_start_condition_reads_the_related_record(client: httpx.AsyncClient) -> None:
+    vip = {"in": ["vip", {"var": "record.patient.tags"}]}
+    only_vip = {**ALLERGY, "key": "vip_only", "start": {"roles": ["doctor"], "when": vip}}
+    ids = await setting(client, ALLERGY, only_vip)
+    ann = await create(client, "visit", {"patient": ids["ann"]})
+    bo = await create(client, "visit", {"patient": ids["bo"]})
+    answer = await client.post(f"/api/flows/{APP}/vip_only/start", json={"record_id": ann})
+    assert answer.status_code == 409, answer.text
+    await start(client, "vip_only", bo)
+
+
 async def test_a_timer_fired_action_node_reads_the_related_records(
     client: httpx.AsyncClient, users: Users, worker: Worker, clock: FixedClock
 ) -> None:
