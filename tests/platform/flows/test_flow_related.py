@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import event
 
 from formloom.platform.apps.service import AppCatalog
 from formloom.platform.clock import FixedClock
@@ -206,6 +207,36 @@ async def test_a_timer_fired_action_node_reads_the_related_records(
     assert report.errors == []
     await worker.run_once(clock.now() + timedelta(days=2))
     assert await inbox(client, li) == [("Follow up Ann", "Ann: penicillin")]
+
+
+async def test_a_batch_of_timers_loads_related_records_only_for_flows_that_read_them(
+    client: httpx.AsyncClient, worker: Worker, clock: FixedClock
+) -> None:
+    quiet = {**LATER, "key": "quiet",
+             "nodes": [*LATER["nodes"][:2],
+                       {"type": "action", "key": "tell",
+                        "actions": [{**TELL, "recipients": [{"role": "doctor"}],
+                                     "subject": "Follow up", "template": "{{ record.note }}"}]},
+                       LATER["nodes"][3]]}  # fmt: skip
+    ids = await setting(client, LATER, quiet)
+    for flow in ("later", "later", "quiet", "quiet", "quiet"):
+        visit = await create(client, "visit", {"patient": ids["ann"], "doctor": ids["li"]})
+        await start(client, flow, visit)
+    statements: list[str] = []
+
+    def seen(*args: Any) -> None:
+        statements.append(" ".join(str(args[2]).split()))
+
+    event.listen(worker.db.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        report = await worker.fire_timers(clock.now() + timedelta(days=2))
+    finally:
+        event.remove(worker.db.engine.sync_engine, "before_cursor_execute", seen)
+    assert report.errors == []
+    # the related records' loads: per 'later' instance one query per form (patient, staff);
+    # none for the 'quiet' ones
+    loads = [s for s in statements if s.startswith("SELECT records.id, records.data FROM")]
+    assert len(loads) == 2 * 2, loads
 
 
 async def test_simulate_shows_related_values_but_never_a_hidden_one(
