@@ -4,9 +4,11 @@ A flow (:class:`FlowSpec`) is part of an app definition: user tasks, actions, ti
 gateways, waits and subflows joined by edges. :func:`~.check.check` checks flows at import
 with JSON pointers; :func:`advance` moves an instance one event forward and returns its new
 state and the effects the host must carry out (tasks to open, timers to arm, actions to
-run); :func:`simulate` runs a flow in memory against a script. Like every engine it is
-pure: no I/O, no clock (time is an argument), no ``formloom.platform`` import. The concepts
-and the semantics are in docs/flows.md.
+run); :func:`simulate` runs a flow in memory against a script. What a flow reads through
+its record's relations (``record.patient.name``) is worked out in :mod:`.related`; the host
+loads it and passes it in the :class:`Context`. Like every engine it is pure: no I/O, no
+clock (time is an argument), no ``formloom.platform`` import. The concepts and the
+semantics are in docs/flows.md.
 """
 
 from __future__ import annotations
