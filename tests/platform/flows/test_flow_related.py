@@ -239,6 +239,24 @@ async def test_a_batch_of_timers_loads_related_records_only_for_flows_that_read_
     assert len(loads) == 2 * 2, loads
 
 
+async def test_simulate_of_a_stored_record_is_the_real_run(
+    client: httpx.AsyncClient, worker: Worker, clock: FixedClock
+) -> None:
+    ids = await setting(client, FOLLOW_UP)
+    for patient in ("ann", "bo"):  # the gateway's two ways
+        visit = await create(client, "visit", {"patient": ids[patient], "doctor": ids["li"]})
+        answer = await client.post(
+            f"/api/flows/{APP}/follow_up/simulate", json={"record_id": visit}
+        )
+        assert answer.status_code == 200, answer.text
+        simulated = [(e["kind"], e.get("node")) for e in answer.json()["timeline"]]
+        instance = await start(client, "follow_up", visit)
+        detail = (await client.get(f"/api/flow-instances/{instance}")).json()
+        real = [(e["kind"], e.get("node")) for e in detail["timeline"] if e["kind"] != "started"]
+        assert real == simulated
+        assert ("task_opened", "vip_call" if patient == "bo" else "call") in real
+
+
 async def test_simulate_shows_related_values_but_never_a_hidden_one(
     client: httpx.AsyncClient, users: Users
 ) -> None:
