@@ -31,8 +31,8 @@ def _count_on(page: Any) -> int:
 def test_every_chart_draws_and_a_bar_opens_its_records(page: Any, live_server: LiveServer) -> None:
     page.goto(f"{live_server.url}{BOARD}")
     tiles = page.locator("section.tile")
-    assert tiles.count() == 7
-    assert page.locator(".chart svg[role=img]").count() == 7
+    assert tiles.count() == 12
+    assert page.locator(".chart svg[role=img]").count() == 12
     # "Appointments by hour and weekday": a stacked bar segment says its count on hover
     bar, weekday_hour, count = _bar_with_records(page, middle=True)
     assert re.fullmatch(r"\w+day · \d\d:00", weekday_hour), weekday_hour

@@ -303,3 +303,32 @@ async def test_the_dashboards_branch_filter_narrows_the_counts(client: httpx.Asy
             f"/api/dashboards/{APP}/manager", params={"branch": world["pudong"]}
         )
         assert total(tile(other.json(), "visits_by_branch"), "visits") == 0
+
+
+async def test_flow_tasks_go_to_the_records_branch(client: httpx.AsyncClient) -> None:
+    """A follow-up call is for the nurses of the visit's department *and branch* (they are
+    the ones who may read the visit); a visit without a branch, for the department's."""
+    world = await two_branches(client)
+    for name, branch in (("nurse_xh", world["xuhui"]), ("nurse_pd", world["pudong"])):
+        await make_user(
+            client, name, roles={APP: ["nurse"]}, attributes={"department": "surgery",
+                                                              "branch": branch}
+        )  # fmt: skip
+
+    async def candidates(record: dict[str, Any]) -> list[str]:
+        response = await client.post(
+            f"/api/flows/{APP}/follow_up_plan/simulate",
+            json={"record": {"visit_date": "2026-11-23", "follow_up_plan": "short",
+                             "department": "surgery", **record}},
+        )  # fmt: skip
+        assert response.status_code == 200, response.text
+        opened = next(
+            e
+            for e in response.json()["timeline"]
+            if e["kind"] == "task_opened" and e["node"] == "call_day3"
+        )
+        return sorted(opened["candidates"]["users"])
+
+    assert await candidates({"branch": world["pudong"]}) == ["nurse_pd"]
+    assert await candidates({"branch": world["xuhui"]}) == ["nurse_xh"]
+    assert await candidates({}) == ["nurse_pd", "nurse_xh"]
