@@ -43,9 +43,39 @@ ENGINE_V1 = json.loads(
 DUE = datetime.fromisoformat("2026-11-24T02:30:00+00:00")
 
 
+#: The clinic's discharge survey as it was when the fixtures were captured: two actions
+#: delayed 24 hours after the edit (it is a date rule on ``discharged_at`` now), so that rows
+#: armed now and rows stored then come from the same rule.
+PREVIOUS_DISCHARGE_SURVEY = {
+    "key": "discharge_survey",
+    "on": {"form": "patient", "event": "updated", "fields": ["discharged_at"]},
+    "if": {"!!": [{"var": "record.discharged_at"}]},
+    "then": [
+        {"type": "create_task", "role": "front_desk", "after": "PT24H", "due": "P2D",
+         "title": {"en": "Satisfaction survey: {{ record.name }}",
+                   "zh-CN": "满意度回访：{{ record.name }}"},
+         "description": {"en": "Discharged {{ record.discharged_at }}. Call if the survey is "
+                               "not answered.",
+                         "zh-CN": "出院时间 {{ record.discharged_at }}。"
+                                  "如未填写问卷，请电话回访。"}},
+        {"type": "notify", "channel": "sms_gateway", "after": "PT24H",
+         "recipients": [{"address": {"var": "record.phone"}}],
+         "template": {"en": "Dear {{ record.name }}, thank you for staying with us. Please rate "
+                            "your care: https://clinic.example/survey?p={{ record.id }}",
+                      "zh-CN": "{{ record.name }}您好，感谢您的信任。请为本次诊疗评分："
+                               "https://clinic.example/survey?p={{ record.id }}"}},
+    ],
+}  # fmt: skip
+
+
 @pytest.fixture
 async def clinic(client: httpx.AsyncClient) -> httpx.AsyncClient:
-    answer = await client.post("/api/apps/import", json=builtin_apps.load(APP))
+    document = builtin_apps.load(APP)
+    document["rules"] = [
+        PREVIOUS_DISCHARGE_SURVEY if rule["key"] == "discharge_survey" else rule
+        for rule in document["rules"]
+    ]
+    answer = await client.post("/api/apps/import", json=document)
     assert answer.status_code == 201, answer.text
     return client
 
