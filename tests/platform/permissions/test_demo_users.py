@@ -77,6 +77,14 @@ async def test_demo_role_users_see_what_their_role_allows(
             assert await patients_of("demo_front_desk") == {by_code["XH"]}
             assert await patients_of("demo_manager") == {by_code["XH"]}
             assert await patients_of("demo_head_office") == {by_code["XH"], by_code["PD"]}
+            # the follow-ups the flows planned took their visit's patient's branch
+            planned = await c.get(
+                "/api/records/clinic_crm/follow_up",
+                params={"limit": 100, "filter": '{"!!": {"var": "checkpoint"}}'},
+                headers=nurse,
+            )
+            assert planned.json()["items"], planned.text
+            assert {f["data"].get("branch") for f in planned.json()["items"]} == {by_code["XH"]}
 
             # the flows' work reaches the demo users (staff records name their users)
             async def inbox(name: str) -> list[dict[str, Any]]:
