@@ -535,7 +535,7 @@ async def simulate_flow(
     and escalation times on the business calendar, timers, messages — with nothing
     written. For designers (admins) and the roles that may start the flow.
 
-    The related records the flow reads (``record.patient.name``) are loaded as a run would
+    The related records the flow reads (``record.<relation>.<field>``) are loaded as a run would
     load them, through the caller's grants: a related record they may not read reads as
     empty, a field hidden from them as ``null``."""
     guard.require_app(who, app)
