@@ -94,8 +94,12 @@ def test_list_sorts_picks_columns_loads_more_and_exports(
 def test_a_restricted_role_sees_no_hidden_field_and_no_forbidden_button(
     tab_as: Any, live_server: LiveServer
 ) -> None:
-    make_user(live_server, "rt_front_desk", ["front_desk"])
-    make_user(live_server, "rt_nurse", ["nurse"], {"department": "general"})
+    # staff of the first patient's branch (the clinic's rows are limited per branch)
+    patient = first_id(live_server, "patient")
+    with live_server.api() as api:
+        branch = api.get(f"/api/records/{APP}/patient/{patient}").json()["data"].get("branch")
+    make_user(live_server, "rt_front_desk", ["front_desk"], {"branch": branch})
+    make_user(live_server, "rt_nurse", ["nurse"], {"department": "general", "branch": branch})
     url = live_server.url
     desk = tab_as("rt_front_desk")
     desk.goto(f"{url}/apps/{APP}")
@@ -119,7 +123,7 @@ def test_a_restricted_role_sees_no_hidden_field_and_no_forbidden_button(
     desk.goto(f"{url}/apps/{APP}/forms/visit")
     assert desk.get_by_test_id("new-record").count() == 0
     assert desk.locator("th[data-col=diagnosis]").count() == 0
-    visit = first_id(live_server, "visit")
+    visit = first_id(live_server, "visit", filter=json.dumps({"==": [{"var": "branch"}, branch]}))
     desk.goto(f"{url}/apps/{APP}/forms/visit/{visit}")
     assert desk.get_by_test_id("edit").count() == 0 and desk.get_by_test_id("delete").count() == 0
     assert desk.locator("[data-field=diagnosis]").count() == 0
