@@ -17,8 +17,10 @@ $(STAMP): pyproject.toml setup.py
 demo: $(STAMP)
 	$(BIN)/formloom serve --demo
 
+# One test process per core (pytest-xdist): each has its own SQLite files and PostgreSQL
+# database (tests/conftest.py), and the browser tests still run last in each.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto
 
 # The inner loop, under a minute: SQLite only, the engines and the record API, without the
 # browser tests and the few tests marked slow. It is a subset; `make test` is what CI runs.

@@ -36,9 +36,18 @@ from formloom.platform.settings import Settings
 
 # One database per test session, so two sessions (a developer's and CI's, or parallel
 # helpers) never drop each other's tables; dropped when the session ends.
-POSTGRES_URL = os.environ.get(
-    "FORMLOOM_TEST_POSTGRES_URL",
-    f"postgresql+asyncpg://postgres@127.0.0.1:5432/formloom_test_{os.getpid()}",
+# Under pytest-xdist, a database given in FORMLOOM_TEST_POSTGRES_URL gets the worker's
+# name appended, so the test processes of one run do not share it either.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+_GIVEN_URL = os.environ.get("FORMLOOM_TEST_POSTGRES_URL")
+POSTGRES_URL = (
+    f"postgresql+asyncpg://postgres@127.0.0.1:5432/formloom_test_{os.getpid()}"
+    if _GIVEN_URL is None
+    else _GIVEN_URL
+    if not _WORKER
+    else make_url(_GIVEN_URL)
+    .set(database=f"{make_url(_GIVEN_URL).database}_{_WORKER}")
+    .render_as_string(hide_password=False)
 )
 # Children before parents (SQLite deletes row by row with foreign keys on).
 TABLES = (
@@ -103,7 +112,9 @@ SLOW = (
 def pytest_collection_modifyitems(session: pytest.Session, config: Any, items: list[Any]) -> None:
     """Browser tests run last: Playwright's sync API runs an event loop of its own in the
     test thread, after which pytest-asyncio's session loop cannot be started there again.
-    The tests named in ``SLOW`` get the ``slow`` marker."""
+    Under pytest-xdist (`make test`) each process runs its share in this order too: the
+    scheduler hands out tests in collection order. The tests named in ``SLOW`` get the
+    ``slow`` marker."""
     for item in items:
         if item.nodeid.startswith(SLOW):
             item.add_marker(pytest.mark.slow)
@@ -113,7 +124,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: Any, items: l
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if POSTGRES_URL in _prepared and "FORMLOOM_TEST_POSTGRES_URL" not in os.environ:
+    if POSTGRES_URL in _prepared and POSTGRES_URL != _GIVEN_URL:
         import asyncio
 
         asyncio.run(_drop_postgres_database(POSTGRES_URL))
