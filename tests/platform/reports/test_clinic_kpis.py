@@ -1,11 +1,12 @@
 """The clinic dashboard's KPIs against counts worked out by hand from the records the test
 writes, on SQLite and PostgreSQL: follow-up completion counts overdue follow-ups against
 it, the no-show rate counts appointments that are over but not marked, NPS by department
-and its department filter, the revisit rate and complaints by category."""
+and its department filter, the revisit rate, complaints by category and the time to close
+complaints (the closing time set and cleared by a rule, the dashboard's filters)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 import httpx
@@ -13,6 +14,7 @@ import pytest
 
 from formloom import builtin_apps
 from formloom.platform.clock import FixedClock
+from tests.conftest import Users
 
 APP = "clinic_crm"
 
@@ -121,3 +123,133 @@ async def test_the_manager_dashboard_counts_what_the_clinic_did(
     assert total(general["nps_by_doctor"])["responses"] == 2
     assert total(general["nps_by_department"])["nps"] == 100.0
     assert total(general["follow_up_completion"])["due"] == 4
+
+
+# ---------------------------------------------------------------------------------------
+# Complaints: the time to close
+# ---------------------------------------------------------------------------------------
+
+
+class Desk:
+    """Someone who works the complaint flow's tasks, with a token that outlives the moved
+    clock."""
+
+    def __init__(self, client: httpx.AsyncClient, token: str) -> None:
+        self.client = client
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    async def do(self, node: str, record: str, **body: Any) -> None:
+        inbox = await self.client.get(
+            "/api/tasks", params={"app": APP}, headers=self.headers
+        )  # fmt: skip
+        assert inbox.status_code == 200, inbox.text
+        (task,) = [t for t in inbox.json()["items"]
+                   if t["node"] == node and t["record_id"] == record]  # fmt: skip
+        if task["claim_required"] and task["assignee"] is None:
+            claimed = await self.client.post(f"/api/tasks/{task['id']}/claim",
+                                             headers=self.headers)  # fmt: skip
+            assert claimed.status_code == 200, claimed.text
+        done = await self.client.post(
+            f"/api/tasks/{task['id']}/complete", json=body, headers=self.headers
+        )
+        assert done.status_code == 200, done.text
+
+
+async def test_the_time_to_close_complaints(
+    clinic: httpx.AsyncClient, clock: FixedClock, users: Users
+) -> None:
+    start = clock.now()
+    admin = await users.token("admin", lifetime=timedelta(days=30))  # the clock moves days
+    clinic.headers["Authorization"] = f"Bearer {admin}"
+    xuhui = await create(clinic, "branch", {"name": "Xuhui", "code": "XH"})
+    await users.create("boss", roles={APP: ["manager"]}, attributes={"branch": xuhui})
+    boss = Desk(clinic, await users.token("boss", lifetime=timedelta(days=30)))
+    await users.create("desk", roles={APP: ["front_desk"]}, attributes={"branch": xuhui})
+    desk = Desk(clinic, await users.token("desk", lifetime=timedelta(days=30)))
+    boss_staff = {"name": "Boss", "role": "manager", "department": "general", "username": "boss"}
+    handler = await create(clinic, "staff", boss_staff)
+
+    async def registered(after: timedelta, category: str, **data: Any) -> str:
+        clock.at = start + after
+        return await create(clinic, "complaint", {
+            "summary": category, "phone": "+8613800138000", "channel": "phone",
+            "description": "-", **data})  # fmt: skip
+
+    async def classified(complaint: str, category: str, department: str) -> None:
+        await boss.do("classify", complaint, outcome="assigned", values={
+            "category": category, "department": department, "handler": handler})  # fmt: skip
+
+    async def closed(complaint: str, after: timedelta) -> None:
+        await boss.do("handle", complaint, outcome="resolved", values={"resolution": "Done"})
+        clock.at = start + after
+        await boss.do("review", complaint, outcome="approve")
+
+    def hours(n: int) -> timedelta:
+        return timedelta(hours=n)
+
+    def minutes(n: int) -> timedelta:
+        return timedelta(minutes=n)
+
+    def days(n: int) -> timedelta:
+        return timedelta(days=n)
+
+    # (registered after the start, category, department, closed after the start) — the
+    # hours to close are counted down to the tenth of an hour (6 minutes)
+    a = await registered(hours(0), "billing", branch=xuhui)
+    await classified(a, "billing", "general")
+    await closed(a, hours(2) + minutes(30))  # 2.5 h
+    b = await registered(hours(1), "billing")
+    await classified(b, "billing", "surgery")
+    await closed(b, hours(27))  # 26.0 h
+    c = await registered(days(3), "waiting")
+    await classified(c, "waiting", "general")
+    await closed(c, days(3) + hours(1) + minutes(59) + timedelta(seconds=50))  # 1.9 h
+    d = await registered(days(3) + hours(2), "waiting")  # being handled: not closed
+    await classified(d, "waiting", "general")
+    e = await registered(days(3) + hours(3), "attitude")  # closed, then reopened
+    await classified(e, "attitude", "general")
+    await closed(e, days(3) + hours(4))
+
+    record = (await clinic.get(f"/api/records/{APP}/complaint/{a}")).json()["data"]
+    assert record["status"] == "closed"
+    assert record["registered_at"] == start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    closed_at = (start + hours(2) + minutes(30)).astimezone(UTC)
+    assert record["closed_at"] == closed_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert record["hours_to_close"] == 2.5
+    # staff cannot write the closing time
+    refused = await clinic.patch(f"/api/records/{APP}/complaint/{d}",
+                                 json={"data": {"closed_at": "2026-11-23T03:00:00Z"}})  # fmt: skip
+    assert refused.status_code == 422, refused.text
+    # a manager reopens the closed complaint (once its flow is over): its closing time is
+    # cleared
+    await desk.do("satisfaction_call", e, outcome="answered", values={"satisfaction": 2})
+    clock.at = start + days(4)
+    again = await clinic.post(f"/api/flows/{APP}/complaint/start", json={"record_id": e},
+                              headers=boss.headers)  # fmt: skip
+    assert again.status_code in (200, 201), again.text
+    await classified(e, "attitude", "general")
+    reopened = (await clinic.get(f"/api/records/{APP}/complaint/{e}")).json()["data"]
+    assert reopened["status"] == "in_progress"
+    assert reopened.get("closed_at") is None and reopened.get("hours_to_close") is None
+
+    def expected(*spent: float) -> dict[str, Any]:
+        return {"closed": len(spent), "avg_hours": pytest.approx(sum(spent) / len(spent)),
+                "max_hours": max(spent)}  # fmt: skip
+
+    tiles = await board(clinic)
+    tile = tiles["complaint_time_to_close"]
+    assert total(tile) == expected(2.5, 26.0, 1.9)
+    assert by_row(tile) == {"Billing": expected(2.5, 26.0), "Waiting time": expected(1.9)}
+    # every cell drills down to its complaints
+    cell = tile["result"]["cells"][0][0]["drill_down"]
+    listed = await clinic.post(f"/api/records/{APP}/complaint/query",
+                               json={"filter": cell["filter"], "limit": 10})  # fmt: skip
+    assert listed.status_code == 200, listed.text
+    assert sorted(r["id"] for r in listed.json()["items"]) == sorted([a, b])
+    # the dashboard's filters: department, period (registered from the fourth day), branch
+    general = await board(clinic, department="general")
+    assert total(general["complaint_time_to_close"]) == expected(2.5, 1.9)
+    later = await board(clinic, period_from=(start + days(3)).date().isoformat())
+    assert total(later["complaint_time_to_close"]) == expected(1.9)
+    at_xuhui = await board(clinic, branch=xuhui)
+    assert total(at_xuhui["complaint_time_to_close"]) == expected(2.5)
