@@ -80,6 +80,11 @@ class FormSpec(BaseModel):
         "the text or e-mail field holding each one's user name. Flow tasks assigned through "
         "a relation to this form go to that user.",
     )
+    search: tuple[str, ...] | None = Field(
+        default=None,
+        description="Keys of the text, e-mail and phone fields the list's quick search looks "
+        "in. Unset: the title field and every indexed text, e-mail and phone field.",
+    )
     fields: tuple[FieldSpec, ...] = Field(
         description="The fields in display order; a section groups the fields after it."
     )
@@ -124,6 +129,16 @@ class FormSpec(BaseModel):
                         "invalid_user_field",
                         f"{self.user_field!r} must be a text or e-mail field of the form",
                         self.user_field,
+                    )
+                )
+        for index, key in enumerate(self.search or ()):
+            if field_types(self).get(key) not in SEARCHABLE_TYPES:
+                issues.append(
+                    DefinitionIssue(
+                        ("search", index),
+                        "invalid_search_field",
+                        f"{key!r} must be a text, long text, e-mail or phone field of the form",
+                        key,
                     )
                 )
         raise_issues("FormSpec", issues)
@@ -509,6 +524,10 @@ def indexed_fields(form: FormSpec) -> list[str]:
         for field in form.fields
         if isinstance(field, IndexableField | ComputedField) and (field.indexed or field.unique)
     ]
+
+
+#: Field types (a computed field's result type) a list's quick search can look in.
+SEARCHABLE_TYPES = frozenset({"text", "textarea", "email", "phone"})
 
 
 def field_types(form: FormSpec) -> dict[str, str]:

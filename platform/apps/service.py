@@ -31,6 +31,7 @@ from formloom.platform.apps import changes, repository
 from formloom.platform.apps.definition import load
 from formloom.platform.errors import Conflict, InvalidDefinition, NotFound, shown
 from formloom.platform.models import App, AppVersion
+from formloom.platform.records import search
 from formloom.platform.rules import timers as rule_timers
 
 INDEX_PREFIX = "ix_rec_"
@@ -313,6 +314,7 @@ async def sync_indexes(session: AsyncSession, spec: AppSpec) -> None:
                     f"CREATE INDEX IF NOT EXISTS {name} ON records (({expression}), id) "
                     f"WHERE app = '{spec.key}' AND form = '{form.key}' AND deleted_at IS NULL"
                 )
+    wanted.update(await search.index_statements(session, spec, INDEX_PREFIX))
     existing = await repository.existing_index_names(session, f"{INDEX_PREFIX}{spec.key}__")
     for name in sorted(existing - wanted.keys()):
         await session.execute(text(f"DROP INDEX IF EXISTS {name}"))

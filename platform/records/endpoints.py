@@ -8,13 +8,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
+from formloom.engines.forms.localtime import zone_of
 from formloom.platform.auth.deps import PrincipalDep
 from formloom.platform.auth.principal import Principal
 from formloom.platform.deps import Platform, PlatformDep
 from formloom.platform.errors import BadRequest
 from formloom.platform.i18n import request_locale
+from formloom.platform.records.app_search import MAX_PER_FORM, PER_FORM, search_app
 from formloom.platform.records.related import GROUP_SIZE, MAX_GROUP_SIZE, RelatedReader
 from formloom.platform.records.schemas import (
+    AppSearchOut,
     HistoryEntry,
     QueryBody,
     RecordOut,
@@ -62,6 +65,29 @@ async def _list(p: Platform, who: Principal, app: str, form: str, query: ListQue
     )
 
 
+@router.get("/{app}", response_model=AppSearchOut)
+async def search_app_records(
+    app: str,
+    request: Request,
+    p: PlatformDep,
+    who: PrincipalDep,
+    q: Annotated[str, Query(description="The term, as for a list's `q`.")],
+    limit: Annotated[int, Query(ge=1, le=MAX_PER_FORM, description="Matches per form.")] = PER_FORM,
+    lang: Annotated[str | None, Query(description="Language of titles and labels.")] = None,
+) -> dict[str, Any]:
+    """Search every form of the app the caller may read (the header's search box): the
+    matches grouped by form, in the app's order of forms, best matches first."""
+    async with p.db.transaction(write=False) as session:
+        return await search_app(
+            service_for(p, session, who),
+            app,
+            q,
+            per_form=limit,
+            lang=request_locale(request),
+            zone=zone_of(p.settings.timezone),
+        )
+
+
 @router.get("/{app}/{form}", response_model=RecordPage)
 async def list_records(
     app: str,
@@ -74,6 +100,13 @@ async def list_records(
     cursor: Annotated[str | None, Query(description="From `next_cursor`")] = None,
     fields: Annotated[str | None, Query(description="Comma-separated field keys")] = None,
     count: Annotated[bool, Query(description="Also count all matches")] = False,
+    q: Annotated[
+        str | None,
+        Query(
+            description="Quick search: the form's title and search fields (phone numbers by "
+            "their digits); exact matches first, then prefixes, then the rest."
+        ),
+    ] = None,
 ) -> RecordPage:
     query = ListQuery(
         filter=_parse_filter(filter),
@@ -82,6 +115,7 @@ async def list_records(
         cursor=cursor,
         fields=[f.strip() for f in fields.split(",") if f.strip()] if fields else None,
         count=count,
+        q=q,
     )
     return await _list(p, who, app, form, query)
 
@@ -97,6 +131,7 @@ async def query_records(
         cursor=body.cursor,
         fields=body.fields,
         count=body.count,
+        q=body.q,
     )
     return await _list(p, who, app, form, query)
 

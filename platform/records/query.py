@@ -42,6 +42,8 @@ class ListQuery:
     cursor: str | None = None
     fields: list[str] | None = None
     count: bool = False
+    #: A quick-search term (platform/records/search.py); blank: none.
+    q: str | None = None
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,26 @@ class QueryBody(BaseModel):
     cursor: str | None = Field(default=None, description="`next_cursor` of the previous page.")
     fields: list[str] | None = Field(default=None, description="Field keys to return.")
     count: bool = Field(default=False, description="Also count all matches (true/false).")
+    q: str | None = Field(default=None, description="A quick-search term, as for the list.")
+
+
+class SearchHit(BaseModel):
+    id: str
+    title: str
+    href: str = Field(description="The record's page.")
+
+
+class SearchGroup(BaseModel):
+    form: str
+    label: str
+    items: list[SearchHit] = Field(description="Best matches first.")
+    more: bool = Field(description="More records of this form match.")
+    list_href: str = Field(description="The form's list, searched for the same term.")
+
+
+class AppSearchOut(BaseModel):
+    q: str
+    groups: list[SearchGroup] = Field(description="Forms with matches, in the app's order.")
 
 
 class HistoryEntry(BaseModel):

@@ -53,7 +53,7 @@ from formloom.platform.models import SYSTEM_COLUMNS, Record, RecordHistory
 from formloom.platform.permissions import guard
 from formloom.platform.permissions.expressions import hidden_reads, probe_audit
 from formloom.platform.records import cursor as keyset
-from formloom.platform.records import repository
+from formloom.platform.records import repository, search
 from formloom.platform.records.access import Grants, filter_target, iso, record_out
 from formloom.platform.records.claims import check_unique, claims_of, unique_race
 from formloom.platform.records.ids import is_id, new_id
@@ -676,6 +676,12 @@ class RecordService:
                     ],
                     audit=probe_audit(app, form, read_hidden, "filter") if read_hidden else None,
                 ) from None
+        term = search.parse_term(query.q) if query.q else None
+        searched = None
+        if term is not None:
+            # hidden fields are left out of the search itself, not just of the output
+            searched = search.compile_search(spec, self.dialect, access.hidden, term)
+            conditions.append(searched.condition)
         total = await repository.count(self.session, conditions) if query.count else None
         try:
             keys = sort_keys(target, query.sort)
@@ -685,8 +691,13 @@ class RecordService:
             if probed:
                 problem.audit = probe_audit(app, form, probed, "sort")
             raise
-        sort_text = ",".join(("-" if k.descending else "") + k.name for k in keys)
         scope = f"records:{app}/{form}"
+        if searched is not None and term is not None:
+            # exact matches first, then prefixes, then the rest, each in the list's order
+            rank = keyset.SortKey("_rank", False, searched.rank, nullable=False, kind="integer")
+            keys = [rank, *keys]
+            scope += f"?q={term.text}|{term.phone or ''}"
+        sort_text = ",".join(("-" if k.descending else "") + k.name for k in keys)
         page_conditions = list(conditions)
         if query.cursor:
             values = keyset.decode(
