@@ -38,6 +38,7 @@ from formloom.engines.apps.checks import (
 )
 from formloom.engines.apps.permissions import row_filter_problems
 from formloom.engines.apps.spec import AppSpec
+from formloom.engines.apps.zones import zone_problems
 from formloom.engines.flows.check import check as check_flows
 from formloom.engines.forms import field_types
 from formloom.engines.reports.definition import report_problems
@@ -206,6 +207,7 @@ def load(document: Any) -> AppSpec:
                 [role.key for role in app.roles],
             )
         ]
+        + zone_problems(app.zone, app.forms)
         + [
             DefinitionProblem(path=pointer, code=code, message=message)
             for pointer, code, message in report_problems(

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from formloom.engines.apps.permissions import PermissionSpec
+from formloom.engines.apps.zones import ZoneSpec
 from formloom.engines.flows.calendar import CalendarSpec
 from formloom.engines.flows.spec import FlowSpec
 from formloom.engines.forms import FormSpec, Label
@@ -141,6 +142,13 @@ class AppSpec(BaseModel):
         description="The business calendar (working days and hours, holidays, make-up "
         "working days) that flows count working days and hours on; without one every hour "
         "counts.",
+    )
+    zone: ZoneSpec | None = Field(
+        default=None,
+        description='Where a record\'s time zone comes from, e.g. {"field": '
+        '"branch.timezone"}: records of forms with that relation use the zone of the '
+        "record it points at (timers, messages, pages); others the deployment's "
+        "(docs/time-zones.md).",
     )
     reports: list[ReportSpec] = Field(
         default_factory=list,

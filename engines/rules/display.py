@@ -25,6 +25,11 @@ Formats authors choose (filters, rendered in the message's locale)
     names the zone (``Asia/Shanghai``). A date (not an instant) takes the same filters
     without a time of day.
 
+A record in another zone than the deployment's (a branch elsewhere, docs/time-zones.md)
+is rendered in its own zone with ``named=True``: its instants and the ``datetime`` and
+``time`` filters name the zone after the time (``2026-12-05 10:00 (Asia/Urumqi)``, ``10:00
+(Asia/Urumqi)``) unless the format names it already (``%Z``); dates are not named.
+
 Texts for machines (webhook bodies and headers) are rendered without a zone and keep the
 stored form; so is anything rendered by a caller that passes no zone.
 """
@@ -44,27 +49,32 @@ __all__ = ["LocalTime", "format_date", "format_datetime_as", "format_time", "loc
 
 class LocalTime(str):
     """An instant as the clinic reads it: the string is the local text (``2026-12-03
-    17:00``); :attr:`moment` is the aware datetime in the clinic's zone, for the filters.
-    Two of them compare as their instants do (same zone: the texts sort the same way)."""
+    17:00``; ``named``: ``2026-12-03 17:00 (Asia/Urumqi)``); :attr:`moment` is the aware
+    datetime in the clinic's zone, for the filters. Two of them compare as their instants
+    do (same zone: the texts sort the same way)."""
 
     moment: datetime
 
-    def __new__(cls, moment: datetime) -> LocalTime:
-        made = super().__new__(cls, moment.strftime("%Y-%m-%d %H:%M"))
+    def __new__(cls, moment: datetime, named: bool = False) -> LocalTime:
+        text = moment.strftime("%Y-%m-%d %H:%M")
+        if named and moment.tzinfo is not None:
+            text = f"{text} ({zone_name(moment.tzinfo)})"
+        made = super().__new__(cls, text)
         made.moment = moment
         return made
 
 
-def localise(value: Any, zone: tzinfo) -> Any:
+def localise(value: Any, zone: tzinfo, named: bool = False) -> Any:
     """``value`` (a template context) with every stored instant in it made a
-    :class:`LocalTime` in ``zone``; containers are copied, not changed."""
+    :class:`LocalTime` in ``zone`` (``named``: its text names the zone); containers are
+    copied, not changed."""
     if isinstance(value, str):
         moment = instant_of(value)
-        return value if moment is None else LocalTime(moment.astimezone(zone))
+        return value if moment is None else LocalTime(moment.astimezone(zone), named)
     if isinstance(value, Mapping):
-        return {key: localise(item, zone) for key, item in value.items()}
+        return {key: localise(item, zone, named) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [localise(item, zone) for item in value]
+        return [localise(item, zone, named) for item in value]
     return value
 
 
@@ -148,11 +158,17 @@ def _moment(value: Any, zone: tzinfo | None) -> datetime | date | None:
     return parse_date(value) if isinstance(value, str) else None
 
 
+def _naming(pattern: str, named: bool) -> str:
+    """``pattern`` followed by the zone's name when it is to be named and does not name it."""
+    return f"{pattern} (%Z)" if named and "%Z" not in pattern else pattern
+
+
 def format_datetime_as(
-    value: Any, pattern: str | None, locale: str, zone: tzinfo | None = None
+    value: Any, pattern: str | None, locale: str, zone: tzinfo | None = None, named: bool = False
 ) -> Any:
     """The ``datetime`` filter: ``value`` in ``pattern`` (``None``: ``YYYY-MM-DD HH:MM``;
-    ``"long"``: the locale's long form); a value that is no date or time is given back."""
+    ``"long"``: the locale's long form); a value that is no date or time is given back.
+    ``named``: an instant's text names its zone (a date's does not)."""
     moment = _moment(value, zone)
     if moment is None:
         return value
@@ -162,10 +178,14 @@ def format_datetime_as(
         long_both, long_date = _LONG[_language(locale)]
         pattern = long_both if isinstance(moment, datetime) else long_date
     own_zone = moment.tzinfo if isinstance(moment, datetime) else zone
+    if isinstance(moment, datetime):
+        pattern = _naming(pattern, named)
     return _strftime(moment, pattern, locale, own_zone or zone)
 
 
-def format_date(value: Any, pattern: str | None, locale: str, zone: tzinfo | None = None) -> Any:
+def format_date(
+    value: Any, pattern: str | None, locale: str, zone: tzinfo | None = None, named: bool = False
+) -> Any:
     """The ``date`` filter: the calendar date (of an instant: in the clinic's zone)."""
     moment = _moment(value, zone)
     if moment is None:
@@ -176,9 +196,12 @@ def format_date(value: Any, pattern: str | None, locale: str, zone: tzinfo | Non
     return _strftime(day, pattern or "%Y-%m-%d", locale, zone)
 
 
-def format_time(value: Any, pattern: str | None, locale: str, zone: tzinfo | None = None) -> Any:
-    """The ``time`` filter: the wall-clock time of an instant (``17:00``)."""
+def format_time(
+    value: Any, pattern: str | None, locale: str, zone: tzinfo | None = None, named: bool = False
+) -> Any:
+    """The ``time`` filter: the wall-clock time of an instant (``17:00``; ``named``:
+    ``17:00 (Asia/Urumqi)``)."""
     moment = _moment(value, zone)
     if not isinstance(moment, datetime):
         return value
-    return _strftime(moment, pattern or "%H:%M", locale, zone)
+    return _strftime(moment, _naming(pattern or "%H:%M", named), locale, zone)

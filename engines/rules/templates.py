@@ -44,19 +44,20 @@ __all__ = [
 
 _ENVIRONMENT = SandboxedEnvironment(autoescape=False, undefined=StrictUndefined)
 
-#: The locale and zone of the text being rendered, for the filters (rendering is
-#: synchronous, so this is the render in progress; outside one: English, no zone).
-_RENDERING: ContextVar[tuple[str, tzinfo | None]] = ContextVar(
-    "formloom_rendering", default=("en", None)
+#: The locale and zone of the text being rendered, and whether times name the zone, for
+#: the filters (rendering is synchronous, so this is the render in progress; outside one:
+#: English, no zone).
+_RENDERING: ContextVar[tuple[str, tzinfo | None, bool]] = ContextVar(
+    "formloom_rendering", default=("en", None, False)
 )
 
 
 def _time_filter(
-    format_as: Callable[[Any, str | None, str, tzinfo | None], Any],
+    format_as: Callable[[Any, str | None, str, tzinfo | None, bool], Any],
 ) -> Callable[..., Any]:
     def apply(value: Any, pattern: str | None = None) -> Any:
-        locale, zone = _RENDERING.get()
-        return format_as(value, pattern, locale, zone)
+        locale, zone, named = _RENDERING.get()
+        return format_as(value, pattern, locale, zone, named)
 
     return apply
 
@@ -88,12 +89,16 @@ def render_template(
     context: Mapping[str, Any],
     locale: str = "en",
     zone: str | tzinfo | None = None,
+    *,
+    named: bool = False,
 ) -> str:
     """Render the template for ``locale`` (falling back to ``en``, then to the first one).
 
     ``zone`` (the clinic's, for a text a person reads): every stored UTC instant in the
     context reads as that zone's wall clock (``2026-12-03 17:00``), and the time filters
-    format in it. Without one, values are rendered as stored.
+    format in it. Without one, values are rendered as stored. ``named`` (the record's zone
+    is not the deployment's): instants and times name the zone (``2026-12-05 10:00
+    (Asia/Urumqi)``, :mod:`.display`).
 
     Raises jinja2's errors (``UndefinedError``, ``SecurityError``, ...) for the caller to
     record; nothing is sent or read here.
@@ -104,11 +109,11 @@ def render_template(
         chosen = text.get(locale) or text.get("en") or next(iter(text.values()), "")
     template = _compiled(chosen)
     clinic = zone_of(zone) if zone is not None else None
-    token = _RENDERING.set((locale, clinic))
+    token = _RENDERING.set((locale, clinic, named and clinic is not None))
     try:
         if clinic is None:
             return template.render(**context)
-        return template.render(**localise(context, clinic))
+        return template.render(**localise(context, clinic, named))
     finally:
         _RENDERING.reset(token)
 

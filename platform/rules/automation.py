@@ -17,7 +17,12 @@ the plan says, in the write's unit of work:
   logged, so the rule log and plan dumps never hold it (they show the link id);
 * outbound actions (``notify``, ``webhook``) become outbox rows, delayed actions become
   timers — both committed with the write, carried out later by the worker;
-* date-relative rules keep one timer per record, moved when its date field changes;
+* date-relative rules keep one timer per record, moved when its date field changes or
+  the record moves to another zone (its zone relation, e.g. ``branch``, changes);
+* times are the record's: the event's zone and the texts' zone are the record's zone
+  (:mod:`.zones`: its branch's, else the deployment's); texts in a zone other than the
+  deployment's name it. Outbox messages and delayed actions keep the zone they were
+  planned in (``payload["zone"]``);
 * every rule that ran is logged in ``rule_runs``, with how long it took: the engine reads no
   clock, so each rule is timed here, around the engine's step for it (:func:`measured_plan`).
 
@@ -79,7 +84,7 @@ from formloom.platform.models.flow import TaskCandidate
 from formloom.platform.models.public_link import PublicLink
 from formloom.platform.records.ids import new_id
 from formloom.platform.records.watchers import flow_starter
-from formloom.platform.rules import related
+from formloom.platform.rules import related, zones
 
 
 class RuleApp(Protocol):
@@ -140,8 +145,7 @@ class RuleCascadeTooDeep(Unprocessable):
 
 def zone_of(now: datetime) -> str:
     """The clinic's zone: the platform clock gives ``now`` in it."""
-    zone = now.tzinfo
-    return zone.key if isinstance(zone, ZoneInfo) else "UTC"
+    return zones.home_zone(now)
 
 
 def app_locale(installed: RuleApp) -> str:
@@ -200,7 +204,13 @@ async def plan_write(
 ) -> MeasuredPlan | None:
     """The plan of the form's rules for a write, or ``None`` when no rule listens (the
     common case costs one dict lookup). The related records the rules read are loaded
-    first (platform/rules/related.py; nothing when they read none)."""
+    first (platform/rules/related.py; nothing when they read none), and the event is in
+    the record's zone (:mod:`.zones`). A record holding a zone (a branch) must hold a
+    valid one: that is checked first, whether rules listen or not."""
+    if kind != "deleted":
+        zones.check_zone_values(
+            records.session, installed, form, record_id, data, app_locale(installed)
+        )
     rules = installed.rules.for_event(form, kind)
     if not rules:
         return None
@@ -219,7 +229,7 @@ async def plan_write(
         record_id=record_id,
         old=old,
         user=records.principal.context(installed.key),
-        zone=zone_of(records.now),
+        zone=await zones.record_zone(records.session, installed, form, data, zone_of(records.now)),
         occurrence=str(version),
         cascade=records.cascade,
         related=loaded,
@@ -267,9 +277,13 @@ async def carry_out(
     form: str,
     record_id: str,
 ) -> None:
-    """Everything but ``set``/``reject`` of a write's plan, and its log."""
+    """Everything but ``set``/``reject`` of a write's plan, and its log. Texts are in the
+    zone of the record as stored (a rule may have set its branch)."""
+    zone = await zones.record_zone(
+        records.session, installed, form, plan.record, zone_of(records.now)
+    )
     for action in plan.actions:
-        await run_action(records, installed, action, form=form, record_id=record_id)
+        await run_action(records, installed, action, form=form, record_id=record_id, zone=zone)
     await log_runs(records, plan, form=form, record_id=record_id, notes=_take_notes(records))
 
 
@@ -281,9 +295,11 @@ async def run_action(
     form: str,
     record_id: str | None,
     delayed: bool = True,
+    zone: str | None = None,
 ) -> None:
     """One planned action: sync ones now, outbound ones to the outbox, delayed ones to a
-    timer (``delayed=False`` when a timer fires it)."""
+    timer (``delayed=False`` when a timer fires it). ``zone``: the record's, for the texts
+    people read (none: the deployment's)."""
     session = records.session
     app = installed.key
     action = _with_links(session, action)
@@ -298,7 +314,7 @@ async def run_action(
                 form=form,
                 record_id=record_id,
                 due_at=action.due,
-                payload=action_timer_payload(action, records),
+                payload=action_timer_payload(action, records, zone),
                 status="pending",
                 attempts=0,
                 created_at=records.now,
@@ -307,7 +323,9 @@ async def run_action(
         return
     match action:
         case PlannedNotify() | PlannedWebhook():
-            session.add(OutboxMessage(**outbox_values(app, action, records.now, form, record_id)))
+            session.add(
+                OutboxMessage(**outbox_values(app, action, records.now, form, record_id, zone))
+            )
         case PlannedReject():
             pass  # decided before the write (check_rejections)
         case PlannedSet():
@@ -332,7 +350,7 @@ async def run_action(
         case PlannedCreateLink():
             await create_link(records, installed, action)
         case PlannedTask():
-            task = task_row(installed, action, records.now)
+            task = task_row(installed, action, records.now, zone)
             session.add(task)
             # who may act on it, as the inbox reads it (the same table as flow tasks)
             for kind, value in (("role", task.role), ("user", task.assignee)):
@@ -421,13 +439,19 @@ async def create_link(records: RuleRecords, installed: RuleApp, action: PlannedC
     return url
 
 
-def action_timer_payload(action: PlannedAction, records: RuleRecords) -> dict[str, Any]:
-    """A delayed action's timer payload: the action in its stored format, and the cascade
-    it was planned in (its writes continue that chain when it fires)."""
-    return {
+def action_timer_payload(
+    action: PlannedAction, records: RuleRecords, zone: str | None = None
+) -> dict[str, Any]:
+    """A delayed action's timer payload: the action in its stored format, the cascade it
+    was planned in (its writes continue that chain when it fires) and the record's zone
+    when it is not the deployment's (its texts are read there)."""
+    payload: dict[str, Any] = {
         "action": action.to_dict(),
         "cascade": [list(link) for link in records.cascade.chain],
     }
+    if zone is not None and zone != zone_of(records.now):
+        payload["zone"] = zone
+    return payload
 
 
 def timer_action(payload: Mapping[str, Any]) -> PlannedAction:
@@ -441,9 +465,14 @@ def outbox_values(
     now: datetime,
     form: str,
     record_id: str | None,
+    zone: str | None = None,
 ) -> dict[str, Any]:
     """An outbox row for an outbound action. The payload holds the action in its stored
-    format and the record it was planned for (:func:`outbox_action` reads it back)."""
+    format and the record it was planned for (:func:`outbox_action` reads it back), and
+    the record's zone when it is not the deployment's (the texts are read there)."""
+    payload: dict[str, Any] = {"action": action.to_dict(), "form": form, "record_id": record_id}
+    if zone is not None and zone != zone_of(now):
+        payload["zone"] = zone
     return {
         "id": new_id(),
         "app": app,
@@ -451,7 +480,7 @@ def outbox_values(
         "kind": action.type,
         "channel": action.channel if isinstance(action, PlannedNotify) else None,
         "idempotency_key": action.idempotency_key,
-        "payload": {"action": action.to_dict(), "form": form, "record_id": record_id},
+        "payload": payload,
         "status": "pending",
         "attempts": 0,
         "next_attempt_at": now,
@@ -491,27 +520,37 @@ def outbox_action(
     return action
 
 
-def _render_or_raw(text: Any, context: Mapping[str, Any], locale: str, zone: str) -> str | None:
+def _render_or_raw(
+    text: Any, context: Mapping[str, Any], locale: str, zone: str, named: bool = False
+) -> str | None:
     """A task's title or description: rendered now (a task is for people to read: times
-    in the clinic's ``zone``). A template that fails keeps its raw text, so the write
-    never fails on wording."""
+    in the record's ``zone``, ``named`` when it is not the deployment's). A template that
+    fails keeps its raw text, so the write never fails on wording."""
     if text is None:
         return None
     try:
-        return render_template(text, context, locale, zone)
+        return render_template(text, context, locale, zone, named=named)
     except Exception:  # noqa: BLE001 - any template failure; the task still gets made
         return label_text(text, locale)
 
 
-def task_row(installed: RuleApp, action: PlannedTask, now: datetime) -> Task:
+def task_row(
+    installed: RuleApp, action: PlannedTask, now: datetime, zone: str | None = None
+) -> Task:
+    """The task of a ``create_task`` action, its texts in ``zone`` (the record's; none:
+    the deployment's), naming it when it is not the deployment's."""
     locale = app_locale(installed)
     context = action.context
     user = action.user
+    home = zone_of(now)
+    zone = zone or home
+    named = zone != home
+    title = _render_or_raw(action.title, context, locale, zone, named)
     return Task(
         id=new_id(),
         app=installed.key,
-        title=(_render_or_raw(action.title, context, locale, zone_of(now)) or action.rule)[:500],
-        description=_render_or_raw(action.description, context, locale, zone_of(now)),
+        title=(title or action.rule)[:500],
+        description=_render_or_raw(action.description, context, locale, zone, named),
         role=action.role,
         assignee=str(user) if user is not None else None,
         form=action.form,
@@ -626,11 +665,20 @@ async def move_date_timers(
     ``changed=None`` means a new record (every date rule of the form); ``data=None`` a
     deleted one (its timers go). A due moment already past is armed anyway and fires on
     the next tick (a late entry still gets its reminder, as a past timer date in Camunda
-    fires at once)."""
+    fires at once). Moments are on the record's clock (:mod:`.zones`): a record moved to
+    another branch has every date timer of its form moved too."""
+    changed = None if changed is None else list(changed)
     index = installed.rules
+    source = zones.source_of(installed)
+    rezoned = (
+        changed is not None
+        and source is not None
+        and source.target_of(form) is not None
+        and source.relation in changed
+    )
     rules = (
         index.date_rules(form)
-        if changed is None or data is None
+        if changed is None or data is None or rezoned
         else index.date_rules_watching(form, changed)
     )
     if not rules:
@@ -648,7 +696,7 @@ async def move_date_timers(
         for pending in session.new
         if isinstance(pending, Timer) and pending.key in keys
     )
-    zone = ZoneInfo(zone_of(records.now))
+    zone = ZoneInfo(await zones.record_zone(session, installed, form, data, zone_of(records.now)))
     for rule, key in zip(rules, keys, strict=True):
         due = None
         if data is not None:

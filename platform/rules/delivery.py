@@ -92,12 +92,18 @@ class Message:
 
 
 def render(
-    text: Any, context: Mapping[str, Any], locale: str, what: str, zone: str | None = None
+    text: Any,
+    context: Mapping[str, Any],
+    locale: str,
+    what: str,
+    zone: str | None = None,
+    named: bool = False,
 ) -> str:
-    """A text rendered; ``zone`` (the clinic's) for a text a person reads, none for a
-    webhook's (machines get the stored UTC form)."""
+    """A text rendered; ``zone`` (the record's) for a text a person reads, none for a
+    webhook's (machines get the stored UTC form); ``named`` when it is not the
+    deployment's zone (times name it)."""
     try:
-        return render_template(text, context, locale, zone)
+        return render_template(text, context, locale, zone, named=named)
     except TemplateError as error:
         raise DeliveryFailed(f"the {what} template failed: {error}", permanent=True) from None
     except Exception as error:  # noqa: BLE001 - a sandboxed template can raise anything
@@ -198,12 +204,20 @@ class Deliverer:
             return await self._gateway(message, action, people), []
         raise DeliveryFailed(f"unknown channel {channel!r}", permanent=True)
 
-    def _texts(self, action: PlannedNotify, recipient: Recipient) -> tuple[str | None, str]:
+    def _texts(
+        self, message: Message, action: PlannedNotify, recipient: Recipient
+    ) -> tuple[str | None, str]:
         context = action.context
         subject = action.subject
-        zone = self.settings.timezone
-        title = render(subject, context, recipient.locale, "subject", zone) if subject else None
-        body = render(action.template, context, recipient.locale, "message", zone)
+        # the record's zone, kept with the message when it is not the deployment's
+        home = self.settings.timezone
+        kept = message.payload.get("zone")
+        zone = kept if isinstance(kept, str) and kept else home
+        named = zone != home
+        title = (
+            render(subject, context, recipient.locale, "subject", zone, named) if subject else None
+        )
+        body = render(action.template, context, recipient.locale, "message", zone, named)
         return title, body
 
     def _in_app(
@@ -213,7 +227,7 @@ class Deliverer:
         for person in people:
             if person.user_id is None:
                 continue
-            subject, body = self._texts(action, person)
+            subject, body = self._texts(message, action, person)
             notes.append(
                 Notification(
                     id=new_id(),
@@ -241,7 +255,7 @@ class Deliverer:
             to = person.address or person.email
             if not to:
                 continue
-            subject, body = self._texts(action, person)
+            subject, body = self._texts(message, action, person)
             letter = EmailMessage()
             letter["From"] = settings.smtp_from
             letter["To"] = to
@@ -288,7 +302,7 @@ class Deliverer:
             to = person.address or person.phone
             if not to:
                 continue
-            subject, body = self._texts(action, person)
+            subject, body = self._texts(message, action, person)
             key = f"{message.key}:{to}"
             await self._post(
                 "POST",

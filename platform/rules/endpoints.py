@@ -32,7 +32,7 @@ from formloom.platform.models.automation import (
 from formloom.platform.permissions import guard
 from formloom.platform.records.access import Grants
 from formloom.platform.records.cursor import decode, encode
-from formloom.platform.rules import automation, related
+from formloom.platform.rules import automation, related, zones
 
 router = APIRouter(prefix="/api/rules", tags=["rules"])
 automation_router = APIRouter(prefix="/api", tags=["rules"])
@@ -125,6 +125,10 @@ async def test_rule(
         hops = related.hops_for(installed.rules, installed.spec, (spec,))
         sight = _sight(who, installed, now, p.db.dialect)
         loaded = await related.load_related(session, app, installed.spec, hops, body.record, sight)
+        # the record's zone (its branch's), as a run would use it
+        zone = await zones.record_zone(
+            session, installed, spec.on.form, body.record, p.settings.timezone
+        )
     kind = body.event or _default_event(spec)
     event = Event(
         app=app,
@@ -135,7 +139,7 @@ async def test_rule(
         record_id=body.record_id,
         old=body.old,
         user=body.user if body.user is not None else who.context(app),
-        zone=p.settings.timezone,
+        zone=zone,
         occurrence="test",
         related=loaded,
     )

@@ -10,6 +10,10 @@ On every import (and rollback, and designer save) of an app:
   discharged; yearly rules arm their next anniversary;
 * timers of rules that were removed, disabled or changed are dropped (pending ones only;
   the history of fired ones stays).
+
+Schedule rules run on the deployment's clock; a date timer's moment is on its record's
+(platform/rules/zones.py, one query per batch of records). An import that adds or changes
+the app's ``zone`` declaration re-arms every date rule, as its moments may move.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from formloom.engines.rules import (
 from formloom.platform.models import Record
 from formloom.platform.models.automation import Timer
 from formloom.platform.records.ids import new_id
+from formloom.platform.rules import zones
 from formloom.platform.rules.automation import RuleApp, date_timer_values, zone_of
 
 BATCH = 1_000
@@ -73,19 +78,20 @@ async def sync(
     before = {rule.key: rule for rule in previous.spec.rules} if previous else {}
     after = {rule.key: rule for rule in installed.spec.rules}
     timed = (ScheduleTrigger, DateTrigger)
+    rezoned = previous is not None and _zone(previous) != _zone(installed)
     stale: list[str] = []
     fresh: list[RuleSpec] = []
     for key, rule in before.items():
         if not isinstance(rule.on, timed):
             continue
         new = after.get(key)
-        if new is None or _armed(new) != _armed(rule):
+        if new is None or _armed(new) != _armed(rule) or (rezoned and _dated(rule)):
             stale.append(key)
     for key, rule in after.items():
         if not isinstance(rule.on, timed) or not rule.enabled:
             continue
         old = before.get(key)
-        if old is None or _armed(old) != _armed(rule):
+        if old is None or _armed(old) != _armed(rule) or (rezoned and _dated(rule)):
             fresh.append(rule)
     if stale or fresh:
         await session.execute(
@@ -105,7 +111,16 @@ async def sync(
                     insert(Timer), [schedule_timer_values(installed.key, rule, due, now)]
                 )
         else:
-            await _arm_dates(session, installed.key, rule, now, zone)
+            await _arm_dates(session, installed, rule, now)
+
+
+def _zone(installed: RuleApp) -> Any:
+    zone = getattr(installed.spec, "zone", None)
+    return zone.model_dump(mode="json") if zone is not None else None
+
+
+def _dated(rule: RuleSpec) -> bool:
+    return isinstance(rule.on, DateTrigger)
 
 
 async def rearm_dates(session: AsyncSession, installed: RuleApp, now: datetime) -> None:
@@ -121,14 +136,17 @@ async def rearm_dates(session: AsyncSession, installed: RuleApp, now: datetime) 
             Timer.app == installed.key, Timer.kind == "date", Timer.status == "pending"
         )
     )
-    zone = ZoneInfo(zone_of(now))
     for rule in rules:
-        await _arm_dates(session, installed.key, rule, now, zone)
+        await _arm_dates(session, installed, rule, now)
 
 
 async def _arm_dates(
-    session: AsyncSession, app: str, rule: RuleSpec, now: datetime, zone: ZoneInfo
+    session: AsyncSession, installed: RuleApp, rule: RuleSpec, now: datetime
 ) -> None:
+    """One timer per live record of the rule's form whose moment (on the record's clock)
+    is still to come, a batch of records at a time."""
+    app = installed.key
+    home = zone_of(now)
     form = rule.on.form
     last = ""
     while True:
@@ -148,9 +166,12 @@ async def _arm_dates(
         if not rows:
             return
         values = []
-        for record_id, data in rows:
+        record_zones = await zones.record_zones(
+            session, installed, form, [d for _, d in rows], home
+        )
+        for (record_id, data), zone in zip(rows, record_zones, strict=True):
             try:
-                due = date_due(rule, data, now=now, zone=zone)
+                due = date_due(rule, data, now=now, zone=ZoneInfo(zone))
             except InvalidTiming:
                 continue
             if due is not None and due > now:

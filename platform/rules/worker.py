@@ -21,6 +21,11 @@ catching up and for tests).
   (``outbox_backoff_seconds`` doubling up to ``outbox_backoff_max_seconds``); after
   ``outbox_max_attempts`` — or at once for a permanent failure — the message is ``dead``:
   listed by the API and retried by hand.
+* **Zones.** A date timer's rule runs in its record's zone (platform/rules/zones.py: its
+  branch's, else the deployment's), and a yearly one is re-armed on that clock; a schedule
+  rule's runs are on the deployment's clock, each matching record's event and texts in
+  its own zone (one query per batch of records); a delayed action keeps the zone it was
+  planned in.
 """
 
 from __future__ import annotations
@@ -62,7 +67,7 @@ from formloom.platform.flows.service import FlowService
 from formloom.platform.models import Record
 from formloom.platform.models.automation import OutboxMessage, RuleRunLog, Timer
 from formloom.platform.records.service import RecordService
-from formloom.platform.rules import automation, related
+from formloom.platform.rules import automation, related, zones
 from formloom.platform.rules.delivery import Deliverer, DeliveryFailed, Message
 from formloom.platform.settings import Settings
 
@@ -308,7 +313,7 @@ class Worker:
             action = automation.timer_action(timer.payload)
             await automation.run_action(
                 records, installed, action, form=timer.form or "", record_id=timer.record_id,
-                delayed=False,
+                delayed=False, zone=timer.payload.get("zone"),
             )  # fmt: skip
             timer.status, timer.fired_at = "fired", now
         elif timer.kind == "date":
@@ -343,9 +348,11 @@ class Worker:
         data: Mapping[str, Any],
         now: datetime,
         occurrence: datetime,
+        zone: str,
     ) -> Event:
-        """The event of a timer-fired rule, with the related records it reads loaded as a
-        write's rules get them (platform/rules/related.py; nothing when it reads none)."""
+        """The event of a timer-fired rule in the record's ``zone``, with the related
+        records it reads loaded as a write's rules get them (platform/rules/related.py;
+        nothing when it reads none)."""
         hops = related.hops_for(installed.rules, installed.spec, (rule,), (kind, rule.key))
         loaded = (
             await related.load_related(session, installed.key, installed.spec, hops, data)
@@ -360,7 +367,7 @@ class Worker:
             now=now,
             record_id=record_id,
             user={"username": f"rule:{rule.key}", "roles": [], "is_admin": True},
-            zone=self.settings.timezone,
+            zone=zone,
             occurrence=format_datetime(occurrence),
             cascade=Cascade(self.settings.rule_cascade_depth),
             related=loaded,
@@ -404,20 +411,22 @@ class Worker:
             timer.status = "fired"
             return "fired"
         outcome: Literal["fired", "skipped"] = "fired"
+        zone = await zones.record_zone(
+            session, installed, rule.on.form, record.data, self.settings.timezone
+        )
         if self._too_late(rule, timer, now):
             outcome = "skipped"
         else:
             records = self._records(session, catalog, now, rule.key, None)
             event = await self._event(
-                session, installed, rule, "date", record.id, record.data, now, timer.due_at
-            )
+                session, installed, rule, "date", record.id, record.data, now, timer.due_at,
+                zone,
+            )  # fmt: skip
             plan = automation.measured_plan(event, (rule,))
             await self._apply(records, installed, plan, record.id, record.data)
         following = None
         if rule.on.every_year:
-            following = date_due(
-                rule, record.data, now=max(now, timer.due_at), zone=ZoneInfo(self.settings.timezone)
-            )
+            following = date_due(rule, record.data, now=max(now, timer.due_at), zone=ZoneInfo(zone))
         if following is not None and following > timer.due_at:
             timer.due_at, timer.status, timer.attempts = following, "pending", 0
             timer.created_at = now  # armed again: next year's lateness counts from its moment
@@ -446,9 +455,13 @@ class Worker:
         rows = (await session.execute(statement)).all()
         outbox: list[dict[str, Any]] = []
         runs: list[dict[str, Any]] = []
-        for record_id, data in rows:
+        home = self.settings.timezone
+        record_zones = await zones.record_zones(
+            session, installed, rule.on.form, [data for _, data in rows], home
+        )
+        for (record_id, data), zone in zip(rows, record_zones, strict=True):
             event = await self._event(
-                session, installed, rule, "schedule", record_id, data, now, timer.due_at
+                session, installed, rule, "schedule", record_id, data, now, timer.due_at, zone
             )
             plan = automation.measured_plan(event, (rule,))
             logged = automation.run_log_values(plan, form=rule.on.form, record_id=record_id, at=now)
@@ -462,7 +475,7 @@ class Worker:
                 else:
                     others.append(action)
             outbox += [
-                automation.outbox_values(installed.key, action, now, rule.on.form, record_id)
+                automation.outbox_values(installed.key, action, now, rule.on.form, record_id, zone)
                 for action in messages
             ]
             extra = automation.set_values(plan, data)
@@ -471,7 +484,7 @@ class Worker:
                 await acting.update(installed.key, rule.on.form, record_id, extra, if_match=None)
             for action in others:
                 await automation.run_action(
-                    records, installed, action, form=rule.on.form, record_id=record_id
+                    records, installed, action, form=rule.on.form, record_id=record_id, zone=zone
                 )
         await self._insert_ignoring_duplicates(session, OutboxMessage, outbox)
         for start in range(0, len(runs), 5_000):
