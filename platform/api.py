@@ -36,6 +36,7 @@ from formloom.platform.web.pages import UI
 from formloom.platform.web.pages import router as pages_router
 from formloom.platform.web.public import router as public_router
 from formloom.platform.web.runtime import router as runtime_router
+from formloom.platform.web.tasks import router as tasks_router
 from formloom.platform.webhooks.endpoints import router as webhooks_router
 
 VERSION = "0.1.0"
@@ -108,6 +109,7 @@ def create_app(
     app.include_router(export_router)
     app.include_router(pages_router)
     app.include_router(designer_router)
+    app.include_router(tasks_router)
     app.include_router(runtime_router)
     app.include_router(public_router)
     app.mount("/static", StaticFiles(directory=str(UI / "static")), name="static")

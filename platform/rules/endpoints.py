@@ -364,3 +364,20 @@ async def mark_read(note_id: str, p: PlatformDep, who: PrincipalDep) -> None:
             found = await session.get(Notification, note_id[:32])
             if found is None or found.user_id != who.user_id:
                 raise NotFound(f"No notification '{note_id[:40]}'.")
+
+
+@automation_router.post("/notifications/read-all")
+async def mark_all_read(p: PlatformDep, who: PrincipalDep) -> dict[str, int]:
+    """Mark every unread notification of the caller read (within a token's app scope);
+    answers how many were marked."""
+    guard.require_app(who, None)
+    if who.user_id is None:
+        raise BadRequest("Only users have an inbox.")
+    statement = update(Notification).where(
+        Notification.user_id == who.user_id, Notification.read_at.is_(None)
+    )
+    if who.app_scope is not None:
+        statement = statement.where(Notification.app == who.app_scope)
+    async with p.db.transaction() as session:
+        done = await session.execute(statement.values(read_at=p.clock.now()))
+    return {"marked": int(done.rowcount or 0)}  # type: ignore[attr-defined]
