@@ -95,6 +95,7 @@ async def export_csv(
     sort: Annotated[str, Query(description="e.g. `-created_at,name`")] = "-id",
     fields: Annotated[str | None, Query(description="Comma-separated field keys")] = None,
     drill: Annotated[str | None, Query(description="A report cell's drill-down")] = None,
+    q: Annotated[str | None, Query(description="The list's quick-search term")] = None,
 ) -> StreamingResponse:
     """The records of a form matching a filter, as CSV (UTF-8 with BOM), every page."""
     lang = request_locale(request)
@@ -110,7 +111,9 @@ async def export_csv(
         installed, spec = await records.load_form(app, form)
         access = records.allowed(installed, form, "read")
         condition, _ = await listing.combined_filter(records, app, parsed_drill, rule)
-        query = ListQuery(filter=condition, sort=sort, limit=records.max_page_size, fields=chosen)
+        query = ListQuery(
+            filter=condition, sort=sort, limit=records.max_page_size, fields=chosen, q=q
+        )
         first = await records.list(app, form, query)
     keys = (
         chosen

@@ -43,6 +43,7 @@ from formloom.platform.errors import BadRequest, Forbidden, Problem
 from formloom.platform.i18n import Translator, request_locale
 from formloom.platform.models import SYSTEM_COLUMNS
 from formloom.platform.permissions import guard
+from formloom.platform.records import search
 from formloom.platform.records.ids import is_id
 from formloom.platform.records.related import RelatedReader, local_text
 from formloom.platform.records.service import ListQuery, RecordService, iso, service_for
@@ -230,12 +231,13 @@ async def app_home(app: str, request: Request, p: PlatformDep, who: PrincipalDep
 async def _list_context(
     request: Request, p: Platform, who: Principal, app: str, form: str, params: ListParams
 ) -> dict[str, Any]:
-    filter, sort, cursor, drill, limit = (
+    filter, sort, cursor, drill, limit, q = (
         params.filter,
         params.sort,
         params.cursor,
         params.drill,
         params.limit,
+        params.q,
     )
     lang = request_locale(request)
     zone = clinic_zone(p)
@@ -253,10 +255,12 @@ async def _list_context(
         error = None
         try:
             page = await records.list(
-                app, form, ListQuery(filter=condition, sort=sort, limit=limit, cursor=cursor)
+                app,
+                form,
+                ListQuery(filter=condition, sort=sort, limit=limit, cursor=cursor, q=q),
             )
         except BadRequest as problem:
-            if not (filter or sort != DEFAULT_SORT or cursor):
+            if not (filter or sort != DEFAULT_SORT or cursor or q):
                 raise
             # the caller's own filter or sort is refused: say why on the page (and audit a
             # probe of hidden fields as the API does)
@@ -322,7 +326,7 @@ async def _list_context(
         {"key": "created_by", "label": t("Created by"), "type": "text"},
     ]
     next_cursor = page.next_cursor if page is not None else None
-    base = {k: v for k, v in (("filter", filter), ("sort", sort), ("drill", drill)) if v}
+    base = {k: v for k, v in (("q", q), ("filter", filter), ("sort", sort), ("drill", drill)) if v}
     if limit != PAGE_ROWS:
         base["limit"] = str(limit)
     if base.get("sort") == DEFAULT_SORT:
@@ -346,6 +350,12 @@ async def _list_context(
         and title_field.field_type not in ("multiselect", "file", "image")
         else None,
         "filter": filter or "",
+        "q": q or "",
+        "search_fields": [
+            field_label(f, lang)
+            for key, _kind in search.search_fields(spec)
+            if key not in access.hidden and (f := spec.field(key)) is not None
+        ],
         "drill": drill or "",
         "error": error,
         "capped": listing.MAX_RELATED_IDS if capped else None,
@@ -371,6 +381,7 @@ SortParam = Annotated[str, Query(description="e.g. `-created_at,name`")]
 CursorParam = Annotated[str | None, Query(description="A page cursor")]
 DrillParam = Annotated[str | None, Query(description="A drill-down from a report cell")]
 LimitParam = Annotated[int | None, Query(description="Rows per page")]
+SearchParam = Annotated[str | None, Query(description="A quick-search term")]
 
 
 @dataclass(frozen=True)
@@ -382,6 +393,7 @@ class ListParams:
     cursor: str | None
     drill: str | None
     limit: int | None
+    q: str | None = None
 
 
 def _list_params(
@@ -390,8 +402,9 @@ def _list_params(
     cursor: CursorParam = None,
     drill: DrillParam = None,
     limit: LimitParam = None,
+    q: SearchParam = None,
 ) -> ListParams:
-    return ListParams(filter, sort, cursor, drill, limit)
+    return ListParams(filter, sort, cursor, drill, limit, q)
 
 
 ListParamsDep = Annotated[ListParams, Depends(_list_params)]

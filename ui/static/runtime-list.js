@@ -1,4 +1,5 @@
-// A form's list page: the filter bar (it builds the same JsonLogic the record API's list
+// A form's list page: the quick search (results as you type, the same `q` as the record
+// API's, docs/filters.md), the filter bar (it builds the same JsonLogic the record API's list
 // filter takes, docs/filters.md), the column picker (remembered per user and form in
 // localStorage), "load more" over the API's keyset cursors, the exact count when the page
 // could only say "1,000+", and times on the clinic's clock (form-values.js), whatever the
@@ -110,6 +111,7 @@ function restore(filter) {
 }
 
 function go(params) {
+  if (meta.q) params = { q: meta.q, ...params };
   const url = new URL(window.location.href);
   url.search = "";
   for (const [key, value] of Object.entries(params)) if (value) url.searchParams.set(key, value);
@@ -193,9 +195,11 @@ picker.addEventListener("keydown", (event) => {
 
 // -- load more -----------------------------------------------------------------------------------
 
-const more = document.querySelector("[data-testid=load-more]");
-if (more) {
-  more.addEventListener("click", async (event) => {
+const pager = document.querySelector("nav.pager");
+pager.addEventListener("click", async (event) => {
+  const more = event.target.closest("[data-testid=load-more]");
+  if (!more) return;
+  {
     event.preventDefault();
     more.setAttribute("aria-busy", "true");
     const params = new URLSearchParams(more.getAttribute("href").replace(/^\?/, ""));
@@ -216,20 +220,110 @@ if (more) {
       more.remove();
     }
     firstNew?.focus();
-  });
-}
+  }
+});
 
 // -- the exact count, when the page could only say "1,000+" ------------------------------------
 
 const count = document.querySelector("[data-testid=count]");
-if (count?.dataset.more === "true" && !meta.drill) {
+
+export function recordCount(n, more = false) {
+  if (more) return t("{n}+ records", { n: n.toLocaleString() });
+  return n === 1 ? t("1 record") : t("{n} records", { n: n.toLocaleString() });
+}
+
+function exactCount() {
+  if (count?.dataset.more !== "true" || meta.drill) return;
   const body = { count: true, limit: 1, fields: [] };
   if (meta.filter) body.filter = JSON.parse(meta.filter);
+  if (meta.q) body.q = meta.q;
+  const asked = meta.q;
   api(`/api/records/${meta.app}/${meta.form}/query`, { method: "POST", body })
     .then(({ data }) => {
+      if (asked !== meta.q) return; // the term changed meanwhile
       count.dataset.count = String(data.count);
       count.dataset.more = "false";
-      count.textContent = t("{n} records", { n: data.count.toLocaleString() });
+      count.textContent = recordCount(data.count);
     })
     .catch(() => {});
+}
+exactCount();
+
+// -- quick search ---------------------------------------------------------------------------
+// Typing searches (a quarter of a second after the last key): the rows come from the same
+// HTML rows endpoint as "load more", and the address keeps the term (?q=), so a search can
+// be bookmarked, reloaded and exported. Without scripts the box is a plain GET form.
+
+const searchForm = document.querySelector("[data-testid=list-search]");
+const searchInput = searchForm?.querySelector("input[name=q]");
+const empty = document.querySelector("[data-testid=empty]");
+const emptyFirst = empty && !meta.q ? [...empty.childNodes].map((node) => node.cloneNode(true)) : null;
+let searchTimer = null;
+let searchSeq = 0;
+
+function listParams(q) {
+  const params = new URLSearchParams();
+  if (q) params.set("q", q);
+  if (meta.filter) params.set("filter", meta.filter);
+  if (meta.sort && meta.sort !== "-id") params.set("sort", meta.sort);
+  if (meta.drill) params.set("drill", meta.drill);
+  return params;
+}
+
+async function search(q) {
+  const seq = ++searchSeq;
+  const params = listParams(q);
+  table.setAttribute("aria-busy", "true");
+  const answer = await fetch(`/apps/${meta.app}/forms/${meta.form}/rows?${params}`, { headers: { accept: "text/html" } });
+  if (seq !== searchSeq) return; // a later search has started
+  table.removeAttribute("aria-busy");
+  if (!answer.ok) return;
+  meta.q = q;
+  const template = document.createElement("template");
+  template.innerHTML = await answer.text();
+  localTimes(template.content);
+  table.tBodies[0].replaceChildren(template.content);
+  const rows = table.tBodies[0].rows.length;
+  const next = answer.headers.get("X-Next-Cursor");
+  count.dataset.count = String(rows);
+  count.dataset.more = next ? "true" : "false";
+  count.textContent = recordCount(rows, Boolean(next));
+  if (empty) {
+    empty.hidden = rows > 0;
+    if (q) empty.textContent = t("No records match “{q}”.", { q });
+    else if (emptyFirst) empty.replaceChildren(...emptyFirst.map((node) => node.cloneNode(true)));
+  }
+  pager.replaceChildren();
+  if (next) {
+    const more = new URLSearchParams(params);
+    more.set("cursor", next);
+    pager.append(el("a", { class: "button quiet", href: `?${more}`, "data-testid": "load-more", "data-cursor": next, text: t("Load more") }));
+  }
+  const url = new URL(window.location.href);
+  url.search = params.toString();
+  window.history.replaceState(null, "", url.pathname + url.search);
+  const exportUrl = new URL(exportLink.href, window.location.href);
+  if (q) exportUrl.searchParams.set("q", q);
+  else exportUrl.searchParams.delete("q");
+  exportLink.href = exportUrl.pathname + exportUrl.search;
+  exactCount();
+}
+
+if (searchForm) {
+  searchInput.addEventListener("input", () => {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(() => search(searchInput.value.trim()), 250);
+  });
+  searchForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    clearTimeout(searchTimer);
+    search(searchInput.value.trim());
+  });
+  searchInput.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && searchInput.value) {
+      searchInput.value = "";
+      clearTimeout(searchTimer);
+      search("");
+    }
+  });
 }
