@@ -7,7 +7,7 @@ each at its pointer. SQLite and PostgreSQL, with the real worker."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
+from formloom import builtin_apps
 from formloom.platform.apps.service import AppCatalog
 from formloom.platform.db import Database
 from formloom.platform.models.automation import Task, Timer
@@ -22,6 +23,7 @@ from formloom.platform.rules.worker import Worker
 from formloom.platform.settings import Settings
 from tests import factories as f
 from tests.conftest import Users
+from tests.servers import HttpSink, http_sink
 
 from .test_rules_run import rows
 
@@ -271,3 +273,56 @@ async def test_a_select_of_zones_is_a_zone_field(
         client, "appointment", {"name": "Aygul", "branch": kashgar, "starts_at": STARTS}
     )
     assert await due(settings, made["id"]) == datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+
+
+# -- the clinic CRM: a Pudong-like branch in Urumqi ------------------------------------
+
+
+@pytest.fixture
+def gateway() -> Iterator[HttpSink]:
+    with http_sink() as sink:
+        yield sink
+
+
+async def test_the_clinics_reminder_at_a_branch_in_urumqi(
+    client: httpx.AsyncClient, settings: Settings, gateway: HttpSink
+) -> None:
+    answer = await client.post("/api/apps/import", json=builtin_apps.load("clinic_crm"))
+    assert answer.status_code == 201, answer.text
+    local = settings.model_copy(
+        update={"timezone": "Asia/Shanghai", "sms_gateway_url": f"{gateway.url}/sms"}
+    )
+    db = Database(settings.database_url)
+    worker = Worker(db, AppCatalog(), local)
+
+    async def made(form: str, data: dict[str, Any]) -> dict[str, Any]:
+        answer = await client.post(f"/api/records/clinic_crm/{form}", json={"data": data})
+        assert answer.status_code == 201, answer.text
+        return dict(answer.json())
+
+    try:
+        west = await made("branch", {"name": "Kashgar", "code": "KS", "timezone": "Asia/Urumqi"})
+        doctor = await made(
+            "staff", {"name": "Dr. Ma", "role": "doctor", "department": "general",
+                      "branch": west["id"]},
+        )  # fmt: skip
+        patient = await made(
+            "patient", {"name": "Aygul", "phone": "+8613900000001", "consent_marketing": True,
+                        "branch": west["id"]},
+        )  # fmt: skip
+        booked = await made(
+            "appointment", {"patient": patient["id"], "doctor": doctor["id"],
+                            "department": "general", "starts_at": STARTS,
+                            "duration_minutes": 30, "status": "booked"},
+        )  # fmt: skip
+        # the branch came from the patient (a rule), and with it Urumqi's clock
+        assert booked["data"]["branch"] == west["id"]
+        # 18:00 in Shanghai is 16:00 in Urumqi: too early
+        await worker.run_once(datetime(2026, 12, 4, 18, 0, tzinfo=SHANGHAI))
+        assert gateway.requests == []
+        await worker.run_once(datetime(2026, 12, 4, 18, 0, tzinfo=ZoneInfo("Asia/Urumqi")))
+        [text] = gateway.requests
+        assert text.body["to"] == "+8613900000001"
+        assert "tomorrow at 10:00 (Asia/Urumqi) with Dr. Ma" in text.body["text"], text.body
+    finally:
+        await db.dispose()
