@@ -3,9 +3,10 @@
 A form's *search fields* are the ones its definition lists in ``search``, or else its title
 field (its ``title_field``, else its first text field) and every ``indexed`` text, e-mail and
 phone field. A search term matches a record when one of the caller's **visible** search
-fields holds it: text case-insensitively anywhere in the value, phone numbers by their digits
-only — spaces, dashes, brackets, dots and a leading ``+86`` /
-``0086`` do not count, on either side. Matches come exact first, then those that
+fields holds it: text case-insensitively anywhere in the value (a term of one or two
+characters: at the start of the value or of a word in it), phone numbers by their digits
+only — spaces, dashes, brackets, dots and a leading ``+86`` / ``0086`` do not count, on
+either side. Matches come exact first, then those that
 start with the term, then the rest (``rank``), then in the list's own order.
 
 Invariants
@@ -43,6 +44,11 @@ from formloom.platform.errors import BadRequest
 MAX_TERM = 100
 #: Fewest digits a term needs to be looked for in phone numbers.
 MIN_PHONE_DIGITS = 3
+#: Shorter terms match the start of a value or of a word in it, not anywhere: a trigram
+#: index cannot serve "contains" for them, so they would read every row of the form.
+MIN_CONTAINS = 3
+#: China's country prefixes, dropped from the start of phone numbers on both sides.
+COUNTRY_PREFIXES = ("+86", "0086")
 
 SearchKind = Literal["text", "phone"]
 _PHONE_SEPARATORS = " -+()."
@@ -83,14 +89,15 @@ def search_fields(spec: FormSpec) -> list[tuple[str, SearchKind]]:
 
 
 def phone_digits(value: str) -> str:
-    """A phone number as search compares it (the same as the SQL of ``search_expression``)."""
-    digits = value
+    """A phone number as search compares it (the same as the SQL of ``search_expression``):
+    without a leading ``+86`` or ``0086``, then without separators."""
+    digits = value.strip()
+    for prefix in COUNTRY_PREFIXES:
+        if digits.startswith(prefix):
+            digits = digits[len(prefix) :]
+            break
     for separator in _PHONE_SEPARATORS:
         digits = digits.replace(separator, "")
-    if digits.startswith("0086"):
-        return digits[4:]
-    if digits.startswith("86") and len(digits) >= 13:
-        return digits[2:]
     return digits
 
 
@@ -113,9 +120,7 @@ def parse_term(raw: str) -> Term | None:
         return None
     phone = None
     if _PHONE_TERM.match(raw.strip()):
-        # a term that says +86 / 0086 means the country, however few digits follow
-        stripped = re.sub(r"^(\+\s*86|0086)", "", raw.strip())
-        digits = phone_digits(stripped)
+        digits = phone_digits(raw)
         if len(digits) >= MIN_PHONE_DIGITS and digits.isdigit():
             phone = digits
     return Term(raw=raw, text=words, phone=phone)
@@ -132,14 +137,15 @@ def search_expression(dialect: str, key: str, kind: SearchKind) -> str:
     value = _value_sql(dialect, key)
     if kind == "text":
         return f"lower({value})"
-    digits = value
+    # the prefix comes off the stored text first, so the value is read at most three times
+    # and the separators are removed once (five times cheaper on SQLite than the other way)
+    digits = (
+        f"(CASE WHEN {value} LIKE '+86%' THEN substr({value}, 4) "
+        f"WHEN {value} LIKE '0086%' THEN substr({value}, 5) ELSE {value} END)"
+    )
     for separator in _PHONE_SEPARATORS:
         digits = f"replace({digits}, '{separator}', '')"
-    return (
-        f"(CASE WHEN {digits} LIKE '0086%' THEN substr({digits}, 5) "
-        f"WHEN {digits} LIKE '86%' AND length({digits}) >= 13 THEN substr({digits}, 3) "
-        f"ELSE {digits} END)"
-    )
+    return digits
 
 
 def _like_escape(value: str) -> str:
@@ -170,7 +176,11 @@ def compile_search(spec: FormSpec, dialect: str, hidden: frozenset[str], term: T
         escaped = _like_escape(wanted)
         exact.append(expression == literal(wanted))
         prefix.append(expression.like(literal(escaped + "%"), escape="\\"))
-        contains.append(expression.like(literal("%" + escaped + "%"), escape="\\"))
+        if len(wanted) < MIN_CONTAINS:
+            contains.append(prefix[-1])
+            contains.append(expression.like(literal("% " + escaped + "%"), escape="\\"))
+        else:
+            contains.append(expression.like(literal("%" + escaped + "%"), escape="\\"))
     if not contains:
         return Search(condition=false(), rank=literal(2))
     rank = case((or_(*exact), 0), (or_(*prefix), 1), else_=2)
