@@ -508,6 +508,20 @@ def _may_act(task: dict[str, Any], who: Principal) -> bool:
     return who.username in candidates["users"] or bool(roles & set(candidates["roles"]))
 
 
+def step_first(form: dict[str, Any], edit: list[str], t: Translator) -> dict[str, Any]:
+    """The form with the step's fields first, under "This step", and the rest of the record
+    after them, under "The record": what the task asks for is at the top of a long form.
+    Only the order changes (every field stays, so conditions read what they read)."""
+    fields = form.get("fields", [])
+    first = [f for f in fields if f.get("key") in edit]
+    if not first:
+        return form
+    rest = [f for f in fields if f.get("key") not in edit]
+    heading = {"key": "__this_step", "type": "section", "label": t("This step")}
+    record = {"key": "__the_record", "type": "section", "label": t("The record")}
+    return {**form, "fields": [heading, *first, record, *rest]}
+
+
 @router.get("/tasks/{task_id}", response_model=None)
 async def task_page(task_id: str, request: Request, p: PlatformDep, who: PrincipalDep) -> Response:
     """One task: the record in the step's form, the outcomes, the flow's timeline."""
@@ -547,7 +561,7 @@ async def task_page(task_id: str, request: Request, p: PlatformDep, who: Princip
                         access[field.key] = "hidden"
                     elif field.key not in editable:
                         access[field.key] = "read"
-                form = form_document(installed, spec.key, hidden)
+                form = step_first(form_document(installed, spec.key, hidden), task["edit"], t)
                 titles = await listing.titles_for(records, installed, spec, [values], lang, zone)
 
                 def hidden_of(target: str) -> frozenset[str] | None:

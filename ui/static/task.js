@@ -32,6 +32,12 @@ const handle =
     : null;
 const start = handle ? handle.values() : {};
 
+// the step's fields come first (the server put them there); finishing follows them, before
+// the rest of the record, so a long form does not hide the buttons
+const finish = document.querySelector("[data-testid=task-finish]");
+const recordPart = body?.querySelector('[data-section="__the_record"]');
+if (finish && recordPart) recordPart.before(finish);
+
 const fieldsByKey = new Map((page.form?.fields || []).map((field) => [field.key, field]));
 
 // A field error in the reader's language: by its code, with the field's own limits; the
