@@ -1,8 +1,10 @@
 """The clinic dashboard's KPIs against counts worked out by hand from the records the test
 writes, on SQLite and PostgreSQL: follow-up completion counts overdue follow-ups against
 it, the no-show rate counts appointments that are over but not marked, NPS by department
-and its department filter, the revisit rate, complaints by category and the time to close
-complaints (the closing time set and cleared by a rule, the dashboard's filters)."""
+and its department filter, the revisit rate, complaints by category, the time to close
+complaints (the closing time set and cleared by a rule, the dashboard's filters), and NPS
+counting the surveys after a discharge (by the patient's last visit) and every survey of the
+month."""
 
 from __future__ import annotations
 
@@ -253,3 +255,72 @@ async def test_the_time_to_close_complaints(
     assert total(later["complaint_time_to_close"]) == expected(1.9)
     at_xuhui = await board(clinic, branch=xuhui)
     assert total(at_xuhui["complaint_time_to_close"]) == expected(2.5)
+
+
+# ---------------------------------------------------------------------------------------
+# NPS: surveys after a discharge count too
+# ---------------------------------------------------------------------------------------
+
+
+def nps(*answers: int) -> float:
+    """The share of promoters (9-10) minus the share of detractors (0-6), in percent."""
+    promoters = sum(1 for a in answers if a >= 9)
+    detractors = sum(1 for a in answers if a <= 6)
+    return 100 * promoters / len(answers) - 100 * detractors / len(answers)
+
+
+async def test_nps_counts_the_surveys_answered_after_a_discharge(
+    clinic: httpx.AsyncClient, clock: FixedClock
+) -> None:
+    today = clock.now().date()
+    doctors = {
+        dept: await create(clinic, "staff", {"name": f"Dr. {dept}", "role": "doctor",
+                                             "department": dept})
+        for dept in ("general", "surgery")
+    }  # fmt: skip
+    discharged = await create(clinic, "patient", {"name": "Chen Jing", "phone": "+8613800138000"})
+    unseen = await create(clinic, "patient", {"name": "Li Wei", "phone": "+8613900139000"})
+
+    async def visit(dept: str, days_ago: int) -> str:
+        return await create(clinic, "visit", {
+            "patient": discharged, "doctor": doctors[dept], "department": dept,
+            "visit_date": (today - timedelta(days=days_ago)).isoformat(),
+            "visit_type": "treatment"})  # fmt: skip
+
+    surgery = await visit("surgery", 10)
+    general = await visit("general", 3)  # the last visit
+    await visit("surgery", 20)  # entered late: an older visit is not the last one
+    kept = (await clinic.get(f"/api/records/{APP}/patient/{discharged}")).json()["data"]
+    assert kept["last_visit_record"] == general
+
+    # after visits (the link names the visit) and after a discharge (it names the patient)
+    answers = [({"visit": surgery}, 3), ({"visit": general}, 9), ({"patient": discharged}, 10),
+               ({"patient": discharged}, 6), ({"patient": unseen}, 10)]  # fmt: skip
+    made = [await create(clinic, "survey", {**bound, "nps": score, "satisfaction": 4})
+            for bound, score in answers]  # fmt: skip
+    now = clock.now()
+    clock.at = now - timedelta(days=31)  # last month: a detractor
+    await create(clinic, "survey", {"patient": unseen, "nps": 0, "satisfaction": 1})
+    clock.at = now
+    after_discharge = (await clinic.get(f"/api/records/{APP}/survey/{made[2]}")).json()["data"]
+    assert after_discharge["department"] == "general"
+    assert after_discharge["doctor"] == doctors["general"]
+    alone = (await clinic.get(f"/api/records/{APP}/survey/{made[4]}")).json()["data"]
+    assert alone.get("department") is None and alone.get("doctor") is None
+
+    tiles = await board(clinic)
+    by_department = {label: row["nps"] for label, row in by_row(tiles["nps_by_department"]).items()}
+    assert by_department == {"General practice": pytest.approx(nps(9, 10, 6)),
+                             "Surgery": nps(3), "(empty)": nps(10, 0)}  # fmt: skip
+    by_doctor = {label: row["nps"] for label, row in by_row(tiles["nps_by_doctor"]).items()}
+    assert by_doctor == {"Dr. general": pytest.approx(nps(9, 10, 6)), "Dr. surgery": nps(3),
+                         "(empty)": nps(10, 0)}  # fmt: skip
+    # the overall NPS counts every survey of this month, with or without a department
+    overall = total(tiles["nps_overall"])
+    assert overall["responses"] == 5
+    assert overall["nps"] == pytest.approx(nps(3, 9, 10, 6, 10))
+    assert "previous period: -100" in tiles["nps_overall"]["svg"]  # last month's one answer
+    # the department filter narrows it to the department's surveys, discharges included
+    narrowed = await board(clinic, department="general")
+    assert total(narrowed["nps_overall"])["nps"] == pytest.approx(nps(9, 10, 6))
+    assert total(narrowed["nps_by_doctor"])["responses"] == 3

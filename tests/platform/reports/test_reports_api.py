@@ -328,7 +328,7 @@ async def test_the_clinic_dashboard_over_demo_data(settings: Settings) -> None:
             transport=transport, base_url="http://t", headers=headers
         ) as c:
             board = (await c.get("/api/dashboards/clinic_crm/manager")).json()
-            assert len(board["items"]) == 13  # incl. visits by branch, new patients by branch
+            assert len(board["items"]) == 14  # incl. NPS this month, complaints: time to close
             for item in board["items"]:
                 assert "error" not in item, item
                 ET.fromstring(item["svg"])
