@@ -16,6 +16,7 @@ from formloom.platform.clock import FixedClock
 from formloom.platform.db import Database
 from formloom.platform.models.automation import Notification
 from formloom.platform.records.ids import new_id
+from formloom.platform.web.tasks import PAGE_ROWS
 from tests.conftest import TestUser, Users
 from tests.platform.flows.test_task_work import APP, _create, _install, _start, _tasks
 
@@ -146,3 +147,34 @@ async def test_read_all_marks_only_the_callers_notifications(
 
     nobody = await anon_client.post("/api/notifications/read-all")
     assert nobody.status_code == 401
+
+
+async def test_the_inbox_pages_by_due_time_within_a_due_window(
+    client: httpx.AsyncClient, people: dict[str, TestUser], clock: FixedClock, users: Users
+) -> None:
+    await _install(client)
+    ann = await _create(client, "staff", {"name": "Ann", "username": "ann"})
+    for _ in range(PAGE_ROWS + 2):
+        await _start(client, people["clerk"], ann)
+    expected = [t["id"] for t in await _tasks(client, people["ann"], limit=100)]
+    assert len(expected) == PAGE_ROWS + 2
+    mine = people["ann"].headers
+    for due in ("", "today", "week"):
+        first = await client.get("/tasks", params={"due": due}, headers=mine)
+        shown = re.findall(r'data-testid="task-row" data-id="(\w+)"', first.text)
+        assert len(shown) == PAGE_ROWS
+        more = re.search(r'data-testid="load-more" data-more="([^"]+)"', first.text)
+        assert more, "a full page offers the next one"
+        rest = await client.get(more.group(1).replace("&amp;", "&"), headers=mine)
+        assert rest.status_code == 200 and "X-Next-Cursor" not in rest.headers
+        shown += re.findall(r'data-testid="task-row" data-id="(\w+)"', rest.text)
+        assert shown == expected  # soonest due first, every task once
+    # the next morning (a new sign-in: tokens last 12 hours), none of them is due "today"
+    # any more, and all are a day late
+    clock.advance(hours=22)
+    mine = {"Authorization": f"Bearer {await users.token('ann')}"}
+    today = await client.get("/tasks", params={"due": "today"}, headers=mine)
+    assert 'data-testid="task-row"' not in today.text
+    assert "No tasks match these filters." in today.text
+    late = await client.get("/tasks", params={"due": "overdue"}, headers=mine)
+    assert "overdue 1 day" in late.text
