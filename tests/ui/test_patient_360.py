@@ -1,14 +1,20 @@
 """Patient 360 in a real browser: the clinic demo's patient page shows, in one timeline, the
 patient's visits, the surveys hanging off those visits and their complaints, with links, a
-keyboard-usable filter, and Chinese."""
+keyboard-usable filter, and Chinese; a survey a patient answers on a phone shows there and in
+the manager dashboard's NPS tile."""
 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
+
+import httpx
 
 from tests.ui.conftest import LiveServer
 from tests.ui.test_runtime_helpers import APP
+
+BOARD = f"/apps/{APP}/dashboards/manager"
 
 
 def _setup(live_server: LiveServer) -> dict[str, Any]:
@@ -90,11 +96,42 @@ def test_the_timeline_in_chinese(page: Any, live_server: LiveServer) -> None:
     assert "满意度调查" in entry.inner_text()
 
 
+def _nps_this_month(api: httpx.Client) -> str:
+    """NPS of every survey that arrived this month (the server's zone is UTC), worked out
+    from the surveys themselves and written as the KPI tile writes it (two decimals at
+    most)."""
+    month = datetime.now(UTC).strftime("%Y-%m")
+    scores: list[int] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": 500, **({"cursor": cursor} if cursor else {})}
+        found = api.get(f"/api/records/{APP}/survey", params=params)
+        assert found.status_code == 200, found.text
+        body = found.json()
+        scores += [r["data"]["nps"] for r in body["items"] if r["created_at"].startswith(month)]
+        cursor = body.get("next_cursor")
+        if not cursor:
+            break
+    assert scores
+    promoters = sum(1 for score in scores if score >= 9)
+    detractors = sum(1 for score in scores if score <= 6)
+    value = 100 * promoters / len(scores) - 100 * detractors / len(scores)
+    return f"{round(value, 2):g}"
+
+
+def _nps_tile(page: Any, live_server: LiveServer) -> str:
+    page.goto(f"{live_server.url}{BOARD}")
+    return str(page.locator("[data-report=nps_overall] .kpi-value").text_content()).strip()
+
+
 def test_a_survey_answered_through_its_link_shows_on_the_patient_page(
     browser: Any, page: Any, live_server: LiveServer
 ) -> None:
     """The issue's proof: the patient answers on a phone in Chinese, with no account, and the
-    answer is on their patient page."""
+    answer is on their patient page and in the NPS tile of the manager's dashboard."""
+    with live_server.api() as api:
+        before = _nps_this_month(api)
+    assert _nps_tile(page, live_server) == before
     with live_server.api() as api:
         [visit] = api.get(f"/api/records/{APP}/visit", params={"limit": 1}).json()["items"]
         made = api.post(
@@ -128,3 +165,8 @@ def test_a_survey_answered_through_its_link_shows_on_the_patient_page(
     )
     text = entry.inner_text()
     assert "满意度调查" in text and ": 10" in text and ": 4" in text
+    # the NPS tile counts the answer: the value worked out from every survey of the month
+    with live_server.api() as api:
+        after = _nps_this_month(api)
+    assert after != before  # a promoter moves NPS unless it was 100 already
+    assert _nps_tile(page, live_server) == after
