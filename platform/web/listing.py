@@ -33,11 +33,12 @@ from formloom.engines.forms.fields import (
     UrlField,
 )
 from formloom.engines.forms.labels import humanize_key
-from formloom.engines.forms.localtime import local_text, zone_name
+from formloom.engines.forms.localtime import instant_of, local_text, zone_name, zone_of
 from formloom.engines.reports import DrillDown
 from formloom.platform.apps.service import InstalledApp
 from formloom.platform.errors import BadRequest
 from formloom.platform.records.service import ListQuery, RecordService
+from formloom.platform.rules import zones
 
 #: Most ids a drill-down through a relation resolves (the records page says when it stops).
 MAX_RELATED_IDS = 5_000
@@ -205,7 +206,10 @@ async def titles_for(
     zone: tzinfo | None = None,
 ) -> dict[str, str]:
     """Record id -> title of every record the rows' relation fields point at, as far as
-    the caller may read them (one query per target form); times in ``zone``."""
+    the caller may read them (one query per target form); times in ``zone``, or in the
+    target record's own zone, named, when the app gives it another (its branch's; one
+    query per target form, platform/rules/zones.py)."""
+    home = zone_name(zone or UTC)
     titles: dict[str, str] = {}
     for target, ids in _relation_ids(spec, rows).items():
         target_spec = installed.forms.get(target)
@@ -222,8 +226,15 @@ async def titles_for(
                 target,
                 ListQuery(filter={"in": [{"var": "id"}, chunk]}, limit=len(chunk)),
             )
-            for item in page.items:
-                titles[item["id"]] = record_title(target_spec, item["data"], lang, item["id"], zone)
+            own = await zones.record_zones(
+                records.session, installed, target, [item["data"] for item in page.items], home
+            )
+            for item, name in zip(page.items, own, strict=True):
+                named = name != home
+                titles[item["id"]] = record_title(
+                    target_spec, item["data"], lang, item["id"],
+                    zone_of(name) if named else zone, named=named,
+                )  # fmt: skip
     return titles
 
 
@@ -247,6 +258,8 @@ class Shown:
     yes: str = "Yes"
     no: str = "No"
     zone: tzinfo = UTC
+    #: the record's zone is not the deployment's: times name it (``10:00 (Asia/Urumqi)``)
+    named: bool = False
 
 
 def option_label(field: SelectField | MultiselectField, value: Any, lang: str) -> str:
@@ -322,8 +335,8 @@ def renderer(field: BaseField, ctx: Shown) -> Render:
         no = f'<span class="bool" data-value="false">{_e(ctx.no)}</span>'
         return lambda value, _id: EMPTY if value is None else (yes if value else no)
     if kind == "datetime":
-        zone = ctx.zone
-        return wrap(lambda value, _id: time_html(str(value), zone))
+        zone, named = ctx.zone, ctx.named
+        return wrap(lambda value, _id: time_html(str(value), zone, named))
     if isinstance(field, FileField | ImageField):
 
         def files(value: Any, record_id: str | None) -> str:
@@ -375,16 +388,22 @@ def renderer(field: BaseField, ctx: Shown) -> Render:
     return plain
 
 
-def time_html(value: str, zone: tzinfo | None = None) -> str:
+def time_html(value: str, zone: tzinfo | None = None, named: bool = False) -> str:
     """A stored UTC instant on the clinic's clock (``zone``; without one, UTC and said so),
     its zone named in the tooltip: ``2026-12-04 10:00`` titled ``2026-12-04 10:00
-    (Asia/Shanghai)``. The page's script formats it again in the same zone."""
+    (Asia/Shanghai)``. The page's script formats it again in the same zone. ``named`` (a
+    record in another zone than the deployment's, e.g. its branch's): the text names the
+    zone, ``2026-12-05 10:00 (Asia/Urumqi)``, and the script leaves it alone (it formats
+    in the page's zone)."""
     clock = zone or UTC
     local = local_text(value, clock)
     if local is None:
         return f"<time>{_e(value)}</time>"
     # nothing to escape: an instant in the stored form is digits and -T:.Z, the local text
     # digits (a list page writes hundreds of these; escaping was most of their cost)
+    if named:
+        text = f"{local} ({_zone_label(clock)})"
+        return f'<time datetime="{value}" title="{text}">{text}</time>'
     shown = local if zone is not None else f"{local} UTC"
     return (
         f'<time datetime="{value}" title="{local} ({_zone_label(clock)})" data-local>{shown}</time>'
@@ -418,10 +437,12 @@ def row_writer(
     columns: Sequence[tuple[str, Render]],
     extra: Sequence[str],
     zone: tzinfo | None = None,
+    named: bool = False,
 ) -> Callable[[Mapping[str, Any], str], str]:
     """The function writing one list row for this page: the title cell linking to the
     record, then a cell per column (the column picker hides cells by their ``data-col``);
-    ``columns`` are (key, renderer). What is the same on every row is prepared once."""
+    ``columns`` are (key, renderer). What is the same on every row is prepared once.
+    ``named``: the rows' zone is not the deployment's (its times name it)."""
     link = f"/apps/{_e(app)}/forms/{_e(form)}/"
     cells = [(key, f'<td data-col="{key}">', render) for key, render in columns]
     times = [(key, f'<td data-col="{key}">') for key in extra if key.endswith("_at")]
@@ -439,7 +460,7 @@ def row_writer(
         for key, opening, render in cells:
             parts.append(f"{opening}{render(data.get(key), record_id)}</td>")
         for key, opening in times:
-            parts.append(f"{opening}{time_html(item[key], zone)}</td>")
+            parts.append(f"{opening}{time_html(item[key], zone, named)}</td>")
         for key, opening in texts:
             parts.append(f"{opening}{escape(str(item[key]))}</td>")
         parts.append("</tr>")
@@ -468,10 +489,22 @@ def sections(spec: FormSpec, hidden: frozenset[str]) -> list[tuple[BaseField | N
 
 
 def record_title(
-    spec: FormSpec, data: Mapping[str, Any], lang: str, record_id: str, zone: tzinfo | None = None
+    spec: FormSpec,
+    data: Mapping[str, Any],
+    lang: str,
+    record_id: str,
+    zone: tzinfo | None = None,
+    *,
+    named: bool = False,
 ) -> str:
     """The text naming a record (its title field; a datetime on the clinic's clock,
-    ``zone``: ``2026-12-04 10:00``, without a zone ``2026-12-04 02:00 UTC``), or a short
-    form of its id."""
+    ``zone``: ``2026-12-04 10:00``, without a zone ``2026-12-04 02:00 UTC``; ``named``, a
+    record in another zone than the deployment's: ``2026-12-05 10:00 (Asia/Urumqi)``), or
+    a short form of its id."""
     title = title_of(spec, data, lang, zone)
-    return short_id(record_id) if title is None else title
+    if title is None:
+        return short_id(record_id)
+    field = title_field(spec) if named and zone is not None else None
+    if field is not None and zone is not None and instant_of(data.get(field.key)) is not None:
+        return f"{title} ({zone_name(zone)})"
+    return title

@@ -12,7 +12,7 @@ code) to ``ui/static/form.js``, which renders the form; saving goes through the 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -31,7 +31,7 @@ from formloom.engines.forms.fields import (
     SelectField,
     TableField,
 )
-from formloom.engines.forms.localtime import zone_of
+from formloom.engines.forms.localtime import zone_name, zone_of
 from formloom.engines.logic import LogicError, evaluate
 from formloom.engines.logic.coercion import truthy
 from formloom.platform import errors
@@ -47,6 +47,7 @@ from formloom.platform.records import search
 from formloom.platform.records.ids import is_id
 from formloom.platform.records.related import RelatedReader, local_text
 from formloom.platform.records.service import ListQuery, RecordService, iso, service_for
+from formloom.platform.rules import zones
 from formloom.platform.web import listing
 from formloom.platform.web.listing import Shown, field_label, show
 from formloom.platform.web.pages import render_page, signin_redirect
@@ -78,8 +79,7 @@ def _shown(
         forms=installed.forms,
         yes=t("Yes"),
         no=t("No"),
-        zone=clinic_zone(p),
-        **kw,
+        **{"zone": clinic_zone(p), **kw},
     )
 
 
@@ -288,6 +288,11 @@ async def _list_context(
             titles = await listing.titles_for(
                 records, installed, spec, [i["data"] for i in page.items], lang, zone
             )
+        # each row's zone (its branch's, platform/rules/zones.py): one query for the page
+        row_zones = await zones.record_zones(
+            session, installed, form, [i["data"] for i in page.items] if page else [],
+            zone_name(zone),
+        )  # fmt: skip
         app_meta = _app_meta(installed, records, lang)
     ctx = _shown(request, p, installed, titles)
     fields = listing.listed_fields(spec, access.hidden)
@@ -312,10 +317,24 @@ async def _list_context(
     renders = [(f.key, listing.renderer(f, ctx)) for f in fields]
     page_items: list[dict[str, Any]] = page.items if page is not None else []
     write = listing.row_writer(app, form, renders, extra, zone)
-    rows = [
-        write(item, listing.record_title(spec, item["data"], lang, item["id"], zone))
-        for item in page_items
-    ]
+    writers: dict[str, tuple[Any, tzinfo, bool]] = {zone_name(zone): (write, zone, False)}
+
+    def writer_for(name: str) -> tuple[Any, tzinfo, bool]:
+        """The row writer of rows in zone ``name``: a zone other than the deployment's is
+        named in each time of the row (a list may mix branches in several zones)."""
+        if name not in writers:
+            own = zone_of(name)
+            shown = replace(ctx, zone=own, named=True)
+            own_renders = [(f.key, listing.renderer(f, shown)) for f in fields]
+            own_write = listing.row_writer(app, form, own_renders, extra, own, True)
+            writers[name] = (own_write, own, True)
+        return writers[name]
+
+    rows = []
+    for item, name in zip(page_items, row_zones, strict=True):
+        row_write, row_zone, named = writer_for(name)
+        title = listing.record_title(spec, item["data"], lang, item["id"], row_zone, named=named)
+        rows.append(row_write(item, title))
     filter_fields = [
         _field_meta(f, lang) for f in spec.value_fields() if f.key not in access.hidden
     ]
@@ -371,9 +390,10 @@ async def _list_context(
     }
 
 
-def show_time(value: str, zone: tzinfo | None = None) -> Markup:
-    """A stored instant on the clinic's clock (``zone``), for a template."""
-    return Markup(listing.time_html(value, zone))
+def show_time(value: str, zone: tzinfo | None = None, named: bool = False) -> Markup:
+    """A stored instant on the clinic's clock (``zone``; ``named``: a record's own zone
+    other than the deployment's, named), for a template."""
+    return Markup(listing.time_html(value, zone, named))
 
 
 FilterParam = Annotated[str | None, Query(description="JsonLogic filter, as JSON")]
@@ -556,9 +576,15 @@ def _related_card(
     lang: str,
     zone: tzinfo,
     access: FormAccess,
+    own_zones: list[str] | None = None,
 ) -> dict[str, Any]:
     """A one-hop group of ``RelatedReader`` (records of a form pointing at this record) as
-    the page's card shows it, with "View all" and "+ New" prefilled with this record."""
+    the page's card shows it, with "View all" and "+ New" prefilled with this record; an
+    item in a zone of its own (``own_zones``, e.g. its branch's) shows its times there,
+    named."""
+    home = zone_name(zone)
+    own = own_zones or [home] * len(group["items"])
+    clocks = [(zone_of(name), True) if name != home else (zone, False) for name in own]
     other = installed.form(group["form"])
     field = other.field(group["path"][0]["field"])
     rule = group["list_filter"]
@@ -575,11 +601,11 @@ def _related_card(
             {
                 "id": item["record"]["id"],
                 "title": listing.record_title(
-                    other, item["record"]["data"], lang, item["record"]["id"], zone
+                    other, item["record"]["data"], lang, item["record"]["id"], clock, named=named
                 ),
-                "updated_at": show_time(item["record"]["updated_at"], zone),
+                "updated_at": show_time(item["record"]["updated_at"], clock, named),
             }
-            for item in group["items"]
+            for item, (clock, named) in zip(group["items"], clocks, strict=True)
         ],
     }
 
@@ -606,7 +632,8 @@ def _history_rows(
                     "created": entry["operation"] == "create",
                 }
             )
-        rows.append({**entry, "changes": changes, "at_html": show_time(entry["at"], ctx.zone)})
+        at_html = show_time(entry["at"], ctx.zone, ctx.named)
+        rows.append({**entry, "changes": changes, "at_html": at_html})
         previous = data
     rows.reverse()
     return rows
@@ -658,19 +685,29 @@ async def record_page(
             around = await RelatedReader(
                 records, locale=lang, zone=p.settings.timezone, group_size=RELATED_ROWS
             ).around(installed, spec, record)
-            related = [
-                _related_card(
-                    installed, group, lang, zone, records.access(installed, group["form"])
-                )
-                for group in around["groups"]
-                if len(group["path"]) == 1
-            ]
+            home = zone_name(zone)
+            related = []
+            for group in around["groups"]:
+                if len(group["path"]) != 1:
+                    continue
+                # each related record's own zone (its branch's): one query per group
+                own = await zones.record_zones(
+                    session, installed, group["form"],
+                    [item["record"]["data"] for item in group["items"]], home,
+                )  # fmt: skip
+                access_there = records.access(installed, group["form"])
+                related.append(_related_card(installed, group, lang, zone, access_there, own))
             snapshots = [record["data"], *[entry["data"] for entry in history]]
             titles = await listing.titles_for(records, installed, spec, snapshots, lang, zone)
+            # the record's own zone: its times are shown there, named, when it is not ours
+            own_zone = await zones.record_zone(session, installed, form, record["data"], home)
             app_meta = _app_meta(installed, records, lang)
     except Problem as problem:
         return await _problem_page(request, who, problem)
-    ctx = _shown(request, p, installed, titles, record_id=record_id)
+    named = own_zone != home
+    if named:
+        zone = zone_of(own_zone)
+    ctx = _shown(request, p, installed, titles, record_id=record_id, zone=zone, named=named)
     groups = []
     for section, fields in listing.sections(spec, access.hidden):
         groups.append(
@@ -697,7 +734,7 @@ async def record_page(
         app=app_meta,
         form={"key": form, "label": label_text(spec.label, lang)},
         record=record,
-        record_title=listing.record_title(spec, record["data"], lang, record_id, zone),
+        record_title=listing.record_title(spec, record["data"], lang, record_id, zone, named=named),
         groups=groups,
         related=related,
         deep_related=[
@@ -717,6 +754,6 @@ async def record_page(
         history=_history_rows(spec, history, ctx, lang),
         can_edit=_admits(access, "update", record, p.clock.now()),
         can_delete=_admits(access, "delete", record, p.clock.now()),
-        created_at=show_time(record["created_at"], zone),
-        updated_at=show_time(record["updated_at"], zone),
+        created_at=show_time(record["created_at"], zone, named),
+        updated_at=show_time(record["updated_at"], zone, named),
     )
