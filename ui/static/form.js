@@ -26,6 +26,7 @@ import { evaluate } from "/static/logic.js";
 import { label } from "/static/i18n.js";
 import { el } from "/static/dom.js";
 import { makeControl } from "/static/form-controls.js";
+import { localProblem } from "/static/form-checks.js";
 import { evaluateFields } from "/static/form-rules.js";
 import { showCellError, tableControl } from "/static/form-table.js";
 import { clone, fieldLabel, isEmpty, nextId } from "/static/form-values.js";
@@ -175,7 +176,30 @@ export function renderForm(container, form, options = {}) {
       if (entry.field.type === "computed") entry.control.set(current[key] ?? null);
     }
     for (const [key, table] of tables) if (!hidden.has(key)) table.refresh(current);
+    recheckErrors();
     if (onChange) onChange(values());
+  }
+
+  // -- errors that clear as the value becomes valid -------------------------------------------
+  // field key -> the value (as JSON) the error was given for. While the value is that one the
+  // error stands; once it changes, the browser's own checks (form-checks.js) say whether it
+  // is still wrong (their message replaces the server's) or may be right (the error goes).
+  const refused = new Map();
+
+  function recheckErrors() {
+    for (const [key, was] of refused) {
+      const entry = entries.get(key);
+      if (entry.wrapper.hidden) {
+        showError(key, null); // a hidden field is neither checked nor sent
+        refused.delete(key);
+        continue;
+      }
+      const value = entry.control.get();
+      if (JSON.stringify(value ?? null) === was) continue;
+      const problem = localProblem(entry.field, value);
+      showError(key, problem);
+      if (!problem) refused.delete(key);
+    }
   }
 
   function values() {
@@ -209,6 +233,7 @@ export function renderForm(container, form, options = {}) {
   }
 
   function clearErrors() {
+    refused.clear();
     for (const [key, entry] of entries) {
       if (entry.error) showError(key, null);
     }
@@ -244,7 +269,10 @@ export function renderForm(container, form, options = {}) {
       byField.set(key, [...(byField.get(key) || []), error.message]);
       first = first || entry.control.focusTarget;
     }
-    for (const [key, messages] of byField) showError(key, messages.join(" "));
+    for (const [key, messages] of byField) {
+      showError(key, messages.join(" "));
+      refused.set(key, JSON.stringify(entries.get(key).control.get() ?? null));
+    }
     if (first?.focus) first.focus();
     return unplaced;
   }
