@@ -20,6 +20,7 @@ from tests.bench import (
     bench_records,
     bench_reports,
     bench_rules,
+    bench_search,
     bench_validation,
 )
 
@@ -38,6 +39,8 @@ def main() -> int:
     asyncio.run(bench_changes.main(quick, sqlite_only=False))
     print("\n== the list page vs the API page it shows (PostgreSQL, 1,000,000 records)")
     asyncio.run(bench_list_page.main(quick))
+    print("\n== quick search: 1,000,000 patients on PostgreSQL, 100,000 on SQLite")
+    asyncio.run(bench_search.main(quick))
     print("\n== a pivot report (PostgreSQL 1,000,000 records, SQLite 100,000)")
     asyncio.run(bench_reports.main(quick))
     print("\n== rules: a write among 10,000 rules; a daily rule over 1,000,000 patients")
