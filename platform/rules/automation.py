@@ -42,6 +42,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from formloom.engines.apps import AppSpec
+from formloom.engines.apps.zones import ZoneSource
 from formloom.engines.forms import label_text
 from formloom.engines.logic import LogicError, evaluate
 from formloom.engines.logic.coercion import truthy
@@ -79,6 +80,7 @@ from formloom.platform.audit.log import audit
 from formloom.platform.auth.principal import Principal
 from formloom.platform.errors import Unprocessable
 from formloom.platform.links import tokens
+from formloom.platform.models import Record
 from formloom.platform.models.automation import OutboxMessage, RuleRunLog, Task, Timer
 from formloom.platform.models.flow import TaskCandidate
 from formloom.platform.models.public_link import PublicLink
@@ -666,10 +668,13 @@ async def move_date_timers(
     deleted one (its timers go). A due moment already past is armed anyway and fires on
     the next tick (a late entry still gets its reminder, as a past timer date in Camunda
     fires at once). Moments are on the record's clock (:mod:`.zones`): a record moved to
-    another branch has every date timer of its form moved too."""
+    another branch has every date timer of its form moved too, and a branch whose zone
+    changed has the date timers of the records pointing at it moved."""
     changed = None if changed is None else list(changed)
     index = installed.rules
     source = zones.source_of(installed)
+    if source is not None and changed is not None and data is not None:
+        await _rezone_pointing(records, installed, source, form, record_id, changed)
     rezoned = (
         changed is not None
         and source is not None
@@ -720,6 +725,37 @@ async def move_date_timers(
             timer.status = "pending"
             timer.attempts = 0
             timer.last_error = None
+
+
+async def _rezone_pointing(
+    records: RuleRecords,
+    installed: RuleApp,
+    source: ZoneSource,
+    form: str,
+    record_id: str,
+    changed: list[str],
+) -> None:
+    """The zone a record holds (a branch's ``timezone``) changed: the date timers of the
+    live records whose zone relation points at it move to the new clock (one query per
+    form that has date rules; the zone itself is loaded once)."""
+    if form not in source.zone_forms() or source.zone_field not in changed:
+        return
+    zones.forget(records.session, installed, form, record_id)
+    for other, target in sorted(source.targets.items()):
+        if target != form or other == form or not installed.rules.date_rules(other):
+            continue
+        pointing = await records.session.execute(
+            select(Record.id, Record.data).where(
+                Record.app == installed.key,
+                Record.form == other,
+                Record.deleted_at.is_(None),
+                Record.data[source.relation].as_string() == record_id,
+            )
+        )
+        for pointing_id, data in pointing.all():
+            await move_date_timers(
+                records, installed, other, pointing_id, data or {}, [source.relation]
+            )
 
 
 def date_timer(

@@ -35,6 +35,7 @@ from formloom.platform.models import Record
 
 __all__ = [
     "check_zone_values",
+    "forget",
     "home_zone",
     "record_zone",
     "record_zones",
@@ -111,6 +112,12 @@ async def record_zone(
     return (await record_zones(session, installed, form, [data], home))[0]
 
 
+def forget(session: AsyncSession, installed: Any, form: str, record_id: str) -> None:
+    """Drop what this unit of work knew of the zone the record names (it is being written)."""
+    known: dict[tuple[str, str, str], str | None] = session.info.get(_KNOWN, {})
+    known.pop((installed.key, form, record_id), None)
+
+
 def check_zone_values(
     session: AsyncSession,
     installed: Any,
@@ -124,8 +131,7 @@ def check_zone_values(
     source = source_of(installed)
     if source is None or form not in source.zone_forms():
         return
-    known: dict[tuple[str, str, str], str | None] = session.info.get(_KNOWN, {})
-    known.pop((installed.key, form, record_id), None)
+    forget(session, installed, form, record_id)
     problem = zone_value_problem(data.get(source.zone_field))
     if problem is None:
         return

@@ -326,3 +326,22 @@ async def test_the_clinics_reminder_at_a_branch_in_urumqi(
         assert "tomorrow at 10:00 (Asia/Urumqi) with Dr. Ma" in text.body["text"], text.body
     finally:
         await db.dispose()
+
+
+async def test_changing_a_branchs_zone_moves_its_records_timers(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    await install(client, clinic(REMINDER, zone=ZONED))
+    xuhui, _ = await branches(client)
+    made = await create(
+        client, "appointment", {"name": "Wang", "branch": xuhui, "starts_at": STARTS}
+    )
+    other = await create(client, "appointment", {"name": "Li", "starts_at": STARTS})
+    assert await due(settings, made["id"]) == datetime(2026, 12, 4, 10, 0, tzinfo=UTC)
+    moved = await client.patch(
+        f"/api/records/{APP}/branch/{xuhui}", json={"data": {"timezone": "Asia/Urumqi"}}
+    )
+    assert moved.status_code == 200, moved.text
+    assert await due(settings, made["id"]) == datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+    # a record of no branch stays on the deployment's clock
+    assert await due(settings, other["id"]) == datetime(2026, 12, 4, 10, 0, tzinfo=UTC)
