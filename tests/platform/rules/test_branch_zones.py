@@ -55,6 +55,11 @@ REMINDER = {
         },
     ],
 }
+BIRTHDAY = {
+    "key": "birthday",
+    "on": {"form": "appointment", "field": "birth_date", "every_year": True, "at": "09:00"},
+    "then": [{"type": "create_task", "role": "desk", "title": "Greet {{ record.name }}"}],
+}
 MORNING = {
     "key": "morning",
     "on": {"form": "appointment", "at": "09:00"},
@@ -85,6 +90,7 @@ def clinic(
             f.field("name", required=True),
             f.field("branch", "relation", target="branch"),
             f.field("starts_at", "datetime", required=True),
+            f.field("birth_date", "date"),
             title_field="name",
         ),
         roles=[{"key": "desk", "label": "Front desk"}],
@@ -345,3 +351,19 @@ async def test_changing_a_branchs_zone_moves_its_records_timers(
     assert await due(settings, made["id"]) == datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
     # a record of no branch stays on the deployment's clock
     assert await due(settings, other["id"]) == datetime(2026, 12, 4, 10, 0, tzinfo=UTC)
+
+
+async def test_a_birthday_is_greeted_at_09_00_in_the_branchs_zone_every_year(
+    client: httpx.AsyncClient, settings: Settings, worker: Worker
+) -> None:
+    await install(client, clinic(BIRTHDAY, zone=ZONED))
+    _, kashgar = await branches(client)
+    data = {"name": "Aygul", "branch": kashgar, "starts_at": STARTS, "birth_date": "1990-11-25"}
+    made = await create(client, "appointment", data)
+    # 09:00 in Urumqi is 03:00 UTC (11:00 in Shanghai)
+    assert await due(settings, made["id"], "birthday") == datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
+    report = await worker.run_once(datetime(2026, 11, 25, 11, 0, tzinfo=SHANGHAI))
+    assert report.timers_fired == 1, report
+    assert [task.title for task in await rows(settings, Task)] == ["Greet Aygul"]
+    # re-armed for next year, on the same clock
+    assert await due(settings, made["id"], "birthday") == datetime(2027, 11, 25, 3, 0, tzinfo=UTC)
