@@ -11,7 +11,8 @@ moments (builtin_apps/clinic_crm/README.md, "Flows").
 * The complaint work order: front desk registers, a manager classifies and names the
   handler, the handler is late (remind, then the managers get it), the review sends it back
   with a required comment, the handler resolves it again, the patient is told by text and
-  front desk records the satisfaction.
+  front desk records the satisfaction. The managers' and front desk's steps go to the
+  complaint's branch (every branch's for a complaint without one).
 * The MDT consultation: one task per department in parallel (the doctors of each), the
   requesting doctor concludes when every department has answered (the join); and a patient
   discharged first cancels the consultation (a rule marks it, ``cancel_when`` ends it).
@@ -410,7 +411,9 @@ async def test_a_complaint_from_the_front_desk_to_the_satisfaction_call(
     assert (await clinic.record("complaint", complaint))["status"] == "new"
     assert await clinic.inbox("desk") == []
     (classify,) = await clinic.inbox("boss")
-    assert classify["node"] == "classify" and classify["candidates"]["roles"] == ["manager"]
+    # a complaint without a branch: the managers of every branch
+    assert classify["node"] == "classify"
+    assert classify["candidates"] == {"roles": [], "users": ["boss"]}
     assert local(classify["due"]) == "2026-11-23 16:00"
 
     # 11:00: the manager names the department and the handler
@@ -435,8 +438,8 @@ async def test_a_complaint_from_the_front_desk_to_the_satisfaction_call(
     assert await clinic.tick("2026-12-02 10:30") == 1
     assert await clinic.inbox("nurse_wu") == []
     (taken,) = await clinic.inbox("boss")
-    assert taken["id"] == handle["id"] and taken["assignee"] is None
-    assert taken["candidates"] == {"roles": ["manager"], "users": []}
+    assert taken["id"] == handle["id"] and taken["assignee"] == "boss"  # the only manager
+    assert taken["candidates"] == {"roles": [], "users": ["boss"]}
 
     clinic.clock.at = at("2026-12-02 11:00")
     await clinic.do("boss", "handle", values={"resolution": "Refunded the second charge"})
@@ -480,6 +483,65 @@ async def test_a_complaint_from_the_front_desk_to_the_satisfaction_call(
     ]
     final = await clinic.record("complaint", complaint)
     assert (final["resolution"], final["satisfaction"]) == ("Refunded and called back", 4)
+
+
+async def test_a_complaints_work_order_stays_in_its_branch(clinic: Clinic) -> None:
+    branches = {code: await clinic.create("admin", "branch", {"name": name, "code": code})
+                for code, name in (("XH", "Xuhui"), ("PD", "Pudong"))}  # fmt: skip
+    for code, branch in branches.items():
+        await clinic.person(f"mgr_{code.lower()}", "manager", branch=branch)
+        await clinic.person(f"desk_{code.lower()}", "front_desk", branch=branch)
+    await clinic.person("dr_sun", "doctor", department="general", branch=branches["PD"])
+    handler = await staff(clinic, "Dr. Sun", "doctor", "general", "dr_sun")
+    zhao = await clinic.create("desk_pd", "patient",
+                               {"name": "Zhao Lei", "phone": "+8613900139000"})  # fmt: skip
+
+    # Pudong's front desk registers it: a Pudong complaint (from the patient's branch)
+    complaint = await clinic.create(
+        "desk_pd", "complaint",
+        {"summary": "Charged twice", "patient": zhao, "phone": "+8613900139000",
+         "channel": "phone", "description": "The bill lists the visit twice."},
+    )  # fmt: skip
+    assert (await clinic.record("complaint", complaint))["branch"] == branches["PD"]
+    # Xuhui's manager is not asked, and cannot take it
+    assert await clinic.inbox("mgr_xh") == []
+    classify = await clinic.task("mgr_pd", "classify", complaint)
+    assert classify["candidates"] == {"roles": [], "users": ["mgr_pd"]}
+    taken = await clinic.call("mgr_xh", "POST", f"/api/tasks/{classify['id']}/claim")
+    assert taken.status_code == 404, taken.text
+    await clinic.do("mgr_pd", "classify", complaint, outcome="assigned",
+                    values={"category": "billing", "department": "general",
+                            "handler": handler})  # fmt: skip
+
+    # the handler is late: the task moves to Pudong's managers only
+    assert await clinic.tick("2026-12-01 15:30") == 1
+    assert await clinic.tick("2026-12-02 10:30") == 1
+    moved = await clinic.task("mgr_pd", "handle", complaint)
+    assert moved["candidates"] == {"roles": [], "users": ["mgr_pd"]}
+    assert await clinic.inbox("mgr_xh") == []
+    clinic.clock.at = at("2026-12-02 11:00")
+    await clinic.do("mgr_pd", "handle", complaint, values={"resolution": "Refunded"})
+    assert await clinic.inbox("mgr_xh") == []
+    await clinic.do("mgr_pd", "review", complaint, outcome="approve")
+
+    # the satisfaction call is for Pudong's front desk
+    assert await clinic.inbox("desk_xh") == []
+    call = await clinic.task("desk_pd", "satisfaction_call", complaint)
+    refused = await clinic.complete("desk_xh", call["id"], outcome="unreachable")
+    assert refused.status_code == 404, refused.text
+    await clinic.do("desk_pd", "satisfaction_call", complaint, outcome="answered",
+                    values={"satisfaction": 5})  # fmt: skip
+    assert (await clinic.instance(complaint))["status"] == "completed"
+
+    # a complaint without a branch (registered by someone without one) is every branch's
+    await clinic.person("desk", "front_desk")
+    anywhere = await clinic.create(
+        "desk", "complaint",
+        {"summary": "Parking", "phone": "+8613800138000", "channel": "letter",
+         "description": "No parking spaces."},
+    )  # fmt: skip
+    open_to = await clinic.task("mgr_xh", "classify", anywhere)
+    assert open_to["candidates"] == {"roles": [], "users": ["mgr_pd", "mgr_xh"]}
 
 
 # ---------------------------------------------------------------------------------------
