@@ -216,6 +216,10 @@ async def inbox_page(
     )  # fmt: skip
     items: list[dict[str, Any]] = list(answer["items"])
     following: str | None = answer["next_cursor"]
+    if status == "done":
+        # the API's "mine" also has tasks a colleague finished without claiming them (they
+        # were our roles'); Done is what the caller did
+        items = [i for i in items if i["completed_by"] == who.username]
     if window is not None:
         inside = [i for i in items if (d := _instant(i["due"])) is not None and d < window[1]]
         if len(inside) < len(items):
