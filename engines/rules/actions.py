@@ -189,11 +189,16 @@ class PlannedTask(PlannedActionBase):
     #: ``{"form", "filter"}`` (the filter's ``record.x`` already literals): the task closes
     #: itself when such a record is written.
     done_when: dict[str, Any] | None = None
+    #: With ``role``: which of the role's users, JsonLogic over ``user.x`` (the candidate's
+    #: attributes) with the triggering record's ``record.x`` already literals.
+    where: Any = None
 
     def data(self) -> dict[str, Any]:
         closing = {"done_when": self.done_when} if self.done_when is not None else {}
+        narrowed = {"where": self.where} if self.where is not None else {}
         return {
             **closing,
+            **narrowed,
             "role": self.role,
             "user": self.user,
             "title": self.title,
@@ -428,6 +433,7 @@ _LOADERS: dict[str, _Loader] = {
         record_id=d.get("record_id"),
         context=d.get("context") or {},
         done_when=d.get("done_when"),
+        where=d.get("where"),
     ),
     "notify": lambda common, d: PlannedNotify(
         **common,

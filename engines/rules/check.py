@@ -300,6 +300,10 @@ class _Checker:
         self.staff_field(action.field, f"{here}/field")
         self.role(action.role, f"{here}/role")
         self.expression(action.user, f"{here}/user")
+        if action.where is not None:
+            if action.role is None:
+                self.add(f"{here}/where", "where_without_role", "'where' narrows a 'role'")
+            self.expression(action.where, f"{here}/where")
         self.template(action.title, f"{here}/title")
         if action.description is not None:
             self.template(action.description, f"{here}/description")

@@ -89,6 +89,8 @@ __all__ = [
 EventKind: TypeAlias = Literal["created", "updated", "deleted", "schedule", "date"]
 DEFAULT_MAX_DEPTH = 8
 _CONTEXT_ROOTS = ("record.", "old.", "user.")
+#: What a task's ``where`` takes from the run: its ``user.x`` are the candidates'.
+_RECORD_ROOTS = ("record.", "old.")
 
 
 # ---------------------------------------------------------------------------------------
@@ -335,10 +337,11 @@ class _Run:
         except LogicError as error:
             raise _RuleFailed(pointer, str(error)) from error
 
-    def substituted(self, rule: Any, pointer: str) -> Any:
-        """A filter over other records with this run's context made literals."""
+    def substituted(self, rule: Any, pointer: str, *, roots: tuple[str, ...] | None = None) -> Any:
+        """A filter over other records with this run's context made literals (``roots``:
+        only variables under these prefixes)."""
         try:
-            return substitute_context(rule, self.context(), now=self.now)
+            return substitute_context(rule, self.context(), now=self.now, roots=roots)
         except LogicError as error:
             raise _RuleFailed(pointer, str(error)) from error
 
@@ -480,6 +483,11 @@ def _resolve(rule: RuleSpec, index: int, action: Any, run: _Run) -> PlannedActio
             form=event.form,
             record_id=event.record_id,
             context=run.context(),
+            where=(
+                run.substituted(action.where, f"{pointer}/where", roots=_RECORD_ROOTS)
+                if action.where is not None
+                else None
+            ),
             done_when=(
                 {
                     "form": action.done_when.form,
@@ -587,7 +595,11 @@ def _task_due(due: Any, pointer: str, run: _Run) -> str | None:
 
 
 def substitute_context(
-    rule: Any, context: Mapping[str, Any], *, now: datetime | None = None
+    rule: Any,
+    context: Mapping[str, Any],
+    *,
+    now: datetime | None = None,
+    roots: tuple[str, ...] | None = None,
 ) -> Any:
     """``rule`` with every dotted ``record.x``/``old.x``/``user.x`` variable made a literal.
 
@@ -595,20 +607,26 @@ def substitute_context(
     ``var``s; the triggering record's values come in through these dotted names, which
     cannot be target fields (field keys have no dots). ``now`` is the run's instant, for a
     variable's default that reads the time. A context with ``related`` records reads
-    ``record.<relation>.<field>`` through them (:mod:`.related`).
+    ``record.<relation>.<field>`` through them (:mod:`.related`). ``roots`` limits which
+    dotted prefixes are replaced: a task's ``where`` keeps ``user.x``, which there means
+    each candidate user, not the user who triggered the rule.
     """
+    roots = roots or _CONTEXT_ROOTS
     if isinstance(rule, list):
-        return [substitute_context(item, context, now=now) for item in rule]
+        return [substitute_context(item, context, now=now, roots=roots) for item in rule]
     if isinstance(rule, dict):
         if len(rule) == 1 and "var" in rule:
             args = rule["var"]
             path = args[0] if isinstance(args, list) and args else args
-            if isinstance(path, str) and path.startswith(_CONTEXT_ROOTS):
+            if isinstance(path, str) and path.startswith(roots):
                 default = args[1] if isinstance(args, list) and len(args) > 1 else None
                 related = context.get(RELATED)
                 if isinstance(related, Mapping) and related:
                     path = related_path(path, related)
                 value = evaluate({"var": [path, default]}, context, now=now)
                 return {"preserve": value} if isinstance(value, dict | list) else value
-        return {key: substitute_context(value, context, now=now) for key, value in rule.items()}
+        return {
+            key: substitute_context(value, context, now=now, roots=roots)
+            for key, value in rule.items()
+        }
     return rule

@@ -243,6 +243,15 @@ class CreateTaskAction(_Action):
             "at (its form has a 'user_field')."
         ),
     )
+    where: Any = Field(
+        default=None,
+        description=(
+            "With 'role': only the role's users for whom this JsonLogic is true. It reads "
+            "the candidate user's attributes as 'user.<attribute>' ('user.username' too) and "
+            "the triggering record as 'record.<field>' (e.g. the user's branch is the "
+            "record's branch). Nobody matching: the task waits, unassigned, for an admin."
+        ),
+    )
     title: Template = Field(description="Task title (Jinja2 template, or locale -> template).")
     description: Template | None = Field(default=None, description="Longer text (template).")
     due: Any = Field(

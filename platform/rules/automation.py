@@ -81,6 +81,7 @@ from formloom.platform.auth.principal import Principal
 from formloom.platform.errors import Unprocessable
 from formloom.platform.links import tokens
 from formloom.platform.models import Record
+from formloom.platform.models.auth import User, UserRole
 from formloom.platform.models.automation import OutboxMessage, RuleRunLog, Task, Timer
 from formloom.platform.models.flow import TaskCandidate
 from formloom.platform.models.public_link import PublicLink
@@ -355,7 +356,11 @@ async def run_action(
             task = task_row(installed, action, records.now, zone)
             session.add(task)
             # who may act on it, as the inbox reads it (the same table as flow tasks)
-            for kind, value in (("role", task.role), ("user", task.assignee)):
+            candidates = [("role", task.role), ("user", task.assignee)]
+            if action.role is not None and action.where is not None:
+                people = await _role_members(session, app, action.role)
+                candidates = [("user", name) for name in _narrowed(people, action.where)]
+            for kind, value in candidates:
                 if value is not None:
                     session.add(TaskCandidate(task_id=task.id, kind=kind, value=value, app=app))
 
@@ -534,6 +539,32 @@ def _render_or_raw(
         return render_template(text, context, locale, zone, named=named)
     except Exception:  # noqa: BLE001 - any template failure; the task still gets made
         return label_text(text, locale)
+
+
+async def _role_members(
+    session: AsyncSession, app: str, role: str
+) -> list[tuple[str, dict[str, Any]]]:
+    """The enabled users with ``role`` in ``app``: username and attributes."""
+    rows = await session.execute(
+        select(User.username, User.attributes)
+        .join(UserRole, UserRole.user_id == User.id)
+        .where(UserRole.app == app, UserRole.role == role, User.disabled_at.is_(None))
+        .order_by(User.username)
+    )
+    return [(name, dict(attributes or {})) for name, attributes in rows.all()]
+
+
+def _narrowed(people: list[tuple[str, dict[str, Any]]], where: Any) -> list[str]:
+    """The people a task's ``where`` admits, reading each one's attributes as ``user.x``
+    (and ``user.username``); one it cannot judge (an error) is left out."""
+    chosen = []
+    for name, attributes in people:
+        try:
+            if truthy(evaluate(where, {"user": {**attributes, "username": name}})):
+                chosen.append(name)
+        except LogicError:
+            continue
+    return chosen
 
 
 def task_row(

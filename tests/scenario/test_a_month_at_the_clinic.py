@@ -390,7 +390,7 @@ async def a_discharged_patient_answers_the_survey(clinic: Clinic, story: Ledger)
     assert call["title"] == "Satisfaction survey: Chen Jing"
     assert "2026-11-04 15:30" in call["description"]  # the clinic's clock, not UTC
     # Pudong's front desk is not asked to call Xuhui's patient
-    assert FIXME or [t for t in await clinic.inbox("desk_pd") if t["record_id"] == chen] == []
+    assert [t for t in await clinic.inbox("desk_pd") if t["record_id"] == chen] == []
 
     # the patient opens the link on her phone, in Chinese, without an account, and answers
     clinic.clock.at = at("2026-11-05 19:12")
