@@ -77,6 +77,9 @@ async def test_task_pages_show_a_task_to_its_people_only(
     assert set(data["access"].values()) == {"read"}  # type: ignore[attr-defined]
     assert 'data-testid="outcome-yes"' in page.text and 'data-testid="outcome-no"' in page.text
     assert "Task “approve” opened" in page.text  # the timeline, in words
+    # "hand over" offers the app's other people, not herself
+    assert '<option value="bob">' in page.text and '<option value="boss1">' in page.text
+    assert '<option value="ann">' not in page.text
 
     # someone else's task: the API's 404, as a page; nothing of it shows
     for other in ("bob", "boss1"):
