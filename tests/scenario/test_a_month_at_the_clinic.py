@@ -43,9 +43,6 @@ from tests.scenario.clinic import (
     survey_token,
 )
 
-# Two checks wait for fixes being made now: a rule's task for a role reaches that role in
-# every branch (the discharge survey call), and the complaint's classify step likewise.
-FIXME = True
 # The people of the clinic: username -> (role, branch, staff record's name or None,
 # department, extra attributes)
 PEOPLE: dict[str, tuple[str, str | None, str | None, str | None, dict[str, Any]]] = {
@@ -83,6 +80,8 @@ class Ledger:
     follow_ups_done: dict[str, int] = field(default_factory=lambda: {"XH": 0, "PD": 0})
     nps: dict[str, list[int]] = field(default_factory=lambda: {"XH": [], "PD": []})
     visits_in: dict[str, int] = field(default_factory=lambda: {"XH": 0, "PD": 0})
+    revisits: dict[str, int] = field(default_factory=lambda: {"XH": 0, "PD": 0})
+    hours_to_close: dict[str, list[float]] = field(default_factory=lambda: {"XH": [], "PD": []})
 
     def where(self, name: str) -> str:
         return self.home[name]
@@ -433,6 +432,7 @@ async def liu_yang_comes_back(clinic: Clinic, story: Ledger) -> None:
     assert "tomorrow at 14:00" in clinic.outside.texts_to(story.phones["Liu Yang"])[-1]
     clinic.clock.at = at("2026-11-12 14:10")
     await see(clinic, story, "dr_li", "Liu Yang", visit_type="follow_up")
+    story.revisits["XH"] += 1
     assert len(clinic.outside.texts_to(story.phones["Liu Yang"])) == 2
 
 
@@ -486,7 +486,7 @@ async def a_complaint_is_worked_and_closed(clinic: Clinic, story: Ledger) -> Non
         description="The bill shows the consultation twice.",
     )  # fmt: skip
     # Pudong's managers sort it out; Xuhui's manager is not asked
-    assert FIXME or [t for t in await clinic.inbox("mgr_xh") if t["record_id"] == complaint] == []
+    assert [t for t in await clinic.inbox("mgr_xh") if t["record_id"] == complaint] == []
     await clinic.do("mgr_pd", "classify", complaint, outcome="assigned", values={
         "category": "billing", "severity": "high", "department": "general",
         "handler": story.staff["dr_sun"]})  # fmt: skip
@@ -509,6 +509,7 @@ async def a_complaint_is_worked_and_closed(clinic: Clinic, story: Ledger) -> Non
     told = clinic.outside.texts_to(story.phones["Zhao Lei"])[-1]
     assert told.startswith('Thank you for telling us about "Charged twice for one visit"')
     assert (await clinic.read("mgr_pd", "complaint", complaint))["status"] == "closed"
+    story.hours_to_close["PD"].append(70.5)  # Friday 10:30 to Monday 09:00
     clinic.clock.at = at("2026-11-09 11:00")
     await clinic.do("desk_pd", "satisfaction_call", complaint, outcome="answered",
                     values={"satisfaction": 4})  # fmt: skip
@@ -632,6 +633,18 @@ async def the_month_on_the_dashboards(clinic: Clinic, story: Ledger) -> None:
             assert nps["nps"] == rate(promoters - detractors, len(scores)), who
         visits = total(tiles["visits_by_branch"])
         assert visits["visits"] == sum(story.visits_in[c] for c in codes), who
+        visits, revisits = (
+            sum(count[c] for c in codes) for count in (story.visits_in, story.revisits)
+        )
+        assert total(tiles["revisit_rate"])["revisits"] == revisits, who
+        assert total(tiles["revisit_rate"])["rate"] == rate(revisits, visits), who
+        spent = [hours for c in codes for hours in story.hours_to_close[c]]
+        if spent:
+            closing = total(tiles["complaint_time_to_close"])
+            assert closing["closed"] == len(spent), who
+            assert closing["avg_hours"] == pytest.approx(sum(spent) / len(spent)), who
+        else:
+            assert tiles["complaint_time_to_close"]["result"]["rows"] == [], who
         complaints = total(tiles["complaints_by_category"]) if tiles[
             "complaints_by_category"]["result"]["rows"] else {"complaints": 0}  # fmt: skip
         assert complaints["complaints"] == (1 if "PD" in codes else 0), who
