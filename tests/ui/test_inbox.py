@@ -10,14 +10,21 @@ after four working hours), so the test does not take one of them."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
+from formloom.platform.db import Database
+from formloom.platform.models.auth import User
+from formloom.platform.models.automation import Notification
+from formloom.platform.records.ids import new_id
 from tests.ui.conftest import LiveServer, sign_in
 from tests.ui.test_runtime_helpers import APP
 
@@ -219,3 +226,69 @@ def test_the_inbox_on_a_phone(
     phone.keyboard.press("Enter")
     phone.wait_for_url(f"{live_server.url}{href}")
     assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+
+
+def _notify(server: LiveServer, username: str, record: tuple[str, str] | None) -> str:
+    """An in-app notification for ``username`` (as the in_app channel stores one)."""
+
+    async def add() -> str:
+        db = Database(server.env["FORMLOOM_DATABASE_URL"])
+        try:
+            async with db.transaction() as session:
+                user_id = await session.scalar(select(User.id).where(User.username == username))
+                note_id = new_id()
+                session.add(
+                    Notification(
+                        id=note_id, user_id=user_id, app=APP, rule="inbox_test",
+                        subject="Inbox test", body=f"Note {note_id[-6:]}",
+                        form=record[0] if record else None,
+                        record_id=record[1] if record else None,
+                        source_key=f"inbox-test:{note_id}", created_at=datetime.now(UTC),
+                    )
+                )  # fmt: skip
+            return note_id
+        finally:
+            await db.dispose()
+
+    # Playwright's sync API runs an event loop in this thread: write from another one
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(add())).result()
+
+
+def test_notifications_are_marked_read_one_and_all(
+    tab_as: Any, live_server: LiveServer, demo_people: dict[str, Any]
+) -> None:
+    visit, _ = _new_day3_call(live_server, demo_people["attributes"])
+    first = _notify(live_server, NURSE, ("visit", visit))
+    second = _notify(live_server, NURSE, None)
+    nurse = tab_as(NURSE)
+    nurse.goto(f"{live_server.url}/tasks")
+
+    def unread_by_api() -> int:
+        with live_server.api(NURSE, PASSWORD) as api:
+            found = api.get("/api/notifications", params={"unread": "true", "limit": 500})
+            return len(found.json()["items"])
+
+    count = nurse.get_by_test_id("unread-count")
+    assert count.get_attribute("data-count") == str(unread_by_api())
+    before = int(count.get_attribute("data-count") or 0)
+    note = nurse.locator(f"[data-testid=note][data-id='{first}']")
+    # it links to the record it is about
+    assert note.locator("a").get_attribute("href") == f"/apps/{APP}/forms/visit/{visit}"
+    note.get_by_test_id("mark-read").click()
+    nurse.wait_for_function(
+        f"document.querySelector(\"[data-id='{first}']\").dataset.unread === 'false'"
+    )
+    assert count.get_attribute("data-count") == str(before - 1) == str(unread_by_api())
+    assert (
+        nurse.locator(f"[data-testid=note][data-id='{second}']").get_attribute("data-unread")
+        == "true"
+    )
+    nurse.get_by_test_id("read-all").click()
+    nurse.wait_for_function(
+        "document.querySelector('[data-testid=unread-count]').dataset.count === '0'"
+    )
+    assert unread_by_api() == 0
+    assert nurse.get_by_test_id("read-all").is_hidden()
+    nurse.reload()
+    assert nurse.locator("[data-testid=note][data-unread=true]").count() == 0
