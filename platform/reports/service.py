@@ -9,8 +9,8 @@ caller, or to hop into a form they may not read: an error, never a silent drop.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import date, datetime
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
@@ -47,6 +47,7 @@ from formloom.platform.errors import Forbidden, NotFound, Unprocessable
 from formloom.platform.models import Record
 from formloom.platform.permissions.expressions import ANY_PATH, caller_forms
 from formloom.platform.records.service import RecordService
+from formloom.platform.reports import periods
 
 #: The records table, as the report engine reads it.
 RECORDS = cast(sa.Table, Record.__table__)
@@ -62,6 +63,8 @@ class Ran:
     result: PivotResult
     chart: ChartSpec | None
     kpi_previous: float | None = None
+    #: A KPI's two windows (this period so far and the same days of the last one).
+    kpi_windows: periods.Windows | None = None
 
 
 def _pydantic_problem(exc: ValidationError, prefix: str = "") -> Unprocessable:
@@ -322,41 +325,33 @@ class ReportService:
         chart = chart or report.chart
         prefix = f"/reports/{index}"
         previous = None
+        found = None
         if chart is not None and chart.type == "kpi" and chart.period_field:
-            # a KPI is this period's value against the previous period's: two flat runs
-            current, before = self.periods(installed, spec, chart)
-            current_spec = with_filter(spec, current, flat=True)
+            # a KPI is this period so far against the same days of the previous one (like
+            # with like: 1-3 December against 1-3 November): two flat runs
+            found = self.periods(installed, spec, chart)
+            current_spec = with_filter(spec, found.current_filter, flat=True)
             result = await self.run(installed, current_spec, prefix=prefix, locale=locale)
-            earlier = await self.run(installed, with_filter(spec, before, flat=True), prefix=prefix)
+            before = with_filter(spec, found.previous_filter, flat=True)
+            earlier = await self.run(installed, before, prefix=prefix)
             previous = total_of(earlier, chart.measure or spec.measures[0].key)
         else:
             result = await self.run(installed, spec, prefix=prefix, locale=locale)
-        return Ran(key, label_text(report.label, locale), spec, result, chart, previous)
+        return Ran(key, label_text(report.label, locale), spec, result, chart, previous, found)
 
     def periods(
         self, installed: InstalledApp, spec: PivotSpec, chart: ChartSpec
-    ) -> tuple[Any, Any]:
-        """Filters selecting the current and the previous period in the clinic's zone."""
+    ) -> periods.Windows:
+        """The KPI's windows in the clinic's zone (platform/reports/periods.py)."""
         assert chart.period_field is not None
-        zone = ZoneInfo(self.time_zone)
-        today = self.now.astimezone(zone).date()
-        start = _period_start(today, chart.period)
-        end = _shift(start, chart.period, 1)
-        earlier = _shift(start, chart.period, -1)
         field = installed.forms[spec.form].field(chart.period_field)
-        is_date = field is not None and field.field_type == "date"
-
-        def bound(day: date) -> str:
-            if is_date:
-                return day.isoformat()
-            moment = datetime(day.year, day.month, day.day, tzinfo=zone)
-            return moment.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-        def between(low: date, high: date) -> Any:
-            var = {"var": chart.period_field}
-            return {"and": [{">=": [var, bound(low)]}, {"<": [var, bound(high)]}]}
-
-        return between(start, end), between(earlier, start)
+        return periods.windows(
+            chart.period_field,
+            is_date=field is not None and field.field_type == "date",
+            period=chart.period,
+            now=self.now,
+            zone=ZoneInfo(self.time_zone),
+        )
 
     async def dashboard(
         self, installed: InstalledApp, key: str, values: dict[str, str], locale: str = "en"
@@ -476,28 +471,6 @@ def with_filter(spec: PivotSpec, extra: Any, *, flat: bool = False) -> PivotSpec
     return spec.model_copy(update=update) if update else spec
 
 
-def _period_start(day: date, period: str) -> date:
-    if period == "day":
-        return day
-    if period == "week":
-        return day - timedelta(days=day.weekday())
-    if period == "month":
-        return day.replace(day=1)
-    if period == "quarter":
-        return date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
-    return date(day.year, 1, 1)
-
-
-def _shift(start: date, period: str, steps: int) -> date:
-    if period == "day":
-        return start + timedelta(days=steps)
-    if period == "week":
-        return start + timedelta(weeks=steps)
-    months = {"month": 1, "quarter": 3, "year": 12}[period] * steps
-    index = start.year * 12 + start.month - 1 + months
-    return date(index // 12, index % 12 + 1, 1)
-
-
 #: The words charts write themselves, per locale.
 CHART_TEXTS = {
     "en": ChartText(),
@@ -529,6 +502,10 @@ def svg_of(
                 links[(i, j)] = link(ran.result.cells[r][c].drill_down)
     if chart.type == "kpi":
         data = ChartData([ran.label], [Series(measure, [total_of(ran.result, measure)])])
+        if ran.kpi_windows is not None:
+            # "previous period: 8" says which days: "1 Nov – 3 Nov: 8"
+            _now, then = periods.describe(ran.kpi_windows, locale or "en")
+            text = replace(text or chart_text(locale or "en"), previous=then)
     return render_svg(
         Chart(
             type=chart.type,

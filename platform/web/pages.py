@@ -31,6 +31,7 @@ from formloom.platform.i18n import LOCALES, Translator, request_locale
 from formloom.platform.records.service import RecordService
 from formloom.platform.reports.endpoints import report_service
 from formloom.platform.reports.service import chart_text, svg_of
+from formloom.platform.reports.tiles import kpi_alone, kpi_comparison
 
 UI = Path(__file__).resolve().parents[2] / "ui"
 templates = Jinja2Templates(directory=str(UI / "templates"))
@@ -141,12 +142,14 @@ async def dashboard_page(
         def link(drill: DrillDown) -> str:
             return drill_href(app, drill)
 
+        compare = kpi_comparison(tile, lang)
         tiles.append(
             {
                 "report": item.report,
                 "width": item.width,
                 "label": label,
-                "svg": svg_of(tile, locale=lang, link=link),
+                "compare": compare,
+                "svg": svg_of(kpi_alone(tile) if compare else tile, locale=lang, link=link),
                 "table": to_html(
                     tile.result,
                     caption=label,

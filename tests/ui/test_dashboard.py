@@ -31,8 +31,11 @@ def _count_on(page: Any) -> int:
 def test_every_chart_draws_and_a_bar_opens_its_records(page: Any, live_server: LiveServer) -> None:
     page.goto(f"{live_server.url}{BOARD}")
     tiles = page.locator("section.tile")
-    assert tiles.count() == 12
-    assert page.locator(".chart svg[role=img]").count() == 12
+    with live_server.api() as api:
+        items = api.get("/api/dashboards/clinic_crm/manager").json()["items"]
+    assert len(items) >= 12  # the board's tiles, however many the clinic adds
+    assert tiles.count() == len(items)
+    assert page.locator(".chart svg[role=img]").count() == len(items)
     # "Appointments by hour and weekday": a stacked bar segment says its count on hover
     bar, weekday_hour, count = _bar_with_records(page, middle=True)
     assert re.fullmatch(r"\w+day · \d\d:00", weekday_hour), weekday_hour
@@ -66,3 +69,40 @@ def test_the_department_filter_narrows_every_report(page: Any, live_server: Live
     shown = set(page.locator("[data-testid=record-row] td").all_text_contents())
     assert "Surgery" in shown
     assert not shown & {"Dental", "Dermatology", "General practice", "Pediatrics"}
+
+
+def _kpi_words(page: Any, locale: str) -> str:
+    """What the new-patients KPI should compare today, on the server's clock."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from formloom.platform.reports.periods import compared, windows
+
+    zone = ZoneInfo(page.locator("html").get_attribute("data-timezone") or "UTC")
+    found = windows("created_at", is_date=False, period="month", now=datetime.now(UTC), zone=zone)
+    return compared(found, locale)
+
+
+def test_a_kpi_compares_like_with_like_and_says_so(browser: Any, live_server: LiveServer) -> None:
+    """Month to date against the same days of last month, in words, in a neutral colour."""
+    from tests.ui.conftest import ADMIN, ADMIN_PASSWORD, sign_in
+
+    for locale, joiner in [("en-US", " vs "), ("zh-CN", " 对比 ")]:
+        context = browser.new_context(locale=locale, viewport={"width": 1280, "height": 900})
+        context.set_default_timeout(15_000)
+        try:
+            page = context.new_page()
+            sign_in(page, live_server, ADMIN, ADMIN_PASSWORD)
+            page.goto(f"{live_server.url}{BOARD}")
+            tile = page.locator("[data-report=new_patients_kpi]")
+            words = tile.get_by_test_id("kpi-words").inner_text()
+            expected = _kpi_words(page, "zh-CN" if locale == "zh-CN" else "en")
+            assert words.startswith(expected + " ("), (words, expected)
+            assert joiner in words
+            # the chart draws the number alone; no red or green judgement of the change
+            assert tile.locator(".kpi-change").count() == 0
+            delta = tile.get_by_test_id("kpi-compare")
+            colour = delta.evaluate("node => getComputedStyle(node).color")
+            assert colour not in ("rgb(176, 0, 32)", "rgb(0, 122, 61)"), colour
+        finally:
+            context.close()

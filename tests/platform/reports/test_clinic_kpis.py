@@ -319,7 +319,8 @@ async def test_nps_counts_the_surveys_answered_after_a_discharge(
     overall = total(tiles["nps_overall"])
     assert overall["responses"] == 5
     assert overall["nps"] == pytest.approx(nps(3, 9, 10, 6, 10))
-    assert "previous period: -100" in tiles["nps_overall"]["svg"]  # last month's one answer
+    # last month's one answer, in the same days of last month (the clock: 23 November)
+    assert "1 Oct – 23 Oct: -100" in tiles["nps_overall"]["svg"]
     # the department filter narrows it to the department's surveys, discharges included
     narrowed = await board(clinic, department="general")
     assert total(narrowed["nps_overall"])["nps"] == pytest.approx(nps(9, 10, 6))
