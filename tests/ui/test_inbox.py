@@ -292,3 +292,31 @@ def test_notifications_are_marked_read_one_and_all(
     assert nurse.get_by_test_id("read-all").is_hidden()
     nurse.reload()
     assert nurse.locator("[data-testid=note][data-unread=true]").count() == 0
+
+
+def test_a_claimed_call_is_handed_over_to_the_head_nurse(
+    tab_as: Any, live_server: LiveServer, demo_people: dict[str, Any]
+) -> None:
+    _, task_id = _new_day3_call(live_server, demo_people["attributes"])
+    nurse = tab_as(NURSE, "zh-CN")
+    nurse.goto(f"{live_server.url}/tasks/{task_id}")
+    # not hers yet: the step's fields are read-only until she claims it
+    assert not nurse.locator("input[name=followup_pain]").is_editable()
+    nurse.get_by_test_id("task-claim").click()
+    nurse.locator("input[name=followup_pain]").wait_for()
+    nurse.wait_for_function("!document.querySelector('[data-testid=task-claim]')")
+    assert nurse.locator("input[name=followup_pain]").is_editable()
+    nurse.get_by_test_id("delegate").locator("summary").click()
+    nurse.get_by_test_id("delegate-user").select_option("demo_head_nurse")
+    nurse.get_by_test_id("delegate-form").locator("button[type=submit]").click()
+    nurse.wait_for_url(f"{live_server.url}/tasks")
+    assert nurse.locator(f"[data-testid=task-row][data-id='{task_id}']").count() == 0
+    with live_server.api() as api:
+        task = api.get(f"/api/tasks/{task_id}").json()
+    assert task["assignee"] == "demo_head_nurse" and task["status"] == "open"
+    # no longer hers to open; the task's timeline says who handed it to whom
+    nurse.goto(f"{live_server.url}/tasks/{task_id}")
+    assert nurse.locator(".problem").get_attribute("data-status") == "404"
+    with live_server.api() as api:
+        page = api.get(f"/tasks/{task_id}", headers={"accept-language": "en"}).text
+    assert "demo_nurse handed “Day-3 call” to demo_head_nurse" in page
