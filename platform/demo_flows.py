@@ -17,7 +17,8 @@ users' branch, Xuhui):
   unanswered, was reminded and moved to the head nurse, and one whose call found a pain
   score of 8: a follow-up alert for ``demo_doctor``;
 * complaints: one to classify (``demo_manager``), one being handled (``demo_nurse``), one
-  handled and waiting for the manager's review;
+  handled and waiting for the manager's review, and one worked through to the end a week
+  ago (so the dashboard's time to close has a complaint to count);
 * an MDT consultation ``demo_doctor`` asked for, waiting on two departments (general:
   ``demo_doctor``; surgery: ``demo_surgeon``).
 """
@@ -29,14 +30,14 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from formloom.platform.auth.principal import Principal
 from formloom.platform.deps import Platform
 from formloom.platform.flows.service import FlowService
 from formloom.platform.models import Record
-from formloom.platform.models.automation import Task, Timer
+from formloom.platform.models.automation import OutboxMessage, Task, Timer
 from formloom.platform.records.service import RecordService
 
 __all__ = ["load"]
@@ -196,6 +197,13 @@ async def load(
             "patient": patients[6],
             "description": "Booked for 09:00, seen at 10:30.",
         }
+        callback = {
+            "summary": "Nobody called back about the blood test",
+            "channel": "phone",
+            "patient": patients[3],
+            "description": "Promised a call within two days; waited a week.",
+        }
+        explained = {"resolution": "Results explained by phone; lab call-backs are now logged."}
         rude = {
             "summary": "Unfriendly on the phone",
             "channel": "wechat",
@@ -212,6 +220,7 @@ async def load(
         }
         manager, doctor, nurse = "demo_manager", "demo_doctor", "demo_nurse"
         to_doctor, to_nurse = assign(doctor, "billing"), assign(nurse, "waiting")
+        to_lab, desk, happy = assign(nurse, "clinical"), "demo_front_desk", {"satisfaction": 4}
         steps: list[tuple[datetime, Callable[..., Awaitable[None]], tuple[Any, ...]]] = [
             # follow-up plans: day-3 calls waiting (visits 3 days ago), one before day 3, one
             # overdue since day 3 (reminded, then moved to the head nurse: 17 days leave
@@ -223,7 +232,12 @@ async def load(
             (at(20, 10), visit, ("abscess", patients[3], "Abscess drained")),
             (at(4, 10), visit, ("mole", patients[4], "Mole removed")),
             (at(1, 9, 40), complete, (nurse, "mole", "call_day3", "reached", pain)),
-            # complaints: handled and in review, being handled, to classify
+            # complaints: closed a week ago, handled and in review, being handled, to classify
+            (at(9, 9, 30), complaint, ("callback", callback)),
+            (at(9, 10), complete, (manager, "callback", "classify", "assigned", to_lab)),
+            (at(8, 11), complete, (nurse, "callback", "handle", "resolved", explained)),
+            (at(8, 14), complete, (manager, "callback", "review", "approve", {})),
+            (at(8, 16), complete, (desk, "callback", "satisfaction_call", "answered", happy)),
             (at(5, 9, 30), complaint, ("bill", bill)),
             (at(5, 11), complete, (manager, "bill", "classify", "assigned", to_doctor)),
             (at(1, 15), complete, (doctor, "bill", "handle", "resolved", refund)),
@@ -238,3 +252,13 @@ async def load(
             await clinic.fire_due(when)
             await step(when, *args)
         await clinic.fire_due(now)
+        # the text the closed complaint's patient was sent a week ago is not sent now, days
+        # late, to a made-up number (as the rules' `late` windows skip such messages)
+        await session.execute(
+            delete(OutboxMessage).where(
+                OutboxMessage.app == APP,
+                OutboxMessage.idempotency_key.startswith(
+                    f"{APP}:tell_patient:complaint:{ids['callback']}:"
+                ),
+            )
+        )

@@ -335,6 +335,10 @@ async def test_the_clinic_dashboard_over_demo_data(settings: Settings) -> None:
             nps = next(i for i in board["items"] if i["report"] == "nps_by_doctor")
             labels = [row["labels"][0] for row in nps["result"]["rows"]]
             assert labels and all(label.startswith("Dr. ") for label in labels)
+            # the demo closed one complaint (its flow played to the end): a time to close
+            closing = next(i for i in board["items"] if i["report"] == "complaint_time_to_close")
+            assert closing["result"]["grand_total"]["values"]["closed"] == 1
+            assert closing["result"]["grand_total"]["values"]["max_hours"] > 0
             completion = next(i for i in board["items"] if i["report"] == "follow_up_completion")
             rate = completion["result"]["grand_total"]["values"]["rate"]
             assert 0 < rate <= 100
