@@ -33,7 +33,7 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -108,7 +108,7 @@ from formloom.platform.models.flow import FlowEvent, FlowInstance, TaskCandidate
 from formloom.platform.records.ids import IdSequence, is_id, new_id
 from formloom.platform.records.service import RecordService
 from formloom.platform.records.watchers import start_flows_with, watch
-from formloom.platform.rules import automation
+from formloom.platform.rules import automation, zones
 from formloom.platform.rules.related import Sight, load_related
 
 __all__ = ["FlowFailed", "FlowService", "TaskRefused", "on_record_write"]
@@ -147,6 +147,9 @@ class _Loaded:
     row: FlowInstance
     installed: InstalledApp
     flow: FlowSpec
+    #: The instance's record's zone (its branch's, docs/time-zones.md), once a context has
+    #: been built: its tasks' texts are written on that clock.
+    zone: str | None = None
 
 
 class FlowService:
@@ -634,10 +637,17 @@ class FlowService:
         else:
             stored = await self._record_data(row.app, row.form, row.record_id)
             data = {**(stored if stored is not None else {}), "id": row.record_id}
-        zone = self.now.tzinfo
-        zone_name = zone.key if isinstance(zone, ZoneInfo) else "UTC"
+        # the record's own clock: its branch's zone, else the deployment's
+        zone_name = await zones.record_zone(
+            self.session, loaded.installed, row.form, data, zones.home_zone(self.now)
+        )
+        loaded.zone = zone_name
         spec = loaded.installed.spec
-        calendar = _calendar(spec.calendar, zone_name) if spec.calendar is not None else None
+        calendar = (
+            _calendar(spec.calendar, zone_name, own=zone_name != zones.home_zone(self.now))
+            if spec.calendar is not None
+            else None
+        )
         hops = flow_reads(loaded.flow, loaded.installed.forms)
         related = await load_related(self.session, row.app, spec, hops, data, sight) if hops else {}
         return Context(
@@ -854,13 +864,15 @@ class FlowService:
         assert isinstance(node, UserTaskNode)
         context = {**effect.context, "task": {"due": format_datetime(effect.due)
                                               if effect.due else None}}  # fmt: skip
-        title = _render(effect.title, context, locale, self.now.tzinfo) or node.key
+        home = zones.home_zone(self.now)
+        zone, named = loaded.zone or home, (loaded.zone or home) != home
+        title = _render(effect.title, context, locale, zone, named) or node.key
         task_id = new_id()
         first_role = effect.candidates.roles[0] if effect.candidates.roles else None
         self._rows[Task].append(
             dict(
                 id=task_id, app=row.app, title=title[:500],
-                description=_render(effect.description, context, locale, self.now.tzinfo),
+                description=_render(effect.description, context, locale, zone, named),
                 role=first_role, assignee=effect.assignee, form=row.form,
                 record_id=row.record_id, rule=None, source_key=f"flow:{effect.task}",
                 due=format_datetime(effect.due) if effect.due else None, status="open",
@@ -1139,30 +1151,34 @@ def _json_row(row: Mapping[str, Any]) -> dict[str, Any]:
 _ADDS_ONLY = (TaskOpened, TimerArmed, InstanceEnded, NodeEntered, StepCompleted)
 
 
-def _render(text: Any, context: Mapping[str, Any], locale: str, zone: tzinfo | None) -> str | None:
-    """A task's title or description, rendered now with times on the clinic's clock
-    (``zone``); a wording error keeps the raw text."""
+def _render(
+    text: Any, context: Mapping[str, Any], locale: str, zone: str, named: bool = False
+) -> str | None:
+    """A task's title or description, rendered now with times on the record's clock
+    (``zone``, named when it is not the deployment's); a wording error keeps the raw text."""
     if text is None:
         return None
     try:
-        return render_template(text, context, locale, zone)
+        return render_template(text, context, locale, zone, named=named)
     except Exception:  # noqa: BLE001 - a wording error never stops the flow
         return label_text(text, locale)
 
 
-_CALENDARS: dict[tuple[int, str], tuple[Any, BusinessCalendar]] = {}
+_CALENDARS: dict[tuple[int, str, bool], tuple[Any, BusinessCalendar]] = {}
 
 
-def _calendar(spec: Any, zone: str) -> BusinessCalendar:
+def _calendar(spec: Any, zone: str, *, own: bool = False) -> BusinessCalendar:
     """An app's business calendar, built once per definition and zone (it keeps a cache of
-    working intervals by day)."""
-    cached = _CALENDARS.get((id(spec), zone))
+    working intervals by day). ``own``: the record is on its own clock (its branch's zone,
+    not the deployment's), and works its hours there whatever zone the calendar names."""
+    cached = _CALENDARS.get((id(spec), zone, own))
     if cached is not None and cached[0] is spec:
         return cached[1]
     if len(_CALENDARS) > 64:
         _CALENDARS.clear()
-    calendar = BusinessCalendar(spec, ZoneInfo(zone))
-    _CALENDARS[(id(spec), zone)] = (spec, calendar)
+    local = spec.model_copy(update={"zone": zone}) if own and spec.zone != zone else spec
+    calendar = BusinessCalendar(local, ZoneInfo(zone))
+    _CALENDARS[(id(spec), zone, own)] = (spec, calendar)
     return calendar
 
 
