@@ -220,6 +220,11 @@ def test_the_inbox_on_a_phone(
     assert phone.evaluate("document.documentElement.scrollWidth") <= 390
     box = rows.first.bounding_box()
     assert box is not None and box["width"] <= 390
+    # a tap on the card (not on its button) opens the task
+    href = rows.first.get_attribute("data-href")
+    rows.first.locator(".task-app").click()
+    phone.wait_for_url(f"{live_server.url}{href}")
+    phone.go_back()
     # keyboard: Tab reaches a row and Enter opens its task
     rows.first.focus()
     href = rows.first.get_attribute("data-href")

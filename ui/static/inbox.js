@@ -23,6 +23,13 @@ document.addEventListener("keydown", (event) => {
   }
 });
 
+// a click anywhere on a row (a card on phones) opens it, except on its own links and buttons
+document.addEventListener("click", (event) => {
+  const row = event.target.closest?.("[data-testid=task-row]");
+  if (!row || event.target.closest("a, button") || window.getSelection()?.toString()) return;
+  window.location.assign(row.dataset.href);
+});
+
 document.addEventListener("click", async (event) => {
   const button = event.target.closest?.("[data-claim]");
   if (!button) return;
