@@ -29,13 +29,13 @@ from tests.ui.conftest import LiveServer, sign_in
 from tests.ui.test_runtime_helpers import APP
 
 PASSWORD = "inbox-tests-pw"
-NURSE, DESK = "demo_nurse", "demo_front_desk"
+NURSE, DESK, HEAD_NURSE = "demo_nurse", "demo_front_desk", "demo_head_nurse"
 
 
 @pytest.fixture(scope="module")
 def demo_people(live_server: LiveServer) -> dict[str, Any]:
     """The demo nurse and front desk with a known password, and the nurse's attributes."""
-    for name in (NURSE, DESK):
+    for name in (NURSE, DESK, HEAD_NURSE):
         done = live_server.cli("user", "set-password", name, "--password-stdin", stdin=PASSWORD)
         assert done.returncode == 0, done.stderr
     with live_server.api(NURSE, PASSWORD) as api:
@@ -325,3 +325,19 @@ def test_a_claimed_call_is_handed_over_to_the_head_nurse(
     with live_server.api() as api:
         page = api.get(f"/tasks/{task_id}", headers={"accept-language": "en"}).text
     assert "demo_nurse handed “Day-3 call” to demo_head_nurse" in page
+
+
+def test_a_call_the_head_nurse_claimed_meanwhile_is_refused_in_words(
+    tab_as: Any, live_server: LiveServer, demo_people: dict[str, Any]
+) -> None:
+    _, task_id = _new_day3_call(live_server, demo_people["attributes"])
+    nurse = tab_as(NURSE, "zh-CN")
+    nurse.goto(f"{live_server.url}/tasks?tab=claimable")
+    row = nurse.locator(f"[data-testid=task-row][data-id='{task_id}']")
+    with live_server.api(HEAD_NURSE, PASSWORD) as api:
+        assert api.post(f"/api/tasks/{task_id}/claim").status_code == 200
+    row.get_by_test_id("claim").click()
+    error = nurse.get_by_test_id("inbox-error")
+    error.wait_for()
+    assert error.inner_text() == "您不能处理此任务。"
+    assert row.get_by_test_id("claim").is_enabled()

@@ -5,6 +5,7 @@
 
 import { api } from "/static/api.js";
 import { t } from "/static/i18n.js";
+import { refusalText } from "/static/task-words.js";
 
 const list = document.querySelector("[data-testid=task-list]");
 const problem = document.querySelector("[data-testid=inbox-error]");
@@ -39,7 +40,7 @@ document.addEventListener("click", async (event) => {
     await api(`/api/tasks/${encodeURIComponent(button.dataset.claim)}/claim`, { method: "POST" });
   } catch (error) {
     button.disabled = false;
-    showProblem(error.message || t("That did not work. Please try again."));
+    showProblem(refusalText(error));
     return;
   }
   const row = button.closest("[data-testid=task-row]");

@@ -8,6 +8,7 @@
 import { renderForm } from "/static/form.js";
 import { api } from "/static/api.js";
 import { t } from "/static/i18n.js";
+import { fieldErrorText, refusalText } from "/static/task-words.js";
 
 const page = JSON.parse(document.getElementById("task-data").textContent);
 const task = page.task;
@@ -40,25 +41,9 @@ if (finish && recordPart) recordPart.before(finish);
 
 const fieldsByKey = new Map((page.form?.fields || []).map((field) => [field.key, field]));
 
-// A field error in the reader's language: by its code, with the field's own limits; the
-// server's (English) sentence only for codes without a translation here.
 function errorText(error) {
-  const field = fieldsByKey.get(String(error.path || "").split("/").filter(Boolean)[1] || error.field);
-  const known = {
-    required: () => t("Fill this in to complete the step."),
-    min: () => (field?.min !== undefined ? t("Must be at least {min}.", { min: field.min }) : t("The value is too small.")),
-    max: () => (field?.max !== undefined ? t("Must be at most {max}.", { max: field.max }) : t("The value is too large.")),
-    type: () => t("This is not a valid value here."),
-    format: () => t("This is not a valid value here."),
-    option: () => t("Choose one of the options."),
-    min_length: () => t("Must be at least {n} characters.", { n: field?.min_length ?? "" }),
-    max_length: () => t("Must be at most {n} characters.", { n: field?.max_length ?? "" }),
-    pattern: () => t("This does not have the expected form."),
-    not_editable: () => t("This step may not change this field."),
-    unique: () => t("This value is already used."),
-    relation: () => t("The linked record does not exist."),
-  };
-  return known[error.code] ? known[error.code]() : error.message;
+  const key = String(error.path || "").split("/").filter(Boolean)[1] || error.field;
+  return fieldErrorText(error, fieldsByKey.get(key));
 }
 
 function showProblem(message) {
@@ -86,17 +71,12 @@ function changedValues() {
   return changed;
 }
 
-function refusal(problem) {
-  if (problem.status === 409 || problem.status === 403) return problem.message;
-  return problem.message || t("That did not work. Please try again.");
-}
-
 async function act(path, payload, after) {
   showProblem(null);
   try {
     await api(`${base}/${path}`, { method: "POST", body: payload ?? {} });
   } catch (problem) {
-    showProblem(refusal(problem));
+    showProblem(refusalText(problem));
     return;
   }
   after();
@@ -134,7 +114,7 @@ async function complete(button) {
     const unplaced = handle ? handle.setErrors(rest) : rest;
     if (unplaced.length || !errors.length) {
       const words = unplaced.map((error) => error.message).filter(Boolean);
-      showProblem(words.length ? words.join(" ") : refusal(problem));
+      showProblem(words.length ? words.join(" ") : refusalText(problem));
     }
     return;
   }
