@@ -11,9 +11,11 @@ they are stored (select values, record ids, ``true``/``false``); multiselect val
 joined with ``; ``, files by their names, tables as JSON — except datetimes (datetime fields
 and ``created_at`` / ``updated_at``), which people read in a spreadsheet: they are written on
 the clinic's clock (``settings.timezone``) as ``2026-12-04 10:00:00``, and their column
-header names the zone (``Starts at (Asia/Shanghai)``). Text that a spreadsheet would run
-as a formula (starting with ``=``, ``+``, ``-``, ``@``, unless it is only digits and
-punctuation, like a phone number) is prefixed with ``'``.
+header names the zone (``Starts at (Asia/Shanghai)``); a form whose records are each on
+their own clock (the app's ``zone``, a branch's zone: docs/time-zones.md) writes each row's
+times in its record's zone and names it in a last "Time zone" column. Text that a
+spreadsheet would run as a formula (starting with ``=``, ``+``, ``-``, ``@``, unless it is
+only digits and punctuation, like a phone number) is prefixed with ``'``.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import tzinfo
 from typing import Annotated, Any
@@ -38,6 +40,7 @@ from formloom.platform.auth.deps import PrincipalDep
 from formloom.platform.deps import PlatformDep
 from formloom.platform.i18n import Translator, request_locale
 from formloom.platform.records.service import ListQuery, service_for
+from formloom.platform.rules import zones
 from formloom.platform.web import listing
 
 router = APIRouter(tags=["records"])
@@ -63,15 +66,11 @@ def _cell(value: Any) -> str:
     return cell_text(str(value))
 
 
-def _time_cell(zone: tzinfo) -> Callable[[Any], str]:
-    """The cell of a datetime column: the instant on the clinic's clock (a value not in
+def _time(value: Any, zone: tzinfo) -> str:
+    """The cell of a datetime column: the instant on the record's clock (a value not in
     the stored form is written as any other)."""
-
-    def cell(value: Any) -> str:
-        local = local_text(value, zone, seconds=True)
-        return local if local is not None else _cell(value)
-
-    return cell
+    local = local_text(value, zone, seconds=True)
+    return local if local is not None else _cell(value)
 
 
 def _line(values: list[str]) -> str:
@@ -111,8 +110,15 @@ async def export_csv(
         installed, spec = await records.load_form(app, form)
         access = records.allowed(installed, form, "read")
         condition, _ = await listing.combined_filter(records, app, parsed_drill, rule)
+        source = zones.source_of(installed)
+        relation = source.relation if source is not None and source.target_of(form) else None
+        # each row's clock needs its zone relation, read even when it is not a column (and
+        # not when it is hidden from the caller: those rows are then on the deployment's)
+        wanted = chosen
+        if chosen is not None and relation and relation not in chosen + list(access.hidden):
+            wanted = [*chosen, relation]
         query = ListQuery(
-            filter=condition, sort=sort, limit=records.max_page_size, fields=chosen, q=q
+            filter=condition, sort=sort, limit=records.max_page_size, fields=wanted, q=q
         )
         first = await records.list(app, form, query)
     keys = (
@@ -120,42 +126,60 @@ async def export_csv(
         if chosen is not None
         else [f.key for f in spec.value_fields() if f.key not in access.hidden]
     )
-    zone = zone_of(p.settings.timezone)
-    in_zone = f" ({zone_name(zone)})"
-    time_cell = _time_cell(zone)
+    home = zone_name(zone_of(p.settings.timezone))
+    # A form whose records are on their own clocks (their branch's zone, docs/time-zones.md)
+    # writes each row's times in its zone and says which in a last column; any other form
+    # writes the deployment's, named in the headers.
+    own_clocks = relation is not None
+    in_zone = "" if own_clocks else f" ({home})"
     labels = []
-    cells: list[Callable[[Any], str]] = []
+    timed_keys = []
     for key in keys:
         field = spec.field(key)
         label = listing.field_label(field, lang) if field is not None else key
         timed = isinstance(field, DatetimeField)
         labels.append(label + in_zone if timed else label)
-        cells.append(time_cell if timed else _cell)
+        timed_keys.append(timed)
     for key in system:
         timed = key.endswith("_at")
         labels.append(t(listing.SYSTEM_LABELS[key]) + (in_zone if timed else ""))
-    system_cells = [(key, time_cell if key.endswith("_at") else _cell) for key in system]
-    data_cells = list(zip(keys, cells, strict=True))
+    if own_clocks:
+        labels.append(t("Time zone"))
 
-    def lines(items: list[dict[str, Any]]) -> str:
-        return "".join(
-            _line(
-                [item["id"]]
-                + [cell(item["data"].get(key)) for key, cell in data_cells]
-                + [cell(item[key]) for key, cell in system_cells]
-            )
-            for item in items
+    def lines(items: list[dict[str, Any]], clocks: list[str]) -> str:
+        out = []
+        for item, clock in zip(items, clocks, strict=True):
+            zone = zone_of(clock)
+            row = [item["id"]]
+            row += [
+                _time(item["data"].get(key), zone) if timed else _cell(item["data"].get(key))
+                for key, timed in zip(keys, timed_keys, strict=True)
+            ]
+            row += [_time(item[key], zone) if key.endswith("_at") else _cell(item[key])
+                    for key in system]  # fmt: skip
+            out.append(_line(row + [clock] if own_clocks else row))
+        return "".join(out)
+
+    async def clocks_of(session: Any, items: list[dict[str, Any]]) -> list[str]:
+        if not own_clocks:
+            return [home] * len(items)
+        return await zones.record_zones(
+            session, installed, form, [item["data"] for item in items], home
         )
+
+    async with p.db.transaction(write=False) as session:
+        first_clocks = await clocks_of(session, first.items)
 
     async def stream() -> AsyncIterator[str]:
         yield BOM + _line(["ID", *map(cell_text, labels)])
-        yield lines(first.items)
+        yield lines(first.items, first_clocks)
         cursor = first.next_cursor
         while cursor is not None:
             async with p.db.transaction(write=False) as session:
                 reader = service_for(p, session, who)
                 page = await reader.list(app, form, replace(query, cursor=cursor))
-            yield lines(page.items)
+                clocks = await clocks_of(session, page.items)
+            yield lines(page.items, clocks)
             cursor = page.next_cursor
 
     name = f"{label_text(spec.label, lang) or form}.csv"

@@ -90,3 +90,26 @@ async def test_a_record_page_is_in_the_records_zone(
     # a record of the deployment's zone is shown as before
     east = (await client.get(f"/apps/{APP}/forms/appointment/{booked['east']}")).text
     assert "2026-12-05 12:00" in shown(east) and "Asia/Urumqi" not in shown(east)
+
+
+async def test_the_csv_export_writes_each_row_on_its_own_clock(
+    client: httpx.AsyncClient, booked: dict[str, str]
+) -> None:
+    """Spreadsheets get plain wall-clock times, each row's in its branch's zone, and the zone
+    in a column of its own (not in the header, which no longer has one zone to name)."""
+    answer = await client.get(
+        f"/api/exports/{APP}/appointment",
+        params={"fields": "starts_at"},
+        headers={"Accept-Language": "zh-CN"},
+    )
+    assert answer.status_code == 200, answer.text
+    header, *rows = answer.text.lstrip("\ufeff").splitlines()
+    assert header.split(",")[-1] == "时区" and "Asia/Shanghai" not in header
+    assert sorted(row.split(",")[1:] for row in rows) == [
+        ["2026-12-05 10:00:00", "Asia/Urumqi"],
+        ["2026-12-05 12:00:00", "Asia/Shanghai"],
+    ]
+    # a form without a branch keeps the deployment's zone, named in its header
+    visits = await client.get(f"/api/exports/{APP}/visit", params={"fields": "note,created_at"})
+    assert visits.status_code == 200, visits.text
+    assert "(Asia/Shanghai)" in visits.text.splitlines()[0]
