@@ -27,6 +27,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import func, select
 
 from formloom.engines.forms import label_text
+from formloom.engines.forms.localtime import zone_name, zone_of
 from formloom.platform.apps.service import InstalledApp
 from formloom.platform.auth.deps import PrincipalDep
 from formloom.platform.auth.principal import Principal
@@ -39,6 +40,7 @@ from formloom.platform.models.automation import Notification, Task
 from formloom.platform.records.cursor import encode
 from formloom.platform.records.ids import is_id
 from formloom.platform.records.service import ListQuery, iso, service_for
+from formloom.platform.rules import zones
 from formloom.platform.web import listing
 from formloom.platform.web.pages import render_page, signin_redirect
 from formloom.platform.web.runtime import clinic_zone, form_document
@@ -128,17 +130,21 @@ class InboxPage:
 
 async def _record_titles(
     p: Platform, who: Principal, items: list[dict[str, Any]], lang: str
-) -> dict[str, str]:
+) -> tuple[dict[str, str], dict[str, str]]:
     """Record id -> "Form · title" for the tasks' records the caller may read (one list call
-    per form, through their grants, as the record API reads them)."""
+    per form, through their grants, as the record API reads them), and record id -> the
+    record's own zone where the app gives its records one (their branch's) and it is not
+    the deployment's (one query per form, platform/rules/zones.py)."""
     wanted: dict[tuple[str, str], set[str]] = {}
     for item in items:
         if item.get("form") and item.get("record_id"):
             wanted.setdefault((item["app"], item["form"]), set()).add(item["record_id"])
     titles: dict[str, str] = {}
+    own: dict[str, str] = {}
     if not wanted:
-        return titles
+        return titles, own
     zone = clinic_zone(p)
+    home = zone_name(zone)
     async with p.db.transaction(write=False) as session:
         records = service_for(p, session, who)
         for (app, form), ids in sorted(wanted.items()):
@@ -153,10 +159,19 @@ async def _record_titles(
                 app, form, ListQuery(filter={"in": [{"var": "id"}, sorted(ids)]}, limit=len(ids))
             )
             form_label = label_text(spec.label, lang)
-            for item in page.items:
-                title = listing.record_title(spec, item["data"], lang, item["id"], zone)
+            names = await zones.record_zones(
+                session, installed, form, [item["data"] for item in page.items], home
+            )
+            for item, name in zip(page.items, names, strict=True):
+                named = name != home
+                title = listing.record_title(
+                    spec, item["data"], lang, item["id"], zone_of(name) if named else zone,
+                    named=named,
+                )  # fmt: skip
                 titles[item["id"]] = f"{form_label} · {title}"
-    return titles
+                if named:
+                    own[item["id"]] = name
+    return titles, own
 
 
 async def _labels(p: Platform, apps: set[str], lang: str) -> dict[str, dict[str, Any]]:
@@ -226,13 +241,17 @@ async def inbox_page(
             following = None
         items = inside
     t = Translator(lang)
-    titles = await _record_titles(p, who, items, lang)
+    titles, own = await _record_titles(p, who, items, lang)
     labels = await _labels(p, {i["app"] for i in items}, lang)
     rows = []
     for item in items:
         app_labels = labels.get(item["app"], {"label": item["app"], "steps": {}, "flows": {}})
         due_at = _instant(item["due"])
         done_at = _instant(item["completed_at"])
+        # on the record's own clock where it has one (its branch's), named
+        named = own.get(item["record_id"] or "")
+        clock = zone_of(named) if named else zone
+        suffix = f" ({named})" if named else ""
         rows.append(
             {
                 "id": item["id"],
@@ -240,13 +259,14 @@ async def inbox_page(
                 "record": titles.get(item["record_id"] or "", ""),
                 "app": app_labels["label"],
                 "step": app_labels["steps"].get((item["flow"], item["node"]), ""),
-                "due": due_words(due_at, now, zone, t) if status == "open" else "",
-                "due_full": _local_text(due_at, zone),
+                "due": due_words(due_at, now, clock, t) + suffix if status == "open" else "",
+                "due_full": _local_text(due_at, clock),
+                "zone": named or zone_name(zone),
                 "due_iso": item["due"] or "",
                 "overdue": bool(item["overdue"]),
                 "claimable": item["assignee"] is None and status == "open",
                 "done": status == "done",
-                "done_at": _local_text(done_at, zone),
+                "done_at": _local_text(done_at, clock) + suffix,
                 "outcome": _outcome_label(item, item["outcome"], lang, t) if done_at else "",
             }
         )
@@ -546,8 +566,12 @@ async def task_page(task_id: str, request: Request, p: PlatformDep, who: Princip
             form = None
             titles: dict[str, str] = {}
             access: dict[str, str] = {}
+            home = zone_name(zone)
+            own_zone = home
             if spec is not None and record is not None:
                 values = {k: v for k, v in record.items() if k not in ("id", "version")}
+                # the record's own clock (its branch's) where the app gives it one
+                own_zone = await zones.record_zone(session, installed, spec.key, values, home)
                 # what the API left out of the record: the step's hidden fields and, for a
                 # reader of the form, the fields their grant hides (flows/endpoints.py)
                 row = await session.get(Task, task["id"])
@@ -578,6 +602,9 @@ async def task_page(task_id: str, request: Request, p: PlatformDep, who: Princip
     except Problem as problem:
         return await _problem(request, who, problem)
     labels = _app_labels(installed, lang)
+    # times on the record's clock; one other than the deployment's is named
+    clock = zone_of(own_zone) if own_zone != home else zone
+    suffix = f" ({own_zone})" if own_zone != home else ""
     may_act = _may_act(task, who)
     due_at = _instant(task["due"])
     events = [entry.model_dump() for entry in instance["timeline"]] if instance else []
@@ -623,16 +650,17 @@ async def task_page(task_id: str, request: Request, p: PlatformDep, who: Princip
         app_label=labels["label"],
         flow_label=labels["flows"].get(task["flow"] or "", ""),
         step_label=labels["steps"].get((task["flow"] or "", task["node"] or ""), ""),
-        due_words=due_words(due_at, now, zone, t) if task["status"] == "open" else "",
-        due_full=_local_text(due_at, zone),
-        done_at=_local_text(_instant(task["completed_at"]), zone),
+        due_words=due_words(due_at, now, clock, t) + suffix if task["status"] == "open" else "",
+        due_full=_local_text(due_at, clock),
+        done_at=_local_text(_instant(task["completed_at"]), clock) + suffix,
+        task_zone=own_zone,
         outcome_label=_outcome_label(task, task["outcome"], lang, t) if task["outcome"] else "",
         record_href=(
             f"/apps/{task['app']}/forms/{task['form']}/{record['id']}"
             if record is not None and task["form"]
             else None
         ),
-        timeline=_timeline(events, labels, task["flow"], task, zone, lang, t),
+        timeline=_timeline(events, labels, task["flow"], task, clock, lang, t),
         may_act=may_act,
         may_claim=may_act and task["assignee"] is None,
         may_unclaim=may_act and mine and task["claimed_at"] is not None,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -17,8 +18,9 @@ from formloom.platform.db import Database
 from formloom.platform.models.automation import Notification
 from formloom.platform.records.ids import new_id
 from formloom.platform.web.tasks import PAGE_ROWS
+from tests import factories as f
 from tests.conftest import TestUser, Users
-from tests.platform.flows.test_task_work import APP, _create, _install, _start, _tasks
+from tests.platform.flows.test_task_work import APP, _create, _install, _start, _tasks, desk_app
 
 
 @pytest.fixture
@@ -181,3 +183,44 @@ async def test_the_inbox_pages_by_due_time_within_a_due_window(
     assert "No tasks match these filters." in today.text
     late = await client.get("/tasks", params={"due": "overdue"}, headers=mine)
     assert "overdue 1 day" in late.text
+
+
+def branched_desk() -> dict[str, Any]:
+    """The desk app with branches: a request is on its branch's clock."""
+    app = desk_app()
+    app["forms"].append(
+        f.form("branch", f.field("name", required=True), f.field("timezone"), title_field="name")
+    )
+    request = next(form for form in app["forms"] if form["key"] == "request")
+    request["fields"].append(f.field("branch", "relation", target="branch"))
+    app["zone"] = {"field": "branch.timezone"}
+    return app
+
+
+async def test_a_tasks_times_are_on_its_records_clock(
+    client: httpx.AsyncClient, people: dict[str, TestUser]
+) -> None:
+    assert (await client.post("/api/apps/import", json=branched_desk())).status_code == 201
+    ann = await _create(client, "staff", {"name": "Ann", "username": "ann"})
+    kashgar = await _create(client, "branch", {"name": "Kashgar", "timezone": "Asia/Urumqi"})
+    far = await _create(client, "request", {"subject": "Far", "owner": ann, "branch": kashgar})
+    near = await _create(client, "request", {"subject": "Near", "owner": ann})
+    for record in (far, near):
+        started = await client.post(
+            f"/api/flows/{APP}/approval/start",
+            json={"record_id": record},
+            headers=people["clerk"].headers,
+        )
+        assert started.status_code == 201, started.text
+    tasks = {t["record_id"]: t for t in await _tasks(client, people["ann"])}
+    mine = people["ann"].headers
+    # due two hours after 02:30 UTC: 04:30 on the deployment's clock (UTC), 10:30 in Kashgar
+    inbox = (await client.get("/tasks", headers=mine)).text
+    far_row = inbox[inbox.index(f'data-id="{tasks[far]["id"]}"') :]
+    far_row = far_row[: far_row.index("</li>")]
+    assert "today 10:30 (Asia/Urumqi)" in far_row
+    near_row = inbox[inbox.index(f'data-id="{tasks[near]["id"]}"') :]
+    near_row = near_row[: near_row.index("</li>")]
+    assert "today 04:30<" in near_row and "Asia/Urumqi" not in near_row
+    page = (await client.get(f"/tasks/{tasks[far]['id']}", headers=mine)).text
+    assert "today 10:30 (Asia/Urumqi)" in page and "Times in Asia/Urumqi" in page
