@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 
 from formloom.platform import errors, openapi
 from formloom.platform.apps.endpoints import router as apps_router
+from formloom.platform.apps.rules_api import router as app_rules_router
 from formloom.platform.apps.service import AppCatalog
 from formloom.platform.audit.endpoints import router as audit_router
 from formloom.platform.auth.endpoints import router as auth_router
@@ -98,6 +99,7 @@ def create_app(
     app.include_router(users_router)
     app.include_router(audit_router)
     app.include_router(apps_router)
+    app.include_router(app_rules_router)
     app.include_router(records_router)
     app.include_router(links_router)
     app.include_router(reports_router)

@@ -31,7 +31,7 @@ message a person understands. The codes:
 ``missing_locale``       a ``{locale: text}`` label lacks one of the app's ``locales``
 ``unknown_field``        a migration renames to, or sets, a key that is not a field of its form;
                          a permission hides or protects a key that is not a field of its form
-``unknown_role``         a permission grants to a role the app does not declare
+``unknown_role``         a permission grants to (or ``design`` names) a role the app lacks
 ``unknown_variable``     (also) a row filter reads a ``$`` name other than ``$user.<attribute>``
 =======================  ======================================================================
 
@@ -241,6 +241,7 @@ class _Checks:
             self._unique_keys(_entries(self.document, name), f"/{name}", noun)
         self._migrations()
         self._permissions()
+        self._design()
         return self.problems
 
     # -- app level -------------------------------------------------------------------------
@@ -526,6 +527,29 @@ class _Checks:
                         f"{_shown(str(form_key))}",
                     )
                 self.expression(rule, where, None, "")
+
+    # -- design grant ----------------------------------------------------------------------
+
+    def _design(self) -> None:
+        """``design`` names declared roles, each once."""
+        roles = {
+            key for _, role in _entries(self.document, "roles") if (key := _string(role, "key"))
+        }
+        granted = self.document.get("design")
+        seen: set[str] = set()
+        for position, role in enumerate(granted if isinstance(granted, list) else []):
+            if not isinstance(role, str):
+                continue
+            if role not in roles:
+                known = ", ".join(sorted(roles)) or "none"
+                self.add(
+                    f"/design/{position}",
+                    "unknown_role",
+                    f"role {_shown(role)} is not declared in the app's roles ({known})",
+                )
+            elif role in seen:
+                self.add(f"/design/{position}", "duplicate_key", f"role {_shown(role)} is repeated")
+            seen.add(role)
 
     # -- permissions -----------------------------------------------------------------------
 

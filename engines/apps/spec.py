@@ -159,6 +159,13 @@ class AppSpec(BaseModel):
         default_factory=list,
         description="Grids of reports with shared filters (docs/reports.md).",
     )
+    design: list[Key] = Field(
+        default_factory=list,
+        description="Roles whose users may change this app's forms and rules (the designers' "
+        "save APIs, with plan, If-Match, audit and a new revision) without being platform "
+        "admins; importing the whole app, its grants and this list stay admin-only "
+        "(docs/permissions.md).",
+    )
     permissions: list[PermissionSpec] = Field(
         default_factory=list,
         description="Who may do what on which form: grants of actions to roles, each with an "

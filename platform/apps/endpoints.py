@@ -180,7 +180,7 @@ async def save_form(
     allow_destructive: AllowDestructive = False,
     if_match: Annotated[str | None, Header()] = None,
 ) -> Response:
-    guard.require_admin(who, app, "change forms")
+    guard.require_designer(who, app, "change forms")
     migration = None
     definition = body
     if isinstance(body, dict) and "form" in body and "fields" not in body:
@@ -196,6 +196,8 @@ async def save_form(
         _audited(p, who, "app.form_saved", app, dry_run),
         p.db.transaction(write=not dry_run) as session,
     ):
+        design = (await p.catalog.get(session, app)).spec.design
+        guard.require_design(who, app, design, "change forms")
         before = await auditing.grants_before(session, p.catalog, app)
         result = await service.save_form(
             session,

@@ -1,8 +1,14 @@
 """App-level checks shared by every service and endpoint: may this caller use the app at all,
 and is it a platform admin for it. Form-, row- and field-level checks are in the record
-service (:class:`formloom.platform.records.service.RecordService`)."""
+service (:class:`formloom.platform.records.service.RecordService`).
+
+Designers: an app may grant ``design`` to some of its roles (``AppSpec.design``); their users
+may save that app's forms and rules through the same plan-and-apply path as an admin, and
+nothing else an admin may (import, rollback, export, users)."""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from formloom.platform.auth.principal import Principal
 from formloom.platform.errors import Forbidden, Unauthorized
@@ -39,3 +45,33 @@ def require_member(principal: Principal, app: str) -> None:
             f"You hold no role in app '{app}'.",
             audit={"action": "auth.denied", "app": app, "detail": {"reason": "no_role"}},
         )
+
+
+def may_design(principal: Principal, app: str, design: Iterable[str]) -> bool:
+    """A platform admin (or an admin's token scoped to the app), or a user holding one of
+    the app's ``design`` roles: may change the app's forms and rules."""
+    if not principal.authenticated or not principal.may_use_app(app):
+        return False
+    return principal.is_admin or bool(principal.roles_in(app) & set(design))
+
+
+def require_designer(principal: Principal, app: str, doing: str) -> None:
+    """Before the app is looked up: only an admin or someone holding a role in the app can
+    be one of its designers (the others learn nothing about the app)."""
+    require_app(principal, app)
+    if not principal.is_admin and not principal.roles_in(app):
+        raise _not_designer(app, doing)
+
+
+def require_design(principal: Principal, app: str, design: Iterable[str], doing: str) -> None:
+    """Once the app is known: the caller is an admin or holds one of its ``design`` roles."""
+    require_designer(principal, app, doing)
+    if not may_design(principal, app, design):
+        raise _not_designer(app, doing)
+
+
+def _not_designer(app: str, doing: str) -> Forbidden:
+    return Forbidden(
+        f"Only a platform admin or a designer of app '{app}' may {doing}.",
+        audit={"action": "auth.denied", "app": app, "detail": {"reason": "not_designer"}},
+    )
