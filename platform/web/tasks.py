@@ -54,7 +54,8 @@ NOTES_SHOWN = 20
 Tab = Literal["assigned", "claimable", "done"]
 Due = Literal["", "today", "week", "overdue"]
 #: tab -> (the API's scope, status, sort)
-TABS: dict[str, tuple[str, str, Literal["due", "-created"]]] = {
+Scope = Literal["assigned", "claimable", "mine"]
+TABS: dict[str, tuple[Scope, Literal["open", "done"], Literal["due", "-created"]]] = {
     "assigned": ("assigned", "open", "due"),
     "claimable": ("claimable", "open", "due"),
     "done": ("mine", "done", "-created"),
@@ -226,7 +227,7 @@ async def inbox_page(
         secret = p.settings.cursor_secret.get_secret_value()
         cursor = encode("tasks-due", [window[0].isoformat(), ""], secret=secret)
     answer = await list_tasks(
-        p, who, app=app or None, status=status, scope=scope,  # type: ignore[arg-type]
+        p, who, app=app or None, status=status, scope=scope,
         overdue=due == "overdue" and status == "open", sort=sort, limit=PAGE_ROWS, cursor=cursor,
     )  # fmt: skip
     items: list[dict[str, Any]] = list(answer["items"])
