@@ -243,7 +243,11 @@ async def test_the_time_to_close_complaints(
     assert total(tile) == expected(2.5, 26.0, 1.9)
     assert by_row(tile) == {"Billing": expected(2.5, 26.0), "Waiting time": expected(1.9)}
     # every cell drills down to its complaints
-    cell = tile["result"]["cells"][0][0]["drill_down"]
+    report = await clinic.get(f"/api/reports/{APP}/complaint_time_to_close",
+                              params={"drill": "inline"})  # fmt: skip
+    assert report.status_code == 200, report.text
+    assert report.json()["result"]["rows"][0]["labels"] == ["Billing"]
+    cell = report.json()["result"]["cells"][0][0]["drill_down"]
     listed = await clinic.post(f"/api/records/{APP}/complaint/query",
                                json={"filter": cell["filter"], "limit": 10})  # fmt: skip
     assert listed.status_code == 200, listed.text
