@@ -19,19 +19,25 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from formloom.engines.forms import label_text
+from formloom.engines.forms import label_text, title_of
 from formloom.engines.reports import DrillDown
+from formloom.engines.reports.definition import DashboardSpec
 from formloom.engines.reports.render import to_html
 from formloom.platform.apps import service
 from formloom.platform.auth.deps import PrincipalDep
 from formloom.platform.auth.principal import Principal
 from formloom.platform.deps import PlatformDep
-from formloom.platform.errors import Forbidden, Unprocessable
+from formloom.platform.errors import Forbidden, Problem, Unprocessable
 from formloom.platform.i18n import LOCALES, Translator, request_locale
 from formloom.platform.records.service import RecordService
 from formloom.platform.reports.endpoints import report_service
 from formloom.platform.reports.service import chart_text, svg_of
-from formloom.platform.reports.tiles import kpi_alone, kpi_comparison
+from formloom.platform.reports.tiles import (
+    filter_controls,
+    kpi_alone,
+    kpi_comparison,
+    not_applied,
+)
 
 UI = Path(__file__).resolve().parents[2] / "ui"
 templates = Jinja2Templates(directory=str(UI / "templates"))
@@ -129,6 +135,7 @@ async def dashboard_page(
         service = report_service(p, session, who)
         installed = await service.app(app)
         board, ran = await service.dashboard(installed, dashboard, values, lang)
+        controls = await _filter_controls(service.records, installed, board, values, lang)
     tiles = []
     for item, tile in zip(board.items, ran, strict=True):
         report = next(r for r in installed.spec.reports if r.key == item.report)
@@ -149,6 +156,7 @@ async def dashboard_page(
                 "width": item.width,
                 "label": label,
                 "compare": compare,
+                "not_applied": not_applied(installed, board, item.report, values, lang),
                 "svg": svg_of(kpi_alone(tile) if compare else tile, locale=lang, link=link),
                 "table": to_html(
                     tile.result,
@@ -159,16 +167,43 @@ async def dashboard_page(
                 ),
             }
         )
-    filters = [
-        {"key": f.key, "type": f.type, "label": label_text(f.label, lang) if f.label else f.key}
-        for f in board.filters
-    ]
     return render_page(
         request,
         "dashboard.html",
         who,
         label=label_text(board.label, lang),
         tiles=tiles,
-        filters=filters,
+        filters=controls,
         values=values,
+        app_key=app,
     )
+
+
+async def _filter_controls(
+    records: RecordService,
+    installed: service.InstalledApp,
+    board: DashboardSpec,
+    values: dict[str, str],
+    lang: str,
+) -> list[dict[str, Any]]:
+    """The board's filters with their choices, and the title of a record a relation filter
+    holds (read as the caller may: a record they may not read shows no title)."""
+
+    def hidden(form: str) -> frozenset[str]:
+        access = records.access(installed, form)
+        if access.allows("read"):
+            return access.hidden
+        return frozenset(f.key for f in installed.forms[form].fields)
+
+    controls = filter_controls(installed, board, lang, hidden)
+    for control in controls:
+        chosen = values.get(control["key"])
+        if control["kind"] != "relation" or not chosen:
+            continue
+        target = installed.forms[control["target"]]
+        try:
+            record = await records.get(installed.key, target.key, chosen)
+        except Problem:
+            continue
+        control["title"] = title_of(target, records.view(record)["data"], lang)
+    return controls

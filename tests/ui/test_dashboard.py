@@ -58,9 +58,26 @@ def test_a_table_cell_opens_its_records(page: Any, live_server: LiveServer) -> N
 def test_the_department_filter_narrows_every_report(page: Any, live_server: LiveServer) -> None:
     page.goto(f"{live_server.url}{BOARD}")
     everyone = page.locator("[data-report=appointments_by_hour] svg desc").first.text_content()
-    page.fill("input[name=department]", "surgery")
+    # the filter offers the department's options by their labels, not the stored codes
+    choice = page.get_by_test_id("filter-department")
+    offered = choice.locator("option").all_inner_texts()
+    assert offered[0] == "All" and "Surgery" in offered and "General practice" in offered
+    assert "surgery" not in offered
+    # nothing asked for: no tile says it is not narrowed
+    assert page.get_by_test_id("filter-not-applied").count() == 0
+    choice.select_option(label="Surgery")
     page.get_by_role("button", name="Apply").click()
     page.wait_for_url(re.compile(r"department=surgery"))
+    assert page.get_by_test_id("filter-department").locator("option:checked").inner_text() == (
+        "Surgery"
+    )
+    # patients have no department: their tiles say the filter does not narrow them
+    note = page.locator("[data-report=new_patients_kpi] [data-testid=filter-not-applied]")
+    assert note.inner_text() == "Not narrowed by Department"
+    assert (
+        page.locator("[data-report=appointments_by_hour] [data-testid=filter-not-applied]").count()
+        == 0
+    )
     surgery = page.locator("[data-report=appointments_by_hour] svg desc").first.text_content()
     assert surgery != everyone  # the chart's description reads out different data
     bar, _, count = _bar_with_records(page)
@@ -106,3 +123,42 @@ def test_a_kpi_compares_like_with_like_and_says_so(browser: Any, live_server: Li
             assert colour not in ("rgb(176, 0, 32)", "rgb(0, 122, 61)"), colour
         finally:
             context.close()
+
+
+def test_the_branch_filter_picks_a_branch_by_name(page: Any, live_server: LiveServer) -> None:
+    """A filter on a link to another form offers its records by title (a picker), never ids."""
+    page.goto(f"{live_server.url}{BOARD}")
+    everyone = page.locator("[data-report=new_patients_kpi] .kpi-value").text_content()
+    picker = page.get_by_test_id("relation-branch")
+    picker.fill("Pud")
+    option = page.locator("[data-testid=filter-branch] [role=option]", has_text="Pudong")
+    option.wait_for()
+    option.click()
+    page.get_by_role("button", name="Apply").click()
+    page.wait_for_url(re.compile(r"branch=[0-9a-f]{32}"))
+    # the chosen branch is named after the reload, and the board is narrowed to it
+    assert "Pudong" in page.get_by_test_id("relation-branch-chosen").inner_text()
+    pudong = page.locator("[data-report=new_patients_kpi] .kpi-value").text_content()
+    assert int(pudong or "0") < int(everyone or "0")
+    assert (
+        page.locator("[data-report=new_patients_kpi] [data-testid=filter-not-applied]").count() == 0
+    )
+
+
+def test_filters_in_chinese(browser: Any, live_server: LiveServer) -> None:
+    from tests.ui.conftest import ADMIN, ADMIN_PASSWORD, sign_in
+
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(15_000)
+    try:
+        page = context.new_page()
+        sign_in(page, live_server, ADMIN, ADMIN_PASSWORD)
+        page.goto(f"{live_server.url}{BOARD}?department=surgery")
+        choice = page.get_by_test_id("filter-department")
+        offered = choice.locator("option").all_inner_texts()
+        assert offered[0] == "全部" and "外科" in offered
+        assert choice.locator("option:checked").inner_text() == "外科"
+        note = page.locator("[data-report=new_patients_kpi] [data-testid=filter-not-applied]")
+        assert note.inner_text() == "未按科室筛选"
+    finally:
+        context.close()
