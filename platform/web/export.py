@@ -15,7 +15,10 @@ header names the zone (``Starts at (Asia/Shanghai)``); a form whose records are 
 their own clock (the app's ``zone``, a branch's zone: docs/time-zones.md) writes each row's
 times in its record's zone and names it in a last "Time zone" column. Text that a
 spreadsheet would run as a formula (starting with ``=``, ``+``, ``-``, ``@``, unless it is
-only digits and punctuation, like a phone number) is prefixed with ``'``.
+only digits and punctuation, like a phone number) is prefixed with ``'``. Every export is
+audited (``record.export``: who, the form and what was asked for — filter, search, drill-down,
+sort, columns), whether or not the form is sensitive: a CSV of phone numbers leaves the
+building.
 """
 
 from __future__ import annotations
@@ -121,6 +124,20 @@ async def export_csv(
             filter=condition, sort=sort, limit=records.max_page_size, fields=wanted, q=q
         )
         first = await records.list(app, form, query)
+        # an export is audited like a sensitive read, whatever the form: what was asked for
+        records.audit_after_success(
+            "record.export",
+            app=app,
+            form=form,
+            detail={
+                "filter": rule,
+                "q": q,
+                "drill": drill is not None,
+                "sort": sort,
+                "fields": chosen,
+                "more_than_a_page": first.next_cursor is not None,
+            },
+        )
     keys = (
         chosen
         if chosen is not None
