@@ -36,6 +36,7 @@ from formloom.platform.web.export import router as export_router
 from formloom.platform.web.pages import UI
 from formloom.platform.web.pages import router as pages_router
 from formloom.platform.web.public import router as public_router
+from formloom.platform.web.rule_designer import router as rule_designer_router
 from formloom.platform.web.runtime import router as runtime_router
 from formloom.platform.web.tasks import router as tasks_router
 from formloom.platform.webhooks.endpoints import router as webhooks_router
@@ -110,6 +111,7 @@ def create_app(
     app.include_router(files_router)
     app.include_router(export_router)
     app.include_router(pages_router)
+    app.include_router(rule_designer_router)  # before /designer/{app}/{form}
     app.include_router(designer_router)
     app.include_router(tasks_router)
     app.include_router(runtime_router)

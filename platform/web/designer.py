@@ -6,8 +6,8 @@ The page is a shell: the server hands the form's definition exactly as written i
 ``ui/static/designer.js``, which does the editing in the browser. Saving goes through the
 API's plan-and-apply path (``PUT /api/apps/{app}/forms/{form}`` with ``dry_run`` first and
 ``If-Match``), so the designer never writes anything an import could not. Only those who may
-save forms (platform admins, see ``guard.require_admin``) may open it; others get a 403
-page, anonymous callers the sign-in page.
+save forms (platform admins and the app's designers, see ``guard.require_design``) may open
+it; others get a 403 page, anonymous callers the sign-in page.
 """
 
 from __future__ import annotations
@@ -46,9 +46,11 @@ async def _problem(request: Request, who: Principal, problem: Problem) -> HTMLRe
 
 
 async def _app(p: Platform, who: Principal, app: str) -> InstalledApp:
-    guard.require_admin(who, app, "change forms")
+    guard.require_designer(who, app, "change forms")
     async with p.db.transaction(write=False) as session:
-        return await p.catalog.get(session, app)
+        installed = await p.catalog.get(session, app)
+    guard.require_design(who, app, installed.spec.design, "change forms")
+    return installed
 
 
 def _page_data(p: Platform, installed: InstalledApp, form: str | None, lang: str) -> dict[str, Any]:

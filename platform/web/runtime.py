@@ -93,11 +93,12 @@ async def _problem_page(request: Request, who: Principal, problem: Problem) -> H
     return response
 
 
-def _is_app_admin(who: Principal, app: str) -> bool:
+def _is_app_admin(who: Principal, app: str, installed: InstalledApp) -> bool:
     """Who gets the "Design" links: those the designer lets in, i.e. who may save forms —
-    platform admins (or an admin's token scoped to the app). An app role named "admin" is
-    not enough: the form API refuses it, so the link would only lead to a 403."""
-    return who.is_admin and who.may_use_app(app)
+    platform admins (or an admin's token scoped to the app) and the roles the app grants
+    ``design``. Any other role (even one named "admin") is not enough: the form API refuses
+    it, so the link would only lead to a 403."""
+    return guard.may_design(who, app, installed.spec.design)
 
 
 def _admits(access: FormAccess, action: str, record: dict[str, Any], now: datetime) -> bool:
@@ -221,7 +222,7 @@ async def app_home(app: str, request: Request, p: PlatformDep, who: PrincipalDep
         dashboards=[
             {"key": d.key, "label": label_text(d.label, lang)} for d in installed.spec.dashboards
         ],
-        design=_is_app_admin(who, app),
+        design=_is_app_admin(who, app, installed),
     )
 
 
@@ -379,7 +380,7 @@ async def _list_context(
         "error": error,
         "capped": listing.MAX_RELATED_IDS if capped else None,
         "can_create": access.allows("create"),
-        "design": _is_app_admin(who, app),
+        "design": _is_app_admin(who, app, installed),
         "filter_fields": filter_fields,
         "export_href": f"/api/exports/{app}/{form}?{urlencode(base)}",
         "sort_href": lambda key: (
