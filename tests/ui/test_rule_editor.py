@@ -128,11 +128,92 @@ def test_the_head_office_rebuilds_pain_alert_with_the_mouse(
     assert tab.url.endswith("/designer/clinic_crm/rules/pain_alert")
     assert saved_rule(live_server, "pain_alert") == PAIN_ALERT  # dicts: key order aside
 
+    # try it on a real visit: told in words, nothing written
+    tab.get_by_test_id("relation-try_record").click()
+    tab.locator("#try-record-list [role=option]").first.click()
+    tab.get_by_test_id("rule-try-run").click()
+    result = tab.get_by_test_id("rule-try-result")
+    result.get_by_text("Nothing was written, sent or scheduled.").wait_for()
+    assert "match" in result.inner_text()
+
     # undo and redo walk the edits back and forth; nothing is saved by them
     tab.get_by_test_id("rule-undo").click()
     assert tab.get_by_test_id("rule-dirty").is_visible()
     tab.get_by_test_id("rule-redo").click()
     assert tab.get_by_test_id("rule-dirty").is_hidden()
+    assert saved_rule(live_server, "pain_alert") == PAIN_ALERT
+
+
+def focused(tab: Any) -> str:
+    return str(tab.evaluate("document.activeElement?.dataset?.testid || ''"))
+
+
+def tab_to(tab: Any, testid: str, limit: int = 200) -> None:
+    """Press Tab until the element with ``testid`` has the focus."""
+    for _ in range(limit):
+        if focused(tab) == testid:
+            return
+        tab.keyboard.press("Tab")
+    raise AssertionError(f"Tab never reached {testid} (stuck at {focused(tab)!r})")
+
+
+def choose(tab: Any, testid: str, value: str) -> None:
+    """Pick an option of the focused select with the arrow keys (each step redraws the
+    editor, which keeps the focus on the select)."""
+    tab_to(tab, testid)
+    options = tab.evaluate("[...document.activeElement.options].map((o) => o.value)")
+    current = tab.evaluate("document.activeElement.value")
+    steps = options.index(value) - options.index(current)
+    for _ in range(abs(steps)):
+        tab.keyboard.press("ArrowDown" if steps > 0 else "ArrowUp")
+    assert focused(tab) == testid
+    assert tab.evaluate("document.activeElement.value") == value
+
+
+def test_pain_alert_rebuilt_with_the_keyboard_only(tab_as: Any, live_server: LiveServer) -> None:
+    with live_server.api() as api:
+        assert api.delete(f"/api/apps/{APP}/rules/pain_alert").status_code == 200
+    tab = tab_as(HEAD_OFFICE)
+    tab.goto(f"{live_server.url}/designer/{APP}/rules/new")
+    tab.wait_for_selector("[data-testid=rule-editor]")
+    keys = tab.keyboard
+    notify = PAIN_ALERT["then"][0]
+
+    tab_to(tab, "rule-key")
+    keys.type("pain_alert")
+    tab_to(tab, "rule-label-en")
+    keys.type("Pain alert")
+    tab_to(tab, "rule-label-zh-CN")
+    keys.type("疼痛提醒")
+    choose(tab, "trigger-form", "visit")
+    tab_to(tab, "trigger-field-pain_score")
+    keys.press("Space")
+    tab_to(tab, "condition-add")
+    keys.press("Enter")
+    choose(tab, "condition-field-0", "record.pain_score")
+    choose(tab, "condition-op-0", ">=")
+    tab_to(tab, "condition-value-0")
+    keys.type("7")
+    keys.press("Tab")
+    choose(tab, "action-type", "notify")
+    keys.press("Tab")
+    assert focused(tab) == "action-add"
+    keys.press("Enter")
+    choose(tab, "action-0-recipient-0-kind", "field")
+    choose(tab, "action-0-recipient-0-field", "doctor")
+    tab_to(tab, "action-0-subject-add")
+    keys.press("Enter")
+    for part, locale in (("subject", "en"), ("subject", "zh-CN"), ("template", "en"),
+                         ("template", "zh-CN")):  # fmt: skip
+        tab_to(tab, f"action-0-{part}-{locale}")
+        keys.type(notify[part][locale])
+    keys.press("Control+s")
+    tab.get_by_test_id("rule-confirm").wait_for()
+    assert focused(tab) == "rule-confirm"
+    keys.press("Enter")
+    tab.wait_for_function(
+        "document.querySelector('[data-testid=rule-status]').dataset.kind === 'ok'"
+    )
     assert saved_rule(live_server, "pain_alert") == PAIN_ALERT
 
 
