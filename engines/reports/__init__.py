@@ -4,7 +4,9 @@
 forms with JSON pointers; :func:`compile_pivot` (alias :func:`compile`) builds one SQLAlchemy
 Core statement over the records table for PostgreSQL or SQLite; the platform executes it and
 :func:`reshape` (or :meth:`PivotQuery.reshape`) turns its rows into a :class:`PivotResult`
-with headers, cells, totals and a drill-down condition per cell (see docs/reports.md).
+with headers, cells and totals; :func:`drill` gives the drill-down condition of one cell
+from its coordinates (its row's and column's header keys), or ``reshape(..., drill=True)``
+one per cell (see docs/reports.md).
 
 The engine never executes SQL and imports nothing from the platform.
 """
@@ -16,7 +18,9 @@ from formloom.engines.reports.result import (
     Header,
     PivotResult,
     RelatedCondition,
+    drill,
     drill_down_condition,
+    kept_values,
     reshape,
 )
 from formloom.engines.reports.spec import (
@@ -53,6 +57,8 @@ __all__ = [
     "check",
     "compile",
     "compile_pivot",
+    "drill",
     "drill_down_condition",
+    "kept_values",
     "reshape",
 ]

@@ -89,6 +89,9 @@ class CompiledPivot:
     max_cells: int
     limit: int
     top_other: bool = False
+    #: With top-N: the first row dimension's kept values (:func:`.result.kept_values`), for
+    #: drilling into a cell without running the whole pivot.
+    kept: sa.Select[Any] | None = None
 
 
 def records_filter_target(table: Any, form: FormSpec, dialect: Dialect) -> FilterTarget:

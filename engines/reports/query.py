@@ -64,7 +64,7 @@ from .compiled import (
     grouping_mask,
     records_filter_target,
 )
-from .result import PivotResult, reshape
+from .result import DrillDown, PivotResult, drill, kept_values, reshape
 from .spec import (
     BASE_OPS,
     FieldRef,
@@ -89,10 +89,25 @@ __all__ = [
 class PivotQuery(CompiledPivot):
     """A compiled pivot: execute ``statement``, then :meth:`reshape` its rows."""
 
-    def reshape(self, rows: Sequence[Sequence[Any]], locale: str = "en") -> PivotResult:
+    def reshape(
+        self, rows: Sequence[Sequence[Any]], locale: str = "en", *, drill: bool = False
+    ) -> PivotResult:
         """The matrix, its headers labelled in ``locale`` (option labels of the forms;
-        weekdays, yes/no, "other" and "(empty)" in en or zh-CN)."""
-        return reshape(rows, self, locale)
+        weekdays, yes/no, "other" and "(empty)" in en or zh-CN); ``drill``: with every
+        cell's drill-down."""
+        return reshape(rows, self, locale, drill=drill)
+
+    def drill(
+        self,
+        row: Sequence[Any],
+        column: Sequence[Any],
+        *,
+        other: bool = False,
+        kept_rows: Sequence[Sequence[Any]] = (),
+    ) -> DrillDown:
+        """One cell's drill-down from its coordinates (:func:`.result.drill`); with top-N,
+        ``kept_rows`` are the rows of :attr:`kept`."""
+        return drill(self, row, column, other=other, kept=kept_values(kept_rows, self))
 
 
 def _sets(spec: PivotSpec, dims: list[DimPlan]) -> list[frozenset[int]]:
@@ -530,6 +545,7 @@ def compile_pivot(
         max_cells=max_cells,
         limit=limit,
         top_other=bool(spec.top and spec.top.other),
+        kept=sa.select(top.c.d0) if top is not None else None,
     )
 
 

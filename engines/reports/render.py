@@ -2,8 +2,9 @@
 
 Pure functions of a :class:`~.result.PivotResult`. CSV is UTF-8 with a byte-order mark, so
 that spreadsheet programs read Chinese labels correctly. The HTML table is escaped, uses
-``<th scope>`` headers for screen readers, and carries each cell's drill-down filter in a
-``data-drill`` attribute (JSON) for the page to turn into a link to the matching records.
+``<th scope>`` headers for screen readers, and — when the result was built with drill-downs
+(``reshape(..., drill=True)``) — carries each cell's drill-down filter in a ``data-drill``
+attribute (JSON) for the page to turn into a link to the matching records.
 """
 
 from __future__ import annotations
@@ -158,8 +159,10 @@ def _td(
     shown = escape(number(value, text) if isinstance(value, int | float) else str(value or "–"))
     if cell is None:
         return f"<td>{shown}</td>"
-    drill = escape(json.dumps(cell.drill_down.model_dump(mode="json"), ensure_ascii=False))
     css = ' class="total"' if total else ""
+    if cell.drill_down is None:  # the result was built without drill-downs
+        return f"<td{css}>{shown}</td>"
+    drill = escape(json.dumps(cell.drill_down.model_dump(mode="json"), ensure_ascii=False))
     if link is not None and value not in (None, 0):
         shown = f'<a href="{escape(link(cell.drill_down))}">{shown}</a>'
     return f'<td{css} data-drill="{drill}">{shown}</td>'

@@ -3,9 +3,13 @@
 :func:`reshape` takes the rows of :attr:`CompiledPivot.statement` (one per group of every
 grouping set) and builds a :class:`PivotResult`: row and column headers, one cell per
 row x column with every measure, the row/column/grand totals and subtotals as the database
-computed them, and for every cell and total a :class:`DrillDown` — the condition selecting
-exactly the records that cell counts. Derived measures (percent of total, ratio, difference)
-are computed here from database aggregates of the *same* group (never by re-adding cells).
+computed them. A cell's *coordinates* are its row header's and column header's ``keys`` (a
+prefix for a subtotal, empty for a total; ``other`` for the top-N "Other" row): from them
+:func:`drill` builds its :class:`DrillDown` — the condition selecting exactly the records
+that cell counts — one cell at a time; ``reshape(..., drill=True)`` puts one in every cell
+and total (a tenfold cost on pivots of thousands of cells, so only where needed). Derived
+measures (percent of total, ratio, difference) are computed here from database aggregates
+of the *same* group (never by re-adding cells).
 
 A drill-down is JsonLogic over the source form (``filter``) plus, for dimensions reached
 through a relation, conditions on the related record (``related``: the record's relation
@@ -16,7 +20,8 @@ JsonLogic filter). :func:`drill_down_condition` compiles it to SQL.
 from __future__ import annotations
 
 import calendar
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -46,7 +51,9 @@ __all__ = [
     "Header",
     "PivotResult",
     "RelatedCondition",
+    "drill",
     "drill_down_condition",
+    "kept_values",
     "reshape",
 ]
 
@@ -112,7 +119,11 @@ class Header(_Out):
 
 class Cell(_Out):
     values: dict[str, Number | str | None]
-    drill_down: DrillDown
+    drill_down: DrillDown | None = Field(
+        default=None,
+        description="Only when asked for (reshape(..., drill=True)); otherwise a cell's "
+        "coordinates are its row's and column's header keys, and drill() gives its records.",
+    )
 
 
 class PivotResult(_Out):
@@ -179,8 +190,16 @@ def _measure_value(measure: Measure, value: Any) -> Any:
 _GroupKey = tuple[Any, ...]  # ((value, other), ...) per dim of the set, in dim order
 
 
-def reshape(rows: Sequence[Sequence[Any]], query: CompiledPivot, locale: str = "en") -> PivotResult:
-    """The matrix of a pivot from the rows of ``query.statement``.
+def reshape(
+    rows: Sequence[Sequence[Any]],
+    query: CompiledPivot,
+    locale: str = "en",
+    *,
+    drill: bool = False,
+) -> PivotResult:
+    """The matrix of a pivot from the rows of ``query.statement``; with ``drill`` every cell
+    and total carries its drill-down (costly on large pivots: :func:`drill` builds one from
+    a cell's coordinates instead).
 
     Raises :class:`PivotError` when the matrix would have more than ``max_cells`` cells.
     """
@@ -216,7 +235,7 @@ def reshape(rows: Sequence[Sequence[Any]], query: CompiledPivot, locale: str = "
     )
     if max(len(row_keys), 1) * max(len(col_keys), 1) > query.max_cells:
         raise _too_large(query, len(row_keys) * len(col_keys))
-    builder = _Shaper(query, groups, locale)
+    builder = _Shaper(query, groups, locale, drill=drill)
     row_index = frozenset(d.index for d in row_dims)
     row_keys = builder.order_rows(row_keys, row_dims)
     # columns in label order, each group followed by its subtotal column when asked for
@@ -311,6 +330,8 @@ class _Shaper:
         query: CompiledPivot,
         groups: dict[frozenset[int], dict[_GroupKey, dict[str, Any]]],
         locale: str = "en",
+        *,
+        drill: bool = False,
     ) -> None:
         self.query = query
         self.locale = locale
@@ -318,11 +339,10 @@ class _Shaper:
         self.spec = query.spec
         self.groups = groups
         self.form = query.forms[query.spec.form]
-        self.zone = ZoneInfo(query.time_zone)
-        self.kept = sorted(
-            {k[0][0] for s, g in groups.items() if 0 in s for k in g if not k[0][1]},
-            key=lambda v: _value_order(v, False),
-        )
+        self.driller: _Driller | None = None
+        if drill:
+            kept = {k[0][0] for s, g in groups.items() if 0 in s for k in g if not k[0][1]}
+            self.driller = _Driller(query, kept)
 
     # -- ordering ----------------------------------------------------------------------
 
@@ -419,7 +439,9 @@ class _Shaper:
         return {m.key: out[m.key] for m in self.spec.measures}
 
     def cell(self, s: frozenset[int], key: _GroupKey) -> Cell:
-        return Cell(values=self.values(s, key), drill_down=self.drill_down(s, key))
+        if self.driller is None:
+            return Cell.model_construct(values=self.values(s, key), drill_down=None)
+        return Cell(values=self.values(s, key), drill_down=self.driller.drill_down(s, key))
 
     # -- headers and drill-down ----------------------------------------------------------
 
@@ -470,6 +492,19 @@ class _Shaper:
                     return label_text(option.label, self.locale) or str(value)
         return str(value)
 
+
+class _Driller:
+    """Drill-downs: the condition selecting the records a cell counts, from the cell's
+    coordinates and (with top-N) the kept values of the first row dimension."""
+
+    def __init__(self, query: CompiledPivot, kept: Iterable[Any]) -> None:
+        self.query = query
+        self.spec = query.spec
+        self.zone = ZoneInfo(query.time_zone)
+        self.kept = sorted(set(kept), key=lambda v: _value_order(v, False))
+
+    # -- headers and drill-down ----------------------------------------------------------
+
     def drill_down(self, s: frozenset[int], key: _GroupKey) -> DrillDown:
         parts: list[Any] = [] if self.spec.filter is None else [self.spec.filter]
         related: list[RelatedCondition] = []
@@ -503,27 +538,33 @@ class _Shaper:
         *,
         other: bool,
     ) -> None:
-        """Add the condition "the first dimension's value is (not) one of the kept ones"."""
+        """Add the condition "the first dimension's value is (not) one of the kept ones",
+        written compactly (:meth:`one_of`): top-N keeps up to 1,000 values, and a filter may
+        hold at most 300 operations (a literal list counts as none)."""
+        present = [v for v in self.kept if v is not None]
+        null_kept = None in self.kept
         if plan.ref.via is None:
-            kept = [self.value_filter(plan, v)[0] for v in self.kept]
+            kept = [self.one_of(plan, present)] if present else []
+            if null_kept:
+                kept.append(self.value_filter(plan, None)[0])
             if kept:
-                parts.append({"!": {"or": kept}} if other else {"or": kept})
+                either = kept[0] if len(kept) == 1 else {"or": kept}
+                parts.append({"!": either} if other else either)
             elif not other:
                 parts.append({"==": [1, 0]})
             return
         # Through a relation: the related record's value is in K (or the empty group).
         assert plan.ref.target_form is not None
         var = {"var": plan.ref.key}
-        values = [self.value_filter(plan, v)[0] for v in self.kept if v is not None]
-        null_kept = None in self.kept
-        present: Any = {"!==": [var, None]}
-        outside: Any = {"and": [present, {"!": {"or": values}}]} if values else present
+        inside = self.one_of(plan, present) if present else None
+        some: Any = {"!==": [var, None]}
+        outside: Any = {"and": [some, {"!": inside}]} if inside is not None else some
         if not null_kept:  # a kept non-null value (other: none of them)
-            if not values:
+            if inside is None:
                 if not other:
                     parts.append({"==": [1, 0]})
                 return
-            rule, exists = {"or": values}, not other
+            rule, exists = inside, not other
         else:  # a non-null value outside K (other) / none such (kept, empty included)
             rule, exists = outside, other
         related.append(
@@ -531,6 +572,54 @@ class _Shaper:
                 via=plan.ref.via, form=plan.ref.target_form, filter=rule, exists=exists
             )
         )
+
+    def one_of(self, plan: DimPlan, values: Sequence[Any]) -> Any:
+        """JsonLogic: the dimension's value is one of ``values`` (none null), in a few
+        operations whatever their number where it can: plain values as one ``in`` with a
+        literal list; a date's days likewise; buckets and bins as ranges, neighbours merged
+        into one range (a run of 30 kept days is one range)."""
+        var = {"var": plan.ref.key}
+        d = plan.dimension
+        plain = all(isinstance(v, str) or (_is_number(v)) for v in values)
+        if plan.kind == "value" and plain:
+            return {"in": [var, list(values)]}
+        if plan.kind == "bucket" and d.bucket == "day" and plan.ref.field_type == "date":
+            return {"in": [var, [str(v) for v in values]]}
+        ranges: list[tuple[Any, Any]] = []
+        if plan.kind == "bucket" and d.bucket not in ("weekday", "hour"):
+            ranges = sorted(_bucket_range(str(v), d.bucket or "day") for v in values)
+        elif plan.kind == "width" or plan.kind == "bins":
+            ranges = sorted((int(v), int(v) + 1) for v in values)
+        if not ranges:
+            rules = [self.value_filter(plan, v)[0] for v in values]
+            return rules[0] if len(rules) == 1 else {"or": rules}
+        merged: list[list[Any]] = []
+        for low, high in ranges:
+            if merged and merged[-1][1] == low:
+                merged[-1][1] = high
+            else:
+                merged.append([low, high])
+        rules = [self.run_filter(plan, low, high) for low, high in merged]
+        return rules[0] if len(rules) == 1 else {"or": rules}
+
+    def run_filter(self, plan: DimPlan, low: Any, high: Any) -> Any:
+        """The values of the buckets (or bin numbers) from ``low`` up to ``high``."""
+        if plan.kind == "bucket":
+            return self.range_filter(plan, low, high)
+        var = {"var": plan.ref.key}
+        d = plan.dimension
+        conditions: list[Any] = [{"!==": [var, None]}]
+        if plan.kind == "width":
+            assert d.bin_width is not None
+            lower, upper = bin_edge(low, d.bin_width), bin_edge(high, d.bin_width)
+            return {"and": [*conditions, {">=": [var, lower]}, {"<": [var, upper]}]}
+        assert d.bins is not None
+        edges = d.bins
+        if low > 0:
+            conditions.append({">=": [var, edges[low - 1]]})
+        if high - 1 < len(edges):
+            conditions.append({"<": [var, edges[high - 1]]})
+        return {"and": conditions}
 
     def value_filter(self, plan: DimPlan, value: Any) -> tuple[Any, bool]:
         """(JsonLogic selecting the records with ``value`` for the dimension, exists)."""
@@ -584,6 +673,112 @@ class _Shaper:
         else:
             local = datetime(moment.year, moment.month, moment.day, tzinfo=self.zone)
         return local.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def kept_values(rows: Sequence[Sequence[Any]], query: CompiledPivot) -> list[Any]:
+    """The first row dimension's kept values (top-N) from the rows of ``query.kept``."""
+    return [_dimension_value(query.dims[0], row[0]) for row in rows]
+
+
+def drill(
+    query: CompiledPivot,
+    row: Sequence[Any],
+    column: Sequence[Any],
+    *,
+    other: bool = False,
+    kept: Iterable[Any] = (),
+) -> DrillDown:
+    """The drill-down of one cell from its coordinates: its row header's ``keys`` and its
+    column header's ``keys`` (a prefix for a subtotal, empty for a total), ``other`` for the
+    top-N "Other" row, and — with top-N — the kept values (:func:`kept_values`). The same
+    condition :func:`reshape` writes with ``drill=True``.
+
+    Raises :class:`PivotError` (pointers ``/row/<i>``, ``/column/<j>``, ``/other``) for keys
+    that are not values of their dimension.
+    """
+    row_dims = [d for d in query.dims if d.axis == "rows"]
+    col_dims = [d for d in query.dims if d.axis == "columns"]
+    issues: list[tuple[str, str, str]] = []
+    for name, keys, dims in (("row", row, row_dims), ("column", column, col_dims)):
+        if len(keys) > len(dims):
+            issues.append(
+                (f"/{name}", "too_many_keys", f"at most {len(dims)} keys (one per dimension)")
+            )
+    if other and (query.spec.top is None or not query.spec.top.other or not row):
+        issues.append(("/other", "no_other", "this report has no 'Other' row"))
+    if issues:
+        raise PivotError(issues[0][2], issues)
+    key: list[tuple[Any, bool]] = []
+    for name, keys, dims in (("row", row, row_dims), ("column", column, col_dims)):
+        for i, (plan, value) in enumerate(zip(dims, keys, strict=False)):
+            flagged = other and plan.index == 0
+            if flagged:
+                key.append((None, True))
+                continue
+            problem = _key_problem(plan, value)
+            if problem is not None:
+                issues.append((f"/{name}/{i}", "invalid_key", problem))
+            key.append((value, False))
+    if issues:
+        raise PivotError(issues[0][2], issues)
+    s = frozenset(d.index for d in row_dims[: len(row)]) | frozenset(
+        d.index for d in col_dims[: len(column)]
+    )
+    return _Driller(query, kept).drill_down(s, tuple(key))
+
+
+_BUCKET_KEYS = {
+    "day": re.compile(r"^\d{4}-\d{2}-\d{2}$"),
+    "week": re.compile(r"^\d{4}-\d{2}-\d{2}$"),
+    "month": re.compile(r"^\d{4}-\d{2}$"),
+    "quarter": re.compile(r"^\d{4}-Q[1-4]$"),
+    "year": re.compile(r"^\d{4}$"),
+}
+
+
+def _key_problem(plan: DimPlan, value: Any) -> str | None:
+    """Why ``value`` is no key of the dimension, or None."""
+    if value is None:
+        return None
+    d = plan.dimension
+    whole = isinstance(value, int) and not isinstance(value, bool)
+    if plan.kind == "bins":
+        assert d.bins is not None
+        if not whole or not 0 <= value <= len(d.bins):
+            return f"a bin number from 0 to {len(d.bins)}"
+        return None
+    if plan.kind == "width":
+        return None if whole and abs(value) < 2**63 else "a bin number (a whole number)"
+    if plan.kind == "bucket":
+        bucket = d.bucket or "day"
+        if bucket in ("weekday", "hour"):
+            low, high = (1, 7) if bucket == "weekday" else (0, 23)
+            return None if whole and low <= value <= high else f"a whole number {low}-{high}"
+        if not isinstance(value, str) or not _BUCKET_KEYS[bucket].match(value):
+            return f"a {bucket} key as the report writes it (e.g. {_BUCKET_EXAMPLES[bucket]})"
+        try:
+            _bucket_range(value, bucket)
+        except ValueError:
+            return f"not a valid {bucket}"
+        return None
+    if plan.ref.field_type == "boolean" and plan.kind == "value":
+        return None if isinstance(value, bool) else "true or false"
+    if isinstance(value, str) or _is_number(value):
+        return None if not isinstance(value, str) or len(value) <= 10_000 else "too long"
+    return "a text or a number"
+
+
+_BUCKET_EXAMPLES = {
+    "day": "2025-01-31",
+    "week": "2025-01-27",
+    "month": "2025-01",
+    "quarter": "2025-Q1",
+    "year": "2025",
+}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _fmt(value: float | int) -> str:

@@ -1,13 +1,24 @@
-"""Reports and dashboards over HTTP: saved or ad hoc, as JSON, CSV, an HTML table or SVG."""
+"""Reports and dashboards over HTTP: saved or ad hoc, as JSON, CSV, an HTML table or SVG.
+
+A report's cells carry their values only; a cell's coordinates are its row's and column's
+header ``keys``, and ``.../drill`` turns them into the cell's drill-down (its filter and a
+link to its records) on demand, under the caller's grants. ``?drill=inline`` puts one in
+every cell instead (a dashboard's tiles always have them): on a pivot of thousands of cells
+that is most of the endpoint's time (docs/benchmarks.md).
+"""
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, Body, Query, Request, Response
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 
 from formloom.engines.forms import label_text
+from formloom.engines.reports import DrillDown
 from formloom.engines.reports.definition import ChartSpec
 from formloom.engines.reports.render import to_csv, to_html
 from formloom.platform.auth.deps import PrincipalDep
@@ -51,9 +62,70 @@ def _locale(request: Request, locale: str | None) -> str:
 
 
 LocaleQuery = Annotated[str | None, Query(description="en or zh-CN (default: Accept-Language)")]
+DrillQuery = Annotated[
+    Literal["inline"] | None,
+    Query(description="inline: every cell carries its drill-down (json, html); costly"),
+]
+#: The result's JSON without the cells' (absent) drill-downs.
+NO_DRILL: Any = {
+    "cells": {"__all__": {"__all__": {"drill_down"}}},
+    "row_totals": {"__all__": {"drill_down"}},
+    "column_totals": {"__all__": {"drill_down"}},
+    "grand_total": {"drill_down"},
+}
 
 
-def _present(ran: Ran, fmt: Format, app: str, locale: str = "en") -> Response:
+class DrillAnswer(DrillDown):
+    """A cell's drill-down and the records page listing its records."""
+
+    href: str = Field(description="The records page of the cell's records.")
+
+
+class DrillRequest(BaseModel):
+    """An ad hoc pivot's cell: the spec and the cell's coordinates."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    spec: dict[str, Any] = Field(description="The pivot spec (docs/reports.md).")
+    row: list[Any] = Field(default_factory=list, description="The row header's keys.")
+    column: list[Any] = Field(default_factory=list, description="The column header's keys.")
+    other: bool = Field(default=False, description="The top-N 'Other' row.")
+
+
+def records_href(app: str, drill: DrillDown) -> str:
+    """The records page of a drill-down's records."""
+    payload = json.dumps(drill.model_dump(mode="json"), ensure_ascii=False, separators=(",", ":"))
+    return f"/apps/{app}/records/{drill.form}?drill={quote(payload, safe='')}"
+
+
+def _answer(app: str, drill: DrillDown) -> DrillAnswer:
+    return DrillAnswer(**drill.model_dump(), href=records_href(app, drill))
+
+
+def _keys(name: str, raw: str | None) -> list[Any]:
+    """A JSON array of header keys from the query string, or a 422 naming the parameter."""
+    if raw is None or raw == "":
+        return []
+    try:
+        keys = json.loads(raw)
+    except ValueError:
+        keys = None
+    if not isinstance(keys, list) or any(isinstance(k, dict | list) for k in keys):
+        raise Unprocessable(
+            f"'{name}' must be a JSON array of the header's keys.",
+            errors=[
+                {
+                    "in": "query",
+                    "parameter": name,
+                    "code": "invalid",
+                    "message": "a JSON array of keys (text, numbers, true/false or null)",
+                }
+            ],
+        )
+    return keys
+
+
+def _present(ran: Ran, fmt: Format, app: str, locale: str = "en", drill: bool = False) -> Response:
     text = chart_text(locale)
     if fmt == "csv":
         name = ran.key or "report"
@@ -72,7 +144,7 @@ def _present(ran: Ran, fmt: Format, app: str, locale: str = "en") -> Response:
         "key": ran.key,
         "label": ran.label,
         "chart": ran.chart.model_dump(exclude_none=True) if ran.chart else None,
-        "result": ran.result.model_dump(mode="json"),
+        "result": ran.result.model_dump(mode="json", exclude=None if drill else NO_DRILL),
     }
     if ran.kpi_previous is not None:
         body["previous"] = ran.kpi_previous
@@ -138,16 +210,60 @@ async def run_report(
     format: FormatQuery = "json",
     chart: ChartQuery = None,
     locale: LocaleQuery = None,
+    drill: DrillQuery = None,
 ) -> Response:
-    """Run a saved report with the caller's permissions, labelled in the caller's locale."""
+    """Run a saved report with the caller's permissions, labelled in the caller's locale.
+    Cells carry no drill-down unless ``drill=inline``: see ``.../drill``."""
     language = _locale(request, locale)
+    inline = drill == "inline" and format in ("json", "html")
     async with p.db.transaction(write=False) as session:
         service = report_service(p, session, who)
         installed = await service.app(app)
         _, saved = service.saved(installed, report)
         override = _chart_override(saved.chart, chart)
-        ran = await service.run_saved(installed, report, chart=override, locale=language)
-    return _present(ran, format, app, language)
+        ran = await service.run_saved(
+            installed, report, chart=override, locale=language, drill=inline
+        )
+    return _present(ran, format, app, language, inline)
+
+
+@router.get("/reports/{app}/{report}/drill", response_model=DrillAnswer)
+async def drill_saved(
+    app: str,
+    report: str,
+    p: PlatformDep,
+    who: PrincipalDep,
+    row: Annotated[str | None, Query(description='The row header\'s keys, JSON: ["a", 3]')] = None,
+    column: Annotated[str | None, Query(description="The column header's keys, JSON")] = None,
+    other: Annotated[bool, Query(description="The top-N 'Other' row")] = False,
+) -> DrillAnswer:
+    """The drill-down of one cell of a saved report — the filter selecting the records it
+    counts, and the records page listing them — from the cell's coordinates, with the
+    caller's grants (a spec the caller may not run has none)."""
+    rows, columns = _keys("row", row), _keys("column", column)
+    async with p.db.transaction(write=False) as session:
+        service = report_service(p, session, who)
+        installed = await service.app(app)
+        index, saved = service.saved(installed, report)
+        found = await service.drill(
+            installed, saved.pivot(), rows, columns, other=other, prefix=f"/reports/{index}"
+        )
+    return _answer(app, found)
+
+
+@router.post("/reports/{app}/drill", response_model=DrillAnswer)
+async def drill_adhoc(
+    app: str, body: DrillRequest, p: PlatformDep, who: PrincipalDep
+) -> DrillAnswer:
+    """The drill-down of one cell of an ad hoc pivot (``spec``) from its coordinates."""
+    spec = parse_spec(body.spec)
+    async with p.db.transaction(write=False) as session:
+        service = report_service(p, session, who)
+        installed = await service.app(app)
+        found = await service.drill(
+            installed, spec, body.row, body.column, other=body.other, prefix="/spec"
+        )
+    return _answer(app, found)
 
 
 @router.post("/reports/{app}")
@@ -160,17 +276,19 @@ async def run_adhoc(
     format: FormatQuery = "json",
     chart: ChartQuery = None,
     locale: LocaleQuery = None,
+    drill: DrillQuery = None,
 ) -> Response:
     """Run a pivot spec posted in the body (errors point into it), labelled in the caller's
-    locale."""
+    locale. Cells carry no drill-down unless ``drill=inline``: see ``.../drill``."""
     spec = parse_spec(body)
     language = _locale(request, locale)
+    inline = drill == "inline" and format in ("json", "html")
     async with p.db.transaction(write=False) as session:
         service = report_service(p, session, who)
         installed = await service.app(app)
-        result = await service.run(installed, spec, locale=language)
+        result = await service.run(installed, spec, locale=language, drill=inline)
     ran = Ran(None, "", spec, result, _chart_override(None, chart))
-    return _present(ran, format, app, language)
+    return _present(ran, format, app, language, inline)
 
 
 @router.get("/dashboards/{app}/{dashboard}")

@@ -9,6 +9,7 @@ caller, or to hop into a form they may not read: an error, never a silent drop.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any, cast
@@ -26,6 +27,7 @@ from formloom.engines.logic.sql import Dialect, FilterError, compile_filter
 from formloom.engines.reports import (
     DrillDown,
     PivotError,
+    PivotQuery,
     PivotResult,
     PivotSpec,
     compile_pivot,
@@ -193,45 +195,68 @@ class ReportService:
         return self.records.row_condition(access, "read", installed.forms[spec.form])
 
     async def run(
-        self, installed: InstalledApp, spec: PivotSpec, *, prefix: str = "", locale: str = "en"
+        self,
+        installed: InstalledApp,
+        spec: PivotSpec,
+        *,
+        prefix: str = "",
+        locale: str = "en",
+        drill: bool = False,
     ) -> PivotResult:
-        condition = self._guard(installed, spec, prefix)
-        dialect: Dialect = "postgresql" if self.records.dialect == "postgresql" else "sqlite"
-        try:
-            query = compile_pivot(
-                spec,
-                # the caller's view: a name the guard missed is an unknown field, not a read
-                caller_forms(installed.forms, lambda form: self.records.access(installed, form)),
-                ReportTarget(
-                    RECORDS,
-                    installed.key,
-                    condition,
-                    related=self._related_rows(installed, dialect),
-                ),
-                dialect=dialect,
-                time_zone=self.time_zone,
-                now=self.now,
-                max_cells=self.max_cells,
-            )
+        """The pivot for the caller; ``drill``: with every cell's drill-down (a dashboard's
+        small tiles, ``?drill=inline``) — else :meth:`drill` gives one cell's."""
+        with _pivot_problems(prefix):
+            query = self._compile(installed, spec, prefix)
             try:
                 rows = (await self.session.execute(query.statement)).all()
-            except DBAPIError as exc:  # e.g. a bin number out of the database's range
-                raise Unprocessable(
-                    "The report cannot be run over these records: a computed value is out of "
-                    "the database's range (check bin widths and edges).",
-                    errors=[{"path": prefix, "code": "out_of_range", "message": "out of range"}],
-                ) from exc
-            result: PivotResult = query.reshape(rows, locale)
+            except DBAPIError as exc:  # e.g. a sum or a bin number out of the database's range
+                raise _out_of_range(prefix) from exc
+            result: PivotResult = query.reshape(rows, locale, drill=drill)
             result = await self._titles(installed, spec, result)
-        except PivotError as exc:
-            raise Unprocessable(
-                f"The report cannot be run: {exc.message}",
-                errors=[
-                    {"path": prefix + pointer, "code": code, "message": message}
-                    for pointer, code, message in exc.issues
-                ],
-            ) from None
         return result
+
+    async def drill(
+        self,
+        installed: InstalledApp,
+        spec: PivotSpec,
+        row: list[Any],
+        column: list[Any],
+        *,
+        other: bool = False,
+        prefix: str = "",
+    ) -> DrillDown:
+        """One cell's drill-down from its coordinates (its row's and column's header keys),
+        under the same guard as :meth:`run`: a spec the caller may not run has no drill-down,
+        and its filter names only fields the report may read. With top-N the kept values are
+        read again (one small query); nothing else of the pivot runs."""
+        with _pivot_problems(prefix):
+            query = self._compile(installed, spec, prefix)
+            kept: list[Any] = []
+            if query.kept is not None and (other or (spec.top is not None and not row)):
+                try:
+                    kept = list((await self.session.execute(query.kept)).all())
+                except DBAPIError as exc:
+                    raise _out_of_range(prefix) from exc
+            return query.drill(row, column, other=other, kept_rows=kept)
+
+    def _compile(self, installed: InstalledApp, spec: PivotSpec, prefix: str) -> PivotQuery:
+        condition = self._guard(installed, spec, prefix)
+        dialect: Dialect = "postgresql" if self.records.dialect == "postgresql" else "sqlite"
+        return compile_pivot(
+            spec,
+            # the caller's view: a name the guard missed is an unknown field, not a read
+            caller_forms(installed.forms, lambda form: self.records.access(installed, form)),
+            ReportTarget(
+                RECORDS,
+                installed.key,
+                condition,
+                related=self._related_rows(installed, dialect),
+            ),
+            dialect=dialect,
+            time_zone=self.time_zone,
+            now=self.now,
+            max_cells=self.max_cells,
+        )
 
     def _related_rows(self, installed: InstalledApp, dialect: Dialect) -> RelatedRows:
         """The caller's read row filter on a related form, over the alias it is read
@@ -319,6 +344,7 @@ class ReportService:
         extra_filter: Any = None,
         chart: ChartSpec | None = None,
         locale: str = "en",
+        drill: bool = False,
     ) -> Ran:
         index, report = self.saved(installed, key)
         spec = with_filter(report.pivot(), extra_filter)
@@ -331,12 +357,14 @@ class ReportService:
             # with like: 1-3 December against 1-3 November): two flat runs
             found = self.periods(installed, spec, chart)
             current_spec = with_filter(spec, found.current_filter, flat=True)
-            result = await self.run(installed, current_spec, prefix=prefix, locale=locale)
+            result = await self.run(
+                installed, current_spec, prefix=prefix, locale=locale, drill=drill
+            )
             before = with_filter(spec, found.previous_filter, flat=True)
             earlier = await self.run(installed, before, prefix=prefix)
             previous = total_of(earlier, chart.measure or spec.measures[0].key)
         else:
-            result = await self.run(installed, spec, prefix=prefix, locale=locale)
+            result = await self.run(installed, spec, prefix=prefix, locale=locale, drill=drill)
         return Ran(key, label_text(report.label, locale), spec, result, chart, previous, found)
 
     def periods(
@@ -374,7 +402,12 @@ class ReportService:
             try:
                 out.append(
                     await self.run_saved(
-                        installed, item.report, extra_filter=extra, chart=item.chart, locale=locale
+                        installed,
+                        item.report,
+                        extra_filter=extra,
+                        chart=item.chart,
+                        locale=locale,
+                        drill=True,  # a tile's cells link to their records
                     )
                 )
             except (Unprocessable, Forbidden) as problem:  # one tile fails, not the page
@@ -461,6 +494,30 @@ def _shared_condition(kind: str, key: str, field: str, values: dict[str, str]) -
     return conditions
 
 
+@contextmanager
+def _pivot_problems(prefix: str) -> Iterator[None]:
+    """A :class:`PivotError` as a 422 whose errors point into the spec at ``prefix``."""
+    try:
+        yield
+    except PivotError as exc:
+        raise Unprocessable(
+            f"The report cannot be run: {exc.message}",
+            errors=[
+                {"path": prefix + pointer, "code": code, "message": message}
+                for pointer, code, message in exc.issues
+            ],
+        ) from None
+
+
+def _out_of_range(prefix: str) -> Unprocessable:
+    return Unprocessable(
+        "The report cannot be run over these records: a computed value is out of the "
+        "database's range (a sum or average of very large numbers, or a bin number; check "
+        "the measures' fields, bin widths and edges).",
+        errors=[{"path": prefix, "code": "out_of_range", "message": "out of range"}],
+    )
+
+
 def with_filter(spec: PivotSpec, extra: Any, *, flat: bool = False) -> PivotSpec:
     """``spec`` with ``extra`` ANDed into its filter (``flat``: no dimensions, for a KPI)."""
     update: dict[str, Any] = {}
@@ -499,7 +556,9 @@ def svg_of(
         columns = [c for c, column in enumerate(ran.result.columns) if not column.subtotal]
         for i, r in enumerate(rows):
             for j, c in enumerate(columns):
-                links[(i, j)] = link(ran.result.cells[r][c].drill_down)
+                drill = ran.result.cells[r][c].drill_down
+                if drill is not None:  # a result built without drill-downs links nothing
+                    links[(i, j)] = link(drill)
     if chart.type == "kpi":
         data = ChartData([ran.label], [Series(measure, [total_of(ran.result, measure)])])
         if ran.kpi_windows is not None:

@@ -18,6 +18,7 @@ from tests.bench import (
     bench_logic,
     bench_permissions,
     bench_records,
+    bench_report_cells,
     bench_reports,
     bench_rules,
     bench_search,
@@ -43,6 +44,8 @@ def main() -> int:
     asyncio.run(bench_search.main(quick))
     print("\n== a pivot report (PostgreSQL 1,000,000 records, SQLite 100,000)")
     asyncio.run(bench_reports.main(quick))
+    print("\n== pivots of thousands of cells: the endpoint vs its SQL vs pandas (20,000 visits)")
+    asyncio.run(bench_report_cells.main(quick))
     print("\n== rules: a write among 10,000 rules; a daily rule over 1,000,000 patients")
     asyncio.run(bench_rules.main(quick))
     print("\n== flows: a task completed among 10,000 live instances; the inbox among 100,000")

@@ -288,7 +288,7 @@ ROWS = [
 
 def test_reshape_builds_the_matrix_from_grouped_rows() -> None:
     query = _ratio_query()
-    result = query.reshape(ROWS)
+    result = query.reshape(ROWS, drill=True)
     assert [h.keys for h in result.rows] == [["b"], ["a"], [None]]  # by count, descending
     assert [h.labels for h in result.rows][-1] == ["(empty)"]
     assert [h.labels for h in result.columns] == [["< 5"], ["≥ 5"]]
@@ -298,6 +298,7 @@ def test_reshape_builds_the_matrix_from_grouped_rows() -> None:
     assert result.row_totals is not None and result.row_totals[1].values["avg"] == 13 / 3
     assert result.grand_total is not None and result.grand_total.values["share"] == 100.0
     assert result.column_totals is not None and result.column_totals[1].values["n"] == 6
+    assert query.reshape(ROWS).cells[1][1].drill_down is None  # only when asked for
     drill = result.cells[1][1].drill_down.filter
     assert drill == {
         "and": [

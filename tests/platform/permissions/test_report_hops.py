@@ -113,7 +113,7 @@ async def test_a_hop_cell_drills_down_to_what_it_counts(client: httpx.AsyncClien
     seeded, token = await _setup(client)
     async with as_user(client, token) as doctor:
         response = await doctor.post(
-            f"/api/reports/{APP}",
+            f"/api/reports/{APP}?drill=inline",
             json={
                 "form": "follow_up",
                 "rows": [{"field": "visit.department"}],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
@@ -76,10 +77,12 @@ async def test_a_drill_down_counts_what_the_cell_says(
 ) -> None:
     body = (await client.get(f"/api/reports/{APP}/by_department")).json()
     cell = body["result"]["cells"][0][0]
-    from formloom.engines.reports import DrillDown
-    from formloom.platform.web.pages import drill_href
-
-    href = drill_href(APP, DrillDown.model_validate(cell["drill_down"]))
+    coordinates = {
+        "row": json.dumps(body["result"]["rows"][0]["keys"]),
+        "column": json.dumps(body["result"]["columns"][0]["keys"]),
+    }
+    drilled = await client.get(f"/api/reports/{APP}/by_department/drill", params=coordinates)
+    href = drilled.json()["href"]
     async with signed_in(client, users, "boss", admin=True) as browser:
         page = await browser.get(href)
     assert page.status_code == 200, page.text
@@ -110,9 +113,13 @@ async def test_a_weekday_cell_opens_its_records_page(
     result = (await client.post(f"/api/reports/{APP}", json=spec)).json()["result"]
     assert len(result["rows"]) == 8  # Monday ... Sunday and the ward's visits without a time
     async with signed_in(client, users, "boss", admin=True) as browser:
-        for row in result["cells"]:
+        for header, row in zip(result["rows"], result["cells"], strict=True):
             cell = row[0]
-            href = drill_href(APP, DrillDown.model_validate(cell["drill_down"]))
+            body = {"spec": spec, "row": header["keys"]}
+            drilled = await client.post(f"/api/reports/{APP}/drill", json=body)
+            assert drilled.status_code == 200, drilled.text
+            href = drilled.json()["href"]
+            assert href == drill_href(APP, DrillDown.model_validate(drilled.json()))
             assert len(href) < 400, href
             page = await browser.get(href)
             assert page.status_code == 200, page.text

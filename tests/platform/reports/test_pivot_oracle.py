@@ -26,7 +26,9 @@ import sqlalchemy as sa
 
 from formloom.engines.logic import evaluate
 from formloom.engines.reports import (
+    Cell,
     PivotError,
+    PivotQuery,
     PivotResult,
     PivotSpec,
     ReportTarget,
@@ -34,7 +36,9 @@ from formloom.engines.reports import (
     drill_down_condition,
 )
 from formloom.platform.db import Database
+from formloom.platform.jsonsafe import operator_count
 from formloom.platform.models.record import Record
+from formloom.platform.records.query import MAX_FILTER_OPERATIONS
 from tests.platform.reports.factories import APP, FORMS, generate
 
 ZONE = "Asia/Shanghai"
@@ -196,6 +200,30 @@ PIVOTS: dict[str, dict[str, Any]] = {
         "columns": [{"field": "completed"}],
         "measures": [{"key": "n", "op": "count"}, {"key": "w", "op": "sum", "field": "weight"}],
         "top": {"n": 3, "by": "n", "other": False},
+    },
+    # top-N of many values: "Other" drills down within the filter limits (issue 20, defect
+    # 4). Plain values and a date's days are one list whatever n; a datetime's days are
+    # ranges (neighbours merged), so scattered days still cost three operations each
+    "top_many_days": {
+        "rows": [{"field": "seen_at", "bucket": "day"}],
+        "measures": [{"key": "n", "op": "count"}],
+        "top": {"n": 60, "by": "n"},
+    },
+    "top_many_dates": {
+        "rows": [{"field": "visit_date", "bucket": "day"}],
+        "measures": [{"key": "n", "op": "count"}],
+        "top": {"n": 200, "by": "n"},
+    },
+    "top_many_patients": {
+        "rows": [{"field": "patient"}],
+        "columns": [{"field": "completed"}],
+        "measures": [{"key": "n", "op": "count"}],
+        "top": {"n": 70, "by": "n"},
+    },
+    "top_many_weeks": {
+        "rows": [{"field": "visit_date", "bucket": "week"}],
+        "measures": [{"key": "n", "op": "count"}],
+        "top": {"n": 40, "by": "n", "other": False},
     },
     "top_weekday": {
         "rows": [{"field": "seen_at", "bucket": "weekday"}],
@@ -528,16 +556,40 @@ def _compare(result: PivotResult, spec: dict[str, Any], expected: dict[Any, Any]
     return checked
 
 
-async def _drill_counts(db: Database, result: PivotResult, dialect: str) -> None:
-    """Every drill-down selects exactly the records its cell counts (measure 'n')."""
+async def _drill_counts(
+    db: Database, result: PivotResult, dialect: str, query: PivotQuery | None = None
+) -> None:
+    """Every drill-down selects exactly the records its cell counts (measure 'n'), within
+    the record API's filter limits; with ``query``, the drill-down built from the cell's
+    coordinates alone (what the drill endpoint does) is the same condition."""
     target = ReportTarget(RECORDS, APP)
-    cells = [c for row in result.cells for c in row]
-    cells += result.row_totals or []
-    cells += result.column_totals or []
-    cells += [result.grand_total] if result.grand_total else []
-    cells = [c for c in cells if "n" in c.values]
-    for cell in cells:  # compact enough for a link and the record API's filter limits
-        assert len(json.dumps(cell.drill_down.filter)) < 2_000, cell.drill_down.filter
+    placed: list[tuple[Cell, list[Any], list[Any], bool]] = []
+    for r, row in enumerate(result.rows):
+        for c, column in enumerate(result.columns):
+            placed.append((result.cells[r][c], row.keys, column.keys, row.other))
+        if result.row_totals is not None:
+            placed.append((result.row_totals[r], row.keys, [], row.other))
+    for c, column in enumerate(result.columns):
+        if result.column_totals is not None:
+            placed.append((result.column_totals[c], [], column.keys, False))
+    if result.grand_total is not None:
+        placed.append((result.grand_total, [], [], False))
+    placed = [p for p in placed if "n" in p[0].values]
+    kept_rows: list[Any] = []
+    if query is not None and query.kept is not None:
+        async with db.engine.connect() as conn:
+            kept_rows = list((await conn.execute(query.kept)).all())
+    for cell, row_keys, col_keys, other in placed:
+        assert cell.drill_down is not None
+        # compact enough for a link and the record API's filter limits
+        assert len(json.dumps(cell.drill_down.filter)) < 20_000, cell.drill_down.filter
+        assert operator_count(cell.drill_down.filter) <= MAX_FILTER_OPERATIONS
+        for related in cell.drill_down.related:
+            assert operator_count(related.filter) <= MAX_FILTER_OPERATIONS
+        if query is not None:
+            alone = query.drill(row_keys, col_keys, other=other, kept_rows=kept_rows)
+            assert alone == cell.drill_down, (row_keys, col_keys, other)
+    cells = [p[0] for p in placed]
     if len(cells) > MAX_DRILLS:  # an even sample, always including the first and the last
         step = len(cells) / MAX_DRILLS
         cells = [cells[int(i * step)] for i in range(MAX_DRILLS)] + [cells[-1]]
@@ -579,7 +631,7 @@ async def test_pivot_matches_pandas(loaded: Database, name: str) -> None:
     )
     async with loaded.engine.connect() as conn:
         rows = (await conn.execute(query.statement)).all()
-    result = query.reshape(rows)
+    result = query.reshape(rows, drill=True)
     expected = _expected(raw)
     assert _compare(result, raw, expected) > 0
     if raw.get("sort", {}).get("by") == "n":  # descending by count, at the top level
@@ -597,7 +649,7 @@ async def test_pivot_matches_pandas(loaded: Database, name: str) -> None:
         assert subtotals == list(dict.fromkeys(groups)) and len(subtotals) > 1
         assert result.columns[-1].subtotal
     if not any(m.get("filter") for m in raw["measures"]) or name == "nps_filters":
-        await _drill_counts(loaded, result, dialect)
+        await _drill_counts(loaded, result, dialect, query)
 
 
 def test_bucket_edges_are_local() -> None:
@@ -623,13 +675,13 @@ async def test_the_callers_condition_is_anded_in(loaded: Database) -> None:
         now=NOW,
     )
     async with loaded.engine.connect() as conn:
-        result = query.reshape((await conn.execute(query.statement)).all())
+        result = query.reshape((await conn.execute(query.statement)).all(), drill=True)
     expected = _expected(raw, keep=lambda row: row["created_by"] == "alice")
     assert _compare(result, raw, expected) > 0
     assert result.grand_total is not None
     assert result.grand_total.values["n"] < len(LIVE_VISITS)
     condition = drill_down_condition(
-        result.grand_total.drill_down,
+        result.grand_total.drill_down,  # type: ignore[arg-type]
         FORMS,
         target,
         dialect=loaded.dialect,  # type: ignore[arg-type]

@@ -34,7 +34,7 @@ async def installed(client: httpx.AsyncClient) -> httpx.AsyncClient:
 async def _cells(client: httpx.AsyncClient, width: float) -> dict[str, dict[str, Any]]:
     spec = {"form": "item", "rows": [{"field": "num", "bin_width": width}],
             "measures": [{"key": "n", "op": "count"}]}  # fmt: skip
-    answer = await client.post(f"/api/reports/{APP}", json=spec)
+    answer = await client.post(f"/api/reports/{APP}?drill=inline", json=spec)
     assert answer.status_code == 200, answer.text
     result = answer.json()["result"]
     return {

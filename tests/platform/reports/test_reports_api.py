@@ -115,6 +115,8 @@ async def test_csv_html_and_svg(client: httpx.AsyncClient, ward: None) -> None:
     rows = list(csv.reader(io.StringIO(as_csv.content.decode("utf-8-sig"))))
     assert rows[0][0].lower() == "department" and rows[-1][0] == "Total"
     html = await client.get(url, params={"format": "html"})
+    assert html.text.startswith('<table class="fl-pivot">') and "data-drill" not in html.text
+    html = await client.get(url, params={"format": "html", "drill": "inline"})
     assert html.text.startswith('<table class="fl-pivot">') and "data-drill" in html.text
     svg = await client.get(url, params={"format": "svg"})
     assert svg.headers["content-type"] == "image/svg+xml"
@@ -253,12 +255,24 @@ async def test_dashboard_with_shared_filters(client: httpx.AsyncClient, ward: No
 
 
 async def test_every_cell_drills_down_to_its_records(client: httpx.AsyncClient, ward: None) -> None:
-    body = (await client.get(f"/api/reports/{APP}/by_department")).json()
+    """The cells carry their values only; their coordinates (the headers' keys) give the
+    drill-down on demand, the same one ``drill=inline`` writes into every cell."""
+    url = f"/api/reports/{APP}/by_department"
+    body = (await client.get(url)).json()
     result = body["result"]
+    inline = (await client.get(url, params={"drill": "inline"})).json()["result"]
     for r, row in enumerate(result["rows"]):
-        for c, _column in enumerate(result["columns"]):
+        for c, column in enumerate(result["columns"]):
             cell = result["cells"][r][c]
-            drill = cell["drill_down"]
+            assert "drill_down" not in cell
+            params = {"row": json.dumps(row["keys"]), "column": json.dumps(column["keys"])}
+            answer = await client.get(f"{url}/drill", params=params)
+            assert answer.status_code == 200, answer.text
+            drill = answer.json()
+            assert drill["href"].startswith(f"/apps/{APP}/records/visit?drill=")
+            assert {k: v for k, v in drill.items() if k != "href"} == inline["cells"][r][c][
+                "drill_down"
+            ]
             assert drill["form"] == "visit" and drill["related"] == []
             listed = await client.post(
                 f"/api/records/{APP}/visit/query", json={"filter": drill["filter"], "count": True}
@@ -286,7 +300,8 @@ async def test_hour_and_weekday_cells_drill_down_through_a_link(client: httpx.As
         "measures": [{"key": "visits", "op": "count"}],
         "totals": True,
     }
-    result = (await client.post(f"/api/reports/{APP}", json=spec)).json()["result"]
+    answer = await client.post(f"/api/reports/{APP}", params={"drill": "inline"}, json=spec)
+    result = answer.json()["result"]
     assert len(result["rows"]) == 25 and len(result["columns"]) == 8  # 0-23 and 1-7, (empty)
     cells = [c for row in result["cells"] for c in row]
     cells += [*result["row_totals"], *result["column_totals"], result["grand_total"]]
