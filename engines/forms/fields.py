@@ -33,6 +33,7 @@ from jsonschema import Draft202012Validator  # type: ignore[import-untyped,unuse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from formloom.engines.forms.interop import Coding, FhirItem
 from formloom.engines.forms.labels import Label, humanize_key, label_text
 from formloom.engines.forms.values import (
     DATE_PATTERN,
@@ -133,6 +134,13 @@ class Option(BaseModel):
     label: Label | None = Field(
         default=None, description="Text shown for the option; defaults to the value."
     )
+    score: float | None = Field(
+        default=None,
+        description="The option's score (FHIR ordinalValue / itemWeight), e.g. 0-3 in a PHQ-9.",
+    )
+    code: Coding | None = Field(
+        default=None, description="The option's code in a code system (FHIR answer coding)."
+    )
 
     @property
     def title(self) -> str:
@@ -155,6 +163,10 @@ class BaseField(BaseModel):
             "JsonLogic over the record data; when false the field is hidden: not required, "
             "not stored. In a table column it sees the row's columns and the record's fields."
         ),
+    )
+    fhir: FhirItem | None = Field(
+        default=None,
+        description="How the field appears as a FHIR Questionnaire item (docs/fhir.md).",
     )
 
     #: Short description of an acceptable value, used in "must be ..." messages.

@@ -34,6 +34,7 @@ from formloom.engines.forms.fields import (
     TableField,
     raise_issues,
 )
+from formloom.engines.forms.interop import FhirForm
 from formloom.engines.forms.labels import Label, label_text
 from formloom.engines.logic import check_expression, variables
 
@@ -87,6 +88,9 @@ class FormSpec(BaseModel):
     )
     fields: tuple[FieldSpec, ...] = Field(
         description="The fields in display order; a section groups the fields after it."
+    )
+    fhir: FhirForm | None = Field(
+        default=None, description="How the form appears as a FHIR Questionnaire (docs/fhir.md)."
     )
 
     @model_validator(mode="after")
