@@ -65,6 +65,8 @@ LINK_NOT_FILLABLE = frozenset({"computed", "file", "image", "section"})
 CONTEXT_ROOTS = frozenset({"record", "old", "changed", "user", "now"})
 #: The instant filters are compiled at when checked (the real one comes at run time).
 _SAMPLE_NOW = datetime(2000, 1, 1, tzinfo=UTC)
+#: What a template may call on the record (a mapping), not fields.
+_DICT_METHODS = frozenset({"get", "items", "keys", "values"})
 _SYSTEM_COLUMNS = {"id": "text", "created_at": "timestamp", "updated_at": "timestamp",
                    "created_by": "text", "updated_by": "text"}  # fmt: skip
 
@@ -471,8 +473,26 @@ class _Checker:
                 self.add(where, "invalid_template", problem)
                 continue
             for path in sorted(template_paths(body)):
+                own = self.own_field_problem(path)
+                if own is not None:
+                    self.add(where, "unknown_field", own)
+                    continue
                 for code, message in path_problems(path, self.form, self.forms):
                     self.add(where, code, message)
+
+    def own_field_problem(self, path: str) -> str | None:
+        """Why a template's ``record.<name>…`` reads nothing: the form has no field
+        ``name``. A template sees the record's fields and its ``id`` (not the other system
+        columns), so a text that names another would fail at every delivery."""
+        if self.form is None:
+            return None
+        name = path.split(".")[1]
+        if name == "id" or name in _DICT_METHODS or name in field_types(self.form):
+            return None
+        return (
+            f"{path!r}: form {self.form.key!r} has no field {name!r} (a template reads the "
+            "record's fields and its id)"
+        )
 
     def body(self, value: Any, pointer: str) -> None:
         if isinstance(value, str):

@@ -412,9 +412,9 @@ async def test_a_template_error_is_dead_at_once_and_the_record_is_kept(
         "key": "bad_words",
         "on": {"form": "echo", "event": "created"},
         "then": [{"type": "notify", "channel": "in_app", "recipients": [{"role": "doctor"}],
-                  "template": "Hello {{ record.nobody.name }}"}],
+                  "template": "Hello {{ record.note.nobody }}"}],
     }  # fmt: skip
-    await install(client, rule)
+    await install(client, rule)  # a text has no attribute: only delivery finds out
     await users.create("dr_x", roles={APP: ["doctor"]})
     echo = await create(client, "echo", {"note": "x"})
     report = await worker.run_once(clock.now())
@@ -422,6 +422,25 @@ async def test_a_template_error_is_dead_at_once_and_the_record_is_kept(
     [dead] = (await client.get("/api/outbox", params={"status": "dead"})).json()["items"]
     assert "template failed" in dead["last_error"] and dead["attempts"] == 1
     assert (await client.get(f"/api/records/{APP}/echo/{echo['id']}")).status_code == 200
+
+
+async def test_a_template_naming_a_field_the_form_lacks_is_refused_at_import(
+    client: httpx.AsyncClient,
+) -> None:
+    """A text reading ``record.created_at`` (a system column, not in a rule's context) or a
+    misspelt field would fail at every delivery: the import says so at the template."""
+    for wrong in ("record.nobody.name", "record.created_at", "record.Note"):
+        rule = {
+            "key": "bad_words",
+            "on": {"form": "echo", "event": "created"},
+            "then": [{"type": "notify", "channel": "in_app", "recipients": [{"role": "doctor"}],
+                      "template": {"en": f"Hello {{{{ {wrong} }}}}", "zh-CN": "你好"}}],
+        }  # fmt: skip
+        refused = await client.post("/api/apps/import", json=ward(rule))
+        assert refused.status_code == 422, refused.text
+        errors = refused.json()["errors"]
+        assert {e["path"] for e in errors} == {"/rules/0/then/0/template/en"}, wrong
+        assert errors[0]["code"] == "unknown_field"
 
 
 async def test_email_and_the_text_gateway_reach_real_servers(

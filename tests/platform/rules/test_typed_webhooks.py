@@ -112,7 +112,7 @@ async def test_an_undefined_expression_is_a_dead_letter_at_once(
         "key": "bad",
         "on": {"form": "visit", "event": "created"},
         "then": [{"type": "webhook", "url": "https://h.example/x",
-                  "body": {"x": "{{ record.nobody }}"}}],
+                  "body": {"x": "{{ record.patient.nobody }}"}}],
     }  # fmt: skip
     assert (await client.post("/api/apps/import", json=clinic(hook))).status_code == 201
     await client.post(f"/api/records/{APP}/visit", json={"data": {"patient": "Li"}})
