@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from formloom.engines.forms.fields import (
     FIELD_TYPES,
+    SCALAR_TYPES,
     BaseField,
     ColumnSpec,
     ComputedField,
@@ -81,6 +82,13 @@ class FormSpec(BaseModel):
         "the text or e-mail field holding each one's user name. Flow tasks assigned through "
         "a relation to this form go to that user.",
     )
+    sort: str | None = Field(
+        default=None,
+        pattern=r"^-?[a-z][a-z0-9_]*(,-?[a-z][a-z0-9_]*)*$",
+        description="The order of the form's lists when the reader picks none, as a list's "
+        "`sort`: `-visit_date` (newest visit first), `name`, `-created_at`. Unset: newest "
+        "record first.",
+    )
     search: tuple[str, ...] | None = Field(
         default=None,
         description="Keys of the text, e-mail and phone fields the list's quick search looks "
@@ -133,6 +141,19 @@ class FormSpec(BaseModel):
                         "invalid_user_field",
                         f"{self.user_field!r} must be a text or e-mail field of the form",
                         self.user_field,
+                    )
+                )
+        sortable = {k for k, t in field_types(self).items() if t in SCALAR_TYPES}
+        for index, part in enumerate((self.sort or "").split(",") if self.sort else ()):
+            key = part.lstrip("-")
+            if key not in sortable and key not in SORTABLE_COLUMNS:
+                issues.append(
+                    DefinitionIssue(
+                        ("sort",),
+                        "invalid_sort",
+                        f"part {index + 1}, {key!r}, is not a field of the form that a list "
+                        "can be sorted by (a single value) nor a record column",
+                        self.sort,
                     )
                 )
         for index, key in enumerate(self.search or ()):
@@ -529,6 +550,11 @@ def indexed_fields(form: FormSpec) -> list[str]:
         if isinstance(field, IndexableField | ComputedField) and (field.indexed or field.unique)
     ]
 
+
+#: The record columns a form's default sort may name besides its fields.
+SORTABLE_COLUMNS = frozenset(
+    {"id", "version", "created_at", "created_by", "updated_at", "updated_by"}
+)
 
 #: Field types (a computed field's result type) a list's quick search can look in.
 SEARCHABLE_TYPES = frozenset({"text", "textarea", "email", "phone"})

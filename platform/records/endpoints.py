@@ -95,7 +95,10 @@ async def list_records(
     p: PlatformDep,
     who: PrincipalDep,
     filter: Annotated[str | None, Query(description="JsonLogic expression as JSON")] = None,
-    sort: Annotated[str, Query(description="e.g. `-created_at,name`")] = "id",
+    sort: Annotated[
+        str | None,
+        Query(description="e.g. `-created_at,name`; absent: the form's own order, else `id`"),
+    ] = None,
     limit: Annotated[int | None, Query(description="Page size")] = None,
     cursor: Annotated[str | None, Query(description="From `next_cursor`")] = None,
     fields: Annotated[str | None, Query(description="Comma-separated field keys")] = None,

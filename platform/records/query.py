@@ -37,7 +37,8 @@ _FIELD_KINDS: dict[str, keyset.ValueKind] = {"number": "number", "boolean": "boo
 @dataclass(frozen=True)
 class ListQuery:
     filter: Any = None
-    sort: str = "id"
+    #: None: the form's own default sort (its definition's ``sort``), else ``id``.
+    sort: str | None = "id"
     limit: int = 50
     cursor: str | None = None
     fields: list[str] | None = None

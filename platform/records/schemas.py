@@ -43,7 +43,11 @@ class QueryBody(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     filter: Any = Field(default=None, description="A JsonLogic expression.")
-    sort: str = Field(default="id", description="Comma-separated keys; `-` for descending.")
+    sort: str | None = Field(
+        default=None,
+        description="Comma-separated keys; `-` for descending. Absent: the form's own order "
+        "(its definition's `sort`), else `id`.",
+    )
     limit: int | None = Field(default=None, description="Page size (1 to the largest allowed).")
     cursor: str | None = Field(default=None, description="`next_cursor` of the previous page.")
     fields: list[str] | None = Field(default=None, description="Field keys to return.")

@@ -683,10 +683,11 @@ class RecordService:
             searched = search.compile_search(spec, self.dialect, access.hidden, term)
             conditions.append(searched.condition)
         total = await repository.count(self.session, conditions) if query.count else None
+        sort = query.sort if query.sort is not None else (spec.sort or "id")
         try:
-            keys = sort_keys(target, query.sort)
+            keys = sort_keys(target, sort)
         except BadRequest as problem:
-            sorted_by = {part.strip().lstrip("-+") for part in query.sort.split(",")}
+            sorted_by = {part.strip().lstrip("-+") for part in sort.split(",")}
             probed = access.hidden & sorted_by
             if probed:
                 problem.audit = probe_audit(app, form, probed, "sort")

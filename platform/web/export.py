@@ -94,7 +94,9 @@ async def export_csv(
     p: PlatformDep,
     who: PrincipalDep,
     filter: Annotated[str | None, Query(description="JsonLogic filter, as JSON")] = None,
-    sort: Annotated[str, Query(description="e.g. `-created_at,name`")] = "-id",
+    sort: Annotated[
+        str | None, Query(description="e.g. `-created_at,name`; absent: as the list page")
+    ] = None,
     fields: Annotated[str | None, Query(description="Comma-separated field keys")] = None,
     drill: Annotated[str | None, Query(description="A report cell's drill-down")] = None,
     q: Annotated[str | None, Query(description="The list's quick-search term")] = None,
@@ -111,6 +113,7 @@ async def export_csv(
     async with p.db.transaction(write=False) as session:
         records = service_for(p, session, who)
         installed, spec = await records.load_form(app, form)
+        sort = sort or spec.sort or "-id"  # the list page's own default order
         access = records.allowed(installed, form, "read")
         condition, _ = await listing.combined_filter(records, app, parsed_drill, rule)
         source = zones.source_of(installed)

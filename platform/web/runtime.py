@@ -251,6 +251,9 @@ async def _list_context(
     async with p.db.transaction(write=False) as session:
         records = service_for(p, session, who)
         records.require_app(app)
+        # the reader's order, else the form's own (its definition's `sort`), else newest first
+        default_sort = (await p.catalog.latest_known(session, app)).form(form).sort or DEFAULT_SORT
+        sort = sort or default_sort
         condition, capped = await listing.combined_filter(records, app, parsed_drill, rule)
         limit = max(1, min(limit or PAGE_ROWS, records.max_page_size))
         error = None
@@ -261,7 +264,7 @@ async def _list_context(
                 ListQuery(filter=condition, sort=sort, limit=limit, cursor=cursor, q=q),
             )
         except BadRequest as problem:
-            if not (filter or sort != DEFAULT_SORT or cursor or q):
+            if not (filter or sort != default_sort or cursor or q):
                 raise
             # the caller's own filter or sort is refused: say why on the page (and audit a
             # probe of hidden fields as the API does)
@@ -349,7 +352,7 @@ async def _list_context(
     base = {k: v for k, v in (("q", q), ("filter", filter), ("sort", sort), ("drill", drill)) if v}
     if limit != PAGE_ROWS:
         base["limit"] = str(limit)
-    if base.get("sort") == DEFAULT_SORT:
+    if base.get("sort") == default_sort:
         base.pop("sort")
     return {
         "app": app_meta,
@@ -398,7 +401,9 @@ def show_time(value: str, zone: tzinfo | None = None, named: bool = False) -> Ma
 
 
 FilterParam = Annotated[str | None, Query(description="JsonLogic filter, as JSON")]
-SortParam = Annotated[str, Query(description="e.g. `-created_at,name`")]
+SortParam = Annotated[
+    str | None, Query(description="e.g. `-created_at,name`; absent: the form's own order")
+]
 CursorParam = Annotated[str | None, Query(description="A page cursor")]
 DrillParam = Annotated[str | None, Query(description="A drill-down from a report cell")]
 LimitParam = Annotated[int | None, Query(description="Rows per page")]
@@ -410,7 +415,7 @@ class ListParams:
     """The query of a list page and of its "load more" rows."""
 
     filter: str | None
-    sort: str
+    sort: str | None
     cursor: str | None
     drill: str | None
     limit: int | None
@@ -419,7 +424,7 @@ class ListParams:
 
 def _list_params(
     filter: FilterParam = None,
-    sort: SortParam = DEFAULT_SORT,
+    sort: SortParam = None,
     cursor: CursorParam = None,
     drill: DrillParam = None,
     limit: LimitParam = None,

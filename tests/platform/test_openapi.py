@@ -165,7 +165,7 @@ async def test_patient_operations_show_patient_fields(client: httpx.AsyncClient)
     page = resolve(doc, listing["content"]["application/json"]["schema"])
     assert page["properties"]["items"]["items"]["$ref"].endswith("ClinicCrmPatientRecord")
     names = {p["name"] for p in doc["paths"][PATIENT]["get"]["parameters"]}
-    assert names == {"filter", "sort", "limit", "cursor", "fields", "count"}
+    assert names == {"filter", "q", "sort", "limit", "cursor", "fields", "count"}
     patch = doc["paths"][PATIENT + "/{record_id}"]["patch"]
     assert {p["name"] for p in patch["parameters"]} == {"record_id", "If-Match"}
     assert set(patch["responses"]) >= {"200", "400", "404", "412", "413", "422"}
