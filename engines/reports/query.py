@@ -316,6 +316,10 @@ class _Builder:
                     [("/measures", "median_unsupported", "median is not available on SQLite")],
                 )
             return sa.func.percentile_cont(0.5).within_group(column)
+        if op == "sum" and not self.pg:
+            # SQLite's sum() fails on integer overflow (two values of 9e18); total() adds
+            # in floating point as the result is read anyway, and is 0.0 for no values
+            return sa.case((sa.func.count(column) > 0, sa.func.total(column)), else_=sa.null())
         aggregate: ColumnElement[Any] = getattr(sa.func, op)(column)
         return aggregate
 

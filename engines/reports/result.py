@@ -240,6 +240,10 @@ def reshape(
     row_keys = builder.order_rows(row_keys, row_dims)
     # columns in label order, each group followed by its subtotal column when asked for
     column_entries = builder.with_subtotals(col_keys, col_dims)
+    row_entries = builder.with_subtotals(row_keys, row_dims)
+    # subtotal rows and columns are cells too
+    if max(len(row_entries), 1) * max(len(column_entries), 1) > query.max_cells:
+        raise _too_large(query, len(row_entries) * len(column_entries))
     col_sets = {
         length: frozenset(d.index for d in col_dims[:length]) for length in range(len(col_dims) + 1)
     }
@@ -247,7 +251,7 @@ def reshape(
     cells: list[list[Cell]] = []
     row_totals: list[Cell] = []
     have_row_totals = spec.totals and row_index in groups
-    for key, subtotal in builder.with_subtotals(row_keys, row_dims):
+    for key, subtotal in row_entries:
         prefix_dims = row_dims[: len(key)]
         headers.append(builder.header(key, prefix_dims, subtotal=subtotal))
         row_set = frozenset(d.index for d in prefix_dims)
@@ -350,13 +354,25 @@ class _Shaper:
         by = self.spec.sort.by
         reverse = self.spec.sort.direction == "desc"
         if by == "label":
-            return sorted(keys, key=lambda k: _sort_key(k, dims), reverse=reverse)
+            # by what the reader sees (an option's label, not its stored value), either way;
+            # the empty group and "Other" come last in both directions
+            def labelled(key: _GroupKey) -> tuple[Any, ...]:
+                out: list[Any] = []
+                for plan, (value, other) in zip(dims, key, strict=False):
+                    special = 2 if other else 1 if value is None else 0
+                    order = self.label_order(plan, value)
+                    out.append((special, _Reversed(order) if reverse else order))
+                return tuple(out)
+
+            return sorted(keys, key=labelled)
 
         def level_value(prefix: _GroupKey) -> tuple[int, float, tuple[Any, ...]]:
             s = frozenset(d.index for d in dims[: len(prefix)])
             values = self.values(s, prefix)
             value = values.get(by)
             label_order = _sort_key(prefix[-1:], dims)
+            if prefix[-1][1]:  # "Other" is no row of its own rank: last
+                return (2, 0.0, label_order)
             if not isinstance(value, int | float):
                 return (1, 0.0, label_order)
             return (0, -value if reverse else value, label_order)
@@ -454,11 +470,30 @@ class _Shaper:
             subtotal=subtotal,
         )
 
+    def label_order(self, plan: DimPlan, value: Any) -> tuple[int, Any, str]:
+        """Where ``value`` sorts by label: an option by its label in the reader's language
+        (case folded), anything else by its value (numbers as numbers, dates as dates)."""
+        if value is None:
+            return (2, 0, "")
+        if plan.kind == "value" and isinstance(value, str):
+            form = self.query.forms[plan.ref.target_form or self.spec.form]
+            field = None if plan.ref.system else form.field(plan.ref.key)
+            if getattr(field, "options", None):
+                return (1, 0, self.label(plan, value, False).casefold())
+        return _value_order(value, False)
+
     def label(self, plan: DimPlan, value: Any, other: bool) -> str:
         if other:
             return self.words.other
         if value is None:
             return self.words.empty
+        text = self.value_label(plan, value)
+        if plan.kind in ("value", "tags") and text in (self.words.empty, self.words.other):
+            # a stored "(empty)" or "Other" is not the empty group nor top-N's rest
+            return f"\u201c{text}\u201d"
+        return text
+
+    def value_label(self, plan: DimPlan, value: Any) -> str:
         d = plan.dimension
         if plan.kind == "bins":
             assert d.bins is not None
@@ -491,6 +526,23 @@ class _Shaper:
                 if option.value == value:
                     return label_text(option.label, self.locale) or str(value)
         return str(value)
+
+
+class _Reversed:
+    """An order key sorted the other way round (for a descending sort of mixed keys)."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key: Any) -> None:
+        self.key = key
+
+    def __lt__(self, other: _Reversed) -> bool:
+        return bool(other.key < self.key)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Reversed) and bool(self.key == other.key)
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 class _Driller:
