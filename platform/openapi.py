@@ -162,6 +162,9 @@ EXTRA: dict[tuple[str, str], tuple[str, ...]] = {
     ("post", "/api/apps/import"): ("409",),
     ("post", "/api/apps/{app}/rollback"): ("409",),
     ("put", "/api/apps/{app}/forms/{form}"): ("409", "412"),
+    ("put", "/api/apps/{app}/rules/{rule}"): ("409", "412"),
+    ("patch", "/api/apps/{app}/rules/{rule}"): ("409", "412"),
+    ("delete", "/api/apps/{app}/rules/{rule}"): ("409", "412"),
     ("post", "/api/outbox/{message_id}/retry"): ("409",),
     ("get", "/api/public/{token}"): ("410",),
     # 403: the submission falls outside the link creator's rows (docs/permissions.md)

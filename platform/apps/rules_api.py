@@ -242,7 +242,10 @@ async def read_rule(app: str, rule: str, p: PlatformDep, who: PrincipalDep) -> J
 # -- saving -----------------------------------------------------------------------------
 
 
-@router.put("/{app}/rules/{rule}")
+@router.put(
+    "/{app}/rules/{rule}",
+    responses={201: {"description": "The rule was added (200: replaced; dry run: the plan)."}},
+)
 async def save_rule(
     app: str,
     rule: str,

@@ -311,6 +311,25 @@ def test_a_save_the_server_refuses_is_shown_at_the_element(
     assert dialogs == ["beforeunload"]
 
 
+def test_a_rule_is_deleted_from_the_editor(tab_as: Any, live_server: LiveServer) -> None:
+    body = {k: v for k, v in PAIN_ALERT.items() if k != "key"}
+    with live_server.api() as api:
+        made = api.put(f"/api/apps/{APP}/rules/pain_alert_copy", json=body)
+        assert made.status_code == 201, made.text
+    tab = tab_as(HEAD_OFFICE)
+    tab.goto(f"{live_server.url}/designer/{APP}")
+    tab.get_by_test_id("designer-rules").click()
+    tab.get_by_test_id("rule-pain_alert_copy").click()
+    tab.wait_for_selector("[data-testid=rule-editor]")
+    tab.once("dialog", lambda dialog: dialog.accept())
+    tab.get_by_test_id("rule-delete").click()
+    tab.wait_for_url(f"{live_server.url}/designer/{APP}/rules")
+    assert tab.get_by_test_id("rule-pain_alert_copy").count() == 0
+    with live_server.api() as api:
+        gone = api.get(f"/api/apps/{APP}/rules/pain_alert_copy")
+    assert gone.status_code == 404
+
+
 def test_a_branch_manager_cannot_design(tab_as: Any, live_server: LiveServer) -> None:
     tab = tab_as(MANAGER)
     tab.goto(f"{live_server.url}/apps/{APP}")

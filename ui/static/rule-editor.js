@@ -848,6 +848,7 @@ async function save() {
     savedText = JSON.stringify(rule);
     if (state.isNew) {
       state.isNew = false;
+      root.querySelector("[data-testid=rule-delete]").hidden = false;
       history.replaceState(null, "", `/designer/${app.key}/rules/${encodeURIComponent(key)}${key === "new" ? "?existing=1" : ""}`);
     }
     render();
@@ -868,11 +869,27 @@ function failed(error) {
   }
 }
 
+async function deleteRule() {
+  if (state.isNew) return;
+  const key = state.rule.key;
+  if (!window.confirm(t("Delete the rule {rule}? An admin can bring it back by rolling the app back.", { rule: key }))) return;
+  setStatus(t("Deleting…"));
+  try {
+    await api(`/api/apps/${app.key}/rules/${encodeURIComponent(key)}`, { method: "DELETE", headers: { "If-Match": `"${state.revision}"` } });
+    savedText = JSON.stringify(m.compact(state.rule)); // nothing left unsaved to guard
+    state.rule = JSON.parse(savedText);
+    window.location.assign(`/designer/${app.key}/rules`);
+  } catch (error) {
+    failed(error);
+  }
+}
+
 // -- keyboard and the unsaved-changes guard --------------------------------------------------
 
 root.querySelector("[data-testid=rule-undo]").addEventListener("click", undo);
 root.querySelector("[data-testid=rule-redo]").addEventListener("click", redo);
 root.querySelector("[data-testid=rule-save]").addEventListener("click", save);
+root.querySelector("[data-testid=rule-delete]").addEventListener("click", deleteRule);
 document.addEventListener("keydown", (event) => {
   if (!(event.ctrlKey || event.metaKey)) return;
   const key = event.key.toLowerCase();
