@@ -19,6 +19,7 @@ from formloom.platform.auth.endpoints import users_router
 from formloom.platform.clock import Clock, SystemClock
 from formloom.platform.db import Database
 from formloom.platform.deps import Platform
+from formloom.platform.fhir.endpoints import router as fhir_router
 from formloom.platform.files.endpoints import router as files_router
 from formloom.platform.flows.endpoints import router as flows_router
 from formloom.platform.limits import BodyLimit
@@ -100,6 +101,7 @@ def create_app(
     app.include_router(users_router)
     app.include_router(audit_router)
     app.include_router(apps_router)
+    app.include_router(fhir_router)
     app.include_router(app_rules_router)
     app.include_router(records_router)
     app.include_router(links_router)

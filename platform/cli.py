@@ -400,11 +400,13 @@ def parser() -> argparse.ArgumentParser:
 
     from formloom.platform.audit.commands import add_commands as add_audit_commands
     from formloom.platform.auth.commands import add_commands as add_user_commands
+    from formloom.platform.fhir.commands import add_commands as add_fhir_commands
     from formloom.platform.flows.commands import add_commands as add_flow_commands
 
     add_user_commands(commands)
     add_audit_commands(commands)
     add_flow_commands(commands)
+    add_fhir_commands(commands)
     return root
 
 

@@ -1,0 +1,183 @@
+"""The FHIR API (docs/fhir.md): Questionnaires in and out of an app, records as
+QuestionnaireResponses.
+
+Who may do what is the rest of the API's: adding a form is the designer's save (admin or a
+``design`` role), reading a Questionnaire needs a role in the app and leaves out the fields
+hidden from the caller, and records go through the record service (its grants, row rules,
+validation and audit).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from formloom.engines.forms import RecordInvalid
+from formloom.platform.apps import auditing
+from formloom.platform.apps.endpoints import _audited, _hidden, _member, _result
+from formloom.platform.auth.deps import PrincipalDep
+from formloom.platform.deps import Platform, PlatformDep
+from formloom.platform.fhir import service
+from formloom.platform.permissions import guard
+from formloom.platform.records.service import etag, service_for
+
+router = APIRouter(prefix="/api", tags=["fhir"])
+
+FHIR_JSON = "application/fhir+json"
+
+
+class UnmappedOut(BaseModel):
+    link_id: str | None = Field(description="linkId of the item (null: the questionnaire)")
+    reason: str = Field(description="What was not carried over, and why")
+
+
+class QuestionnaireImportOut(BaseModel):
+    """The save's result (or, with ``dry_run``, its plan) and what was not mapped."""
+
+    model_config = ConfigDict(extra="allow")
+
+    form: str = Field(description="Key of the form made from the questionnaire")
+    definition: dict[str, Any] = Field(description="The form definition (app format)")
+    unmapped: list[UnmappedOut] = Field(
+        description="Every part of an item that could not be mapped, with its linkId and why"
+    )
+    dry_run: bool = False
+
+
+class FhirResource(BaseModel):
+    """A FHIR R4 resource (JSON), e.g. a Questionnaire or a QuestionnaireResponse."""
+
+    model_config = ConfigDict(extra="allow")
+
+    resourceType: str  # noqa: N815 (FHIR's own name)
+
+
+def _base(p: Platform, request: Request) -> str:
+    configured = getattr(p.settings, "public_base_url", None)
+    return str(configured or request.base_url)
+
+
+@router.post(
+    "/apps/{app}/fhir/Questionnaire",
+    response_model=QuestionnaireImportOut,
+    summary="Add a FHIR R4 Questionnaire to the app as a form",
+)
+async def import_questionnaire(
+    app: str,
+    p: PlatformDep,
+    who: PrincipalDep,
+    questionnaire: Annotated[dict[str, Any], Body(description="A FHIR R4 Questionnaire")],
+    dry_run: Annotated[bool, Query(description="Report the plan and the unmapped list")] = False,
+    form: Annotated[
+        str | None, Query(description="Key of the form (default: from the questionnaire)")
+    ] = None,
+    allow_destructive: Annotated[
+        bool, Query(description="Confirm changes that drop data (replacing a form)")
+    ] = False,
+) -> JSONResponse:
+    guard.require_designer(who, app, "change forms")
+    async with (
+        _audited(p, who, "app.form_saved", app, dry_run),
+        p.db.transaction(write=not dry_run) as session,
+    ):
+        current = await p.catalog.get(session, app)
+        guard.require_design(who, app, current.spec.design, "change forms")
+        before = await auditing.grants_before(session, p.catalog, app)
+        done = await service.import_into_app(
+            session,
+            p.catalog,
+            app,
+            questionnaire,
+            form=form,
+            actor=who.username,
+            now=p.clock.now(),
+            allow_destructive=allow_destructive,
+            dry_run=dry_run,
+        )
+        result = done.result
+        if not dry_run and result.status != "unchanged":
+            await auditing.audit_change(
+                session, p.catalog, who, "app.form_saved", result, p.clock.now(), before
+            )
+    body: dict[str, Any] = {
+        "form": done.definition["key"],
+        "definition": done.definition,
+        "unmapped": [u.as_json() for u in done.unmapped],
+    }
+    if dry_run:
+        assert result.plan is not None
+        return JSONResponse({"dry_run": True, **result.plan.to_dict(), **body})
+    existed = any(f.get("key") == body["form"] for f in current.document.get("forms", []))
+    return JSONResponse({**_result(result), **body}, status_code=200 if existed else 201)
+
+
+@router.get(
+    "/apps/{app}/fhir/Questionnaire/{form}",
+    response_model=FhirResource,
+    summary="A form as a FHIR R4 Questionnaire",
+)
+async def read_questionnaire(
+    app: str, form: str, request: Request, p: PlatformDep, who: PrincipalDep
+) -> JSONResponse:
+    async with p.db.transaction(write=False) as session:
+        installed = await _member(p, session, who, app)
+    definition = service.visible_definition(installed, form, _hidden(installed, who, form))
+    questionnaire, _ = service.questionnaire_of(definition, _base(p, request), app)
+    return JSONResponse(questionnaire, media_type=FHIR_JSON)
+
+
+@router.get(
+    "/records/{app}/{form}/{record_id}/fhir",
+    response_model=FhirResource,
+    summary="A record as a FHIR R4 QuestionnaireResponse (fields hidden from you left out)",
+)
+async def read_response(
+    app: str, form: str, record_id: str, request: Request, p: PlatformDep, who: PrincipalDep
+) -> JSONResponse:
+    async with p.db.transaction(write=False) as session:
+        records = service_for(p, session, who)
+        record = await records.get(app, form, record_id)
+        view = records.view(record)
+        installed, _spec = await records.load_form(app, form)
+        hidden = records.grants.known(app, form).hidden
+    definition = service.visible_definition(installed, form, hidden)
+    response = service.response_of(definition, _base(p, request), app, view)
+    return JSONResponse(response, media_type=FHIR_JSON, headers={"ETag": etag(record)})
+
+
+@router.post(
+    "/records/{app}/{form}/fhir",
+    status_code=201,
+    response_model=FhirResource,
+    summary="Create a record from a FHIR R4 QuestionnaireResponse",
+)
+async def create_from_response(
+    app: str,
+    form: str,
+    request: Request,
+    p: PlatformDep,
+    who: PrincipalDep,
+    response: Annotated[dict[str, Any], Body(description="A FHIR R4 QuestionnaireResponse")],
+) -> JSONResponse:
+    async with p.db.transaction() as session:
+        records = service_for(p, session, who)
+        installed, _spec = await records.load_form(app, form)
+        definition = service.visible_definition(installed, form, ())
+        data, sources = service.data_of_response(definition, response)
+        try:
+            record = await records.create(app, form, data)
+        except RecordInvalid as exc:
+            raise service.located(exc, definition, sources) from None
+        view = records.view(record)
+        hidden = records.grants.known(app, form).hidden
+    shown = service.visible_definition(installed, form, hidden)
+    answer = service.response_of(shown, _base(p, request), app, view)
+    return JSONResponse(
+        answer,
+        status_code=201,
+        media_type=FHIR_JSON,
+        headers={"ETag": etag(record), "Location": f"/api/records/{app}/{form}/{record.id}/fhir"},
+    )
