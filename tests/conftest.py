@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,13 +26,16 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from formloom.platform.api import create_app
+from formloom.platform.apps.service import AppCatalog
 from formloom.platform.auth import service as auth
 from formloom.platform.auth.principal import Principal
 from formloom.platform.clock import Clock, FixedClock
 from formloom.platform.db import Database
 from formloom.platform.migrate import upgrade
 from formloom.platform.openapi import forget_documents
+from formloom.platform.rules.worker import Worker
 from formloom.platform.settings import Settings
+from tests.servers import HttpSink, http_sink
 
 # One database per test session, so two sessions (a developer's and CI's, or parallel
 # helpers) never drop each other's tables; dropped when the session ends.
@@ -425,3 +428,34 @@ async def anon_client(settings: Settings, clock: FixedClock) -> AsyncIterator[ht
 @pytest.fixture
 def db(database_url: str) -> Database:
     return _database(database_url)
+
+
+@asynccontextmanager
+async def running_worker(settings: Settings, **changes: Any) -> AsyncIterator[Worker]:
+    """The background worker on the test's database, on the clinic's clock (Asia/Shanghai)
+    unless ``changes`` say otherwise (other settings too: the text gateway's URL, the
+    outbox's backoff); the tests run it themselves (``run_once``) at the moments they
+    choose."""
+    db = Database(settings.database_url)
+    try:
+        yield Worker(
+            db, AppCatalog(), settings.model_copy(update={"timezone": "Asia/Shanghai", **changes})
+        )
+    finally:
+        await db.dispose()
+
+
+@pytest.fixture
+def gateway() -> Iterator[HttpSink]:
+    """A real local HTTP server standing for the text-message gateway (or a webhook's
+    receiver), recording what it receives."""
+    with http_sink() as sink:
+        yield sink
+
+
+@pytest.fixture
+async def worker(settings: Settings) -> AsyncIterator[Worker]:
+    """The worker on the clinic's clock; a test that needs other settings defines its own
+    with :func:`running_worker`."""
+    async with running_worker(settings) as running:
+        yield running

@@ -35,13 +35,11 @@ import pytest
 from formloom import builtin_apps
 from formloom.engines.flows import BusinessCalendar
 from formloom.platform.apps.definition import load
-from formloom.platform.apps.service import AppCatalog
 from formloom.platform.clock import FixedClock
-from formloom.platform.db import Database
 from formloom.platform.rules.worker import Worker
 from formloom.platform.settings import Settings
-from tests.conftest import Users
-from tests.servers import HttpSink, http_sink
+from tests.conftest import Users, running_worker
+from tests.servers import HttpSink
 
 APP = "clinic_crm"
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -61,21 +59,9 @@ def at(text: str) -> datetime:
 
 
 @pytest.fixture
-def gateway() -> Any:
-    with http_sink() as sink:
-        yield sink
-
-
-@pytest.fixture
 async def worker(settings: Settings, gateway: HttpSink) -> AsyncIterator[Worker]:
-    local_settings = settings.model_copy(
-        update={"timezone": "Asia/Shanghai", "sms_gateway_url": f"{gateway.url}/sms"}
-    )
-    db = Database(settings.database_url)
-    try:
-        yield Worker(db, AppCatalog(), local_settings)
-    finally:
-        await db.dispose()
+    async with running_worker(settings, sms_gateway_url=f"{gateway.url}/sms") as running:
+        yield running
 
 
 class Clinic:

@@ -7,19 +7,14 @@ hidden one; the import refuses a bad related path with its pointer."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import event
 
-from formloom.platform.apps.service import AppCatalog
 from formloom.platform.clock import FixedClock
-from formloom.platform.db import Database
 from formloom.platform.rules.worker import Worker
-from formloom.platform.settings import Settings
 from tests import factories as f
 from tests.conftest import Users
 
@@ -100,15 +95,6 @@ def ward(*flows: dict[str, Any]) -> dict[str, Any]:
         ],
         flows=list(flows),
     )  # fmt: skip
-
-
-@pytest.fixture
-async def worker(settings: Settings) -> AsyncIterator[Worker]:
-    db = Database(settings.database_url)
-    try:
-        yield Worker(db, AppCatalog(), settings.model_copy(update={"timezone": "Asia/Shanghai"}))
-    finally:
-        await db.dispose()
 
 
 async def create(client: httpx.AsyncClient, form: str, data: dict[str, Any]) -> str:

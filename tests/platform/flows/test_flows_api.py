@@ -7,7 +7,6 @@ worker."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -15,7 +14,6 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from formloom.platform.apps.service import AppCatalog
 from formloom.platform.clock import FixedClock
 from formloom.platform.db import Database
 from formloom.platform.models.automation import Notification, Task
@@ -163,15 +161,6 @@ async def _inbox(client: httpx.AsyncClient, who: TestUser, **params: Any) -> dic
     answer = await client.get("/api/tasks", params=params, headers=who.headers)
     assert answer.status_code == 200, answer.text
     return dict(answer.json())
-
-
-@pytest.fixture
-async def worker(settings: Settings) -> AsyncIterator[Worker]:
-    db = Database(settings.database_url)
-    try:
-        yield Worker(db, AppCatalog(), settings.model_copy(update={"timezone": "Asia/Shanghai"}))
-    finally:
-        await db.dispose()
 
 
 async def test_a_complaint_from_registration_to_closing(

@@ -12,13 +12,11 @@ from typing import Any
 import httpx
 import pytest
 
-from formloom.platform.apps.service import AppCatalog
 from formloom.platform.clock import FixedClock
-from formloom.platform.db import Database
 from formloom.platform.rules.worker import Worker
 from formloom.platform.settings import Settings
 from tests import factories as f
-from tests.conftest import TestUser, Users
+from tests.conftest import TestUser, Users, running_worker
 
 APP = "desk"
 
@@ -75,11 +73,8 @@ async def people(users: Users) -> dict[str, TestUser]:
 
 @pytest.fixture
 async def worker(settings: Settings) -> AsyncIterator[Worker]:
-    db = Database(settings.database_url)
-    try:
-        yield Worker(db, AppCatalog(), settings)
-    finally:
-        await db.dispose()
+    async with running_worker(settings, timezone=settings.timezone) as running:
+        yield running
 
 
 async def _install(client: httpx.AsyncClient, *rules: dict[str, Any]) -> None:

@@ -7,7 +7,6 @@ each at its pointer. SQLite and PostgreSQL, with the real worker."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,7 +22,7 @@ from formloom.platform.rules.worker import Worker
 from formloom.platform.settings import Settings
 from tests import factories as f
 from tests.conftest import Users
-from tests.servers import HttpSink, http_sink
+from tests.servers import HttpSink
 
 from .test_rules_run import rows
 
@@ -100,15 +99,6 @@ def clinic(
 
 
 ZONED = {"field": "branch.timezone"}
-
-
-@pytest.fixture
-async def worker(settings: Settings) -> AsyncIterator[Worker]:
-    db = Database(settings.database_url)
-    try:
-        yield Worker(db, AppCatalog(), settings.model_copy(update={"timezone": "Asia/Shanghai"}))
-    finally:
-        await db.dispose()
 
 
 async def create(client: httpx.AsyncClient, form: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -282,12 +272,6 @@ async def test_a_select_of_zones_is_a_zone_field(
 
 
 # -- the clinic CRM: a Pudong-like branch in Urumqi ------------------------------------
-
-
-@pytest.fixture
-def gateway() -> Iterator[HttpSink]:
-    with http_sink() as sink:
-        yield sink
 
 
 async def test_the_clinics_reminder_at_a_branch_in_urumqi(

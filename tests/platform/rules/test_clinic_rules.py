@@ -16,14 +16,12 @@ import httpx
 import pytest
 
 from formloom import builtin_apps
-from formloom.platform.apps.service import AppCatalog
 from formloom.platform.clock import FixedClock
-from formloom.platform.db import Database
 from formloom.platform.links import tokens
 from formloom.platform.rules.worker import Worker
 from formloom.platform.settings import Settings
-from tests.conftest import Users
-from tests.servers import HttpSink, http_sink
+from tests.conftest import Users, running_worker
+from tests.servers import HttpSink
 
 APP = "clinic_crm"
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -37,21 +35,9 @@ async def clinic(client: httpx.AsyncClient) -> httpx.AsyncClient:
 
 
 @pytest.fixture
-def gateway() -> Any:
-    with http_sink() as sink:
-        yield sink
-
-
-@pytest.fixture
 async def worker(settings: Settings, gateway: HttpSink) -> AsyncIterator[Worker]:
-    local = settings.model_copy(
-        update={"timezone": "Asia/Shanghai", "sms_gateway_url": f"{gateway.url}/sms"}
-    )
-    db = Database(settings.database_url)
-    try:
-        yield Worker(db, AppCatalog(), local)
-    finally:
-        await db.dispose()
+    async with running_worker(settings, sms_gateway_url=f"{gateway.url}/sms") as running:
+        yield running
 
 
 async def create(client: httpx.AsyncClient, form: str, data: dict[str, Any]) -> dict[str, Any]:

@@ -6,15 +6,11 @@ late. The worker's report counts skips apart from firings; the timer says why.""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 import httpx
-import pytest
 
-from formloom.platform.apps.service import AppCatalog
 from formloom.platform.clock import FixedClock
-from formloom.platform.db import Database
 from formloom.platform.models.automation import Task, Timer
 from formloom.platform.rules.worker import Worker
 from formloom.platform.settings import Settings
@@ -39,15 +35,6 @@ MORNING = {
     "then": [{"type": "create_task", "role": "doctor", "title": "Round {{ record.name }}"}],
 }  # fmt: skip
 ANYWAY = {**DAY_AFTER, "key": "anyway", "on": {**DAY_AFTER["on"], "late": "run"}}
-
-
-@pytest.fixture
-async def worker(settings: Settings) -> AsyncIterator[Worker]:
-    db = Database(settings.database_url)
-    try:
-        yield Worker(db, AppCatalog(), settings.model_copy(update={"timezone": "Asia/Shanghai"}))
-    finally:
-        await db.dispose()
 
 
 async def _titles(settings: Settings) -> list[str]:

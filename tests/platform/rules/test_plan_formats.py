@@ -6,7 +6,7 @@ rule log reads as it did, with the durations the platform now measures itself.""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,6 @@ from sqlalchemy import select
 
 from formloom import builtin_apps
 from formloom.engines.rules import PLAN_ACTION_FORMAT
-from formloom.platform.apps.service import AppCatalog
 from formloom.platform.clock import FixedClock
 from formloom.platform.db import Database
 from formloom.platform.models.automation import (
@@ -30,7 +29,7 @@ from formloom.platform.models.automation import (
 from formloom.platform.records.ids import new_id
 from formloom.platform.rules.worker import Worker
 from formloom.platform.settings import Settings
-from tests.conftest import Users
+from tests.conftest import Users, running_worker
 from tests.platform.rules.test_clinic_rules import APP, patient, visit
 from tests.servers import HttpSink, http_sink
 
@@ -81,21 +80,9 @@ async def clinic(client: httpx.AsyncClient) -> httpx.AsyncClient:
 
 
 @pytest.fixture
-def gateway() -> Iterator[HttpSink]:
-    with http_sink() as sink:
-        yield sink
-
-
-@pytest.fixture
 async def worker(settings: Settings, gateway: HttpSink) -> AsyncIterator[Worker]:
-    local = settings.model_copy(
-        update={"timezone": "Asia/Shanghai", "sms_gateway_url": f"{gateway.url}/sms"}
-    )
-    db = Database(settings.database_url)
-    try:
-        yield Worker(db, AppCatalog(), local)
-    finally:
-        await db.dispose()
+    async with running_worker(settings, sms_gateway_url=f"{gateway.url}/sms") as running:
+        yield running
 
 
 def rewritten(value: Any, ids: dict[str, str]) -> Any:

@@ -5,11 +5,9 @@ hop); the import's refusals; the dry run showing related values, never hidden on
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import event
 
 from formloom.engines.rules.related import reads
@@ -89,15 +87,6 @@ def ward(*rules: dict[str, Any], key: str = APP) -> dict[str, Any]:
         ],  # fmt: skip
         rules=list(rules),
     )
-
-
-@pytest.fixture
-async def worker(settings: Settings) -> AsyncIterator[Worker]:
-    db = Database(settings.database_url)
-    try:
-        yield Worker(db, AppCatalog(), settings.model_copy(update={"timezone": "Asia/Shanghai"}))
-    finally:
-        await db.dispose()
 
 
 async def install(client: httpx.AsyncClient, *rules: dict[str, Any], key: str = APP) -> None:

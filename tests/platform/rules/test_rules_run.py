@@ -20,7 +20,7 @@ from formloom.platform.rules.automation import outbox_action
 from formloom.platform.rules.worker import Worker
 from formloom.platform.settings import Settings
 from tests import factories as f
-from tests.conftest import Users
+from tests.conftest import Users, running_worker
 from tests.servers import http_sink, smtp_sink
 
 APP = "ward"
@@ -130,14 +130,9 @@ OVERLAP["then"][0]["message"] = {"en": "The doctor is booked then", "zh-CN": "è¯
 
 @pytest.fixture
 async def worker(settings: Settings) -> AsyncIterator[Worker]:
-    local = settings.model_copy(
-        update={"timezone": "Asia/Shanghai", "outbox_backoff_seconds": 60, "outbox_max_attempts": 3}
-    )
-    db = Database(settings.database_url)
-    try:
-        yield Worker(db, AppCatalog(), local)
-    finally:
-        await db.dispose()
+    changes = {"outbox_backoff_seconds": 60, "outbox_max_attempts": 3}
+    async with running_worker(settings, **changes) as running:
+        yield running
 
 
 async def install(client: httpx.AsyncClient, *rules: dict[str, Any]) -> None:

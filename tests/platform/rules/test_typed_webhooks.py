@@ -12,7 +12,6 @@ from typing import Any
 import httpx
 import pytest
 
-from formloom.platform.apps.service import AppCatalog
 from formloom.platform.clock import FixedClock
 from formloom.platform.db import Database
 from formloom.platform.models.automation import OutboxMessage
@@ -20,6 +19,7 @@ from formloom.platform.records.ids import new_id
 from formloom.platform.rules.worker import Worker
 from formloom.platform.settings import Settings
 from tests import factories as f
+from tests.conftest import running_worker
 from tests.servers import http_sink
 
 APP = "clinic"
@@ -28,11 +28,8 @@ V2 = json.loads((Path(__file__).parent / "fixtures" / "webhook-v2.json").read_te
 
 @pytest.fixture
 async def worker(settings: Settings) -> AsyncIterator[Worker]:
-    db = Database(settings.database_url)
-    try:
-        yield Worker(db, AppCatalog(), settings)
-    finally:
-        await db.dispose()
+    async with running_worker(settings, timezone=settings.timezone) as running:
+        yield running
 
 
 def clinic(*rules: dict[str, Any]) -> dict[str, Any]:

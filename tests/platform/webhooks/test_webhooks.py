@@ -14,14 +14,12 @@ from typing import Any
 import httpx
 import pytest
 
-from formloom.platform.apps.service import AppCatalog
 from formloom.platform.clock import FixedClock
-from formloom.platform.db import Database
 from formloom.platform.rules.worker import Worker
 from formloom.platform.settings import Settings
 from formloom.platform.webhooks.outbound import signature
 from tests import factories as f
-from tests.conftest import Users
+from tests.conftest import Users, running_worker
 from tests.servers import HttpSink, Received, http_sink
 
 APP = "clinic"
@@ -44,12 +42,13 @@ def clinic() -> dict[str, Any]:
 
 @pytest.fixture
 async def worker(settings: Settings) -> AsyncIterator[Worker]:
-    local = settings.model_copy(update={"outbox_backoff_seconds": 60, "outbox_max_attempts": 3})
-    db = Database(settings.database_url)
-    try:
-        yield Worker(db, AppCatalog(), local)
-    finally:
-        await db.dispose()
+    changes = {
+        "timezone": settings.timezone,
+        "outbox_backoff_seconds": 60,
+        "outbox_max_attempts": 3,
+    }
+    async with running_worker(settings, **changes) as running:
+        yield running
 
 
 async def install(client: httpx.AsyncClient) -> None:
