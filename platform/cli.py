@@ -406,7 +406,7 @@ def parser() -> argparse.ArgumentParser:
     add_user_commands(commands)
     add_audit_commands(commands)
     add_flow_commands(commands)
-    add_fhir_commands(commands)
+    add_fhir_commands(commands, _read_json)
     return root
 
 

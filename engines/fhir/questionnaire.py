@@ -549,7 +549,9 @@ class _Importer:
         info = {k: v for k, v in info.items() if v is not None}
         if info:
             made["fhir"] = info
-        if raw.get("repeats") and made["type"] not in ("multiselect", "table"):
+        if raw.get("repeats") and made["type"] == "file":
+            made["multiple"] = True
+        elif raw.get("repeats") and made["type"] not in ("multiselect", "table"):
             self.note(item, "repeats: only one answer is kept")
         if raw.get("required"):
             made["required"] = True

@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from formloom.platform.console import exit_code, print_problems, with_db
@@ -26,12 +27,11 @@ def _print_unmapped(unmapped: list[Any]) -> None:
 
 def cmd_import_questionnaire(args: argparse.Namespace) -> int:
     from formloom.platform.apps.commands import render_table
-    from formloom.platform.cli import _read_json
     from formloom.platform.clock import SystemClock
     from formloom.platform.errors import Problem
     from formloom.platform.fhir import service
 
-    questionnaire = _read_json(args.file)
+    questionnaire = args.read_json(args.file)
     if args.app is None:
         try:
             definition, unmapped = service.form_from_questionnaire(questionnaire, args.form)
@@ -87,8 +87,9 @@ def cmd_import_questionnaire(args: argparse.Namespace) -> int:
     return int(asyncio.run(with_db(work)))
 
 
-def add_commands(commands: Any) -> None:
-    """Register ``formloom fhir ...`` on the CLI's sub-command parser."""
+def add_commands(commands: Any, read_json: Callable[[str], Any]) -> None:
+    """Register ``formloom fhir ...`` on the CLI's sub-command parser; ``read_json`` reads
+    a file as the CLI reads every input (size limit, UTF-8, strict JSON)."""
     fhir = commands.add_parser("fhir", help="HL7 FHIR: questionnaires in and out").add_subparsers(
         dest="fhir_command", required=True
     )
@@ -103,4 +104,4 @@ def add_commands(commands: Any) -> None:
     imp.add_argument(
         "--allow-destructive", action="store_true", help="confirm a replacement that drops data"
     )
-    imp.set_defaults(run=cmd_import_questionnaire)
+    imp.set_defaults(run=cmd_import_questionnaire, read_json=read_json)

@@ -236,6 +236,7 @@ def sink() -> dict[str, Any]:
                 "answerOption": [{"valueCoding": {"code": "a", "display": "A"}}],
             },
             {"linkId": "att", "type": "attachment", "text": "File"},
+            {"linkId": "atts", "type": "attachment", "text": "Files", "repeats": True},
             {"linkId": "ref", "type": "reference", "text": "Ref"},
             {
                 "linkId": "qty",
@@ -385,6 +386,7 @@ def test_every_item_type_and_operator() -> None:
     assert [o["label"] for o in field(form, "c")["options"]] == ["Red", "Green"]
     assert field(form, "qty")["fhir"]["unit"]["code"] == "kg"
     assert "weird" not in types
+    assert field(form, "atts")["multiple"] is True and "multiple" not in field(form, "att")
     reasons = {(u.link_id, u.reason.split(" ")[0]) for u in imported.unmapped}
     assert ("o", "open-choice:") in reasons
     assert ("odd", "hidden") in reasons
