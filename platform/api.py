@@ -26,6 +26,7 @@ from formloom.platform.limits import BodyLimit
 from formloom.platform.links import tokens as link_tokens
 from formloom.platform.links.endpoints import router as links_router
 from formloom.platform.migrate import upgrade
+from formloom.platform.records import bulk_api
 from formloom.platform.records.endpoints import router as records_router
 from formloom.platform.reports.endpoints import router as reports_router
 from formloom.platform.rules import scheduler as scheduling
@@ -95,7 +96,7 @@ def create_app(
     app.add_middleware(
         BodyLimit,
         max_bytes=settings.max_body_bytes,
-        larger={"/api/files/": settings.max_file_bytes + 65_536},
+        larger={"/api/files/": settings.max_file_bytes + 65_536, **bulk_api.LARGER_BODIES},
     )
     app.include_router(auth_router)
     app.include_router(users_router)
@@ -103,6 +104,7 @@ def create_app(
     app.include_router(apps_router)
     app.include_router(fhir_router)
     app.include_router(app_rules_router)
+    app.include_router(bulk_api.router)
     app.include_router(records_router)
     app.include_router(links_router)
     app.include_router(reports_router)

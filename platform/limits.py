@@ -4,6 +4,7 @@ Content-Length, which a chunked upload does not send)."""
 from __future__ import annotations
 
 import json
+from fnmatch import fnmatchcase
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -11,7 +12,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 class BodyLimit:
     """``max_bytes`` for every request, except paths starting with a prefix of ``larger``
-    (prefix -> limit), e.g. file uploads."""
+    (prefix -> limit), e.g. file uploads, or matching a key holding ``*`` as a shell
+    pattern (``/api/records/*/bulk``: bulk writes)."""
 
     def __init__(self, app: ASGIApp, max_bytes: int, larger: dict[str, int] | None = None) -> None:
         self.app = app
@@ -20,7 +22,7 @@ class BodyLimit:
 
     def limit_for(self, path: str) -> int:
         for prefix, limit in self.larger.items():
-            if path.startswith(prefix):
+            if path.startswith(prefix) or ("*" in prefix and fnmatchcase(path, prefix)):
                 return limit
         return self.default_bytes
 

@@ -10,6 +10,7 @@ import asyncio
 import sys
 
 from tests.bench import (
+    bench_bulk,
     bench_changes,
     bench_designer,
     bench_flows,
@@ -34,6 +35,8 @@ def main() -> int:
     bench_validation.main()
     print("\n== record API on PostgreSQL")
     asyncio.run(bench_records.main(quick))
+    print("\n== bulk: 10,000 creates in one call vs 10,000 single POSTs (SQLite, PostgreSQL)")
+    asyncio.run(bench_bulk.main(quick))
     print("\n== permissions on a list (PostgreSQL)")
     asyncio.run(bench_permissions.main(quick))
     print("\n== app change: plan and migration of 100,000 records (SQLite, PostgreSQL)")
