@@ -96,14 +96,18 @@ def app_document() -> dict[str, Any]:
     }
 
 
-async def timed(run: Callable[[], Awaitable[Any]], repeat: int) -> float:
-    await run()  # warm-up (plans, caches)
-    times = []
+async def timed(*runs: Callable[[], Awaitable[Any]], repeat: int) -> list[float]:
+    """The median time of each of ``runs``, taken in turns (one of each, ``repeat`` times),
+    so that a busy machine slows them alike and their ratio holds."""
+    for run in runs:
+        await run()  # warm-up (plans, caches)
+    times: list[list[float]] = [[] for _ in runs]
     for _ in range(repeat):
-        start = time.perf_counter()
-        await run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for i, run in enumerate(runs):
+            start = time.perf_counter()
+            await run()
+            times[i].append(time.perf_counter() - start)
+    return [statistics.median(t) for t in times]
 
 
 def pandas_pivot(rows: list[Any], spec: dict[str, Any]) -> pd.DataFrame:
@@ -144,7 +148,10 @@ def pandas_pivot(rows: list[Any], spec: dict[str, Any]) -> pd.DataFrame:
 
 
 async def bench(url: str, label: str, visits: int, repeat: int) -> dict[str, Any]:
-    settings = Settings(database_url=url, password_hash="fast-test-only", timezone=ZONE)
+    # no timers or outbox in this process: its ticks would land in the measured requests
+    settings = Settings(
+        database_url=url, password_hash="fast-test-only", timezone=ZONE, worker_in_serve=False
+    )
     app = create_app(settings)
     figures: dict[str, Any] = {}
     async with app.router.lifespan_context(app):
@@ -193,10 +200,9 @@ async def bench(url: str, label: str, visits: int, repeat: int) -> dict[str, Any
                         ).scalars()
                         pandas_pivot(list(data), raw)
 
-                sql = await timed(sql_alone, repeat)
-                json_ms = await timed(endpoint, repeat)
-                csv_ms = await timed(lambda: endpoint(fmt="csv"), repeat)
-                pandas_ms = await timed(with_pandas, max(repeat // 2, 1))
+                sql, json_ms, csv_ms, pandas_ms = await timed(
+                    sql_alone, endpoint, lambda: endpoint(fmt="csv"), with_pandas, repeat=repeat
+                )
                 figures[name] = {
                     "cells": sizes["cells"],
                     "sql_ms": round(sql * 1000),
