@@ -128,6 +128,16 @@ def make_key(text: str, used: set[str]) -> str:
     return candidate
 
 
+def _seq(value: Any) -> list[Any]:
+    """``value`` if it is a list, else nothing (a malformed part reads as absent)."""
+    return value if isinstance(value, list) else []
+
+
+def _obj(value: Any) -> dict[str, Any]:
+    """``value`` if it is an object, else an empty one."""
+    return value if isinstance(value, dict) else {}
+
+
 def _combine(rules: Sequence[Any]) -> Any:
     if not rules:
         return None
@@ -178,7 +188,7 @@ class _Importer:
         self.order: list[_Item] = []
         self.unmapped: list[Unmapped] = []
         self.value_sets: dict[str, list[dict[str, Any]]] = {}
-        for resource in questionnaire.get("contained") or []:
+        for resource in _seq(questionnaire.get("contained")):
             if isinstance(resource, dict) and resource.get("resourceType") == "ValueSet":
                 self.value_sets["#" + str(resource.get("id"))] = _concepts(resource)
                 if resource.get("url"):
@@ -217,7 +227,7 @@ class _Importer:
         raw = item.raw
         found: list[dict[str, Any]] = []
         seen: set[str] = set()
-        for index, option in enumerate(raw.get("answerOption") or []):
+        for index, option in enumerate(_seq(raw.get("answerOption"))):
             made = self.option(item, option, index)
             if made is not None and made["value"] not in seen:
                 seen.add(made["value"])
@@ -270,7 +280,7 @@ class _Importer:
     def conditions(self) -> None:
         for item in self.order:
             rules: list[Any] = []
-            for index, when in enumerate(item.raw.get("enableWhen") or []):
+            for index, when in enumerate(_seq(item.raw.get("enableWhen"))):
                 rule = self.condition(item, when, index)
                 if rule is not None:
                     rules.append(rule)
@@ -450,12 +460,12 @@ class _Importer:
     def common(self, item: _Item, made: dict[str, Any], display: bool = False) -> None:
         raw = item.raw
         label = raw.get("text")
-        codes = [c for c in raw.get("code") or [] if isinstance(c, dict)]
+        codes = [c for c in _seq(raw.get("code")) if isinstance(c, dict)]
         if label is None and codes and codes[0].get("display"):
             label = codes[0]["display"]
         if label is not None:
             made["label"] = str(label)
-        info: dict[str, Any] = dict(made.get("fhir") or {})
+        info: dict[str, Any] = dict(_obj(made.get("fhir")))
         if item.link_id != item.key:
             info["link_id"] = item.link_id
         if item.parent is not None and item.column_of is None:
@@ -473,7 +483,7 @@ class _Importer:
                 self.note(item, f"{name} is not supported and is left out")
         if raw.get("definition"):
             self.note(item, "definition (a link to a StructureDefinition) is left out")
-        for extension in raw.get("extension") or []:
+        for extension in _seq(raw.get("extension")):
             url = extension.get("url") if isinstance(extension, dict) else None
             if url not in (CALCULATED, ENABLE_WHEN_EXPRESSION, UNIT):
                 self.note(item, f"extension {url} is not supported and is left out")
@@ -567,9 +577,9 @@ class _Importer:
         return made
 
     def initial(self, item: _Item, made: dict[str, Any]) -> None:
-        initial = item.raw.get("initial") or []
+        initial = _seq(item.raw.get("initial"))
         selected = [
-            o for o in item.raw.get("answerOption") or []
+            o for o in _seq(item.raw.get("answerOption"))
             if isinstance(o, dict) and o.get("initialSelected")
         ]  # fmt: skip
         values = []
@@ -599,11 +609,13 @@ _DISPLAY = _Item({}, "", "", "", None)
 
 def _concepts(value_set: Mapping[str, Any]) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
-    for include in (value_set.get("compose") or {}).get("include") or []:
-        for concept in include.get("concept") or []:
-            found.append({**concept, "system": include.get("system")})
-    for concept in (value_set.get("expansion") or {}).get("contains") or []:
-        found.append(dict(concept))
+    for include in _seq(_obj(value_set.get("compose")).get("include")):
+        for concept in _seq(_obj(include).get("concept")):
+            if isinstance(concept, dict):
+                found.append({**concept, "system": _obj(include).get("system")})
+    for concept in _seq(_obj(value_set.get("expansion")).get("contains")):
+        if isinstance(concept, dict):
+            found.append(dict(concept))
     return found
 
 
@@ -627,7 +639,7 @@ def _coded_option(coding: Mapping[str, Any], score: float | None) -> dict[str, A
 
 
 def _score(extensions: Any) -> float | None:
-    for extension in extensions or []:
+    for extension in _seq(extensions):
         if isinstance(extension, dict) and extension.get("url") in SCORE_EXTENSIONS:
             value = extension.get("valueDecimal", extension.get("valueInteger"))
             if isinstance(value, int | float) and not isinstance(value, bool):
@@ -636,16 +648,16 @@ def _score(extensions: Any) -> float | None:
 
 
 def _extension_expression(raw: Mapping[str, Any], url: str) -> str | None:
-    for extension in raw.get("extension") or []:
+    for extension in _seq(raw.get("extension")):
         if isinstance(extension, dict) and extension.get("url") == url:
-            expression = (extension.get("valueExpression") or {}).get("expression")
+            expression = _obj(extension.get("valueExpression")).get("expression")
             if isinstance(expression, str):
                 return expression
     return None
 
 
 def _unit(raw: Mapping[str, Any]) -> dict[str, str] | None:
-    for extension in raw.get("extension") or []:
+    for extension in _seq(raw.get("extension")):
         if isinstance(extension, dict) and extension.get("url") == UNIT:
             coding = extension.get("valueCoding")
             if isinstance(coding, dict):
@@ -696,7 +708,7 @@ def answerables_of(fields: Sequence[Mapping[str, Any]]) -> dict[str, Answerable]
     for made in _all_fields(fields):
         if made["type"] in ("section", "table"):
             continue
-        options = made.get("options") or []
+        options = _seq(made.get("options"))
         found[made["key"]] = Answerable(
             made["key"],
             _link(made),
@@ -710,7 +722,7 @@ def _all_fields(fields: Sequence[Mapping[str, Any]]) -> Iterator[Mapping[str, An
     for made in fields:
         yield made
         if made.get("type") == "table":
-            yield from made.get("fields") or []
+            yield from _seq(made.get("fields"))
 
 
 def _option_value(option: Mapping[str, Any]) -> tuple[str, Any]:
@@ -739,7 +751,7 @@ def _own(rule: Any, base: list[Any]) -> Any:
 class _Exporter:
     def __init__(self, form: Mapping[str, Any]) -> None:
         self.form = form
-        self.fields: list[Mapping[str, Any]] = list(form.get("fields") or [])
+        self.fields: list[Mapping[str, Any]] = list(_seq(form.get("fields")))
         self.by_key = {f["key"]: f for f in _all_fields(self.fields)}
         self.answerables = answerables_of(self.fields)
         self.unmapped: list[Unmapped] = []
@@ -903,7 +915,7 @@ class _Exporter:
         found: dict[str, Any] = {"question": _link(target), "operator": operator}
         kind = target["type"]
         if kind in ("select", "multiselect"):
-            for option in target.get("options") or []:
+            for option in _seq(target.get("options")):
                 if option["value"] == value:
                     name, answer = _option_value(option)
                     found["answer" + name[5:]] = answer
@@ -922,7 +934,7 @@ class _Exporter:
             value, str
         ):
             return None
-        if (target.get("fhir") or {}).get("type") == "quantity":
+        if _obj(target.get("fhir")).get("type") == "quantity":
             name, value = "answerQuantity", {"value": value}
         found[name] = value
         return found
@@ -958,7 +970,7 @@ class _Exporter:
             item["type"] = "group"
             item["repeats"] = True
             columns = []
-            for column in made.get("fields") or []:
+            for column in _seq(made.get("fields")):
                 child = self.item(column, None, {})
                 if child is not None:
                     columns.append(child)
@@ -966,7 +978,7 @@ class _Exporter:
         elif kind in ("select", "multiselect"):
             item["type"] = fhir.get("type") or "choice"
             item["answerOption"] = []
-            for option in made.get("options") or []:
+            for option in _seq(made.get("options")):
                 name, value = _option_value(option)
                 answer: dict[str, Any] = {name: value}
                 if option.get("score") is not None:

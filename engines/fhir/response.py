@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from formloom.engines.fhir.questionnaire import _all_fields, _link, _option_value
+from formloom.engines.fhir.questionnaire import _all_fields, _link, _obj, _option_value, _seq
 
 
 @dataclass(frozen=True)
@@ -51,12 +51,12 @@ def _answers(made: Mapping[str, Any], value: Any) -> list[dict[str, Any]]:
     values = (
         value if isinstance(value, list) and kind in ("multiselect", "file", "image") else [value]
     )
-    fhir_type = (made.get("fhir") or {}).get("type")
+    fhir_type = _obj(made.get("fhir")).get("type")
     result_type = made.get("result_type", "text")
     found = []
     for one in values:
         if kind in ("select", "multiselect"):
-            option = next((o for o in made.get("options") or [] if o["value"] == one), None)
+            option = next((o for o in _seq(made.get("options")) if o["value"] == one), None)
             name, answer = _option_value(option) if option else ("valueString", str(one))
             found.append({name: answer})
         elif kind in ("file", "image") and isinstance(one, dict):
@@ -67,7 +67,7 @@ def _answers(made: Mapping[str, Any], value: Any) -> list[dict[str, Any]]:
             found.append({"valueReference": {"reference": str(one)}})
         elif fhir_type == "quantity":
             quantity: dict[str, Any] = {"value": one}
-            unit = (made.get("fhir") or {}).get("unit")
+            unit = _obj(made.get("fhir")).get("unit")
             if unit:
                 quantity["unit"] = unit.get("display") or unit.get("code")
                 quantity["system"] = unit.get("system")
@@ -105,7 +105,7 @@ def record_to_response(
     authored: str | None = None,
 ) -> dict[str, Any]:
     """A completed QuestionnaireResponse with ``data``'s answers."""
-    by_link = {_link(f): f for f in _all_fields(list(form.get("fields") or []))}
+    by_link = {_link(f): f for f in _all_fields(list(_seq(form.get("fields"))))}
     response: dict[str, Any] = {
         "resourceType": "QuestionnaireResponse",
         "status": "completed",
@@ -115,7 +115,7 @@ def record_to_response(
         response["id"] = record_id
     if authored is not None:
         response["authored"] = authored
-    response["item"] = _items(questionnaire.get("item") or [], by_link, data)
+    response["item"] = _items(_seq(questionnaire.get("item")), by_link, data)
     return response
 
 
@@ -135,18 +135,18 @@ def _items(
             if item.get("repeats") and made is not None:
                 rows = data.get(made["key"]) if isinstance(data, Mapping) else None
                 for row in rows or []:
-                    children = _items(item.get("item") or [], by_link, row)
+                    children = _items(_seq(item.get("item")), by_link, row)
                     if children:
                         found.append({**base, "item": children})
                 continue
-            children = _items(item.get("item") or [], by_link, data)
+            children = _items(_seq(item.get("item")), by_link, data)
             if children:
                 found.append({**base, "item": children})
             continue
         if made is None or not isinstance(data, Mapping):
             continue
         answers = _answers(made, data.get(made["key"]))
-        children = _items(item.get("item") or [], by_link, data)
+        children = _items(_seq(item.get("item")), by_link, data)
         if answers:
             if children:
                 answers[0]["item"] = children
@@ -166,11 +166,11 @@ def response_to_data(response: Any, form: Mapping[str, Any]) -> ResponseData:
             )  # fmt: skip
         )
         return result
-    fields = list(form.get("fields") or [])
+    fields = list(_seq(form.get("fields")))
     top = {_link(f): f for f in fields if f["type"] != "section"}
-    tables = {f["key"]: {_link(c): c for c in f.get("fields") or []} for f in fields
+    tables = {f["key"]: {_link(c): c for c in _seq(f.get("fields"))} for f in fields
               if f["type"] == "table"}  # fmt: skip
-    _read(response.get("item") or [], top, tables, result.data, result, None)
+    _read(_seq(response.get("item")), top, tables, result.data, result, None)
     return result
 
 
@@ -205,14 +205,17 @@ def _read(
             target.setdefault(key, []).append(row)
             result.sources.setdefault(key, where)
             continue
-        answers = item.get("answer") or []
+        answers = _seq(item.get("answer"))
         for answer in answers:
             if isinstance(answer, dict):
                 _read(answer.get("item"), fields, tables, target, result, table)
         _read(item.get("item"), fields, tables, target, result, table)
         if made["type"] == "computed":
             continue
-        values = [_value(made, a) for a in answers if isinstance(a, dict)]
+        raw_answers = item.get("answer", [])
+        values = [_value(made, a) if isinstance(a, dict) else _BAD for a in answers]
+        if not isinstance(raw_answers, list):
+            values.append(_BAD)
         if any(v is _BAD for v in values):
             result.problems.append(ItemProblem(where, link, f"an answer to {link!r} has no "
                                                "value[x] this question takes"))  # fmt: skip
@@ -241,7 +244,7 @@ def _value(made: Mapping[str, Any], answer: Mapping[str, Any]) -> Any:
     name, value = names[0], answer[names[0]]
     if name == "valueCoding" and isinstance(value, dict):
         code = value.get("code")
-        for option in made.get("options") or []:
+        for option in _seq(made.get("options")):
             coding = option.get("code") or {}
             if option["value"] == code and coding.get("system") in (None, value.get("system")):
                 return option["value"]

@@ -497,3 +497,25 @@ def test_fhirpath_subset() -> None:
     assert text is not None
     assert to_jsonlogic(text, items) == written
     assert to_fhirpath({"today": []}, by_key) is None
+
+
+def test_malformed_parts_read_as_absent_never_a_crash() -> None:
+    q = {
+        "resourceType": "Questionnaire",
+        "name": "odd",
+        "contained": [1, {"resourceType": "ValueSet", "id": "v", "compose": {"include": 3}}],
+        "item": [
+            {"linkId": "a", "type": "choice", "answerOption": 5, "answerValueSet": "#v"},
+            {"linkId": "b", "type": "string", "enableWhen": "a", "code": "x", "initial": 2.5},
+            {"linkId": "c", "type": "group", "item": [{"linkId": "c1", "type": "integer",
+                                                        "extension": [None, "x"]}]},
+        ],
+    }  # fmt: skip
+    imported = import_questionnaire(q)
+    FormSpec.model_validate(imported.form)
+    assert [f["key"] for f in imported.form["fields"]] == ["a", "b", "c", "c1"]
+    response = response_to_data(
+        {"resourceType": "QuestionnaireResponse", "item": [{"linkId": "b", "answer": [[]]}]},
+        imported.form,
+    )
+    assert [p.link_id for p in response.problems] == ["b"]
