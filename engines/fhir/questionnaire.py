@@ -481,6 +481,9 @@ class _Importer:
         for name in sorted(set(raw) - _HANDLED_ITEM_KEYS):
             if not name.startswith("_"):
                 self.note(item, f"{name} is not supported and is left out")
+        for name in ("item", "answerOption", "enableWhen", "code", "initial", "extension"):
+            if name in raw and not isinstance(raw[name], list):
+                self.note(item, f"{name} is not a list and is left out")
         if raw.get("definition"):
             self.note(item, "definition (a link to a StructureDefinition) is left out")
         for extension in _seq(raw.get("extension")):

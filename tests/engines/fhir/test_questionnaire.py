@@ -514,6 +514,9 @@ def test_malformed_parts_read_as_absent_never_a_crash() -> None:
     imported = import_questionnaire(q)
     FormSpec.model_validate(imported.form)
     assert [f["key"] for f in imported.form["fields"]] == ["a", "b", "c", "c1"]
+    reasons = [u.as_json() for u in imported.unmapped]
+    assert {"link_id": "a", "reason": "answerOption is not a list and is left out"} in reasons
+    assert {"link_id": "b", "reason": "enableWhen is not a list and is left out"} in reasons
     response = response_to_data(
         {"resourceType": "QuestionnaireResponse", "item": [{"linkId": "b", "answer": [[]]}]},
         imported.form,
