@@ -180,33 +180,49 @@ def trigger_kind(rule: RuleSpec) -> str:
 
 async def rule_figures(session: AsyncSession, app: str) -> dict[str, dict[str, Any]]:
     """Per rule, over the app's newest ``LOG_WINDOW`` logged events: how often it ran,
-    matched and failed, and when it last ran (ISO instant)."""
+    matched and failed, and when it last ran (ISO instant).
+
+    Read from the log's ``rules`` and ``matched`` key lists; the runs themselves (each with
+    its planned actions and their context, kilobytes per rule) are decoded only for the
+    events that failed, to tell which rule did. Decoding every run made the list of an app
+    with 1,000 rules take seconds."""
     rows = (
         await session.execute(
-            select(RuleRunLog.runs, RuleRunLog.at)
+            select(RuleRunLog.id, RuleRunLog.rules, RuleRunLog.matched, RuleRunLog.failed,
+                   RuleRunLog.at)
             .where(RuleRunLog.app == app)
             .order_by(RuleRunLog.id.desc())
             .limit(LOG_WINDOW)
         )
-    ).all()
+    ).all()  # fmt: skip
     figures: dict[str, dict[str, Any]] = {}
-    for runs, at in rows:
-        for logged in runs or []:
-            if isinstance(logged, list):  # the compact form of an unmatched run
-                key, matched, failed = logged[0], False, False
-            elif isinstance(logged, dict):
-                key = logged.get("rule")
-                matched, failed = bool(logged.get("matched")), bool(logged.get("error"))
-            else:
+    failed_ids = []
+    for row_id, ran, matched, failed, at in rows:
+        when = None
+        for key in ran.strip(",").split(","):
+            if not key:
                 continue
-            entry = figures.setdefault(
-                str(key), {"runs": 0, "matches": 0, "errors": 0, "last_run": None}
-            )
+            entry = figures.get(key)
+            if entry is None:
+                when = when or format_datetime(at)
+                entry = figures[key] = {"runs": 0, "matches": 0, "errors": 0, "last_run": when}
             entry["runs"] += 1
-            entry["matches"] += 1 if matched else 0
-            entry["errors"] += 1 if failed else 0
-            if entry["last_run"] is None:
-                entry["last_run"] = format_datetime(at)
+        for key in matched.strip(",").split(","):
+            if key in figures:
+                figures[key]["matches"] += 1
+        if failed:
+            failed_ids.append(row_id)
+    for start in range(0, len(failed_ids), 500):
+        chunk = failed_ids[start : start + 500]
+        runs = await session.execute(select(RuleRunLog.runs).where(RuleRunLog.id.in_(chunk)))
+        for (logged_runs,) in runs:
+            for logged in logged_runs or []:
+                if (
+                    isinstance(logged, dict)
+                    and logged.get("error")
+                    and logged.get("rule") in figures
+                ):
+                    figures[logged["rule"]]["errors"] += 1
     return figures
 
 

@@ -21,6 +21,7 @@ from tests.bench import (
     bench_records,
     bench_report_cells,
     bench_reports,
+    bench_rule_list,
     bench_rules,
     bench_search,
     bench_validation,
@@ -58,6 +59,8 @@ def main() -> int:
     asyncio.run(bench_load.main(quick))
     print("\n== the form designer opening a 200-field form (headless Chromium)")
     bench_designer.main(3 if quick else 7)
+    print("\n== the rule list of an app with 1,000 rules (headless Chromium)")
+    bench_rule_list.main(3 if quick else 7)
     return 0
 
 

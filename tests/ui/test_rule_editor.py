@@ -45,7 +45,7 @@ def tab_as(browser: Any, live_server: LiveServer, people: None) -> Iterator[Any]
 
     def open_tab(username: str, locale: str = "en-US") -> Any:
         context = browser.new_context(locale=locale, viewport={"width": 1280, "height": 900})
-        context.set_default_timeout(15_000)
+        context.set_default_timeout(45_000)  # a save re-plans the whole clinic app
         contexts.append(context)
         tab = context.new_page()
         tab.on("pageerror", lambda error: errors.append(str(error)))

@@ -78,6 +78,20 @@ async def test_a_designer_saves_a_rule_through_plan_if_match_and_a_new_revision(
     assert visit.status_code == 201, visit.text
     assert visit.json()["data"]["flag"] == "urgent"
 
+    calm = await client.post(
+        f"/api/records/{APP}/visit", json={"data": {"pain": 2}}, headers=chief.headers
+    )
+    assert calm.status_code == 201
+    listed = await client.get(f"/api/apps/{APP}/rules", headers=chief.headers)
+    [item] = listed.json()["rules"]
+    assert item["rule"] == FLAG
+    assert {k: v for k, v in item["log"].items() if k != "last_run"} == {
+        "runs": 2,
+        "matches": 1,
+        "errors": 0,
+    }
+    assert item["log"]["last_run"].endswith("Z")
+
     # replaced in place, audited
     lower = {**body, "if": {">=": [{"var": "record.pain"}, 6]}}
     again = await client.put(url, json=lower, headers={**chief.headers, "If-Match": "*"})
