@@ -90,12 +90,22 @@ class PivotQuery(CompiledPivot):
     """A compiled pivot: execute ``statement``, then :meth:`reshape` its rows."""
 
     def reshape(
-        self, rows: Sequence[Sequence[Any]], locale: str = "en", *, drill: bool = False
+        self,
+        rows: Sequence[Sequence[Any]],
+        locale: str = "en",
+        *,
+        drill: bool = False,
+        titles: Mapping[int, Mapping[str, str]] | None = None,
     ) -> PivotResult:
         """The matrix, its headers labelled in ``locale`` (option labels of the forms;
         weekdays, yes/no, "other" and "(empty)" in en or zh-CN); ``drill``: with every
-        cell's drill-down."""
-        return reshape(rows, self, locale, drill=drill)
+        cell's drill-down; ``titles``: related records' titles per dimension index."""
+        return reshape(rows, self, locale, drill=drill, titles=titles)
+
+    def dimension_values(self, rows: Sequence[Sequence[Any]], index: int) -> set[Any]:
+        """The raw values of dimension ``index`` in the rows of :attr:`statement`."""
+        column = 2 + index + (1 if self.spec.top is not None and index > 0 else 0)
+        return {row[column] for row in rows if row[column] is not None}
 
     def drill(
         self,

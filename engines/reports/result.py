@@ -196,10 +196,13 @@ def reshape(
     locale: str = "en",
     *,
     drill: bool = False,
+    titles: Mapping[int, Mapping[str, str]] | None = None,
 ) -> PivotResult:
     """The matrix of a pivot from the rows of ``query.statement``; with ``drill`` every cell
     and total carries its drill-down (costly on large pivots: :func:`drill` builds one from
-    a cell's coordinates instead).
+    a cell's coordinates instead). ``titles``: per dimension index, a related record's id
+    -> its title, the label of a relation dimension's header (and what ``sort: label``
+    sorts by); the id stays its key.
 
     Raises :class:`PivotError` when the matrix would have more than ``max_cells`` cells.
     """
@@ -245,7 +248,7 @@ def reshape(
     )
     if max(len(row_keys), 1) * max(len(col_keys), 1) > query.max_cells:
         raise _too_large(query, len(row_keys) * len(col_keys))
-    builder = _Shaper(query, groups, locale, drill=drill)
+    builder = _Shaper(query, groups, locale, drill=drill, titles=titles)
     row_index = frozenset(d.index for d in row_dims)
     row_keys = builder.order_rows(row_keys, row_dims)
     # columns in label order, each group followed by its subtotal column when asked for
@@ -346,8 +349,10 @@ class _Shaper:
         locale: str = "en",
         *,
         drill: bool = False,
+        titles: Mapping[int, Mapping[str, str]] | None = None,
     ) -> None:
         self.query = query
+        self.titles = titles or {}
         self.locale = locale
         self.words = HEADER_WORDS.get(locale, HEADER_WORDS["en"])
         self.spec = query.spec
@@ -489,6 +494,8 @@ class _Shaper:
         if value is None:
             return (2, 0, "")
         if plan.kind == "value" and isinstance(value, str):
+            if value in self.titles.get(plan.index, {}):
+                return (1, 0, self.label(plan, value, False).casefold())
             form = self.query.forms[plan.ref.target_form or self.spec.form]
             field = None if plan.ref.system else form.field(plan.ref.key)
             if getattr(field, "options", None):
@@ -507,6 +514,9 @@ class _Shaper:
         return text
 
     def value_label(self, plan: DimPlan, value: Any) -> str:
+        title = self.titles.get(plan.index, {}).get(value) if isinstance(value, str) else None
+        if title is not None:
+            return title
         d = plan.dimension
         if plan.kind == "bins":
             assert d.bins is not None

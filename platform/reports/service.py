@@ -41,7 +41,6 @@ from formloom.engines.reports.definition import (
 )
 from formloom.engines.reports.query import RelatedRows, ReportTarget, records_filter_target
 from formloom.engines.reports.render import chart_data
-from formloom.engines.reports.spec import resolve as resolve_field
 from formloom.platform import jsonsafe
 from formloom.platform.apps.service import AppCatalog, InstalledApp
 from formloom.platform.auth.principal import Principal
@@ -211,8 +210,8 @@ class ReportService:
                 rows = (await self.session.execute(query.statement)).all()
             except DBAPIError as exc:  # e.g. a sum or a bin number out of the database's range
                 raise _out_of_range(prefix) from exc
-            result: PivotResult = query.reshape(rows, locale, drill=drill)
-            result = await self._titles(installed, spec, result)
+            titles = await self._titles(installed, query, rows)
+            result: PivotResult = query.reshape(rows, locale, drill=drill, titles=titles)
         return result
 
     async def drill(
@@ -278,57 +277,31 @@ class ReportService:
         return condition
 
     async def _titles(
-        self, installed: InstalledApp, spec: PivotSpec, result: PivotResult
-    ) -> PivotResult:
-        """Headers of relation dimensions show the related record's title (its form's
-        `title_field`) instead of its id — the id stays in `keys` and in drill-downs."""
-        form = installed.forms[spec.form]
-        changed = False
-        headers = {"rows": list(result.rows), "columns": list(result.columns)}
-        for axis in ("rows", "columns"):
-            for position, dimension in enumerate(getattr(spec, axis)):
-                try:
-                    ref = resolve_field(dimension.field, form, installed.forms)
-                except Exception:  # noqa: BLE001 - checked already; leave ids as they are
-                    continue
-                owner = installed.forms.get(ref.target_form or spec.form)
-                field = owner.field(ref.key) if owner is not None else None
-                target = getattr(field, "target", None)
-                title_form = installed.forms.get(target) if isinstance(target, str) else None
-                if title_form is None or title_form.title_field is None:
-                    continue
-                # titles only of records the caller may read, of a field they may see
-                access = self.records.access(installed, title_form.key)
-                if not access.allows("read") or title_form.title_field in access.hidden:
-                    continue
-                where = self.records.row_condition(access, "read", title_form)
-                ids = {
-                    h.keys[position]
-                    for h in headers[axis]
-                    if len(h.keys) > position and isinstance(h.keys[position], str)
-                }
-                titles = await titles_of(
-                    self.session, installed.key, title_form.key, title_form.title_field, ids, where
-                )
-                if not titles:
-                    continue
-                changed = True
-                headers[axis] = [
-                    h.model_copy(
-                        update={
-                            "labels": [
-                                titles.get(h.keys[i], label) if i == position else label
-                                for i, label in enumerate(h.labels)
-                            ]
-                        }
-                    )
-                    if len(h.keys) > position
-                    else h
-                    for h in headers[axis]
-                ]
-        if not changed:
-            return result
-        return result.model_copy(update=headers)
+        self, installed: InstalledApp, query: PivotQuery, rows: Any
+    ) -> dict[int, dict[str, str]]:
+        """Per relation dimension, the related records' titles (their form's `title_field`):
+        the headers show them instead of ids and `sort: label` sorts by them — the id stays
+        in `keys` and in drill-downs. Only titles of records the caller may read, of a
+        field they may see."""
+        out: dict[int, dict[str, str]] = {}
+        for plan in query.dims:
+            owner = installed.forms.get(plan.ref.target_form or query.spec.form)
+            field = owner.field(plan.ref.key) if owner is not None and not plan.ref.system else None
+            target = getattr(field, "target", None)
+            title_form = installed.forms.get(target) if isinstance(target, str) else None
+            if title_form is None or title_form.title_field is None or plan.kind != "value":
+                continue
+            access = self.records.access(installed, title_form.key)
+            if not access.allows("read") or title_form.title_field in access.hidden:
+                continue
+            where = self.records.row_condition(access, "read", title_form)
+            ids = {v for v in query.dimension_values(rows, plan.index) if isinstance(v, str)}
+            titles = await titles_of(
+                self.session, installed.key, title_form.key, title_form.title_field, ids, where
+            )
+            if titles:
+                out[plan.index] = titles
+        return out
 
     def saved(self, installed: InstalledApp, key: str) -> tuple[int, ReportSpec]:
         for index, report in enumerate(installed.spec.reports):

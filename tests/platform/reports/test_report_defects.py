@@ -108,3 +108,36 @@ async def test_a_stored_empty_or_other_is_not_the_group(client: httpx.AsyncClien
     table = (await _run(client, spec, format="csv")).content.decode("utf-8-sig")
     names = [line[0] for line in csv.reader(io.StringIO(table))][1:]
     assert len(set(names)) == len(names)
+
+
+async def test_a_relation_dimension_sorts_by_the_titles_it_shows(
+    client: httpx.AsyncClient,
+) -> None:
+    """Doctors' ids sort one way, their names another: rows follow the names the reader
+    sees (the id stays the key), both directions."""
+    document = f.app(
+        APP,
+        f.form("doctor", f.field("name"), title_field="name"),
+        f.form("visit", f.field("doctor", "relation", target="doctor")),
+    )
+    assert (await client.post("/api/apps/import", json=document)).status_code in (200, 201)
+    ids = {}
+    for name in ("Zhao", "Adams", "Meng"):
+        made = await client.post(f"/api/records/{APP}/doctor", json={"data": {"name": name}})
+        ids[name] = made.json()["id"]
+    for name in ("Zhao", "Adams", "Meng", "Zhao"):
+        data = {"doctor": ids[name]}
+        assert (await client.post(f"/api/records/{APP}/visit", json={"data": data})).is_success
+    spec = {
+        "form": "visit",
+        "rows": [{"field": "doctor"}],
+        "measures": [{"key": "n", "op": "count"}],
+    }
+    orders = {"asc": ["Adams", "Meng", "Zhao"], "desc": ["Zhao", "Meng", "Adams"]}
+    for direction, names in orders.items():
+        answer = await client.post(
+            f"/api/reports/{APP}", json={**spec, "sort": {"by": "label", "direction": direction}}
+        )
+        rows = answer.json()["result"]["rows"]
+        assert [r["labels"][0] for r in rows] == names
+        assert [r["keys"][0] for r in rows] == [ids[n] for n in names]
