@@ -36,6 +36,7 @@ CALCULATED = SDC + "sdc-questionnaire-calculatedExpression"
 ENABLE_WHEN_EXPRESSION = SDC + "sdc-questionnaire-enableWhenExpression"
 UNIT = "http://hl7.org/fhir/StructureDefinition/questionnaire-unit"
 ORDINAL = "http://hl7.org/fhir/StructureDefinition/ordinalValue"
+TRANSLATION = "http://hl7.org/fhir/StructureDefinition/translation"
 
 KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 RESERVED = frozenset(
@@ -138,6 +139,50 @@ def _obj(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _locale(code: str) -> str:
+    """A FHIR language code as a Formloom locale (``zh``, ``zh-Hans`` -> ``zh-CN``)."""
+    lower = code.lower()
+    if lower.startswith("zh"):
+        return "zh-CN"
+    return lower.split("-")[0]
+
+
+def translated(text: Any, shadow: Any, primary: str) -> Any:
+    """A label from a FHIR string and its ``_text``-style element: the text alone, or
+    ``{locale: text}`` with the translations its ``translation`` extensions carry."""
+    if text is None:
+        return None
+    found: dict[str, str] = {}
+    for extension in _seq(_obj(shadow).get("extension")):
+        if _obj(extension).get("url") != TRANSLATION:
+            continue
+        parts = {_obj(p).get("url"): _obj(p) for p in _seq(_obj(extension).get("extension"))}
+        lang = _obj(parts.get("lang")).get("valueCode")
+        content = _obj(parts.get("content")).get("valueString")
+        if isinstance(lang, str) and lang and isinstance(content, str):
+            found[_locale(lang)] = content
+    found.pop(primary, None)
+    if not found:
+        return str(text)
+    return {primary: str(text), **found}
+
+
+def with_translations(label: Any) -> tuple[str | None, dict[str, Any] | None]:
+    """A label as FHIR text (English, else the first) and its ``_text`` translations."""
+    if label is None or isinstance(label, str):
+        return label, None
+    if not isinstance(label, dict) or not label:
+        return None, None
+    primary = "en" if "en" in label else next(iter(label))
+    others = [
+        {"url": TRANSLATION, "extension": [{"url": "lang", "valueCode": locale},
+                                           {"url": "content", "valueString": text}]}
+        for locale, text in label.items()
+        if locale != primary
+    ]  # fmt: skip
+    return str(label[primary]), ({"extension": others} if others else None)
+
+
 def _combine(rules: Sequence[Any]) -> Any:
     if not rules:
         return None
@@ -188,6 +233,8 @@ class _Importer:
         self.order: list[_Item] = []
         self.unmapped: list[Unmapped] = []
         self.value_sets: dict[str, list[dict[str, Any]]] = {}
+        language = questionnaire.get("language")
+        self.primary = _locale(language) if isinstance(language, str) and language else "en"
         for resource in _seq(questionnaire.get("contained")):
             if isinstance(resource, dict) and resource.get("resourceType") == "ValueSet":
                 self.value_sets["#" + str(resource.get("id"))] = _concepts(resource)
@@ -242,7 +289,7 @@ class _Importer:
                     "question takes a free-text answer (the code)",
                 )
             for concept in concepts or []:
-                made = _coded_option(concept, None)
+                made = _coded_option(concept, None, self.primary)
                 if made is not None and made["value"] not in seen:
                     seen.add(made["value"])
                     found.append(made)
@@ -257,7 +304,7 @@ class _Importer:
             coding = option["valueCoding"]
             if score is None:
                 score = _score(coding.get("extension"))
-            coded = _coded_option(coding, score)
+            coded = _coded_option(coding, score, self.primary)
             if coded is None:
                 self.note(item, f"answerOption {index} has a coding without a code")
             return coded
@@ -407,8 +454,10 @@ class _Importer:
     def name(self) -> str:
         return str(self.q.get("name") or self.q.get("id") or self.q.get("title") or "questionnaire")
 
-    def title(self) -> str:
-        return str(self.q.get("title") or self.name())
+    def title(self) -> Any:
+        if self.q.get("title"):
+            return translated(self.q["title"], self.q.get("_title"), self.primary)
+        return self.name()
 
     def emit(self, item: _Item, fields: list[dict[str, Any]], current: list[_Item | None]) -> None:
         group = item.parent
@@ -440,7 +489,9 @@ class _Importer:
         if group is not None:
             section["fhir"]["parent"] = group.link_id
             if group.raw.get("text"):
-                section["label"] = str(group.raw["text"])
+                section["label"] = translated(
+                    group.raw["text"], group.raw.get("_text"), self.primary
+                )
             rule = _combine(group.chain())
             if rule is not None:
                 section["visible_if"] = rule
@@ -464,7 +515,7 @@ class _Importer:
         if label is None and codes and codes[0].get("display"):
             label = codes[0]["display"]
         if label is not None:
-            made["label"] = str(label)
+            made["label"] = translated(label, raw.get("_text"), self.primary)
         info: dict[str, Any] = dict(_obj(made.get("fhir")))
         if item.link_id != item.key:
             info["link_id"] = item.link_id
@@ -626,13 +677,15 @@ def _coding(raw: Mapping[str, Any]) -> dict[str, str]:
     return {k: str(raw[k]) for k in ("system", "code", "display") if raw.get(k) is not None}
 
 
-def _coded_option(coding: Mapping[str, Any], score: float | None) -> dict[str, Any] | None:
+def _coded_option(
+    coding: Mapping[str, Any], score: float | None, primary: str
+) -> dict[str, Any] | None:
     code = coding.get("code")
     if not isinstance(code, str) or not 1 <= len(code) <= 200:
         return None
     made: dict[str, Any] = {"value": code}
     if coding.get("display"):
-        made["label"] = str(coding["display"])
+        made["label"] = translated(coding["display"], coding.get("_display"), primary)
     if score is None:
         score = _score(coding.get("extension"))
     if score is not None:
@@ -732,7 +785,11 @@ def _option_value(option: Mapping[str, Any]) -> tuple[str, Any]:
     code = option.get("code")
     label = _label(option.get("label"))
     if code:
-        return "valueCoding", dict(code)
+        coding = dict(code)
+        _text, shadow = with_translations(option.get("label"))
+        if shadow is not None:
+            coding["_display"] = shadow
+        return "valueCoding", coding
     if label is not None and label != option["value"]:
         return "valueCoding", {"code": option["value"], "display": label}
     return "valueString", option["value"]
@@ -770,6 +827,9 @@ class _Exporter:
             "name": info.get("name") or form["key"],
             "title": _label(form.get("label")) or form["key"],
         }
+        _text, shadow = with_translations(form.get("label"))
+        if shadow is not None:
+            result["_title"] = shadow
         if info.get("url"):
             result["url"] = info["url"]
         if form.get("description"):
@@ -810,9 +870,11 @@ class _Exporter:
             item["prefix"] = fhir["prefix"]
         if fhir.get("code"):
             item["code"] = [dict(c) for c in fhir["code"]]
-        label = _label(made.get("label"))
+        label, shadow = with_translations(made.get("label"))
         if label is not None:
             item["text"] = label
+        if shadow is not None:
+            item["_text"] = shadow
         parent_chain = self.chains.get(parent, []) if parent is not None else []
         parent_group_chain = self.group_chains.get(parent, []) if parent is not None else []
         if kind == "section":

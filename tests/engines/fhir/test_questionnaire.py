@@ -522,3 +522,63 @@ def test_malformed_parts_read_as_absent_never_a_crash() -> None:
         imported.form,
     )
     assert [p.link_id for p in response.problems] == ["b"]
+
+
+def _zh(text: str) -> dict[str, Any]:
+    return {
+        "extension": [
+            {
+                "url": "http://hl7.org/fhir/StructureDefinition/translation",
+                "extension": [
+                    {"url": "lang", "valueCode": "zh-CN"},
+                    {"url": "content", "valueString": text},
+                ],
+            }
+        ]
+    }
+
+
+def test_translations_become_labels_in_both_languages() -> None:
+    q = load("phq9.json")
+    q["language"] = "en-US"
+    q["_title"] = _zh("患者健康问卷（PHQ-9）")
+    group = q["item"][1]
+    group["_text"] = _zh("问题")
+    first = group["item"][0]
+    first["_text"] = _zh("做事时提不起劲或没有兴趣")
+    first["answerOption"][0]["valueCoding"]["_display"] = _zh("完全不会")
+    form = import_questionnaire(q).form
+    FormSpec.model_validate(form)
+    assert form["label"] == {"en": "Patient Health Questionnaire (PHQ-9)",
+                             "zh-CN": "患者健康问卷（PHQ-9）"}  # fmt: skip
+    assert field(form, "questions")["label"]["zh-CN"] == "问题"
+    assert field(form, "phq9_1")["label"] == {
+        "en": "Little interest or pleasure in doing things",
+        "zh-CN": "做事时提不起劲或没有兴趣",
+    }
+    assert field(form, "phq9_1")["options"][0]["label"] == {"en": "Not at all", "zh-CN": "完全不会"}
+    assert field(form, "phq9_2")["label"] == "Feeling down, depressed, or hopeless"
+    exported, _ = export_questionnaire(form)
+    Questionnaire.model_validate(exported)
+    assert exported["item"][1]["item"][0]["text"] == "Little interest or pleasure in doing things"
+    assert import_questionnaire(exported).form == form
+    # a questionnaire written in Chinese with an English translation: the same labels
+    q["language"] = "zh-CN"
+    first["text"], first["_text"] = (
+        "做事时提不起劲或没有兴趣",
+        {
+            "extension": [
+                {
+                    "url": "http://hl7.org/fhir/StructureDefinition/translation",
+                    "extension": [
+                        {"url": "lang", "valueCode": "en"},
+                        {
+                            "url": "content",
+                            "valueString": "Little interest or pleasure in doing things",
+                        },
+                    ],
+                }
+            ]
+        },
+    )
+    assert field(import_questionnaire(q).form, "phq9_1")["label"] == field(form, "phq9_1")["label"]
