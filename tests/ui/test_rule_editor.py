@@ -296,6 +296,19 @@ def test_a_save_the_server_refuses_is_shown_at_the_element(
     tab = tab_as(HEAD_OFFICE)
     tab.goto(f"{live_server.url}/designer/{APP}/rules/pain_alert")
     tab.wait_for_selector("[data-testid=rule-editor]")
+    # JSON that does not parse stays on screen with its error until it does
+    tab.get_by_test_id("condition-as-json").click()
+    condition = tab.get_by_test_id("condition-json")
+    condition.fill('{">=": [{"var": "record.pain_score"}, ')
+    condition.blur()
+    tab.locator("[data-error-for='/if']").wait_for()
+    assert tab.get_by_test_id("condition-json").input_value().endswith(", ")
+    tab.get_by_test_id("condition-json").fill('{">=": [{"var": "record.pain_score"}, 8]}')
+    tab.get_by_test_id("condition-json").blur()
+    assert tab.locator("[data-error-for='/if']").count() == 0
+    tab.get_by_test_id("condition-builder").click()
+    assert tab.get_by_test_id("condition-value-0").input_value() == "8"
+
     tab.get_by_test_id("action-0-template-en").fill("{{ record.pain_score ")
     tab.get_by_test_id("action-0-template-en").blur()
     tab.keyboard.press("Control+s")

@@ -71,6 +71,7 @@ function checkpoint() {
 }
 
 function restore(text) {
+  unparsed.clear();
   current = text;
   state.rule = JSON.parse(text);
   render();
@@ -168,19 +169,29 @@ function select(path, testid, options, { onPick, value } = {}) {
 }
 
 /** A JSON text box (filters, bodies, expressions): kept when it parses, else marked. */
+// Text typed into a JSON box that does not parse: kept on screen (with its error) until it
+// does, since the rule itself cannot hold it.
+const unparsed = new Map();
+
 function jsonBox(path, testid, { optional = true } = {}) {
   const value = m.getAt(state.rule, path);
-  const node = el("textarea", { rows: 3, class: "json", "data-path": path, "data-testid": testid, value: value === undefined ? "" : JSON.stringify(value, null, 1) });
+  const shown = unparsed.has(path) ? unparsed.get(path) : value === undefined ? "" : JSON.stringify(value, null, 1);
+  const node = el("textarea", { rows: 3, class: "json", "data-path": path, "data-testid": testid, value: shown, "aria-invalid": unparsed.has(path) ? "true" : undefined });
   node.addEventListener("change", () => {
     const text = node.value.trim();
     if (!text && optional) {
+      unparsed.delete(path);
+      state.errors.delete(path);
       change((rule) => m.setAt(rule, path, undefined));
       return;
     }
     try {
       const parsed = JSON.parse(text);
+      unparsed.delete(path);
+      state.errors.delete(path);
       change((rule) => m.setAt(rule, path, parsed));
     } catch {
+      unparsed.set(path, node.value);
       state.errors.set(path, t("This is not valid JSON."));
       render();
     }
@@ -678,7 +689,21 @@ function renderTry() {
   const picker = relationPicker({ app: data.picker_app, target: formKey, name: "try_record", id: "try-record", onChange: (id) => (tryRecord = id || null) });
   const button = el("button", { type: "button", "data-testid": "rule-try-run", text: t("Try it") });
   button.addEventListener("click", tryIt);
-  tryControls.append(el("label", { for: "try-record", text: t("Record") }), picker.element, button);
+  const event = el(
+    "select",
+    { id: "try-event", "data-testid": "rule-try-event" },
+    el("option", { value: "", text: t("as the trigger says") }),
+    el("option", { value: "created", text: t("as if it had just been created") }),
+    el("option", { value: "updated", text: t("as if the watched fields had just changed") }),
+    el("option", { value: "deleted", text: t("as if it had just been deleted") }),
+  );
+  tryControls.append(
+    el("label", { for: "try-record", text: t("Record") }),
+    picker.element,
+    el("label", { for: "try-event", text: t("Event") }),
+    event,
+    button,
+  );
 }
 
 function words(action) {
@@ -707,7 +732,7 @@ async function tryIt() {
   try {
     const { data: answer } = await api(`/api/apps/${app.key}/rules/${encodeURIComponent(key)}/try`, {
       method: "POST",
-      body: { rule: { ...draft, key }, record_id: tryRecord },
+      body: { rule: { ...draft, key }, record_id: tryRecord, event: root.querySelector("#try-event")?.value || undefined },
     });
     const run = answer.runs?.[0] ?? {};
     const out = [];
