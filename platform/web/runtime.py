@@ -518,6 +518,7 @@ async def _form_page(
                 records, installed, spec, [values], lang, clinic_zone(p)
             )
             app_meta = _app_meta(installed, records, lang)
+            typed_in = await _typing_zone(session, installed, form, record, who, p)
     except Problem as problem:
         return await _problem_page(request, who, problem)
     data = {
@@ -554,7 +555,31 @@ async def _form_page(
         page_data=data,
         # a form where times are typed says on whose clock (form-values.js reads them so)
         zoned=_has_datetime(spec, access.hidden),
+        timezone=typed_in,
     )
+
+
+async def _typing_zone(
+    session: Any,
+    installed: Any,
+    form: str,
+    record: dict[str, Any] | None,
+    who: Principal,
+    p: Platform,
+) -> str:
+    """On whose clock a form's times are typed and shown: a record's own zone (its
+    branch's, docs/time-zones.md); for a new record, the zone of the related record the
+    user's attribute of the same name points at (a user's ``branch``: the branch the
+    clinic's rules give what they register), else the deployment's."""
+    home = p.settings.timezone
+    source = zones.source_of(installed)
+    if source is None or source.target_of(form) is None:
+        return home
+    data = record["data"] if record is not None else None
+    if data is None:
+        mine = who.attributes.get(source.relation)
+        data = {source.relation: mine} if isinstance(mine, str) else {}
+    return await zones.record_zone(session, installed, form, data, home)
 
 
 @router.get("/apps/{app}/forms/{form}/new", response_model=None, include_in_schema=False)

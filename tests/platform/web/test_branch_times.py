@@ -14,6 +14,7 @@ import pytest
 
 from formloom.platform.settings import Settings
 from tests import factories as f
+from tests.conftest import Users
 
 APP = "branch_pages"
 AT = "2026-12-05T04:00:00Z"  # 10:00 in Urumqi, 12:00 in Shanghai
@@ -32,6 +33,8 @@ def clinic() -> dict[str, Any]:
         ),
         f.form("visit", f.field("note"), f.field("appointment", "relation", target="appointment")),
         zone={"field": "branch.timezone"},
+        roles=[{"key": "desk"}],
+        permissions=[{"form": "*", "roles": ["desk"], "actions": ["create", "read", "update"]}],
     )
 
 
@@ -113,3 +116,23 @@ async def test_the_csv_export_writes_each_row_on_its_own_clock(
     visits = await client.get(f"/api/exports/{APP}/visit", params={"fields": "note,created_at"})
     assert visits.status_code == 200, visits.text
     assert "(Asia/Shanghai)" in visits.text.splitlines()[0]
+
+
+async def test_a_form_types_times_on_the_records_clock(
+    client: httpx.AsyncClient, booked: dict[str, str], users: Users
+) -> None:
+    """The edit form of a Kashgar appointment reads and writes Urumqi wall-clock times (the
+    page's zone, which form-values.js converts with); a new record is typed on the clock of
+    the user's own branch; anyone else's on the deployment's."""
+    page = (await client.get(f"/apps/{APP}/forms/appointment/{booked['west']}/edit")).text
+    assert 'data-timezone="Asia/Urumqi"' in page and "Times in Asia/Urumqi" in page
+    east = (await client.get(f"/apps/{APP}/forms/appointment/{booked['east']}/edit")).text
+    assert 'data-timezone="Asia/Shanghai"' in east
+    fresh = (await client.get(f"/apps/{APP}/forms/appointment/new")).text
+    assert 'data-timezone="Asia/Shanghai"' in fresh  # the admin has no branch
+    desk = await users.create(
+        "desk_ks", roles={APP: ["desk"]}, attributes={"branch": booked["kashgar"]}
+    )
+    theirs = await client.get(f"/apps/{APP}/forms/appointment/new", headers=desk.headers)
+    assert theirs.status_code == 200, theirs.text
+    assert 'data-timezone="Asia/Urumqi"' in theirs.text
