@@ -2,7 +2,8 @@
 the rule log, the outbox with its dead letters (retried by hand), timers, tasks and the
 caller's in-app notifications.
 
-Reading what rules did (log, outbox, timers) is for platform admins, as testing rules is;
+Reading what rules did (log, outbox, timers) is for platform admins, as testing rules is
+(the log and the test also for the app's designers, docs/permissions.md);
 notifications for their reader. Tasks (the rules' and the flows') are in the inbox,
 ``GET /api/tasks`` (platform/flows/endpoints.py).
 """
@@ -102,13 +103,14 @@ async def test_rule(
     body: Annotated[RuleTest, Body()],
 ) -> dict[str, Any]:
     """Evaluate one rule against the given record; nothing is written, sent or scheduled.
-    For app designers: platform admins (or a token scoped to the app).
+    For app designers: platform admins (or a token scoped to the app) and the roles the
+    app grants `design`.
 
     The related records the rule reads (``record.<relation>.<field>``) are loaded as a run would
     load them, through the caller's grants: the answer's ``related`` holds them and
     ``related_hidden`` the paths left out as hidden from the caller. An event the rule's
     trigger does not listen for is not matched, with the reason."""
-    guard.require_admin(who, app, "test rules")
+    guard.require_designer(who, app, "test rules")
     found = jsonsafe.problems(body.model_dump(mode="json"))
     if found:
         raise Unprocessable(
@@ -118,6 +120,7 @@ async def test_rule(
     now = p.clock.now()
     async with p.db.transaction(write=False) as session:
         installed = await p.catalog.get(session, app)
+        guard.require_design(who, app, installed.spec.design, "test rules")
         spec = next((r for r in installed.spec.rules if r.key == rule), None)
         if spec is None:
             raise NotFound(f"App '{app}' has no rule '{rule[:80]}'.")
@@ -205,7 +208,11 @@ async def rule_log(
     """The rule log, newest first: one item per rule run (rule, record, event, matched or
     why not, planned actions, error with its pointer into the rule, duration). A page holds
     the runs of up to ``limit`` events."""
-    guard.require_admin(who, app, "read the rule log")
+    if not (who.is_admin and who.may_use_app(app)):  # the app's designers too
+        guard.require_designer(who, app, "read the rule log")
+        async with p.db.transaction(write=False) as session:
+            design = (await p.catalog.get(session, app)).spec.design
+        guard.require_design(who, app, design, "read the rule log")
     statement = select(RuleRunLog).where(RuleRunLog.app == app)
     if rule is not None:
         statement = statement.where(RuleRunLog.rules.contains(f",{rule},", autoescape=True))

@@ -252,3 +252,25 @@ async def test_trying_a_draft_on_a_record_writes_nothing(
     )
     assert broken.status_code == 422
     assert broken.json()["errors"][0]["path"].startswith("/if")
+
+
+async def test_designers_read_the_rule_log_and_test_saved_rules(
+    client: httpx.AsyncClient, users: Users
+) -> None:
+    await install(client, ward(FLAG))
+    chief = await users.create("chief", roles={APP: ["chief"]})
+    nurse = await users.create("nurse", roles={APP: ["nurse"]})
+    made = await client.post(
+        f"/api/records/{APP}/visit", json={"data": {"pain": 9}}, headers=chief.headers
+    )
+    assert made.status_code == 201
+    log = await client.get(f"/api/rules/{APP}/log", headers=chief.headers)
+    assert log.status_code == 200, log.text
+    assert [(i["rule"], i["matched"]) for i in log.json()["items"]] == [("flag_pain", True)]
+    test = f"/api/rules/{APP}/flag_pain/test"
+    tested = await client.post(test, json={"record": {"pain": 8}}, headers=chief.headers)
+    assert tested.status_code == 200 and tested.json()["runs"][0]["matched"] is True
+    assert (await client.get(f"/api/rules/{APP}/log", headers=nurse.headers)).status_code == 403
+    assert (await client.post(test, json={"record": {}}, headers=nurse.headers)).status_code == 403
+    # platform admins still read the log of an app they name, installed or not
+    assert (await client.get("/api/rules/nowhere/log")).status_code == 200
