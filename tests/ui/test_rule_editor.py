@@ -74,12 +74,13 @@ def save_and_confirm(tab: Any) -> None:
     assert tab.get_by_test_id("rule-dirty").is_hidden()
 
 
+@pytest.mark.parametrize("locale", ["en-US", "zh-CN"])
 def test_the_head_office_rebuilds_pain_alert_with_the_mouse(
-    tab_as: Any, live_server: LiveServer
+    tab_as: Any, live_server: LiveServer, locale: str
 ) -> None:
     with live_server.api() as api:
         assert api.delete(f"/api/apps/{APP}/rules/pain_alert").status_code == 200
-    tab = tab_as(HEAD_OFFICE)
+    tab = tab_as(HEAD_OFFICE, locale=locale)
     tab.goto(f"{live_server.url}/apps/{APP}")
     tab.get_by_test_id("design-rules").click()
     tab.get_by_test_id("rules-new").click()
@@ -133,8 +134,7 @@ def test_the_head_office_rebuilds_pain_alert_with_the_mouse(
     tab.locator("#try-record-list [role=option]").first.click()
     tab.get_by_test_id("rule-try-run").click()
     result = tab.get_by_test_id("rule-try-result")
-    result.get_by_text("Nothing was written, sent or scheduled.").wait_for()
-    assert "match" in result.inner_text()
+    result.locator("[data-testid=try-matched], [data-testid=try-unmatched]").wait_for()
 
     # undo and redo walk the edits back and forth; nothing is saved by them
     tab.get_by_test_id("rule-undo").click()
