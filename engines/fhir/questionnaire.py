@@ -740,6 +740,51 @@ def import_questionnaire(questionnaire: Any) -> Imported:
     return Imported(form, importer.unmapped)
 
 
+def fit_labels(
+    form: Mapping[str, Any], locales: Sequence[str]
+) -> tuple[dict[str, Any], list[Unmapped]]:
+    """``form`` with its translated labels fitted to an app's ``locales``: translations into
+    other locales are left out, and a label lacking one of the app's locales becomes its
+    plain text (an app wants every locale or one string). Each change is listed."""
+    notes: list[Unmapped] = []
+    if not locales:
+        return dict(form), notes
+    wanted = list(locales)
+
+    def fit(label: Any, link_id: str | None) -> Any:
+        if not isinstance(label, dict):
+            return label
+        kept = {k: v for k, v in label.items() if k in wanted}
+        for other in sorted(set(label) - set(kept)):
+            notes.append(Unmapped(link_id, f"the {other} translation is not one of the "
+                                  "app's languages and is left out"))  # fmt: skip
+        if all(locale in kept for locale in wanted):
+            return kept
+        text, _ = with_translations(label)
+        missing = ", ".join(locale for locale in wanted if locale not in kept)
+        notes.append(Unmapped(link_id, f"no {missing} translation: one text for every language"))
+        return text
+
+    def fit_field(made: Mapping[str, Any]) -> dict[str, Any]:
+        link = _link(made)
+        fitted = dict(made)
+        if "label" in fitted:
+            fitted["label"] = fit(fitted["label"], link)
+        if "options" in fitted:
+            fitted["options"] = [
+                {**o, "label": fit(o["label"], link)} if "label" in o else o
+                for o in fitted["options"]
+            ]
+        if "fields" in fitted:
+            fitted["fields"] = [fit_field(column) for column in fitted["fields"]]
+        return fitted
+
+    result = dict(form)
+    result["label"] = fit(result.get("label"), None)
+    result["fields"] = [fit_field(made) for made in _seq(form.get("fields"))]
+    return result, notes
+
+
 # -- export --------------------------------------------------------------------------------
 
 

@@ -27,6 +27,7 @@ from formloom.engines.fhir import (
     record_to_response,
     response_to_data,
 )
+from formloom.engines.fhir.questionnaire import fit_labels
 from formloom.engines.forms import RecordInvalid
 from formloom.platform.apps import service as apps
 from formloom.platform.errors import Unprocessable
@@ -73,6 +74,9 @@ async def import_into_app(
 ) -> QuestionnaireImport:
     """Add (or replace) the questionnaire's form in ``app`` through the import plan."""
     definition, unmapped = form_from_questionnaire(questionnaire, form)
+    locales = (await catalog.get(session, app)).spec.locales
+    definition, fitted = fit_labels(definition, locales)
+    unmapped = [*unmapped, *fitted]
     result = await apps.save_form(
         session,
         catalog,

@@ -220,3 +220,41 @@ def test_cli_imports_a_questionnaire(
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"resourceType": "Patient"}), encoding="utf-8")
     assert main(["fhir", "import-questionnaire", str(bad), "--app", APP]) == 2
+
+
+def _translation(lang: str, text: str) -> dict[str, Any]:
+    return {
+        "extension": [
+            {
+                "url": "http://hl7.org/fhir/StructureDefinition/translation",
+                "extension": [
+                    {"url": "lang", "valueCode": lang},
+                    {"url": "content", "valueString": text},
+                ],
+            }
+        ]
+    }
+
+
+async def test_translations_fit_the_apps_languages(client: httpx.AsyncClient) -> None:
+    document = base_app(locales=["en", "zh-CN"])
+    assert (await client.post("/api/apps/import", json=document)).status_code == 201, document
+    q = phq9()
+    group = q["item"][1]
+    group["item"][0]["_text"] = _translation("zh-CN", "做事时提不起劲或没有兴趣")
+    group["item"][1]["_text"] = _translation("de", "Niedergeschlagenheit")
+    saved = await client.post(f"/api/apps/{APP}/fhir/Questionnaire", json=q)
+    assert saved.status_code == 201, saved.text
+    fields = {f["key"]: f for f in saved.json()["definition"]["fields"]}
+    assert fields["phq9_1"]["label"] == {
+        "en": "Little interest or pleasure in doing things",
+        "zh-CN": "做事时提不起劲或没有兴趣",
+    }
+    assert fields["phq9_2"]["label"] == "Feeling down, depressed, or hopeless"
+    assert {"link_id": "phq9-2", "reason": "the de translation is not one of the app's "
+            "languages and is left out"} in saved.json()["unmapped"]  # fmt: skip
+    chinese = await client.get(f"/api/apps/{APP}/fhir/Questionnaire/phq9")
+    first = chinese.json()["item"][1]["item"][0]
+    assert (
+        first["_text"]["extension"][0]["extension"][1]["valueString"] == "做事时提不起劲或没有兴趣"
+    )
