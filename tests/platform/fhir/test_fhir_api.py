@@ -258,3 +258,22 @@ async def test_translations_fit_the_apps_languages(client: httpx.AsyncClient) ->
     assert (
         first["_text"]["extension"][0]["extension"][1]["valueString"] == "做事时提不起劲或没有兴趣"
     )
+
+
+async def test_importing_again_replaces_the_form(client: httpx.AsyncClient) -> None:
+    assert (await client.post("/api/apps/import", json=base_app())).status_code == 201
+    url = f"/api/apps/{APP}/fhir/Questionnaire"
+    assert (await client.post(url, json=phq9())).status_code == 201
+    same = await client.post(url, json=phq9())
+    assert same.status_code == 200, same.text
+    assert same.json()["status"] == "unchanged"
+    q = phq9()
+    q["item"][1]["item"][0]["answerOption"][3]["extension"][0]["valueDecimal"] = 4
+    q["item"][1]["item"][0]["code"][0]["code"] = "99999-9"
+    changed = await client.post(url, json=q)
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["status"] == "updated"
+    form = (await client.get(f"/api/apps/{APP}/forms/phq9")).json()["form"]
+    first = next(f for f in form["fields"] if f["key"] == "phq9_1")
+    assert first["options"][3]["score"] == 4
+    assert first["fhir"]["code"][0]["code"] == "99999-9"
