@@ -582,3 +582,17 @@ def test_translations_become_labels_in_both_languages() -> None:
         },
     )
     assert field(import_questionnaire(q).form, "phq9_1")["label"] == field(form, "phq9_1")["label"]
+
+
+def test_every_form_of_the_clinic_exports_as_a_valid_questionnaire() -> None:
+    from formloom import builtin_apps
+
+    document = json.loads(builtin_apps.path("clinic_crm").read_text(encoding="utf-8"))
+    for form in document["forms"]:
+        exported, unmapped = export_questionnaire(form)
+        Questionnaire.model_validate(exported)
+        # what has no FHIR form (a date formula, a condition on today) is listed by linkId
+        assert all(u.link_id for u in unmapped), form["key"]
+        again = import_questionnaire(exported)
+        FormSpec.model_validate(again.form)
+        assert import_questionnaire(export_questionnaire(again.form)[0]).form == again.form
