@@ -10,7 +10,8 @@ nulls, absent keys, datetimes around local midnight, multiselects, dangling rela
   average satisfaction, totals and subtotals.
 
 For each database it times, in the same process: the engine's statement alone (compile,
-execute, fetch the rows), ``POST /api/reports/clinic`` with the same spec (JSON, and
+execute, fetch the rows), ``POST /api/reports/clinic`` with the same spec (JSON; JSON with
+every cell's drill-down, ``drill=inline``, as the endpoint answered before issue 20; and
 ``format=csv``), and pandas given the same records loaded from the database (load the
 rows, compute the dimensions, ``pivot_table`` with margins). Target (issue 20): the endpoint
 <= 1.5x the engine's SQL alone, and faster than pandas.
@@ -178,12 +179,16 @@ async def bench(url: str, label: str, visits: int, repeat: int) -> dict[str, Any
                         (await conn.execute(query.statement)).all()
 
                 async def endpoint(
-                    raw: dict[str, Any] = raw, fmt: str = "json", sizes: dict[str, int] = sizes
+                    raw: dict[str, Any] = raw,
+                    fmt: str = "json",
+                    sizes: dict[str, int] = sizes,
+                    drill: str = "",
                 ) -> None:
-                    answer = await client.post(f"/api/reports/{APP}?format={fmt}", json=raw)
+                    params = {"format": fmt, **({"drill": drill} if drill else {})}
+                    answer = await client.post(f"/api/reports/{APP}", params=params, json=raw)
                     assert answer.status_code == 200, answer.text[:500]
-                    sizes[fmt] = len(answer.content)
-                    if fmt == "json":
+                    sizes[fmt + drill] = len(answer.content)
+                    if fmt == "json" and not drill:
                         result = answer.json()["result"]
                         sizes["cells"] = len(result["rows"]) * len(result["columns"])
 
@@ -200,14 +205,21 @@ async def bench(url: str, label: str, visits: int, repeat: int) -> dict[str, Any
                         ).scalars()
                         pandas_pivot(list(data), raw)
 
-                sql, json_ms, csv_ms, pandas_ms = await timed(
-                    sql_alone, endpoint, lambda: endpoint(fmt="csv"), with_pandas, repeat=repeat
+                sql, json_ms, inline_ms, csv_ms, pandas_ms = await timed(
+                    sql_alone,
+                    endpoint,
+                    lambda: endpoint(drill="inline"),  # every cell's drill-down, as before
+                    lambda: endpoint(fmt="csv"),
+                    with_pandas,
+                    repeat=repeat,
                 )
                 figures[name] = {
                     "cells": sizes["cells"],
                     "sql_ms": round(sql * 1000),
                     "endpoint_ms": round(json_ms * 1000),
                     "csv_ms": round(csv_ms * 1000),
+                    "inline_ms": round(inline_ms * 1000),
+                    "inline_kb": round(sizes["jsoninline"] / 1024),
                     "pandas_ms": round(pandas_ms * 1000),
                     "json_kb": round(sizes["json"] / 1024),
                     "endpoint_over_sql": round(json_ms / sql, 2),
@@ -219,6 +231,7 @@ async def bench(url: str, label: str, visits: int, repeat: int) -> dict[str, Any
             f"  {name}: {row['cells']:,} cells; SQL alone {row['sql_ms']} ms, endpoint "
             f"{row['endpoint_ms']} ms ({row['endpoint_over_sql']}x, target <= 1.5x; "
             f"{row['json_kb']} kB), CSV {row['csv_ms']} ms ({row['csv_over_sql']}x), "
+            f"JSON with every drill-down {row['inline_ms']} ms ({row['inline_kb']} kB), "
             f"pandas from the database {row['pandas_ms']} ms"
         )
     return figures
