@@ -402,10 +402,12 @@ def parser() -> argparse.ArgumentParser:
     from formloom.platform.auth.commands import add_commands as add_user_commands
     from formloom.platform.fhir.commands import add_commands as add_fhir_commands
     from formloom.platform.flows.commands import add_commands as add_flow_commands
+    from formloom.platform.records.commands import add_commands as add_record_commands
 
     add_user_commands(commands)
     add_audit_commands(commands)
     add_flow_commands(commands)
+    add_record_commands(commands)
     add_fhir_commands(commands, _read_json)
     return root
 

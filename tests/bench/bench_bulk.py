@@ -71,7 +71,7 @@ def data(i: int) -> dict[str, Any]:
 async def run(url: str, n: int) -> dict[str, Any]:
     """Seconds for ``n`` single creates and for one bulk call of ``n`` creates, and the rows
     written per record (checked, so a fast but incomplete bulk path cannot pass)."""
-    settings = Settings(database_url=url, password_hash="fast-test-only")
+    settings = Settings(database_url=url, password_hash="fast-test-only", worker_in_serve=False)
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         db = app.state.platform.db
