@@ -21,6 +21,7 @@ from formloom.engines.forms import label_text
 from formloom.engines.reports import DrillDown
 from formloom.engines.reports.definition import ChartSpec
 from formloom.engines.reports.render import to_csv, to_html
+from formloom.platform import jsonsafe
 from formloom.platform.auth.deps import PrincipalDep
 from formloom.platform.deps import Platform, PlatformDep
 from formloom.platform.errors import Forbidden, Unprocessable
@@ -110,7 +111,11 @@ def _keys(name: str, raw: str | None) -> list[Any]:
         keys = json.loads(raw)
     except ValueError:
         keys = None
-    if not isinstance(keys, list) or any(isinstance(k, dict | list) for k in keys):
+    if (
+        not isinstance(keys, list)
+        or any(isinstance(k, dict | list) for k in keys)
+        or jsonsafe.problems(keys, bounded_ints=True)
+    ):
         raise Unprocessable(
             f"'{name}' must be a JSON array of the header's keys.",
             errors=[
@@ -257,6 +262,14 @@ async def drill_adhoc(
 ) -> DrillAnswer:
     """The drill-down of one cell of an ad hoc pivot (``spec``) from its coordinates."""
     spec = parse_spec(body.spec)
+    for name, keys in (("row", body.row), ("column", body.column)):
+        problems = jsonsafe.problems(keys, f"/{name}", bounded_ints=True)
+        if problems or any(isinstance(k, dict | list) for k in keys):
+            pointer, message = problems[0] if problems else (f"/{name}", "must hold plain values")
+            raise Unprocessable(
+                "The cell's coordinates cannot be used.",
+                errors=[{"path": pointer, "code": "invalid_key", "message": message}],
+            )
     async with p.db.transaction(write=False) as session:
         service = report_service(p, session, who)
         installed = await service.app(app)

@@ -70,6 +70,9 @@ async def test_bad_coordinates_are_4xx_with_where(
         ({"column": '{"a": 1}'}, "column"),
         ({"row": '["a", "b"]'}, None),  # two keys for one row dimension
         ({"row": "[[1]]"}, "row"),
+        ({"row": "[NaN]"}, "row"),
+        ({"column": "[1e999]"}, "column"),
+        ({"row": '["a\\u0000b"]'}, "row"),
     ):
         answer = await client.get(f"{URL}/drill", params=params)
         assert answer.status_code == 422, (params, answer.text)
@@ -86,6 +89,12 @@ async def test_bad_coordinates_are_4xx_with_where(
         assert answer.json()["errors"][0]["path"] == "/spec/row/0"
     other = await client.post(f"/api/reports/{APP}/drill", json={"spec": spec, "other": True})
     assert other.status_code == 422
+    for row in ([2**70], [{"a": 1}], ["a\u0000b"]):
+        body = json.dumps({"spec": spec, "row": row})
+        answer = await client.post(
+            f"/api/reports/{APP}/drill", content=body, headers={"content-type": "application/json"}
+        )
+        assert answer.status_code == 422, (row, answer.text)
 
 
 async def test_other_of_a_large_top_n_is_one_short_filter(client: httpx.AsyncClient) -> None:
