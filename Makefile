@@ -46,7 +46,8 @@ types: $(STAMP)
 	mkdir -p .typecheck && ln -sfn .. .typecheck/formloom
 	cd .typecheck && MYPYPATH=. ../$(BIN)/mypy --strict --config-file ../pyproject.toml \
 		-p formloom.engines.logic -p formloom.engines.forms -p formloom.engines.reports -p formloom.engines.rules \
-		-p formloom.engines.apps -p formloom.engines.flows -p formloom.platform
+		-p formloom.engines.apps -p formloom.engines.flows -p formloom.engines.fhir \
+		-p formloom.platform
 
 check: lint types test
 

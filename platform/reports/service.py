@@ -49,6 +49,7 @@ from formloom.platform.models import Record
 from formloom.platform.permissions.expressions import ANY_PATH, caller_forms
 from formloom.platform.records.service import RecordService
 from formloom.platform.reports import periods
+from formloom.platform.rules import zones
 
 #: The records table, as the report engine reads it.
 RECORDS = cast(sa.Table, Record.__table__)
@@ -136,7 +137,29 @@ class ReportService:
         self.now = now
         self.time_zone = time_zone
         self.max_cells = max_cells
+        #: Per app: the clock its reports are read on (:meth:`zone_of`).
+        self._zones: dict[str, str] = {}
         self.records = RecordService(session, catalog, principal=principal, now=now)
+
+    async def zone_of(self, installed: InstalledApp, branch: str | None = None) -> str:
+        """The clock the caller reads the app's reports on: the zone of the record the app's
+        records take their zone from (docs/time-zones.md) that ``branch`` names (a
+        dashboard narrowed to one branch), else that the caller's attribute of the same
+        name names (a branch manager's own branch), else the deployment's. Month, weekday
+        and hour buckets and KPI periods are counted on it."""
+        if branch is None and installed.key in self._zones:
+            return self._zones[installed.key]
+        zone = self.time_zone
+        source = zones.source_of(installed)
+        if source is not None and source.targets:
+            chosen = branch or self.principal.attributes.get(source.relation)
+            if isinstance(chosen, str) and chosen:
+                form = next(iter(sorted(source.targets)))
+                zone = await zones.record_zone(
+                    self.session, installed, form, {source.relation: chosen}, self.time_zone
+                )
+        self._zones[installed.key] = zone
+        return zone
 
     async def app(self, app: str) -> InstalledApp:
         self.records.require_app(app)
@@ -204,6 +227,7 @@ class ReportService:
     ) -> PivotResult:
         """The pivot for the caller; ``drill``: with every cell's drill-down (a dashboard's
         small tiles, ``?drill=inline``) — else :meth:`drill` gives one cell's."""
+        await self.zone_of(installed)
         with _pivot_problems(prefix):
             query = self._compile(installed, spec, prefix)
             try:
@@ -228,6 +252,7 @@ class ReportService:
         under the same guard as :meth:`run`: a spec the caller may not run has no drill-down,
         and its filter names only fields the report may read. With top-N the kept values are
         read again (one small query); nothing else of the pivot runs."""
+        await self.zone_of(installed)
         with _pivot_problems(prefix):
             query = self._compile(installed, spec, prefix)
             kept: list[Any] = []
@@ -252,7 +277,7 @@ class ReportService:
                 related=self._related_rows(installed, dialect),
             ),
             dialect=dialect,
-            time_zone=self.time_zone,
+            time_zone=self._zones.get(installed.key, self.time_zone),
             now=self.now,
             max_cells=self.max_cells,
         )
@@ -320,6 +345,7 @@ class ReportService:
         drill: bool = False,
     ) -> Ran:
         index, report = self.saved(installed, key)
+        await self.zone_of(installed)
         spec = with_filter(report.pivot(), extra_filter)
         chart = chart or report.chart
         prefix = f"/reports/{index}"
@@ -351,7 +377,7 @@ class ReportService:
             is_date=field is not None and field.field_type == "date",
             period=chart.period,
             now=self.now,
-            zone=ZoneInfo(self.time_zone),
+            zone=ZoneInfo(self._zones.get(installed.key, self.time_zone)),
         )
 
     async def dashboard(
@@ -361,6 +387,10 @@ class ReportService:
         if board is None:
             raise NotFound(f"App '{installed.key}' has no dashboard '{key[:80]}'.")
         check_filter_values(board, values)
+        source = zones.source_of(installed)
+        if source is not None and values.get(source.relation):
+            # narrowed to one branch: its tiles are read on that branch's clock
+            await self.zone_of(installed, values[source.relation])
         out: list[Ran | Unprocessable | Forbidden] = []
         for item in board.items:
             _, report = self.saved(installed, item.report)
