@@ -109,7 +109,7 @@ def _keys(name: str, raw: str | None) -> list[Any]:
         return []
     try:
         keys = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
         keys = None
     if (
         not isinstance(keys, list)

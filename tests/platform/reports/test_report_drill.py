@@ -72,6 +72,7 @@ async def test_bad_coordinates_are_4xx_with_where(
         ({"row": "[[1]]"}, "row"),
         ({"row": "[NaN]"}, "row"),
         ({"column": "[1e999]"}, "column"),
+        ({"column": "[" * 5_000}, "column"),
         ({"row": '["a\\u0000b"]'}, "row"),
     ):
         answer = await client.get(f"{URL}/drill", params=params)
