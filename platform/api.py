@@ -34,6 +34,7 @@ from formloom.platform.rules.endpoints import automation_router
 from formloom.platform.rules.endpoints import router as rules_router
 from formloom.platform.settings import Settings, get_settings
 from formloom.platform.web.designer import router as designer_router
+from formloom.platform.web import importing as importing_page
 from formloom.platform.web.export import router as export_router
 from formloom.platform.web.pages import UI
 from formloom.platform.web.pages import router as pages_router
@@ -118,6 +119,7 @@ def create_app(
     app.include_router(rule_designer_router)  # before /designer/{app}/{form}
     app.include_router(designer_router)
     app.include_router(tasks_router)
+    app.include_router(importing_page.router)  # before /apps/{app}/forms/{form}/{id}
     app.include_router(runtime_router)
     app.include_router(public_router)
     app.mount("/static", StaticFiles(directory=str(UI / "static")), name="static")
