@@ -459,7 +459,11 @@ async def the_day_3_calls(clinic: Clinic, story: Ledger) -> None:
     story.follow_ups_done["XH"] += 1
     story.follow_ups_due["PD"] += 1
     day3 = await clinic.query("nurse_ma", "follow_up", {"==": [{"var": "checkpoint"}, "day3"]})
-    assert [(f["visit"], f["status"]) for f in day3] == [(story.visits["Zhao Lei"], "missed")]
+    assert [(f["visit"], f["status"], f["handled_by"]) for f in day3] == [
+        (story.visits["Zhao Lei"], "missed", "nurse_ma")
+    ]
+    (chen,) = await clinic.query("nurse_wu", "follow_up", {"==": [{"var": "checkpoint"}, "day3"]})
+    assert (chen["status"], chen["handled_by"], chen["pain"]) == ("done", "nurse_wu", 2)
 
 
 # ---------------------------------------------------------------------------------------

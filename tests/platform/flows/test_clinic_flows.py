@@ -248,7 +248,7 @@ async def test_a_follow_up_plan_from_the_visit_to_day_90(clinic: Clinic) -> None
     assert (await clinic.follow_ups(visit))["day3"] | {"due_date": None} == {
         "visit": visit, "patient": someone, "department": "surgery", "due_date": None,
         "checkpoint": "day3", "status": "done", "pain": 8, "wound_problem": False,
-        "notes": "Throbbing pain since the night",
+        "notes": "Throbbing pain since the night", "handled_by": "nurse_wu",
     }  # fmt: skip
     (alert,) = await clinic.inbox("dr_wang")
     assert alert["node"] == "doctor_review" and alert["assignee"] == "dr_wang"
@@ -293,6 +293,7 @@ async def test_a_follow_up_plan_from_the_visit_to_day_90(clinic: Clinic) -> None
     await clinic.do("head_chen", "check_day7", outcome="unreachable", comment="No answer twice")
     day7 = (await clinic.follow_ups(visit))["day7"]
     assert day7["status"] == "missed" and day7["notes"] == "No answer twice"
+    assert day7["handled_by"] == "head_chen"  # the head nurse it moved to
     assert day7.get("pain") is None
     assert (await clinic.instance(visit))["waiting_at"] == ["wait_day30"]
 
