@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from formloom.engines.forms.localtime import zone_of
@@ -46,7 +47,7 @@ async def bulk_write(
         bool,
         Query(description="All or nothing (default); false: write what can be, a result each."),
     ] = True,
-) -> BulkOut:
+) -> Response:
     """Up to 10,000 creates, updates, upserts and deletes of one form, each checked and
     audited as its single write is, rules included."""
     if len(body.items) > MAX_ITEMS:
@@ -65,7 +66,7 @@ async def bulk_write(
         raise
     for event in refusals:
         await audit_refusal(request, event)
-    return report(outcomes, atomic=atomic)
+    return JSONResponse(report(outcomes, atomic=atomic))
 
 
 class ImportColumn(BaseModel):
