@@ -10,9 +10,9 @@ import httpx
 from formloom.platform.clock import FixedClock
 from formloom.platform.rules.worker import Worker
 from tests.conftest import Users
-from tests.platform.rules.test_clinic_rules import APP, clinic, create, gateway, patient, worker
+from tests.platform.rules.test_clinic_rules import APP, clinic, create, patient, worker
 
-__all__ = ["clinic", "gateway", "worker"]  # fixtures, used by name
+__all__ = ["clinic", "worker"]  # fixtures, used by name
 
 
 async def notes(client: httpx.AsyncClient, who: object) -> list[tuple[str, str]]:
