@@ -52,9 +52,9 @@ from formloom.platform.errors import (
 from formloom.platform.models.automation import RuleRunLog
 from formloom.platform.permissions import guard
 from formloom.platform.permissions.policy import resolve
+from formloom.platform.records.access import sight_for
 from formloom.platform.records.service import RecordService
 from formloom.platform.rules import automation, related, zones
-from formloom.platform.rules.endpoints import _sight
 
 router = APIRouter(prefix="/api/apps", tags=["rules"])
 
@@ -489,7 +489,7 @@ async def try_rule(
         data = {k: v for k, v in dict(stored.data).items() if k not in hidden}
         data["id"] = stored.id
         hops = merge_hops([reads(spec, installed.forms)])
-        sight = _sight(who, installed, now, p.db.dialect)
+        sight = sight_for(who, installed, now, p.db.dialect)
         loaded = await related.load_related(session, app, installed.spec, hops, data, sight)
         zone = await zones.record_zone(session, installed, form, data, p.settings.timezone)
     kind = _event_of(spec, body.event)

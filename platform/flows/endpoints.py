@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -64,11 +63,10 @@ from formloom.platform.models import Record
 from formloom.platform.models.automation import Task
 from formloom.platform.models.flow import FlowEvent, FlowInstance, TaskCandidate
 from formloom.platform.permissions import guard
-from formloom.platform.records.access import Grants
+from formloom.platform.records.access import sight_for
 from formloom.platform.records.cursor import decode, encode
 from formloom.platform.records.ids import is_id
 from formloom.platform.records.service import RecordService
-from formloom.platform.rules.related import Sight
 
 router = APIRouter(prefix="/api", tags=["flows"])
 Limit = Annotated[int, Query(ge=1, le=200, description="Rows per page.")]
@@ -562,7 +560,7 @@ async def simulate_flow(
                 installed, spec.form
             )
             hidden = set(access.hidden)
-        sight = _sight(who, installed, p.clock.now(), p.db.dialect)
+        sight = sight_for(who, installed, p.clock.now(), p.db.dialect)
         context = await service.simulation_context(installed, spec, record, sight)
     try:
         result = simulate(
@@ -580,21 +578,6 @@ async def simulate_flow(
     except Exception as error:  # noqa: BLE001 - the engine's refusal of this script
         raise Unprocessable(f"The flow cannot be simulated: {error}") from None
     return _without(result.to_dict(), Redactor(spec, hidden, own_start=True))
-
-
-def _sight(who: Principal, installed: Any, now: datetime, dialect: str) -> Callable[[str], Sight]:
-    """What the caller may see of each related form: their grants, as the record API
-    applies them (a simulation must not show what the records themselves would not)."""
-    grants = Grants(who, now=now, dialect=dialect)
-
-    def sight(form: str) -> Sight:
-        access = grants.access(installed, form)
-        if not access.allows("read") or installed.forms.get(form) is None:
-            return Sight(readable=False)
-        where = grants.row_condition(access, "read", installed.forms[form])
-        return Sight(where=where, hidden=frozenset(access.hidden))
-
-    return sight
 
 
 def _without(result: dict[str, Any], redact: Redactor) -> dict[str, Any]:

@@ -8,7 +8,7 @@ read-only ones refused unless the write leaves their stored value as it is).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -25,6 +25,7 @@ from formloom.platform.auth.principal import Principal
 from formloom.platform.errors import Forbidden
 from formloom.platform.models import SYSTEM_COLUMNS, Record, system_columns
 from formloom.platform.permissions.policy import resolve
+from formloom.platform.rules.related import Sight
 
 #: Stands for a value a field cannot hold (compares unequal to everything).
 _UNUSABLE: Any = object()
@@ -220,3 +221,21 @@ class Grants:
                 except LogicError:
                     before = None
         return bool(stored(value) == stored(before))
+
+
+def sight_for(
+    who: Principal, installed: Any, now: datetime, dialect: str
+) -> Callable[[str], Sight]:
+    """What ``who`` may see of each form a rule or flow reads through a relation: their
+    grants, as the record API applies them (a rule's dry run or "try it" and a flow's
+    simulation must not show what the records themselves would not)."""
+    grants = Grants(who, now=now, dialect=dialect)
+
+    def sight(form: str) -> Sight:
+        access = grants.access(installed, form)
+        if not access.allows("read") or installed.forms.get(form) is None:
+            return Sight(readable=False)
+        where = grants.row_condition(access, "read", installed.forms[form])
+        return Sight(where=where, hidden=frozenset(access.hidden))
+
+    return sight

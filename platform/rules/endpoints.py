@@ -21,7 +21,6 @@ from formloom.engines.logic.dates import format_datetime
 from formloom.engines.rules import DateTrigger, Event, RecordTrigger, RuleRun, RuleSpec
 from formloom.platform import jsonsafe
 from formloom.platform.auth.deps import PrincipalDep
-from formloom.platform.auth.principal import Principal
 from formloom.platform.deps import Platform, PlatformDep
 from formloom.platform.errors import BadRequest, Conflict, NotFound, Unprocessable
 from formloom.platform.models.automation import (
@@ -31,7 +30,7 @@ from formloom.platform.models.automation import (
     Timer,
 )
 from formloom.platform.permissions import guard
-from formloom.platform.records.access import Grants
+from formloom.platform.records.access import sight_for
 from formloom.platform.records.cursor import decode, encode
 from formloom.platform.rules import automation, related, zones
 
@@ -79,21 +78,6 @@ def _not_triggered(rule: RuleSpec, kind: str) -> str | None:
     return None
 
 
-def _sight(who: Principal, installed: Any, now: datetime, dialect: str) -> Any:
-    """What the caller may see of each related form: their grants, as the record API
-    applies them (a dry run must not show what the records themselves would not)."""
-    grants = Grants(who, now=now, dialect=dialect)
-
-    def sight(form: str) -> related.Sight:
-        access = grants.access(installed, form)
-        if not access.allows("read") or installed.forms.get(form) is None:
-            return related.Sight(readable=False)
-        where = grants.row_condition(access, "read", installed.forms[form])
-        return related.Sight(where=where, hidden=frozenset(access.hidden))
-
-    return sight
-
-
 @router.post("/{app}/{rule}/test")
 async def test_rule(
     app: str,
@@ -126,7 +110,7 @@ async def test_rule(
             raise NotFound(f"App '{app}' has no rule '{rule[:80]}'.")
         # the related records the rule reads, as a run would load them, as the caller sees them
         hops = related.hops_for(installed.rules, installed.spec, (spec,))
-        sight = _sight(who, installed, now, p.db.dialect)
+        sight = sight_for(who, installed, now, p.db.dialect)
         loaded = await related.load_related(session, app, installed.spec, hops, body.record, sight)
         # the record's zone (its branch's), as a run would use it
         zone = await zones.record_zone(

@@ -15,7 +15,7 @@ from formloom.platform.apps.service import AppCatalog
 from formloom.platform.auth.principal import Principal
 from formloom.platform.clock import FixedClock
 from formloom.platform.db import Database
-from formloom.platform.rules.endpoints import _sight
+from formloom.platform.records.access import sight_for
 from formloom.platform.rules.related import load_related
 from formloom.platform.rules.worker import Worker
 from formloom.platform.settings import Settings
@@ -349,7 +349,7 @@ async def test_related_records_as_a_caller_sees_them_leave_out_hidden_fields_and
         async with db.transaction(write=False) as session:
             installed = await catalog.get(session, APP)
             hops = reads(installed.spec.rules[0], dict(installed.forms))
-            sight = _sight(nurse, installed, clock.now(), db.dialect)
+            sight = sight_for(nurse, installed, clock.now(), db.dialect)
             record = {"patient": staff["ann"]["id"], "doctor": staff["li"]["id"]}
             as_nurse = await load_related(session, APP, installed.spec, hops, record, sight)
             as_rule = await load_related(session, APP, installed.spec, hops, record)
