@@ -47,6 +47,8 @@ MAX_ITEMS = 10_000
 MAX_BODY_BYTES = 32 * 1024 * 1024
 #: Values per ``IN (...)`` of the batched unique check.
 _CHUNK = 500
+#: From this many rows on, PostgreSQL gets new rows by COPY rather than INSERT.
+_COPY_FROM = 200
 
 Op = Literal["create", "update", "upsert", "delete"]
 
@@ -494,12 +496,12 @@ class BulkWriter:
             for key, value in one.claims
         ]
         try:
-            await session.execute(insert(_table(Record)), records)
-            await session.execute(insert(_table(RecordHistory)), history)
-            await session.execute(insert(_table(AuditEntry)), audits)
+            await _insert_rows(session, Record, records)
+            await _insert_rows(session, RecordHistory, history)
+            await _insert_rows(session, AuditEntry, audits)
             if claims:
-                await session.execute(insert(_table(RecordUnique)), claims)
-        except IntegrityError:
+                await _insert_rows(session, RecordUnique, claims)
+        except (IntegrityError, _Clash):
             # a unique value claimed by a concurrent writer after the check: as a single write
             raise record_invalid(
                 RecordInvalid(unique_errors(self.spec, sorted({c["field"] for c in claims})))
@@ -508,6 +510,42 @@ class BulkWriter:
 
 def _table(model: Any) -> Table:
     return cast(Table, model.__table__)
+
+
+async def _insert_rows(session: Any, model: Any, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows`` (dicts with the same keys): one multi-row INSERT per page of rows, or
+    on PostgreSQL, from ``_COPY_FROM`` rows on, one COPY (each value through its column
+    type's own bind processing first, so what is stored is what the INSERT would store)."""
+    table = _table(model)
+    dialect = session.get_bind().dialect
+    if dialect.name != "postgresql" or len(rows) < _COPY_FROM:
+        await session.execute(insert(table), rows)
+        return
+    columns = list(rows[0])
+    processors = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+                  for name in columns]  # fmt: skip
+    records = [
+        tuple(
+            row[name] if process is None else process(row[name])
+            for name, process in zip(columns, processors, strict=True)
+        )
+        for row in rows
+    ]
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    try:
+        await raw.driver_connection.copy_records_to_table(
+            table.name, records=records, columns=columns
+        )
+    except Exception as exc:
+        # the driver's own error (COPY bypasses SQLAlchemy's wrapping): 23xxx is a clash
+        if str(getattr(exc, "sqlstate", "")).startswith("23"):
+            raise _Clash from exc
+        raise
+
+
+class _Clash(Exception):
+    """A COPY refused by a constraint (a unique value taken by a concurrent writer)."""
 
 
 async def _claimed(

@@ -70,6 +70,15 @@ async def test_non_atomic_writes_the_other_999(api: httpx.AsyncClient) -> None:
     )
     rows = audit.json()["items"]
     assert len(rows) == 999 and len({row["record_id"] for row in rows}) == 999
+    assert {(row["actor"], row["outcome"], row["version"]) for row in rows} == {("admin", "ok", 1)}
+    # stored as a single create stores it (on PostgreSQL these rows were COPYed)
+    record = (await api.get(f"{BASE}/{first}")).json()
+    single = (await api.post(BASE, json={"data": {"name": "P0", "age": 30}})).json()
+    assert record["data"] == {**single["data"], "phone": record["data"]["phone"]}
+    assert (record["created_at"], record["version"]) == (single["created_at"], 1)
+    assert history[0]["data"] == record["data"] and history[0]["at"] == record["created_at"]
+    taken = await api.post(BASE, json={"data": {"name": "X", "phone": record["data"]["phone"]}})
+    assert taken.status_code == 422  # its unique claim was written too
 
 
 async def test_every_failing_item_is_listed_with_its_field_errors(api: httpx.AsyncClient) -> None:
