@@ -37,6 +37,7 @@ from formloom.engines.forms.localtime import instant_of, local_text, zone_name, 
 from formloom.engines.reports import DrillDown
 from formloom.platform.apps.service import InstalledApp
 from formloom.platform.errors import BadRequest
+from formloom.platform.records.picker import summary_meta
 from formloom.platform.records.service import ListQuery, RecordService
 from formloom.platform.rules import zones
 
@@ -64,7 +65,8 @@ def forms_meta(
     installed: InstalledApp, lang: str, hidden_of: Callable[[str], frozenset[str] | None]
 ) -> dict[str, Any]:
     """The app's forms as form.js's relation pickers take them: each form's label and the
-    field naming its records (:func:`title_field`) with its type. ``hidden_of(form)`` gives
+    field naming its records (:func:`title_field`) with its type, and the fields of the
+    options' second line (records/picker.py). ``hidden_of(form)`` gives
     the fields the caller may not see, ``None`` for a form it may not read (left out)."""
     forms: dict[str, Any] = {}
     for key, spec in installed.forms.items():
@@ -78,6 +80,7 @@ def forms_meta(
             "label": label_text(spec.label, lang),
             "title_field": field.key if field is not None else None,
             "title_type": field.field_type if field is not None else None,
+            "summary": summary_meta(spec, hidden, lang),
         }
     return {"key": installed.key, "label": label_text(installed.spec.label, lang), "forms": forms}
 

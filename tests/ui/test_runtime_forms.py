@@ -39,7 +39,7 @@ def test_create_a_patient_then_list_filter_open_and_edit(
     picker = page.get_by_test_id("relation-primary_doctor")
     picker.fill("Dr")
     page.locator("[role=listbox] [role=option]").first.wait_for()
-    chosen = page.locator("[role=listbox] [role=option]").first.inner_text()
+    chosen = page.locator("[role=listbox] [role=option] .fl-option-title").first.inner_text()
     picker.press("Enter")
     assert page.get_by_test_id("relation-primary_doctor-chosen").inner_text() == chosen
     assert len(page.locator("input[name=primary_doctor]").input_value()) == 32
