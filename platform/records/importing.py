@@ -28,7 +28,7 @@ import csv
 import io
 import re
 import unicodedata
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
@@ -555,7 +555,6 @@ async def import_rows(
     skip_bad_rows: bool,
     zone: tzinfo,
     locale: str = "en",
-    check: Callable[[RecordService], Awaitable[None]] | None = None,
 ) -> Outcome:
     """Map, convert, check and (unless ``dry_run``) write ``table``'s rows; the report."""
     async with db.transaction(write=False) as session:
@@ -595,8 +594,6 @@ async def import_rows(
     try:
         async with db.transaction() as session:
             service = make_service(session)
-            if check is not None:
-                await check(service)
             writer = BulkWriter(service, app, form, atomic=False)
             outcomes = await writer.run(items) if items else []
             refusals = writer.refusals

@@ -100,3 +100,6 @@ async def test_xlsx_keeps_types_neutralises_formulas_and_applies_grants(
     assert len(cells(only.content)) == 2
     bad = await client.get(url, params={"format": "pdf"})
     assert bad.status_code == 422
+    audited = await client.get("/api/audit", params={"action": "record.export", "app": APP})
+    formats = [row["detail"]["format"] for row in audited.json()["items"]]
+    assert formats.count("xlsx") == 3 and formats.count("csv") == 1
