@@ -94,6 +94,14 @@ class FormSpec(BaseModel):
         description="Keys of the text, e-mail and phone fields the list's quick search looks "
         "in. Unset: the title field and every indexed text, e-mail and phone field.",
     )
+    summary: tuple[str, ...] | None = Field(
+        default=None,
+        max_length=3,
+        description="Keys of up to three single-value fields (text, e-mail, phone, URL, "
+        "select, date, time, number) a relation picker shows under each record's title to "
+        "tell namesakes apart: `[\"phone\", \"birth_date\"]`. Unset: the first two of its "
+        "phone fields, then dates, then selects.",
+    )
     fields: tuple[FieldSpec, ...] = Field(
         description="The fields in display order; a section groups the fields after it."
     )
@@ -163,6 +171,17 @@ class FormSpec(BaseModel):
                         ("search", index),
                         "invalid_search_field",
                         f"{key!r} must be a text, long text, e-mail or phone field of the form",
+                        key,
+                    )
+                )
+        for index, key in enumerate(self.summary or ()):
+            if field_types(self).get(key) not in SUMMARY_TYPES:
+                issues.append(
+                    DefinitionIssue(
+                        ("summary", index),
+                        "invalid_summary_field",
+                        f"{key!r} must be a text, e-mail, phone, URL, select, date, time or "
+                        "number field of the form",
                         key,
                     )
                 )
@@ -558,6 +577,10 @@ SORTABLE_COLUMNS = frozenset(
 
 #: Field types (a computed field's result type) a list's quick search can look in.
 SEARCHABLE_TYPES = frozenset({"text", "textarea", "email", "phone"})
+#: Field types (a computed field's result type) a relation picker's second line can show.
+SUMMARY_TYPES = frozenset(
+    {"text", "email", "phone", "url", "select", "date", "datetime", "time", "number", "integer"}
+)
 
 
 def field_types(form: FormSpec) -> dict[str, str]:

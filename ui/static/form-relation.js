@@ -1,7 +1,7 @@
 // The link-to-record control: a search-as-you-type combobox over a target form's records,
 // named by its title field, with a second line that tells namesakes apart (the target's
-// summary fields: phone, then date, then select, never a field hidden from the caller;
-// platform/records/picker.py). Matches come from the list's quick search (`q`: exact, then
+// summary fields: those its definition lists, else phone, then date, then select; never a
+// field hidden from the caller; platform/records/picker.py). Matches come from the list's quick search (`q`: exact, then
 // prefix, then contains). Keyboard: nothing is highlighted until ↓ (first option), ↑, Enter
 // picks the highlighted option (the best match when none is), Esc closes. Once picked, the box
 // shows the record's title and the second line under it. Used by generated forms (form.js),
@@ -27,12 +27,15 @@ function optionLabel(label, value) {
   return value;
 }
 
-// The summary fields of a form definition (hidden fields are already left out of it).
+// The summary fields of a form definition (hidden fields are already left out of it): those
+// it lists in `summary`, else its phone, then date, then select fields.
 function summaryOf(form, titleKey) {
-  const fields = form.fields.filter((f) => f.key !== titleKey);
-  return SUMMARY_TYPES.flatMap((type) => fields.filter((f) => f.type === type))
-    .slice(0, SUMMARY_SIZE)
-    .map((f) => ({
+  const listed = Array.isArray(form.summary);
+  const fields = form.fields.filter((f) => (listed ? form.summary.includes(f.key) : f.key !== titleKey));
+  const chosen = listed
+    ? form.summary.map((key) => fields.find((f) => f.key === key)).filter(Boolean)
+    : SUMMARY_TYPES.flatMap((type) => fields.filter((f) => f.type === type)).slice(0, SUMMARY_SIZE);
+  return chosen.map((f) => ({
       key: f.key,
       type: f.type,
       ...(f.type === "select" ? { options: Object.fromEntries((f.options ?? []).map((o) => [o.value, optionLabel(o.label, o.value)])) } : {}),
@@ -77,6 +80,7 @@ function secondLineOf(info, record) {
       const value = record.data?.[field.key];
       if (isEmpty(value)) return null;
       if (field.type === "select") return field.options?.[value] ?? String(value);
+      if (field.type === "datetime") return showDateTime(value);
       return String(value);
     })
     .filter(Boolean)

@@ -26,7 +26,7 @@ GENDER = {
 }
 
 
-def definition() -> dict[str, Any]:
+def definition(**patient_attrs: Any) -> dict[str, Any]:
     return f.app(
         APP,
         f.form(
@@ -36,7 +36,9 @@ def definition() -> dict[str, Any]:
             f.field("gender", "select", **GENDER),
             f.field("birth_date", "date"),
             f.field("phone", "phone"),
+            f.field("tags", "multiselect", **GENDER),
             title_field="name",
+            **patient_attrs,
         ),
         f.form(
             "visit",
@@ -144,3 +146,25 @@ async def test_the_second_line_is_phone_then_date_then_select_never_a_hidden_fie
         {"name": "He Li", "birth_date": "1990-01-15", "gender": "f"},
         {"name": "He Li", "birth_date": "2001-11-30", "gender": "m"},
     ]
+
+
+async def test_a_form_lists_its_own_second_line_and_bad_lists_are_refused(
+    client: httpx.AsyncClient, users: Users, front: list[str]
+) -> None:
+    listed = definition(summary=["id_number", "phone", "gender"])
+    assert (await client.post("/api/apps/import", json=listed)).status_code == 200
+    admin = _picker_info((await client.get(f"/apps/{APP}/forms/visit/new")).text)
+    assert [item["key"] for item in admin["summary"]] == ["id_number", "phone", "gender"]
+    # a field listed but hidden from the caller is still left out
+    clerk = await users.create("cleo", roles={APP: ["clerk"]})
+    page = await client.get(f"/apps/{APP}/forms/visit/new", headers=clerk.headers)
+    assert [item["key"] for item in _picker_info(page.text)["summary"]] == ["id_number", "gender"]
+    # only single values the line can show, at most three, each refused at its place
+    for summary, path in [
+        (["phone", "tags"], "/forms/0/summary/1"),
+        (["nope"], "/forms/0/summary/0"),
+        (["name", "phone", "gender", "birth_date"], "/forms/0/summary"),
+    ]:
+        bad = await client.post("/api/apps/import", json=definition(summary=summary))
+        assert bad.status_code == 422, summary
+        assert bad.json()["errors"][0]["path"] == path, bad.json()
