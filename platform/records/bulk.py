@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import String, Table, any_, bindparam, insert, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 
 from formloom.engines.forms import FieldError, RecordInvalid, prepare, unique_fields
@@ -551,21 +552,30 @@ class _Clash(Exception):
 async def _claimed(
     session: Any, app: str, form: str, claims: Sequence[tuple[str, str]]
 ) -> dict[tuple[str, str], str]:
-    """Which of ``claims`` are held already, and by which record (a few queries)."""
+    """Which of ``claims`` are held already, and by which record: one query per field on
+    PostgreSQL (the values as one array parameter), one per ``_CHUNK`` values elsewhere."""
     by_field: dict[str, list[str]] = {}
     for key, value in claims:
         by_field.setdefault(key, []).append(value)
+    postgres = session.get_bind().dialect.name == "postgresql"
     found: dict[tuple[str, str], str] = {}
     for key, values in by_field.items():
         unique_values = sorted(set(values))
-        for start in range(0, len(unique_values), _CHUNK):
-            chunk = unique_values[start : start + _CHUNK]
+        step = len(unique_values) if postgres else _CHUNK
+        for start in range(0, len(unique_values), max(step, 1)):
+            chunk = unique_values[start : start + step]
+            if postgres:
+                wanted = RecordUnique.value == any_(
+                    bindparam("wanted", chunk, type_=ARRAY(String()))
+                )
+            else:
+                wanted = RecordUnique.value.in_(chunk)
             rows = await session.execute(
                 select(RecordUnique.value, RecordUnique.record_id).where(
                     RecordUnique.app == app,
                     RecordUnique.form == form,
                     RecordUnique.field == key,
-                    RecordUnique.value.in_(chunk),
+                    wanted,
                 )
             )
             for value, holder in rows.all():
