@@ -33,8 +33,8 @@ from formloom.platform.rules import scheduler as scheduling
 from formloom.platform.rules.endpoints import automation_router
 from formloom.platform.rules.endpoints import router as rules_router
 from formloom.platform.settings import Settings, get_settings
-from formloom.platform.web.designer import router as designer_router
 from formloom.platform.web import importing as importing_page
+from formloom.platform.web.designer import router as designer_router
 from formloom.platform.web.export import router as export_router
 from formloom.platform.web.pages import UI
 from formloom.platform.web.pages import router as pages_router

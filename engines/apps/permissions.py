@@ -48,8 +48,8 @@ __all__ = [
     "substitute_user",
 ]
 
-Action = Literal["create", "read", "update", "delete"]
-ACTIONS: tuple[Action, ...] = ("create", "read", "update", "delete")
+Action = Literal["create", "read", "update", "delete", "export"]
+ACTIONS: tuple[Action, ...] = ("create", "read", "update", "delete", "export")
 USER_PREFIX = "$user"
 #: The record columns a row filter may read besides fields (``created_by`` = "own
 #: records"), with the kind the SQL compiler gives each. The platform's records table has
@@ -77,7 +77,10 @@ class PermissionSpec(BaseModel):
         min_length=1, description="Role keys (declared in the app's `roles`) granted to."
     )
     actions: list[Action] = Field(
-        min_length=1, description="What the roles may do: create, read, update, delete."
+        min_length=1,
+        description="What the roles may do: create, read, update, delete, export (download "
+        "the rows they read as CSV or XLSX; an app that grants export to no one lets every "
+        "reader export, as before export was an action).",
     )
     row_filter: dict[str, Any] | None = Field(
         default=None,
@@ -176,6 +179,7 @@ def form_access(
     ``$user`` means in their row filters (attributes, ``id``, ``username``, ...)."""
     if not roles:
         return NO_ACCESS
+    permissions = tuple(permissions)
     matching = [
         p for p in permissions if (p.form == form or p.form == "*") and roles & set(p.roles)
     ]
@@ -183,8 +187,12 @@ def form_access(
         return NO_ACCESS
     actions: set[str] = set()
     row_filters: dict[str, Any] = {}
+    # Export became an action of its own; an app that names it in no grant keeps what it
+    # had before: whoever reads may export what they read.
+    exports_granted = any("export" in p.actions for p in permissions)
     for action in ACTIONS:
-        granting = [p for p in matching if action in p.actions]
+        wanted = action if action != "export" or exports_granted else "read"
+        granting = [p for p in matching if wanted in p.actions]
         if not granting:
             continue
         actions.add(action)

@@ -99,7 +99,7 @@ class FormSpec(BaseModel):
         max_length=3,
         description="Keys of up to three single-value fields (text, e-mail, phone, URL, "
         "select, date, time, number) a relation picker shows under each record's title to "
-        "tell namesakes apart: `[\"phone\", \"birth_date\"]`. Unset: the first two of its "
+        'tell namesakes apart: `["phone", "birth_date"]`. Unset: the first two of its '
         "phone fields, then dates, then selects.",
     )
     fields: tuple[FieldSpec, ...] = Field(

@@ -29,7 +29,13 @@ from formloom.platform.rules.related import Sight
 
 #: Stands for a value a field cannot hold (compares unequal to everything).
 _UNUSABLE: Any = object()
-_NOUNS = {"create": "create", "read": "read", "update": "change", "delete": "delete"}
+_NOUNS = {
+    "create": "create",
+    "read": "read",
+    "update": "change",
+    "delete": "delete",
+    "export": "export",
+}
 
 
 def iso(moment: datetime) -> str:

@@ -45,6 +45,9 @@ class ListQuery:
     count: bool = False
     #: A quick-search term (platform/records/search.py); blank: none.
     q: str | None = None
+    #: Another action the rows must also be granted for (``export``: a download lists the
+    #: rows the caller may both read and export; it must be allowed at all).
+    also: str | None = None
 
 
 @dataclass(frozen=True)

@@ -656,6 +656,10 @@ class RecordService:
                     ],
                 )
         conditions = self._readable(app, form, access, spec)
+        if query.also is not None:
+            also = self.row_condition(self.allowed(installed, form, query.also), query.also, spec)
+            if also is not None:
+                conditions.append(also)
         if query.filter is not None:
             check_filter(query.filter)
             try:

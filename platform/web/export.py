@@ -123,6 +123,7 @@ async def export_csv(
         installed, spec = await records.load_form(app, form)
         sort = sort or spec.sort or "-id"  # the list page's own default order
         access = records.allowed(installed, form, "read")
+        records.allowed(installed, form, "export")  # a download is an action of its own
         condition, _ = await listing.combined_filter(records, app, parsed_drill, rule)
         source = zones.source_of(installed)
         relation = source.relation if source is not None and source.target_of(form) else None
@@ -132,7 +133,12 @@ async def export_csv(
         if chosen is not None and relation and relation not in chosen + list(access.hidden):
             wanted = [*chosen, relation]
         query = ListQuery(
-            filter=condition, sort=sort, limit=records.max_page_size, fields=wanted, q=q
+            filter=condition,
+            sort=sort,
+            limit=records.max_page_size,
+            fields=wanted,
+            q=q,
+            also="export",
         )
         first = await records.list(app, form, query)
         # an export is audited like a sensitive read, whatever the form: what was asked for

@@ -383,6 +383,7 @@ async def _list_context(
         "error": error,
         "capped": listing.MAX_RELATED_IDS if capped else None,
         "can_create": access.allows("create"),
+        "can_export": access.allows("export"),
         "design": _is_app_admin(who, app, installed),
         "filter_fields": filter_fields,
         "export_href": f"/api/exports/{app}/{form}?{urlencode(base)}",

@@ -165,6 +165,7 @@ function applyColumns(visible) {
     .map((key) => `.records [data-col="${CSS.escape(key)}"]{display:none}`)
     .join("\n");
   for (const box of picker.querySelectorAll("input[type=checkbox]")) box.checked = shown.has(box.value);
+  if (!exportLink) return; // the caller may not export this form
   const url = new URL(exportLink.href, window.location.href);
   // the title column is always there, so the export starts with it too
   const keys = meta.columns.filter((key) => shown.has(key) && key !== meta.title);
@@ -302,10 +303,12 @@ async function search(q) {
   const url = new URL(window.location.href);
   url.search = params.toString();
   window.history.replaceState(null, "", url.pathname + url.search);
-  const exportUrl = new URL(exportLink.href, window.location.href);
-  if (q) exportUrl.searchParams.set("q", q);
-  else exportUrl.searchParams.delete("q");
-  exportLink.href = exportUrl.pathname + exportUrl.search;
+  if (exportLink) {
+    const exportUrl = new URL(exportLink.href, window.location.href);
+    if (q) exportUrl.searchParams.set("q", q);
+    else exportUrl.searchParams.delete("q");
+    exportLink.href = exportUrl.pathname + exportUrl.search;
+  }
   exactCount();
 }
 

@@ -31,7 +31,7 @@ APP = "clinic_crm"
 DEFINITION: dict[str, Any] = json.loads(builtin_apps.path(APP).read_text(encoding="utf-8"))
 ROLES = [role["key"] for role in DEFINITION["roles"]]
 FORMS = [form["key"] for form in DEFINITION["forms"]]
-ACTIONS = ("create", "read", "update", "delete")
+ACTIONS = ("create", "read", "update", "delete", "export")
 HOME = "surgery"
 ELSEWHERE = "dental"
 

@@ -37,7 +37,7 @@ from tests.platform.permissions.test_clinic_matrix import (
 )
 
 README = (builtin_apps.path(APP).parent / "README.md").read_text(encoding="utf-8")
-ACTIONS = ("create", "read", "update", "delete")
+ACTIONS = ("create", "read", "update", "delete", "export")
 FORMS: dict[str, dict[str, Any]] = {form["key"]: form for form in DEFINITION["forms"]}
 
 

@@ -308,7 +308,7 @@ async def test_app_outline_shows_the_callers_access_and_counts(
     outline = (await client.get(f"/api/apps/{APP}", headers=nurse.headers)).json()
     visit = next(form for form in outline["forms"] if form["key"] == "visit")
     assert visit["access"] == {
-        "actions": ["create", "read", "update"],
+        "actions": ["create", "export", "read", "update"],
         "hidden_fields": ["fee"],
         "read_only_fields": ["diagnosis"],
     }

@@ -20,6 +20,7 @@ from formloom.engines.apps.permissions import (
     RECORD_COLUMNS,
     PermissionSpec,
     _records_table,
+    form_access,
     substitute_user,
 )
 from formloom.engines.logic.sql import FilterError, FilterTarget, compile_filter
@@ -162,7 +163,8 @@ def test_grants_add_up() -> None:
         grant(actions=["read", "update"], hidden_fields=["fee"], read_only_fields=["department"]),
     )
     access = resolve(grants, nurse(department="icu"), "clinic", "visit")
-    assert access.actions == {"read", "update"}
+    # an app that grants export to no one lets its readers export (as before the action)
+    assert access.actions == {"read", "update", "export"}
     # one grant without a filter admits every row
     assert access.row_filter("read") is None
     # hidden only where every reading grant hides it
@@ -227,3 +229,24 @@ def test_the_engines_records_table_is_the_platforms(dialect: Any) -> None:
             {"==": [{"var": name}, None]},
         ):
             assert _compiled(rule, engine) == _compiled(rule, orm), (name, rule)
+
+
+def test_export_is_granted_on_its_own_once_an_app_names_it() -> None:
+    """Once any grant of an app names ``export``, only those grants allow it (with their own
+    row filters); an app naming it nowhere lets every reader export what they read."""
+    reader = PermissionSpec(form="patient", roles=["nurse"], actions=["read"])
+    exporter = PermissionSpec(
+        form="patient",
+        roles=["manager"],
+        actions=["read", "export"],
+        row_filter={"==": [{"var": "branch"}, {"var": "$user.branch"}]},
+    )
+    before = form_access([reader], "patient", roles=frozenset({"nurse"}), user={})
+    assert before.allows("export")
+    nurse = form_access([reader, exporter], "patient", roles=frozenset({"nurse"}), user={})
+    assert nurse.allows("read") and not nurse.allows("export")
+    manager = form_access(
+        [reader, exporter], "patient", roles=frozenset({"manager"}), user={"branch": "b1"}
+    )
+    assert manager.allows("export")
+    assert manager.row_filter("export") == {"==": [{"var": "branch"}, "b1"]}
