@@ -18,9 +18,11 @@ demo: $(STAMP)
 	$(BIN)/formloom serve --demo
 
 # One test process per core (pytest-xdist): each has its own SQLite files and PostgreSQL
-# database (tests/conftest.py), and the browser tests still run last in each.
+# database (tests/conftest.py), and the browser tests still run last in each. A test file
+# runs whole in one process (--dist loadfile): some browser tests build on the ones before
+# them in their file, on that process's demo server.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n auto
+	$(BIN)/python -m pytest -q -n auto --dist loadfile
 
 # The inner loop, under a minute: SQLite only, the engines and the record API, without the
 # browser tests and the few tests marked slow. It is a subset; `make test` is what CI runs.
