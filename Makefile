@@ -18,11 +18,13 @@ demo: $(STAMP)
 	$(BIN)/formloom serve --demo
 
 # One test process per core (pytest-xdist): each has its own SQLite files and PostgreSQL
-# database (tests/conftest.py), and the browser tests still run last in each. A test file
-# runs whole in one process (--dist loadfile): some browser tests build on the ones before
-# them in their file, on that process's demo server.
+# database (tests/conftest.py). The browser tests run after the rest, in a second run where
+# a test file runs whole in one process (--dist loadfile): some build on the ones before
+# them in their file, on that process's demo server; and Playwright's event loop must not
+# come before pytest-asyncio's in a process.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n auto --dist loadfile
+	$(BIN)/python -m pytest -q -n auto --ignore=tests/ui
+	$(BIN)/python -m pytest -q -n auto --dist loadfile tests/ui
 
 # The inner loop, under a minute: SQLite only, the engines and the record API, without the
 # browser tests and the few tests marked slow. It is a subset; `make test` is what CI runs.
