@@ -19,9 +19,11 @@ def test_language_switch_is_saved_on_the_user(page: Any, live_server: LiveServer
     assert page.get_by_role("button", name="退出").is_visible()
     with live_server.api() as api:
         assert api.get("/api/auth/me").json()["locale"] == "zh-CN"
-        # back to English for the other tests
-        assert api.patch("/api/auth/me", json={"locale": "en"}).status_code == 200
         assert api.patch("/api/auth/me", json={"locale": "fr"}).status_code == 422
+        # back to no saved choice (the browser's language) for the tests after this one in
+        # this process: a saved "en" would turn their zh-CN browsers' pages English
+        assert api.patch("/api/auth/me", json={"locale": None}).status_code == 200
+        assert api.get("/api/auth/me").json()["locale"] is None
 
 
 def test_wrong_password_is_said_on_the_page(browser: Any, live_server: LiveServer) -> None:
