@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 
 from formloom.platform import errors, openapi
 from formloom.platform.apps.endpoints import router as apps_router
+from formloom.platform.apps.parts_api import router as app_parts_router
 from formloom.platform.apps.rules_api import router as app_rules_router
 from formloom.platform.apps.service import AppCatalog
 from formloom.platform.audit.endpoints import router as audit_router
@@ -38,6 +39,8 @@ from formloom.platform.web.designer import router as designer_router
 from formloom.platform.web.export import router as export_router
 from formloom.platform.web.pages import UI
 from formloom.platform.web.pages import router as pages_router
+from formloom.platform.web.printing import pdf_router as print_pdf_router
+from formloom.platform.web.printing import router as printing_router
 from formloom.platform.web.public import router as public_router
 from formloom.platform.web.rule_designer import router as rule_designer_router
 from formloom.platform.web.runtime import router as runtime_router
@@ -105,6 +108,7 @@ def create_app(
     app.include_router(apps_router)
     app.include_router(fhir_router)
     app.include_router(app_rules_router)
+    app.include_router(app_parts_router)
     app.include_router(bulk_api.router)
     app.include_router(records_router)
     app.include_router(links_router)
@@ -115,11 +119,13 @@ def create_app(
     app.include_router(flows_router)
     app.include_router(files_router)
     app.include_router(export_router)
+    app.include_router(print_pdf_router)
     app.include_router(pages_router)
     app.include_router(rule_designer_router)  # before /designer/{app}/{form}
     app.include_router(designer_router)
     app.include_router(tasks_router)
     app.include_router(importing_page.router)  # before /apps/{app}/forms/{form}/{id}
+    app.include_router(printing_router)  # before /apps/{app}/forms/{form}/{id}
     app.include_router(runtime_router)
     app.include_router(public_router)
     app.mount("/static", StaticFiles(directory=str(UI / "static")), name="static")
