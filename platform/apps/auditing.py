@@ -44,10 +44,12 @@ async def audit_change(
     result: ImportResult,
     now: datetime,
     before: dict[str, Any] | None,
+    extra: dict[str, Any] | None = None,
 ) -> None:
-    """``action`` (app.import, app.rollback, app.form_saved) in the change's own unit of
-    work, plus ``app.permissions_changed`` with the new grants when they differ."""
-    detail: dict[str, Any] = {"status": result.status, "forms": result.forms}
+    """``action`` (app.import, app.rollback, app.form_saved, app.rule_saved...) in the
+    change's own unit of work, with ``extra`` in its detail, plus ``app.permissions_changed``
+    with the new grants when they differ."""
+    detail: dict[str, Any] = {"status": result.status, "forms": result.forms, **(extra or {})}
     if result.plan is not None:
         plan = result.plan.to_dict()
         detail["changes"] = {key: plan[key] for key in ("summary", "blocked") if key in plan}

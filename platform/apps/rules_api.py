@@ -23,8 +23,6 @@ Invariants:
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Header, Query
@@ -36,21 +34,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from formloom.engines.logic.dates import format_datetime
 from formloom.engines.rules import DateTrigger, Event, RecordTrigger, RuleRun, RuleSpec
 from formloom.engines.rules.related import merge_hops, reads
-from formloom.platform.apps import service
-from formloom.platform.apps.endpoints import _audited
-from formloom.platform.audit.log import audit
+from formloom.platform.apps import parts, service
 from formloom.platform.auth.deps import PrincipalDep
-from formloom.platform.auth.principal import Principal
-from formloom.platform.deps import Platform, PlatformDep
+from formloom.platform.deps import PlatformDep
 from formloom.platform.errors import (
     InvalidDefinition,
     NotFound,
-    PreconditionFailed,
     Unprocessable,
     shown,
 )
 from formloom.platform.models.automation import RuleRunLog
-from formloom.platform.permissions import guard
 from formloom.platform.permissions.policy import resolve
 from formloom.platform.records.access import sight_for
 from formloom.platform.records.service import RecordService
@@ -67,106 +60,11 @@ IfMatch = Annotated[
 ]
 
 
-async def designed_app(
-    p: Platform, session: AsyncSession, who: Principal, app: str, doing: str
-) -> service.InstalledApp:
-    """The app, once the caller is known to be one of its designers (or an admin)."""
-    guard.require_designer(who, app, doing)
-    installed = await p.catalog.get(session, app)
-    guard.require_design(who, app, installed.spec.design, doing)
-    return installed
-
-
-def _check_revision(installed: service.InstalledApp, if_match: str | None) -> None:
-    if if_match is None:
-        return
-    wanted = if_match.strip().removeprefix("W/").strip('"')
-    if wanted not in ("*", str(installed.version)):
-        raise PreconditionFailed(
-            f"The app is at revision {installed.version}, not {shown(wanted)}; reload the "
-            "rule and save again.",
-            current_revision=installed.version,
-        )
-
-
-def _rule_documents(installed: service.InstalledApp) -> list[dict[str, Any]]:
-    return [r for r in installed.document.get("rules", []) if isinstance(r, dict)]
+designed_app = parts.designed_app
 
 
 def _find(installed: service.InstalledApp, rule: str) -> dict[str, Any]:
-    found = next((r for r in _rule_documents(installed) if r.get("key") == rule), None)
-    if found is None:
-        raise NotFound(f"App '{installed.key}' has no rule '{shown(rule)}'.")
-    return found
-
-
-def _into_rule(problem: InvalidDefinition, index: int) -> InvalidDefinition:
-    """The problems of the app the rule was put into, pointed into the rule itself: those
-    under ``/rules/<index>`` lose that prefix; any other (the app was already broken
-    elsewhere) keeps its pointer into the app, under ``app``."""
-    prefix = f"/rules/{index}"
-    errors = []
-    for error in problem.errors:
-        path = str(error.get("path", ""))
-        if path == prefix or path.startswith(prefix + "/"):
-            errors.append({**error, "path": path[len(prefix) :]})
-        else:
-            errors.append({**error, "path": path, "in": "app"})
-    return InvalidDefinition(
-        f"The rule has {len(errors)} problem(s); nothing was saved.", errors=errors
-    )
-
-
-async def change_rules(
-    session: AsyncSession,
-    catalog: service.AppCatalog,
-    installed: service.InstalledApp,
-    change: Callable[[list[Any]], int | None],
-    *,
-    actor: str,
-    now: datetime,
-    dry_run: bool,
-) -> service.ImportResult:
-    """The app's current definition with its ``rules`` changed by ``change`` (which edits
-    the list in place and answers the index of the rule it put, or None), planned and
-    (unless ``dry_run``) applied as an import."""
-    document = json.loads(json.dumps(installed.document))
-    rules = document.setdefault("rules", [])
-    index = change(rules)
-    document.pop("migrations", None)  # a rule save migrates no records
-    try:
-        return await service.import_app(
-            session, catalog, document, actor=actor, now=now, dry_run=dry_run
-        )
-    except InvalidDefinition as problem:
-        if index is None:
-            raise
-        raise _into_rule(problem, index) from None
-
-
-def _answer(result: service.ImportResult, rule: str, dry_run: bool, **extra: Any) -> JSONResponse:
-    if dry_run:
-        assert result.plan is not None
-        return JSONResponse({"dry_run": True, "rule": rule, **result.plan.to_dict()})
-    return JSONResponse(
-        {"app": result.app, "revision": result.version, "status": result.status, "rule": rule}
-        | extra,
-        headers={"ETag": f'"{result.version}"'},
-    )
-
-
-def _audit(
-    session: AsyncSession,
-    who: Principal,
-    action: str,
-    result: service.ImportResult,
-    now: datetime,
-    detail: dict[str, Any],
-    dry_run: bool,
-) -> None:
-    if dry_run or result.status == "unchanged":
-        return
-    audit(session, who, action, at=now, app=result.app, version=result.version, detail=detail)
+    return parts.find(installed, parts.RULES, rule)
 
 
 # -- reading ----------------------------------------------------------------------------
@@ -236,7 +134,7 @@ async def list_rules(app: str, p: PlatformDep, who: PrincipalDep) -> JSONRespons
     empty = {"runs": 0, "matches": 0, "errors": 0, "last_run": None}
     items = [
         {"rule": document, "log": figures.get(str(document.get("key")), empty)}
-        for document in _rule_documents(installed)
+        for document in parts.entries(installed, parts.RULES)
     ]
     return JSONResponse(
         {"app": app, "revision": installed.version, "rules": items},
@@ -296,32 +194,12 @@ async def save_rule(
         rules.append(definition)
         return len(rules) - 1
 
-    async with (
-        _audited(p, who, "app.rule_saved", app, dry_run),
-        p.db.transaction(write=not dry_run) as session,
-    ):
-        installed = await designed_app(p, session, who, app, "change rules")
-        _check_revision(installed, if_match)
-        result = await change_rules(
-            session,
-            p.catalog,
-            installed,
-            put,
-            actor=who.username,
-            now=p.clock.now(),
-            dry_run=dry_run,
-        )
-        change = "added" if created else "changed"
-        _audit(
-            session,
-            who,
-            "app.rule_saved",
-            result,
-            p.clock.now(),
-            {"rule": rule, "change": change},
-            dry_run,
-        )
-    response = _answer(result, rule, dry_run, created=created)
+    result = await parts.save_section(
+        p, who, app, parts.RULES, "app.rule_saved", put,
+        lambda: {"rule": rule, "change": "added" if created else "changed"},
+        dry_run=dry_run, if_match=if_match,
+    )  # fmt: skip
+    response = parts.answer(result, "rule", rule, dry_run, created=created)
     if created and not dry_run:
         response.status_code = 201
     return response
@@ -341,19 +219,11 @@ async def delete_rule(
     def remove(rules: list[Any]) -> None:
         rules[:] = [r for r in rules if not (isinstance(r, dict) and r.get("key") == rule)]
 
-    async with (
-        _audited(p, who, "app.rule_deleted", app, dry_run),
-        p.db.transaction(write=not dry_run) as session,
-    ):
-        installed = await designed_app(p, session, who, app, "change rules")
-        _find(installed, rule)
-        _check_revision(installed, if_match)
-        result = await change_rules(
-            session, p.catalog, installed, remove, actor=who.username, now=p.clock.now(),
-            dry_run=dry_run,
-        )  # fmt: skip
-        _audit(session, who, "app.rule_deleted", result, p.clock.now(), {"rule": rule}, dry_run)
-    return _answer(result, rule, dry_run)
+    result = await parts.save_section(
+        p, who, app, parts.RULES, "app.rule_deleted", remove, lambda: {"rule": rule},
+        dry_run=dry_run, if_match=if_match, must_exist=rule,
+    )  # fmt: skip
+    return parts.answer(result, "rule", rule, dry_run)
 
 
 class RuleToggle(BaseModel):
@@ -388,27 +258,12 @@ async def toggle_rule(
                 return index
         raise NotFound(f"App '{app}' has no rule '{shown(rule)}'.")
 
-    async with (
-        _audited(p, who, "app.rule_saved", app, dry_run),
-        p.db.transaction(write=not dry_run) as session,
-    ):
-        installed = await designed_app(p, session, who, app, "change rules")
-        _check_revision(installed, if_match)
-        result = await change_rules(
-            session, p.catalog, installed, toggle, actor=who.username, now=p.clock.now(),
-            dry_run=dry_run,
-        )  # fmt: skip
-        change = "enabled" if body.enabled else "disabled"
-        _audit(
-            session,
-            who,
-            "app.rule_saved",
-            result,
-            p.clock.now(),
-            {"rule": rule, "change": change},
-            dry_run,
-        )
-    return _answer(result, rule, dry_run, enabled=body.enabled)
+    change = "enabled" if body.enabled else "disabled"
+    result = await parts.save_section(
+        p, who, app, parts.RULES, "app.rule_saved", toggle,
+        lambda: {"rule": rule, "change": change}, dry_run=dry_run, if_match=if_match,
+    )  # fmt: skip
+    return parts.answer(result, "rule", rule, dry_run, enabled=body.enabled)
 
 
 # -- trying a draft on a record ---------------------------------------------------------
@@ -443,7 +298,7 @@ def _draft(installed: service.InstalledApp, rule: str, draft: dict[str, Any]) ->
     try:
         spec = service.validate_document(document)
     except InvalidDefinition as problem:
-        raise _into_rule(problem, index) from None
+        raise parts.pointed_into(problem, f"/rules/{index}", "rule") from None
     return next(r for r in spec.rules if r.key == rule)
 
 
