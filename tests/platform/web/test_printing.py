@@ -157,3 +157,32 @@ async def test_a_list_prints_with_its_filter_and_columns_for_who_may_export(
     audit = await client.get("/api/audit", params={"action": "record.export", "app": APP})
     formats = [row["detail"]["format"] for row in audit.json()["items"] if row["outcome"] == "ok"]
     assert formats == ["print", "print"]
+
+
+async def test_the_pages_offer_print_pdf_and_xlsx_to_who_may_use_them(
+    client: httpx.AsyncClient, users: Users
+) -> None:
+    assert (await client.post("/api/apps/import", json=definition())).status_code == 201
+    record = await make(client, name="王小明", department="dental")
+    nurse = await users.create("nina", roles={APP: ["nurse"]}, attributes={"department": "dental"})
+    manager = await users.create("mia", roles={APP: ["manager"]})
+    page = (await client.get(f"/apps/{APP}/forms/patient/{record}", headers=nurse.headers)).text
+    assert f'href="/apps/{APP}/forms/patient/{record}/print"' in page
+    assert f'href="/api/records/{APP}/patient/{record}/pdf"' in page
+    zh = await client.get(f"/apps/{APP}/forms/patient/{record}", params={"lang": "zh-CN"})
+    assert ">打印</a>" in zh.text
+    # the list's XLSX and Print sit beside its CSV, for those who may export only
+    listed = await client.get(
+        f"/apps/{APP}/forms/patient", params={"q": "王"}, headers=manager.headers
+    )
+    assert 'data-testid="export"' in listed.text
+    assert f'href="/api/exports/{APP}/patient?q=%E7%8E%8B&amp;format=xlsx"' in listed.text
+    assert f'href="/apps/{APP}/forms/patient/print?q=%E7%8E%8B"' in listed.text
+    xlsx = await client.get(
+        f"/api/exports/{APP}/patient", params={"q": "王", "format": "xlsx"}, headers=manager.headers
+    )
+    assert xlsx.status_code == 200 and xlsx.content.startswith(b"PK")
+    listed = await client.get(f"/apps/{APP}/forms/patient", headers=nurse.headers)
+    assert "王小明" in listed.text
+    for testid in ("export", "export-xlsx", "print-list"):
+        assert f'data-testid="{testid}"' not in listed.text
