@@ -35,6 +35,7 @@ from formloom.platform.rules.endpoints import automation_router
 from formloom.platform.rules.endpoints import router as rules_router
 from formloom.platform.settings import Settings, get_settings
 from formloom.platform.web import importing as importing_page
+from formloom.platform.web.dashboard_designer import router as dashboard_designer_router
 from formloom.platform.web.designer import router as designer_router
 from formloom.platform.web.export import router as export_router
 from formloom.platform.web.pages import UI
@@ -122,6 +123,7 @@ def create_app(
     app.include_router(print_pdf_router)
     app.include_router(pages_router)
     app.include_router(rule_designer_router)  # before /designer/{app}/{form}
+    app.include_router(dashboard_designer_router)  # before /designer/{app}/{form}
     app.include_router(designer_router)
     app.include_router(tasks_router)
     app.include_router(importing_page.router)  # before /apps/{app}/forms/{form}/{id}
