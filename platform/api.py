@@ -43,6 +43,7 @@ from formloom.platform.web.pages import router as pages_router
 from formloom.platform.web.printing import pdf_router as print_pdf_router
 from formloom.platform.web.printing import router as printing_router
 from formloom.platform.web.public import router as public_router
+from formloom.platform.web.report_designer import router as report_designer_router
 from formloom.platform.web.rule_designer import router as rule_designer_router
 from formloom.platform.web.runtime import router as runtime_router
 from formloom.platform.web.tasks import router as tasks_router
@@ -123,6 +124,7 @@ def create_app(
     app.include_router(print_pdf_router)
     app.include_router(pages_router)
     app.include_router(rule_designer_router)  # before /designer/{app}/{form}
+    app.include_router(report_designer_router)  # before /designer/{app}/{form}
     app.include_router(dashboard_designer_router)  # before /designer/{app}/{form}
     app.include_router(designer_router)
     app.include_router(tasks_router)
