@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from formloom.platform import errors, openapi
+from formloom.platform.apps.access_api import router as app_access_router
 from formloom.platform.apps.endpoints import router as apps_router
 from formloom.platform.apps.parts_api import router as app_parts_router
 from formloom.platform.apps.rules_api import router as app_rules_router
@@ -111,6 +112,7 @@ def create_app(
     app.include_router(fhir_router)
     app.include_router(app_rules_router)
     app.include_router(app_parts_router)
+    app.include_router(app_access_router)
     app.include_router(bulk_api.router)
     app.include_router(records_router)
     app.include_router(links_router)
