@@ -32,6 +32,7 @@ from typing import Any
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from formloom.engines.apps import AppSpec
 from formloom.platform.apps import auditing, service
 from formloom.platform.apps.endpoints import _audited
 from formloom.platform.auth.principal import Principal
@@ -121,6 +122,24 @@ def pointed_into(problem: InvalidDefinition, prefix: str | None, noun: str) -> I
         "still names it); nothing was changed."
     )
     return InvalidDefinition(message, errors=errors)
+
+
+def draft(
+    installed: service.InstalledApp, section: Section, key: str, definition: dict[str, Any]
+) -> AppSpec:
+    """The app as it would be with ``definition`` saved as part ``key`` of ``section``
+    (replacing it, or last when new), checked as a save would check it; 422 with pointers
+    into the part otherwise. Nothing is written: for trying or simulating a draft."""
+    document = json.loads(json.dumps(installed.document))
+    items = document.setdefault(section.name, [])
+    index = index_of(items, key)
+    index = len(items) if index is None else index
+    items[index : index + 1] = [{**definition, "key": key}]
+    document.pop("migrations", None)
+    try:
+        return service.validate_document(document)
+    except InvalidDefinition as problem:
+        raise pointed_into(problem, f"/{section.name}/{index}", section.noun) from None
 
 
 async def change_document(

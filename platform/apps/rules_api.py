@@ -22,7 +22,6 @@ Invariants:
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Header, Query
@@ -38,7 +37,6 @@ from formloom.platform.apps import parts, service
 from formloom.platform.auth.deps import PrincipalDep
 from formloom.platform.deps import PlatformDep
 from formloom.platform.errors import (
-    InvalidDefinition,
     NotFound,
     Unprocessable,
     shown,
@@ -286,19 +284,7 @@ class RuleTry(BaseModel):
 def _draft(installed: service.InstalledApp, rule: str, draft: dict[str, Any]) -> RuleSpec:
     """The draft checked as a save would check it (against the whole app), or 422 with
     pointers into the rule."""
-    document = json.loads(json.dumps(installed.document))
-    rules = document.setdefault("rules", [])
-    definition = {**draft, "key": rule}
-    index = next(
-        (i for i, r in enumerate(rules) if isinstance(r, dict) and r.get("key") == rule),
-        len(rules),
-    )
-    rules[index : index + 1] = [definition]
-    document.pop("migrations", None)
-    try:
-        spec = service.validate_document(document)
-    except InvalidDefinition as problem:
-        raise parts.pointed_into(problem, f"/rules/{index}", "rule") from None
+    spec = parts.draft(installed, parts.RULES, rule, draft)
     return next(r for r in spec.rules if r.key == rule)
 
 

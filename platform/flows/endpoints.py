@@ -35,6 +35,7 @@ from formloom.engines.flows import Script, StaticDirectory, simulate
 from formloom.engines.flows.bpmn import to_bpmn
 from formloom.engines.logic.dates import format_datetime
 from formloom.platform import jsonsafe
+from formloom.platform.apps import parts
 from formloom.platform.auth.deps import PrincipalDep
 from formloom.platform.auth.principal import Principal
 from formloom.platform.deps import Platform, PlatformDep
@@ -541,10 +542,18 @@ async def simulate_flow(
     async with p.db.transaction(write=False) as session:
         service = _service(p, session, who)
         installed = await p.catalog.get(session, app)
-        spec = next((f for f in installed.spec.flows if f.key == flow), None)
+        app_spec = installed.spec
+        if body.flow is not None:
+            guard.require_design(who, app, app_spec.design, "simulate a draft flow")
+            app_spec = parts.draft(installed, parts.FLOWS, flow, body.flow)
+        spec = next((f for f in app_spec.flows if f.key == flow), None)
         if spec is None:
             raise NotFound(f"No flow '{flow[:63]}' in app '{app}'.")
-        if not (who.is_admin or set(spec.start.roles) & who.roles_in(app)):
+        if not (
+            who.is_admin
+            or set(spec.start.roles) & who.roles_in(app)
+            or guard.may_design(who, app, app_spec.design)
+        ):
             guard.require_admin(who, app, "simulate this flow")
         record = dict(body.record or {})
         hidden: set[str] = set()  # a stored record's fields the caller may not see
@@ -568,7 +577,7 @@ async def simulate_flow(
             Script(choices=body.choices, messages=body.messages, changes=body.changes,
                    default_outcome=body.default_outcome, starter=who.username, vars=body.vars),
             now=context.now, zone=context.zone,
-            flows={f.key: f for f in installed.spec.flows},
+            flows={f.key: f for f in app_spec.flows},
             calendar=context.calendar,
             directory=context.directory if isinstance(context.directory, StaticDirectory)
             else None,

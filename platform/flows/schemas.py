@@ -48,6 +48,12 @@ class CancelBody(_Body):
 
 
 class SimulateBody(_Body):
+    flow: dict[str, Any] | None = Field(
+        default=None,
+        description="A draft of the flow to simulate instead of the saved one (the flow "
+        "designer's; for the app's designers). Checked as a save would check it: 422 with "
+        "pointers into the flow.",
+    )
     record: dict[str, Any] | None = Field(
         default=None, description="A sample record's data (or give `record_id`)."
     )

@@ -7,6 +7,7 @@ worker."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -389,6 +390,42 @@ async def test_simulate_writes_nothing(installed: httpx.AsyncClient, people: Peo
     opened = [e["node"] for e in result["timeline"] if e["kind"] == "task_opened"]
     assert opened == ["classify", "handle", "review"]
     assert (await client.get("/api/flow-instances", params={"app": APP})).json()["items"] == []
+
+
+async def test_a_designer_simulates_a_draft_before_saving_it(
+    installed: httpx.AsyncClient, people: People
+) -> None:
+    """The flow designer's Simulate runs the draft on screen, checked as a save would check
+    it; the saved flow is not changed, and only designers may simulate a draft."""
+    client = installed
+    saved = (await client.get(f"/api/apps/{APP}/flows/complaint")).json()["flow"]
+    draft = json.loads(json.dumps(saved))
+    draft["nodes"] = [n for n in draft["nodes"] if n["key"] != "review"]
+    draft["edges"] = [e for e in draft["edges"] if e["from"] != "review"]
+    for edge in draft["edges"]:
+        if edge["to"] == "review":
+            edge["to"] = next(e["to"] for e in saved["edges"] if e["from"] == "review")
+    body = {
+        "flow": draft,
+        "record": {"summary": "Sample", "handler": "s1"},
+        "choices": {"classify": ["done"], "handle": ["resolved"]},
+    }
+    answer = await client.post(f"/api/flows/{APP}/complaint/simulate", json=body)
+    assert answer.status_code == 200, answer.text
+    opened = [e["node"] for e in answer.json()["timeline"] if e["kind"] == "task_opened"]
+    assert opened == ["classify", "handle"]
+    assert (await client.get(f"/api/apps/{APP}/flows/complaint")).json()["flow"] == saved
+
+    broken = {**draft, "edges": [*draft["edges"], {"from": "handle", "to": "nowhere"}]}
+    refused = await client.post(
+        f"/api/flows/{APP}/complaint/simulate", json={**body, "flow": broken}
+    )
+    assert refused.status_code == 422, refused.text
+    assert any(e["path"].startswith("/edges/") for e in refused.json()["errors"])
+    not_designer = await client.post(
+        f"/api/flows/{APP}/complaint/simulate", json=body, headers=people.desk.headers
+    )
+    assert not_designer.status_code == 403
 
 
 async def test_a_rule_starts_the_flow_once(client: httpx.AsyncClient, people: People) -> None:
