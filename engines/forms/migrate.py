@@ -200,9 +200,10 @@ def set_based(
     Every change must either be computed by a ``set`` into a field whose new definition SQL
     can check, move values unchanged (a pure rename), or touch no stored value; no formula or
     visibility rule may read the clock or a field that is set (the batches re-run them all,
-    so their results could change), and a set field must always be visible (a hidden
-    field's value is dropped). The expressions are compiled when the statement is built; one
-    outside the SQL subset also sends the form to the batches.
+    so their results could change), and a set field must always be visible (what a hidden
+    field keeps is the form engine's call, so those go to the batches). The expressions are
+    compiled when the statement is built; one outside the SQL subset also sends the form to
+    the batches.
     """
     sets = migration.sets
     for item in counted:

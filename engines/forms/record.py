@@ -15,7 +15,11 @@
    whose ``visible_if`` is false (or whose section is hidden) is hidden and its value is
    removed before later rules are evaluated. Computed fields are evaluated (in dependency
    order) over the data that is visible at the start of each pass. Passes repeat until the set
-   of hidden fields stops changing. Hidden fields are neither required nor stored.
+   of hidden fields stops changing. Hidden fields are not required and later rules and
+   formulas do not see them, but a hidden top-level field **keeps** the value the record
+   holds or the client sends (not a default): hiding is a view, so no value is lost when a
+   change hides its field (issue 17); a client clears it by sending ``null``. Table cells
+   hidden in their row are dropped (rows are replaced whole on write).
 6. **Validate.** Each value is checked against its part of the compiled schema — by the fast
    pre-check, and by the cached ``jsonschema`` validator when the pre-check refuses it (its
    errors are the ones reported); the engine adds what the schema cannot say (``required``
@@ -214,6 +218,10 @@ def prepare(
         if not found.has(problem[0]):
             found.add(*problem)
 
+    # A hidden field keeps a value the record holds or the client sends (never a default it
+    # would only get on create): hiding is a view of the data, clearing takes a ``null``.
+    held = {key for key in (*stored, *incoming) if key in data and key not in scope.computed_keys}
+    merged = data
     data = _resolve(scope, data, None, now, report)
     found.stop_if_full()
     for key in scope.table_keys:
@@ -223,6 +231,8 @@ def prepare(
             assert isinstance(table, TableField)
             data[key] = _resolve_rows(table, form_c.tables[key], rows, data, now, found)
             found.stop_if_full()
+    # Only resolving drops a value that was held: those are the hidden ones.
+    data.update((key, merged[key]) for key in held if key not in data)
 
     # 6. Validate.
     _validate(form_c, data, found)
@@ -499,6 +509,7 @@ def _resolve(
     now: datetime,
     report: Reporter,
 ) -> dict[str, Any]:
+    """The visible values (computed included); hidden ones are left out."""
     values, hidden, problems = _resolve_scope(scope, data, context, now)
     for problem in problems:
         report(problem)

@@ -18,12 +18,19 @@
 // server (/static/logic.js) and follow the server's rules (form-rules.js). The server is
 // still the judge: it validates and computes again on save.
 //
+// No silent loss (docs/forms.md, Visibility, rule 5): a hidden field keeps its value on the
+// server. When a change hides fields that hold values, a notice at the end of the form names
+// them and offers "Keep the values" (the default: values() sends them as they are, so they
+// are stored hidden) or "Clear them" (values() sends null for each). A field hidden when the
+// form opened keeps the value the record has and is not named; one it never had (a default)
+// is not sent.
+//
 // This module lays the form out (sections, labels, help, errors) and wires it up; the
 // controls are form-controls.js (one per type), form-table.js, form-relation.js and
 // form-file.js.
 
 import { evaluate } from "/static/logic.js";
-import { label } from "/static/i18n.js";
+import { label, t } from "/static/i18n.js";
 import { el } from "/static/dom.js";
 import { makeControl } from "/static/form-controls.js";
 import { localProblem } from "/static/form-checks.js";
@@ -162,6 +169,52 @@ export function renderForm(container, form, options = {}) {
   }
 
   let hiddenKeys = new Set();
+  let firstUpdate = true;
+  // fields a change hid while they held a value (the notice names them) and what to do
+  const affected = new Set();
+  let clearHidden = false;
+  const noticeId = `${prefix}-hidden-values`;
+  const noticeText = el("p", { class: "fl-hidden-text", id: `${noticeId}-text` });
+  const choice = (value, text, checked) =>
+    el(
+      "div",
+      {},
+      el(
+        "label",
+        { class: "fl-hidden-choice" },
+        el("input", { type: "radio", name: noticeId, value, checked, "data-testid": `hidden-values-${value}` }),
+        ` ${text}`,
+      ),
+    );
+  const notice = el(
+    "div",
+    { class: "notice warn fl-hidden-values", role: "group", "aria-labelledby": `${noticeId}-text`, "data-testid": "hidden-values", hidden: true },
+    noticeText,
+    choice("keep", t("Keep the values (saved, not shown until the condition holds again)"), true),
+    choice("clear", t("Clear them when saving"), false),
+  );
+  notice.addEventListener("change", (event) => {
+    clearHidden = event.target.value === "clear";
+    if (onChange) onChange(values());
+  });
+  if (mode === "create" || mode === "edit") root.append(notice);
+
+  function holdsValue(key) {
+    const entry = entries.get(key);
+    return Boolean(entry?.control) && !entry.locked && entry.field.type !== "computed" && !isEmpty(entry.control.get());
+  }
+
+  function showNotice(hidden) {
+    for (const [key] of entries) {
+      if (!hidden.has(key) || !holdsValue(key)) affected.delete(key);
+      else if (!firstUpdate && !hiddenKeys.has(key)) affected.add(key);
+    }
+    const names = [...affected].map((key) => fieldLabel(entries.get(key).field));
+    notice.hidden = !names.length;
+    if (names.length) {
+      noticeText.textContent = t("Your change hides fields that hold values: {fields}.", { fields: names.join(t(", ")) });
+    }
+  }
 
   function evaluateForm() {
     const ruleFields = [...entries.values()].map((entry) => entry.field);
@@ -170,7 +223,9 @@ export function renderForm(container, form, options = {}) {
 
   function update() {
     const { hidden, data: current } = evaluateForm();
+    showNotice(hidden);
     hiddenKeys = hidden;
+    firstUpdate = false;
     for (const [key, entry] of entries) {
       entry.wrapper.hidden = hidden.has(key);
       if (entry.field.type === "computed") entry.control.set(current[key] ?? null);
@@ -207,7 +262,12 @@ export function renderForm(container, form, options = {}) {
     const current = read();
     for (const [key, entry] of entries) {
       if (!entry.control || entry.locked || entry.field.type === "computed") continue;
-      if (hiddenKeys.has(key) || (entry.section && hiddenKeys.has(entry.section))) continue;
+      if (hiddenKeys.has(key) || (entry.section && hiddenKeys.has(entry.section))) {
+        if (isEmpty(current[key])) continue;
+        if (affected.has(key)) out[key] = clearHidden ? null : current[key];
+        else if (!isEmpty(initial[key])) out[key] = current[key]; // hidden from the start: kept
+        continue;
+      }
       out[key] = current[key] ?? null;
     }
     return out;

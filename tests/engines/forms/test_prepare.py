@@ -142,12 +142,13 @@ def test_default_list_is_copied_not_shared() -> None:
 # -- visibility ----------------------------------------------------------------------------
 
 
-def test_hidden_required_field_is_not_required_and_not_stored() -> None:
+def test_hidden_required_field_is_not_required_and_keeps_what_it_is_given() -> None:
     form = make_form(
         field("kind", "select", options=options("person", "company")),
         field("company", required=True, visible_if={"==": [{"var": "kind"}, "company"]}),
     )
-    assert ok(form, {"kind": "person", "company": "ACME"}) == {"kind": "person"}
+    assert ok(form, {"kind": "person"}) == {"kind": "person"}
+    assert ok(form, {"kind": "person", "company": "ACME"}) == {"kind": "person", "company": "ACME"}
     assert codes(form, {"kind": "company"}) == [("/data/company", "required")]
 
 
@@ -158,7 +159,9 @@ def test_visibility_chain_reaches_a_fixpoint() -> None:
         field("b", visible_if={"var": "a"}),
         field("a", "boolean"),
     )
-    assert ok(form, {"a": False, "b": "yes", "c": "kept?"}) == {"a": False}
+    # hidden values are kept (not seen by rules), so visibility shows in `required`
+    assert ok(form, {"a": False, "b": "yes"}) == {"a": False, "b": "yes"}
+    assert ok(form, {"a": False, "b": "yes", "c": "kept"}) == {"a": False, "b": "yes", "c": "kept"}
     assert ok(form, {"a": True, "b": "yes", "c": "kept"}) == {"a": True, "b": "yes", "c": "kept"}
     assert codes(form, {"a": True, "b": "yes"}) == [("/data/c", "required")]
     assert ok(form, {"a": True, "b": "no"}) == {"a": True, "b": "no"}
@@ -168,19 +171,20 @@ def test_visibility_chain_in_form_order() -> None:
     form = make_form(
         field("a", "boolean"),
         field("b", visible_if={"var": "a"}),
-        field("c", "integer", visible_if={"==": [{"var": "b"}, "yes"]}),
+        field("c", "integer", required=True, visible_if={"==": [{"var": "b"}, "yes"]}),
     )
-    assert ok(form, {"a": False, "b": "yes", "c": 1}) == {"a": False}
+    assert ok(form, {"a": False, "b": "yes"}) == {"a": False, "b": "yes"}
+    assert codes(form, {"a": True, "b": "yes"}) == [("/data/c", "required")]
 
 
 def test_a_field_shown_only_while_another_is_hidden() -> None:
     form = make_form(
         field("a", "boolean"),
         field("b", visible_if={"var": "a"}),
-        field("c", visible_if={"!": [{"var": "b"}]}),
+        field("c", required=True, visible_if={"!": [{"var": "b"}]}),
     )
-    assert ok(form, {"a": False, "b": "x", "c": "y"}) == {"a": False, "c": "y"}
-    assert ok(form, {"a": True, "b": "x", "c": "y"}) == {"a": True, "b": "x"}
+    assert codes(form, {"a": False, "b": "x"}) == [("/data/c", "required")]
+    assert ok(form, {"a": True, "b": "x"}) == {"a": True, "b": "x"}
 
 
 def test_hidden_section_hides_its_fields_until_the_next_section() -> None:
@@ -193,7 +197,7 @@ def test_hidden_section_hides_its_fields_until_the_next_section() -> None:
         field("notes"),
     )
     data = {"pregnant": False, "weeks": 12, "notes": "x"}
-    assert ok(form, data) == {"pregnant": False, "notes": "x"}
+    assert ok(form, data) == data  # due_date is not required; weeks is kept while hidden
     assert codes(form, {"pregnant": True}) == [("/data/due_date", "required")]
 
 
@@ -209,24 +213,47 @@ def test_visibility_can_read_computed_fields() -> None:
         field("guardian", required=True, visible_if={"<": [{"var": "age"}, 18]}),
     )
     assert codes(form, {"dob": "2010-06-01"}) == [("/data/guardian", "required")]
-    assert ok(form, {"dob": "1980-06-01", "guardian": "x"}) == {"dob": "1980-06-01", "age": 43}
+    assert ok(form, {"dob": "1980-06-01"}) == {"dob": "1980-06-01", "age": 43}
 
 
 def test_rules_over_multiselect() -> None:
     form = make_form(
         field("tags", "multiselect", options=options("pregnant", "smoker")),
-        field("due_date", "date", visible_if={"in": ["pregnant", {"var": "tags"}]}),
+        field("due_date", "date", required=True, visible_if={"in": ["pregnant", {"var": "tags"}]}),
     )
-    assert ok(form, {"tags": ["smoker"], "due_date": "2024-09-01"}) == {"tags": ["smoker"]}
+    assert ok(form, {"tags": ["smoker"]}) == {"tags": ["smoker"]}
     assert ok(form, {"tags": ["pregnant"], "due_date": "2024-09-01"})["due_date"] == "2024-09-01"
 
 
-def test_visibility_on_update_removes_values_that_became_hidden() -> None:
+def test_visibility_on_update_keeps_values_that_became_hidden_until_cleared() -> None:
     form = make_form(
         field("smoker", "boolean"), field("per_day", "integer", visible_if={"var": "smoker"})
     )
     stored = {"smoker": True, "per_day": 10}
-    assert ok(form, {"smoker": False}, existing=stored) == {"smoker": False}
+    assert ok(form, {"smoker": False}, existing=stored) == {"smoker": False, "per_day": 10}
+    cleared = ok(form, {"smoker": False, "per_day": None}, existing=stored)
+    assert cleared == {"smoker": False}
+    # shown again, the kept value is back
+    assert ok(form, {"smoker": True}, existing={"smoker": False, "per_day": 10})["per_day"] == 10
+
+
+def test_hidden_values_are_not_seen_by_later_rules_or_formulas_and_get_no_default() -> None:
+    form = make_form(
+        field("a", "boolean"),
+        field("b", visible_if={"var": "a"}),
+        field("c", visible_if={"var": "b"}),
+        field("d", default="x", visible_if={"var": "a"}),
+        field("echo", "computed", formula={"cat": ["<", {"var": "b"}, ">"]}),
+    )
+    data = ok(form, {"a": False, "b": "yes"})
+    # b is kept but hidden: c is hidden (its rule does not see b), the formula sees no b,
+    # and d (hidden) does not get its default
+    assert data == {"a": False, "b": "yes", "echo": "<>"}
+
+
+def test_a_hidden_value_is_still_validated() -> None:
+    form = make_form(field("a", "boolean"), field("n", "integer", visible_if={"var": "a"}))
+    assert [path for path, _ in codes(form, {"a": False, "n": "many"})] == ["/data/n"]
 
 
 # -- computed ------------------------------------------------------------------------------
