@@ -29,6 +29,7 @@ from formloom.platform.auth.principal import Principal
 from formloom.platform.deps import PlatformDep
 from formloom.platform.errors import Forbidden, Problem, Unprocessable
 from formloom.platform.i18n import LOCALES, Translator, request_locale
+from formloom.platform.permissions.guard import may_design
 from formloom.platform.records.service import RecordService
 from formloom.platform.reports.endpoints import report_service
 from formloom.platform.reports.service import chart_text, svg_of
@@ -176,6 +177,9 @@ async def dashboard_page(
         filters=controls,
         values=values,
         app_key=app,
+        board_key=board.key,
+        # the app's designers may open the dashboard editor from here
+        may_edit=may_design(who, app, installed.spec.design),
     )
 
 
