@@ -35,7 +35,7 @@ from formloom.engines.forms.fields import (
     TableField,
     raise_issues,
 )
-from formloom.engines.forms.interop import FhirForm
+from formloom.engines.forms.interop import FhirForm, resource_map_issues
 from formloom.engines.forms.labels import Label, label_text
 from formloom.engines.logic import check_expression, variables
 
@@ -185,8 +185,21 @@ class FormSpec(BaseModel):
                         key,
                     )
                 )
+        if self.fhir is not None and self.fhir.map:
+            issues.extend(self._fhir_map_issues(self.fhir))
         raise_issues("FormSpec", issues)
         return self
+
+    def _fhir_map_issues(self, fhir: FhirForm) -> list[DefinitionIssue]:
+        """The FHIR resource map's problems (``fhir.map``), located in the form."""
+        fields = {
+            key: (kind, tuple(o.value for o in getattr(self.field(key), "options", ())))
+            for key, kind in field_types(self).items()
+        }
+        return [
+            DefinitionIssue(("fhir", *issue.loc), issue.kind, issue.message, issue.value)
+            for issue in resource_map_issues(fhir, fields)
+        ]
 
     @property
     def title(self) -> str:

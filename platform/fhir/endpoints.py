@@ -1,5 +1,6 @@
 """The FHIR API (docs/fhir.md): Questionnaires in and out of an app, records as
-QuestionnaireResponses.
+QuestionnaireResponses, and the app's patients as FHIR ``Patient`` resources through the map
+the patient form declares (platform/fhir/patient.py).
 
 Who may do what is the rest of the API's: adding a form is the designer's save (admin or a
 ``design`` role), reading a Questionnaire needs a role in the app and leaves out the fields
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, Header, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -20,7 +21,8 @@ from formloom.platform.apps import auditing
 from formloom.platform.apps.endpoints import _audited, _hidden, _member, _result
 from formloom.platform.auth.deps import PrincipalDep
 from formloom.platform.deps import Platform, PlatformDep
-from formloom.platform.fhir import service
+from formloom.platform.errors import BadRequest
+from formloom.platform.fhir import patient, service
 from formloom.platform.permissions import guard
 from formloom.platform.records.service import etag, service_for
 
@@ -181,3 +183,148 @@ async def create_from_response(
         media_type=FHIR_JSON,
         headers={"ETag": etag(record), "Location": f"/api/records/{app}/{form}/{record.id}/fhir"},
     )
+
+
+# -- Patient -----------------------------------------------------------------------------------
+
+
+def _patient_url(p: Platform, request: Request, app: str, record_id: str) -> str:
+    return f"{_base(p, request).rstrip('/')}/api/apps/{app}/fhir/Patient/{record_id}"
+
+
+def _patient_answer(
+    resource: dict[str, Any], record: Any, status_code: int = 200, **headers: str
+) -> JSONResponse:
+    return JSONResponse(
+        resource,
+        status_code=status_code,
+        media_type=FHIR_JSON,
+        headers={"ETag": f"W/{etag(record)}", **headers},
+    )
+
+
+@router.get(
+    "/apps/{app}/fhir/Patient",
+    response_model=FhirResource,
+    summary="Search the app's patients (FHIR searchset Bundle)",
+)
+async def search_patients(
+    app: str,
+    request: Request,
+    p: PlatformDep,
+    who: PrincipalDep,
+    identifier: Annotated[
+        str | None, Query(description="`system|value`, `|value` or `value`")
+    ] = None,
+    name: Annotated[str | None, Query(description="Text the patient's name contains")] = None,
+    phone: Annotated[str | None, Query(description="A phone number (its digits count)")] = None,
+    birthdate: Annotated[str | None, Query(description="YYYY-MM-DD")] = None,
+    gender: Annotated[str | None, Query(description="male, female, other or unknown")] = None,
+    count: Annotated[int | None, Query(alias="_count", ge=1, description="Most results")] = None,
+) -> JSONResponse:
+    params = dict(request.query_params)
+    async with p.db.transaction(write=False) as session:
+        records = service_for(p, session, who)
+        records.require_app(app)
+        installed = await p.catalog.get(session, app)
+        pmap = patient.patient_map(installed)
+        found = await patient.search_patients(records, installed, pmap, params)
+    self_url = str(request.url)
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
+    if found.complete:
+        bundle["total"] = len(found.patients)
+    bundle["link"] = [{"relation": "self", "url": self_url}]
+    bundle["entry"] = [
+        {
+            "fullUrl": _patient_url(p, request, app, resource["id"]),
+            "resource": resource,
+            "search": {"mode": "match"},
+        }
+        for resource in found.patients
+    ]
+    return JSONResponse(bundle, media_type=FHIR_JSON)
+
+
+@router.get(
+    "/apps/{app}/fhir/Patient/{record_id}",
+    response_model=FhirResource,
+    summary="A patient as a FHIR R4 Patient (fields hidden from you left out)",
+)
+async def read_patient(app: str, record_id: str, p: PlatformDep, who: PrincipalDep) -> JSONResponse:
+    async with p.db.transaction(write=False) as session:
+        records = service_for(p, session, who)
+        records.require_app(app)
+        pmap = patient.patient_map(await p.catalog.get(session, app))
+        record = await records.get(app, pmap.form, record_id)
+        resource = patient.as_patient(records, pmap, record)
+    return _patient_answer(resource, record)
+
+
+@router.post(
+    "/apps/{app}/fhir/Patient",
+    status_code=201,
+    response_model=FhirResource,
+    summary="Register a patient from a FHIR R4 Patient (validated and ruled as any create)",
+)
+async def create_patient(
+    app: str,
+    request: Request,
+    p: PlatformDep,
+    who: PrincipalDep,
+    resource: Annotated[dict[str, Any], Body(description="A FHIR R4 Patient")],
+) -> JSONResponse:
+    async with p.db.transaction() as session:
+        records = service_for(p, session, who)
+        records.require_app(app)
+        installed = await p.catalog.get(session, app)
+        pmap = patient.patient_map(installed)
+        read = patient.read_resource(pmap, resource)
+        access = records.allowed(installed, pmap.form, "create")
+        try:
+            record = await records.create(
+                app, pmap.form, patient.writable(read, access, replacing=False)
+            )
+        except RecordInvalid as exc:
+            raise patient.located(exc, pmap, read) from None
+        answer = patient.as_patient(records, pmap, record)
+    location = f"/api/apps/{app}/fhir/Patient/{record.id}"
+    return _patient_answer(answer, record, 201, Location=location)
+
+
+@router.put(
+    "/apps/{app}/fhir/Patient/{record_id}",
+    response_model=FhirResource,
+    summary="Replace a patient's mapped fields from a FHIR R4 Patient (`If-Match` honoured)",
+)
+async def update_patient(
+    app: str,
+    record_id: str,
+    p: PlatformDep,
+    who: PrincipalDep,
+    resource: Annotated[dict[str, Any], Body(description="A FHIR R4 Patient")],
+    if_match: Annotated[str | None, Header()] = None,
+) -> JSONResponse:
+    if isinstance(resource, dict) and resource.get("id") not in (None, record_id):
+        raise BadRequest(
+            f"The Patient's id ({resource.get('id')!r}) is not the id in the address.",
+            errors=[{"path": "/id", "message": "must be the id in the address"}],
+        )
+    async with p.db.transaction() as session:
+        records = service_for(p, session, who)
+        records.require_app(app)
+        installed = await p.catalog.get(session, app)
+        pmap = patient.patient_map(installed)
+        read = patient.read_resource(pmap, resource)
+        access = records.allowed(installed, pmap.form, "update")
+        try:
+            record = await records.update(
+                app,
+                pmap.form,
+                record_id,
+                patient.writable(read, access, replacing=True),
+                if_match=if_match,
+            )
+        except RecordInvalid as exc:
+            raise patient.located(exc, pmap, read) from None
+        answer = patient.as_patient(records, pmap, record)
+    return _patient_answer(answer, record)
