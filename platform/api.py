@@ -38,6 +38,7 @@ from formloom.platform.settings import Settings, get_settings
 from formloom.platform.web import importing as importing_page
 from formloom.platform.web.dashboard_designer import router as dashboard_designer_router
 from formloom.platform.web.designer import router as designer_router
+from formloom.platform.web.flow_designer import router as flow_designer_router
 from formloom.platform.web.export import router as export_router
 from formloom.platform.web.pages import UI
 from formloom.platform.web.pages import router as pages_router
@@ -128,6 +129,7 @@ def create_app(
     app.include_router(rule_designer_router)  # before /designer/{app}/{form}
     app.include_router(report_designer_router)  # before /designer/{app}/{form}
     app.include_router(dashboard_designer_router)  # before /designer/{app}/{form}
+    app.include_router(flow_designer_router)  # before /designer/{app}/{form}
     app.include_router(designer_router)
     app.include_router(tasks_router)
     app.include_router(importing_page.router)  # before /apps/{app}/forms/{form}/{id}

@@ -102,7 +102,7 @@ def _fields(installed: InstalledApp, form: str, lang: str) -> list[dict[str, Any
     return out
 
 
-def _editor_data(
+def designer_data(
     installed: InstalledApp, who: Principal, rule: dict[str, Any] | None, lang: str
 ) -> dict[str, Any]:
     def hidden_of(form: str) -> frozenset[str] | None:
@@ -189,7 +189,7 @@ async def rule_page(
                 raise NotFound(f"App '{app}' has no rule '{key[:80]}'.")
     except Problem as problem:
         return await _problem(request, who, problem)
-    data = _editor_data(installed, who, document, lang)
+    data = designer_data(installed, who, document, lang)
     label = label_text(document.get("label"), lang) if document and document.get("label") else key
     return render_page(
         request,
