@@ -60,6 +60,16 @@ router = APIRouter(include_in_schema=False)
 NEW = "new"
 #: Field types a report can neither group by nor aggregate.
 UNUSABLE = frozenset({"section", "table", "file", "image"})
+#: What the list calls each chart type (messages, translated by the page).
+CHART_WORDS = {
+    "bar": "Bars",
+    "stacked_bar": "Stacked bars",
+    "line": "Line",
+    "pie": "Pie",
+    "donut": "Donut",
+    "funnel": "Funnel",
+    "kpi": "One number (KPI)",
+}
 #: The record columns a report may use besides fields (``SYSTEM_FIELDS``), with their labels.
 SYSTEM_LABELS = {
     "created_at": ("Created at", "datetime"),
@@ -147,7 +157,7 @@ async def reports_page(app: str, request: Request, p: PlatformDep, who: Principa
                 "label": label_text(report.label, lang),
                 "description": label_text(report.description, lang) if report.description else "",
                 "form": label_text(form.label, lang) if form is not None else report.form,
-                "chart": report.chart.type if report.chart else None,
+                "chart": CHART_WORDS[report.chart.type] if report.chart else "No chart",
                 "dimensions": len(report.rows) + len(report.columns),
                 "measures": len(report.measures),
             }
