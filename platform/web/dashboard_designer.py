@@ -78,7 +78,12 @@ def _filter_fields(form: FormSpec, lang: str) -> dict[str, list[dict[str, str]]]
 def editor_data(installed: InstalledApp, board: dict[str, Any] | None, lang: str) -> dict[str, Any]:
     """What ``dashboard-editor.js`` starts from (the ``#dashboard-editor-data`` script)."""
     forms = {
-        key: {"key": key, "label": label_text(spec.label, lang), **_filter_fields(spec, lang)}
+        key: {
+            "key": key,
+            "label": label_text(spec.label, lang),
+            "keys": [field.key for field in spec.fields],
+            **_filter_fields(spec, lang),
+        }
         for key, spec in installed.forms.items()
     }
     reports = [
