@@ -91,9 +91,15 @@ class Unmapped:
 
     link_id: str | None
     reason: str
+    #: On export: JSON pointer of what was left out in the form definition
+    #: (``/fields/3/pattern``); on import the linkId locates it.
+    path: str | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return {"link_id": self.link_id, "reason": self.reason}
+        found: dict[str, Any] = {"link_id": self.link_id, "reason": self.reason}
+        if self.path is not None:
+            found["path"] = self.path
+        return found
 
 
 @dataclass
@@ -853,15 +859,54 @@ def _own(rule: Any, base: list[Any]) -> Any:
     return rule
 
 
+#: What a field definition says that no Questionnaire item carries (export lists each one
+#: set, with its path). Storage settings (``indexed``) are no part of a questionnaire.
+_NOT_EXPORTED = {
+    "help": "the help text is not exported",
+    "min": "the smallest value allowed is not exported",
+    "max": "the largest value allowed is not exported",
+    "min_length": "the fewest characters allowed is not exported",
+    "pattern": "the pattern values must match is not exported",
+    "unique": "that each record's value is unique is a check of the server, not of the form",
+    "target": "the related form is not named: the item is a plain reference",
+    "accept": "the file types accepted are not exported",
+    "max_size": "the largest file allowed is not exported",
+    "min_rows": "the fewest rows are not exported",
+    "max_rows": "the most rows are not exported",
+    "min_items": "the fewest choices are not exported",
+    "max_items": "the most choices are not exported",
+    "default_expr": "the computed default is not exported",
+}
+#: Field types exported as a plain item type, losing their own check.
+_PLAIN_TYPES = {
+    "email": "an e-mail field is a plain string item: the e-mail check is not exported",
+    "phone": "a phone field is a plain string item: the phone number check is not exported",
+}
+
+
 class _Exporter:
     def __init__(self, form: Mapping[str, Any]) -> None:
         self.form = form
         self.fields: list[Mapping[str, Any]] = list(_seq(form.get("fields")))
+        #: id of each field definition -> its JSON pointer in the form
+        self.paths: dict[int, str] = {}
+        for index, made in enumerate(self.fields):
+            self.paths[id(made)] = f"/fields/{index}"
+            if made.get("type") == "table":
+                for column, inner in enumerate(_seq(made.get("fields"))):
+                    self.paths[id(inner)] = f"/fields/{index}/fields/{column}"
         self.by_key = {f["key"]: f for f in _all_fields(self.fields)}
         self.answerables = answerables_of(self.fields)
         self.unmapped: list[Unmapped] = []
         self.chains: dict[str, list[Any]] = {}
         self.group_chains: dict[str, list[Any]] = {}
+
+    def lost(self, made: Mapping[str, Any], attribute: str | None, reason: str) -> None:
+        """Say that ``attribute`` of the field ``made`` (the field itself: ``None``) is not
+        in the Questionnaire, at its path in the form."""
+        where = self.paths.get(id(made))
+        path = f"{where}/{attribute}" if where is not None and attribute else where
+        self.unmapped.append(Unmapped(_link(made), reason, path))
 
     def questionnaire(self) -> dict[str, Any]:
         form = self.form
@@ -925,6 +970,7 @@ class _Exporter:
         if kind == "section":
             item["type"] = fhir.get("type") or "group"
             own = _own(made.get("visible_if"), parent_chain)
+            self.not_exported(made)
         else:
             own = _own(made.get("visible_if"), parent_chain[len(parent_group_chain) :])
         chain = [*parent_chain, own] if own is not None else list(parent_chain)
@@ -960,11 +1006,10 @@ class _Exporter:
         if text is not None:
             _add_expression(item, ENABLE_WHEN_EXPRESSION, text)
             return
-        self.unmapped.append(
-            Unmapped(
-                item["linkId"],
-                "visible_if has no FHIR form here and is left out: the item is always enabled",
-            )
+        self.lost(
+            made,
+            "visible_if",
+            "visible_if has no FHIR form here and is left out: the item is always enabled",
         )
 
     def enable_when(self, rule: Any) -> tuple[list[dict[str, Any]], str] | None:
@@ -1067,11 +1112,10 @@ class _Exporter:
             if text is None:
                 text = to_fhirpath(made.get("formula"), self.answerables)
             if text is None:
-                self.unmapped.append(
-                    Unmapped(
-                        item["linkId"],
-                        "the formula has no FHIRPath form here: exported without a calculation",
-                    )
+                self.lost(
+                    made,
+                    "formula",
+                    "the formula has no FHIRPath form here: exported without a calculation",
                 )
             else:
                 _add_expression(item, CALCULATED, text)
@@ -1119,6 +1163,15 @@ class _Exporter:
             initial = self.initial(made, made["default"])
             if initial:
                 item["initial"] = initial
+        if kind in _PLAIN_TYPES and not fhir.get("type"):
+            self.lost(made, "type", _PLAIN_TYPES[kind])
+        self.not_exported(made)
+
+    def not_exported(self, made: Mapping[str, Any]) -> None:
+        """List what the field sets that no item carries (``_NOT_EXPORTED``)."""
+        for attribute, reason in _NOT_EXPORTED.items():
+            if made.get(attribute) not in (None, False, "", []):
+                self.lost(made, attribute, reason)
 
     def initial(self, made: Mapping[str, Any], default: Any) -> list[dict[str, Any]]:
         values = default if isinstance(default, list) else [default]
@@ -1126,7 +1179,7 @@ class _Exporter:
         for value in values:
             when = self.when(made["key"], "=", value)
             if when is None:
-                self.unmapped.append(Unmapped(_link(made), "the default has no FHIR form here"))
+                self.lost(made, "default", "the default has no FHIR form here")
                 continue
             name = next(n for n in when if n.startswith("answer"))
             found.append({"value" + name[6:]: when[name]})

@@ -1,10 +1,14 @@
-"""``formloom fhir import-questionnaire FILE [--app APP] [--form KEY] [--dry-run]``.
+"""``formloom fhir import-questionnaire FILE [--app APP] [--form KEY] [--dry-run]`` and
+``formloom fhir export-questionnaire APP FORM``.
 
 Without ``--app`` the command works offline: it prints the form definition made from the
 questionnaire (app format, ready to paste into an app) and lists what was not mapped. With
 ``--app`` it adds the form to the installed app through the same plan as the API (the
 designer's save, audited as ``app.form_saved``); ``--dry-run`` prints the plan only.
 The unmapped list goes to standard error, one ``linkId: reason`` a line.
+
+``export-questionnaire`` prints an installed form as a Questionnaire and lists on standard
+error what of the form it could not represent, one ``path (linkId): reason`` a line.
 """
 
 from __future__ import annotations
@@ -87,6 +91,28 @@ def cmd_import_questionnaire(args: argparse.Namespace) -> int:
     return int(asyncio.run(with_db(work)))
 
 
+def cmd_export_questionnaire(args: argparse.Namespace) -> int:
+    from formloom.platform.errors import Problem
+    from formloom.platform.fhir import service
+
+    async def work(db: Any, catalog: Any) -> int:
+        try:
+            async with db.transaction(write=False) as session:
+                installed = await catalog.get(session, args.app)
+            definition = service.visible_definition(installed, args.form, ())
+        except Problem as exc:
+            print(exc.detail, file=sys.stderr)
+            return exit_code(exc)
+        base = get_settings().public_base_url or "http://localhost"
+        questionnaire, unmapped = service.questionnaire_of(definition, base, args.app)
+        print(json.dumps(questionnaire, indent=2, ensure_ascii=False))
+        for entry in unmapped:
+            print(f"not exported: {entry.path} ({entry.link_id}): {entry.reason}", file=sys.stderr)
+        return 0
+
+    return int(asyncio.run(with_db(work)))
+
+
 def add_commands(commands: Any, read_json: Callable[[str], Any]) -> None:
     """Register ``formloom fhir ...`` on the CLI's sub-command parser; ``read_json`` reads
     a file as the CLI reads every input (size limit, UTF-8, strict JSON)."""
@@ -105,3 +131,10 @@ def add_commands(commands: Any, read_json: Callable[[str], Any]) -> None:
         "--allow-destructive", action="store_true", help="confirm a replacement that drops data"
     )
     imp.set_defaults(run=cmd_import_questionnaire, read_json=read_json)
+    out = fhir.add_parser(
+        "export-questionnaire",
+        help="an installed form as a FHIR R4 Questionnaire, and what it could not represent",
+    )
+    out.add_argument("app", help="the installed app")
+    out.add_argument("form", help="the form's key")
+    out.set_defaults(run=cmd_export_questionnaire)

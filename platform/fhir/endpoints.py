@@ -122,13 +122,30 @@ async def import_questionnaire(
     summary="A form as a FHIR R4 Questionnaire",
 )
 async def read_questionnaire(
-    app: str, form: str, request: Request, p: PlatformDep, who: PrincipalDep
+    app: str,
+    form: str,
+    request: Request,
+    p: PlatformDep,
+    who: PrincipalDep,
+    report: Annotated[
+        bool,
+        Query(
+            description="Answer `{questionnaire, unmapped}`: the Questionnaire and what of the "
+            "form it could not represent, each with its path in the form definition"
+        ),
+    ] = False,
 ) -> JSONResponse:
+    """The form as a Questionnaire. What it cannot represent (a check, a formula, a help
+    text) is counted in ``X-Unmapped-Count`` and listed with ``report=true``."""
     async with p.db.transaction(write=False) as session:
         installed = await _member(p, session, who, app)
     definition = service.visible_definition(installed, form, _hidden(installed, who, form))
-    questionnaire, _ = service.questionnaire_of(definition, _base(p, request), app)
-    return JSONResponse(questionnaire, media_type=FHIR_JSON)
+    questionnaire, unmapped = service.questionnaire_of(definition, _base(p, request), app)
+    count = {"X-Unmapped-Count": str(len(unmapped))}
+    if report:
+        body = {"questionnaire": questionnaire, "unmapped": [u.as_json() for u in unmapped]}
+        return JSONResponse(body, headers=count)
+    return JSONResponse(questionnaire, media_type=FHIR_JSON, headers=count)
 
 
 @router.get(

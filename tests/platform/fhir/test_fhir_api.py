@@ -277,3 +277,63 @@ async def test_importing_again_replaces_the_form(client: httpx.AsyncClient) -> N
     first = next(f for f in form["fields"] if f["key"] == "phq9_1")
     assert first["options"][3]["score"] == 4
     assert first["fhir"]["code"][0]["code"] == "99999-9"
+
+
+def lossy_app() -> dict[str, Any]:
+    return f.app(
+        APP,
+        f.form(
+            "patient",
+            f.field("name", required=True, help="As on the ID card"),
+            f.field("phone", "phone", unique=True),
+            f.field("code", pattern="^[A-Z]{3}$"),
+            f.field("secret", min_length=4),
+        ),
+        roles=[{"key": "nurse", "label": "Nurse"}],
+        permissions=[
+            {
+                "form": "patient",
+                "roles": ["nurse"],
+                "actions": ["read"],
+                "hidden_fields": ["secret"],
+            }
+        ],
+    )
+
+
+async def test_a_questionnaire_export_lists_what_it_left_out(
+    client: httpx.AsyncClient, users: Users
+) -> None:
+    assert (await client.post("/api/apps/import", json=lossy_app())).status_code == 201
+    url = f"/api/apps/{APP}/fhir/Questionnaire/patient"
+    plain = await client.get(url)
+    assert plain.status_code == 200 and plain.headers["x-unmapped-count"] == "5"
+    Questionnaire.model_validate(plain.json())
+    reported = await client.get(url, params={"report": "true"})
+    assert reported.status_code == 200
+    body = reported.json()
+    assert body["questionnaire"] == plain.json()
+    left_out = {(u["path"], u["link_id"]) for u in body["unmapped"]}
+    assert left_out == {
+        ("/fields/0/help", "name"), ("/fields/1/type", "phone"), ("/fields/1/unique", "phone"),
+        ("/fields/2/pattern", "code"), ("/fields/3/min_length", "secret"),
+    }  # fmt: skip
+    assert all(u["reason"] for u in body["unmapped"])
+    # a field hidden from the reader is not in the Questionnaire, nor in what it left out
+    nurse = await users.create("nurse_q", roles={APP: ["nurse"]})
+    seen = (await client.get(url, params={"report": "true"}, headers=nurse.headers)).json()
+    assert "secret" not in json.dumps(seen)
+
+
+def test_cli_exports_a_questionnaire_and_what_it_left_out(
+    use_database: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app_file = tmp_path / "app.json"
+    app_file.write_text(json.dumps(lossy_app()), encoding="utf-8")
+    assert main(["app", "import", str(app_file)]) == 0
+    capsys.readouterr()
+    assert main(["fhir", "export-questionnaire", APP, "patient"]) == 0
+    out = capsys.readouterr()
+    Questionnaire.model_validate(json.loads(out.out))
+    assert "not exported: /fields/2/pattern (code): " in out.err
+    assert main(["fhir", "export-questionnaire", APP, "nope"]) != 0
