@@ -37,7 +37,7 @@ from formloom.engines.forms.localtime import instant_of, local_text, zone_name, 
 from formloom.engines.reports import DrillDown
 from formloom.platform.apps.service import InstalledApp
 from formloom.platform.errors import BadRequest
-from formloom.platform.records.picker import summary_meta
+from formloom.platform.records.picker import summary_fields, summary_meta
 from formloom.platform.records.service import ListQuery, RecordService
 from formloom.platform.rules import zones
 
@@ -434,6 +434,45 @@ def table_html(field: TableField, rows: Sequence[Any], ctx: Shown) -> Markup:
     )
 
 
+#: Field types whose values are short and read as one piece (a phone number broken over
+#: four lines is hard to dial): their cells do not wrap.
+UNBROKEN = frozenset({"phone", "date", "datetime", "time", "integer", "number", "email"})
+#: The key of the select field a list card shows as the record's status, beside its title.
+STATUS_KEY = "status"
+#: How many fields a card shows under the title.
+CARD_SIZE = 2
+
+
+@dataclass(frozen=True)
+class Card:
+    """What a list shows of each record on a narrow screen (a phone), where the rows become
+    cards: the title, the first :data:`CARD_SIZE` fields of the form's ``summary`` (the
+    relation picker's second line, records/picker.py: unset, its phone fields, then dates,
+    then selects), and the status, the form's select field ``status``, beside the title.
+    A field hidden from the reader is never on a card (``summary_fields`` leaves it out)."""
+
+    fields: tuple[str, ...]
+    status: str | None
+
+    def roles(self) -> dict[str, str]:
+        """Column key -> the ``data-card`` of its cells: ``1``, ``2`` (the fields, in the
+        summary's order, whatever the columns' order), ``status``."""
+        roles = {key: str(place) for place, key in enumerate(self.fields, 1)}
+        if self.status is not None:
+            roles[self.status] = "status"
+        return roles
+
+
+def card_of(spec: FormSpec, hidden: frozenset[str]) -> Card:
+    """The card of ``spec``'s records for a reader who may not see ``hidden``."""
+    status = spec.field(STATUS_KEY)
+    shown = isinstance(status, SelectField) and status.key not in hidden
+    title = title_field(spec)
+    apart = {STATUS_KEY, title.key if title is not None else None}
+    fields = [key for key in summary_fields(spec, hidden) if key not in apart]
+    return Card(tuple(fields[:CARD_SIZE]), STATUS_KEY if shown else None)
+
+
 def row_writer(
     app: str,
     form: str,
@@ -441,14 +480,32 @@ def row_writer(
     extra: Sequence[str],
     zone: tzinfo | None = None,
     named: bool = False,
+    *,
+    card: Mapping[str, str] | None = None,
+    unbroken: frozenset[str] = frozenset(),
 ) -> Callable[[Mapping[str, Any], str], str]:
     """The function writing one list row for this page: the title cell linking to the
     record, then a cell per column (the column picker hides cells by their ``data-col``);
     ``columns`` are (key, renderer). What is the same on every row is prepared once.
-    ``named``: the rows' zone is not the deployment's (its times name it)."""
+    ``named``: the rows' zone is not the deployment's (its times name it). ``card``:
+    column key -> its role on a phone's card (``Card.roles``, the ``data-card`` that
+    runtime.css shows whatever the column picker hides); ``unbroken``: columns whose
+    cells do not wrap."""
     link = f"/apps/{_e(app)}/forms/{_e(form)}/"
-    cells = [(key, f'<td data-col="{key}">', render) for key, render in columns]
-    times = [(key, f'<td data-col="{key}">') for key in extra if key.endswith("_at")]
+    roles = card or {}
+
+    def opening(key: str) -> str:
+        attributes = f' data-col="{key}"'
+        if key in roles:
+            attributes += f' data-card="{roles[key]}"'
+        if key in unbroken:
+            attributes += ' class="unbroken"'
+        return f"<td{attributes}>"
+
+    cells = [(key, opening(key), render) for key, render in columns]
+    times = [
+        (key, f'<td data-col="{key}" class="unbroken">') for key in extra if key.endswith("_at")
+    ]
     texts = [(key, f'<td data-col="{key}">') for key in extra if not key.endswith("_at")]
     escape = html.escape
 

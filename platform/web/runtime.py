@@ -320,7 +320,10 @@ async def _list_context(
     extra = list(listing.SYSTEM_LABELS)
     renders = [(f.key, listing.renderer(f, ctx)) for f in fields]
     page_items: list[dict[str, Any]] = page.items if page is not None else []
-    write = listing.row_writer(app, form, renders, extra, zone)
+    # on a phone the rows are cards: the title, two summary fields and the status
+    card = listing.card_of(spec, access.hidden).roles()
+    unbroken = frozenset(f.key for f in fields if f.field_type in listing.UNBROKEN)
+    write = listing.row_writer(app, form, renders, extra, zone, card=card, unbroken=unbroken)
     writers: dict[str, tuple[Any, tzinfo, bool]] = {zone_name(zone): (write, zone, False)}
 
     def writer_for(name: str) -> tuple[Any, tzinfo, bool]:
@@ -330,7 +333,9 @@ async def _list_context(
             own = zone_of(name)
             shown = replace(ctx, zone=own, named=True)
             own_renders = [(f.key, listing.renderer(f, shown)) for f in fields]
-            own_write = listing.row_writer(app, form, own_renders, extra, own, True)
+            own_write = listing.row_writer(
+                app, form, own_renders, extra, own, True, card=card, unbroken=unbroken
+            )
             writers[name] = (own_write, own, True)
         return writers[name]
 
