@@ -305,7 +305,8 @@ async def create_patient(
             raise patient.located(exc, pmap, read) from None
         answer = patient.as_patient(records, pmap, record)
     location = f"/api/apps/{app}/fhir/Patient/{record.id}"
-    return _patient_answer(answer, record, 201, Location=location)
+    ignored = {"X-Ignored-Elements": ",".join(read.ignored)} if read.ignored else {}
+    return _patient_answer(answer, record, 201, Location=location, **ignored)
 
 
 @router.put(
@@ -344,4 +345,5 @@ async def update_patient(
         except RecordInvalid as exc:
             raise patient.located(exc, pmap, read) from None
         answer = patient.as_patient(records, pmap, record)
-    return _patient_answer(answer, record)
+    ignored = {"X-Ignored-Elements": ",".join(read.ignored)} if read.ignored else {}
+    return _patient_answer(answer, record, **ignored)

@@ -55,6 +55,7 @@ async def test_a_hospital_registers_finds_reads_and_updates_a_patient(
     created = made.json()
     patient_id = created["id"]
     assert made.headers["location"] == f"{BASE}/{patient_id}"
+    assert made.headers["x-ignored-elements"] == "/maritalStatus"
     model = valid(created)
     assert model.name[0].text == "张伟" and model.gender == "male"
     assert str(model.birthDate) == "1990-03-07"
