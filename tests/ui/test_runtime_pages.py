@@ -149,7 +149,7 @@ def test_the_pages_in_chinese_and_on_a_tablet(tab_as: Any, live_server: LiveServ
     tab.goto(f"{url}/apps/{APP}/forms/patient")
     assert tab.locator("h1").inner_text() == "患者"
     assert tab.get_by_test_id("filter-toggle").inner_text().startswith("筛选")
-    assert tab.get_by_test_id("export").inner_text() == "导出 CSV"
+    assert tab.get_by_test_id("export").inner_text() == "导出表格"
     tab.get_by_test_id("filter-toggle").click()
     assert tab.get_by_test_id("filter-op").locator("option").first.inner_text() == "包含"
     assert tab.evaluate("document.documentElement.scrollWidth") <= 768

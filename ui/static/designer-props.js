@@ -11,7 +11,11 @@ import * as model from "/static/designer-model.js";
 import { el } from "/static/dom.js";
 import { VISIBILITY, buildCondition, literal, needsValue, parseCondition } from "/static/conditions.js";
 
-const LOCALE_NAMES = { en: "English", "zh-CN": "中文" };
+// "Label (English)"; in Chinese "英文标签" (the language's name in the reader's language)
+function inLocale(text, locale) {
+  const language = { en: t("English"), "zh-CN": t("Chinese") }[locale] || locale;
+  return t("{text} ({language})", { text, language });
+}
 let counter = 0;
 
 function errorSlot(designer, owner, name) {
@@ -78,7 +82,7 @@ function labelInputs(designer, owner, name, title, value, onchange, { multiline 
         onchange(model.labelValue(texts), texts);
       },
     });
-    return prop(designer, owner, position === 0 ? name : `${name}-${locale}`, `${title} (${LOCALE_NAMES[locale] || locale})`, control);
+    return prop(designer, owner, position === 0 ? name : `${name}-${locale}`, inLocale(title, locale), control);
   });
   return el("div", { class: "label-set" }, ...rows);
 }
@@ -536,8 +540,8 @@ function optionsEditor(designer, field) {
         type: "text",
         value: texts[locale],
         lang: locale,
-        "aria-label": `${t("Label of option {n}", { n: position + 1 })} (${LOCALE_NAMES[locale] || locale})`,
-        placeholder: `${t("Label")} (${LOCALE_NAMES[locale] || locale})`,
+        "aria-label": inLocale(t("Label of option {n}", { n: position + 1 }), locale),
+        placeholder: inLocale(t("Label"), locale),
         "data-testid": i === 0 ? `option-${position}-label` : `option-${position}-label-${locale}`,
         oninput: (event) => edit(() => {
           texts[locale] = event.target.value;
