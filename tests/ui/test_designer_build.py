@@ -73,6 +73,7 @@ def test_build_a_form_by_dragging_preview_and_save(
     page.get_by_test_id("palette-select").drag_to(canvas)
     page.get_by_test_id("prop-label").fill("Visit kind")
     page.get_by_test_id("option-0-label").fill("First visit")
+    page.get_by_test_id("option-add").click()
     page.get_by_test_id("option-1-label").fill("Follow-up")
     page.get_by_test_id("option-add").click()
     page.get_by_test_id("option-2-label").fill("Emergency")
@@ -276,6 +277,8 @@ def test_every_palette_type_gives_a_field_the_server_accepts(
     assert len(types) == 19
     for kind in types:
         page.get_by_test_id(f"palette-{kind}").click()
+        if kind in ("select", "multiselect"):  # a choice needs a real option to be saved
+            page.get_by_test_id("option-0-label").fill(f"A {kind}")
     page.get_by_test_id("designer-tab-preview").click()
     page.get_by_test_id("preview").locator("[data-field=field_1]").wait_for()
     page.get_by_test_id("designer-save").click()

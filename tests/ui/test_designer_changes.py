@@ -124,6 +124,7 @@ def test_validation_errors_point_at_the_field(page: Any, live_server: LiveServer
     assert "greater than" in message.inner_text()
     # a key the browser can check itself is marked before anything is sent
     page.get_by_test_id("prop-min_length").fill("")
+    page.get_by_test_id("prop-advanced-toggle").click()  # the key is a technical setting
     page.get_by_test_id("prop-key").fill("name")
     assert "already uses" in page.get_by_test_id("prop-key-error").inner_text()
     page.get_by_test_id("prop-key").fill("9lives")

@@ -75,10 +75,10 @@ def test_keyboard_only_form_building(page: Any, live_server: LiveServer, app: st
     keys.press("Enter")
     keys.type("Priority")
     tab_to(page, "option-0-label")
-    keys.press("Control+a")
     keys.type("Urgent")
-    tab_to(page, "option-1-label")
-    keys.press("Control+a")
+    tab_to(page, "option-add")
+    keys.press("Enter")
+    assert focused(page) == "option-1-label"
     keys.type("Routine")
 
     # back on the canvas (Escape), move the dropdown to the top with Alt+ArrowUp
@@ -141,6 +141,8 @@ def test_chinese_chrome_and_a_chinese_label(
     tab.get_by_test_id("prop-label").fill("入院日期")
     assert tab.get_by_test_id("prop-key").input_value() == "field_1"
     assert "有未保存的更改" in tab.get_by_test_id("designer-dirty").inner_text()
+    assert tab.get_by_test_id("prop-advanced-toggle").inner_text() == "高级"
+    tab.get_by_test_id("prop-advanced-toggle").click()
     tab.get_by_test_id("prop-key").fill("Admitted")
     assert "小写字母" in tab.get_by_test_id("prop-key-error").inner_text()
     context.close()

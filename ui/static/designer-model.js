@@ -138,12 +138,9 @@ export function labelValue(texts) {
 export function newField(type, taken, { forms = [], formKey = "", column = false } = {}) {
   const base = type === "section" ? "section" : column ? "column" : "field";
   const field = { key: deriveKey("", taken, base), type, _uid: uid(), _kt: false };
-  if (TYPES[type]?.options) {
-    field.options = [
-      { value: "option_1", label: t("Option {n}", { n: 1 }), _vt: false },
-      { value: "option_2", label: t("Option {n}", { n: 2 }), _vt: false },
-    ];
-  }
+  // one empty option, ready to type into (its key follows the label); no placeholder words
+  // that people would have to delete first
+  if (TYPES[type]?.options) field.options = [emptyOption()];
   if (type === "relation") {
     const other = forms.find((form) => form.key && form.key !== formKey) || forms[0];
     field.target = other ? other.key : formKey || "";
@@ -153,6 +150,50 @@ export function newField(type, taken, { forms = [], formKey = "", column = false
   }
   if (type === "computed") field.formula = { cat: [""] };
   return field;
+}
+
+/** A new option: no label yet, its key derived from the label once one is typed (`_vt`). */
+export function emptyOption() {
+  return { value: "", _vt: false };
+}
+
+// -- labels missing in a locale --------------------------------------------------------------
+
+/** Whether a label that has some text lacks it in `locale` (one of the app's `locales`). */
+export function lacksLocale(value, locales, locale) {
+  if (!locales.includes(locale) || locales.length < 2) return false;
+  const texts = labelTexts(value, locales);
+  const given = Object.values(texts).some((text) => text.trim() !== "");
+  return given && !String(texts[locale] ?? "").trim();
+}
+
+/** Fields (and table columns) whose label, or an option's label, lacks `locale`, in form
+ * order: [{uid, field}]. Empty when the app does not use `locale` next to another one. */
+export function fieldsLacking(form, locales, locale) {
+  const found = [];
+  const visit = (field) => {
+    const options = Array.isArray(field.options) ? field.options : [];
+    if (lacksLocale(field.label, locales, locale) || options.some((o) => lacksLocale(o.label, locales, locale))) {
+      found.push({ uid: field._uid, field });
+    }
+    if (Array.isArray(field.fields)) field.fields.forEach(visit);
+  };
+  (form.fields || []).forEach(visit);
+  return found;
+}
+
+/** How many labels (form, fields, columns, options) lack `locale`. */
+export function countLacking(form, locales, locale) {
+  let count = lacksLocale(form.label, locales, locale) ? 1 : 0;
+  const visit = (field) => {
+    if (lacksLocale(field.label, locales, locale)) count += 1;
+    for (const option of Array.isArray(field.options) ? field.options : []) {
+      if (lacksLocale(option.label, locales, locale)) count += 1;
+    }
+    if (Array.isArray(field.fields)) field.fields.forEach(visit);
+  };
+  (form.fields || []).forEach(visit);
+  return count;
 }
 
 // Change a field's type, keeping what the new type also has.

@@ -66,9 +66,21 @@ function section(title, ...children) {
   return el("fieldset", { class: "prop-group" }, el("legend", { text: title }), ...children);
 }
 
+// Where the app is read in Chinese too, a label with text but none in Chinese is marked at
+// its Chinese input (and on the canvas, and counted next to Save: designer.js).
+const CHECKED_LOCALE = "zh-CN";
+
+function missingMark(designer, testid, value) {
+  const mark = el("small", { class: "missing-locale", "data-testid": testid, text: t("No Chinese text yet.") });
+  const refresh = (next) => (mark.hidden = !model.lacksLocale(next, designer.state.appLocales, CHECKED_LOCALE));
+  refresh(value);
+  return { mark, refresh };
+}
+
 // Inputs for one label per locale: prop-{name} (first locale), prop-{name}-{locale} (others).
 function labelInputs(designer, owner, name, title, value, onchange, { multiline = false } = {}) {
   const texts = model.labelTexts(value, designer.state.editLocales);
+  const missing = designer.state.appLocales.includes(CHECKED_LOCALE) ? missingMark(designer, `prop-${name}-missing`, value) : null;
   const rows = designer.state.editLocales.map((locale, position) => {
     const control = el(multiline ? "textarea" : "input", {
       type: multiline ? null : "text",
@@ -80,9 +92,12 @@ function labelInputs(designer, owner, name, title, value, onchange, { multiline 
       oninput: (event) => {
         texts[locale] = event.target.value;
         onchange(model.labelValue(texts), texts);
+        missing?.refresh(model.labelValue(texts));
       },
     });
-    return prop(designer, owner, position === 0 ? name : `${name}-${locale}`, inLocale(title, locale), control);
+    const row = prop(designer, owner, position === 0 ? name : `${name}-${locale}`, inLocale(title, locale), control);
+    if (missing && locale === CHECKED_LOCALE) row.querySelector("label").after(missing.mark);
+    return row;
   });
   return el("div", { class: "label-set" }, ...rows);
 }
@@ -98,6 +113,13 @@ export function renderProperties(designer) {
   const panel = document.querySelector("[data-testid=properties]");
   const found = designer.state.selected ? designer.find(designer.state.selected) : null;
   panel.replaceChildren(found ? fieldPanel(designer, found) : formPanel(designer));
+  const options = panel.querySelector("[data-testid=prop-options]");
+  if (options) {
+    const pane = panel.closest(".side-pane");
+    const box = options.closest("fieldset").getBoundingClientRect();
+    const view = pane.getBoundingClientRect();
+    if (box.bottom > view.bottom) pane.scrollTop += Math.min(box.bottom - view.bottom + 8, box.top - view.top - 8);
+  }
 }
 
 function formPanel(designer) {
@@ -232,17 +254,86 @@ function fieldPanel(designer, found) {
       toolbar(designer, uid),
     ),
     errorSlot(designer, uid, "field"),
-    section(t("General"), labelSet, keyProp, typeProp(designer, field, inTable), placeProp(designer, found),
-      labelInputs(designer, uid, "help", t("Help text"), field.help, (value) => edit(() => setOrDelete(field, "help", value), "help"), { multiline: true })),
+    section(t("General"), labelSet, typeProp(designer, field, inTable), placeProp(designer, found)),
   );
+  // choices come right after the name: what people pick from is the point of the field
+  if (info.options) body.append(optionsEditor(designer, field));
+  body.append(section(t("Help text"), labelInputs(designer, uid, "help", t("Help text"), field.help, (value) => edit(() => setOrDelete(field, "help", value), "help"), { multiline: true })));
   if (info.input || info.indexable) body.append(behaviour(designer, found, edit));
   const validation = validationGroup(designer, field, edit);
   if (validation) body.append(validation);
-  if (info.options) body.append(optionsEditor(designer, field));
   if (info.relation) body.append(relationGroup(designer, field, edit));
   if (info.computed) body.append(formulaGroup(designer, field, edit));
   body.append(conditionBuilder(designer, found));
+  body.append(advancedGroup(designer, found, edit, keyProp));
   return body;
+}
+
+// Technical settings, folded away: the key, the index, the pattern, formulas as JsonLogic and
+// option keys. Whether it is open is kept while the panel is rebuilt (designer.state).
+function advancedGroup(designer, found, edit, keyProp) {
+  const field = found.field;
+  const uid = field._uid;
+  const info = model.TYPES[field.type] || {};
+  const parts = [keyProp];
+  if (info.indexable && !found.table) {
+    parts.push(check(designer, uid, "indexed", t("Indexed (fast filters and sorting)"), field.indexed, (event) => edit(() => setOrDelete(field, "indexed", event.target.checked || undefined), "indexed")));
+  }
+  if (info.input) {
+    parts.push(jsonArea(designer, uid, "default_expr", t("Default formula (JsonLogic)"), field.default_expr, (value) => edit(() => setOrDelete(field, "default_expr", value), "default_expr"), t('Instead of a default value, e.g. {"today": []}.')));
+  }
+  if (info.text) {
+    parts.push(
+      prop(designer, uid, "pattern", t("Pattern (regular expression)"), el("input", {
+        type: "text",
+        value: field.pattern ?? "",
+        spellcheck: "false",
+        placeholder: "[0-9]{6}",
+        oninput: (event) => edit(() => setOrDelete(field, "pattern", event.target.value), "pattern"),
+      }), t("The whole value must match.")),
+      labelInputs(designer, uid, "pattern_message", t("Message when the pattern does not match"), field.pattern_message, (value) => edit(() => setOrDelete(field, "pattern_message", value), "pattern_message")),
+    );
+  }
+  if (info.options) parts.push(optionKeys(designer, field));
+  const details = el("details", {
+    class: "prop-group advanced",
+    "data-testid": "prop-advanced",
+    open: designer.state.advancedOpen || hasAdvancedError(designer, uid) ? true : null,
+  }, el("summary", { "data-testid": "prop-advanced-toggle", text: t("Advanced") }), ...parts);
+  details.addEventListener("toggle", () => (designer.state.advancedOpen = details.open));
+  return details;
+}
+
+const ADVANCED_PROPS = ["key", "indexed", "default_expr", "pattern", "pattern_message", "formula"];
+
+function hasAdvancedError(designer, uid) {
+  const errors = designer.state.errors.get(uid) || {};
+  return ADVANCED_PROPS.some((name) => errors[name]?.length) || Object.keys(errors).some((name) => name.startsWith("option-"));
+}
+
+// The keys records store for the options (derived from the labels until typed here).
+function optionKeys(designer, field) {
+  const uid = field._uid;
+  const edit = (mutate, name) => designer.commit(mutate, { coalesce: `${uid}:${name}`, structure: false, uid });
+  const rows = (field.options || []).map((option, position) =>
+    el("li", {},
+      el("input", {
+        type: "text",
+        value: option.value,
+        "aria-label": t("Value of option {n}", { n: position + 1 }),
+        "data-testid": `option-${position}-value`,
+        spellcheck: "false",
+        oninput: (event) => edit(() => {
+          option.value = event.target.value;
+          option._vt = true;
+        }, `option-${position}-value`),
+      }),
+      el("span", { class: "muted small", text: ` ${label(option.label, "")}` }),
+    ));
+  return el("div", { class: "prop", "data-prop": "option-keys" },
+    el("span", { class: "prop-title", text: t("Option keys") }),
+    el("small", { class: "hint", text: t("What records store for each option; they follow the labels until you change them.") }),
+    el("ol", { class: "option-keys" }, ...rows));
 }
 
 function toolbar(designer, uid) {
@@ -367,13 +458,11 @@ function behaviour(designer, found, edit) {
     group.append(
       check(designer, uid, "required", t("Required"), field.required, (event) => edit(() => setOrDelete(field, "required", event.target.checked || undefined), "required")),
       defaultProp(designer, field, edit) || "",
-      jsonArea(designer, uid, "default_expr", t("Default formula (JsonLogic)"), field.default_expr, (value) => edit(() => setOrDelete(field, "default_expr", value), "default_expr"), t('Instead of a default value, e.g. {"today": []}.')),
       check(designer, uid, "read_only", t("Read-only (set by defaults or rules)"), field.read_only, (event) => edit(() => setOrDelete(field, "read_only", event.target.checked || undefined), "read_only")),
     );
   }
   if (info.indexable && !found.table) {
     group.append(
-      check(designer, uid, "indexed", t("Indexed (fast filters and sorting)"), field.indexed, (event) => edit(() => setOrDelete(field, "indexed", event.target.checked || undefined), "indexed")),
       check(designer, uid, "unique", t("Unique (no two records share a value)"), field.unique, (event) => edit(() => setOrDelete(field, "unique", event.target.checked || undefined), "unique")),
     );
   }
@@ -405,14 +494,6 @@ function validationGroup(designer, field, edit) {
     group.append(
       numberProp(designer, field, edit, "min_length", t("Fewest characters")),
       numberProp(designer, field, edit, "max_length", t("Most characters"), "integer", field.type === "text" ? t("1000 when empty.") : t("100000 when empty.")),
-      prop(designer, uid, "pattern", t("Pattern (regular expression)"), el("input", {
-        type: "text",
-        value: field.pattern ?? "",
-        spellcheck: "false",
-        placeholder: "[0-9]{6}",
-        oninput: (event) => edit(() => setOrDelete(field, "pattern", event.target.value), "pattern"),
-      }), t("The whole value must match.")),
-      labelInputs(designer, uid, "pattern_message", t("Message when the pattern does not match"), field.pattern_message, (value) => edit(() => setOrDelete(field, "pattern_message", value), "pattern_message")),
     );
   } else if (info.limits) {
     const kind = info.limits;
@@ -522,19 +603,10 @@ function optionsEditor(designer, field) {
     if (focus) document.querySelector(`[data-testid="${focus}"]`)?.focus();
   };
   const edit = (mutate, name) => designer.commit(mutate, { coalesce: `${uid}:${name}`, structure: false, uid });
+  const checkChinese = designer.state.appLocales.includes(CHECKED_LOCALE);
   (field.options || []).forEach((option, position) => {
     const texts = model.labelTexts(option.label, designer.state.editLocales);
-    const value = el("input", {
-      type: "text",
-      value: option.value,
-      "aria-label": t("Value of option {n}", { n: position + 1 }),
-      "data-testid": `option-${position}-value`,
-      spellcheck: "false",
-      oninput: (event) => edit(() => {
-        option.value = event.target.value;
-        option._vt = true;
-      }, `option-${position}-value`),
-    });
+    const missing = checkChinese ? missingMark(designer, `option-${position}-missing`, option.label) : null;
     const labels = designer.state.editLocales.map((locale, i) =>
       el("input", {
         type: "text",
@@ -546,10 +618,13 @@ function optionsEditor(designer, field) {
         oninput: (event) => edit(() => {
           texts[locale] = event.target.value;
           setOrDelete(option, "label", model.labelValue(texts));
-          if (option._vt === false && i === 0) {
+          missing?.refresh(option.label);
+          if (option._vt === false) {
             const taken = new Set(field.options.filter((o) => o !== option).map((o) => o.value));
-            option.value = model.deriveKey(texts[locale], taken, "option");
-            value.value = option.value;
+            const source = texts.en || Object.values(texts).find((text) => text.trim()) || "";
+            option.value = source.trim() ? model.deriveKey(source, taken, "option") : "";
+            const keyInput = document.querySelector(`[data-testid="option-${position}-value"]`);
+            if (keyInput) keyInput.value = option.value;
           }
         }, `option-${position}-label-${locale}`),
       }),
@@ -565,7 +640,7 @@ function optionsEditor(designer, field) {
     };
     list.append(
       el("li", { class: "option-row", "data-testid": `option-${position}` },
-        el("div", { class: "option-fields" }, value, ...labels),
+        el("div", { class: "option-fields" }, ...labels, missing?.mark),
         el("div", { class: "option-tools" },
           el("button", { type: "button", class: "icon-button", title: t("Move up"), "aria-label": t("Move option {n} up", { n: position + 1 }), "data-testid": `option-${position}-up`, onclick: move(-1, "up") }, "↑"),
           el("button", { type: "button", class: "icon-button", title: t("Move down"), "aria-label": t("Move option {n} down", { n: position + 1 }), "data-testid": `option-${position}-down`, onclick: move(1, "down") }, "↓"),
@@ -584,16 +659,15 @@ function optionsEditor(designer, field) {
     class: "quiet small",
     "data-testid": "option-add",
     onclick: () => {
-      const taken = new Set((field.options || []).map((o) => o.value));
-      const n = (field.options || []).length + 1;
       designer.commit(() => {
         field.options ||= [];
-        field.options.push({ value: model.deriveKey("", taken, "option"), label: t("Option {n}", { n }), _vt: false });
+        field.options.push(model.emptyOption());
       }, { structure: false, uid });
       rerender(`option-${field.options.length - 1}-label`);
     },
   }, t("Add an option"));
-  return section(t("Options"), list, add, errorSlot(designer, uid, "options"));
+  const empty = field.options?.length ? null : el("p", { class: "muted small", "data-testid": "options-empty", text: t("No options yet: add the choices people pick from.") });
+  return section(t("Options"), empty, list, add, errorSlot(designer, uid, "options"));
 }
 
 // -- visibility condition ------------------------------------------------------------------

@@ -37,6 +37,15 @@ function localProblems(designer) {
         if (!field.fields?.length) entries.push({ uid: field._uid, prop: "field", message: t("A table needs at least one column.") });
         else visit(field.fields);
       }
+      if (model.TYPES[field.type]?.options) {
+        const options = field.options || [];
+        if (!options.length) entries.push({ uid: field._uid, prop: "options", message: t("Add at least one option to choose from.") });
+        options.forEach((option, position) => {
+          if (!String(option.value ?? "").trim()) {
+            entries.push({ uid: field._uid, prop: "options", message: t("Option {n} is empty: give it a label, or remove it.", { n: position + 1 }) });
+          }
+        });
+      }
     }
   };
   visit(designer.state.form.fields);

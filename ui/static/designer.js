@@ -26,6 +26,9 @@ const undoButton = root.querySelector("[data-testid=designer-undo]");
 const redoButton = root.querySelector("[data-testid=designer-redo]");
 const saveButton = root.querySelector("[data-testid=designer-save]");
 const titleText = root.querySelector("[data-designer-title]");
+const crumbText = document.querySelector("[data-designer-crumb]");
+const openLink = root.querySelector("[data-testid=designer-open]");
+const missingButton = root.querySelector("[data-testid=designer-missing-zh]");
 const indicator = document.createElement("div");
 indicator.className = "drop-indicator";
 indicator.hidden = true;
@@ -172,6 +175,7 @@ function changed({ structure = true, uid = null } = {}) {
   }
   updateTitle();
   updateDirty();
+  updateMissing();
   undoButton.disabled = !undoStack.past.length;
   redoButton.disabled = !undoStack.future.length;
   schedulePreview();
@@ -202,7 +206,40 @@ window.addEventListener("beforeunload", (event) => {
 function updateTitle() {
   const text = label(state.form.label, "") || (state.isNew ? t("New form") : state.form.key);
   titleText.textContent = text;
+  // the breadcrumb names the form once it exists (a new one is "New form" until saved)
+  if (crumbText && !state.isNew) {
+    crumbText.textContent = text;
+    document.title = `${t("Designer")} · ${text} · Formloom`;
+  }
 }
+
+// -- labels without Chinese ------------------------------------------------------------------
+// Where the app is read in Chinese (zh-CN among its locales, next to another), labels given
+// in another language only are counted next to Save and flagged on their cards: Chinese
+// readers would see them in English. The button selects the first such field.
+
+const CHECKED_LOCALE = "zh-CN";
+
+function lacksChinese(field) {
+  if (model.lacksLocale(field.label, state.appLocales, CHECKED_LOCALE)) return true;
+  return (field.options || []).some((option) => model.lacksLocale(option.label, state.appLocales, CHECKED_LOCALE));
+}
+
+function updateMissing() {
+  const count = model.countLacking(state.form, state.appLocales, CHECKED_LOCALE);
+  missingButton.hidden = !count;
+  missingButton.textContent = count ? t("{n} labels without Chinese", { n: count }) : "";
+  missingButton.dataset.count = String(count);
+}
+
+missingButton.addEventListener("click", () => {
+  // the form's own name first (its settings), then the fields in form order
+  const formLacks = model.lacksLocale(state.form.label, state.appLocales, CHECKED_LOCALE);
+  const first = formLacks ? null : model.fieldsLacking(state.form, state.appLocales, CHECKED_LOCALE)[0];
+  select(first ? first.uid : null, { focus: Boolean(first) });
+  const input = propsPanel.querySelector("[data-testid$='-missing']:not([hidden])")?.closest(".prop, .option-row")?.querySelector(`[lang="${CHECKED_LOCALE}"]`);
+  input?.focus();
+});
 
 function status(message, kind = "") {
   statusLine.textContent = message;
@@ -249,6 +286,7 @@ function headHtml(field) {
   if (field.visible_if !== undefined) flags.push(`<span class="flag cond">${esc(t("Conditional"))}</span>`);
   if (field.read_only) flags.push(`<span class="flag">${esc(t("Read-only"))}</span>`);
   if (field.unique) flags.push(`<span class="flag">${esc(t("Unique"))}</span>`);
+  if (lacksChinese(field)) flags.push(`<span class="flag locale" data-testid="card-missing-zh" title="${esc(t("Some labels have no Chinese text yet."))}">${esc(t("No Chinese"))}</span>`);
   const problem = fieldProblem(field);
   return (
     `<span class="grip" aria-hidden="true"></span>` +
@@ -858,6 +896,8 @@ function afterSave({ revision, formKey }) {
     state.isNew = false;
     state.formKeyTouched = true;
     history.replaceState(null, "", `/designer/${state.app.key}/${formKey}`);
+    openLink.href = `/apps/${state.app.key}/forms/${formKey}/new`;
+    openLink.hidden = false;
     if (!state.app.forms.some((f) => f.key === formKey)) state.app.forms.push({ key: formKey, label: state.form.label });
     renderProperties(designer);
   }
@@ -869,6 +909,7 @@ reindex();
 renderCanvas();
 updateTitle();
 updateDirty();
+updateMissing();
 undoButton.disabled = true;
 redoButton.disabled = true;
 renderProperties(designer);
