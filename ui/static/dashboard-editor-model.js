@@ -11,7 +11,7 @@
 //   (platform/reports/tiles.py `applies`);
 // - a tile's chart override exists only while it differs from its report's chart.
 
-export { escapePart, pointer, splitPointer, getAt, setAt } from "/static/rule-editor-model.js";
+export { escapePart, pointer, splitPointer, getAt, setAt } from "./rule-editor-model.js";
 
 export const COLUMNS = 12;
 export const DEFAULT_WIDTH = 6;
@@ -31,7 +31,9 @@ export function keyProblem(key) {
 }
 
 export function clampWidth(width) {
-  return Math.max(1, Math.min(COLUMNS, Math.round(Number(width) || DEFAULT_WIDTH)));
+  const number = Number(width);
+  if (!Number.isFinite(number)) return DEFAULT_WIDTH;
+  return Math.max(1, Math.min(COLUMNS, Math.round(number)));
 }
 
 function compactLabel(value) {
