@@ -36,6 +36,7 @@ from formloom.platform.rules.endpoints import automation_router
 from formloom.platform.rules.endpoints import router as rules_router
 from formloom.platform.settings import Settings, get_settings
 from formloom.platform.web import importing as importing_page
+from formloom.platform.web.access_designer import router as access_designer_router
 from formloom.platform.web.dashboard_designer import router as dashboard_designer_router
 from formloom.platform.web.designer import router as designer_router
 from formloom.platform.web.flow_designer import router as flow_designer_router
@@ -127,6 +128,7 @@ def create_app(
     app.include_router(print_pdf_router)
     app.include_router(pages_router)
     app.include_router(rule_designer_router)  # before /designer/{app}/{form}
+    app.include_router(access_designer_router)  # after rules/{rule}, before /designer/{app}/{form}
     app.include_router(report_designer_router)  # before /designer/{app}/{form}
     app.include_router(dashboard_designer_router)  # before /designer/{app}/{form}
     app.include_router(flow_designer_router)  # before /designer/{app}/{form}
