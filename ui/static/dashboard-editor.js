@@ -732,7 +732,12 @@ function failed(error) {
     showErrors(error.errors.length ? error.errors : [{ path: "", message: error.message }]);
     setStatus(t("Not saved."), "error");
   } else if (error instanceof ApiError && error.status === 412) {
-    setStatus(t("Someone saved this app meanwhile; reload the page to see their changes (yours are lost on reload)."), "error");
+    const text = t("Someone saved this app meanwhile; reload the page to see their changes (yours are lost on reload).");
+    setStatus(text, "error");
+    const reload = el("button", { type: "button", class: "quiet", "data-testid": "board-reload", text: t("Reload") });
+    reload.addEventListener("click", () => window.location.reload());
+    problemsNode.replaceChildren(el("p", { text }), reload);
+    problemsNode.hidden = false;
   } else {
     setStatus(error.message, "error");
   }
