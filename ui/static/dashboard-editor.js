@@ -181,6 +181,26 @@ function tileKey(item) {
   return JSON.stringify([item.report, item.chart ?? null]);
 }
 
+// The dashboard page fits a chart's labels to their measured widths (dashboard.js
+// `fitChart`); the tiles here use the same code, once per drawing (the fitted markup is kept).
+const fitter = import("/static/dashboard.js").then((page) => page.fitChart ?? null).catch(() => null);
+
+function fit(chart, drawn) {
+  fitter.then((fitChart) => {
+    const svg = chart.querySelector("svg");
+    if (!fitChart || !svg?.isConnected || drawn.fitted) return;
+    fitChart(svg);
+    drawn.fitted = chart.innerHTML;
+  });
+}
+
+function fitShown() {
+  for (const chart of root.querySelectorAll("[data-chart-key] > .chart")) {
+    const drawn = tileCache.get(chart.parentNode.dataset.chartKey);
+    if (drawn && !(drawn instanceof Promise) && !drawn.fitted) fit(chart, drawn);
+  }
+}
+
 function fillChart(node, drawn) {
   node.replaceChildren();
   if (drawn.error) {
@@ -188,8 +208,9 @@ function fillChart(node, drawn) {
     return;
   }
   const chart = el("div", { class: "chart" });
-  chart.innerHTML = drawn.svg; // drawn by the server, as on the dashboard page
+  chart.innerHTML = drawn.fitted ?? drawn.svg; // drawn by the server, as on the dashboard page
   node.append(chart);
+  if (node.isConnected && !drawn.fitted) fit(chart, drawn);
   const compare = drawn.compare;
   if (compare) {
     node.append(
@@ -578,6 +599,7 @@ function render() {
   const focused = document.activeElement;
   const focusKey = focused?.dataset?.testid;
   bodyNode.replaceChildren(head(), tilesSection(), filtersSection());
+  fitShown();
   refreshChrome();
   if (focusKey && root.contains(focused) === false) root.querySelector(`[data-testid="${CSS.escape(focusKey)}"]`)?.focus();
 }
