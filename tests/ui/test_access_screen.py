@@ -147,3 +147,21 @@ def test_the_head_office_lets_nurses_use_a_new_form_in_their_branch(
     assert "NOTE" not in nurse.content()
     assert ("内部备注" if chinese else "Internal note") not in text
     assert nurse.get_by_test_id("new-record").is_visible()  # she may create
+
+    # someone saves the app meanwhile: the next save is refused and the page says to reload
+    with live_server.api() as api:
+        form_now = api.get(f"/api/apps/{APP}/forms/{form}").json()
+        definition = form_now.get("form", form_now)
+        changed = {**definition, "label": {"en": "Feedback!", "zh-CN": "意见反馈！"}}
+        assert api.put(f"/api/apps/{APP}/forms/{form}", json=changed).status_code == 200
+    head.get_by_test_id("access-manager-export").check()
+    assert head.get_by_test_id("access-manager-read").is_checked()
+    head.get_by_test_id("access-save").click()
+    head.get_by_test_id("access-conflict").wait_for()
+    assert head.get_by_test_id("access-dirty").is_visible()
+    head.get_by_test_id("access-reload").click()
+    head.wait_for_load_state()
+    head.get_by_test_id("access-matrix").wait_for()
+    assert head.get_by_test_id("access-proposal").is_hidden()
+    assert not head.get_by_test_id("access-manager-export").is_checked()
+    assert head.get_by_test_id("access-nurse-create").is_checked()

@@ -33,6 +33,7 @@ const COLUMNS = [{ key: "created_by", label: t("Created by"), type: "text" }];
 const fields = data.fields.filter((f) => m.FILTERABLE.has(f.type)).map((f) => ({ ...f, label: labelOf(f.label, f.key) }));
 const filterFields = [...fields, ...COLUMNS];
 const typeOf = (key) => filterFields.find((f) => f.key === key)?.type;
+const NEEDS_READ = ["update", "delete", "export"];
 const ACTION_NAMES = { read: "Read", create: "Create", update: "Update", delete: "Delete", export: "Export" };
 const USER_NAMES = { "$user.branch": "the user's branch", "$user.department": "the user's department", "$user.username": "the user (who is signed in)" };
 
@@ -84,9 +85,10 @@ function actionBox(role, action, entry) {
     change(() => {
       if (box.checked) entry.actions.add(action);
       else entry.actions.delete(action);
-      // reading is what every other action starts from
-      if (box.checked && action !== "read") entry.actions.add("read");
-      if (!box.checked && action === "read") entry.actions.clear();
+      // changing, deleting and exporting are of records one reads (creating need not be:
+      // a kiosk may only hand in)
+      if (box.checked && NEEDS_READ.includes(action)) entry.actions.add("read");
+      if (!box.checked && action === "read") for (const a of NEEDS_READ) entry.actions.delete(a);
     }),
   );
   return el("td", { class: "check-cell" }, box);
