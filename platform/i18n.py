@@ -6,9 +6,11 @@ files of a locale are merged, so each part of the UI keeps its own file). A mess
 translation shows in English. App labels are translated by the app definition itself
 (``{"en": ..., "zh-CN": ...}`` labels), not here.
 
-A request's language is, in order: ``?lang=`` (a link that forces one), the ``formloom_lang``
-cookie (set when a user picks a language and at sign-in from their saved choice), the
-browser's ``Accept-Language``, English.
+A request's language is, in order: ``?lang=`` (a link that forces one), the language the
+signed-in user saved (read with their credential on every request, so every device follows a
+change at its next page), the ``formloom_lang`` cookie (set when a user picks a language and
+at sign-in from their saved choice; what the anonymous and users without a saved choice
+get), the browser's ``Accept-Language``, English.
 """
 
 from __future__ import annotations
@@ -58,10 +60,21 @@ def from_accept_language(header: str) -> str | None:
 def request_locale(request: Request) -> str:
     return (
         supported(request.query_params.get("lang"))
+        or saved_locale(request)
         or supported(request.cookies.get(LANG_COOKIE))
         or from_accept_language(request.headers.get("accept-language", ""))
         or DEFAULT_LOCALE
     )
+
+
+def saved_locale(request: Request) -> str | None:
+    """The language the signed-in caller saved on their user, as resolved with their
+    credential for this request (``Principal.locale``; the credential cache keeps it a few
+    seconds, platform/auth/cache.py) — so a choice made on one device reaches the others at
+    their next page, not at their next sign-in. ``None`` before the caller is known, for
+    the anonymous, and for a user who saved none."""
+    principal = getattr(request.state, "principal", None)
+    return supported(getattr(principal, "locale", None))
 
 
 @lru_cache(maxsize=len(LOCALES))

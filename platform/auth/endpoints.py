@@ -274,11 +274,16 @@ async def update_me(
             await service.update_user(
                 session, user, {"display_name": given["display_name"]}, who=who, now=p.clock.now()
             )
-        if "locale" in given and given["locale"] != user.locale:
+        relocated = "locale" in given and given["locale"] != user.locale
+        if relocated:
             user.locale = given["locale"]
             user.updated_at = p.clock.now()
         roles = (await repository.roles_of(session, [user.id]))[user.id]
         out = {**service.user_out(user, roles), "via": who.via, "app_scope": who.app_scope}
+    if relocated:
+        # every credential of the user carries the language (request_locale): forget them
+        # once it is saved, so this process's next page is in the new one
+        p.credentials.clear()
     response = JSONResponse(out)
     if "locale" in given:
         _set_lang_cookie(response, request, p, given["locale"])

@@ -30,6 +30,10 @@ class Principal:
     address: str | None = None
     # the credential the request came with (auth_tokens.id), so it can be revoked (sign-out)
     token_id: str | None = None
+    # the web UI language the user saved ("en", "zh-CN"; None: the browser's), read with the
+    # credential on every request, so a choice made on one device reaches the others at
+    # their next page (platform/i18n.py request_locale)
+    locale: str | None = None
 
     @property
     def authenticated(self) -> bool:

@@ -30,6 +30,7 @@ async def credential_rows(
             User.is_admin,
             User.attributes,
             User.disabled_at,
+            User.locale,
             UserRole.app,
             UserRole.role,
         )

@@ -96,6 +96,7 @@ def principal_for(
         via=via,
         address=address,
         token_id=token_id,
+        locale=user.locale,
     )
 
 
@@ -177,6 +178,7 @@ async def _look_up(
         app_scope=first.app_scope,
         via=first.kind,
         token_id=credential.id,
+        locale=first.locale,
     )
     return Resolved(
         secret_hash=first.secret_hash,

@@ -37,6 +37,7 @@ from formloom.engines.forms.localtime import instant_of, local_text, zone_name, 
 from formloom.engines.reports import DrillDown
 from formloom.platform.apps.service import InstalledApp
 from formloom.platform.errors import BadRequest
+from formloom.platform.i18n import Translator
 from formloom.platform.records.picker import summary_fields, summary_meta
 from formloom.platform.records.service import ListQuery, RecordService
 from formloom.platform.rules import zones
@@ -239,6 +240,45 @@ async def titles_for(
                     zone_of(name) if named else zone, named=named,
                 )  # fmt: skip
     return titles
+
+
+#: ``created_by`` / ``updated_by`` / a history entry's actor when no person acted: a rule
+#: (or a flow's action step, whose actions run as a rule of the step's key), the flow
+#: engine, a public link, the command line, the platform itself.
+RULE_ACTOR, LINK_ACTOR, CLI_ACTOR = "rule:", "public-link:", "cli:"
+
+
+def actor_namer(installed: InstalledApp, lang: str) -> Callable[[str | None], str]:
+    """The function naming who made a change, as the reader would say it: a person by
+    their user name; ``rule:last_visit`` by the rule's label in ``lang`` ("Rule: Last
+    visit"), a flow's action step by its label, a rule since removed by its key in words;
+    the flow engine, a public form, the command line and the system in words."""
+    t = Translator(lang)
+    rules = {rule.key: label_text(rule.label, lang) for rule in installed.spec.rules}
+    steps = {
+        node.key: label_text(node.label, lang) or label_text(flow.label, lang)
+        for flow in installed.spec.flows
+        for node in flow.nodes
+        if node.key not in rules
+    }
+
+    def name(actor: str | None) -> str:
+        if not actor or actor == "system":
+            return t("System")
+        if actor == "flows":
+            return t("Flows")
+        if actor.startswith(RULE_ACTOR):
+            key = actor[len(RULE_ACTOR) :]
+            if key in steps and key not in rules:
+                return t("Flow step: {name}", name=steps[key] or humanize_key(key))
+            return t("Rule: {name}", name=rules.get(key) or humanize_key(key))
+        if actor.startswith(LINK_ACTOR):
+            return t("Public form")
+        if actor.startswith(CLI_ACTOR):
+            return t("{name} (command line)", name=actor[len(CLI_ACTOR) :])
+        return actor
+
+    return name
 
 
 def short_id(record_id: str) -> str:
@@ -483,6 +523,7 @@ def row_writer(
     *,
     card: Mapping[str, str] | None = None,
     unbroken: frozenset[str] = frozenset(),
+    actor_name: Callable[[str | None], str] = str,
 ) -> Callable[[Mapping[str, Any], str], str]:
     """The function writing one list row for this page: the title cell linking to the
     record, then a cell per column (the column picker hides cells by their ``data-col``);
@@ -490,7 +531,8 @@ def row_writer(
     ``named``: the rows' zone is not the deployment's (its times name it). ``card``:
     column key -> its role on a phone's card (``Card.roles``, the ``data-card`` that
     runtime.css shows whatever the column picker hides); ``unbroken``: columns whose
-    cells do not wrap."""
+    cells do not wrap; ``actor_name``: who a ``created_by`` / ``updated_by`` names, in
+    words (:func:`actor_namer`)."""
     link = f"/apps/{_e(app)}/forms/{_e(form)}/"
     roles = card or {}
 
@@ -522,7 +564,7 @@ def row_writer(
         for key, opening in times:
             parts.append(f"{opening}{time_html(item[key], zone, named)}</td>")
         for key, opening in texts:
-            parts.append(f"{opening}{escape(str(item[key]))}</td>")
+            parts.append(f"{opening}{escape(actor_name(item[key]))}</td>")
         parts.append("</tr>")
         return "".join(parts)
 

@@ -12,6 +12,7 @@ code) to ``ui/static/form.js``, which renders the form; saving goes through the 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
 from typing import Annotated, Any
@@ -323,7 +324,9 @@ async def _list_context(
     # on a phone the rows are cards: the title, two summary fields and the status
     card = listing.card_of(spec, access.hidden).roles()
     unbroken = frozenset(f.key for f in fields if f.field_type in listing.UNBROKEN)
-    write = listing.row_writer(app, form, renders, extra, zone, card=card, unbroken=unbroken)
+    names = listing.actor_namer(installed, lang)
+    layout: dict[str, Any] = {"card": card, "unbroken": unbroken, "actor_name": names}
+    write = listing.row_writer(app, form, renders, extra, zone, **layout)
     writers: dict[str, tuple[Any, tzinfo, bool]] = {zone_name(zone): (write, zone, False)}
 
     def writer_for(name: str) -> tuple[Any, tzinfo, bool]:
@@ -333,9 +336,7 @@ async def _list_context(
             own = zone_of(name)
             shown = replace(ctx, zone=own, named=True)
             own_renders = [(f.key, listing.renderer(f, shown)) for f in fields]
-            own_write = listing.row_writer(
-                app, form, own_renders, extra, own, True, card=card, unbroken=unbroken
-            )
+            own_write = listing.row_writer(app, form, own_renders, extra, own, True, **layout)
             writers[name] = (own_write, own, True)
         return writers[name]
 
@@ -648,8 +649,14 @@ def _related_card(
 
 
 def _history_rows(
-    spec: FormSpec, entries: list[dict[str, Any]], ctx: Shown, lang: str
+    spec: FormSpec,
+    entries: list[dict[str, Any]],
+    ctx: Shown,
+    lang: str,
+    actor_name: Callable[[str | None], str],
 ) -> list[dict[str, Any]]:
+    """The record's versions, newest first, each with who made it in the reader's words
+    (a rule by its label, listing.actor_namer) and what it changed, old and new values."""
     rows = []
     previous: dict[str, Any] = {}
     for entry in entries:
@@ -670,7 +677,14 @@ def _history_rows(
                 }
             )
         at_html = show_time(entry["at"], ctx.zone, ctx.named)
-        rows.append({**entry, "changes": changes, "at_html": at_html})
+        rows.append(
+            {
+                **entry,
+                "changes": changes,
+                "at_html": at_html,
+                "actor_name": actor_name(entry.get("actor")),
+            }
+        )
         previous = data
     rows.reverse()
     return rows
@@ -745,6 +759,7 @@ async def record_page(
     if named:
         zone = zone_of(own_zone)
     ctx = _shown(request, p, installed, titles, record_id=record_id, zone=zone, named=named)
+    actor_name = listing.actor_namer(installed, lang)
     groups = []
     for section, fields in listing.sections(spec, access.hidden):
         groups.append(
@@ -788,7 +803,9 @@ async def record_page(
         timeline=_timeline_rows(around, lang),
         timeline_zone=around["zone"],
         left_out=around["left_out"],
-        history=_history_rows(spec, history, ctx, lang),
+        history=_history_rows(spec, history, ctx, lang, actor_name),
+        created_by=actor_name(record["created_by"]),
+        updated_by=actor_name(record["updated_by"]),
         can_edit=_admits(access, "update", record, p.clock.now()),
         can_delete=_admits(access, "delete", record, p.clock.now()),
         created_at=show_time(record["created_at"], zone, named),
