@@ -112,7 +112,8 @@ export function bucketsFor(meta) {
 
 /** Whether a field measure of `op` may read `meta`. */
 export function opAllows(op, meta) {
-  if (!meta) return op === "count";
+  if (op === "count") return false; // a count counts records, of no field
+  if (!meta) return false;
   if (op === "sum" || op === "avg" || op === "median") return isNumeric(meta);
   if (op === "min" || op === "max") return ORDERED.has(meta.type);
   return true;
@@ -138,7 +139,8 @@ export function freeKey(measures, base) {
 /** A new value: the number of records (no path), or a sum of a number field, or a count. */
 export function newMeasure(measures, path, meta) {
   if (!path) return { key: freeKey(measures, "count"), op: "count" };
-  const op = isNumeric(meta) ? "sum" : "count";
+  // a count counts records; of a field, what can be counted is its distinct values
+  const op = isNumeric(meta) ? "sum" : "count_distinct";
   return { key: freeKey(measures, `${op}_${path.replace(/\./g, "_")}`), op, field: path };
 }
 
@@ -154,7 +156,7 @@ export function withOp(measure, op, others) {
   const out = { key: measure.key, op };
   if (measure.label !== undefined) out.label = measure.label;
   if (FIELD_OPS.includes(op)) {
-    if (measure.field) out.field = measure.field;
+    if (measure.field && op !== "count") out.field = measure.field;
     if (measure.filter !== undefined) out.filter = measure.filter;
   } else if (op === "ratio") {
     out.numerator = measure.numerator ?? measure.minuend ?? others[0] ?? "";

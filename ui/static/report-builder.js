@@ -247,9 +247,7 @@ function addTo(zone, path) {
       report[zone].push(m.newDimension(path, meta));
     }
   });
-  const list = state.report[zone] ?? [];
   setStatus(t("{field} added to {zone}.", { field: fieldLabel(path), zone: t(ZONE_NAMES[zone]) }));
-  return list.length - 1;
 }
 
 function chip(path, text, type, { zones = ["rows", "columns", "measures"] } = {}) {
@@ -269,10 +267,9 @@ function chip(path, text, type, { zones = ["rows", "columns", "measures"] } = {}
       "data-testid": `${testid}-${zone}`,
       "aria-label": t("Add {field} to {zone}", { field: text, zone: t(ZONE_NAMES[zone]) }),
       text: `+ ${t(ZONE_NAMES[zone])}`,
-      onclick: () => {
-        const index = addTo(zone, path);
-        root.querySelector(`[data-testid="${zone}-${index}"]`)?.focus();
-      },
+      // the focus stays on the button (the status says what was added): a keyboard user
+      // can add the same field again, or go on to the next
+      onclick: () => addTo(zone, path),
     }),
   );
   node.append(el("span", { class: "rb-chip-name", text }));
@@ -446,9 +443,10 @@ function measureItem(measure, index, count) {
   ];
   const op = measure.op;
   if (m.FIELD_OPS.includes(op)) {
-    const choices = fieldChoices((f) => m.opAllows(op, f));
-    const blankChoice = op === "count" ? [{ value: "", label: t("Records") }] : [{ value: "", label: "—" }];
-    body.push(row(t("Of"), select(`${base}/field`, `${testid}-field`, [...blankChoice, ...choices])));
+    if (op !== "count") {
+      const choices = fieldChoices((f) => m.opAllows(op, f));
+      body.push(row(t("Of"), select(`${base}/field`, `${testid}-field`, [{ value: "", label: "—" }, ...choices])));
+    }
     body.push(conditionBuilder(`${base}/filter`, `${testid}-filter`, t("Only records where")));
   } else {
     const pick = (part, caption) => row(caption, select(`${base}/${part}`, `${testid}-${part}`, [{ value: "", label: "—" }, ...others]));
