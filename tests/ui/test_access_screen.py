@@ -110,6 +110,10 @@ def test_the_head_office_lets_nurses_use_a_new_form_in_their_branch(
     head.get_by_test_id("access-nurse-add-condition").click()
     head.get_by_test_id("access-nurse-field-0").select_option("branch")
     head.get_by_test_id("access-nurse-op-0").select_option("==")
+    # a condition without its value is not sent
+    head.get_by_test_id("access-save").click()
+    assert head.get_by_test_id("access-status").get_attribute("data-kind") == "error"
+    assert head.get_by_test_id("access-nurse-errors").is_visible()
     source = head.get_by_test_id("access-nurse-source-0")
     assert ("用户所在分院" if chinese else "the user's branch") in source.inner_text()
     source.select_option("$user.branch")

@@ -62,9 +62,10 @@ function refresh() {
   if (document.activeElement !== jsonBox) jsonBox.value = JSON.stringify(grants(), null, 2);
 }
 
-/** Change the model and draw the screen again. */
+/** Change the model and draw the screen again (the errors shown were of what was there). */
 function change(mutate) {
   mutate();
+  state.errors.clear();
   render();
 }
 
@@ -149,7 +150,7 @@ function roleRows(role) {
     out.push(el("tr", { class: "access-detail", id: `access-detail-${role}` }, el("td", { colspan: String(m.ACTIONS.length + 4) }, details(role, entry))));
   }
   if (state.errors.has(role)) {
-    out.push(el("tr", { class: "access-errors" }, el("td", { colspan: String(m.ACTIONS.length + 4) }, state.errors.get(role).map((text) => el("p", { class: "field-error", role: "alert", text })))));
+    out.push(el("tr", { class: "access-errors", "data-testid": `access-${role}-errors` }, el("td", { colspan: String(m.ACTIONS.length + 4) }, state.errors.get(role).map((text) => el("p", { class: "field-error", role: "alert", text })))));
   }
   return out;
 }
@@ -311,7 +312,10 @@ function filterJson(role, entry) {
 }
 
 function fieldRules(role, entry) {
-  const rows = data.fields.map((f) => {
+  // names the form does not have (written by hand, or a field since removed) stay untickable
+  const known = new Set(data.fields.map((f) => f.key));
+  const stray = [...new Set([...entry.hidden, ...entry.readOnly])].filter((k) => !known.has(k)).map((key) => ({ key, label: key }));
+  const rows = [...data.fields, ...stray].map((f) => {
     const hidden = entry.hidden.includes(f.key);
     const readOnly = !hidden && entry.readOnly.includes(f.key);
     const name = labelOf(f.label, f.key);
@@ -382,15 +386,36 @@ function showErrors(errors, sent) {
   }
   problemsNode.replaceChildren(
     el("p", { text: t("Not saved: {n} problem(s).", { n: errors.length }) }),
-    general.length ? el("ul", {}, general.map((text) => el("li", { text }))) : null,
+    ...(general.length ? [el("ul", {}, general.map((text) => el("li", { text })))] : []),
   );
   problemsNode.hidden = false;
   render();
 }
 
+/** Conditions whose value was never given, per role (found before anything is sent). */
+function localProblems() {
+  const problems = new Map();
+  for (const [role, entry] of state.model.roles) {
+    if (!entry.actions.size) continue;
+    const parsed = m.parseRowFilter(entry.rowFilter, typeOf);
+    if (parsed && parsed.rows.some((r) => needsValue(r.op) && !r.user && (r.value === null || r.value === ""))) {
+      problems.set(role, [t("A condition has no value: give it one or remove the condition.")]);
+    }
+  }
+  return problems;
+}
+
 async function save() {
   state.errors.clear();
   problemsNode.hidden = true;
+  const local = localProblems();
+  if (local.size) {
+    state.errors = local;
+    for (const role of local.keys()) state.open.add(role);
+    render();
+    setStatus(t("Not saved."), "error");
+    return;
+  }
   const body = grants();
   setStatus(t("Saving…"));
   try {
