@@ -290,10 +290,9 @@ function drawSettings() {
     roles.map((role) =>
       checkbox(`flow-start-${role.key}`, (state.flow.start?.roles ?? []).includes(role.key), (on, flow) => {
         flow.start = flow.start ?? {};
-        const list = new Set(flow.start.roles ?? []);
-        if (on) list.add(role.key);
-        else list.delete(role.key);
-        flow.start.roles = roles.map((r) => r.key).filter((k) => list.has(k));
+        const list = (flow.start.roles ?? []).filter((k) => k !== role.key);
+        if (on) list.push(role.key); // in the order they were ticked
+        flow.start.roles = list;
       }, role.label),
     ),
   );
@@ -970,13 +969,14 @@ function nodeProps(key) {
   } else if (node.type === "subflow") {
     parts.push(row(t("Flow"), select(`${base}/flow`, "step-subflow", [{ value: "", label: "—" }, ...data.flows.filter((f) => f.key !== state.flow.key).map((f) => ({ value: f.key, label: f.label }))]), `${base}/flow`));
   }
+  parts.push(el("details", { class: "advanced", open: state.errors.has(`${base}/key`) || undefined }, el("summary", { text: t("Advanced") }),
+    row(t("Key"), keyBox(`${base}/key`, "step-key", (flow, old, next) => {
+      const n = flow.nodes[index];
+      n.key = old;
+      if (!fm.renameNode(flow, old, next)) state.errors.set(`${base}/key`, t("Another step has this key."));
+      else state.selected = { node: next };
+    }), `${base}/key`)));
   if (node.type !== "start") {
-    parts.push(el("details", { class: "advanced" }, el("summary", { text: t("Advanced") }),
-      row(t("Key"), keyBox(`${base}/key`, "step-key", (flow, old, next) => {
-        const n = flow.nodes[index];
-        n.key = old;
-        if (!fm.renameNode(flow, old, next)) state.errors.set(`${base}/key`, t("Another step has this key."));
-      }), `${base}/key`)));
     const remove = el("button", { type: "button", class: "danger", "data-testid": "step-remove", text: t("Remove this step") });
     remove.addEventListener("click", () => removeNode(key));
     parts.push(remove);
