@@ -128,10 +128,10 @@ def create_app(
     app.include_router(print_pdf_router)
     app.include_router(pages_router)
     app.include_router(rule_designer_router)  # before /designer/{app}/{form}
-    app.include_router(access_designer_router)  # after rules/{rule}, before /designer/{app}/{form}
     app.include_router(report_designer_router)  # before /designer/{app}/{form}
     app.include_router(dashboard_designer_router)  # before /designer/{app}/{form}
     app.include_router(flow_designer_router)  # before /designer/{app}/{form}
+    app.include_router(access_designer_router)  # before /designer/{app}/{form}, after rules/{rule}…
     app.include_router(designer_router)
     app.include_router(tasks_router)
     app.include_router(importing_page.router)  # before /apps/{app}/forms/{form}/{id}

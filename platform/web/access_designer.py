@@ -9,8 +9,10 @@ them as roles × actions with a row filter and field rules per role; saving goes
 anything an import could not. Only the app's designers and platform admins may open it;
 others get a 403 page, anonymous callers the sign-in page.
 
-Registered before the form designer's ``/designer/{app}/{form}`` and after the rule editor's
-``/designer/{app}/rules/{rule}`` (a rule named ``access`` keeps its page).
+Registered before the form designer's ``/designer/{app}/{form}`` and after the rule, report,
+dashboard and flow editors' ``/designer/{app}/rules/{rule}``... (a rule named ``access`` keeps
+its page; the access of forms keyed ``rules``, ``reports``, ``dashboards`` or ``flows`` is
+reached through the API).
 """
 
 from __future__ import annotations
