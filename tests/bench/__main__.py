@@ -19,6 +19,7 @@ from tests.bench import (
     bench_logic,
     bench_permissions,
     bench_records,
+    bench_report_builder,
     bench_report_cells,
     bench_reports,
     bench_rule_list,
@@ -50,6 +51,8 @@ def main() -> int:
     asyncio.run(bench_reports.main(quick))
     print("\n== pivots of thousands of cells: the endpoint vs its SQL vs pandas (20,000 visits)")
     asyncio.run(bench_report_cells.main(quick))
+    print("\n== the report builder's preview vs the report API (100,000 visits)")
+    asyncio.run(bench_report_builder.main(quick))
     print("\n== rules: a write among 10,000 rules; a daily rule over 1,000,000 patients")
     asyncio.run(bench_rules.main(quick))
     print("\n== flows: a task completed among 10,000 live instances; the inbox among 100,000")
