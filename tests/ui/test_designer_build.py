@@ -279,6 +279,8 @@ def test_every_palette_type_gives_a_field_the_server_accepts(
         page.get_by_test_id(f"palette-{kind}").click()
         if kind in ("select", "multiselect"):  # a choice needs a real option to be saved
             page.get_by_test_id("option-0-label").fill(f"A {kind}")
+        if kind == "computed":  # and a formula its formula (it starts empty)
+            page.get_by_test_id("prop-formula").fill("TODAY()")
     page.get_by_test_id("designer-tab-preview").click()
     page.get_by_test_id("preview").locator("[data-field=field_1]").wait_for()
     page.get_by_test_id("designer-save").click()

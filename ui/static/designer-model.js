@@ -148,7 +148,7 @@ export function newField(type, taken, { forms = [], formKey = "", column = false
   if (type === "table") {
     field.fields = [{ key: "column_1", type: "text", _uid: uid(), _kt: false }];
   }
-  if (type === "computed") field.formula = { cat: [""] };
+  // a formula starts empty: the designer's formula editor fills it in (formula.js)
   return field;
 }
 

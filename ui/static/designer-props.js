@@ -10,6 +10,7 @@ import { t, label } from "/static/i18n.js";
 import * as model from "/static/designer-model.js";
 import { el } from "/static/dom.js";
 import { VISIBILITY, buildCondition, literal, needsValue, parseCondition } from "/static/conditions.js";
+import { FUNCTIONS, compile as compileFormula, decompile as decompileFormula, suggest } from "/static/formula.js";
 
 // "Label (English)"; in Chinese "英文标签" (the language's name in the reader's language)
 function inLocale(text, locale) {
@@ -295,6 +296,7 @@ function advancedGroup(designer, found, edit, keyProp) {
     );
   }
   if (info.options) parts.push(optionKeys(designer, field));
+  if (info.computed) parts.push(...formulaAdvanced(designer, field, edit));
   const details = el("details", {
     class: "prop-group advanced",
     "data-testid": "prop-advanced",
@@ -304,7 +306,7 @@ function advancedGroup(designer, found, edit, keyProp) {
   return details;
 }
 
-const ADVANCED_PROPS = ["key", "indexed", "default_expr", "pattern", "pattern_message", "formula"];
+const ADVANCED_PROPS = ["key", "indexed", "default_expr", "pattern", "pattern_message", "formula_json"];
 
 function hasAdvancedError(designer, uid) {
   const errors = designer.state.errors.get(uid) || {};
@@ -581,16 +583,149 @@ function jsonArea(designer, owner, name, text, value, onvalue, hint) {
   return wrapper;
 }
 
+// The fields a formula may read, as the formula words name them: the label in the page's
+// language (the key when there is none); labels in the other languages are read too.
+function formulaFields(designer, field) {
+  return designer.state.form.fields
+    .filter((f) => f !== field && !["section", "table"].includes(f.type))
+    .map((f) => ({ key: f.key, name: label(f.label, "") || f.key, names: Object.values(model.labelTexts(f.label, designer.state.editLocales)).filter(Boolean) }));
+}
+
+const PROMOTED_FUNCTIONS = ["IF", "SUM", "DATEDIF", "CONCAT", "TODAY"];
+
+// A spreadsheet-like editor: IF({Pain score} >= 7, "High", "Low") compiled to the JsonLogic
+// the engines run (formula.js), with field and function suggestions as you type ({ or a
+// letter), chips that insert them, and the JsonLogic itself under Advanced. A formula these
+// words cannot say is shown there only; the editor says so.
 function formulaGroup(designer, field, edit) {
+  const uid = field._uid;
+  const fields = formulaFields(designer, field);
   const select = el("select", {
     onchange: (event) => edit(() => setOrDelete(field, "result_type", event.target.value === "text" ? undefined : event.target.value), "result_type"),
   }, ...["text", "number", "integer", "boolean", "date"].map((kind) => el("option", { value: kind, text: t(kind === "boolean" ? "Yes / no" : kind === "integer" ? "Whole number" : kind[0].toUpperCase() + kind.slice(1)) })));
   select.value = field.result_type || "text";
-  return section(
-    t("Formula"),
-    jsonArea(designer, field._uid, "formula", t("Formula (JsonLogic)"), field.formula, (value) => edit(() => setOrDelete(field, "formula", value), "formula"), t('e.g. {"years_between": [{"var": "birth_date"}, {"today": []}]}')),
-    prop(designer, field._uid, "result_type", t("Result"), select),
-  );
+  const words = decompileFormula(field.formula, fields);
+  const listId = `formula-list-${uid}`;
+  const input = el("textarea", {
+    class: "code formula-input",
+    rows: 2,
+    spellcheck: "false",
+    autocomplete: "off",
+    role: "combobox",
+    "aria-autocomplete": "list",
+    "aria-expanded": "false",
+    "aria-controls": listId,
+    readonly: words === null ? true : null,
+    value: words ?? "",
+    placeholder: 'IF({…} >= 7, "High", "Low")',
+  });
+  const wrapper = prop(designer, uid, "formula", t("Formula"), input, t("Type { for a field; functions: IF, SUM, DATEDIF, CONCAT, TODAY, AND, OR, MIN, MAX, ISBLANK. Text goes in quotes."));
+  const slot = wrapper.querySelector(".prop-error");
+  const list = el("ul", { class: "formula-suggestions", role: "listbox", id: listId, "data-testid": "formula-suggestions", hidden: true });
+  input.after(list);
+  let offered = null;
+  let active = -1;
+
+  function close() {
+    offered = null;
+    active = -1;
+    list.hidden = true;
+    list.replaceChildren();
+    input.setAttribute("aria-expanded", "false");
+    input.removeAttribute("aria-activedescendant");
+  }
+
+  function mark(position) {
+    active = position;
+    [...list.children].forEach((item, i) => item.setAttribute("aria-selected", String(i === position)));
+    if (position >= 0) input.setAttribute("aria-activedescendant", list.children[position].id);
+  }
+
+  function insert(text, from = input.selectionStart, to = input.selectionEnd) {
+    input.setRangeText(text, from, to, "end");
+    close();
+    input.focus();
+    changed();
+  }
+
+  function offer() {
+    const found = suggest(input.value, input.selectionStart, fields);
+    if (!found || !found.items.length || input.readOnly) return close();
+    offered = found;
+    list.replaceChildren(...found.items.map((item, i) => el("li", {
+      role: "option",
+      id: `${listId}-${i}`,
+      "data-testid": `formula-suggestion-${item.key}`,
+      "aria-selected": "false",
+      text: item.label,
+      onmousedown: (event) => {
+        event.preventDefault(); // keep the caret in the formula
+        insert(item.insert, found.from, input.selectionStart);
+      },
+    })));
+    list.hidden = false;
+    input.setAttribute("aria-expanded", "true");
+    mark(0);
+  }
+
+  function changed() {
+    const result = compileFormula(input.value, fields);
+    if (!result.ok) {
+      setError(slot, t("{message} (at character {n})", { message: t(result.template, result.values), n: result.at + 1 }));
+      input.setAttribute("aria-invalid", "true");
+      return;
+    }
+    setError(slot, "");
+    input.setAttribute("aria-invalid", "false");
+    edit(() => setOrDelete(field, "formula", result.logic), "formula");
+    const json = document.querySelector(`[data-owner="${uid}"] [data-testid=prop-formula_json]`);
+    if (json) json.value = result.logic === undefined ? "" : JSON.stringify(result.logic, null, 1);
+  }
+
+  input.addEventListener("input", () => {
+    changed();
+    offer();
+  });
+  input.addEventListener("keydown", (event) => {
+    if (!offered) return;
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      event.preventDefault();
+      const size = offered.items.length;
+      mark((active + (event.key === "ArrowDown" ? 1 : size - 1)) % size);
+    } else if ((event.key === "Enter" || event.key === "Tab") && active >= 0) {
+      event.preventDefault();
+      insert(offered.items[active].insert, offered.from, input.selectionStart);
+    } else if (event.key === "Escape") {
+      event.stopPropagation();
+      close();
+    }
+  });
+  input.addEventListener("blur", close);
+
+  const chip = (text, insertText, testid, title) =>
+    el("button", { type: "button", class: "chip", "data-testid": testid, title, disabled: input.readOnly ? true : null, onclick: () => insert(insertText) }, text);
+  const chips = el("div", { class: "formula-chips", role: "group", "aria-label": t("Insert into the formula") },
+    ...PROMOTED_FUNCTIONS.map((name) => chip(name, `${name}(`, `formula-fn-${name}`, `${name}(${FUNCTIONS[name].args})`)),
+    ...fields.map((f) => chip(f.name, `{${f.name}}`, `formula-field-${f.key}`, f.key)));
+  const parts = [wrapper, chips];
+  if (words === null) {
+    parts.unshift(el("p", { class: "notice warn small", "data-testid": "formula-unsayable", text: t("This formula uses more than these words can show. It is kept as it is; change it under Advanced.") }));
+  }
+  parts.push(prop(designer, uid, "result_type", t("Result"), select));
+  return section(t("Formula"), ...parts);
+}
+
+// The formula as JsonLogic (under Advanced): for what the words cannot say.
+function formulaAdvanced(designer, field, edit) {
+  return [jsonArea(designer, field._uid, "formula_json", t("Formula (JsonLogic)"), field.formula, (value) => {
+    edit(() => setOrDelete(field, "formula", value), "formula");
+    const words = document.querySelector(`[data-owner="${field._uid}"] [data-testid=prop-formula]`);
+    const text = decompileFormula(value, formulaFields(designer, field));
+    if (words && text !== null) {
+      words.value = text;
+      words.readOnly = false;
+    }
+  }, t('e.g. {"years_between": [{"var": "birth_date"}, {"today": []}]}'))];
 }
 
 // -- options ------------------------------------------------------------------------------

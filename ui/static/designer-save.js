@@ -3,15 +3,20 @@
 // 1. `PUT /api/apps/{app}/forms/{form}?dry_run=true` with `If-Match: "<revision>"` returns
 //    the plan. 2. Everything safe: apply at once. Otherwise the plan is shown (each change
 //    with its class and the records it touches) and applied only when confirmed — with
-//    `allow_destructive=true` when it removes data. A change that needs a migration cannot be
-//    applied from here (the API refuses it with 409 until a `migrations` entry covers it); the
-//    dialog says so. A 422 points at fields by JSON pointer; a 412 means someone else saved.
+//    `allow_destructive=true` when it removes data. A type change of a field that records
+//    hold values for needs a migration: the dialog offers it as a plain choice per field
+//    ("convert 2 records: 4.5 → 5 — round / clear", with examples from the records), and the
+//    choice is sent as the save's `migration` ({form, migration: {set: {field: JsonLogic}}},
+//    docs/app-changes.md), checked by a new dry run before it is applied. Other changes that
+//    need a migration are refused with what to do. A 422 points at fields by JSON pointer; a
+//    412 means someone else saved.
 
 import { api, ApiError } from "/static/api.js";
 import { t, label } from "/static/i18n.js";
 import * as model from "/static/designer-model.js";
 import { formKeyProblem } from "/static/designer-props.js";
 import { el } from "/static/dom.js";
+import { evaluate } from "/static/logic.js";
 
 const CLASS_NAMES = { safe: "Safe", needs_migration: "Needs migration", destructive: "Destructive" };
 
@@ -36,6 +41,9 @@ function localProblems(designer) {
       if (field.type === "table") {
         if (!field.fields?.length) entries.push({ uid: field._uid, prop: "field", message: t("A table needs at least one column.") });
         else visit(field.fields);
+      }
+      if (field.type === "computed" && field.formula === undefined) {
+        entries.push({ uid: field._uid, prop: "formula", message: t("Write the formula, e.g. TODAY() or SUM({a}, {b}).") });
       }
       if (model.TYPES[field.type]?.options) {
         const options = field.options || [];
@@ -106,7 +114,118 @@ function changeText(change) {
   return t("changed");
 }
 
-// Fill the plan dialog; resolves true when the user confirms.
+// -- migrations offered as choices ------------------------------------------------------------
+
+// value -> new value, per target type: the JsonLogic a `set` runs over each record (`try`:
+// a value that cannot be converted is cleared rather than failing the whole save)
+function toNumber(x) {
+  return { "+": [x] };
+}
+
+function rounded(x) {
+  const y = toNumber(x);
+  const trunc = (z) => ({ "-": [z, { "%": [z, 1] }] });
+  // half away from zero: 4.5 -> 5, -4.5 -> -5
+  return { if: [{ ">=": [y, 0] }, trunc({ "+": [y, 0.5] }), trunc({ "-": [y, 0.5] })] };
+}
+
+const CONVERSIONS = {
+  round: { text: "round", set: (x) => ({ try: [rounded(x), null] }) },
+  number: { text: "convert to numbers", set: (x) => ({ try: [toNumber(x), null] }) },
+  keep_text: { text: "keep as text", set: (x) => ({ cat: [x] }) },
+  clear: { text: "clear", set: () => null },
+};
+
+function conversionsTo(type) {
+  if (type === "integer") return ["round", "clear"];
+  if (type === "number") return ["number", "clear"];
+  if (["text", "textarea"].includes(type)) return ["keep_text", "clear"];
+  return ["clear"];
+}
+
+// Field changes the designer can migrate by a choice: type changes, with their types.
+function typeChanges(plan, formKey) {
+  const found = [];
+  for (const form of plan.forms || []) {
+    if (form.form !== formKey || form.change !== "changed") continue;
+    for (const change of form.fields || []) {
+      if (change.class !== "needs_migration" || change.change !== "changed") continue;
+      const match = (change.reasons || []).map((r) => /^type (\w+) -> (\w+)$/.exec(r)).find(Boolean);
+      // another reason as well (a narrower limit, say) is more than a conversion can answer
+      if (match && change.reasons.length === 1) found.push({ field: change.field, from: match[1], to: match[2], records: change.records ?? 0 });
+    }
+  }
+  return found;
+}
+
+async function examples(designer, key) {
+  try {
+    const { data } = await api(`/api/records/${encodeURIComponent(designer.state.app.key)}/${encodeURIComponent(designer.state.form.key)}?limit=50`);
+    return (data.items || []).map((record) => record.data?.[key]).filter((value) => value !== undefined && value !== null && value !== "").slice(0, 3);
+  } catch {
+    return [];
+  }
+}
+
+function shown(value) {
+  return value === null || value === undefined ? t("(empty)") : typeof value === "string" ? value : JSON.stringify(value);
+}
+
+// One choice per type change; `chosen` gets field -> conversion name.
+function choiceRows(designer, changes, chosen) {
+  return changes.map((change) => {
+    const options = conversionsTo(change.to);
+    chosen.set(change.field, options[0]);
+    const sample = el("span", { class: "muted", "data-testid": `migrate-${change.field}-example` });
+    const refresh = async () => {
+      const values = await examples(designer, change.field);
+      const set = CONVERSIONS[chosen.get(change.field)].set({ var: change.field });
+      sample.textContent = values.map((value) => {
+        let after;
+        try {
+          after = evaluate(set, { [change.field]: value });
+        } catch {
+          after = null;
+        }
+        return `${shown(value)} → ${shown(after)}`;
+      }).join(", ");
+    };
+    const radios = options.map((name, i) => el("label", { class: "inline" },
+      el("input", {
+        type: "radio",
+        name: `migrate-${change.field}`,
+        value: name,
+        checked: i === 0,
+        "data-testid": `migrate-${change.field}-${name}`,
+        onchange: () => {
+          chosen.set(change.field, name);
+          refresh();
+        },
+      }), ` ${t(CONVERSIONS[name].text)}`));
+    refresh();
+    return el("fieldset", { class: "migrate-choice", "data-testid": `migrate-${change.field}` },
+      el("legend", { text: t("{field}: convert {n} records from {from} to {to}", { field: fieldName(designer, change.field), n: change.records, from: model.typeName(change.from), to: model.typeName(change.to) }) }),
+      sample, el("div", { class: "choices" }, ...radios));
+  });
+}
+
+// What is blocked, in plain words: the field and how many records it touches (the server's
+// messages are written for IT: they name the `migrations` entry and JsonLogic).
+function blockedWords(designer, plan, messages) {
+  const entries = (plan.blocked || []).filter((b) => b.class !== "destructive" && b.field);
+  if (!entries.length) return messages;
+  return entries.map((entry) => {
+    const change = (plan.forms || []).flatMap((form) => form.fields || []).find((c) => c.field === entry.field);
+    return t("{field}: {n} records would need a new value ({reason}).", {
+      field: fieldName(designer, entry.field),
+      n: change?.records ?? "?",
+      reason: (change?.reasons || []).join("; "),
+    });
+  });
+}
+
+// Fill the plan dialog; resolves true when the user confirms, or {migration} when the user
+// chose how to convert the values of the fields whose type changed.
 function showPlan(designer, plan, { refusal = null } = {}) {
   const dialog = document.querySelector("[data-testid=designer-plan]");
   const body = dialog.querySelector("[data-plan-body]");
@@ -134,19 +253,29 @@ function showPlan(designer, plan, { refusal = null } = {}) {
   );
   // destructive changes are "blocked" only until allow_destructive confirms them
   const blocked = refusal || (plan.blocked || []).filter((b) => b.class !== "destructive").map((b) => b.message);
-  if (blocked.length) {
+  const convertible = typeChanges(plan, designer.state.form.key);
+  const needing = (plan.forms || []).flatMap((form) => (form.fields || []).filter((c) => c.class === "needs_migration")).length;
+  const chosen = new Map();
+  let offered = false;
+  if (blocked.length && convertible.length && convertible.length === needing) {
+    // every blocked change is a type change: offer the conversions, in plain words
+    offered = true;
+    body.append(el("div", { class: "notice warn", "data-testid": "plan-migrate" },
+      el("p", { text: t("Existing records hold values of the old type. Choose what happens to them:") }),
+      ...choiceRows(designer, convertible, chosen)));
+  } else if (blocked.length) {
     body.append(el("div", { class: "notice error", "data-testid": "plan-blocked", role: "alert" },
       el("strong", { text: t("The designer cannot save this change.") }),
-      el("p", { text: t("It changes values that existing records hold, which needs a migration (how old values become new ones). Undo the change, or ask IT to import the app with a `migrations` entry.") }),
-      el("ul", {}, ...blocked.map((message) => el("li", { text: message })))));
+      el("p", { text: t("It changes values that existing records hold, and the designer cannot say how the old values become new ones. Undo the change, or ask IT to convert the records.") }),
+      el("ul", {}, ...blockedWords(designer, plan, blocked).map((text) => el("li", { text })))));
   } else if (summary.destructive) {
     body.append(el("p", { class: "notice warn", role: "alert", text: t("Values in existing records will be removed (they stay in each record's history). Save only if that is intended.") }));
   } else if (summary.needs_migration) {
     body.append(el("p", { class: "notice warn", text: t("Existing records will be migrated to the new definition.") }));
   }
-  const canApply = !blocked.length;
+  const canApply = !blocked.length || offered;
   confirm.hidden = !canApply;
-  confirm.textContent = summary.destructive ? t("Remove the data and save") : t("Save the changes");
+  confirm.textContent = offered ? t("Convert the records and save") : summary.destructive ? t("Remove the data and save") : t("Save the changes");
   confirm.classList.toggle("danger", Boolean(summary.destructive));
   return new Promise((resolve) => {
     const done = (answer) => {
@@ -154,7 +283,11 @@ function showPlan(designer, plan, { refusal = null } = {}) {
       confirm.removeEventListener("click", onConfirm);
       resolve(answer);
     };
-    const onClose = () => done(dialog.returnValue === "confirm");
+    const onClose = () => {
+      if (dialog.returnValue !== "confirm" || !offered) return done(dialog.returnValue === "confirm");
+      const set = Object.fromEntries([...chosen].map(([key, name]) => [key, CONVERSIONS[name].set({ var: key })]));
+      return done({ migration: { set } });
+    };
     const onConfirm = () => dialog.close("confirm");
     dialog.addEventListener("close", onClose);
     confirm.addEventListener("click", onConfirm);
@@ -216,16 +349,28 @@ export async function save(designer, { review = false } = {}) {
     const summary = plan.summary || {};
     const risky = !plan.can_apply || summary.needs_migration > 0 || summary.destructive > 0;
     const destructive = summary.destructive > 0 || (plan.blocked || []).some((b) => b.class === "destructive");
+    let body = form;
     if (risky || review) {
       designer.status(t("Review the changes."));
-      if (!(await showPlan(designer, plan))) {
+      const answer = await showPlan(designer, plan);
+      if (!answer) {
         designer.status(t("Not saved."));
         return;
+      }
+      if (answer.migration) {
+        // the conversion chosen: checked by the server before anything is written
+        body = { form, migration: answer.migration };
+        const checked = (await api(`${url}?dry_run=true`, { method: "PUT", body, headers })).data;
+        if (!checked.can_apply && (checked.blocked || []).some((b) => b.class !== "destructive")) {
+          designer.status(t("Not saved: the change needs a decision the designer cannot make."), "error");
+          await showPlan(designer, checked, { refusal: checked.blocked.map((b) => b.message) });
+          return;
+        }
       }
     }
     designer.status(t("Saving…"));
     const query = destructive ? "?allow_destructive=true" : "";
-    const answer = await api(url + query, { method: "PUT", body: form, headers });
+    const answer = await api(url + query, { method: "PUT", body, headers });
     const tag = answer.headers.get("etag");
     const revision = tag ? Number(tag.replace(/[^0-9]/g, "")) : answer.data.revision;
     designer.afterSave({ revision, formKey: form.key });
