@@ -35,6 +35,9 @@ message a person understands. The codes:
 ``unknown_variable``     (also) a row filter reads a ``$`` name other than ``$user.<attribute>``
 =======================  ======================================================================
 
+``duplicate_fhir_resource``: a second form declares the same FHIR resource (``fhir.resource``);
+an app's ``/fhir/Patient`` must be the records of one form.
+
 The form engine makes some of the same checks when a ``FormSpec`` is built, with the same
 codes and pointers; :func:`merge` keeps one problem per pointer and code. The document must
 be plain JSON data with bounded nesting (the platform refuses anything else before it gets
@@ -242,7 +245,25 @@ class _Checks:
         self._migrations()
         self._permissions()
         self._design()
+        self._fhir_resources()
         return self.problems
+
+    def _fhir_resources(self) -> None:
+        """Each FHIR resource (``fhir.resource``, e.g. Patient) is declared by one form."""
+        declared: dict[str, str] = {}
+        for index, form in self.forms:
+            fhir = form.get("fhir")
+            resource = fhir.get("resource") if isinstance(fhir, dict) else None
+            if not isinstance(resource, str):
+                continue
+            if resource in declared:
+                self.add(
+                    f"/forms/{index}/fhir/resource",
+                    "duplicate_fhir_resource",
+                    f"form {_shown(declared[resource])} already declares the FHIR {resource}",
+                )
+            else:
+                declared[resource] = str(form.get("key"))
 
     # -- app level -------------------------------------------------------------------------
 

@@ -110,3 +110,16 @@ def test_a_resource_needs_a_map() -> None:
     with pytest.raises(ValidationError):
         FormSpec.model_validate(form(resource="Patient"))
     assert PatientMap.of(FormSpec.model_validate(form(url="urn:q"))) is None
+
+
+def test_an_app_declares_each_resource_once() -> None:
+    from formloom.engines.apps.checks import document_problems
+
+    mapped = {"resource": "Patient", "map": {"name.text": "name"}}
+    document = f.app(
+        "two",
+        f.form("adult", f.field("name"), fhir=mapped),
+        f.form("child", f.field("name"), fhir=mapped),
+    )
+    problems = [(p.path, p.code) for p in document_problems(document)]
+    assert problems == [("/forms/1/fhir/resource", "duplicate_fhir_resource")]
