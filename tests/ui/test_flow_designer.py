@@ -329,3 +329,43 @@ def test_a_branch_manager_cannot_design_flows(tab_as: Any, live_server: LiveServ
             headers={"Authorization": f"Bearer {token}"},
         )
     assert refused.status_code == 403, refused.text
+
+
+def test_the_drawing_shows_where_running_instances_wait(
+    tab_as: Any, live_server: LiveServer
+) -> None:
+    """Each step shows how many running instances wait there (as the instance API counts
+    them); ?instance=<id> shows where one instance is and what it has done."""
+    with live_server.api() as api:
+        running: list[dict[str, Any]] = []
+        cursor = None
+        while True:
+            params = {"app": APP, "flow": "complaint", "status": "running", "limit": 200}
+            page = api.get("/api/flow-instances", params={**params, "cursor": cursor} if cursor
+                           else params).json()  # fmt: skip
+            running += page["items"]
+            cursor = page["next_cursor"]
+            if not cursor:
+                break
+    assert running, "the demo has complaint work orders under way"
+    expected: dict[str, int] = {}
+    for instance in running:
+        for node in set(instance["waiting_at"]):
+            expected[node] = expected.get(node, 0) + 1
+
+    tab = tab_as(HEAD_OFFICE)
+    tab.goto(f"{live_server.url}/designer/{APP}/flows")
+    assert tab.get_by_test_id("flow-running-complaint").inner_text() == str(len(running))
+    tab.goto(f"{live_server.url}/designer/{APP}/flows/complaint")
+    shown = {
+        node: int(re.sub(r"\D", "", tab.get_by_test_id(f"waiting-{node}").inner_text()))
+        for node in expected
+    }
+    assert shown == expected
+    assert tab.locator("[data-testid^=waiting-]").count() == len(expected)
+
+    one = running[0]
+    tab.goto(f"{live_server.url}/designer/{APP}/flows/complaint?instance={one['id']}")
+    for node in one["waiting_at"]:
+        tab.get_by_test_id(f"here-{node}").wait_for()
+    assert tab.locator("[data-testid^=here-]").count() == len(set(one["waiting_at"]))

@@ -378,6 +378,8 @@ function card(key) {
     el("span", { class: "step-icon", "aria-hidden": "true", text: ICONS[node.type] ?? "•" }),
     el("span", { class: "step-text" }, el("strong", { text: nodeName(key) }), el("span", { class: "muted small", text: [t(TYPE_NAMES[node.type] ?? node.type), summaryOf(node)].filter(Boolean).join(" · ") })),
     problem ? el("span", { class: "step-problem", text: "!", title: t("This step has a problem") }) : null,
+    data.positions?.[key] ? el("span", { class: "step-count", "data-testid": `waiting-${key}`, title: t("Running instances waiting at this step"), text: t("{n} waiting", { n: data.positions[key] }) }) : null,
+    watched.here.has(key) ? el("span", { class: "step-here", "data-testid": `here-${key}`, text: t("It is here") }) : watched.done.has(key) ? el("span", { class: "step-done", "aria-label": t("Done"), text: "✓" }) : null,
   );
   box.addEventListener("click", () => selectItem({ node: key }));
   box.addEventListener("dragstart", (event) => {
@@ -521,6 +523,22 @@ function drawChain(items) {
     out.push(el("div", { class: "flow-block", "data-block": item.key }, branches, tools));
   }
   return out;
+}
+
+// One instance whose position the drawing shows (?instance=<id>, from the instance API, which
+// checks that the reader may see it): the steps it waits at and those it has done.
+const watched = { here: new Set(), done: new Set() };
+
+async function watchInstance(id) {
+  try {
+    const { data: instance } = await api(`/api/flow-instances/${encodeURIComponent(id)}`);
+    watched.here = new Set(instance.waiting_at);
+    watched.done = new Set(Object.keys(instance.steps ?? {}).filter((k) => !watched.here.has(k)));
+    drawCanvas();
+    announce(t("Showing where the instance is: {steps}", { steps: instance.waiting_at.map(nodeName).join(", ") || t(instance.status) }));
+  } catch (error) {
+    setStatus(error.message, "error");
+  }
 }
 
 function drawCanvas() {
@@ -1249,3 +1267,4 @@ window.addEventListener("beforeunload", (event) => {
 });
 
 render();
+if (data.instance) watchInstance(data.instance);
