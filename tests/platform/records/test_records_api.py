@@ -69,16 +69,25 @@ async def test_validation_lists_every_failing_field(api: httpx.AsyncClient) -> N
     assert (await api.get(BASE, params={"count": "true"})).json()["count"] == 0
 
 
-async def test_hidden_fields_are_not_required_nor_stored(api: httpx.AsyncClient) -> None:
+async def test_hidden_fields_are_not_required_and_keep_their_values(
+    api: httpx.AsyncClient,
+) -> None:
     person = await create(api, name="Ann", kind="person")
     assert "company" not in person["data"]
     missing = await api.post(BASE, json={"data": {"name": "Co", "kind": "company"}})
     assert missing.status_code == 422
     assert [e["field"] for e in missing.json()["errors"]] == ["company"]
     company = await create(api, name="Co", kind="company", company="ACME")
-    changed = await api.patch(f"{BASE}/{company['id']}", json={"data": {"kind": "person"}})
+    # hiding keeps the value (no silent loss, docs/forms.md "Visibility"); null clears it
+    url = f"{BASE}/{company['id']}"
+    changed = await api.patch(url, json={"data": {"kind": "person"}})
     assert changed.status_code == 200
-    assert "company" not in changed.json()["data"]
+    assert changed.json()["data"]["company"] == "ACME"
+    cleared = await api.patch(
+        url, json={"data": {"company": None}}, headers={"If-Match": changed.headers["etag"]}
+    )
+    assert cleared.status_code == 200, cleared.text
+    assert "company" not in cleared.json()["data"]
 
 
 async def test_computed_fields_cannot_be_written(api: httpx.AsyncClient) -> None:
