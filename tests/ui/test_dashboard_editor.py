@@ -25,6 +25,7 @@ HEAD_OFFICE, MANAGER = "demo_head_office", "demo_manager"
 SHIPPED = json.loads((ROOT / "builtin_apps" / APP / "app.json").read_text(encoding="utf-8"))
 BOARD = next(board for board in SHIPPED["dashboards"] if board["key"] == "manager")
 REPORTS = {report["key"]: report for report in SHIPPED["reports"]}
+READY = "[data-testid=dashboard-editor][data-ready]"  # the editor's script has started
 MADE = ("manager_by_mouse", "manager_by_keys", "board_checks", "board_kpi")
 
 
@@ -130,7 +131,7 @@ def test_the_manager_dashboard_rebuilt_with_the_mouse(tab_as: Any, live_server: 
     tab.get_by_test_id("designer-dashboards").click()
     assert tab.get_by_test_id("dashboard-manager").is_visible()
     tab.get_by_test_id("dashboards-new").click()
-    tab.wait_for_selector("[data-testid=dashboard-editor]")
+    tab.wait_for_selector(READY)
     tab.get_by_test_id("board-key").fill("manager_by_mouse")
     tab.get_by_test_id("board-label-en").fill(BOARD["label"]["en"])
     tab.get_by_test_id("board-label-zh-CN").fill(BOARD["label"]["zh-CN"])
@@ -235,7 +236,7 @@ def test_the_manager_dashboard_rebuilt_with_the_keyboard_in_chinese(
 ) -> None:
     tab = tab_as(HEAD_OFFICE, locale="zh-CN")
     tab.goto(f"{live_server.url}/designer/{APP}/dashboards/new")
-    tab.wait_for_selector("[data-testid=dashboard-editor]")
+    tab.wait_for_selector(READY)
     assert "新建仪表盘" in tab.locator("h1").inner_text()
     keys = tab.keyboard
     tab_to(tab, "board-key")
@@ -325,6 +326,7 @@ def test_a_kpi_tile_compares_by_another_period(tab_as: Any, live_server: LiveSer
         assert made.status_code == 201, made.text
     tab = tab_as(HEAD_OFFICE)
     tab.goto(f"{live_server.url}/designer/{APP}/dashboards/board_kpi")
+    tab.wait_for_selector(READY)
     tile = tab.get_by_test_id("tile-0")
     tile.get_by_test_id("kpi-compare").wait_for()
     tab.get_by_test_id("tile-0-period").select_option("week")
@@ -353,7 +355,7 @@ def test_refusals_are_shown_at_their_element(tab_as: Any, live_server: LiveServe
         assert made.status_code == 201, made.text
     tab = tab_as(HEAD_OFFICE)
     tab.goto(f"{live_server.url}/designer/{APP}/dashboards/board_checks")
-    tab.wait_for_selector("[data-testid=dashboard-editor]")
+    tab.wait_for_selector(READY)
     # the server's refusal (no name) is shown at the name
     tab.get_by_test_id("board-label-en").fill("")
     tab.get_by_test_id("board-label-zh-CN").fill("")
@@ -404,10 +406,17 @@ def test_a_dashboard_is_deleted_from_the_editor(tab_as: Any, live_server: LiveSe
     tab = tab_as(HEAD_OFFICE)
     tab.goto(f"{live_server.url}/designer/{APP}/dashboards")
     tab.get_by_test_id("dashboard-board_checks").click()
-    tab.wait_for_selector("[data-testid=dashboard-editor]")
+    tab.wait_for_selector(READY)
     tab.once("dialog", lambda dialog: dialog.accept())
     tab.get_by_test_id("board-delete").click()
-    tab.wait_for_url(f"{live_server.url}/designer/{APP}/dashboards", timeout=90_000)
+    tab.wait_for_function(
+        "location.pathname.endsWith('/dashboards') || document.querySelector("
+        "'[data-testid=board-status]')?.dataset.kind === 'error'",
+        timeout=90_000,
+    )
+    assert tab.url == f"{live_server.url}/designer/{APP}/dashboards", tab.get_by_test_id(
+        "board-status"
+    ).inner_text()
     assert tab.get_by_test_id("dashboard-board_checks").count() == 0
     with live_server.api() as api:
         assert api.get(f"/api/apps/{APP}/dashboards/board_checks").status_code == 404
@@ -421,6 +430,7 @@ def test_the_edit_button_is_for_designers_only(tab_as: Any, live_server: LiveSer
     tab.goto(f"{live_server.url}/apps/{APP}/dashboards/manager")
     tab.get_by_test_id("dashboard-edit").click()
     tab.wait_for_url(f"{live_server.url}/designer/{APP}/dashboards/manager")
+    tab.wait_for_selector(READY)
     assert [r for r, _ in order_on_screen(tab)] == [i["report"] for i in BOARD["items"]]
     assert tab.get_by_test_id("board-dirty").is_hidden()
 

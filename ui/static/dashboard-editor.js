@@ -808,3 +808,4 @@ window.addEventListener("beforeunload", (event) => {
 });
 
 render();
+root.dataset.ready = "true"; // the buttons work from now on (tests wait for it)
