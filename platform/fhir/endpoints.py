@@ -212,6 +212,7 @@ def _patient_url(p: Platform, request: Request, app: str, record_id: str) -> str
 def _patient_answer(
     resource: dict[str, Any], record: Any, status_code: int = 200, **headers: str
 ) -> JSONResponse:
+    """A Patient with its version as a weak ETag (and ``headers``)."""
     return JSONResponse(
         resource,
         status_code=status_code,
@@ -346,4 +347,4 @@ async def update_patient(
             raise patient.located(exc, pmap, read) from None
         answer = patient.as_patient(records, pmap, record)
     ignored = {"X-Ignored-Elements": ",".join(read.ignored)} if read.ignored else {}
-    return _patient_answer(answer, record, **ignored)
+    return _patient_answer(answer, record, 200, **ignored)
