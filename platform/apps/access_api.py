@@ -224,7 +224,14 @@ async def read_access(app: str, form: str, p: PlatformDep, who: PrincipalDep) ->
     return JSONResponse(access_view(installed, form), headers={"ETag": f'"{installed.version}"'})
 
 
-@router.put("/{app}/forms/{form}/access", tags=["permissions"])
+@router.put(
+    "/{app}/forms/{form}/access",
+    tags=["permissions"],
+    responses={
+        409: {"description": "The app's plan is blocked: a change needs a decision first."},
+        412: {"description": "If-Match names a revision that is no longer current."},
+    },
+)
 async def save_access(
     app: str,
     form: str,
