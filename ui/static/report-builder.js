@@ -1,5 +1,5 @@
 // The report builder (/designer/{app}/reports/{report}): pick a form, drag its fields into
-// Rows, Columns and Values (or use each field's buttons), set measures, date buckets, the
+// Rows, Columns and Measures (or use each field's buttons), set measures, date buckets, the
 // filter, totals, sort, top-N and the chart, and see the table and chart as they come out
 // (docs/ui.md, "The report builder"). The page's data (#report-builder-data) holds the report
 // as written, the app's forms and fields, and the revision it was read at.
@@ -67,7 +67,7 @@ const BUCKET_NAMES = { day: "Day", week: "Week", month: "Month", quarter: "Quart
 const CHART_NAMES = { bar: "Bars", stacked_bar: "Stacked bars", line: "Line", pie: "Pie", donut: "Donut", funnel: "Funnel", kpi: "One number (KPI)" };
 const PERIOD_NAMES = { day: "Day", week: "Week", month: "Month", quarter: "Quarter", year: "Year" };
 const WITHIN_NAMES = { all: "of the whole table", row: "of its row", column: "of its column" };
-const ZONE_NAMES = { rows: "Rows", columns: "Columns", measures: "Values" };
+const ZONE_NAMES = { rows: "Rows", columns: "Columns", measures: "Measures" };
 
 // -- history --------------------------------------------------------------------------------
 
@@ -302,7 +302,7 @@ function palette() {
     "section",
     { class: "rb-palette", "data-testid": "report-palette", "aria-label": t("Fields") },
     el("h2", { text: t("Fields") }),
-    el("p", { class: "muted small", text: t("Drag a field into Rows, Columns or Values, or use its buttons.") }),
+    el("p", { class: "muted small", text: t("Drag a field into Rows, Columns or Measures, or use its buttons.") }),
     items,
     hops,
   );
@@ -325,7 +325,7 @@ function dropZone(node, zone) {
     root.classList.remove("dragging");
     const path = event.dataTransfer.getData(DRAG_TYPE);
     if (!path && zone !== "measures") {
-      setStatus(t("The number of records is a value: drop it into Values."), "error");
+      setStatus(t("The number of records is a measure: drop it into Measures."), "error");
       return;
     }
     addTo(zone, path);
@@ -464,7 +464,7 @@ function measureItem(measure, index, count) {
   const title = `${labelOf(measure.label) || measure.key || "—"} · ${t(OP_NAMES[op] ?? op)}${measure.field ? ` · ${fieldLabel(measure.field)}` : ""}`;
   const node = el(
     "article",
-    { class: "rb-item rb-measure", tabindex: "0", "data-testid": testid, "data-path": base, "aria-label": `${t("Values")} ${index + 1}: ${title}`, "aria-keyshortcuts": "Alt+ArrowUp Alt+ArrowDown Delete" },
+    { class: "rb-item rb-measure", tabindex: "0", "data-testid": testid, "data-path": base, "aria-label": `${t("Measures")} ${index + 1}: ${title}`, "aria-keyshortcuts": "Alt+ArrowUp Alt+ArrowDown Delete" },
     el("header", {}, el("h3", { text: title }), itemTools("measures", index, count, remove)),
     body,
   );
