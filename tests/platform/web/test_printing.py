@@ -60,6 +60,14 @@ def pdf_text(content: bytes) -> str:
     return "\n".join(page.extract_text() or "" for page in PdfReader(io.BytesIO(content)).pages)
 
 
+def pdf_fonts(content: bytes) -> set[str]:
+    found = set()
+    for page in PdfReader(io.BytesIO(content)).pages:
+        fonts: Any = page["/Resources"]["/Font"]
+        found |= {str(font.get_object()["/BaseFont"]) for font in fonts.values()}
+    return found
+
+
 async def make(client: httpx.AsyncClient, **data: Any) -> str:
     made = await client.post(f"/api/records/{APP}/patient", json={"data": data})
     assert made.status_code == 201, made.text
@@ -91,6 +99,8 @@ async def test_a_record_prints_and_becomes_a_pdf_with_only_what_the_reader_may_s
     assert pdf.content.startswith(b"%PDF")
     text = pdf_text(pdf.content)
     assert "王小明" in text and "身份证号" in text and "河畔诊所" in text and SECRET in text
+    # the Chinese is drawn in a CJK font (fonts-wqy-microhei or Noto CJK), not as empty boxes
+    assert any(name in font for font in pdf_fonts(pdf.content) for name in ("WenQuanYi", "CJK"))
 
     # the nurse reads her department's patients without their id numbers: so do her prints
     nurse = await users.create("nina", roles={APP: ["nurse"]}, attributes={"department": "dental"})
