@@ -43,12 +43,14 @@ from formloom.engines.forms import FormSpec, label_text
 from formloom.engines.forms.fields import SectionField, TableField
 from formloom.engines.forms.localtime import local_text, zone_name, zone_of
 from formloom.engines.forms.record import title_field
+from formloom.platform import errors
 from formloom.platform.apps.service import InstalledApp
 from formloom.platform.auth.deps import PrincipalDep
 from formloom.platform.auth.principal import Principal
 from formloom.platform.deps import Platform, PlatformDep
-from formloom.platform.errors import Problem
+from formloom.platform.errors import Forbidden, Problem
 from formloom.platform.i18n import Translator, request_locale
+from formloom.platform.records.access import iso
 from formloom.platform.records.service import ListQuery, service_for
 from formloom.platform.rules import zones
 from formloom.platform.web import listing
@@ -169,7 +171,7 @@ def _when(value: str, zone: tzinfo, named: bool) -> str:
 
 
 def _printed(p: Platform, who: Principal, zone: tzinfo, named: bool, t: Translator) -> str:
-    now = p.clock.now().isoformat().replace("+00:00", "Z")
+    now = iso(p.clock.now())  # the stored form, as records' times are
     when = local_text(now, zone, named=True) or now
     return t("Printed by {who} on {when}", who=who.username or "", when=when)
 
@@ -195,11 +197,15 @@ async def record_print(
     try:
         sheet = await record_sheet(p, who, app, form, record_id, request_locale(request), "html")
     except Problem as problem:
-        return _refused(request, who, problem)
+        return await _refused(request, who, problem)
     return _page(request, who, sheet)
 
 
-def _refused(request: Request, who: Principal, problem: Problem) -> HTMLResponse:
+async def _refused(request: Request, who: Principal, problem: Problem) -> HTMLResponse:
+    """A refusal as a page, a 403 audited as the API's error handler audits it (as the
+    record page does)."""
+    if isinstance(problem, Forbidden) and problem.audit is not None:
+        await errors.audit_refusal(request, problem.audit)
     response = render_page(request, "runtime/problem.html", who, problem=problem)
     response.status_code = problem.status
     return response
@@ -388,5 +394,5 @@ async def list_print(
         details = {"filter": rule, "q": q, "drill": drill is not None}
         sheet = await list_sheet(p, who, app, form, request_locale(request), query, chosen, details)
     except Problem as problem:
-        return _refused(request, who, problem)
+        return await _refused(request, who, problem)
     return _page(request, who, sheet)
