@@ -43,7 +43,9 @@ ChangeClass = Literal["safe", "needs_migration", "destructive"]
 ChangeKind = Literal["added", "removed", "changed", "renamed"]
 
 #: Attributes that never affect stored values or their validity.
-COSMETIC = frozenset({"label", "help", "description", "indexed", "pattern_message", "placeholder"})
+COSMETIC = frozenset(
+    {"label", "help", "description", "indexed", "pattern_message", "placeholder", "width"}
+)
 #: Type changes under which every stored value stays a valid value.
 WIDENING_TYPES = frozenset(
     {

@@ -157,6 +157,16 @@ class BaseField(BaseModel):
         default=None, description="Field label; defaults to the key made readable."
     )
     help: Label | None = Field(default=None, description="Help text shown with the field.")
+    width: int | None = Field(
+        default=None,
+        ge=1,
+        le=4,
+        description="How much of a row the field takes in the generated form and on the "
+        "record page, in quarters: 1 (a quarter) to 4 (the whole row). Unset: half a row; "
+        "the whole row for long text, multiple choice, tables, files and images. On narrow "
+        "screens (a phone) every field takes the whole row. No effect on sections and "
+        "table columns.",
+    )
     visible_if: Rule | None = Field(
         default=None,
         description=(

@@ -772,6 +772,7 @@ async def record_page(
                         "label": field_label(f, lang),
                         "type": f.field_type,
                         "wide": isinstance(f, TableField) or f.field_type == "textarea",
+                        "width": f.width,
                         "html": show(f, record["data"].get(f.key), ctx),
                         "empty": record["data"].get(f.key) in (None, "", []),
                     }

@@ -103,6 +103,25 @@ function labelInputs(designer, owner, name, title, value, onchange, { multiline 
   return el("div", { class: "label-set" }, ...rows);
 }
 
+// How much of a row the field takes in the form (`width`, quarters of a row: docs/forms.md);
+// unset, the form decides by the type. Not for sections and table columns.
+function widthProp(designer, found, edit) {
+  const field = found.field;
+  if (field.type === "section" || found.table) return null;
+  const choices = [
+    ["", t("Automatic")],
+    ["1", t("A quarter of a row")],
+    ["2", t("Half a row")],
+    ["3", t("Three quarters of a row")],
+    ["4", t("The whole row")],
+  ];
+  const select = el("select", {
+    onchange: (event) => edit(() => setOrDelete(field, "width", event.target.value ? Number(event.target.value) : null), "width"),
+  }, ...choices.map(([value, text]) => el("option", { value, text })));
+  select.value = field.width ? String(field.width) : "";
+  return prop(designer, field._uid, "width", t("Width"), select, t("On a phone every field takes the whole row."));
+}
+
 function setOrDelete(target, name, value) {
   if (value === undefined || value === null || value === "" || (Array.isArray(value) && !value.length)) delete target[name];
   else target[name] = value;
@@ -255,7 +274,7 @@ function fieldPanel(designer, found) {
       toolbar(designer, uid),
     ),
     errorSlot(designer, uid, "field"),
-    section(t("General"), labelSet, typeProp(designer, field, inTable), placeProp(designer, found)),
+    section(t("General"), labelSet, typeProp(designer, field, inTable), placeProp(designer, found), widthProp(designer, found, edit)),
   );
   // choices come right after the name: what people pick from is the point of the field
   if (info.options) body.append(optionsEditor(designer, field));

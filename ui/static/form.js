@@ -109,7 +109,8 @@ export function renderForm(container, form, options = {}) {
     }
     const wide = ["textarea", "table", "multiselect", "file", "image"].includes(field.type);
     return {
-      wrapper: el("div", { class: `fl-field fl-${field.type}${wide ? " wide" : ""}`, "data-field": field.key }, heading, control.element, help, error),
+      // `width` (1-4 quarters of a row, docs/forms.md) is laid out by runtime.css
+      wrapper: el("div", { class: `fl-field fl-${field.type}${wide ? " wide" : ""}`, "data-field": field.key, "data-width": field.width }, heading, control.element, help, error),
       error,
     };
   }
