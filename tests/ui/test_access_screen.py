@@ -104,6 +104,22 @@ def test_the_head_office_lets_nurses_use_a_new_form_in_their_branch(
     assert head.get_by_test_id("access-admin-read").is_disabled()
 
     head.get_by_test_id("access-nurse-create").check()
+    # leaving with unsaved changes asks first; staying keeps them
+    dialogs: list[str] = []
+
+    def stay(dialog: Any) -> None:
+        dialogs.append(dialog.type)
+        dialog.dismiss()
+
+    head.once("dialog", stay)
+    head.get_by_test_id("access-designer").click()
+    for _ in range(100):
+        if dialogs:
+            break
+        head.wait_for_timeout(100)
+    assert dialogs == ["beforeunload"]
+    assert head.url.endswith(f"/{form}/access")
+    assert head.get_by_test_id("access-nurse-create").is_checked()
     head.get_by_test_id("access-nurse-more").click()
     head.get_by_test_id("access-nurse-hidden-internal_note").check()
     assert head.get_by_test_id("access-nurse-readonly-internal_note").is_disabled()
