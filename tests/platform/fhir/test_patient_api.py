@@ -163,3 +163,14 @@ async def test_grants_apply_to_patients_as_to_records(
 
 def branch_data(name: str) -> dict[str, Any]:
     return {"name": f"Branch {name}", "code": name, "timezone": "Asia/Shanghai"}
+
+
+async def test_an_app_with_a_wrong_patient_map_is_refused_at_its_place(
+    client: httpx.AsyncClient,
+) -> None:
+    mapped = {"resource": "Patient", "map": {"name.text": "name", "birthDate": "name"}}
+    document = f.app("wrong", f.form("person", f.field("name"), fhir=mapped))
+    refused = await client.post("/api/apps/import", json=document)
+    assert refused.status_code == 422, refused.text
+    found = {(e["path"], e["code"]) for e in refused.json()["errors"]}
+    assert ("/forms/0/fhir/map/birthDate", "invalid_fhir_field") in found, found
