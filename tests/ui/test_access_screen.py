@@ -48,6 +48,18 @@ def tab_as(browser: Any, live_server: LiveServer, people: None) -> Iterator[Any]
     assert not errors, errors
 
 
+@pytest.fixture
+def made_forms(live_server: LiveServer) -> Iterator[list[str]]:
+    """The forms a test makes lose their grants afterwards, so that the roles of later
+    tests on the same server see the clinic's forms only."""
+    forms: list[str] = []
+    yield forms
+    with live_server.api() as api:
+        for form in forms:
+            emptied = api.put(f"/api/apps/{APP}/forms/{form}/access", json=[])
+            assert emptied.status_code == 200, emptied.text
+
+
 def a_new_form(server: LiveServer, form: str) -> dict[str, str]:
     """A feedback form no grant names, with feedback from both branches (as the admin)."""
     with server.api() as api:
@@ -78,10 +90,11 @@ def a_new_form(server: LiveServer, form: str) -> dict[str, str]:
 
 @pytest.mark.parametrize("locale", ["en-US", "zh-CN"])
 def test_the_head_office_lets_nurses_use_a_new_form_in_their_branch(
-    tab_as: Any, live_server: LiveServer, locale: str
+    tab_as: Any, live_server: LiveServer, made_forms: list[str], locale: str
 ) -> None:
     form = "feedback_" + locale[:2]
     a_new_form(live_server, form)
+    made_forms.append(form)
     chinese = locale == "zh-CN"
 
     nurse = tab_as(NURSE, locale)
