@@ -39,8 +39,8 @@ from formloom.platform.web import importing as importing_page
 from formloom.platform.web.access_designer import router as access_designer_router
 from formloom.platform.web.dashboard_designer import router as dashboard_designer_router
 from formloom.platform.web.designer import router as designer_router
-from formloom.platform.web.flow_designer import router as flow_designer_router
 from formloom.platform.web.export import router as export_router
+from formloom.platform.web.flow_designer import router as flow_designer_router
 from formloom.platform.web.pages import UI
 from formloom.platform.web.pages import router as pages_router
 from formloom.platform.web.printing import pdf_router as print_pdf_router
