@@ -122,6 +122,12 @@ def test_a_search_on_a_phone_answers_in_cards(phone: Any, live_server: LiveServe
     assert tab.evaluate(NO_SIDEWAYS)
     # the column picker has nothing to pick on a card
     assert tab.get_by_test_id("columns").is_hidden()
+    # the filter bar opens under the search box, and its button (not covered) closes it
+    tab.get_by_test_id("filter-toggle").click()
+    assert tab.get_by_test_id("filter-bar").is_visible()
+    assert tab.evaluate(NO_SIDEWAYS)
+    tab.get_by_test_id("filter-toggle").click()
+    assert tab.get_by_test_id("filter-bar").is_hidden()
 
 
 def test_a_card_shows_the_status_beside_the_title(phone: Any, live_server: LiveServer) -> None:
