@@ -16,10 +16,11 @@
    removed before later rules are evaluated. Computed fields are evaluated (in dependency
    order) over the data that is visible at the start of each pass. Passes repeat until the set
    of hidden fields stops changing. Hidden fields are not required and later rules and
-   formulas do not see them, but a hidden top-level field **keeps** the value the record
-   holds or the client sends (not a default): hiding is a view, so no value is lost when a
-   change hides its field (issue 17); a client clears it by sending ``null``. Table cells
-   hidden in their row are dropped (rows are replaced whole on write).
+   formulas do not see them. On create their values are not stored; on update a hidden
+   top-level field **keeps** the value the record holds (the new one when the client sends
+   one): a change that hides a field does not delete what it held (issue 17), a client
+   clears it by sending ``null``. Table cells hidden in their row are dropped (rows are
+   replaced whole on write).
 6. **Validate.** Each value is checked against its part of the compiled schema — by the fast
    pre-check, and by the cached ``jsonschema`` validator when the pre-check refuses it (its
    errors are the ones reported); the engine adds what the schema cannot say (``required``
@@ -218,9 +219,10 @@ def prepare(
         if not found.has(problem[0]):
             found.add(*problem)
 
-    # A hidden field keeps a value the record holds or the client sends (never a default it
-    # would only get on create): hiding is a view of the data, clearing takes a ``null``.
-    held = {key for key in (*stored, *incoming) if key in data and key not in scope.computed_keys}
+    # On update, a hidden field keeps the value the record holds (or the one sent for it):
+    # hiding a stored value does not delete it; clearing takes a ``null``. On create nothing
+    # is stored yet, so hidden fields are dropped as before.
+    held = {key for key in stored if key in data and key not in scope.computed_keys}
     merged = data
     data = _resolve(scope, data, None, now, report)
     found.stop_if_full()

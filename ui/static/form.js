@@ -18,12 +18,13 @@
 // server (/static/logic.js) and follow the server's rules (form-rules.js). The server is
 // still the judge: it validates and computes again on save.
 //
-// No silent loss (docs/forms.md, Visibility, rule 5): a hidden field keeps its value on the
-// server. When a change hides fields that hold values, a notice at the end of the form names
-// them and offers "Keep the values" (the default: values() sends them as they are, so they
-// are stored hidden) or "Clear them" (values() sends null for each). A field hidden when the
-// form opened keeps the value the record has and is not named; one it never had (a default)
-// is not sent.
+// No silent loss (docs/forms.md, Visibility, rule 5): on update the server keeps the value a
+// hidden field holds. When a change hides fields that hold values, a notice at the end of the
+// form names them. Editing a record, it offers "Keep the values" (the default: the stored
+// values stay, hidden; a value typed since is sent) or "Clear them" (values() sends null for
+// each). Creating one, nothing is stored yet: the notice says those values are not saved
+// while their fields are hidden. A field hidden when the form opened keeps the record's
+// value without a notice.
 //
 // This module lays the form out (sections, labels, help, errors) and wires it up; the
 // controls are form-controls.js (one per type), form-table.js, form-relation.js and
@@ -187,12 +188,13 @@ export function renderForm(container, form, options = {}) {
         ` ${text}`,
       ),
     );
+  const editing = mode === "edit";
   const notice = el(
     "div",
     { class: "notice warn fl-hidden-values", role: "group", "aria-labelledby": `${noticeId}-text`, "data-testid": "hidden-values", hidden: true },
     noticeText,
-    choice("keep", t("Keep the values (saved, not shown until the condition holds again)"), true),
-    choice("clear", t("Clear them when saving"), false),
+    editing ? choice("keep", t("Keep the values (saved, not shown until the condition holds again)"), true) : null,
+    editing ? choice("clear", t("Clear them when saving"), false) : null,
   );
   notice.addEventListener("change", (event) => {
     clearHidden = event.target.value === "clear";
@@ -213,7 +215,10 @@ export function renderForm(container, form, options = {}) {
     const names = [...affected].map((key) => fieldLabel(entries.get(key).field));
     notice.hidden = !names.length;
     if (names.length) {
-      noticeText.textContent = t("Your change hides fields that hold values: {fields}.", { fields: names.join(t(", ")) });
+      const words = { fields: names.join(t(", ")) };
+      noticeText.textContent = editing
+        ? t("Your change hides fields that hold values: {fields}.", words)
+        : t("Your change hides fields that hold values: {fields}. They are not saved while hidden.", words);
     }
   }
 
@@ -264,7 +269,9 @@ export function renderForm(container, form, options = {}) {
     for (const [key, entry] of entries) {
       if (!entry.control || entry.locked || entry.field.type === "computed") continue;
       if (hiddenKeys.has(key) || (entry.section && hiddenKeys.has(entry.section))) {
-        if (isEmpty(current[key])) continue;
+        // a new record stores no hidden value (the server drops them); an edited one keeps
+        // them unless the person chose to clear those the change hid
+        if (!editing || isEmpty(current[key])) continue;
         if (affected.has(key)) out[key] = clearHidden ? null : current[key];
         else if (!isEmpty(initial[key])) out[key] = current[key]; // hidden from the start: kept
         continue;
