@@ -67,6 +67,7 @@ from .compiled import (
 from .result import DrillDown, PivotResult, drill, kept_values, reshape
 from .spec import (
     BASE_OPS,
+    DISTRIBUTION_OPS,
     FieldRef,
     Measure,
     PivotSpec,
@@ -318,14 +319,15 @@ class _Builder:
             return sa.func.count() if measure.filter is None else sa.func.count(column)
         if op == "count_distinct":
             return sa.func.count(sa.distinct(column))
-        if op == "median":
+        if op in DISTRIBUTION_OPS:
             if not self.pg:
-                raise PivotError(
-                    "median needs PostgreSQL (percentile_cont); SQLite has no median "
-                    f"(measure '{measure.key}')",
-                    [("/measures", "median_unsupported", "median is not available on SQLite")],
-                )
-            return sa.func.percentile_cont(0.5).within_group(column)
+                # the group's values, as a JSON array: the result computes the measure
+                # (result.distribution), as percentile_cont and stddev_samp would
+                return sa.func.json_group_array(column)
+            if op == "stddev":
+                return sa.func.stddev_samp(column)
+            fraction = 0.5 if op == "median" else measure.p
+            return sa.func.percentile_cont(fraction).within_group(column)
         if op == "sum" and not self.pg:
             # SQLite's sum() fails on integer overflow (two values of 9e18); total() adds
             # in floating point as the result is read anyway, and is 0.0 for no values
@@ -435,7 +437,8 @@ def compile_pivot(
     """Check ``spec`` and compile it to one statement (see the module docstring).
 
     Raises :class:`PivotError` with every issue of :func:`~.spec.check`, for an unknown
-    time zone, and for median on SQLite.
+    time zone, and on SQLite for a top-N ranked by a median, percentile or standard
+    deviation.
     """
     issues = check(spec, forms)
     if issues:
@@ -470,6 +473,12 @@ def compile_pivot(
     top_measure_number = None
     if spec.top is not None:
         top_measure_number = next(i for i, m in enumerate(measures) if m.key == spec.top.by)
+        if not builder.pg and measures[top_measure_number].op in DISTRIBUTION_OPS:
+            raise PivotError(
+                f"ranking the top {spec.top.n} by a {measures[top_measure_number].op} needs "
+                "PostgreSQL; on SQLite rank by a count, sum, average, minimum or maximum",
+                [("/top/by", "top_by_distribution", "not available on SQLite")],
+            )
         plain = builder.base(dims[:1], frozenset(), measures, None).subquery("ranked")
         ranking = builder.aggregate(measures[top_measure_number], plain.c[f"v{top_measure_number}"])
         top = (

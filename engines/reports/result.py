@@ -20,7 +20,10 @@ JsonLogic filter). :func:`drill_down_condition` compiles it to SQL.
 from __future__ import annotations
 
 import calendar
+import json
+import math
 import re
+import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -43,7 +46,7 @@ from .compiled import (
     grouping_mask,
     records_filter_target,
 )
-from .spec import Measure, bin_edge
+from .spec import DISTRIBUTION_OPS, Measure, bin_edge
 
 __all__ = [
     "Cell",
@@ -177,12 +180,32 @@ def _bucket_key(start: datetime, bucket: str) -> str:
     return f"{start.year:04d}"
 
 
+def distribution(op: str, values: Sequence[Any], p: float | None = None) -> float | None:
+    """A median, percentile (linear interpolation between the closest ranks, as
+    PostgreSQL's ``percentile_cont`` and pandas' ``quantile``) or sample standard deviation
+    (``stddev_samp``, pandas' ``std``) of the numbers among ``values`` (nulls skipped);
+    None when there are none (or fewer than two, for a deviation)."""
+    numbers = sorted(float(v) for v in values if isinstance(v, int | float))
+    if op == "stddev":
+        return statistics.stdev(numbers) if len(numbers) >= 2 else None
+    if not numbers:
+        return None
+    fraction = 0.5 if op == "median" else float(p if p is not None else 0.5)
+    position = fraction * (len(numbers) - 1)
+    below = math.floor(position)
+    above = min(below + 1, len(numbers) - 1)
+    return numbers[below] + (numbers[above] - numbers[below]) * (position - below)
+
+
 def _measure_value(measure: Measure, value: Any) -> Any:
+    if measure.op in DISTRIBUTION_OPS and isinstance(value, str):
+        # SQLite: the group's values as a JSON array (query.aggregate)
+        return distribution(measure.op, json.loads(value), measure.p)
     if value is None:
         return 0 if measure.op in ("count", "count_distinct") else None
     if measure.op in ("count", "count_distinct"):
         return int(value)
-    if measure.op in ("sum", "avg", "median"):
+    if measure.op in ("sum", "avg") or measure.op in DISTRIBUTION_OPS:
         return float(value)
     return _plain(value)
 

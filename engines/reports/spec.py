@@ -59,12 +59,20 @@ MeasureOp: TypeAlias = Literal[
     "min",
     "max",
     "median",
+    "percentile",
+    "stddev",
     "percent_of_total",
     "ratio",
     "difference",
 ]
 #: Measures the database aggregates; the others are computed from them per group.
-BASE_OPS = frozenset({"count", "count_distinct", "sum", "avg", "min", "max", "median"})
+BASE_OPS = frozenset(
+    {"count", "count_distinct", "sum", "avg", "min", "max", "median", "percentile", "stddev"}
+)
+#: Measures over the distribution of values: PostgreSQL computes them; on SQLite the group's
+#: values come back as a JSON array and the result computes them (the same definitions:
+#: percentiles interpolate linearly as percentile_cont, stddev is the sample deviation).
+DISTRIBUTION_OPS = frozenset({"median", "percentile", "stddev"})
 DERIVED_OPS = frozenset({"percent_of_total", "ratio", "difference"})
 NUMERIC_TYPES = frozenset({"number", "integer"})
 DATE_TYPES = frozenset({"date", "datetime"})
@@ -135,7 +143,8 @@ class Measure(_Model):
     )
     op: MeasureOp = Field(
         description=(
-            "count (records), count_distinct/sum/avg/min/max/median (of 'field'), "
+            "count (records), count_distinct/sum/avg/min/max/median/stddev (of 'field'), "
+            "percentile (of 'field', at 'p'), "
             "percent_of_total (of measure 'of', within 'within'), ratio (numerator / "
             "denominator measures, times 'scale'), difference (minuend - subtrahend)."
         )
@@ -146,7 +155,14 @@ class Measure(_Model):
     field: str | None = Field(
         default=None,
         pattern=r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)?$",
-        description="The field aggregated (count_distinct, sum, avg, min, max, median).",
+        description="The field aggregated (count_distinct, sum, avg, min, max, median, "
+        "percentile, stddev).",
+    )
+    p: float | None = Field(
+        default=None,
+        gt=0,
+        lt=1,
+        description="percentile: which one, as a fraction (0.9 for the 90th percentile).",
     )
     filter: Any = Field(
         default=None,
@@ -301,7 +317,8 @@ def check(spec: PivotSpec, forms: Mapping[str, FormSpec]) -> list[Issue]:
     """Every problem of ``spec`` against the app's ``forms`` (form key -> spec).
 
     An empty list means :func:`~formloom.engines.reports.compile_pivot` will accept it
-    (except for what depends on the database: median on SQLite, the cell limit).
+    (except for what depends on the database: ranking a top-N by a median on SQLite, the
+    cell limit).
     """
     form = forms.get(spec.form)
     if form is None:
@@ -415,6 +432,10 @@ def _measure_issues(
     issues: list[Issue] = []
     op = measure.op
     issues += _filter_issues(measure.filter, form, f"{pointer}/filter")
+    if op == "percentile" and measure.p is None:
+        issues.append((f"{pointer}/p", "missing_p", "'percentile' needs 'p' (0.9 for p90)"))
+    if op != "percentile" and measure.p is not None:
+        issues.append((f"{pointer}/p", "p_not_percentile", "only a 'percentile' takes 'p'"))
     if op in BASE_OPS and op != "count":
         if measure.field is None:
             return [*issues, (pointer, "missing_field", f"'{op}' needs a 'field'")]
@@ -423,7 +444,7 @@ def _measure_issues(
         except _Unresolved as exc:
             return [*issues, (f"{pointer}/field", exc.code, exc.message)]
         kind = ref.field_type
-        if op in ("sum", "avg", "median") and kind not in NUMERIC_TYPES:
+        if (op in ("sum", "avg") or op in DISTRIBUTION_OPS) and kind not in NUMERIC_TYPES:
             issues.append(
                 (
                     f"{pointer}/field",

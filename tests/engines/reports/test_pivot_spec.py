@@ -189,7 +189,7 @@ def target() -> ReportTarget:
     return ReportTarget(TABLE, "clinic")
 
 
-def test_compile_refuses_bad_specs_and_median_on_sqlite() -> None:
+def test_compile_refuses_bad_specs_and_ranking_by_a_median_on_sqlite() -> None:
     with pytest.raises(PivotError) as raised:
         compile_pivot(
             spec(rows=[{"field": "nope"}]),
@@ -200,10 +200,19 @@ def test_compile_refuses_bad_specs_and_median_on_sqlite() -> None:
             now=NOW,
         )
     assert raised.value.issues[0][:2] == ("/rows/0/field", "unknown_field")
+    # a median is computed on both databases; ranking a top-N by one needs PostgreSQL
     median = spec(measures=[{"key": "m", "op": "median", "field": "score"}])
-    with pytest.raises(PivotError, match="median"):
-        compile_pivot(median, FORMS, target(), dialect="sqlite", time_zone="UTC", now=NOW)
-    compile_pivot(median, FORMS, target(), dialect="postgresql", time_zone="UTC", now=NOW)
+    for dialect in ("sqlite", "postgresql"):
+        compile_pivot(median, FORMS, target(), dialect=dialect, time_zone="UTC", now=NOW)
+    ranked = spec(
+        rows=[{"field": "department"}],
+        measures=[{"key": "m", "op": "median", "field": "score"}],
+        top={"n": 1, "by": "m"},
+    )
+    with pytest.raises(PivotError, match="median needs PostgreSQL") as refused:
+        compile_pivot(ranked, FORMS, target(), dialect="sqlite", time_zone="UTC", now=NOW)
+    assert refused.value.issues[0][:2] == ("/top/by", "top_by_distribution")
+    compile_pivot(ranked, FORMS, target(), dialect="postgresql", time_zone="UTC", now=NOW)
     with pytest.raises(PivotError, match="time zone"):
         compile_pivot(spec(), FORMS, target(), dialect="sqlite", time_zone="Mars/Base", now=NOW)
 
@@ -316,3 +325,17 @@ def test_reshape_refuses_too_many_cells() -> None:
     with pytest.raises(PivotError) as raised:  # the LIMIT was reached: refused unseen
         _ratio_query(max_cells=1).reshape(ROWS[:8])
     assert raised.value.issues[0][1] == "too_many_cells"
+
+
+def test_percentiles_need_their_fraction_and_numbers() -> None:
+    assert codes(measures=[{"key": "p", "op": "percentile", "field": "score"}]) == [
+        ("/measures/0/p", "missing_p")
+    ]
+    assert codes(measures=[{"key": "m", "op": "median", "field": "score", "p": 0.9}]) == [
+        ("/measures/0/p", "p_not_percentile")
+    ]
+    assert codes(measures=[{"key": "s", "op": "stddev", "field": "note"}]) == [
+        ("/measures/0/field", "not_numeric")
+    ]
+    with pytest.raises(pydantic.ValidationError):
+        spec(measures=[{"key": "p", "op": "percentile", "field": "score", "p": 1.5}])
