@@ -766,6 +766,10 @@ function clearErrors() {
 
 // -- the live preview -----------------------------------------------------------------------
 
+// The dashboard page fits a chart's labels to their measured widths (dashboard.js `fitChart`,
+// which reads the page's #dashboard-data); the preview's chart is fitted the same way.
+const fitter = import("/static/dashboard.js").then((page) => page.fitChart ?? null).catch(() => null);
+
 let previewTimer = null;
 let previewed = null; // the compact JSON last sent
 let previewSeq = 0;
@@ -795,6 +799,10 @@ async function runPreview(body) {
     if (seq !== previewSeq) return; // a newer preview is on its way
     previewChart.innerHTML = answer.svg; // drawn and escaped by the server (as a dashboard tile)
     previewTable.innerHTML = answer.table;
+    fitter.then((fitChart) => {
+      const svg = previewChart.querySelector("svg");
+      if (fitChart && svg && seq === previewSeq) fitChart(svg);
+    });
     const rows = answer.result.rows.length;
     previewState.textContent = t("{n} row(s) · as of now, with your access", { n: rows });
     if (state.errors.length && problemsNode.hidden) {
