@@ -308,7 +308,12 @@ class _Builder:
             value: ColumnElement[Any] = sa.literal(1)
         else:
             assert measure.field is not None
-            value = self.value(resolve(measure.field, self.form, self.forms))
+            ref = resolve(measure.field, self.form, self.forms)
+            value = self.value(ref)
+            if ref.field_type == "boolean" and measure.op in ("sum", "avg"):
+                # yes counts 1, no 0, empty stays empty: the sum is how many said yes, the
+                # average the share of yes among those answered
+                value = sa.case((value, 1), (sa.not_(value), 0), else_=sa.null())
         if condition is None:
             return value
         return sa.case((condition, value), else_=sa.null())

@@ -444,7 +444,9 @@ def _measure_issues(
         except _Unresolved as exc:
             return [*issues, (f"{pointer}/field", exc.code, exc.message)]
         kind = ref.field_type
-        if (op in ("sum", "avg") or op in DISTRIBUTION_OPS) and kind not in NUMERIC_TYPES:
+        if op in ("sum", "avg") and kind == "boolean":
+            pass  # how many said yes; the share of yes
+        elif (op in ("sum", "avg") or op in DISTRIBUTION_OPS) and kind not in NUMERIC_TYPES:
             issues.append(
                 (
                     f"{pointer}/field",

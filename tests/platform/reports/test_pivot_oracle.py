@@ -248,6 +248,21 @@ PIVOTS: dict[str, dict[str, Any]] = {
         "rows": [{"field": "department"}],
         "measures": [{"key": "m", "op": "median", "field": "weight"}, {"key": "n", "op": "count"}],
     },
+    "yes_no": {
+        "rows": [{"field": "department"}],
+        "totals": True,
+        "measures": [
+            {"key": "n", "op": "count"},
+            {"key": "done", "op": "sum", "field": "completed"},
+            {"key": "share", "op": "avg", "field": "completed"},
+            {
+                "key": "heavy_done",
+                "op": "sum",
+                "field": "completed",
+                "filter": {">": [{"var": "weight"}, 50]},
+            },
+        ],
+    },
     "distribution": {
         "rows": [{"field": "department"}, {"field": "visit_date", "bucket": "month"}],
         "columns": [{"field": "channel"}],
