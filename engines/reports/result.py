@@ -269,6 +269,8 @@ def reshape(
     col_keys = sorted(
         {k[len(row_dims) :] for k in groups[full]}, key=lambda k: _sort_key(k, col_dims)
     )
+    row_keys = _filled(row_keys, row_dims, query.max_cells)
+    col_keys = _filled(col_keys, col_dims, query.max_cells)
     if max(len(row_keys), 1) * max(len(col_keys), 1) > query.max_cells:
         raise _too_large(query, len(row_keys) * len(col_keys))
     builder = _Shaper(query, groups, locale, drill=drill, titles=titles)
@@ -313,6 +315,51 @@ def reshape(
         column_totals=column_totals,
         grand_total=grand,
     )
+
+
+def periods(first: str, last: str, bucket: str, limit: int) -> list[str]:
+    """The keys of the ``bucket`` periods from ``first`` to ``last`` (as :func:`_bucket_key`
+    writes them), at most ``limit`` of them."""
+    out: list[str] = []
+    if bucket in ("day", "week"):
+        day, end = date.fromisoformat(first), date.fromisoformat(last)
+        step = timedelta(days=7 if bucket == "week" else 1)
+        while day <= end and len(out) < limit:
+            out.append(day.isoformat())
+            day += step
+        return out
+    if bucket == "year":
+        return [f"{y:04d}" for y in range(int(first), int(last) + 1)][:limit]
+    per_year = 4 if bucket == "quarter" else 12
+    separator = "-Q" if bucket == "quarter" else "-"
+
+    def number(key: str) -> int:
+        year, part = key.split(separator)
+        return int(year) * per_year + int(part) - 1
+
+    for n in range(number(first), number(last) + 1):
+        if len(out) >= limit:
+            break
+        year, part = divmod(n, per_year)
+        out.append(f"{year:04d}{separator}{part + 1:0{1 if bucket == 'quarter' else 2}d}")
+    return out
+
+
+def _filled(keys: list[_GroupKey], dims: Sequence[DimPlan], limit: int) -> list[_GroupKey]:
+    """``keys`` with the empty periods between the first and the last added, when the axis'
+    one dimension asks for ``fill``."""
+    if len(dims) != 1 or not dims[0].dimension.fill or dims[0].dimension.bucket is None:
+        return keys
+    present = sorted(str(k[0][0]) for k in keys if k[0][0] is not None and not k[0][1])
+    if len(present) < 2:
+        return keys
+    have = set(keys)
+    extra = [
+        ((key, False),)
+        for key in periods(present[0], present[-1], dims[0].dimension.bucket, limit + 1)
+        if ((key, False),) not in have
+    ]
+    return sorted([*keys, *extra], key=lambda k: _sort_key(k, dims))
 
 
 def _too_large(query: CompiledPivot, cells: int | None) -> PivotError:

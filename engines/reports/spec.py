@@ -51,6 +51,8 @@ BinEdge: TypeAlias = Annotated[
 ]
 
 Bucket: TypeAlias = Literal["day", "week", "month", "quarter", "year", "weekday", "hour"]
+#: The buckets that are periods of time one after another (``fill`` can add the empty ones).
+FILLED_BUCKETS = frozenset({"day", "week", "month", "quarter", "year"})
 MeasureOp: TypeAlias = Literal[
     "count",
     "count_distinct",
@@ -115,6 +117,14 @@ class Dimension(_Model):
             "For a date/datetime field: group by day, ISO week (starting Monday), month, "
             "quarter, year, weekday (1 = Monday .. 7 = Sunday) or hour (0..23), in the "
             "report's time zone."
+        ),
+    )
+    fill: bool = Field(
+        default=False,
+        description=(
+            "With a day, week, month, quarter or year bucket, alone on its axis: the periods "
+            "between the first and the last with records are shown too, empty (counts 0), so "
+            "a line chart does not skip them."
         ),
     )
     bins: list[BinEdge] | None = Field(
@@ -338,6 +348,19 @@ def check(spec: PivotSpec, forms: Mapping[str, FormSpec]) -> list[Issue]:
         )
     for where, index, dimension in dimensions:
         issues += _dimension_issues(dimension, f"/{where}/{index}", form, forms)
+        if dimension.fill:
+            axis = spec.rows if where == "rows" else spec.columns
+            at = f"/{where}/{index}/fill"
+            if dimension.bucket not in FILLED_BUCKETS:
+                issues.append(
+                    (at, "fill_needs_period", "fill needs a day, week, month, quarter or year")
+                )
+            elif len(axis) != 1:
+                issues.append(
+                    (at, "fill_needs_single_dimension", f"fill needs it alone on the {where}")
+                )
+            elif where == "rows" and spec.top is not None:
+                issues.append((at, "fill_with_top", "fill and top-N do not go together"))
     if len(spec.measures) > MAX_MEASURES:
         return [
             *issues,
