@@ -274,10 +274,13 @@ function fieldPanel(designer, found) {
       toolbar(designer, uid),
     ),
     errorSlot(designer, uid, "field"),
-    section(t("General"), labelSet, typeProp(designer, field, inTable), placeProp(designer, found), widthProp(designer, found, edit)),
+    section(t("General"), labelSet, typeProp(designer, field, inTable)),
   );
   // choices come right after the name: what people pick from is the point of the field
   if (info.options) body.append(optionsEditor(designer, field));
+  const place = placeProp(designer, found);
+  const width = widthProp(designer, found, edit);
+  if (place || width) body.append(section(t("Layout"), place, width));
   body.append(section(t("Help text"), labelInputs(designer, uid, "help", t("Help text"), field.help, (value) => edit(() => setOrDelete(field, "help", value), "help"), { multiline: true })));
   if (info.input || info.indexable) body.append(behaviour(designer, found, edit));
   const validation = validationGroup(designer, field, edit);
