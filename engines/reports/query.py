@@ -489,7 +489,10 @@ def compile_pivot(
         top = (
             sa.select(plain.c.d0)
             .group_by(plain.c.d0)
-            .order_by(ranking.desc().nulls_last(), plain.c.d0.asc().nulls_last())
+            .order_by(
+                (ranking.asc() if spec.top.keep == "smallest" else ranking.desc()).nulls_last(),
+                plain.c.d0.asc().nulls_last(),
+            )
             .limit(spec.top.n)
             .subquery("top")
         )

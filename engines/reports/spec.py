@@ -215,6 +215,11 @@ class TopN(_Model):
 
     n: int = Field(ge=1, le=1000, description="How many values to keep.")
     by: str = Field(description="Key of a count/sum/... measure that ranks the values.")
+    keep: Literal["largest", "smallest"] = Field(
+        default="largest",
+        description="Keep the values with the largest measure (top-N) or the smallest "
+        "(bottom-N: the departments with the fewest visits). Empty measures rank last.",
+    )
     other: bool = Field(
         default=True, description="Group the remaining values into one 'other' row."
     )

@@ -194,6 +194,18 @@ PIVOTS: dict[str, dict[str, Any]] = {
         ],
         "top": {"n": 2, "by": "n"},
     },
+    "bottom_other": {
+        "rows": [{"field": "department"}],
+        "columns": [{"field": "completed"}],
+        "measures": [{"key": "n", "op": "count"}, {"key": "w", "op": "sum", "field": "weight"}],
+        "top": {"n": 2, "by": "n", "keep": "smallest"},
+        "totals": True,
+    },
+    "bottom_without_other": {
+        "rows": [{"field": "channel"}],
+        "measures": [{"key": "n", "op": "count"}],
+        "top": {"n": 2, "by": "n", "keep": "smallest", "other": False},
+    },
     "top_without_other": {
         "rows": [{"field": "channel"}],
         "columns": [{"field": "completed"}],
@@ -432,7 +444,8 @@ def _expected(
             }
         )
         counts = ranking.groupby("d").size().to_dict()
-        order = sorted(counts, key=lambda k: (-counts[k], k == NULL, str(k)))
+        sign = 1 if top.get("keep") == "smallest" else -1
+        order = sorted(counts, key=lambda k: (sign * counts[k], k == NULL, str(k)))
         kept = set(order[: top["n"]])
 
     def table(s: frozenset[int]) -> pd.DataFrame:
