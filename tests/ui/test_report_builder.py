@@ -127,7 +127,7 @@ def test_the_head_office_rebuilds_nps_by_doctor_by_mouse(
     tab.get_by_test_id("designer-reports").click()
     assert tab.get_by_test_id("report-edit-nps_by_doctor").is_visible()
     tab.get_by_test_id("reports-new").click()
-    tab.wait_for_selector("[data-testid=report-builder]")
+    tab.wait_for_selector("[data-testid=report-builder][data-ready]")
     by = tab.get_by_test_id
 
     def fill(testid: str, text: str) -> None:
@@ -232,7 +232,7 @@ def test_nps_by_doctor_rebuilt_with_the_keyboard_only_in_chinese(
 ) -> None:
     tab = tab_as(HEAD_OFFICE, locale="zh-CN")
     tab.goto(f"{live_server.url}/designer/{APP}/reports/new")
-    tab.wait_for_selector("[data-testid=report-builder]")
+    tab.wait_for_selector("[data-testid=report-builder][data-ready]")
     assert "字段" in tab.get_by_test_id("report-palette").inner_text()
     keys = tab.keyboard
 
@@ -296,7 +296,7 @@ def test_nps_by_doctor_rebuilt_with_the_keyboard_only_in_chinese(
 def test_items_in_a_zone_move_and_go_with_keys(tab_as: Any, live_server: LiveServer) -> None:
     tab = tab_as(HEAD_OFFICE)
     tab.goto(f"{live_server.url}/designer/{APP}/reports/nps_by_doctor")
-    tab.wait_for_selector("[data-testid=report-builder]")
+    tab.wait_for_selector("[data-testid=report-builder][data-ready]")
     wait_preview(tab)
     key = lambda index: tab.get_by_test_id(f"measures-{index}-key").input_value()  # noqa: E731
     assert (key(0), key(1)) == ("responses", "promoters")
@@ -334,7 +334,7 @@ def test_the_preview_shows_the_numbers_of_the_report_api(
 ) -> None:
     tab = tab_as(HEAD_OFFICE, locale=locale)
     tab.goto(f"{live_server.url}/designer/{APP}/reports/nps_by_doctor")
-    tab.wait_for_selector("[data-testid=report-builder]")
+    tab.wait_for_selector("[data-testid=report-builder][data-ready]")
     wait_preview(tab)
     shown = _cells(tab.get_by_test_id("preview-table").inner_html())
     lang = "zh-CN" if locale == "zh-CN" else "en"
@@ -367,7 +367,7 @@ def test_errors_show_at_their_element_and_a_stale_save_asks_for_a_reload(
         assert made.status_code in (200, 201), made.text
     tab = tab_as(HEAD_OFFICE)
     tab.goto(f"{live_server.url}/designer/{APP}/reports/nps_stale")
-    tab.wait_for_selector("[data-testid=report-builder]")
+    tab.wait_for_selector("[data-testid=report-builder][data-ready]")
     wait_preview(tab)
 
     # a preview that cannot run: the problem shows at the measure's element
@@ -417,7 +417,7 @@ def test_a_report_is_deleted_from_the_builder(tab_as: Any, live_server: LiveServ
     tab = tab_as(HEAD_OFFICE)
     tab.goto(f"{live_server.url}/designer/{APP}/reports")
     tab.get_by_test_id("report-edit-nps_copy").click()
-    tab.wait_for_selector("[data-testid=report-builder]")
+    tab.wait_for_selector("[data-testid=report-builder][data-ready]")
     tab.once("dialog", lambda dialog: dialog.accept())
     tab.get_by_test_id("report-delete").click()
     tab.wait_for_url(f"{live_server.url}/designer/{APP}/reports")

@@ -973,3 +973,4 @@ window.addEventListener("beforeunload", (event) => {
 });
 
 render();
+root.dataset.ready = "true"; // the buttons have their handlers (tests wait for this)
