@@ -46,7 +46,7 @@ from .compiled import (
     grouping_mask,
     records_filter_target,
 )
-from .spec import DISTRIBUTION_OPS, Measure, bin_edge
+from .spec import DISTRIBUTION_OPS, SEQUENCE_OPS, Measure, bin_edge
 
 __all__ = [
     "Cell",
@@ -304,6 +304,17 @@ def reshape(
     if spec.totals:
         column_totals = [builder.cell(col_sets[len(ck)], ck) for ck, _ in column_entries]
         grand = builder.cell(frozenset(), ())
+    sequences = [m for m in spec.measures if m.op in SEQUENCE_OPS]
+    if sequences:
+        data_rows = [i for i, header in enumerate(headers) if not header.subtotal]
+        for j in range(len(column_entries)):
+            _sequences(sequences, [cells[i][j] for i in data_rows])
+            if column_totals is not None:
+                _sequence_total(sequences, column_totals[j])
+        if have_row_totals:
+            _sequences(sequences, [row_totals[i] for i in data_rows])
+        if grand is not None:
+            _sequence_total(sequences, grand)
     return PivotResult(
         row_dimensions=[_dimension_label(d, query) for d in row_dims],
         column_dimensions=[_dimension_label(d, query) for d in col_dims],
@@ -315,6 +326,38 @@ def reshape(
         column_totals=column_totals,
         grand_total=grand,
     )
+
+
+def _sequences(measures: Sequence[Measure], column: Sequence[Cell]) -> None:
+    """Running totals and ranks down one column of cells (the rows in their order, subtotal
+    rows left out): a running total adds the measure it reads, an empty value adding
+    nothing; a rank is 1 for the largest value, equal values sharing the best rank (as
+    pandas' ``rank(method="min", ascending=False)``), an empty value unranked."""
+    for m in measures:
+        assert m.of is not None
+        values = [cell.values.get(m.of) for cell in column]
+        if m.op == "running_total":
+            running: float | int = 0
+            for cell, value in zip(column, values, strict=True):
+                if isinstance(value, int | float):
+                    running += value
+                cell.values[m.key] = running
+        else:
+            present = sorted((v for v in values if isinstance(v, int | float)), reverse=True)
+            first = {}
+            for place, value in enumerate(present, start=1):
+                first.setdefault(value, place)
+            for cell, value in zip(column, values, strict=True):
+                cell.values[m.key] = first[value] if isinstance(value, int | float) else None
+
+
+def _sequence_total(measures: Sequence[Measure], total: Cell) -> None:
+    """A totals cell: the running total's end (the total of what it reads); no rank."""
+    for m in measures:
+        assert m.of is not None
+        value = total.values.get(m.of)
+        keep = m.op == "running_total" and isinstance(value, int | float)
+        total.values[m.key] = value if keep else None
 
 
 def periods(first: str, last: str, bucket: str, limit: int) -> list[str]:
@@ -520,6 +563,8 @@ class _Shaper:
                 a, b = compute(m.minuend), compute(m.subtrahend)
                 if isinstance(a, int | float) and isinstance(b, int | float):
                     value = a - b
+            elif m.op in SEQUENCE_OPS:
+                value = None  # down the rows, once the matrix stands (_sequences)
             elif m.op == "percent_of_total":
                 assert m.of is not None
                 a = compute(m.of)

@@ -66,6 +66,8 @@ MeasureOp: TypeAlias = Literal[
     "percent_of_total",
     "ratio",
     "difference",
+    "running_total",
+    "rank",
 ]
 #: Measures the database aggregates; the others are computed from them per group.
 BASE_OPS = frozenset(
@@ -75,7 +77,10 @@ BASE_OPS = frozenset(
 #: values come back as a JSON array and the result computes them (the same definitions:
 #: percentiles interpolate linearly as percentile_cont, stddev is the sample deviation).
 DISTRIBUTION_OPS = frozenset({"median", "percentile", "stddev"})
-DERIVED_OPS = frozenset({"percent_of_total", "ratio", "difference"})
+DERIVED_OPS = frozenset({"percent_of_total", "ratio", "difference", "running_total", "rank"})
+#: Derived measures that read the cells before them in the column (computed once the matrix
+#: stands; no other measure may be computed from them).
+SEQUENCE_OPS = frozenset({"running_total", "rank"})
 NUMERIC_TYPES = frozenset({"number", "integer"})
 DATE_TYPES = frozenset({"date", "datetime"})
 #: System columns a dimension or measure may name (besides form fields).
@@ -156,7 +161,9 @@ class Measure(_Model):
             "count (records), count_distinct/sum/avg/min/max/median/stddev (of 'field'), "
             "percentile (of 'field', at 'p'), "
             "percent_of_total (of measure 'of', within 'within'), ratio (numerator / "
-            "denominator measures, times 'scale'), difference (minuend - subtrahend)."
+            "denominator measures, times 'scale'), difference (minuend - subtrahend), "
+            "running_total (of measure 'of', down the rows), rank (of measure 'of', 1 = "
+            "largest, down the rows)."
         )
     )
     label: str | dict[str, str] | None = Field(
@@ -393,6 +400,10 @@ def check(spec: PivotSpec, forms: Mapping[str, FormSpec]) -> list[Issue]:
         issues.append(
             ("/sort/by", "unknown_measure", f"'{spec.sort.by}' is neither 'label' nor a measure")
         )
+    elif spec.sort.by in keys and keys[spec.sort.by].op in SEQUENCE_OPS:
+        issues.append(
+            ("/sort/by", "sequence_measure", "rows cannot be sorted by what is read down them")
+        )
     if spec.top is not None:
         issues += _top_issues(spec, keys, form, forms)
     return issues
@@ -503,6 +514,8 @@ def _measure_issues(
         issues.append((f"{pointer}/field", "unexpected_field", "'count' counts records"))
     references = {
         "percent_of_total": ("of",),
+        "running_total": ("of",),
+        "rank": ("of",),
         "ratio": ("numerator", "denominator"),
         "difference": ("minuend", "subtrahend"),
     }.get(op, ())
@@ -513,6 +526,17 @@ def _measure_issues(
         elif value not in keys:
             issues.append(
                 (f"{pointer}/{name}", "unknown_measure", f"there is no measure '{value}'")
+            )
+    for name in ("of", "numerator", "denominator", "minuend", "subtrahend"):
+        target = keys.get(getattr(measure, name) or "")
+        if target is not None and target.op in SEQUENCE_OPS:
+            issues.append(
+                (
+                    f"{pointer}/{name}",
+                    "sequence_measure",
+                    f"'{target.key}' is a {target.op}, read down the rows; compute from the "
+                    "measure it reads instead",
+                )
             )
     if op in DERIVED_OPS and (measure.field is not None or measure.filter is not None):
         issues.append(
