@@ -344,7 +344,7 @@ def _sequences(measures: Sequence[Measure], column: Sequence[Cell]) -> None:
                 cell.values[m.key] = running
         else:
             present = sorted((v for v in values if isinstance(v, int | float)), reverse=True)
-            first = {}
+            first: dict[float | int, int] = {}
             for place, value in enumerate(present, start=1):
                 first.setdefault(value, place)
             for cell, value in zip(column, values, strict=True):
