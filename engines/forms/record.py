@@ -521,6 +521,19 @@ def _resolve(
     return values
 
 
+def hidden_keys(form: FormSpec, data: Mapping[str, Any], *, now: datetime) -> frozenset[str]:
+    """The top-level fields of ``form`` hidden for ``data`` (``visible_if`` false, or in a
+    hidden section): what a reader of the record does not see. A value such a field still
+    holds (kept on an edit, rule 5 of docs/forms.md) is stored, but an answer sheet — a FHIR
+    QuestionnaireResponse, which must not carry answers to disabled questions — leaves it
+    out."""
+    scope = compiled(form).scope
+    if not scope.conditional:
+        return frozenset()
+    _values, hidden, _problems = _resolve_scope(scope, dict(data), None, now)
+    return frozenset(hidden)
+
+
 def _is_empty(value: Any) -> bool:
     return value is None or value == "" or value == []
 

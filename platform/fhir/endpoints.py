@@ -163,7 +163,9 @@ async def read_response(
         installed, _spec = await records.load_form(app, form)
         hidden = records.grants.known(app, form).hidden
     definition = service.visible_definition(installed, form, hidden)
-    response = service.response_of(definition, _base(p, request), app, view)
+    response = service.response_of(
+        definition, _base(p, request), app, view, form=installed.forms[form], now=p.clock.now()
+    )
     return JSONResponse(response, media_type=FHIR_JSON, headers={"ETag": etag(record)})
 
 
@@ -193,7 +195,9 @@ async def create_from_response(
         view = records.view(record)
         hidden = records.grants.known(app, form).hidden
     shown = service.visible_definition(installed, form, hidden)
-    answer = service.response_of(shown, _base(p, request), app, view)
+    answer = service.response_of(
+        shown, _base(p, request), app, view, form=installed.forms[form], now=p.clock.now()
+    )
     return JSONResponse(
         answer,
         status_code=201,

@@ -28,7 +28,8 @@ from formloom.engines.fhir import (
     response_to_data,
 )
 from formloom.engines.fhir.questionnaire import fit_labels
-from formloom.engines.forms import RecordInvalid
+from formloom.engines.forms import FormSpec, RecordInvalid
+from formloom.engines.forms.record import hidden_keys
 from formloom.platform.apps import service as apps
 from formloom.platform.errors import Unprocessable
 
@@ -133,13 +134,21 @@ def response_of(
     base: str,
     app: str,
     record: Mapping[str, Any],
+    *,
+    form: FormSpec,
+    now: datetime,
 ) -> dict[str, Any]:
-    """A record (as the caller sees it) as a completed QuestionnaireResponse."""
+    """A record (as the caller sees it) as a completed QuestionnaireResponse. Answers to
+    questions the record's own answers disable (a value kept in a field its condition now
+    hides) are left out, as FHIR asks of a response."""
     questionnaire, _ = questionnaire_of(definition, base, app)
+    data = dict(record["data"])
+    for key in hidden_keys(form, data, now=now):
+        data.pop(key, None)
     return record_to_response(
         questionnaire,
         definition,
-        record["data"],
+        data,
         canonical=questionnaire["url"],
         record_id=record["id"],
         authored=record.get("updated_at") or record.get("created_at"),

@@ -337,3 +337,34 @@ def test_cli_exports_a_questionnaire_and_what_it_left_out(
     Questionnaire.model_validate(json.loads(out.out))
     assert "not exported: /fields/2/pattern (code): " in out.err
     assert main(["fhir", "export-questionnaire", APP, "nope"]) != 0
+
+
+async def test_a_response_leaves_out_answers_the_record_now_disables(
+    client: httpx.AsyncClient,
+) -> None:
+    """A value kept in a field its condition now hides (an edit keeps it, docs/forms.md) is
+    stored, but the QuestionnaireResponse does not answer a disabled question with it."""
+    claim = f.form(
+        "claim",
+        f.field("category", "select", options=[{"value": "billing"}, {"value": "other"}]),
+        f.field(
+            "invoice",
+            visible_if={"==": [{"var": "category"}, "billing"]},
+        ),
+    )
+    installed = await client.post("/api/apps/import", json=base_app(forms=[claim]))
+    assert installed.status_code in (200, 201), installed.text
+    made = await client.post(
+        f"/api/records/{APP}/claim", json={"data": {"category": "billing", "invoice": "INV-7"}}
+    )
+    assert made.status_code == 201, made.text
+    url = f"/api/records/{APP}/claim/{made.json()['id']}"
+    links = [i["linkId"] for i in (await client.get(f"{url}/fhir")).json()["item"]]
+    assert "invoice" in links
+    changed = await client.patch(url, json={"data": {"category": "other"}})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["data"]["invoice"] == "INV-7"  # kept
+    response = (await client.get(f"{url}/fhir")).json()
+    QuestionnaireResponse.model_validate(response)
+    assert [i["linkId"] for i in response["item"]] == ["category"]
+    assert "INV-7" not in json.dumps(response)
