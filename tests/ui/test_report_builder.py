@@ -448,3 +448,54 @@ def test_a_branch_manager_reads_reports_but_cannot_design_them(
         put = client.put(f"/api/apps/{APP}/reports/nps_by_doctor", json=body, headers=headers)
         delete = client.delete(f"/api/apps/{APP}/reports/nps_by_doctor", headers=headers)
     assert (put.status_code, delete.status_code) == (403, 403)
+
+
+def test_the_analyses_managers_ask_for_are_set_in_the_builder(
+    tab_as: Any, live_server: LiveServer
+) -> None:
+    """A percentile, a running total, empty months filled and a bottom-N show as their
+    controls, the preview equals the report API, and changing them in the builder saves."""
+    report = {
+        "label": {"en": "Visits by month", "zh-CN": "每月就诊"},
+        "form": "visit",
+        "rows": [{"field": "visit_date", "bucket": "month", "fill": True}],
+        "measures": [
+            {"key": "n", "op": "count"},
+            {"key": "p90", "op": "percentile", "p": 0.9, "field": "pain_score"},
+            {"key": "run", "op": "running_total", "of": "n"},
+        ],
+        "chart": {"type": "line"},
+    }
+    with live_server.api() as api:
+        made = api.put(f"/api/apps/{APP}/reports/visits_analysed", json=report)
+        assert made.status_code in (200, 201), made.text
+        ran = api.get(f"/api/reports/{APP}/visits_analysed", params={"locale": "en"})
+        assert ran.status_code == 200, ran.text
+    tab = tab_as(HEAD_OFFICE)
+    tab.goto(f"{live_server.url}/designer/{APP}/reports/visits_analysed")
+    tab.wait_for_selector("[data-testid=report-builder][data-ready]")
+    wait_preview(tab)
+    assert tab.get_by_test_id("measures-1-op").input_value() == "percentile"
+    assert tab.get_by_test_id("measures-1-p").input_value() == "0.9"
+    assert tab.get_by_test_id("measures-2-op").input_value() == "running_total"
+    assert tab.get_by_test_id("rows-0-fill").is_checked()
+    result = PivotResult.model_validate(ran.json()["result"])
+    text = chart_text("en")
+    expected = _cells(to_html(result, caption=ran.json()["label"], total=text.total, text=text))
+    assert _cells(tab.get_by_test_id("preview-table").inner_html()) == expected
+
+    tab.get_by_test_id("rows-0-fill").uncheck()
+    tab.get_by_test_id("measures-2-op").select_option("rank")
+    tab.get_by_test_id("measures-1-p").fill("0.5")
+    tab.get_by_test_id("measures-1-p").blur()
+    wait_preview(tab)
+    tab.get_by_test_id("report-save").click()
+    tab.get_by_test_id("report-confirm").click()
+    wait_saved(tab)
+    saved = saved_report(live_server, "visits_analysed")
+    assert "fill" not in saved["rows"][0]
+    assert saved["measures"][1] == {"key": "p90", "op": "percentile", "p": 0.5,
+                                    "field": "pain_score"}  # fmt: skip
+    assert saved["measures"][2] == {"key": "run", "op": "rank", "of": "n"}
+    with live_server.api() as api:
+        api.delete(f"/api/apps/{APP}/reports/visits_analysed")

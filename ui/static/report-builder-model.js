@@ -16,8 +16,12 @@ import { getAt, setAt, escapePart, pointer, splitPointer } from "/static/rule-ed
 export { getAt, setAt, escapePart, pointer, splitPointer };
 
 export const BUCKETS = ["day", "week", "month", "quarter", "year", "weekday", "hour"];
-export const FIELD_OPS = ["count", "count_distinct", "sum", "avg", "min", "max", "median"];
-export const DERIVED_OPS = ["ratio", "difference", "percent_of_total"];
+export const FIELD_OPS = ["count", "count_distinct", "sum", "avg", "min", "max", "median", "percentile", "stddev"];
+export const DERIVED_OPS = ["ratio", "difference", "percent_of_total", "running_total", "rank"];
+/** Derived measures read down the rows: nothing else may be computed from or sorted by them. */
+export const SEQUENCE_OPS = ["running_total", "rank"];
+/** Buckets that are periods one after another: their empty ones can be filled in. */
+export const FILLABLE = ["day", "week", "month", "quarter", "year"];
 export const CHART_TYPES = ["bar", "stacked_bar", "line", "pie", "donut", "funnel", "kpi"];
 export const PERIODS = ["day", "week", "month", "quarter", "year"];
 export const WITHIN = ["all", "row", "column"];
@@ -114,7 +118,8 @@ export function bucketsFor(meta) {
 export function opAllows(op, meta) {
   if (op === "count") return false; // a count counts records, of no field
   if (!meta) return false;
-  if (op === "sum" || op === "avg" || op === "median") return isNumeric(meta);
+  if (op === "sum" || op === "avg") return isNumeric(meta) || meta.type === "boolean";
+  if (op === "median" || op === "percentile" || op === "stddev") return isNumeric(meta);
   if (op === "min" || op === "max") return ORDERED.has(meta.type);
   return true;
 }
@@ -158,16 +163,17 @@ export function withOp(measure, op, others) {
   if (FIELD_OPS.includes(op)) {
     if (measure.field && op !== "count") out.field = measure.field;
     if (measure.filter !== undefined) out.filter = measure.filter;
+    if (op === "percentile") out.p = measure.p ?? 0.9;
   } else if (op === "ratio") {
     out.numerator = measure.numerator ?? measure.minuend ?? others[0] ?? "";
     out.denominator = measure.denominator ?? measure.subtrahend ?? others[1] ?? others[0] ?? "";
   } else if (op === "difference") {
     out.minuend = measure.minuend ?? measure.numerator ?? others[0] ?? "";
     out.subtrahend = measure.subtrahend ?? measure.denominator ?? others[1] ?? others[0] ?? "";
-  } else if (op === "percent_of_total") {
+  } else if (op === "percent_of_total" || SEQUENCE_OPS.includes(op)) {
     out.of = measure.of ?? others[0] ?? "";
   }
-  if (DERIVED_OPS.includes(op) && measure.scale !== undefined) out.scale = measure.scale;
+  if (DERIVED_OPS.includes(op) && !SEQUENCE_OPS.includes(op) && measure.scale !== undefined) out.scale = measure.scale;
   return out;
 }
 

@@ -59,6 +59,10 @@ const OP_NAMES = {
   min: "Minimum",
   max: "Maximum",
   median: "Median",
+  percentile: "Percentile",
+  stddev: "Standard deviation",
+  running_total: "Running total (down the rows)",
+  rank: "Rank (1 = largest)",
   ratio: "Ratio (a ÷ b)",
   difference: "Difference (a − b)",
   percent_of_total: "Percent of total",
@@ -394,6 +398,13 @@ function dimensionItem(zone, dimension, index, count) {
         select(`${base}/bucket`, `${testid}-bucket`, [{ value: "", label: t("Each value") }, ...buckets.map((b) => ({ value: b, label: t(BUCKET_NAMES[b]) }))]),
       ),
     );
+    if (m.FILLABLE.includes(dimension.bucket)) {
+      body.push(
+        el("div", { class: "re-checks" }, el("label", { class: "check" },
+          checkbox(`${base}/fill`, `${testid}-fill`, Boolean(dimension.fill), (on, r) => (on ? m.setAt(r, `${base}/fill`, true) : m.setAt(r, `${base}/fill`, undefined))),
+          ` ${t("Show empty periods too (so a line does not skip them)")}`)),
+      );
+    }
   }
   if (m.isNumeric(meta)) {
     body.push(
@@ -416,7 +427,8 @@ function dimensionItem(zone, dimension, index, count) {
 }
 
 function measureRefs(index) {
-  return (state.report.measures ?? []).filter((_, i) => i !== index).map((x) => ({ value: x.key, label: labelOf(x.label) || x.key }));
+  // a running total or rank is read down the rows: nothing is computed from it
+  return (state.report.measures ?? []).filter((x, i) => i !== index && !m.SEQUENCE_OPS.includes(x.op)).map((x) => ({ value: x.key, label: labelOf(x.label) || x.key }));
 }
 
 function measureItem(measure, index, count) {
@@ -447,6 +459,9 @@ function measureItem(measure, index, count) {
       const choices = fieldChoices((f) => m.opAllows(op, f));
       body.push(row(t("Of"), select(`${base}/field`, `${testid}-field`, [{ value: "", label: "—" }, ...choices])));
     }
+    if (op === "percentile") {
+      body.push(row(t("Which percentile"), textBox(`${base}/p`, `${testid}-p`, { type: "number", placeholder: "0.9", write: (v) => (v === "" ? undefined : Number(v)) }), t("A fraction: 0.9 is the 90th percentile.")));
+    }
     body.push(conditionBuilder(`${base}/filter`, `${testid}-filter`, t("Only records where")));
   } else {
     const pick = (part, caption) => row(caption, select(`${base}/${part}`, `${testid}-${part}`, [{ value: "", label: "—" }, ...others]));
@@ -456,7 +471,8 @@ function measureItem(measure, index, count) {
       body.push(pick("of", t("Of the value")));
       body.push(row(t("Share"), select(`${base}/within`, `${testid}-within`, m.WITHIN.map((w) => ({ value: w, label: t(WITHIN_NAMES[w]) })), { value: measure.within ?? "all", onPick: (value, report) => (value === "all" ? delete report.measures[index].within : (report.measures[index].within = value)) })));
     }
-    if (op !== "difference") {
+    if (m.SEQUENCE_OPS.includes(op)) body.push(pick("of", t("Of the value")));
+    if (op !== "difference" && !m.SEQUENCE_OPS.includes(op)) {
       body.push(row(t("Multiplied by"), textBox(`${base}/scale`, `${testid}-scale`, { type: "number", placeholder: "1", write: (v) => (v === "" ? undefined : Number(v)) }), t("100 gives a percentage.")));
     }
   }
@@ -624,7 +640,7 @@ function optionsSection() {
     else r.sort = dir === "desc" ? { by, direction: "desc" } : { by };
   };
   parts.push(
-    row(t("Sort rows by"), select("/sort/by", "sort-by", [{ value: "label", label: t("Their headings") }, ...measureChoices()], { value: sortBy, onPick: (value, r) => writeSort(value, direction, r) })),
+    row(t("Sort rows by"), select("/sort/by", "sort-by", [{ value: "label", label: t("Their headings") }, ...measureChoices().filter((c) => !m.SEQUENCE_OPS.includes(state.report.measures.find((x) => x.key === c.value)?.op))], { value: sortBy, onPick: (value, r) => writeSort(value, direction, r) })),
     row(t("Order"), select("/sort/direction", "sort-direction", [{ value: "asc", label: t("Ascending") }, { value: "desc", label: t("Descending") }], { value: direction, onPick: (value, r) => writeSort(sortBy, value, r) })),
   );
   const top = report.top;
@@ -645,6 +661,7 @@ function optionsSection() {
     parts.push(
       row(t("How many"), textBox("/top/n", "top-n", { type: "number", write: (v) => (v === "" ? undefined : Number(v)) })),
       row(t("Ranked by"), select("/top/by", "top-by", base.map((x) => ({ value: x.key, label: labelOf(x.label) || x.key })))),
+      row(t("Keep"), select("/top/keep", "top-keep", [{ value: "largest", label: t("The largest") }, { value: "smallest", label: t("The smallest") }], { value: top.keep ?? "largest", onPick: (value, r) => (value === "largest" ? delete r.top.keep : (r.top.keep = value)) })),
       el("div", { class: "re-checks" }, el("label", { class: "check" }, checkbox("/top/other", "top-other", top.other !== false, (on, r) => (on ? delete r.top.other : (r.top.other = false))), ` ${t("Put the rest in one “Other” row")}`)),
     );
   }
