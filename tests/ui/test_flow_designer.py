@@ -273,6 +273,15 @@ def test_the_head_office_rebuilds_the_complaint_flow(
     # local times on the clinic's clock, not ISO stamps
     assert not re.search(r"\d{4}-\d\d-\d\dT\d", timeline.inner_text())
     assert re.search(r"\d\d:\d\d", timeline.inner_text())
+    if not keyboard:  # again on a stored complaint picked by its title
+        tab.get_by_test_id("relation-sim_record").click()
+        tab.locator("#sim-record-list [role=option]").first.click()
+        with tab.expect_request(lambda r: r.url.endswith("/simulate")) as sent:
+            tab.get_by_test_id("simulate-again").click()
+        assert "record_id" in json.loads(sent.value.post_data or "{}")
+        tab.wait_for_function(
+            "document.querySelectorAll('[data-testid=simulation-timeline] li').length > 0"
+        )
 
     save(tab)
     saved, shipped = normalised(saved_flow(live_server, key)), normalised(COMPLAINT)

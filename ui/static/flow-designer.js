@@ -16,6 +16,7 @@ import { el } from "/static/dom.js";
 import { t, label as labelOf, locale } from "/static/i18n.js";
 import { VISIBILITY, needsValue, buildCondition, parseCondition, literal } from "/static/conditions.js";
 import { getAt, setAt, escapePart, showValue, splitPointer, pointer } from "/static/rule-editor-model.js";
+import { relationPicker } from "/static/form-relation.js";
 import * as fm from "/static/flow-designer-model.js";
 
 const data = JSON.parse(document.getElementById("flow-designer-data").textContent);
@@ -1043,15 +1044,36 @@ async function simulate() {
   for (const picker of simulationNode.querySelectorAll("[data-choice]")) choices[picker.dataset.choice] = [picker.value];
   setStatus(t("Simulating…"));
   try {
+    const sample = simRecord && simForm === flow.form ? { record_id: simRecord } : { record: {} };
     const { data: result } = await api(`/api/flows/${app.key}/${encodeURIComponent(key)}/simulate`, {
       method: "POST",
-      body: { flow: { ...flow, key }, record: {}, choices, default_outcome: true, horizon_days: 200 },
+      body: { flow: { ...flow, key }, ...sample, choices, default_outcome: true, horizon_days: 200 },
     });
     setStatus("");
     drawSimulation(result);
   } catch (error) {
     failed(error, t("The flow cannot be simulated yet."));
   }
+}
+
+// The sample record Simulate runs on: one the designer picks (read through their grants by
+// the simulate API), else an empty record of the flow's form.
+let simRecord = null;
+let simForm = null;
+let simPicker = null;
+
+function samplePicker() {
+  const form = state.flow.form;
+  if (simPicker && simForm === form) return simPicker;
+  simForm = form;
+  simRecord = null;
+  if (!data.picker_app?.forms?.[form]) {
+    simPicker = el("p", { class: "muted small", text: t("You may not read this form's records; the simulation runs on an empty record.") });
+    return simPicker;
+  }
+  const picker = relationPicker({ app: data.picker_app, target: form, name: "sim_record", id: "sim-record", onChange: (id) => (simRecord = id || null) });
+  simPicker = el("div", { class: "re-row", "data-testid": "simulate-record" }, el("label", { for: "sim-record", text: t("On the record (else an empty one)") }), picker.element);
+  return simPicker;
 }
 
 function drawSimulation(result) {
@@ -1074,6 +1096,7 @@ function drawSimulation(result) {
   simulationNode.replaceChildren(
     el("h2", { text: t("Simulation") }),
     el("p", { class: "muted small", text: t("Times on the clinic's clock ({zone}); tasks take the outcome chosen below (else their first). Nothing is saved or sent.", { zone: data.zone }) }),
+    samplePicker(),
     pickers.length ? el("div", { class: "sim-choices" }, pickers) : null,
     again,
     el("ol", { class: "timeline", "data-testid": "simulation-timeline" }, lines),
