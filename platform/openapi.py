@@ -165,6 +165,12 @@ EXTRA: dict[tuple[str, str], tuple[str, ...]] = {
     ("put", "/api/apps/{app}/rules/{rule}"): ("409", "412"),
     ("patch", "/api/apps/{app}/rules/{rule}"): ("409", "412"),
     ("delete", "/api/apps/{app}/rules/{rule}"): ("409", "412"),
+    ("put", "/api/apps/{app}/forms/{form}/access"): ("409", "412"),
+    **{
+        (method, f"/api/apps/{{app}}/{section}/{{key}}"): ("409", "412")
+        for section in ("reports", "dashboards", "flows")
+        for method in ("put", "delete")
+    },
     ("post", "/api/outbox/{message_id}/retry"): ("409",),
     ("get", "/api/public/{token}"): ("410",),
     # 403: the submission falls outside the link creator's rows (docs/permissions.md)

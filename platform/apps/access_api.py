@@ -227,10 +227,6 @@ async def read_access(app: str, form: str, p: PlatformDep, who: PrincipalDep) ->
 @router.put(
     "/{app}/forms/{form}/access",
     tags=["permissions"],
-    responses={
-        409: {"description": "The app's plan is blocked: a change needs a decision first."},
-        412: {"description": "If-Match names a revision that is no longer current."},
-    },
 )
 async def save_access(
     app: str,

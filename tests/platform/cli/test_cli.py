@@ -160,6 +160,11 @@ def _changed_clinic(tmp_path: Path) -> Path:
     for fld in patient["fields"]:
         if fld["key"] == "phone":
             fld["key"] = "mobile"
+    # the patient's FHIR map names fields by key too
+    fhir_map = patient.get("fhir", {}).get("map", {})
+    for element, target in list(fhir_map.items()):
+        if target == "phone":
+            fhir_map[element] = "mobile"
     staff = next(form for form in document["forms"] if form["key"] == "staff")
     staff["fields"] = [fld for fld in staff["fields"] if fld["key"] != "phone"]
     for grant in document["permissions"]:  # grants name fields by key: follow the changes
