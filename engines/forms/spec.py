@@ -10,14 +10,14 @@ Whole-form invariants checked here (each error carries pydantic's ``loc``; use
 :func:`definition_errors` for JSON pointers): field keys are unique and not reserved for
 record columns, ``title_field`` names a top-level field with a value, no computed field
 depends on itself (directly or through other computed fields, in the form or within a
-table), no ``visible_if`` reads its own field, and every JsonLogic expression passes the
-logic engine's static check.
+table), no ``visible_if`` reads its own field, every JsonLogic expression passes the
+logic engine's static check, and a form laid out as ``tabs`` has a section to make a tab of.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -102,6 +102,12 @@ class FormSpec(BaseModel):
         'tell namesakes apart: `["phone", "birth_date"]`. Unset: the first two of its '
         "phone fields, then dates, then selects.",
     )
+    layout: Literal["sections", "tabs"] = Field(
+        default="sections",
+        description="How the form's top-level sections are shown: `sections` one under "
+        "another (the default), `tabs` one tab per section, the fields before the first "
+        "section above the tabs. Only the display changes; records and checks do not.",
+    )
     fields: tuple[FieldSpec, ...] = Field(
         description="The fields in display order; a section groups the fields after it."
     )
@@ -185,6 +191,16 @@ class FormSpec(BaseModel):
                         key,
                     )
                 )
+        if self.layout == "tabs" and not any(isinstance(f, SectionField) for f in self.fields):
+            issues.append(
+                DefinitionIssue(
+                    ("layout",),
+                    "tabs_without_sections",
+                    "a form laid out as tabs needs at least one section: each top-level "
+                    "section is a tab",
+                    self.layout,
+                )
+            )
         if self.fhir is not None and self.fhir.map:
             issues.extend(self._fhir_map_issues(self.fhir))
         raise_issues("FormSpec", issues)
