@@ -308,13 +308,14 @@ def reshape(
     if sequences:
         data_rows = [i for i, header in enumerate(headers) if not header.subtotal]
         for j in range(len(column_entries)):
-            _sequences(sequences, [cells[i][j] for i in data_rows])
+            ends = _sequences(sequences, [cells[i][j] for i in data_rows])
             if column_totals is not None:
-                _sequence_total(sequences, column_totals[j])
+                _sequence_total(sequences, column_totals[j], ends)
+        ends = {}
         if have_row_totals:
-            _sequences(sequences, [row_totals[i] for i in data_rows])
+            ends = _sequences(sequences, [row_totals[i] for i in data_rows])
         if grand is not None:
-            _sequence_total(sequences, grand)
+            _sequence_total(sequences, grand, ends)
     return PivotResult(
         row_dimensions=[_dimension_label(d, query) for d in row_dims],
         column_dimensions=[_dimension_label(d, query) for d in col_dims],
@@ -328,36 +329,62 @@ def reshape(
     )
 
 
-def _sequences(measures: Sequence[Measure], column: Sequence[Cell]) -> None:
-    """Running totals and ranks down one column of cells (the rows in their order, subtotal
-    rows left out): a running total adds the measure it reads, an empty value adding
-    nothing; a rank is 1 for the largest value, equal values sharing the best rank (as
-    pandas' ``rank(method="min", ascending=False)``), an empty value unranked."""
+def _sequences(measures: Sequence[Measure], column: Sequence[Cell]) -> dict[str, Any]:
+    """Running totals, ranks, moving averages and cumulative percents down one column of
+    cells (the rows in their order, subtotal rows left out), as pandas computes them over
+    the column's values: ``fillna(0).cumsum()``; ``rank(method="min", ascending=False)`` (1
+    for the largest, equal values sharing the best rank, an empty value unranked);
+    ``rolling(window, min_periods=1).mean()`` (the values present among this row and the
+    ``window - 1`` before it; empty when there are none); ``fillna(0).cumsum() / sum()``
+    times ``scale`` (empty when the column sums to 0). Returns each measure's value for
+    the column's totals cell: the run's end (a running total's last value, 100 % of a
+    cumulative percent), nothing for ranks and moving averages."""
+    ends: dict[str, Any] = {}
     for m in measures:
         assert m.of is not None
         values = [cell.values.get(m.of) for cell in column]
-        if m.op == "running_total":
+        numbers = [v if isinstance(v, int | float) else None for v in values]
+        if m.op in ("running_total", "cumulative_percent"):
+            whole = sum(v for v in numbers if v is not None)
             running: float | int = 0
-            for cell, value in zip(column, values, strict=True):
-                if isinstance(value, int | float):
+            for cell, value in zip(column, numbers, strict=True):
+                if value is not None:
                     running += value
-                cell.values[m.key] = running
+                if m.op == "running_total":
+                    cell.values[m.key] = running
+                else:
+                    cell.values[m.key] = running / whole * m.scale if whole else None
+            if m.op == "running_total":
+                ends[m.key] = whole
+            else:
+                ends[m.key] = float(m.scale) if whole else None
+        elif m.op == "moving_average":
+            assert m.window is not None
+            for i, cell in enumerate(column):
+                present = [v for v in numbers[max(0, i - m.window + 1) : i + 1] if v is not None]
+                cell.values[m.key] = sum(present) / len(present) if present else None
+            ends[m.key] = None
         else:
-            present = sorted((v for v in values if isinstance(v, int | float)), reverse=True)
+            present = sorted((v for v in numbers if v is not None), reverse=True)
             first: dict[float | int, int] = {}
             for place, value in enumerate(present, start=1):
                 first.setdefault(value, place)
-            for cell, value in zip(column, values, strict=True):
-                cell.values[m.key] = first[value] if isinstance(value, int | float) else None
+            for cell, value in zip(column, numbers, strict=True):
+                cell.values[m.key] = first[value] if value is not None else None
+            ends[m.key] = None
+    return ends
 
 
-def _sequence_total(measures: Sequence[Measure], total: Cell) -> None:
-    """A totals cell: the running total's end (the total of what it reads); no rank."""
+def _sequence_total(measures: Sequence[Measure], total: Cell, ends: Mapping[str, Any]) -> None:
+    """A totals cell below (or beside) a run: the run's end (:func:`_sequences`); a
+    running total ends at the total of what it reads, as the database computed it."""
     for m in measures:
         assert m.of is not None
-        value = total.values.get(m.of)
-        keep = m.op == "running_total" and isinstance(value, int | float)
-        total.values[m.key] = value if keep else None
+        if m.op == "running_total":
+            value = total.values.get(m.of)
+            total.values[m.key] = value if isinstance(value, int | float) else None
+        else:
+            total.values[m.key] = ends.get(m.key)
 
 
 def periods(first: str, last: str, bucket: str, limit: int) -> list[str]:

@@ -68,6 +68,8 @@ MeasureOp: TypeAlias = Literal[
     "difference",
     "running_total",
     "rank",
+    "moving_average",
+    "cumulative_percent",
 ]
 #: Measures the database aggregates; the others are computed from them per group.
 BASE_OPS = frozenset(
@@ -77,10 +79,21 @@ BASE_OPS = frozenset(
 #: values come back as a JSON array and the result computes them (the same definitions:
 #: percentiles interpolate linearly as percentile_cont, stddev is the sample deviation).
 DISTRIBUTION_OPS = frozenset({"median", "percentile", "stddev"})
-DERIVED_OPS = frozenset({"percent_of_total", "ratio", "difference", "running_total", "rank"})
+DERIVED_OPS = frozenset(
+    {
+        "percent_of_total",
+        "ratio",
+        "difference",
+        "running_total",
+        "rank",
+        "moving_average",
+        "cumulative_percent",
+    }
+)
 #: Derived measures that read the cells before them in the column (computed once the matrix
 #: stands; no other measure may be computed from them).
-SEQUENCE_OPS = frozenset({"running_total", "rank"})
+SEQUENCE_OPS = frozenset({"running_total", "rank", "moving_average", "cumulative_percent"})
+MAX_WINDOW = 366
 NUMERIC_TYPES = frozenset({"number", "integer"})
 DATE_TYPES = frozenset({"date", "datetime"})
 #: System columns a dimension or measure may name (besides form fields).
@@ -163,7 +176,9 @@ class Measure(_Model):
             "percent_of_total (of measure 'of', within 'within'), ratio (numerator / "
             "denominator measures, times 'scale'), difference (minuend - subtrahend), "
             "running_total (of measure 'of', down the rows), rank (of measure 'of', 1 = "
-            "largest, down the rows)."
+            "largest, down the rows), moving_average (of measure 'of', over 'window' rows "
+            "ending at this one), cumulative_percent (running total of 'of' over its "
+            "column's sum, times 'scale')."
         )
     )
     label: str | dict[str, str] | None = Field(
@@ -204,7 +219,15 @@ class Measure(_Model):
     )
     scale: float | int = Field(
         default=1,
-        description="ratio and percent_of_total: multiply the result (100 for percentages).",
+        description="ratio, percent_of_total and cumulative_percent: multiply the result "
+        "(100 for percentages).",
+    )
+    window: int | None = Field(
+        default=None,
+        ge=2,
+        le=MAX_WINDOW,
+        description="moving_average: how many rows it averages, this one and those before it "
+        "(3: this month and the two before).",
     )
 
 
@@ -516,6 +539,8 @@ def _measure_issues(
         "percent_of_total": ("of",),
         "running_total": ("of",),
         "rank": ("of",),
+        "moving_average": ("of",),
+        "cumulative_percent": ("of",),
         "ratio": ("numerator", "denominator"),
         "difference": ("minuend", "subtrahend"),
     }.get(op, ())
@@ -538,6 +563,12 @@ def _measure_issues(
                     "measure it reads instead",
                 )
             )
+    if op == "moving_average" and measure.window is None:
+        issues.append((f"{pointer}/window", "missing_window", "'moving_average' needs 'window'"))
+    if op != "moving_average" and measure.window is not None:
+        issues.append(
+            (f"{pointer}/window", "window_not_moving", "only a 'moving_average' takes 'window'")
+        )
     if op in DERIVED_OPS and (measure.field is not None or measure.filter is not None):
         issues.append(
             (

@@ -106,6 +106,29 @@ async def test_subtotal_rows_are_not_part_of_the_run(installed: httpx.AsyncClien
             "/measures/4/numerator",
         ),  # fmt: skip
         ({"measures": [{"key": "run", "op": "running_total", "of": "nope"}]}, "/measures/0/of"),
+        (
+            {
+                "measures": [
+                    {"key": "n", "op": "count"},
+                    {"key": "m", "op": "moving_average", "of": "n"},
+                ]
+            },
+            "/measures/1/window",
+        ),  # fmt: skip
+        (
+            {"measures": [{"key": "n", "op": "count", "window": 3}]},
+            "/measures/0/window",
+        ),  # fmt: skip
+        (
+            {
+                "measures": [
+                    {"key": "n", "op": "count"},
+                    {"key": "c", "op": "cumulative_percent", "of": "n"},
+                ],
+                "sort": {"by": "c"},
+            },
+            "/sort/by",
+        ),  # fmt: skip
     ],
 )
 async def test_what_cannot_be_read_down_the_rows_is_refused(
