@@ -38,6 +38,7 @@ import { localProblem } from "/static/form-checks.js";
 import { evaluateFields } from "/static/form-rules.js";
 import { showCellError, tableControl } from "/static/form-table.js";
 import { clone, fieldLabel, isEmpty, nextId } from "/static/form-values.js";
+import { makeTabs } from "/static/form-tabs.js";
 
 // the helpers other pages take from here
 export { relationPicker } from "/static/form-relation.js";
@@ -153,6 +154,11 @@ export function renderForm(container, form, options = {}) {
   root.querySelectorAll(".fl-section").forEach((section) => {
     if (!section.querySelector(".fl-field") && section.classList.contains("fl-section-lead")) section.remove();
   });
+  // `"layout": "tabs"`: each section a tab (form-tabs.js); the fields before them stay above
+  const sectionEntries = [...entries.values()].filter((entry) => entry.field.type === "section");
+  const tabs = form.layout === "tabs" && sectionEntries.length
+    ? makeTabs(root, sectionEntries.map((entry) => ({ key: entry.field.key, label: fieldLabel(entry.field), element: entry.wrapper })), { prefix, name: label(form.label) || form.key })
+    : null;
   container.replaceChildren(root);
 
   // -- live evaluation: read, hide, compute -------------------------------------------------------
@@ -238,6 +244,7 @@ export function renderForm(container, form, options = {}) {
     }
     for (const [key, table] of tables) if (!hidden.has(key)) table.refresh(current);
     recheckErrors();
+    tabs?.refresh();
     if (onChange) onChange(values());
   }
 
@@ -305,6 +312,7 @@ export function renderForm(container, form, options = {}) {
     for (const [key, entry] of entries) {
       if (entry.error) showError(key, null);
     }
+    tabs?.refresh();
     for (const table of tables.values()) {
       table.rows.forEach((row) => {
         for (const [key, error] of row.errors) showCellError(error, row.controls.get(key), null);
@@ -341,6 +349,8 @@ export function renderForm(container, form, options = {}) {
       showError(key, messages.join(" "));
       refused.set(key, JSON.stringify(entries.get(key).control.get() ?? null));
     }
+    tabs?.refresh();
+    if (first) tabs?.reveal(first); // the first tab with an error opens
     if (first?.focus) first.focus();
     return unplaced;
   }
