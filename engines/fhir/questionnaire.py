@@ -881,7 +881,35 @@ _NOT_EXPORTED = {
 _PLAIN_TYPES = {
     "email": "an e-mail field is a plain string item: the e-mail check is not exported",
     "phone": "a phone field is a plain string item: the phone number check is not exported",
+    "richtext": "a rich text field is a plain text item: its formatting is not exported",
 }
+ITEM_CONTROL = "http://hl7.org/fhir/StructureDefinition/questionnaire-itemControl"
+MIN_VALUE = "http://hl7.org/fhir/StructureDefinition/minValue"
+MAX_VALUE = "http://hl7.org/fhir/StructureDefinition/maxValue"
+SLIDER_STEP = "http://hl7.org/fhir/StructureDefinition/questionnaire-sliderStepValue"
+
+
+def _rating_extensions(made: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A rating's item: an integer from 1 to its stars, shown as a slider of whole steps
+    (the nearest SDC item control to a row of stars)."""
+    top = made.get("max", 5)
+    return [
+        {"url": MIN_VALUE, "valueInteger": 1},
+        {"url": MAX_VALUE, "valueInteger": top},
+        {"url": SLIDER_STEP, "valueInteger": 1},
+        {
+            "url": ITEM_CONTROL,
+            "valueCodeableConcept": {
+                "coding": [
+                    {
+                        "system": "http://hl7.org/fhir/questionnaire-item-control",
+                        "code": "slider",
+                        "display": "Slider",
+                    }
+                ]
+            },
+        },
+    ]
 
 
 class _Exporter:
@@ -1145,7 +1173,9 @@ class _Exporter:
                             "integer": "integer", "boolean": "boolean", "date": "date",
                             "datetime": "dateTime", "time": "time", "email": "string",
                             "phone": "string", "url": "url", "relation": "reference",
-                            "file": "attachment", "image": "attachment"}  # fmt: skip
+                            "file": "attachment", "image": "attachment",
+                            "rating": "integer", "signature": "attachment",
+                            "richtext": "text"}  # fmt: skip
             item["type"] = fhir.get("type") or default_type.get(kind, "string")
             if fhir.get("unit"):
                 item.setdefault("extension", []).append(
@@ -1153,6 +1183,8 @@ class _Exporter:
                 )
             if kind in ("file", "image") and made.get("multiple"):
                 item["repeats"] = True
+            if kind == "rating" and item["type"] == "integer":
+                item.setdefault("extension", []).extend(_rating_extensions(made))
         if made.get("required"):
             item["required"] = True
         if made.get("read_only"):
@@ -1170,6 +1202,8 @@ class _Exporter:
     def not_exported(self, made: Mapping[str, Any]) -> None:
         """List what the field sets that no item carries (``_NOT_EXPORTED``)."""
         for attribute, reason in _NOT_EXPORTED.items():
+            if made.get("type") == "rating" and attribute == "max":
+                continue  # a rating's stars are its item's maxValue
             if made.get(attribute) not in (None, False, "", []):
                 self.lost(made, attribute, reason)
 

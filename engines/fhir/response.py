@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from formloom.engines.fhir.questionnaire import _all_fields, _link, _obj, _option_value, _seq
+from formloom.engines.forms.richtext import plain_text
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,10 @@ def item_path(link_id: str) -> str:
 def _answers(made: Mapping[str, Any], value: Any) -> list[dict[str, Any]]:
     if value is None or value == "" or value == []:
         return []
-    kind = made["type"]
+    # stars answer as an integer, a signature as an image, rich text as its words
+    kind = {"rating": "integer", "signature": "image"}.get(made["type"], made["type"])
+    if kind == "richtext" and isinstance(value, str):
+        value = plain_text(value)
     values = (
         value if isinstance(value, list) and kind in ("multiselect", "file", "image") else [value]
     )

@@ -44,6 +44,7 @@ from formloom.engines.forms.fields import (
     InputField,
     MultiselectField,
     Problem,
+    RichTextField,
     SectionField,
     TableField,
     TimeField,
@@ -231,8 +232,11 @@ def build_scope(items: Sequence[BaseField | ColumnSpec]) -> Scope:
         constrained=tuple(
             field
             for field in values
-            if isinstance(field, DateField | DatetimeField | TimeField)
-            and (field.min is not None or field.max is not None)
+            if (
+                isinstance(field, DateField | DatetimeField | TimeField)
+                and (field.min is not None or field.max is not None)
+            )
+            or isinstance(field, RichTextField)  # max_length counts the text, not the tags
         ),
         rule_reads=frozenset(reads),
         table_keys=frozenset(field.key for field in values if isinstance(field, TableField)),

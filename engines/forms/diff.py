@@ -57,6 +57,10 @@ WIDENING_TYPES = frozenset(
         ("phone", "text"),
         ("url", "text"),
         ("image", "file"),
+        ("rating", "integer"),
+        ("rating", "number"),
+        ("signature", "image"),
+        ("signature", "file"),
     }
 )
 _RANK = {"safe": 0, "needs_migration": 1, "destructive": 2}

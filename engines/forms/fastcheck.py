@@ -35,6 +35,7 @@ ANNOTATIONS = frozenset(
         "formatMinimum",
         "formatMaximum",
         "x-target",
+        "contentMediaType",
     }
 )
 

@@ -35,6 +35,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from formloom.engines.forms.interop import Coding, FhirItem
 from formloom.engines.forms.labels import Label, humanize_key, label_text
+from formloom.engines.forms.richtext import plain_text, sanitise
 from formloom.engines.forms.values import (
     DATE_PATTERN,
     DATETIME_PATTERN,
@@ -59,6 +60,13 @@ from formloom.engines.forms.values import (
 KEY_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 TEXT_MAX_LENGTH = 1000
 TEXTAREA_MAX_LENGTH = 100_000
+#: Most characters of text (tags not counted) a rich text field takes unless told.
+RICHTEXT_MAX_LENGTH = 10_000
+#: Most characters of stored HTML (tags counted): bounds what one value may cost.
+RICHTEXT_HTML_MAX_LENGTH = 200_000
+RATING_MAX = 10
+RATING_MIN_STARS = 3
+SIGNATURE_TYPE = "image/png"
 MIME_PATTERN = r"^(\*/\*|[a-z0-9][a-z0-9!#$&^_.+-]*/(\*|[a-z0-9][a-z0-9!#$&^_.+-]*))$"
 
 FieldKey: TypeAlias = Annotated[
@@ -404,6 +412,68 @@ class TextareaField(_TextLike):
     default_max_length: ClassVar[int] = TEXTAREA_MAX_LENGTH
 
 
+class RichTextField(InputField):
+    """Formatted text (bold, italic, lists, links): a sanitised HTML fragment.
+
+    Every value written is sanitised (:mod:`.richtext`) before it is validated or stored, so
+    a stored value holds only the allowed tags; a value with no text left (``<p><br></p>``)
+    is no value. ``max_length`` counts the characters of the text, not of the tags.
+    """
+
+    type: Literal["richtext"] = Field(description="Field type.")
+    max_length: int | None = Field(
+        default=None,
+        ge=1,
+        le=RICHTEXT_HTML_MAX_LENGTH,
+        description=f"Most characters of text allowed (tags not counted); "
+        f"{RICHTEXT_MAX_LENGTH} when not given.",
+    )
+
+    expects = "formatted text (HTML)"
+
+    @property
+    def effective_max_length(self) -> int:
+        return self.max_length if self.max_length is not None else RICHTEXT_MAX_LENGTH
+
+    def normalise_value(self, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value  # the validator reports the type
+        cleaned = sanitise(value)
+        return cleaned if plain_text(cleaned) else None
+
+    def value_schema(self) -> dict[str, Any]:
+        return {
+            "type": "string",
+            "contentMediaType": "text/html",
+            "maxLength": RICHTEXT_HTML_MAX_LENGTH,
+        }
+
+    def check_constraints(self, value: Any) -> list[Problem]:
+        if not isinstance(value, str):
+            return []
+        length = len(plain_text(value))
+        if length > self.effective_max_length:
+            return [
+                Problem(
+                    "max_length",
+                    f"{self.title} must be at most "
+                    f"{_plural(self.effective_max_length, 'character')} long "
+                    f"(it has {length})",
+                )
+            ]
+        return []
+
+    def describe(self, error: Any, subpath: tuple[str | int, ...]) -> Problem:
+        if error.validator == "maxLength":
+            return Problem(
+                "max_length",
+                f"{self.title} must be at most {_plural(error.validator_value, 'character')} "
+                "of HTML long",
+                subpath,
+            )
+        return super().describe(error, subpath)
+
+
 class NumberField(IndexableField):
     """A number (decimals allowed)."""
 
@@ -447,6 +517,35 @@ class IntegerField(IndexableField):
         if self.max is not None:
             schema["maximum"] = self.max
         return schema
+
+
+class RatingField(IndexableField):
+    """Stars: a whole number from 1 to ``max`` (5 unless told, 3 to 10); stored as an integer
+    and read everywhere (filters, reports, sorting) as an integer field is."""
+
+    type: Literal["rating"] = Field(description="Field type.")
+    max: int = Field(
+        default=5,
+        ge=RATING_MIN_STARS,
+        le=RATING_MAX,
+        description=f"How many stars: the highest rating ({RATING_MIN_STARS} to {RATING_MAX}).",
+    )
+
+    @property
+    def expects(self) -> str:  # type: ignore[override]
+        return f"a whole number of stars from 1 to {self.max}"
+
+    def normalise_value(self, value: Any) -> Any:
+        return normalise_integer(value)
+
+    def value_schema(self) -> dict[str, Any]:
+        return {"type": "integer", "minimum": 1, "maximum": self.max}
+
+    def describe(self, error: Any, subpath: tuple[str | int, ...]) -> Problem:
+        if error.validator in ("minimum", "maximum"):
+            code = "min" if error.validator == "minimum" else "max"
+            return Problem(code, f"{self.title} must be from 1 to {self.max} stars", subpath)
+        return super().describe(error, subpath)
 
 
 class BooleanField(IndexableField):
@@ -883,6 +982,27 @@ class ImageField(_FileLike):
     expects = "an image ({id, name, content_type, size})"
 
 
+class SignatureField(_FileLike):
+    """A handwritten signature: the PNG image the form's drawing pad uploads, stored as an
+    image file reference ({"id", "name", "content_type", "size"}) under the file permissions.
+
+    One signature per field: ``multiple`` is refused; ``accept`` is ``image/png`` unless told.
+    """
+
+    type: Literal["signature"] = Field(description="Field type.")
+    default_accept: ClassVar[tuple[str, ...]] = (SIGNATURE_TYPE,)
+    expects = "a signature (a PNG image: {id, name, content_type, size})"
+
+    def definition_issues(self) -> list[DefinitionIssue]:
+        if self.multiple:
+            return [
+                DefinitionIssue(
+                    ("multiple",), "not_supported", "a signature field holds one signature", True
+                )
+            ]
+        return []
+
+
 ResultType: TypeAlias = Literal["text", "number", "integer", "boolean", "date"]
 
 
@@ -984,8 +1104,10 @@ class SectionField(BaseField):
 ColumnSpec: TypeAlias = Annotated[
     TextField
     | TextareaField
+    | RichTextField
     | NumberField
     | IntegerField
+    | RatingField
     | BooleanField
     | DateField
     | DatetimeField
@@ -998,6 +1120,7 @@ ColumnSpec: TypeAlias = Annotated[
     | RelationField
     | FileField
     | ImageField
+    | SignatureField
     | ComputedField,
     Field(discriminator="type"),
 ]
@@ -1194,8 +1317,10 @@ def property_schema(field: BaseField) -> dict[str, Any]:
 FieldSpec: TypeAlias = Annotated[
     TextField
     | TextareaField
+    | RichTextField
     | NumberField
     | IntegerField
+    | RatingField
     | BooleanField
     | DateField
     | DatetimeField
@@ -1209,6 +1334,7 @@ FieldSpec: TypeAlias = Annotated[
     | TableField
     | FileField
     | ImageField
+    | SignatureField
     | ComputedField
     | SectionField,
     Field(discriminator="type"),
@@ -1235,10 +1361,17 @@ FIELD_TYPES: tuple[str, ...] = (
     "image",
     "computed",
     "section",
+    "rating",
+    "signature",
+    "richtext",
 )
+
+#: Types stored as another type is, and read as that type wherever values are compared,
+#: filtered, sorted, searched or aggregated (``spec.field_types``, the SQL compiler).
+STORED_AS: dict[str, str] = {"rating": "integer", "richtext": "textarea", "signature": "image"}
 
 #: Types whose value is one scalar: indexable, sortable, comparable in SQL.
 SCALAR_TYPES: frozenset[str] = frozenset(
     {"text", "textarea", "email", "phone", "url", "select", "relation", "date", "datetime",
-     "time", "number", "integer", "boolean"}
+     "time", "number", "integer", "boolean", "rating", "richtext"}
 )  # fmt: skip

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from formloom.engines.forms.fields import (
     FIELD_TYPES,
     SCALAR_TYPES,
+    STORED_AS,
     BaseField,
     ColumnSpec,
     ComputedField,
@@ -613,7 +614,8 @@ SUMMARY_TYPES = frozenset(
 
 
 def field_types(form: FormSpec) -> dict[str, str]:
-    """Top-level field key -> type (a computed field gives its ``result_type``).
+    """Top-level field key -> type (a computed field gives its ``result_type``, a field stored
+    as another type that type: a rating reads as an integer, ``fields.STORED_AS``).
 
     Sections carry no value and are left out. This is the mapping the SQL filter compiler
     (``formloom.engines.logic.sql.FilterTarget.fields``) expects.
@@ -622,5 +624,6 @@ def field_types(form: FormSpec) -> dict[str, str]:
     for field in form.fields:
         if isinstance(field, SectionField):
             continue
-        types[field.key] = field.result_type if isinstance(field, ComputedField) else field.type
+        kind = field.result_type if isinstance(field, ComputedField) else field.type
+        types[field.key] = STORED_AS.get(kind, kind)
     return types

@@ -101,6 +101,10 @@ FIELD_TYPES: Final[Mapping[str, Kind]] = {
     "table": "array",
     "file": "object",
     "image": "object",
+    # stored as integer / long text / image (fields.STORED_AS)
+    "rating": "number",
+    "richtext": "text",
+    "signature": "object",
 }
 
 #: Most values a filter's list may hold (``{"in": [{"var": "status"}, [...]]}``); a list is

@@ -60,7 +60,7 @@ Issue: TypeAlias = tuple[str, str, str]
 #: Longest a rule-made link lives, and the fields a link's holder cannot fill in (as for
 #: links made through the API: platform/links/service.py).
 LINK_MAX_DAYS = 90
-LINK_NOT_FILLABLE = frozenset({"computed", "file", "image", "section"})
+LINK_NOT_FILLABLE = frozenset({"computed", "file", "image", "signature", "section"})
 #: The variables a rule expression may read.
 CONTEXT_ROOTS = frozenset({"record", "old", "changed", "user", "now"})
 #: The instant filters are compiled at when checked (the real one comes at run time).

@@ -31,7 +31,7 @@ from sqlalchemy import String, cast, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from formloom.engines.forms import FieldError, RecordInvalid
-from formloom.engines.forms.fields import FileField, ImageField, TableField
+from formloom.engines.forms.fields import FileField, ImageField, SignatureField, TableField
 from formloom.engines.forms.values import human_size
 from formloom.platform.apps.service import AppCatalog
 from formloom.platform.audit.log import audit
@@ -87,7 +87,7 @@ def accepts(accept: tuple[str, ...], content_type: str) -> bool:
     return any(item == content_type or item == f"{major}/*" for item in accept)
 
 
-def _field_of(spec: Any, path: str) -> FileField | ImageField | None:
+def _field_of(spec: Any, path: str) -> FileField | ImageField | SignatureField | None:
     """The file/image field at ``path``: a top-level key or ``table.column``."""
     top, _, column = path.partition(".")
     field = spec.field(top)
@@ -95,7 +95,7 @@ def _field_of(spec: Any, path: str) -> FileField | ImageField | None:
         field = field.column(column)
     elif column:
         return None
-    return field if isinstance(field, FileField | ImageField) else None
+    return field if isinstance(field, FileField | ImageField | SignatureField) else None
 
 
 def _refers(value: Any, file_id: str) -> bool:

@@ -59,7 +59,7 @@ USED_UP = "This link has expired, was withdrawn or has already been used."
 NO_LONGER = "This link no longer accepts submissions."
 #: Field types a link's holder cannot fill in: computed values, and files (uploading one
 #: needs an account, and a file must be uploaded by the one who writes it).
-NOT_FILLABLE = frozenset({"computed", "file", "image"})
+NOT_FILLABLE = frozenset({"computed", "file", "image", "signature"})
 
 
 _digest = tokens.digest

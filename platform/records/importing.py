@@ -44,6 +44,7 @@ from formloom.engines.forms.fields import (
     MultiselectField,
     NumberField,
     PhoneField,
+    RatingField,
     RelationField,
     SelectField,
     TimeField,
@@ -61,7 +62,7 @@ MAX_LISTED_ERRORS = 2_000
 #: Field types a spreadsheet cell can fill.
 IMPORTABLE = {
     "text", "textarea", "number", "integer", "boolean", "date", "datetime", "time",
-    "select", "multiselect", "email", "phone", "url", "relation",
+    "select", "multiselect", "email", "phone", "url", "relation", "rating", "richtext",
 }  # fmt: skip
 _LOCALES = ("en", "zh-CN")
 _TRUE = {"yes", "y", "true", "t", "1", "是", "对", "真", "✓", "✔", "√"}
@@ -456,7 +457,7 @@ class Converter:
             return _datetime(cell, self.zone)
         if isinstance(item, TimeField):
             return cell.strftime("%H:%M") if isinstance(cell, time | datetime) else _as_text(cell)
-        if isinstance(item, IntegerField):
+        if isinstance(item, IntegerField | RatingField):
             return _number(cell, integer=True)
         if isinstance(item, NumberField):
             return _number(cell, integer=False)

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from formloom.engines.forms import FieldError, FormSpec, label_text, relation_values
-from formloom.engines.forms.fields import FileField, ImageField, TableField
+from formloom.engines.forms.fields import FileField, ImageField, SignatureField, TableField
 from formloom.platform.apps.service import InstalledApp
 from formloom.platform.errors import shown
 from formloom.platform.models.file import StoredFile
@@ -129,7 +129,7 @@ def file_refs(spec: FormSpec, data: dict[str, Any]) -> Iterator[tuple[str, str, 
         value = data.get(field.key)
         if value is None:
             continue
-        if isinstance(field, FileField | ImageField):
+        if isinstance(field, FileField | ImageField | SignatureField):
             for n, ref in enumerate(refs(value)):
                 where = f"{field.key}/{n}" if isinstance(value, list) else field.key
                 yield where, field.key, ref
@@ -138,7 +138,9 @@ def file_refs(spec: FormSpec, data: dict[str, Any]) -> Iterator[tuple[str, str, 
                 if not isinstance(row, dict):
                     continue
                 for column in field.fields:
-                    if isinstance(column, FileField | ImageField) and row.get(column.key):
+                    if isinstance(column, FileField | ImageField | SignatureField) and row.get(
+                        column.key
+                    ):
                         cell = row[column.key]
                         for n, ref in enumerate(refs(cell)):
                             where = f"{field.key}/{row_number}/{column.key}"

@@ -66,7 +66,9 @@ OWN_ROWS = 50
 #: Values a timeline summary shows.
 SUMMARY_VALUES = 3
 _DATE_TYPES = ("date", "datetime")
-_SKIPPED_IN_SUMMARY = ("relation", "table", "file", "image", "textarea", "section")
+_SKIPPED_IN_SUMMARY = (
+    "relation", "table", "file", "image", "textarea", "section", "signature", "richtext",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ cursors, one short read transaction per page), so the caller's grants apply to e
 rows outside their row filters are not exported and hidden fields are never columns —
 naming one in ``fields`` is the same 400 as in the list API. Stored values are written as
 they are stored (select values, record ids, ``true``/``false``); multiselect values are
-joined with ``; ``, files by their names, tables as JSON — except datetimes (datetime fields
+joined with ``; ``, files (a signature too) by their names, tables as JSON, rich text as
+its plain text (no tags, one line per paragraph) — except datetimes (datetime fields
 and ``created_at`` / ``updated_at``), which people read in a spreadsheet: they are written on
 the clinic's clock (``settings.timezone``) as ``2026-12-04 10:00:00``, and their column
 header names the zone (``Starts at (Asia/Shanghai)``); a form whose records are each on
@@ -36,8 +37,9 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from formloom.engines.forms import label_text
-from formloom.engines.forms.fields import DatetimeField
+from formloom.engines.forms.fields import DatetimeField, RichTextField
 from formloom.engines.forms.localtime import local_text, zone_name, zone_of
+from formloom.engines.forms.richtext import plain_text
 from formloom.engines.reports.cells import cell_text
 from formloom.platform.auth.deps import PrincipalDep
 from formloom.platform.deps import PlatformDep
@@ -67,6 +69,11 @@ def _cell(value: Any) -> str:
             return "; ".join(str(item.get("name", "")) for item in value)
         return json.dumps(value, ensure_ascii=False)
     return cell_text(str(value))
+
+
+def _plain(value: Any) -> Any:
+    """A rich text value as its text (an export shows words, not tags)."""
+    return plain_text(value) if isinstance(value, str) else value
 
 
 def _time(value: Any, zone: tzinfo) -> str:
@@ -169,12 +176,14 @@ async def export_csv(
     in_zone = "" if own_clocks else f" ({home})"
     labels = []
     timed_keys = []
+    rich_keys = []
     for key in keys:
         field = spec.field(key)
         label = listing.field_label(field, lang) if field is not None else key
         timed = isinstance(field, DatetimeField)
         labels.append(label + in_zone if timed else label)
         timed_keys.append(timed)
+        rich_keys.append(isinstance(field, RichTextField))
     for key in system:
         timed = key.endswith("_at")
         labels.append(t(listing.SYSTEM_LABELS[key]) + (in_zone if timed else ""))
@@ -187,8 +196,10 @@ async def export_csv(
             zone = zone_of(clock)
             row = [item["id"]]
             row += [
-                _time(item["data"].get(key), zone) if timed else _cell(item["data"].get(key))
-                for key, timed in zip(keys, timed_keys, strict=True)
+                _time(item["data"].get(key), zone)
+                if timed
+                else _cell(_plain(item["data"].get(key)) if rich else item["data"].get(key))
+                for key, timed, rich in zip(keys, timed_keys, rich_keys, strict=True)
             ]
             row += [_time(item[key], zone) if key.endswith("_at") else _cell(item[key])
                     for key in system]  # fmt: skip
@@ -212,7 +223,10 @@ async def export_csv(
         while True:
             for item, clock in zip(page.items, clocks, strict=True):
                 zone = zone_of(clock)
-                raw = [item["data"].get(key) for key in keys] + [item[key] for key in system]
+                raw = [
+                    _plain(item["data"].get(key)) if rich else item["data"].get(key)
+                    for key, rich in zip(keys, rich_keys, strict=True)
+                ] + [item[key] for key in system]
                 cells = [xlsx.value(v, kind, zone) for v, kind in zip(raw, kinds, strict=True)]
                 sheet.append([item["id"], *cells, *([clock] if own_clocks else [])])
             if page.next_cursor is None:

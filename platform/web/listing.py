@@ -25,15 +25,19 @@ from formloom.engines.forms.fields import (
     FileField,
     ImageField,
     MultiselectField,
+    RatingField,
     RelationField,
+    RichTextField,
     SectionField,
     SelectField,
+    SignatureField,
     TableField,
     TextareaField,
     UrlField,
 )
 from formloom.engines.forms.labels import humanize_key
 from formloom.engines.forms.localtime import instant_of, local_text, zone_name, zone_of
+from formloom.engines.forms.richtext import plain_text, sanitise
 from formloom.engines.reports import DrillDown
 from formloom.platform.apps.service import InstalledApp
 from formloom.platform.errors import BadRequest
@@ -52,6 +56,7 @@ LISTED = frozenset(
     {
         "text", "textarea", "email", "phone", "url", "select", "multiselect", "relation",
         "date", "datetime", "time", "number", "integer", "boolean", "computed", "file", "image",
+        "rating", "signature", "richtext",
     }
 )  # fmt: skip
 SYSTEM_LABELS = {
@@ -300,6 +305,8 @@ class Shown:
     record_id: str | None = None  # the record whose files are linked (download permission)
     yes: str = "Yes"
     no: str = "No"
+    signature: str = "Signature"  # an image's alt text
+    signed: str = "Signed"  # a list cell's link to the signature
     zone: tzinfo = UTC
     #: the record's zone is not the deployment's: times name it (``10:00 (Asia/Urumqi)``)
     named: bool = False
@@ -380,6 +387,29 @@ def renderer(field: BaseField, ctx: Shown) -> Render:
     if kind == "datetime":
         zone, named = ctx.zone, ctx.named
         return wrap(lambda value, _id: time_html(str(value), zone, named))
+    if isinstance(field, RatingField):
+        return wrap(rating_renderer(field, ctx))
+    if isinstance(field, RichTextField):
+        if ctx.record_id is None:  # a list cell: the words, on one line
+            return wrap(lambda value, _id: _e(" ".join(plain_text(str(value)).split())))
+        # Stored values were sanitised on write; sanitising again on the way out costs
+        # little and keeps a value written before the allow-list changed in bounds.
+        return wrap(lambda value, _id: f'<div class="fl-richtext">{sanitise(str(value))}</div>')
+    if isinstance(field, SignatureField):
+
+        def signature(value: Any, record_id: str | None) -> str:
+            owner = record_id or ctx.record_id
+            if not isinstance(value, dict) or "id" not in value:
+                return EMPTY
+            href = _e(f"/api/files/{value['id']}" + (f"?record={owner}" if owner else ""))
+            if ctx.record_id is None:
+                return f'<a class="file" href="{href}">{_e(ctx.signed)}</a>'
+            return (
+                f'<img class="fl-signature-image" src="{href}" alt="{_e(ctx.signature)}" '
+                'data-testid="signature-image">'
+            )
+
+        return wrap(signature)
     if isinstance(field, FileField | ImageField):
 
         def files(value: Any, record_id: str | None) -> str:
@@ -429,6 +459,30 @@ def renderer(field: BaseField, ctx: Shown) -> Render:
         return escape(str(value))
 
     return plain
+
+
+def rating_renderer(field: RatingField, ctx: Shown) -> Callable[[Any, str | None], str]:
+    """A rating as stars on a record page (the number said to screen readers: "3 of 5
+    stars"), as the number in a list ("3/5")."""
+    t = Translator(ctx.lang)
+    top = field.max
+
+    def stars(value: Any, _id: str | None) -> str:
+        if not isinstance(value, int) or isinstance(value, bool):
+            return _e(value)
+        said = _e(t("{n} of {max} stars", n=value, max=top))
+        if ctx.record_id is None:
+            return (
+                f'<span class="fl-rating-number" title="{said}" data-value="{value}">'
+                f"{value}/{top}</span>"
+            )
+        shown = "★" * max(0, min(value, top)) + "☆" * max(0, top - value)
+        return (
+            f'<span class="fl-stars" data-value="{value}"><span aria-hidden="true">{shown}</span>'
+            f'<span class="visually-hidden">{said}</span></span>'
+        )
+
+    return stars
 
 
 def time_html(value: str, zone: tzinfo | None = None, named: bool = False) -> str:

@@ -78,7 +78,12 @@ def _clinic_zone(p: Platform) -> tzinfo:
 
 
 def _shown(
-    lang: str, installed: InstalledApp, titles: dict[str, str], zone: tzinfo, named: bool
+    lang: str,
+    installed: InstalledApp,
+    titles: dict[str, str],
+    zone: tzinfo,
+    named: bool,
+    record_id: str | None = None,
 ) -> Shown:
     t = Translator(lang)
     return Shown(
@@ -88,8 +93,11 @@ def _shown(
         forms=installed.forms,
         yes=t("Yes"),
         no=t("No"),
+        signature=t("Signature"),
+        signed=t("Signed"),
         zone=zone,
         named=named,
+        record_id=record_id,
     )
 
 
@@ -119,7 +127,8 @@ def record_groups(
                     {
                         "key": f.key,
                         "label": field_label(f, ctx.lang),
-                        "wide": isinstance(f, TableField) or f.field_type == "textarea",
+                        "wide": isinstance(f, TableField)
+                        or f.field_type in ("textarea", "richtext", "signature"),
                         "html": listing.show(f, data.get(f.key), ctx),
                     }
                     for f in fields
@@ -148,7 +157,9 @@ async def record_sheet(
         )
     named = own != zone_name(home)
     zone = zone_of(own) if named else home
-    ctx = _shown(lang, installed, titles, zone, named)
+    # the record's own page shows its images (a signature, stars, formatted text) as the
+    # record page does; its files are read through the record (download permission)
+    ctx = _shown(lang, installed, titles, zone, named, record_id=record["id"])
     t = Translator(lang)
     return {
         "kind": "record",

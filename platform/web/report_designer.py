@@ -59,7 +59,7 @@ router = APIRouter(include_in_schema=False)
 #: The path that starts a new report (a report whose key is "new" opens at ``new?existing=1``).
 NEW = "new"
 #: Field types a report can neither group by nor aggregate.
-UNUSABLE = frozenset({"section", "table", "file", "image"})
+UNUSABLE = frozenset({"section", "table", "file", "image", "signature"})
 #: What the list calls each chart type (messages, translated by the page).
 CHART_WORDS = {
     "bar": "Bars",

@@ -80,6 +80,8 @@ def _shown(
         forms=installed.forms,
         yes=t("Yes"),
         no=t("No"),
+        signature=t("Signature"),
+        signed=t("Signed"),
         **{"zone": clinic_zone(p), **kw},
     )
 
@@ -309,8 +311,10 @@ async def _list_context(
             "key": f.key,
             "label": field_label(f, lang),
             "type": f.field_type,
-            "sortable": f.field_type not in ("multiselect", "file", "image"),
-            "default": i < DEFAULT_COLUMNS and f.field_type != "textarea" and f.key != title_key,
+            "sortable": f.field_type not in ("multiselect", "file", "image", "signature"),
+            "default": i < DEFAULT_COLUMNS
+            and f.field_type not in ("textarea", "richtext")
+            and f.key != title_key,
         }
         for i, f in enumerate(fields)
     ]
@@ -348,7 +352,9 @@ async def _list_context(
     filter_fields = [
         _field_meta(f, lang) for f in spec.value_fields() if f.key not in access.hidden
     ]
-    filter_fields = [m for m in filter_fields if m["type"] not in ("table", "file", "image")]
+    filter_fields = [
+        m for m in filter_fields if m["type"] not in ("table", "file", "image", "signature")
+    ]
     filter_fields += [
         {"key": "created_at", "label": t("Created"), "type": "datetime"},
         {"key": "updated_at", "label": t("Updated"), "type": "datetime"},
@@ -771,7 +777,8 @@ async def record_page(
                         "key": f.key,
                         "label": field_label(f, lang),
                         "type": f.field_type,
-                        "wide": isinstance(f, TableField) or f.field_type == "textarea",
+                        "wide": isinstance(f, TableField)
+                        or f.field_type in ("textarea", "richtext", "signature"),
                         "width": f.width,
                         "html": show(f, record["data"].get(f.key), ctx),
                         "empty": record["data"].get(f.key) in (None, "", []),
