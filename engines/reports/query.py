@@ -151,6 +151,8 @@ def _sets(spec: PivotSpec, dims: list[DimPlan]) -> list[frozenset[int]]:
     if spec.sort.by != "label":
         for i in range(1, len(rows) + 1):
             add(frozenset(rows[:i]))
+    if spec.having is not None or spec.top_per_group is not None:
+        add(frozenset(rows))  # the innermost row groups, all columns together
     row_set = frozenset(rows)
     changed = True
     while changed:

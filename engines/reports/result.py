@@ -36,6 +36,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.sql.elements import ColumnElement
 
 from formloom.engines.forms import FormSpec, label_text
+from formloom.engines.logic import LogicError, evaluate
+from formloom.engines.logic.coercion import truthy
 from formloom.engines.logic.sql import Dialect, FilterTarget, compile_filter
 
 from .compiled import (
@@ -60,6 +62,8 @@ __all__ = [
     "reshape",
 ]
 
+#: ``having`` reads no clock; a fixed one keeps it from reading the real one.
+_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
@@ -143,6 +147,11 @@ class PivotResult(_Out):
         default=None, description="Per column: all rows together."
     )
     grand_total: Cell | None = None
+    rows_left_out: int = Field(
+        default=0,
+        description="Innermost row groups not listed because of 'having' or "
+        "'top_per_group' (the totals still count their records).",
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -276,6 +285,11 @@ def reshape(
     builder = _Shaper(query, groups, locale, drill=drill, titles=titles)
     row_index = frozenset(d.index for d in row_dims)
     row_keys = builder.order_rows(row_keys, row_dims)
+    left_out = 0
+    if spec.having is not None or spec.top_per_group is not None:
+        kept_rows = builder.chosen_rows(row_keys, row_dims)
+        left_out = len(row_keys) - len(kept_rows)
+        row_keys = kept_rows
     # columns in label order, each group followed by its subtotal column when asked for
     column_entries = builder.with_subtotals(col_keys, col_dims)
     row_entries = builder.with_subtotals(row_keys, row_dims)
@@ -326,6 +340,7 @@ def reshape(
         row_totals=row_totals if have_row_totals else None,
         column_totals=column_totals,
         grand_total=grand,
+        rows_left_out=left_out,
     )
 
 
@@ -534,6 +549,43 @@ class _Shaper:
             return (0, -value if reverse else value, label_order)
 
         return sorted(keys, key=lambda k: tuple(level_value(k[: i + 1]) for i in range(len(k))))
+
+    def chosen_rows(self, keys: list[_GroupKey], dims: Sequence[DimPlan]) -> list[_GroupKey]:
+        """The innermost row groups ``having`` admits (JsonLogic over the row's measures, all
+        columns together — the condition language of every filter, its null semantics
+        included), then, with ``top_per_group``, the first ``n`` of each group of the outer
+        dimensions by the measure (empty values last, equal ones in label order). Kept in
+        their order; subtotal and total cells are left as the database computed them."""
+        s = frozenset(d.index for d in dims)
+        if self.spec.having is not None:
+            having = self.spec.having
+
+            def admitted(key: _GroupKey) -> bool:
+                try:
+                    return truthy(evaluate(having, self.values(s, key), now=_EPOCH))
+                except LogicError:
+                    return False
+
+            keys = [k for k in keys if admitted(k)]
+        top = self.spec.top_per_group
+        if top is None:
+            return keys
+        largest = top.keep == "largest"
+        siblings: dict[_GroupKey, list[_GroupKey]] = {}
+        for key in keys:
+            siblings.setdefault(key[:-1], []).append(key)
+        chosen: set[_GroupKey] = set()
+        for group in siblings.values():
+
+            def rank(key: _GroupKey) -> tuple[int, float, tuple[Any, ...]]:
+                value = self.values(s, key).get(top.by)
+                label = self.label_order(dims[-1], key[-1][0])
+                if not isinstance(value, int | float) or key[-1][1]:
+                    return (1, 0.0, label)
+                return (0, -value if largest else value, label)
+
+            chosen.update(sorted(group, key=rank)[: top.n])
+        return [k for k in keys if k in chosen]
 
     def with_subtotals(
         self, keys: list[_GroupKey], dims: Sequence[DimPlan]

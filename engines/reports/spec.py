@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field
 
 from formloom.engines.forms import SCALAR_TYPES, FormSpec, RelationField, field_types
+from formloom.engines.logic import check_expression, variables
 from formloom.engines.logic.sql import FilterError, FilterTarget, compile_filter
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "MAX_MEASURES",
     "Bucket",
     "Dimension",
+    "GroupTop",
     "Issue",
     "Measure",
     "PivotSpec",
@@ -255,6 +257,19 @@ class TopN(_Model):
     )
 
 
+class GroupTop(_Model):
+    """Keep only the top values of the innermost row dimension within each group of the
+    outer ones (the top 3 doctors of every branch); the rest are left out."""
+
+    n: int = Field(ge=1, le=1000, description="How many values to keep in each group.")
+    by: str = Field(description="Key of the measure that ranks them (any but a sequence).")
+    keep: Literal["largest", "smallest"] = Field(
+        default="largest",
+        description="Keep the largest values of the measure or the smallest. Empty measures "
+        "rank last; equal ones by their label.",
+    )
+
+
 class PivotSpec(_Model):
     """A pivot over the records of one form."""
 
@@ -276,6 +291,19 @@ class PivotSpec(_Model):
     )
     sort: SortKey = Field(default_factory=SortKey, description="Order of the row headers.")
     top: TopN | None = Field(default=None, description="Top-N of the first row dimension.")
+    top_per_group: GroupTop | None = Field(
+        default=None,
+        description="Top-N of the innermost row dimension within each group of the outer "
+        "ones (needs two row dimensions or more).",
+    )
+    having: Any = Field(
+        default=None,
+        description=(
+            "JsonLogic over the measure keys: only the innermost row groups whose values "
+            "(all columns together) satisfy it are listed — doctors with an NPS below 30: "
+            "{'<': [{'var': 'nps'}, 30]}. Totals and subtotals still count every record."
+        ),
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -429,6 +457,62 @@ def check(spec: PivotSpec, forms: Mapping[str, FormSpec]) -> list[Issue]:
         )
     if spec.top is not None:
         issues += _top_issues(spec, keys, form, forms)
+    if spec.top_per_group is not None:
+        issues += _group_top_issues(spec, keys)
+    if spec.having is not None:
+        issues += _having_issues(spec, keys)
+    return issues
+
+
+def _group_top_issues(spec: PivotSpec, keys: Mapping[str, Measure]) -> list[Issue]:
+    assert spec.top_per_group is not None
+    issues: list[Issue] = []
+    if len(spec.rows) < 2:
+        issues.append(
+            (
+                "/top_per_group",
+                "top_per_group_needs_groups",
+                "top per group ranks the last row dimension within the groups of the ones "
+                "before it: it needs two row dimensions or more",
+            )
+        )
+    by = spec.top_per_group.by
+    if by not in keys:
+        issues.append(("/top_per_group/by", "unknown_measure", f"there is no measure '{by}'"))
+    elif keys[by].op in SEQUENCE_OPS:
+        issues.append(
+            ("/top_per_group/by", "sequence_measure", "cannot rank by what is read down the rows")
+        )
+    return issues
+
+
+def _having_issues(spec: PivotSpec, keys: Mapping[str, Measure]) -> list[Issue]:
+    if not spec.rows:
+        return [("/having", "having_needs_rows", "a condition on measures selects row groups")]
+    issues: list[Issue] = [
+        ("/having" + pointer, "invalid_having", message)
+        for pointer, message in check_expression(spec.having)
+    ]
+    if issues:
+        return issues
+    for name in sorted(variables(spec.having)):
+        if name not in keys:
+            issues.append(
+                (
+                    "/having",
+                    "unknown_measure",
+                    f"'{name}' is not a measure of this report; the condition reads the "
+                    f"measures: {', '.join(sorted(keys))}",
+                )
+            )
+        elif keys[name].op in SEQUENCE_OPS:
+            issues.append(
+                (
+                    "/having",
+                    "sequence_measure",
+                    f"'{name}' is read down the rows, after the rows are chosen",
+                )
+            )
     return issues
 
 

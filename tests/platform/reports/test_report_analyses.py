@@ -1,0 +1,110 @@
+"""The analyses managers ask for (issue 20), through the report API on SQLite and
+PostgreSQL: what the spec refuses, each with a pointer into it, and what a condition on the
+groups leaves in the totals. (The values themselves are checked against pandas in
+test_pivot_oracle.py.)"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from tests import factories as f
+
+APP = "analyses"
+ROWS = [
+    ("2026-01-05", "north", "ann", 3), ("2026-01-20", "north", "bob", 9),
+    ("2026-02-03", "north", "cid", 10), ("2026-03-09", "south", "dan", 2),
+    ("2026-03-10", "south", "eve", None), ("2026-05-01", "south", "dan", 9),
+    ("2026-05-02", "north", "ann", 1),
+]  # fmt: skip
+
+
+@pytest.fixture
+async def installed(client: httpx.AsyncClient) -> httpx.AsyncClient:
+    document = f.app(
+        APP,
+        f.form(
+            "visit",
+            f.field("day", "date"),
+            f.field("branch", "select", options=[{"value": "south"}, {"value": "north"}]),
+            f.field("doctor"),
+            f.field("score", "integer"),
+        ),
+    )
+    answer = await client.post("/api/apps/import", json=document)
+    assert answer.status_code in (200, 201), answer.text
+    for day, branch, doctor, score in ROWS:
+        data: dict[str, Any] = {"day": day, "branch": branch, "doctor": doctor}
+        if score is not None:
+            data["score"] = score
+        made = await client.post(f"/api/records/{APP}/visit", json={"data": data})
+        assert made.status_code == 201, made.text
+    return client
+
+
+MEASURES = [{"key": "n", "op": "count"}, {"key": "s", "op": "avg", "field": "score"}]
+
+
+async def run(client: httpx.AsyncClient, spec: dict[str, Any]) -> httpx.Response:
+    return await client.post(f"/api/reports/{APP}", json={"form": "visit", **spec})
+
+
+async def test_having_lists_the_groups_it_admits_and_totals_count_every_record(
+    installed: httpx.AsyncClient,
+) -> None:
+    answer = await run(
+        installed,
+        {
+            "rows": [{"field": "doctor"}],
+            "measures": MEASURES,
+            "having": {">=": [{"var": "s"}, 5]},
+        },
+    )
+    assert answer.status_code == 200, answer.text
+    result = answer.json()["result"]
+    assert [r["keys"] for r in result["rows"]] == [["bob"], ["cid"], ["dan"]]
+    assert result["rows_left_out"] == 2
+    assert result["grand_total"]["values"]["n"] == len(ROWS)
+
+
+async def test_top_per_group_keeps_the_first_of_each_group(installed: httpx.AsyncClient) -> None:
+    answer = await run(
+        installed,
+        {
+            "rows": [{"field": "branch"}, {"field": "doctor"}],
+            "measures": MEASURES,
+            "top_per_group": {"n": 1, "by": "n"},
+        },
+    )
+    assert answer.status_code == 200, answer.text
+    rows = [r["keys"] for r in answer.json()["result"]["rows"]]
+    assert rows == [["north", "ann"], ["south", "dan"]]
+
+
+@pytest.mark.parametrize(
+    ("parts", "path", "code"),
+    [
+        ({"having": {"<": [{"var": "nps"}, 30]}}, "/having", "unknown_measure"),
+        ({"having": {"<<": [{"var": "n"}, 30]}}, "/having", "invalid_having"),
+        ({"having": {"<": [{"var": "n"}, 3]}, "rows": []}, "/having", "having_needs_rows"),
+        ({"top_per_group": {"n": 2, "by": "n"}}, "/top_per_group", "top_per_group_needs_groups"),
+        (
+            {
+                "top_per_group": {"n": 2, "by": "x"},
+                "rows": [{"field": "branch"}, {"field": "doctor"}],
+            },
+            "/top_per_group/by",
+            "unknown_measure",
+        ),  # fmt: skip
+    ],
+)
+async def test_refusals_point_into_the_spec(
+    installed: httpx.AsyncClient, parts: dict[str, Any], path: str, code: str
+) -> None:
+    spec = {"rows": [{"field": "doctor"}], "measures": MEASURES, **parts}
+    answer = await run(installed, spec)
+    assert answer.status_code == 422, answer.text
+    errors = answer.json()["errors"]
+    assert (path, code) in [(e["path"], e["code"]) for e in errors], errors
