@@ -28,6 +28,7 @@ from formloom.platform.limits import BodyLimit
 from formloom.platform.links import tokens as link_tokens
 from formloom.platform.links.endpoints import router as links_router
 from formloom.platform.migrate import upgrade
+from formloom.platform.people.endpoints import router as people_router
 from formloom.platform.records import bulk_api
 from formloom.platform.records.endpoints import router as records_router
 from formloom.platform.reports.endpoints import router as reports_router
@@ -115,6 +116,7 @@ def create_app(
     app.include_router(app_rules_router)
     app.include_router(app_parts_router)
     app.include_router(app_access_router)
+    app.include_router(people_router)
     app.include_router(bulk_api.router)
     app.include_router(records_router)
     app.include_router(links_router)

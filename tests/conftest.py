@@ -54,6 +54,7 @@ POSTGRES_URL = (
 )
 # Children before parents (SQLite deletes row by row with foreign keys on).
 TABLES = (
+    "record_counters",
     "record_unique",
     "record_history",
     "records",

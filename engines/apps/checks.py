@@ -62,7 +62,8 @@ __all__ = ["DefinitionProblem", "document_problems", "escape", "in_document_orde
 #: Field types whose value is one scalar, so that it can name a record (``title_field``).
 SINGLE_VALUE_TYPES = frozenset(
     {"text", "textarea", "number", "integer", "boolean", "date", "datetime", "time",
-     "select", "email", "phone", "url", "relation", "computed", "rating"}
+     "select", "email", "phone", "url", "relation", "computed", "autonumber", "department",
+     "rating"}
 )  # fmt: skip
 #: The lists of keyed entries that the platform keeps as given until their engines land.
 ENTRY_LISTS = (

@@ -27,6 +27,7 @@ import json
 import math
 import re
 from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal, NamedTuple, Self, TypeAlias
 
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped,unused-ignore]
@@ -1101,6 +1102,205 @@ class SectionField(BaseField):
         raise TypeError("a section has no value")
 
 
+#: The tokens of an auto-number's ``format``: date parts (at creation, in the clinic's zone)
+#: and one counter, ``{0000}`` (as many digits as zeros, zero-padded).
+AUTONUMBER_TOKEN = re.compile(r"\{(YYYY|YY|MM|DD|0{1,12})\}")
+#: Which date parts each ``reset`` needs in the format, so numbers stay unique.
+_RESET_NEEDS: dict[str, tuple[str, ...]] = {
+    "never": (),
+    "yearly": ("year",),
+    "monthly": ("year", "MM"),
+    "daily": ("year", "MM", "DD"),
+}
+
+
+class AutonumberField(IndexableField):
+    """A serial number the server gives each new record of the form, e.g. ``CP-2026-0001``.
+
+    ``format`` holds literal text and tokens: ``{YYYY}`` ``{YY}`` ``{MM}`` ``{DD}`` (the
+    creation date on the clinic's clock) and exactly one counter ``{0000}`` (zero-padded to
+    as many digits as zeros; a larger number just has more digits). The counter starts at 1
+    and counts up per form and field — and per year, month or day when ``reset`` says so,
+    which needs that date part in the format so that numbers stay unique. Clients never
+    write the value (it is read-only: sending another value is a ``read_only`` error).
+    """
+
+    type: Literal["autonumber"] = Field(description="Field type.")
+    format: str = Field(
+        default="{0000}",
+        min_length=1,
+        max_length=100,
+        description="Literal text with tokens {YYYY} {YY} {MM} {DD} (creation date) and one "
+        "counter {0000} (zero-padded to that many digits), e.g. CP-{YYYY}-{0000}.",
+    )
+    reset: Literal["never", "yearly", "monthly", "daily"] = Field(
+        default="never",
+        description="Start counting again at 1 each year, month or day (the format must "
+        "show that date part).",
+    )
+    read_only: bool = Field(
+        default=True, description="Always true: only the server writes an auto-number."
+    )
+
+    expects = "a number the server gives (read-only)"
+
+    def definition_issues(self) -> list[DefinitionIssue]:
+        issues: list[DefinitionIssue] = []
+        tokens = AUTONUMBER_TOKEN.findall(self.format)
+        counters = [token for token in tokens if token.startswith("0")]
+        if len(counters) != 1:
+            issues.append(
+                DefinitionIssue(
+                    ("format",),
+                    "autonumber_counter",
+                    "the format needs exactly one counter token such as {0000}",
+                    self.format,
+                )
+            )
+        leftover = AUTONUMBER_TOKEN.sub("", self.format)
+        if "{" in leftover or "}" in leftover:
+            issues.append(
+                DefinitionIssue(
+                    ("format",),
+                    "autonumber_token",
+                    "unknown token in the format; use {YYYY} {YY} {MM} {DD} and {0000}",
+                    self.format,
+                )
+            )
+        shown = {"year" if token in ("YYYY", "YY") else token for token in tokens}
+        missing = [part for part in _RESET_NEEDS[self.reset] if part not in shown]
+        if missing:
+            issues.append(
+                DefinitionIssue(
+                    ("reset",),
+                    "autonumber_reset",
+                    f"a {self.reset} reset needs the format to show the "
+                    f"{', '.join('{YYYY}' if p == 'year' else '{' + p + '}' for p in missing)}"
+                    " of the date, or numbers would repeat",
+                    self.reset,
+                )
+            )
+        if not self.read_only:
+            issues.append(
+                DefinitionIssue(
+                    ("read_only",),
+                    "autonumber_read_only",
+                    "an auto-number is always read-only",
+                    False,
+                )
+            )
+        for name in ("default", "default_expr"):
+            if getattr(self, name) is not None:
+                issues.append(
+                    DefinitionIssue(
+                        (name,),
+                        "autonumber_default",
+                        "an auto-number has no default: the server numbers each record",
+                        getattr(self, name),
+                    )
+                )
+        if self.required:
+            issues.append(
+                DefinitionIssue(
+                    ("required",),
+                    "autonumber_required",
+                    "an auto-number is always filled by the server; it cannot be required",
+                    True,
+                )
+            )
+        return issues
+
+    def period(self, at: datetime) -> str:
+        """The counter's period for a record created at ``at`` (local time): ``""`` when
+        it never resets, else ``2026``, ``2026-12`` or ``2026-12-04``."""
+        return {
+            "never": "",
+            "yearly": f"{at.year:04d}",
+            "monthly": f"{at.year:04d}-{at.month:02d}",
+            "daily": f"{at.year:04d}-{at.month:02d}-{at.day:02d}",
+        }[self.reset]
+
+    def render(self, counter: int, at: datetime) -> str:
+        """The number shown for ``counter`` of a record created at ``at`` (local time)."""
+        parts = {
+            "YYYY": f"{at.year:04d}",
+            "YY": f"{at.year % 100:02d}",
+            "MM": f"{at.month:02d}",
+            "DD": f"{at.day:02d}",
+        }
+
+        def token(match: re.Match[str]) -> str:
+            name = match.group(1)
+            return parts.get(name) or str(counter).rjust(len(name), "0")
+
+        return AUTONUMBER_TOKEN.sub(token, self.format)
+
+    def value_schema(self) -> dict[str, Any]:
+        return {"type": "string", "minLength": 1, "maxLength": 200, "readOnly": True}
+
+
+#: A user id (``users.id``): what a user field stores.
+USER_ID_PATTERN = r"^[A-Za-z0-9_-]{1,32}$"
+
+
+class UserField(IndexableField):
+    """A member of the app (a user with a role in it); stores the user's id, or with
+    ``multiple`` a list of ids. Pages show the person's display name, never the id."""
+
+    type: Literal["user"] = Field(description="Field type.")
+    multiple: bool = Field(default=False, description="Store a list of people instead of one.")
+    default_current: bool = Field(
+        default=False,
+        description="A record created without the field gets the signed-in person (not on "
+        "public links, where nobody is signed in).",
+    )
+
+    @property
+    def expects(self) -> str:  # type: ignore[override]
+        return "a list of user ids" if self.multiple else "a user id"
+
+    def definition_issues(self) -> list[DefinitionIssue]:
+        return [
+            DefinitionIssue(
+                (flag,), "not_supported", f"{flag} is not supported on a multiple user field", True
+            )
+            for flag in ("unique", "indexed")
+            if self.multiple and getattr(self, flag)
+        ]
+
+    def value_schema(self) -> dict[str, Any]:
+        one = {"type": "string", "pattern": USER_ID_PATTERN, "x-kind": "user"}
+        if self.multiple:
+            return {"type": "array", "items": one, "uniqueItems": True}
+        return one
+
+    def describe(self, error: Any, subpath: tuple[str | int, ...]) -> Problem:
+        if error.validator == "uniqueItems":
+            return Problem("duplicate", f"{self.title} names a person more than once", subpath)
+        if error.validator == "pattern" or (error.validator == "type" and subpath):
+            return Problem("type", f"{self.title} must hold user ids", subpath)
+        return super().describe(error, subpath)
+
+
+class DepartmentField(IndexableField):
+    """One of the app's departments: the ``department`` attribute of the people who hold a
+    role in the app (the value row filters compare with ``$user.department``)."""
+
+    type: Literal["department"] = Field(description="Field type.")
+    default_current: bool = Field(
+        default=False,
+        description="A record created without the field gets the signed-in person's department.",
+    )
+
+    expects = "a department (text)"
+
+    def normalise_value(self, value: Any) -> Any:
+        return normalise_trimmed(value) or None
+
+    def value_schema(self) -> dict[str, Any]:
+        return {"type": "string", "minLength": 1, "maxLength": 200, "x-kind": "department"}
+
+
 ColumnSpec: TypeAlias = Annotated[
     TextField
     | TextareaField
@@ -1336,7 +1536,10 @@ FieldSpec: TypeAlias = Annotated[
     | ImageField
     | SignatureField
     | ComputedField
-    | SectionField,
+    | SectionField
+    | AutonumberField
+    | UserField
+    | DepartmentField,
     Field(discriminator="type"),
 ]
 """Any field of a form: a pydantic discriminated union on ``type``."""
@@ -1361,6 +1564,9 @@ FIELD_TYPES: tuple[str, ...] = (
     "image",
     "computed",
     "section",
+    "autonumber",
+    "user",
+    "department",
     "rating",
     "signature",
     "richtext",
@@ -1373,5 +1579,6 @@ STORED_AS: dict[str, str] = {"rating": "integer", "richtext": "textarea", "signa
 #: Types whose value is one scalar: indexable, sortable, comparable in SQL.
 SCALAR_TYPES: frozenset[str] = frozenset(
     {"text", "textarea", "email", "phone", "url", "select", "relation", "date", "datetime",
-     "time", "number", "integer", "boolean", "rating", "richtext"}
+     "time", "number", "integer", "boolean", "autonumber", "user", "department", "rating",
+     "richtext"}
 )  # fmt: skip

@@ -51,6 +51,7 @@ from typing import Any
 from formloom.engines.forms.compiled import CompiledForm, Scope, compiled
 from formloom.engines.forms.errors import FieldError, RecordInvalid, pointer
 from formloom.engines.forms.fields import (
+    AutonumberField,
     BaseField,
     ComputedField,
     DatetimeField,
@@ -308,7 +309,11 @@ def _keep_read_only(
     allowed = None if allowed is _MISSING else allowed
     if _without_computed(field, data.get(key)) == _without_computed(field, allowed):
         return  # writing the value it already has is tolerated
-    found.add(key, Problem("read_only", f"{field.title} is read-only"))
+    if isinstance(field, AutonumberField):
+        message = f"{field.title} is numbered by the server and cannot be written"
+    else:
+        message = f"{field.title} is read-only"
+    found.add(key, Problem("read_only", message))
     if allowed is None:
         data.pop(key, None)
     else:

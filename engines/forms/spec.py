@@ -34,6 +34,7 @@ from formloom.engines.forms.fields import (
     Loc,
     SectionField,
     TableField,
+    UserField,
     raise_issues,
 )
 from formloom.engines.forms.interop import FhirForm, resource_map_issues
@@ -623,6 +624,9 @@ def field_types(form: FormSpec) -> dict[str, str]:
     types: dict[str, str] = {}
     for field in form.fields:
         if isinstance(field, SectionField):
+            continue
+        if isinstance(field, UserField) and field.multiple:
+            types[field.key] = "multiselect"  # a list of user ids, read as a list of values
             continue
         kind = field.result_type if isinstance(field, ComputedField) else field.type
         types[field.key] = STORED_AS.get(kind, kind)

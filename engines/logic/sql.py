@@ -101,6 +101,8 @@ FIELD_TYPES: Final[Mapping[str, Kind]] = {
     "table": "array",
     "file": "object",
     "image": "object",
+    # a member and a department are ids and names; an auto-number is its text
+    **dict.fromkeys(("autonumber", "user", "department"), "text"),
     # stored as integer / long text / image (fields.STORED_AS)
     "rating": "number",
     "richtext": "text",

@@ -11,6 +11,7 @@ from formloom.platform.models.automation import (
     Timer,
 )
 from formloom.platform.models.base import Base
+from formloom.platform.models.counter import RecordCounter
 from formloom.platform.models.file import StoredFile
 from formloom.platform.models.flow import FlowEvent, FlowInstance, TaskCandidate
 from formloom.platform.models.public_link import PublicLink
@@ -41,6 +42,7 @@ __all__ = [
     "Base",
     "PublicLink",
     "Record",
+    "RecordCounter",
     "RecordHistory",
     "RecordUnique",
     "StoredFile",

@@ -36,6 +36,8 @@ from formloom.platform.audit.log import entry as audit_entry
 from formloom.platform.errors import Conflict, Forbidden, Problem, Unprocessable, record_invalid
 from formloom.platform.models import App, Record, RecordHistory, RecordUnique, WebhookSubscription
 from formloom.platform.models.audit import AuditEntry
+from formloom.platform.people import service as people
+from formloom.platform.records import numbering
 from formloom.platform.records.claims import claim_value, claims_of, unique_errors
 from formloom.platform.records.ids import new_id
 from formloom.platform.records.repository import audit_values
@@ -408,6 +410,7 @@ class BulkWriter:
         payload = _as_object(incoming)
         service.grants.check_input(access, spec, payload, None)
         now = service.now
+        payload = {**people.current_defaults(self.app, spec, payload, service.principal), **payload}
         data = prepare(spec, payload, existing=None, now=now, allow_read_only=service.trusted)
         record_id = new_id()
         plan, data = await service._before_write(  # noqa: SLF001 - the single create's own step
@@ -457,6 +460,10 @@ class BulkWriter:
             raise Conflict("The app's definition changed during the bulk write; send it again.")
         columns = ("id", "app", "form", "form_version", "data", "version",
                    "created_at", "created_by", "updated_at", "updated_by")  # fmt: skip
+        # numbered here, once the run is known to be written: a failed item takes none
+        await numbering.number_records(
+            session, self.app, self.spec, [one.record.data for one in accepted], service.now
+        )
         records = [{name: getattr(one.record, name) for name in columns} for one in accepted]
         history = [
             {

@@ -50,10 +50,11 @@ from formloom.platform.errors import (
     shown,
 )
 from formloom.platform.models import SYSTEM_COLUMNS, Record, RecordHistory
+from formloom.platform.people import service as people
 from formloom.platform.permissions import guard
 from formloom.platform.permissions.expressions import hidden_reads, probe_audit
 from formloom.platform.records import cursor as keyset
-from formloom.platform.records import repository, search
+from formloom.platform.records import numbering, repository, search
 from formloom.platform.records.access import Grants, filter_target, iso, record_out
 from formloom.platform.records.claims import check_unique, claims_of, unique_race
 from formloom.platform.records.ids import is_id, new_id
@@ -282,6 +283,7 @@ class RecordService:
         errors = await check_relations(self.session, self.grants, installed, spec, data, changed)
         uploader = None if self.trusted else self.actor
         errors += await check_files(self.session, installed, spec, data, old, uploader=uploader)
+        errors += await people.check_values(self.session, installed.key, spec, data, old)
         return errors
 
     def _history(self, record: Record, operation: str, changed: list[str]) -> None:
@@ -306,12 +308,15 @@ class RecordService:
         self.require_app(app)
         payload = _as_object(incoming)
         installed = await self.catalog.latest_known(self.session, app)
+        numbers: dict[str, str] = {}
         for _attempt in range(3):
             spec = installed.form(form)
             self.grants.forget(app, form)
             access = self.allowed(installed, form, "create")
             self.grants.check_input(access, spec, payload, None)
-            data = prepare(spec, payload, existing=None, now=self.now, allow_read_only=self.trusted)
+            filled = {**people.current_defaults(app, spec, payload, self.principal), **payload}
+            data = prepare(spec, filled, existing=None, now=self.now, allow_read_only=self.trusted)
+            await numbering.number_record(self.session, app, spec, data, self.now, numbers)
             record_id = new_id()
             plan, data = await self._before_write(
                 installed, spec, "created", data, None, record_id, 1
