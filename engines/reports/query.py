@@ -68,12 +68,15 @@ from .result import DrillDown, PivotResult, drill, kept_values, reshape
 from .spec import (
     BASE_OPS,
     DISTRIBUTION_OPS,
+    WEEK_STARTS,
     FieldRef,
     Measure,
     PivotSpec,
     bin_scale,
     check,
+    period_dimension,
     resolve,
+    to_date_key,
 )
 
 __all__ = [
@@ -148,9 +151,13 @@ def _sets(spec: PivotSpec, dims: list[DimPlan]) -> list[frozenset[int]]:
                 add(frozenset(rows[:i]) | prefix)
             if spec.totals:
                 add(prefix)
-    if spec.sort.by != "label":
+    if spec.sort.by not in ("label", "options"):
         for i in range(1, len(rows) + 1):
             add(frozenset(rows[:i]))
+    if spec.column_sort is not None and spec.column_sort.by not in ("label", "options"):
+        columns_in_order = [d.index for d in dims if d.axis == "columns"]
+        for j in range(1, len(columns_in_order) + 1):
+            add(frozenset(columns_in_order[:j]))  # a column's value over all rows
     if spec.having is not None or spec.top_per_group is not None:
         add(frozenset(rows))  # the innermost row groups, all columns together
     row_set = frozenset(rows)
@@ -172,7 +179,17 @@ def _sets(spec: PivotSpec, dims: list[DimPlan]) -> list[frozenset[int]]:
 
 
 def _needed_base_measures(spec: PivotSpec) -> list[Measure]:
-    return [m for m in spec.measures if m.op in BASE_OPS]
+    """The measures the database aggregates: the spec's, and for a period_over_period
+    ``to_date`` a copy of the measure it reads, counted up to today's place in each period
+    (keyed :func:`~.spec.to_date_key`)."""
+    out = [m for m in spec.measures if m.op in BASE_OPS]
+    by_key = {m.key: m for m in out}
+    for m in spec.measures:
+        if m.op == "period_over_period" and m.to_date and m.of in by_key:
+            hidden = by_key[m.of].model_copy(update={"key": to_date_key(m.of)})
+            if hidden.key not in {x.key for x in out}:
+                out.append(hidden)
+    return out
 
 
 class _Builder:
@@ -196,6 +213,9 @@ class _Builder:
         self.table = target.table
         self.main_target = self.filter_target(self.table, self.form)
         self.aliases: dict[str, Any] = {}
+        #: Hidden measures counting up to today's place in each period (to_date)
+        self.cut_at_today: set[str] = set()
+        self.period: DimPlan | None = None
 
     def filter_target(self, table: Any, form: FormSpec) -> FilterTarget:
         return records_filter_target(table, form, self.dialect)
@@ -229,14 +249,43 @@ class _Builder:
         kind: Literal["date", "datetime"] = "date" if ref.field_type == "date" else "datetime"
         return local_time(self.text_of(target.data, ref.key), kind, self.time_zone, self.dialect)
 
+    def fiscal_shift(self) -> int:
+        """Months a fiscal year's start is moved forward to land on 1 January (April: 9),
+        so that the calendar quarter and year of the moved month are the fiscal ones."""
+        return (13 - self.spec.fiscal_year_start) % 12
+
     def bucket(self, ref: FieldRef, bucket: str) -> ColumnElement[Any]:
         lt = self.local_time(ref)
+        shift = self.fiscal_shift() if bucket in ("quarter", "year") else 0
+        week_start = WEEK_STARTS[self.spec.week_start]
         if self.pg:
             if bucket in ("weekday", "hour"):
                 return clock_part(lt, bucket, self.dialect)  # type: ignore[arg-type]
             # The bucket's first instant, a timestamp: computed, sorted and grouped much
             # faster than to_char's text (reshape writes the label).
+            if shift:  # the month moved to the fiscal calendar (reshape writes FY keys)
+                moved = sa.func.date_trunc("month", lt).op("+", return_type=sa.DateTime())(
+                    sa.literal_column(f"interval '{shift} months'")
+                )
+                return sa.func.date_trunc(bucket, moved)
+            if bucket == "week" and week_start:  # a week from Sunday: Monday's, a day back
+                days = sa.literal_column(f"interval '{7 - week_start} days'")
+                ahead = lt.op("+", return_type=sa.DateTime())(days)
+                return sa.func.date_trunc("week", ahead).op("-", return_type=sa.DateTime())(days)
             return sa.func.date_trunc(bucket, lt)
+        if shift:
+            moved = sa.func.date(
+                lt, sa.literal_column("'start of month'"), sa.literal_column(f"'+{shift} months'")
+            )
+            fiscal = sa.literal_column("'FY'")
+            if bucket == "year":
+                return fiscal.op("||")(sa.func.substr(moved, 1, 4))
+            month = sa.cast(sa.func.substr(moved, 6, 2), sa.Integer())
+            return (
+                fiscal.op("||")(sa.func.substr(moved, 1, 4))
+                .op("||")(sa.literal_column("'-Q'"))
+                .op("||")(sa.cast((month + 2) // 3, sa.Text()))
+            )
         if bucket == "day":
             return sa.func.substr(lt, 1, 10)
         if bucket == "month":
@@ -252,7 +301,8 @@ class _Builder:
             )
         if bucket in ("weekday", "hour"):
             return clock_part(lt, bucket, self.dialect)  # type: ignore[arg-type]
-        weekday0 = (sa.cast(sa.func.strftime("%w", lt), sa.Integer()) + 6) % 7  # Monday = 0
+        # days since the week's first day (Monday = 0 with weeks from Monday)
+        weekday0 = (sa.cast(sa.func.strftime("%w", lt), sa.Integer()) + 6 + 7 - week_start) % 7
         if bucket == "week":
             days = (
                 sa.literal_column("'-'")
@@ -261,6 +311,47 @@ class _Builder:
             )
             return sa.func.date(lt, days)
         raise AssertionError(bucket)
+
+    # -- multiselect ------------------------------------------------------------------
+
+    def options_array(self, ref: FieldRef) -> ColumnElement[Any]:
+        """A multiselect's stored array (PostgreSQL jsonb, SQLite JSON text); NULL for
+        anything that is not an array."""
+        data = self.ref_target(ref).data
+        if self.pg:
+            stored = data.op("->", return_type=sa.JSON())(sa.literal_column(f"'{ref.key}'"))
+            is_array = sa.func.jsonb_typeof(stored) == sa.literal_column("'array'")
+        else:
+            path = sa.literal_column(f"'$.{ref.key}'")
+            stored = sa.func.json_extract(data, path)
+            is_array = sa.func.json_type(data, path) == sa.literal_column("'array'")
+        return sa.case((is_array, stored), else_=sa.null())
+
+    def distinct_options(self, ref: FieldRef, column: ColumnElement[Any]) -> ColumnElement[Any]:
+        """count_distinct of a multiselect: how many of the field's options at least one
+        record of the group holds — for each option, whether any array holds it (``max``
+        of a test), added up. An aggregate like any other, so every grouping set and total
+        is counted by the database from the records, never re-added from cells; values
+        that are no (longer an) option are not counted."""
+        form = self.forms[ref.target_form or self.spec.form]
+        options = [o.value for o in getattr(form.field(ref.key), "options", None) or []]
+        held: list[ColumnElement[Any]] = []
+        for value in options:
+            literal = sa.literal(str(value), sa.Text())
+            if self.pg:
+                test: ColumnElement[Any] = sa.func.jsonb_exists(column, literal)
+            else:
+                each = sa.func.json_each(column).table_valued("value")
+                test = sa.exists(
+                    sa.select(sa.literal(1)).select_from(each).where(each.c.value == literal)
+                )
+            held.append(sa.func.coalesce(sa.func.max(sa.case((test, 1), else_=0)), 0))
+        if not held:
+            return sa.literal(0)
+        total = held[0]
+        for more in held[1:]:
+            total = total + more
+        return total
 
     # -- numbers ------------------------------------------------------------------------
 
@@ -300,18 +391,49 @@ class _Builder:
             return self.width(plan.ref, d.bin_width)
         return self.value(plan.ref)
 
+    def to_date(self, plan: DimPlan) -> ColumnElement[bool] | None:
+        """The records whose place in their period (day of the month; month of the quarter
+        and day; weekday) is not after now's place in the current one, in the report's zone:
+        every period cut at the same point, so this month so far meets the same days of the
+        last (31 March: all of February). None for a day (whole days)."""
+        bucket = plan.dimension.bucket
+        if bucket == "day":
+            return None
+        lt = self.local_time(plan.ref)
+        now = self.now.astimezone(ZoneInfo(self.time_zone))
+        week_start = WEEK_STARTS[self.spec.week_start]
+        if bucket == "week":
+            iso = clock_part(lt, "weekday", self.dialect)
+            return (iso + 6 + 7 - week_start) % 7 <= (now.isoweekday() + 6 + 7 - week_start) % 7
+        months = {"month": 1, "quarter": 3, "year": 12}[bucket or "month"]
+        start = self.spec.fiscal_year_start
+        if self.pg:
+            month = sa.cast(sa.extract("month", lt), sa.Integer())
+            day = sa.cast(sa.extract("day", lt), sa.Integer())
+        else:
+            month = sa.cast(sa.func.substr(lt, 6, 2), sa.Integer())
+            day = sa.cast(sa.func.substr(lt, 9, 2), sa.Integer())
+        place = ((month - start + 12) % 12) % months * 100 + day
+        return place <= ((now.month - start + 12) % 12) % months * 100 + now.day
+
     def measure_input(self, measure: Measure) -> ColumnElement[Any]:
         condition = (
             compile_filter(measure.filter, self.main_target, now=self.now)
             if measure.filter is not None
             else None
         )
+        if measure.key in self.cut_at_today and self.period is not None:
+            cut = self.to_date(self.period)
+            if cut is not None:
+                condition = cut if condition is None else sa.and_(condition, cut)
         if measure.op == "count":
             value: ColumnElement[Any] = sa.literal(1)
         else:
             assert measure.field is not None
             ref = resolve(measure.field, self.form, self.forms)
             value = self.value(ref)
+            if ref.field_type == "multiselect":  # count_distinct: the array, as JSON
+                value = self.options_array(ref)
             if ref.field_type == "boolean" and measure.op in ("sum", "avg"):
                 # yes counts 1, no 0, empty stays empty: the sum is how many said yes, the
                 # average the share of yes among those answered
@@ -323,8 +445,13 @@ class _Builder:
     def aggregate(self, measure: Measure, column: ColumnElement[Any]) -> ColumnElement[Any]:
         op = measure.op
         if op == "count":
-            return sa.func.count() if measure.filter is None else sa.func.count(column)
+            counts_all = measure.filter is None and measure.key not in self.cut_at_today
+            return sa.func.count() if counts_all else sa.func.count(column)
         if op == "count_distinct":
+            assert measure.field is not None
+            ref = resolve(measure.field, self.form, self.forms)
+            if ref.field_type == "multiselect":
+                return self.distinct_options(ref, column)
             return sa.func.count(sa.distinct(column))
         if op in DISTRIBUTION_OPS:
             if not self.pg:
@@ -450,6 +577,7 @@ def compile_pivot(
     issues = check(spec, forms)
     if issues:
         raise PivotError(issues[0][2], issues)
+    time_zone = spec.time_zone or time_zone  # a report's own zone before the app's
     try:
         ZoneInfo(time_zone)
     except (ZoneInfoNotFoundError, ValueError) as exc:
@@ -474,6 +602,10 @@ def compile_pivot(
     builder = _Builder(spec, forms, target, dialect, time_zone, now)
     sets = _sets(spec, dims)
     measures = _needed_base_measures(spec)
+    where = period_dimension(spec)
+    if where is not None:
+        builder.period = [d for d in dims if d.axis == where[0]][where[1]]
+    builder.cut_at_today = {m.key for m in measures if m.key not in {x.key for x in spec.measures}}
     tag_dims = frozenset(d.index for d in dims if d.kind == "tags")
 
     top = None

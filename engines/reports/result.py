@@ -24,7 +24,7 @@ import json
 import math
 import re
 import statistics
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -48,7 +48,17 @@ from .compiled import (
     grouping_mask,
     records_filter_target,
 )
-from .spec import DISTRIBUTION_OPS, SEQUENCE_OPS, Measure, bin_edge
+from .spec import (
+    DISTRIBUTION_OPS,
+    SEQUENCE_OPS,
+    WEEK_STARTS,
+    Measure,
+    SortKey,
+    bin_edge,
+    period_dimension,
+    previous_period,
+    to_date_key,
+)
 
 __all__ = [
     "Cell",
@@ -76,16 +86,18 @@ class HeaderWords:
     yes: str
     no: str
     weekdays: tuple[str, ...]
+    week_of: str
 
 
 HEADER_WORDS = {
-    "en": HeaderWords("Other", "(empty)", "Yes", "No", WEEKDAYS),
+    "en": HeaderWords("Other", "(empty)", "Yes", "No", WEEKDAYS, "Week of {}"),
     "zh-CN": HeaderWords(
         "其他",
         "（空）",
         "是",
         "否",
         ("星期一", "星期二", "星期三", "星期四", "星期五", "星期六", "星期日"),
+        "{} 起的一周",
     ),  # fmt: skip
 }
 Number = int | float
@@ -165,7 +177,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _dimension_value(plan: DimPlan, value: Any) -> Any:
+def _dimension_value(plan: DimPlan, value: Any, fiscal: bool = False) -> Any:
     if value is None:
         return None
     if plan.ref.field_type == "boolean" and plan.kind == "value":
@@ -173,7 +185,8 @@ def _dimension_value(plan: DimPlan, value: Any) -> Any:
     if plan.kind in ("bins", "width") or plan.dimension.bucket in ("weekday", "hour"):
         return int(value)
     if isinstance(value, datetime) and plan.kind == "bucket":  # PostgreSQL's date_trunc
-        return _bucket_key(value, plan.dimension.bucket or "day")
+        key = _bucket_key(value, plan.dimension.bucket or "day")
+        return f"FY{key}" if fiscal and plan.dimension.bucket in ("quarter", "year") else key
     return _plain(value)
 
 
@@ -249,6 +262,8 @@ def reshape(
     # a dimension's values repeat across rows and sets: each raw value is converted once
     seen: list[dict[Any, Any]] = [{} for _ in dims]
     set_dims = {s: [d for d in dims if d.index in s] for s in query.sets}
+    fiscal = spec.fiscal_year_start != 1
+    week_start = WEEK_STARTS[spec.week_start]
     for row in rows:
         s = branch_sets[(row[0], row[1])]
         values = list(row[2 : 2 + width])
@@ -260,9 +275,9 @@ def reshape(
             try:
                 value = known[raw]
             except KeyError:
-                value = known[raw] = _dimension_value(d, raw)
+                value = known[raw] = _dimension_value(d, raw, fiscal)
             except TypeError:  # unhashable: not a grouped value, convert every time
-                value = _dimension_value(d, raw)
+                value = _dimension_value(d, raw, fiscal)
             parts.append((value, d.index == 0 and bool(other_flag)))
         key = tuple(parts)
         measures = row[2 + width : 2 + width + len(query.base_measures)]
@@ -273,10 +288,12 @@ def reshape(
     col_dims = [d for d in dims if d.axis == "columns"]
     full = frozenset(d.index for d in dims)
     row_keys = sorted(
-        {k[: len(row_dims)] for k in groups[full]}, key=lambda k: _sort_key(k, row_dims)
+        {k[: len(row_dims)] for k in groups[full]},
+        key=lambda k: _sort_key(k, row_dims, week_start),
     )
     col_keys = sorted(
-        {k[len(row_dims) :] for k in groups[full]}, key=lambda k: _sort_key(k, col_dims)
+        {k[len(row_dims) :] for k in groups[full]},
+        key=lambda k: _sort_key(k, col_dims, week_start),
     )
     row_keys = _filled(row_keys, row_dims, query.max_cells)
     col_keys = _filled(col_keys, col_dims, query.max_cells)
@@ -285,6 +302,8 @@ def reshape(
     builder = _Shaper(query, groups, locale, drill=drill, titles=titles)
     row_index = frozenset(d.index for d in row_dims)
     row_keys = builder.order_rows(row_keys, row_dims)
+    if spec.column_sort is not None:
+        col_keys = builder.order_rows(col_keys, col_dims, spec.column_sort)
     left_out = 0
     if spec.having is not None or spec.top_per_group is not None:
         kept_rows = builder.chosen_rows(row_keys, row_dims)
@@ -405,6 +424,8 @@ def _sequence_total(measures: Sequence[Measure], total: Cell, ends: Mapping[str,
 def periods(first: str, last: str, bucket: str, limit: int) -> list[str]:
     """The keys of the ``bucket`` periods from ``first`` to ``last`` (as :func:`_bucket_key`
     writes them), at most ``limit`` of them."""
+    if first.startswith("FY") and last.startswith("FY"):  # fiscal: numbered like calendar
+        return ["FY" + key for key in periods(first[2:], last[2:], bucket, limit)]
     out: list[str] = []
     if bucket in ("day", "week"):
         day, end = date.fromisoformat(first), date.fromisoformat(last)
@@ -477,9 +498,11 @@ def _dimension_label(plan: DimPlan, query: CompiledPivot) -> str:
     return f"{title(form, plan.ref.via)} / {title(target, plan.ref.key)}"
 
 
-def _sort_key(key: _GroupKey, dims: Sequence[DimPlan]) -> tuple[Any, ...]:
+def _sort_key(key: _GroupKey, dims: Sequence[DimPlan], week_start: int = 0) -> tuple[Any, ...]:
     parts: list[Any] = []
-    for value, other in key:
+    for plan, (value, other) in zip(dims, key, strict=False):
+        if week_start and plan.dimension.bucket == "weekday" and isinstance(value, int):
+            value = (value - 1 - week_start) % 7  # the week's first day first
         parts.append(_value_order(value, other))
     return tuple(parts)
 
@@ -513,25 +536,37 @@ class _Shaper:
         self.spec = query.spec
         self.groups = groups
         self.form = query.forms[query.spec.form]
-        self.base_only = len(query.base_measures) == len(self.spec.measures)
+        self.base_only = [m.key for m in query.base_measures] == [m.key for m in self.spec.measures]
         self.driller: _Driller | None = None
+        where = period_dimension(self.spec)
+        self.period = None
+        if where is not None:
+            axis_dims = [d for d in query.dims if d.axis == where[0]]
+            self.period = axis_dims[where[1]]
         if drill:
             kept = {k[0][0] for s, g in groups.items() if 0 in s for k in g if not k[0][1]}
             self.driller = _Driller(query, kept)
 
     # -- ordering ----------------------------------------------------------------------
 
-    def order_rows(self, keys: list[_GroupKey], dims: Sequence[DimPlan]) -> list[_GroupKey]:
-        by = self.spec.sort.by
-        reverse = self.spec.sort.direction == "desc"
-        if by == "label":
-            # by what the reader sees (an option's label, not its stored value), either way;
-            # the empty group and "Other" come last in both directions
+    def order_rows(
+        self, keys: list[_GroupKey], dims: Sequence[DimPlan], sort: SortKey | None = None
+    ) -> list[_GroupKey]:
+        """``keys`` (rows, or columns with the spec's ``column_sort``) in ``sort``'s order,
+        at every level: by label, by the options' order in the form, or by a measure of
+        the group (a row's over all columns, a column's over all rows)."""
+        sort = sort or self.spec.sort
+        by = sort.by
+        reverse = sort.direction == "desc"
+        if by in ("label", "options"):
+            # by what the reader sees (an option's label, not its stored value), or where
+            # the form lists the option, either way; the empty group and "Other" come last
+            # in both directions
             def labelled(key: _GroupKey) -> tuple[Any, ...]:
                 out: list[Any] = []
                 for plan, (value, other) in zip(dims, key, strict=False):
                     special = 2 if other else 1 if value is None else 0
-                    order = self.label_order(plan, value)
+                    order = self.label_order(plan, value, by == "options")
                     out.append((special, _Reversed(order) if reverse else order))
                 return tuple(out)
 
@@ -541,7 +576,9 @@ class _Shaper:
             s = frozenset(d.index for d in dims[: len(prefix)])
             values = self.values(s, prefix)
             value = values.get(by)
-            label_order = _sort_key(prefix[-1:], dims)
+            label_order = _sort_key(
+                prefix[-1:], dims[len(prefix) - 1 :], WEEK_STARTS[self.spec.week_start]
+            )
             if prefix[-1][1]:  # "Other" is no row of its own rank: last
                 return (2, 0.0, label_order)
             if not isinstance(value, int | float):
@@ -620,7 +657,10 @@ class _Shaper:
             for m in self.query.base_measures
         }
 
-    def values(self, s: frozenset[int], key: _GroupKey) -> dict[str, Any]:
+    def values(
+        self, s: frozenset[int], key: _GroupKey, only: Sequence[str] | None = None
+    ) -> dict[str, Any]:
+        """The measures of one group (``only``: just these and what they are computed from)."""
         if self.base_only:  # nothing derived: the database's values as they are
             return self.base_values(s, key)
         out = dict(self.base_values(s, key))
@@ -644,6 +684,8 @@ class _Shaper:
                     value = a - b
             elif m.op in SEQUENCE_OPS:
                 value = None  # down the rows, once the matrix stands (_sequences)
+            elif m.op == "period_over_period":
+                value = self.period_change(m, s, key, compute)
             elif m.op == "percent_of_total":
                 assert m.of is not None
                 a = compute(m.of)
@@ -662,9 +704,42 @@ class _Shaper:
             out[name] = value
             return value
 
+        if only is not None:
+            return {name: compute(name) for name in only}
         for m in self.spec.measures:
             compute(m.key)
         return {m.key: out[m.key] for m in self.spec.measures}
+
+    def period_change(
+        self, m: Measure, s: frozenset[int], key: _GroupKey, compute: Callable[[str], Any]
+    ) -> Any:
+        """Measure ``m.of`` of this group against the same group one period (or a year)
+        before: the group whose period dimension's key is the earlier period's, all other
+        keys equal — looked up among the database's groups, so the earlier period need not
+        be a row of the matrix (but its records must be in the report). None in a total or
+        subtotal without the period dimension, and for the empty and "Other" groups."""
+        plan = self.period
+        assert m.of is not None
+        if plan is None or plan.index not in s:
+            return None
+        at = sorted(s).index(plan.index)
+        value, other = key[at]
+        if value is None or other:
+            return None
+        earlier = previous_period(str(value), plan.dimension.bucket or "month", m.offset)
+        before = (*key[:at], (earlier, False), *key[at + 1 :])
+        if m.to_date:
+            name = to_date_key(m.of)
+            now, then = self.base_values(s, key)[name], self.base_values(s, before)[name]
+        else:
+            now, then = compute(m.of), self.values(s, before, [m.of])[m.of]
+        if m.compare == "previous":
+            return then
+        if not isinstance(now, int | float) or not isinstance(then, int | float):
+            return None
+        if m.compare == "difference":
+            return now - then
+        return (now / then - 1) * m.scale if then else None
 
     def cell(self, s: frozenset[int], key: _GroupKey) -> Cell:
         if self.driller is None:
@@ -682,11 +757,24 @@ class _Shaper:
             subtotal=subtotal,
         )
 
-    def label_order(self, plan: DimPlan, value: Any) -> tuple[int, Any, str]:
+    def label_order(
+        self, plan: DimPlan, value: Any, by_options: bool = False
+    ) -> tuple[int, Any, str]:
         """Where ``value`` sorts by label: an option by its label in the reader's language
-        (case folded), anything else by its value (numbers as numbers, dates as dates)."""
+        (case folded) — or, ``by_options``, by its place among the field's options —,
+        anything else by its value (numbers as numbers, dates as dates)."""
         if value is None:
             return (2, 0, "")
+        if by_options and plan.kind in ("value", "tags") and not plan.ref.system:
+            form = self.query.forms[plan.ref.target_form or self.spec.form]
+            options = getattr(form.field(plan.ref.key), "options", None) or []
+            for place, option in enumerate(options):
+                if option.value == value:
+                    return (0, place, "")
+            if options:  # a value the options no longer list: after them, by label
+                return (1, 0, self.label(plan, value, False).casefold())
+        if plan.dimension.bucket == "weekday" and isinstance(value, int):
+            return (0, (value - 1 - WEEK_STARTS[self.spec.week_start]) % 7, "")
         if plan.kind == "value" and isinstance(value, str):
             if value in self.titles.get(plan.index, {}):
                 return (1, 0, self.label(plan, value, False).casefold())
@@ -730,8 +818,12 @@ class _Shaper:
             if d.bucket == "hour":
                 return f"{int(value):02d}:00"
             if d.bucket == "week":
+                if self.spec.week_start != "monday":  # not an ISO week: named by its first day
+                    return self.words.week_of.format(value)
                 year, week, _ = date.fromisoformat(str(value)).isocalendar()
                 return f"{year}-W{week:02d}"
+            if d.bucket == "quarter" and str(value).startswith("FY"):
+                return str(value).replace("-Q", " Q")
             return str(value)
         if isinstance(value, bool):
             return self.words.yes if value else self.words.no
@@ -870,7 +962,10 @@ class _Driller:
             return {"in": [var, [str(v) for v in values]]}
         ranges: list[tuple[Any, Any]] = []
         if plan.kind == "bucket" and d.bucket not in ("weekday", "hour"):
-            ranges = sorted(_bucket_range(str(v), d.bucket or "day") for v in values)
+            ranges = sorted(
+                _bucket_range(str(v), d.bucket or "day", self.spec.fiscal_year_start)
+                for v in values
+            )
         elif plan.kind == "width" or plan.kind == "bins":
             ranges = sorted((int(v), int(v) + 1) for v in values)
         if not ranges:
@@ -940,7 +1035,7 @@ class _Driller:
             # No range of time: the wall clock's hour / ISO weekday in the report's zone.
             op = "hour_of" if bucket == "hour" else "weekday_of"
             return {"===": [{op: [{"var": plan.ref.key}, self.query.time_zone]}, int(value)]}
-        start, end = _bucket_range(str(value), bucket or "day")
+        start, end = _bucket_range(str(value), bucket or "day", self.spec.fiscal_year_start)
         return self.range_filter(plan, start, end)
 
     def range_filter(self, plan: DimPlan, start: date | datetime, end: date | datetime) -> Any:
@@ -960,7 +1055,8 @@ class _Driller:
 
 def kept_values(rows: Sequence[Sequence[Any]], query: CompiledPivot) -> list[Any]:
     """The first row dimension's kept values (top-N) from the rows of ``query.kept``."""
-    return [_dimension_value(query.dims[0], row[0]) for row in rows]
+    fiscal = query.spec.fiscal_year_start != 1
+    return [_dimension_value(query.dims[0], row[0], fiscal) for row in rows]
 
 
 def drill(
@@ -998,7 +1094,7 @@ def drill(
             if flagged:
                 key.append((None, True))
                 continue
-            problem = _key_problem(plan, value)
+            problem = _key_problem(plan, value, query.spec.fiscal_year_start)
             if problem is not None:
                 issues.append((f"/{name}/{i}", "invalid_key", problem))
             key.append((value, False))
@@ -1019,7 +1115,7 @@ _BUCKET_KEYS = {
 }
 
 
-def _key_problem(plan: DimPlan, value: Any) -> str | None:
+def _key_problem(plan: DimPlan, value: Any, fiscal_start: int = 1) -> str | None:
     """Why ``value`` is no key of the dimension, or None."""
     if value is None:
         return None
@@ -1037,8 +1133,14 @@ def _key_problem(plan: DimPlan, value: Any) -> str | None:
         if bucket in ("weekday", "hour"):
             low, high = (1, 7) if bucket == "weekday" else (0, 23)
             return None if whole and low <= value <= high else f"a whole number {low}-{high}"
-        if not isinstance(value, str) or not _BUCKET_KEYS[bucket].match(value):
-            return f"a {bucket} key as the report writes it (e.g. {_BUCKET_EXAMPLES[bucket]})"
+        fiscal = fiscal_start != 1 and bucket in ("quarter", "year")
+        if (
+            not isinstance(value, str)
+            or value.startswith("FY") != fiscal
+            or not _BUCKET_KEYS[bucket].match(value[2:] if fiscal else value)
+        ):
+            example = ("FY" if fiscal else "") + _BUCKET_EXAMPLES[bucket]
+            return f"a {bucket} key as the report writes it (e.g. {example})"
         try:
             _bucket_range(value, bucket)
         except ValueError:
@@ -1074,7 +1176,14 @@ def _tidy(value: float | int) -> float | int:
     return value
 
 
-def _bucket_range(key: str, bucket: str) -> tuple[date, date]:
+def _bucket_range(key: str, bucket: str, fiscal_start: int = 1) -> tuple[date, date]:
+    """The local days [start, end) of the period keyed ``key``. A fiscal key (``FY2026``,
+    ``FY2026-Q1``) is numbered as the calendar period its months land in when moved
+    forward to start in January (April + 9 months), so its range is that one moved back."""
+    if key.startswith("FY"):
+        start, end = _bucket_range(key[2:], bucket)
+        back = (13 - fiscal_start) % 12
+        return _months_before(start, back), _months_before(end, back)
     if bucket == "day":
         start = date.fromisoformat(key)
         return start, start + timedelta(days=1)
@@ -1092,6 +1201,12 @@ def _bucket_range(key: str, bucket: str) -> tuple[date, date]:
         return start, end
     year = int(key[:4])
     return date(year, 1, 1), date(year + 1, 1, 1)
+
+
+def _months_before(day: date, months: int) -> date:
+    """The first of the month ``months`` before ``day``'s (``day`` is a first)."""
+    number = day.year * 12 + day.month - 1 - months
+    return date(number // 12, number % 12 + 1, 1)
 
 
 def drill_down_condition(

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeAlias
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field
@@ -37,6 +38,7 @@ __all__ = [
     "Measure",
     "PivotSpec",
     "SortKey",
+    "period_dimension",
     "TopN",
     "check",
 ]
@@ -72,6 +74,7 @@ MeasureOp: TypeAlias = Literal[
     "rank",
     "moving_average",
     "cumulative_percent",
+    "period_over_period",
 ]
 #: Measures the database aggregates; the others are computed from them per group.
 BASE_OPS = frozenset(
@@ -90,6 +93,7 @@ DERIVED_OPS = frozenset(
         "rank",
         "moving_average",
         "cumulative_percent",
+        "period_over_period",
     }
 )
 #: Derived measures that read the cells before them in the column (computed once the matrix
@@ -180,7 +184,9 @@ class Measure(_Model):
             "running_total (of measure 'of', down the rows), rank (of measure 'of', 1 = "
             "largest, down the rows), moving_average (of measure 'of', over 'window' rows "
             "ending at this one), cumulative_percent (running total of 'of' over its "
-            "column's sum, times 'scale')."
+            "column's sum, times 'scale'), period_over_period (measure 'of' against the "
+            "previous period of the report's date dimension, or the same one a year "
+            "before: 'compare' says how)."
         )
     )
     label: str | dict[str, str] | None = Field(
@@ -224,6 +230,23 @@ class Measure(_Model):
         description="ratio, percent_of_total and cumulative_percent: multiply the result "
         "(100 for percentages).",
     )
+    compare: Literal["percent_change", "difference", "previous"] = Field(
+        default="percent_change",
+        description="period_over_period: the change as a fraction of the earlier value "
+        "(times 'scale'; 100 for percent), the difference, or the earlier value itself.",
+    )
+    offset: Literal["period", "year"] = Field(
+        default="period",
+        description="period_over_period: against the period before (last month) or the same "
+        "period a year before (this month last year; a week: 52 weeks before).",
+    )
+    to_date: bool = Field(
+        default=False,
+        description="period_over_period of a count/sum/...: every period counts only its "
+        "days up to today's place in the current one (the 1st to the 4th of each month on "
+        "4 December), so this month so far is compared with the same days of the last, "
+        "as a KPI compares.",
+    )
     window: int | None = Field(
         default=None,
         ge=2,
@@ -234,10 +257,13 @@ class Measure(_Model):
 
 
 class SortKey(_Model):
-    """How the row headers are ordered (at every level of the row dimensions)."""
+    """How the row (or column) headers are ordered, at every level of their dimensions."""
 
     by: str = Field(
-        default="label", description="'label' (the dimension's values) or a measure key."
+        default="label",
+        description="'label' (what the reader sees: option labels, titles, values), "
+        "'options' (the order the form lists a choice field's options; other dimensions by "
+        "label) or a measure key (a row's value over all columns, a column's over all rows).",
     )
     direction: Literal["asc", "desc"] = Field(default="asc", description="Sort direction.")
 
@@ -290,6 +316,29 @@ class PivotSpec(_Model):
         default=False, description="Compute a subtotal for every level of the row dimensions."
     )
     sort: SortKey = Field(default_factory=SortKey, description="Order of the row headers.")
+    column_sort: SortKey | None = Field(
+        default=None,
+        description="Order of the column headers (default: by label, as 'sort' by label).",
+    )
+    time_zone: str | None = Field(
+        default=None,
+        max_length=64,
+        description="IANA time zone the report's dates are bucketed in (a branch's "
+        "'America/New_York'), instead of the app's or the reader's clock.",
+    )
+    week_start: Literal["monday", "sunday", "saturday"] = Field(
+        default="monday",
+        description="First day of a week bucket (its key is that day's date) and of the "
+        "weekday order.",
+    )
+    fiscal_year_start: int = Field(
+        default=1,
+        ge=1,
+        le=12,
+        description="Month a fiscal year starts (4: April): quarter and year buckets are "
+        "fiscal, keyed 'FY2026-Q1' and 'FY2026', a fiscal year named by the calendar year "
+        "it ends in.",
+    )
     top: TopN | None = Field(default=None, description="Top-N of the first row dimension.")
     top_per_group: GroupTop | None = Field(
         default=None,
@@ -398,6 +447,14 @@ def check(spec: PivotSpec, forms: Mapping[str, FormSpec]) -> list[Issue]:
         return [("/form", "unknown_form", f"there is no form '{spec.form}'")]
     issues: list[Issue] = []
     issues += _filter_issues(spec.filter, form, "/filter")
+    if spec.time_zone is not None and not known_zone(spec.time_zone):
+        issues.append(
+            (
+                "/time_zone",
+                "unknown_time_zone",
+                f"'{spec.time_zone}' is not an IANA time zone (e.g. 'America/New_York')",
+            )
+        )
     dimensions = [("rows", i, d) for i, d in enumerate(spec.rows)] + [
         ("columns", i, d) for i, d in enumerate(spec.columns)
     ]
@@ -447,14 +504,31 @@ def check(spec: PivotSpec, forms: Mapping[str, FormSpec]) -> list[Issue]:
     for index, measure in enumerate(spec.measures):
         issues += _measure_issues(measure, f"/measures/{index}", form, forms, keys)
     issues += _cycle_issues(spec.measures)
-    if spec.sort.by != "label" and spec.sort.by not in keys:
-        issues.append(
-            ("/sort/by", "unknown_measure", f"'{spec.sort.by}' is neither 'label' nor a measure")
-        )
-    elif spec.sort.by in keys and keys[spec.sort.by].op in SEQUENCE_OPS:
-        issues.append(
-            ("/sort/by", "sequence_measure", "rows cannot be sorted by what is read down them")
-        )
+    issues += _period_issues(spec, keys)
+    for where, sort in (("sort", spec.sort), ("column_sort", spec.column_sort)):
+        if sort is None:
+            continue
+        if sort.by in ("label", "options"):
+            if sort.by in keys:
+                issues.append(
+                    (
+                        f"/{where}/by",
+                        "ambiguous_sort",
+                        f"'{sort.by}' is a way to sort and a measure key: rename the measure",
+                    )
+                )
+        elif sort.by not in keys:
+            issues.append(
+                (
+                    f"/{where}/by",
+                    "unknown_measure",
+                    f"'{sort.by}' is neither 'label', 'options' nor a measure",
+                )
+            )
+        elif keys[sort.by].op in SEQUENCE_OPS:
+            issues.append(
+                (f"/{where}/by", "sequence_measure", "cannot sort by what is read down the rows")
+            )
     if spec.top is not None:
         issues += _top_issues(spec, keys, form, forms)
     if spec.top_per_group is not None:
@@ -462,6 +536,103 @@ def check(spec: PivotSpec, forms: Mapping[str, FormSpec]) -> list[Issue]:
     if spec.having is not None:
         issues += _having_issues(spec, keys)
     return issues
+
+
+def period_dimension(spec: PivotSpec) -> tuple[str, int] | None:
+    """(axis, index) of the pivot's one dimension of periods one after another (a day,
+    week, month, quarter or year bucket), which period_over_period reads; None when there is
+    not exactly one."""
+    found = [
+        (axis, index)
+        for axis in ("rows", "columns")
+        for index, d in enumerate(getattr(spec, axis))
+        if d.bucket in FILLED_BUCKETS
+    ]
+    return found[0] if len(found) == 1 else None
+
+
+def _period_issues(spec: PivotSpec, keys: Mapping[str, Measure]) -> list[Issue]:
+    issues: list[Issue] = []
+    for index, m in enumerate(spec.measures):
+        pointer = f"/measures/{index}"
+        if m.op != "period_over_period":
+            defaults = {"compare": "percent_change", "offset": "period", "to_date": False}
+            for name, default in defaults.items():
+                if getattr(m, name) != default:
+                    issues.append(
+                        (
+                            f"{pointer}/{name}",
+                            "not_period_over_period",
+                            f"only a 'period_over_period' takes '{name}'",
+                        )
+                    )
+            continue
+        if period_dimension(spec) is None:
+            buckets = [d for d in [*spec.rows, *spec.columns] if d.bucket in FILLED_BUCKETS]
+            issues.append(
+                (
+                    pointer,
+                    "period_needs_one_period_dimension",
+                    "period over period compares the periods of one date dimension bucketed "
+                    "by day, week, month, quarter or year; this report has "
+                    + (f"{len(buckets)} of them" if buckets else "none"),
+                )
+            )
+        target = keys.get(m.of or "")
+        if m.to_date and target is not None and target.op not in BASE_OPS:
+            issues.append(
+                (
+                    f"{pointer}/to_date",
+                    "to_date_needs_base_measure",
+                    f"'to_date' restricts the records counted: '{target.key}' must be a "
+                    "count, sum, average, ... of records, not a calculation",
+                )
+            )
+    return issues
+
+
+def known_zone(name: str) -> bool:
+    """Whether ``name`` is an IANA time zone this machine knows."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+#: Week starts as the number of days after Monday.
+WEEK_STARTS: Mapping[str, int] = {"monday": 0, "sunday": 6, "saturday": 5}
+
+
+def to_date_key(of: str) -> str:
+    """The key of the hidden base measure that counts ``of`` up to today's place in each
+    period (period_over_period with ``to_date``)."""
+    return f"{of}__to_date"
+
+
+def previous_period(key: str, bucket: str, offset: str = "period") -> str:
+    """The key of the period before the one keyed ``key`` (as the report writes keys:
+    ``2025-01-06``, ``2025-01``, ``2025-Q1``, ``2025``), or of the same period a year before
+    (``offset`` "year": a day's date a year before — 29 February's is the 28th —, a week
+    52 weeks before, a month 12 before, a quarter 4 before)."""
+    if bucket in ("day", "week"):
+        day = date.fromisoformat(key)
+        if offset == "period":
+            return (day - timedelta(days=7 if bucket == "week" else 1)).isoformat()
+        if bucket == "week":
+            return (day - timedelta(weeks=52)).isoformat()
+        leap_day = day.month == 2 and day.day == 29
+        return day.replace(year=day.year - 1, day=28 if leap_day else day.day).isoformat()
+    prefix = "FY" if key.startswith("FY") else ""
+    body = key[len(prefix) :]
+    if bucket == "year":
+        return f"{prefix}{int(body) - 1:04d}"
+    per_year, separator = (4, "-Q") if bucket == "quarter" else (12, "-")
+    year, part = body.split(separator)
+    number = int(year) * per_year + int(part) - 1 - (per_year if offset == "year" else 1)
+    year_before, part_before = divmod(number, per_year)
+    width = 1 if bucket == "quarter" else 2
+    return f"{prefix}{year_before:04d}{separator}{part_before + 1:0{width}d}"
 
 
 def _group_top_issues(spec: PivotSpec, keys: Mapping[str, Measure]) -> list[Issue]:
@@ -609,7 +780,7 @@ def _measure_issues(
                     f"'{measure.field}' is a {kind} field",
                 )
             )
-        if op == "count_distinct" and kind not in GROUPABLE_TYPES - {"multiselect"} | {"timestamp"}:
+        if op == "count_distinct" and kind not in GROUPABLE_TYPES | {"timestamp"}:
             issues.append(
                 (
                     f"{pointer}/field",
@@ -625,6 +796,7 @@ def _measure_issues(
         "rank": ("of",),
         "moving_average": ("of",),
         "cumulative_percent": ("of",),
+        "period_over_period": ("of",),
         "ratio": ("numerator", "denominator"),
         "difference": ("minuend", "subtrahend"),
     }.get(op, ())

@@ -377,7 +377,8 @@ class ReportService:
             is_date=field is not None and field.field_type == "date",
             period=chart.period,
             now=self.now,
-            zone=ZoneInfo(self._zones.get(installed.key, self.time_zone)),
+            # a report's own zone (a branch's report) before the app's clock
+            zone=ZoneInfo(spec.time_zone or self._zones.get(installed.key, self.time_zone)),
         )
 
     async def dashboard(
