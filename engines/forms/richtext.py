@@ -42,7 +42,8 @@ REMOVED_WITH_CONTENT: Final = frozenset({"script", "style"})
 
 # Where a line ends in the plain text: after a block or a line break. Applied to the
 # sanitiser's output only (well-formed, attributes quoted), never to raw input.
-_LINE_END = re.compile(r"(<br\s*/?>|</p>|</div>|</li>)", re.IGNORECASE)
+_LINE_END = re.compile(r"(<br\s*/?>|</p>|</div>|</li>|</ul>|</ol>)", re.IGNORECASE)
+_LINE_START = re.compile(r"(<(?:p|div|ul|ol|li)\b)", re.IGNORECASE)
 _BLANK_LINES = re.compile(r"[ \t]*\n[ \t\n]*")
 
 
@@ -64,7 +65,8 @@ def sanitise(value: str) -> str:
 def plain_text(value: str) -> str:
     """The text of a (sanitised) rich text value: no tags, entities decoded, one line per
     paragraph, list item or line break, no blank lines, trimmed."""
-    marked = _LINE_END.sub(lambda match: match.group(0) + "\n", value)
+    marked = _LINE_START.sub(lambda match: "\n" + match.group(0), value)
+    marked = _LINE_END.sub(lambda match: match.group(0) + "\n", marked)
     text = html.unescape(
         nh3.clean(marked, tags=set(), clean_content_tags=set(REMOVED_WITH_CONTENT))
     )

@@ -45,10 +45,10 @@ const EQUALITY = ["==", "!=", "empty", "filled"];
 export const VISIBILITY = {
   operators(type) {
     if (type === "multiselect") return ["contains", "empty", "filled"];
-    if (["boolean", "select", "relation", "email", "phone", "url", "file", "image", "table"].includes(type)) {
+    if (["boolean", "select", "relation", "email", "phone", "url", "file", "image", "signature", "table"].includes(type)) {
       return EQUALITY;
     }
-    if (["number", "integer", "date", "datetime", "time", "computed"].includes(type)) return ORDERED;
+    if (["number", "integer", "rating", "date", "datetime", "time", "computed"].includes(type)) return ORDERED;
     return ["==", "!=", "contains", "empty", "filled"];
   },
   label: (op) => OPERATORS[op].label,
@@ -57,7 +57,7 @@ export const VISIBILITY = {
 // The list's filter bar, per kind of field: only what compiles to SQL (docs/filters.md,
 // "Per-type semantics": no ordering of options, no `==` on a multiple choice, a datetime is
 // compared as a range).
-const FILTER_KIND = { textarea: "text", email: "text", phone: "text", url: "text", integer: "number" };
+const FILTER_KIND = { textarea: "text", richtext: "text", email: "text", phone: "text", url: "text", integer: "number", rating: "number" };
 const FILTER_OPERATORS = {
   text: ["contains", "==", "!=", "empty", "filled"],
   number: ["==", "!=", "<", "<=", ">", ">=", "empty", "filled"],
@@ -183,7 +183,7 @@ export function parseCondition(rule, profile, typeOf) {
 
 /** A value typed into the designer's builder, as a field of `type` stores it. */
 export function literal(type, text) {
-  if (type === "number" || type === "integer" || type === "computed") {
+  if (type === "number" || type === "integer" || type === "rating" || type === "computed") {
     if (String(text).trim() !== "" && !Number.isNaN(Number(text))) return Number(text);
     return text;
   }

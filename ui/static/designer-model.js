@@ -35,6 +35,9 @@ export const TYPES = {
   file: { name: "File", icon: "doc", input: true, column: true, file: true },
   image: { name: "Image", icon: "img", input: true, column: true, file: true },
   computed: { name: "Formula", icon: "ƒx", indexable: true, column: true, computed: true },
+  rating: { name: "Rating", icon: "★", ...VALUE, rating: true },
+  signature: { name: "Signature", icon: "✍", input: true, column: true },
+  richtext: { name: "Rich text", icon: "𝐁", input: true, column: true, richtext: true },
   section: { name: "Section", icon: "§", section: true },
 };
 

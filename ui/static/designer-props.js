@@ -412,7 +412,7 @@ function parseTyped(type, text) {
     const value = Number(text);
     return Number.isFinite(value) ? { value } : { error: t("Enter a number.") };
   }
-  if (type === "integer") {
+  if (type === "integer" || type === "rating") {
     const value = Number(text);
     return Number.isInteger(value) ? { value } : { error: t("Enter a whole number.") };
   }
@@ -422,6 +422,7 @@ function parseTyped(type, text) {
 function typedInput(type) {
   if (type === "number") return { type: "number", step: "any" };
   if (type === "integer") return { type: "number", step: "1" };
+  if (type === "rating") return { type: "number", step: "1", min: "1" };
   if (type === "date") return { type: "date" };
   if (type === "time") return { type: "time", step: "1" };
   if (type === "datetime") return { type: "text", placeholder: "2025-01-31T09:00:00+08:00" };
@@ -431,7 +432,7 @@ function typedInput(type) {
 function defaultProp(designer, field, edit) {
   const uid = field._uid;
   const type = field.type;
-  if (["table", "file", "image", "relation"].includes(type)) return null;
+  if (["table", "file", "image", "relation", "signature", "richtext"].includes(type)) return null;
   let control;
   if (type === "boolean") {
     control = el("select", {
@@ -525,6 +526,10 @@ function validationGroup(designer, field, edit) {
       numberProp(designer, field, edit, "min", kind === "date" || kind === "time" || kind === "datetime" ? t("Earliest") : t("Smallest"), kind),
       numberProp(designer, field, edit, "max", kind === "date" || kind === "time" || kind === "datetime" ? t("Latest") : t("Largest"), kind),
     );
+  } else if (info.rating) {
+    group.append(numberProp(designer, field, edit, "max", t("Stars"), "integer", t("3 to 10; 5 when empty.")));
+  } else if (info.richtext) {
+    group.append(numberProp(designer, field, edit, "max_length", t("Most characters"), "integer", t("Of the text, not counting formatting; 10000 when empty.")));
   } else if (info.items) {
     group.append(numberProp(designer, field, edit, "min_items", t("Fewest choices")), numberProp(designer, field, edit, "max_items", t("Most choices")));
   } else if (info.table) {

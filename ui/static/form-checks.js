@@ -4,11 +4,13 @@
 // it checks everything again on save, including what no browser can (unique values, the
 // app's rules, relations). Mirrors engines/forms (fields.py, values.py): required, text
 // length and pattern, e-mail / phone / URL formats, number bounds and whole numbers, the
-// number of choices; a check it cannot make here (a pattern JavaScript does not read the
+// number of choices, stars of a rating, the text length of rich text; a check it cannot make here (a pattern JavaScript does not read the
 // same way, dates against `today`) counts as passed.
 
 import { label, t } from "/static/i18n.js";
 import { fieldLabel, isEmpty } from "/static/form-values.js";
+import { ratingMax } from "/static/form-rating.js";
+import { richPlainText } from "/static/form-richtext.js";
 
 // the server's patterns (engines/forms/values.py)
 const EMAIL = /^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$/;
@@ -68,6 +70,17 @@ export function localProblem(field, value) {
     case "number":
     case "integer":
       return numberProblem(field, value, name);
+    case "rating": {
+      const max = ratingMax(field);
+      if (typeof value !== "number" || !Number.isInteger(value)) return t("{field} must be a whole number", { field: name });
+      return value < 1 || value > max ? t("{field} must be from 1 to {n} stars", { field: name, n: max }) : null;
+    }
+    case "richtext": {
+      if (typeof value !== "string") return null;
+      const longest = field.max_length ?? 10000; // engines/forms/fields.py RICHTEXT_MAX_LENGTH
+      const length = [...richPlainText(value)].length;
+      return length > longest ? t("{field} takes at most {n} characters", { field: name, n: longest }) : null;
+    }
     case "multiselect": {
       const count = Array.isArray(value) ? value.length : 0;
       if (field.min_items != null && count < field.min_items) return t("Choose at least {n}", { n: field.min_items });

@@ -6,7 +6,10 @@
 import { el } from "/static/dom.js";
 import { label, t } from "/static/i18n.js";
 import { fileControl } from "/static/form-file.js";
+import { ratingControl } from "/static/form-rating.js";
 import { relationPicker } from "/static/form-relation.js";
+import { richTextControl } from "/static/form-richtext.js";
+import { signatureControl } from "/static/form-signature.js";
 import { clinicZone, fieldLabel, fromLocalInput, showComputed, toLocalInput } from "/static/form-values.js";
 
 const TEXT_INPUT = { text: "text", email: "email", phone: "tel", url: "url" };
@@ -171,6 +174,12 @@ export function makeControl(field, ctx) {
       return fileControl(field, ctx);
     case "computed":
       return computedControl(field, ctx);
+    case "rating":
+      return ratingControl(field, ctx);
+    case "signature":
+      return signatureControl(field, ctx);
+    case "richtext":
+      return richTextControl(field, ctx);
     default:
       return inputControl(field, ctx);
   }

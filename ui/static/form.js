@@ -96,7 +96,7 @@ export function renderForm(container, form, options = {}) {
     const helpId = `${prefix}-${field.key}-help`;
     const help = field.help ? el("p", { class: "fl-help", id: helpId, text: label(field.help) }) : null;
     const error = el("p", { class: "fl-error", id: errorId, hidden: true, role: "alert" });
-    const groupLike = control.element.matches?.(".fl-tags, .fl-radios");
+    const groupLike = control.element.matches?.(".fl-tags, .fl-radios, .fl-rating, .fl-signature, .fl-richtext-editor");
     const heading = groupLike
       ? el("span", { class: "fl-label", id: `${prefix}-${field.key}-label` }, fieldLabel(field), required ? el("span", { class: "fl-required", "aria-hidden": "true", text: " *" }) : null)
       : el("label", { class: "fl-label", for: `${prefix}-${field.key}` }, fieldLabel(field), required ? el("span", { class: "fl-required", "aria-hidden": "true", text: " *" }) : null);
@@ -109,7 +109,7 @@ export function renderForm(container, form, options = {}) {
       target.setAttribute("aria-describedby", [help ? helpId : null, errorId].filter(Boolean).join(" "));
       if (required) target.setAttribute("aria-required", "true");
     }
-    const wide = ["textarea", "table", "multiselect", "file", "image"].includes(field.type);
+    const wide = ["textarea", "table", "multiselect", "file", "image", "signature", "richtext"].includes(field.type);
     return {
       // `width` (1-4 quarters of a row, docs/forms.md) is laid out by runtime.css
       wrapper: el("div", { class: `fl-field fl-${field.type}${wide ? " wide" : ""}`, "data-field": field.key, "data-width": field.width }, heading, control.element, help, error),

@@ -26,9 +26,9 @@ export const CHART_TYPES = ["bar", "stacked_bar", "line", "pie", "donut", "funne
 export const PERIODS = ["day", "week", "month", "quarter", "year"];
 export const WITHIN = ["all", "row", "column"];
 
-const NUMERIC = new Set(["number", "integer", "computed"]);
+const NUMERIC = new Set(["number", "integer", "rating", "computed"]);
 const TIMES = new Set(["date", "datetime"]);
-const ORDERED = new Set(["number", "integer", "computed", "date", "datetime", "time", "text"]);
+const ORDERED = new Set(["number", "integer", "rating", "computed", "date", "datetime", "time", "text"]);
 
 /** Whether a value is "nothing" for a saved report (left out by `compact`). */
 function blank(value) {
