@@ -882,6 +882,11 @@ _PLAIN_TYPES = {
     "email": "an e-mail field is a plain string item: the e-mail check is not exported",
     "phone": "a phone field is a plain string item: the phone number check is not exported",
     "richtext": "a rich text field is a plain text item: its formatting is not exported",
+    "autonumber": "an auto-number is a read-only string item: its numbering is not exported",
+    "user": "a member field is a string item holding the Formloom user id (no Practitioner "
+    "reference): the app's members are not exported",
+    "department": "a department field is a string item: the app's departments are not "
+    "exported as answer options",
 }
 ITEM_CONTROL = "http://hl7.org/fhir/StructureDefinition/questionnaire-itemControl"
 MIN_VALUE = "http://hl7.org/fhir/StructureDefinition/minValue"
@@ -1181,13 +1186,13 @@ class _Exporter:
                 item.setdefault("extension", []).append(
                     {"url": UNIT, "valueCoding": dict(fhir["unit"])}
                 )
-            if kind in ("file", "image") and made.get("multiple"):
+            if kind in ("file", "image", "user") and made.get("multiple"):
                 item["repeats"] = True
             if kind == "rating" and item["type"] == "integer":
                 item.setdefault("extension", []).extend(_rating_extensions(made))
         if made.get("required"):
             item["required"] = True
-        if made.get("read_only"):
+        if made.get("read_only") or kind == "autonumber":
             item["readOnly"] = True
         if made.get("max_length") is not None and item["type"] in ("string", "text"):
             item["maxLength"] = made["max_length"]

@@ -53,7 +53,9 @@ def _answers(made: Mapping[str, Any], value: Any) -> list[dict[str, Any]]:
     if kind == "richtext" and isinstance(value, str):
         value = plain_text(value)
     values = (
-        value if isinstance(value, list) and kind in ("multiselect", "file", "image") else [value]
+        value
+        if isinstance(value, list) and kind in ("multiselect", "file", "image", "user")
+        else [value]
     )
     fhir_type = _obj(made.get("fhir")).get("type")
     result_type = made.get("result_type", "text")

@@ -166,16 +166,18 @@ async def check_values(
 def current_defaults(
     app: str, spec: FormSpec, payload: Mapping[str, Any], principal: Principal
 ) -> dict[str, Any]:
-    """The values ``default_current`` fields take on create when the client sent none: the
-    signed-in person, or their department (nothing for the platform itself or a public
-    link, where nobody is signed in)."""
+    """The values ``default_current`` fields take on create when the client sent none (or an
+    empty one): the signed-in person, or their department (nothing for the platform itself
+    or a public link, where nobody is signed in)."""
     if principal.user_id is None or principal.via in ("system", "public_link"):
         return {}
     if not principal.roles_in(app):
         return {}  # an admin who is no member of the app is no value of its user fields
     filled: dict[str, Any] = {}
     for field in spec.fields:
-        if field.key in payload or not getattr(field, "default_current", False):
+        if payload.get(field.key) not in (None, "", []):
+            continue  # a value given (an empty one is none: a form sends its empty fields)
+        if not getattr(field, "default_current", False):
             continue
         if isinstance(field, UserField):
             filled[field.key] = [principal.user_id] if field.multiple else principal.user_id

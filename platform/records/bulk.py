@@ -410,7 +410,7 @@ class BulkWriter:
         payload = _as_object(incoming)
         service.grants.check_input(access, spec, payload, None)
         now = service.now
-        payload = {**people.current_defaults(self.app, spec, payload, service.principal), **payload}
+        payload = {**payload, **people.current_defaults(self.app, spec, payload, service.principal)}
         data = prepare(spec, payload, existing=None, now=now, allow_read_only=service.trusted)
         record_id = new_id()
         plan, data = await service._before_write(  # noqa: SLF001 - the single create's own step

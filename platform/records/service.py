@@ -314,7 +314,7 @@ class RecordService:
             self.grants.forget(app, form)
             access = self.allowed(installed, form, "create")
             self.grants.check_input(access, spec, payload, None)
-            filled = {**people.current_defaults(app, spec, payload, self.principal), **payload}
+            filled = {**payload, **people.current_defaults(app, spec, payload, self.principal)}
             data = prepare(spec, filled, existing=None, now=self.now, allow_read_only=self.trusted)
             await numbering.number_record(self.session, app, spec, data, self.now, numbers)
             record_id = new_id()

@@ -9,7 +9,8 @@ rows outside their row filters are not exported and hidden fields are never colu
 naming one in ``fields`` is the same 400 as in the list API. Stored values are written as
 they are stored (select values, record ids, ``true``/``false``); multiselect values are
 joined with ``; ``, files (a signature too) by their names, tables as JSON, rich text as
-its plain text (no tags, one line per paragraph) — except datetimes (datetime fields
+its plain text (no tags, one line per paragraph), people (user fields) by their display
+names — except datetimes (datetime fields
 and ``created_at`` / ``updated_at``), which people read in a spreadsheet: they are written on
 the clinic's clock (``settings.timezone``) as ``2026-12-04 10:00:00``, and their column
 header names the zone (``Starts at (Asia/Shanghai)``); a form whose records are each on
@@ -44,6 +45,7 @@ from formloom.engines.reports.cells import cell_text
 from formloom.platform.auth.deps import PrincipalDep
 from formloom.platform.deps import PlatformDep
 from formloom.platform.i18n import Translator, request_locale
+from formloom.platform.people import service as people
 from formloom.platform.records.service import ListQuery, service_for
 from formloom.platform.rules import zones
 from formloom.platform.web import listing, xlsx
@@ -69,6 +71,21 @@ def _cell(value: Any) -> str:
             return "; ".join(str(item.get("name", "")) for item in value)
         return json.dumps(value, ensure_ascii=False)
     return cell_text(str(value))
+
+
+async def _name_people(session: Any, spec: Any, items: list[dict[str, Any]]) -> None:
+    """People in user fields by their display names, never their ids (in place)."""
+    names = await people.names(session, spec, [item["data"] for item in items])
+    if not names:
+        return
+    for item in items:
+        data = item["data"]
+        for field in people.user_fields(spec.fields):
+            value = data.get(field.key)
+            if isinstance(value, list):
+                data[field.key] = [names.get(v, v) for v in value]
+            elif isinstance(value, str):
+                data[field.key] = names.get(value, value)
 
 
 def _plain(value: Any) -> Any:
@@ -207,6 +224,8 @@ async def export_csv(
         return "".join(out)
 
     async def clocks_of(session: Any, items: list[dict[str, Any]]) -> list[str]:
+        # every page passes here with a session: its people are named here too
+        await _name_people(session, spec, items)
         if not own_clocks:
             return [home] * len(items)
         return await zones.record_zones(

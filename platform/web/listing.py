@@ -34,6 +34,7 @@ from formloom.engines.forms.fields import (
     TableField,
     TextareaField,
     UrlField,
+    UserField,
 )
 from formloom.engines.forms.labels import humanize_key
 from formloom.engines.forms.localtime import instant_of, local_text, zone_name, zone_of
@@ -42,6 +43,7 @@ from formloom.engines.reports import DrillDown
 from formloom.platform.apps.service import InstalledApp
 from formloom.platform.errors import BadRequest
 from formloom.platform.i18n import Translator
+from formloom.platform.people import service as people
 from formloom.platform.records.picker import summary_fields, summary_meta
 from formloom.platform.records.service import ListQuery, RecordService
 from formloom.platform.rules import zones
@@ -56,7 +58,7 @@ LISTED = frozenset(
     {
         "text", "textarea", "email", "phone", "url", "select", "multiselect", "relation",
         "date", "datetime", "time", "number", "integer", "boolean", "computed", "file", "image",
-        "rating", "signature", "richtext",
+        "rating", "signature", "richtext", "autonumber", "user", "department",
     }
 )  # fmt: skip
 SYSTEM_LABELS = {
@@ -244,6 +246,8 @@ async def titles_for(
                     target_spec, item["data"], lang, item["id"],
                     zone_of(name) if named else zone, named=named,
                 )  # fmt: skip
+    # the people the rows' user fields name (user id -> display name): never shown as ids
+    titles.update(await people.names(records.session, spec, rows))
     return titles
 
 
@@ -307,6 +311,7 @@ class Shown:
     no: str = "No"
     signature: str = "Signature"  # an image's alt text
     signed: str = "Signed"  # a list cell's link to the signature
+    someone: str = "Someone else"  # a user field's person the page cannot name
     zone: tzinfo = UTC
     #: the record's zone is not the deployment's: times name it (``10:00 (Asia/Urumqi)``)
     named: bool = False
@@ -389,6 +394,16 @@ def renderer(field: BaseField, ctx: Shown) -> Render:
         return wrap(lambda value, _id: time_html(str(value), zone, named))
     if isinstance(field, RatingField):
         return wrap(rating_renderer(field, ctx))
+    if isinstance(field, UserField):
+
+        def person(value: Any, _id: str | None) -> str:
+            ids = value if isinstance(value, list) else [value]
+            return ", ".join(
+                f'<span class="person">{_e(ctx.titles.get(str(i)) or ctx.someone)}</span>'
+                for i in ids
+            )
+
+        return wrap(person)
     if isinstance(field, RichTextField):
         if ctx.record_id is None:  # a list cell: the words, on one line
             return wrap(lambda value, _id: _e(" ".join(plain_text(str(value)).split())))

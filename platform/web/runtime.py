@@ -82,6 +82,7 @@ def _shown(
         no=t("No"),
         signature=t("Signature"),
         signed=t("Signed"),
+        someone=t("Someone else"),
         **{"zone": clinic_zone(p), **kw},
     )
 

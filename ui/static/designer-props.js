@@ -8,6 +8,7 @@
 
 import { t, label } from "/static/i18n.js";
 import * as model from "/static/designer-model.js";
+import { peopleGroup } from "/static/designer-people.js";
 import { el } from "/static/dom.js";
 import { VISIBILITY, buildCondition, literal, needsValue, parseCondition } from "/static/conditions.js";
 import { FUNCTIONS, compile as compileFormula, decompile as decompileFormula, suggest } from "/static/formula.js";
@@ -286,6 +287,7 @@ function fieldPanel(designer, found) {
   const validation = validationGroup(designer, field, edit);
   if (validation) body.append(validation);
   if (info.relation) body.append(relationGroup(designer, field, edit));
+  if (info.people) body.append(peopleGroup(designer, field, edit, { prop, check, section }));
   if (info.computed) body.append(formulaGroup(designer, field, edit));
   body.append(conditionBuilder(designer, found));
   body.append(advancedGroup(designer, found, edit, keyProp));
@@ -432,7 +434,7 @@ function typedInput(type) {
 function defaultProp(designer, field, edit) {
   const uid = field._uid;
   const type = field.type;
-  if (["table", "file", "image", "relation", "signature", "richtext"].includes(type)) return null;
+  if (["table", "file", "image", "relation", "signature", "richtext", "user", "department"].includes(type)) return null;
   let control;
   if (type === "boolean") {
     control = el("select", {

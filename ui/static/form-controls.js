@@ -6,6 +6,7 @@
 import { el } from "/static/dom.js";
 import { label, t } from "/static/i18n.js";
 import { fileControl } from "/static/form-file.js";
+import { autonumberControl, departmentControl, userControl } from "/static/form-people.js";
 import { ratingControl } from "/static/form-rating.js";
 import { relationPicker } from "/static/form-relation.js";
 import { richTextControl } from "/static/form-richtext.js";
@@ -174,6 +175,12 @@ export function makeControl(field, ctx) {
       return fileControl(field, ctx);
     case "computed":
       return computedControl(field, ctx);
+    case "user":
+      return userControl(field, ctx);
+    case "department":
+      return departmentControl(field, ctx);
+    case "autonumber":
+      return autonumberControl(field, ctx);
     case "rating":
       return ratingControl(field, ctx);
     case "signature":

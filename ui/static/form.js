@@ -88,7 +88,8 @@ export function renderForm(container, form, options = {}) {
   const base = { app, appKey, formKey: form.key, titles, recordId, changed: () => update(), pending };
 
   function readOnly(field) {
-    return mode === "view" || access[field.key] === "read" || Boolean(field.read_only);
+    // an auto-number is the server's to give, whatever its definition says
+    return mode === "view" || access[field.key] === "read" || Boolean(field.read_only) || field.type === "autonumber";
   }
 
   function makeWrapper(field, control, { required }) {

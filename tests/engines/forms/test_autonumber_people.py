@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
+from formloom.engines.fhir.questionnaire import export_questionnaire
 from formloom.engines.forms import compile_schema, field_types
 from formloom.engines.forms.fields import AutonumberField
 from tests.engines.forms.factory import codes, errors_of, field, make_form, ok
@@ -31,9 +32,7 @@ def test_an_autonumber_renders_its_tokens_on_the_local_date() -> None:
     assert number.render(1, at) == "CP-2026-0001"
     assert number.render(12345, at) == "CP-2026-12345"  # more digits than zeros: kept
     assert number.period(at) == "2026"
-    daily = AutonumberField(
-        key="n", type="autonumber", format="{YY}{MM}{DD}-{000}", reset="daily"
-    )
+    daily = AutonumberField(key="n", type="autonumber", format="{YY}{MM}{DD}-{000}", reset="daily")
     assert (daily.render(7, at), daily.period(at)) == ("260307-007", "2026-03-07")
 
 
@@ -95,3 +94,21 @@ def test_several_people_cannot_be_unique_or_indexed() -> None:
     with pytest.raises(ValidationError) as caught:
         make_form(field("team", "user", multiple=True, unique=True))
     assert caught.value.errors()[0]["type"] == "not_supported"
+
+
+def test_fhir_export_gives_string_items_and_says_what_it_leaves_out() -> None:
+    form = make_form(
+        NUMBER,
+        field("owner", "user"),
+        field("team", "user", multiple=True),
+        field("ward", "department"),
+    ).model_dump(mode="json", exclude_none=True)
+    questionnaire, unmapped = export_questionnaire(form)
+    items = {item["linkId"]: item for item in questionnaire["item"]}
+    assert {key: items[key]["type"] for key in items} == {
+        "no": "string", "owner": "string", "team": "string", "ward": "string",
+    }  # fmt: skip
+    assert items["no"]["readOnly"] is True and items["team"]["repeats"] is True
+    assert {entry.path for entry in unmapped} >= {
+        "/fields/0/type", "/fields/1/type", "/fields/3/type",
+    }  # fmt: skip

@@ -169,3 +169,15 @@ async def test_row_filters_compare_with_the_user_and_their_department(
     assert await titles(staff.li) == ["li's"]
     assert await titles(staff.doc) == ["cardiology", "for the team"]
     assert len(await titles(staff.head)) == 4
+
+
+async def test_csv_export_names_people_never_ids(client: httpx.AsyncClient, staff: Staff) -> None:
+    data = {"title": "t", "owner": staff.wang.id, "team": [staff.li.id, staff.doc.id]}
+    made = await client.post(BASE, json={"data": data}, headers=staff.head.headers)
+    assert made.status_code == 201, made.text
+    answer = await client.get(f"/api/exports/{APP}/task", headers=staff.head.headers)
+    assert answer.status_code == 200, answer.text
+    text = answer.text
+    assert "Wang Fang" in text and "Li Na; Dr Chen" in text
+    for person in (staff.wang, staff.li, staff.doc):
+        assert person.id not in text
