@@ -4,6 +4,7 @@ departments."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import ColumnElement, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,7 +26,7 @@ async def members(session: AsyncSession, app: str, term: str, limit: int) -> Seq
     """Members whose display name or username contains ``term`` (any case), those starting
     with it first, then by display name."""
     conditions = _members(app)
-    order: list[ColumnElement[object]] = []
+    order: list[Any] = []
     if term:
         lowered = term.lower()
         escaped = lowered.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

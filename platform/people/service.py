@@ -125,8 +125,8 @@ async def check_values(
         every = sorted({item for items in wanted.values() for item in items})
         known = {person.id for person in await find(session, app, every)}
         for key, items in wanted.items():
-            field = spec.field(key)
-            assert field is not None
+            member = spec.field(key)
+            assert member is not None
             for item in items:
                 if item not in known:
                     value = data.get(key)
@@ -137,7 +137,7 @@ async def check_values(
                             key,
                             path,
                             "user",
-                            f"{field.title}: no member of this app has the id '{item[:40]}'",
+                            f"{member.title}: no member of this app has the id '{item[:40]}'",
                         )
                     )
     checked: list[DepartmentField] = [
@@ -149,15 +149,15 @@ async def check_values(
     ]
     if checked:
         known_departments = set(await departments(session, app))
-        for field in checked:
-            value = data[field.key]
+        for department in checked:
+            value = data[department.key]
             if value not in known_departments:
                 errors.append(
                     FieldError(
-                        field.key,
-                        f"/data/{field.key}",
+                        department.key,
+                        f"/data/{department.key}",
                         "department",
-                        f"{field.title}: '{value[:80]}' is not a department of this app",
+                        f"{department.title}: '{value[:80]}' is not a department of this app",
                     )
                 )
     return errors
