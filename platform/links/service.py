@@ -58,8 +58,11 @@ USED_UP = "This link has expired, was withdrawn or has already been used."
 #: holder is told no more than that: who made the link and why it stopped are not theirs.
 NO_LONGER = "This link no longer accepts submissions."
 #: Field types a link's holder cannot fill in: computed values, and files (uploading one
-#: needs an account, and a file must be uploaded by the one who writes it).
-NOT_FILLABLE = frozenset({"computed", "file", "image", "signature"})
+#: needs an account, and a file must be uploaded by the one who writes it); an auto-number (the
+#: server gives it), and people and departments (a public form must not list the staff).
+NOT_FILLABLE = frozenset(
+    {"computed", "file", "image", "signature", "autonumber", "user", "department"}
+)
 
 
 _digest = tokens.digest

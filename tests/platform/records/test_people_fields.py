@@ -181,3 +181,27 @@ async def test_csv_export_names_people_never_ids(client: httpx.AsyncClient, staf
     assert "Wang Fang" in text and "Li Na; Dr Chen" in text
     for person in (staff.wang, staff.li, staff.doc):
         assert person.id not in text
+
+
+async def test_a_public_link_offers_no_people_and_its_records_are_numbered(
+    client: httpx.AsyncClient, anon_client: httpx.AsyncClient, staff: Staff
+) -> None:
+    document = definition()
+    task = document["forms"][0]
+    task["fields"].insert(0, f.field("no", "autonumber", format="T-{000}"))
+    assert (await client.post("/api/apps/import", json=document)).status_code in (200, 201)
+    made = await client.post(f"/api/apps/{APP}/forms/task/links", json={},
+                             headers=staff.head.headers)  # fmt: skip
+    assert made.status_code == 201, made.text
+    url = f"/api/public/{made.json()['token']}"
+    form = (await anon_client.get(url)).json()["form"]
+    assert [field["key"] for field in form["fields"]] == ["title"]
+    refused = await anon_client.post(url, json={"data": {"title": "x", "owner": staff.head.id}})
+    assert refused.status_code == 422
+    sent = await anon_client.post(url, json={"data": {"title": "from the waiting room"}})
+    assert sent.status_code == 201, sent.text
+    stored = (await client.get(BASE, headers=staff.head.headers)).json()["items"]
+    assert [(item["data"]["title"], item["data"].get("no")) for item in stored] == [
+        ("from the waiting room", "T-001")
+    ]
+    assert "owner" not in stored[0]["data"]  # nobody is signed in: no "current user"
