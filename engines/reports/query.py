@@ -76,6 +76,7 @@ from .spec import (
     check,
     period_dimension,
     resolve,
+    split_filter,
     to_date_key,
 )
 
@@ -416,12 +417,27 @@ class _Builder:
         place = ((month - start + 12) % 12) % months * 100 + day
         return place <= ((now.month - start + 12) % 12) % months * 100 + now.day
 
+    def condition(self, rule: Any) -> ColumnElement[bool]:
+        """A filter as SQL: its part over the source form on the records, each part over
+        a related form (``patient.gender``) on the related record joined through the
+        relation — only where the caller's row filter admits it (:meth:`base`'s join), so
+        a related record they may not read has empty fields, as if there were none."""
+        split, _ = split_filter(rule)
+        parts: list[ColumnElement[bool]] = []
+        if split.source is not None:
+            parts.append(compile_filter(split.source, self.main_target, now=self.now))
+        for via, part in sorted(split.related.items()):
+            ref = resolve(f"{via}.id", self.form, self.forms)
+            parts.append(compile_filter(part, self.ref_target(ref), now=self.now))
+        return parts[0] if len(parts) == 1 else sa.and_(*parts)
+
+    def filter_hops(self) -> set[str]:
+        """The relation fields the spec's filters read through."""
+        rules = [self.spec.filter, *[m.filter for m in self.spec.measures]]
+        return {via for rule in rules if rule is not None for via in split_filter(rule)[0].related}
+
     def measure_input(self, measure: Measure) -> ColumnElement[Any]:
-        condition = (
-            compile_filter(measure.filter, self.main_target, now=self.now)
-            if measure.filter is not None
-            else None
-        )
+        condition = self.condition(measure.filter) if measure.filter is not None else None
         if measure.key in self.cut_at_today and self.period is not None:
             cut = self.to_date(self.period)
             if cut is not None:
@@ -479,11 +495,15 @@ class _Builder:
         """The base sub-select (see the module docstring)."""
         table = self.table
         source: Any = table
-        relations = {d.ref.via for d in dims if d.ref.via} | {
-            resolve(m.field, self.form, self.forms).via
-            for m in measures
-            if m.field is not None and "." in m.field
-        }
+        relations = (
+            {d.ref.via for d in dims if d.ref.via}
+            | {
+                resolve(m.field, self.form, self.forms).via
+                for m in measures
+                if m.field is not None and "." in m.field
+            }
+            | self.filter_hops()
+        )
         for via in sorted(r for r in relations if r):
             alias = self.alias(via)
             ref = resolve(f"{via}.id", self.form, self.forms)
@@ -552,7 +572,7 @@ class _Builder:
             table.c.deleted_at.is_(None),
         ]
         if self.spec.filter is not None:
-            conditions.append(compile_filter(self.spec.filter, self.main_target, now=self.now))
+            conditions.append(self.condition(self.spec.filter))
         if self.target.condition is not None:
             conditions.append(self.target.condition)
         return sa.select(*columns).select_from(source).where(*conditions)

@@ -57,6 +57,7 @@ from .spec import (
     bin_edge,
     period_dimension,
     previous_period,
+    split_filter,
     to_date_key,
 )
 
@@ -881,8 +882,9 @@ class _Driller:
     # -- headers and drill-down ----------------------------------------------------------
 
     def drill_down(self, s: frozenset[int], key: _GroupKey) -> DrillDown:
-        parts: list[Any] = [] if self.spec.filter is None else [self.spec.filter]
+        parts: list[Any] = []
         related: list[RelatedCondition] = []
+        self.spec_filter(parts, related)
         dims = [d for d in self.query.dims if d.index in s]
         for plan, (value, other) in zip(dims, key, strict=True):
             if other:
@@ -904,6 +906,30 @@ class _Driller:
             self.top_filter(self.query.dims[0], parts, related, other=False)
         rule = None if not parts else parts[0] if len(parts) == 1 else {"and": parts}
         return DrillDown(form=self.spec.form, filter=rule, related=related)
+
+    def spec_filter(self, parts: list[Any], related: list[RelatedCondition]) -> None:
+        """The spec's filter: its part over the source form as it is; a part over a related
+        form as a condition on the related record. The pivot reads a related record the
+        caller may not read (or none) as one with empty fields, so a part that holds for
+        empty fields is "no related record where it fails", else "a related record where
+        it holds"."""
+        split, _ = split_filter(self.spec.filter)
+        if split.source is not None:
+            parts.append(split.source)
+        form = self.query.forms[self.spec.form]
+        for via, rule in sorted(split.related.items()):
+            target = getattr(form.field(via), "target", None)
+            assert isinstance(target, str)
+            try:
+                holds_when_empty = truthy(evaluate(rule, {}, now=_EPOCH))
+            except LogicError:
+                holds_when_empty = False
+            if holds_when_empty:
+                related.append(
+                    RelatedCondition(via=via, form=target, filter={"!": rule}, exists=False)
+                )
+            else:
+                related.append(RelatedCondition(via=via, form=target, filter=rule))
 
     def top_filter(
         self,

@@ -39,6 +39,7 @@ __all__ = [
     "PivotSpec",
     "SortKey",
     "period_dimension",
+    "split_filter",
     "TopN",
     "check",
 ]
@@ -414,9 +415,101 @@ def resolve(path: str, form: FormSpec, forms: Mapping[str, FormSpec]) -> FieldRe
     raise _Unresolved("unknown_field", f"form '{target.key}' has no field '{tail}'")
 
 
-def _filter_issues(rule: Any, form: FormSpec, pointer: str) -> list[Issue]:
+@dataclass(frozen=True)
+class SplitFilter:
+    """A filter cut where it reads: ``source`` (JsonLogic over the source form, or None)
+    AND, per relation field followed, a condition over the related form (its field names
+    without the hop: ``patient.gender`` is ``gender`` there)."""
+
+    source: Any
+    related: Mapping[str, Any]
+
+
+def split_filter(rule: Any) -> tuple[SplitFilter, list[tuple[str, str, str]]]:
+    """``rule`` cut into the part over the source form and one part per relation hop:
+    each conjunct of a top-level ``and`` (or the rule itself) reads either the source
+    form's fields or the fields of one related form (``patient.age``, ``patient.gender``),
+    never both — a condition across two forms has no single place to run. Issues
+    (pointer relative to the rule, code, message) for a conjunct that mixes them."""
+    if rule is None:
+        return SplitFilter(None, {}), []
+    conjuncts: list[tuple[str, Any]]
+    if isinstance(rule, dict) and list(rule) == ["and"] and isinstance(rule["and"], list):
+        conjuncts = [(f"/and/{i}", part) for i, part in enumerate(rule["and"])]
+    else:
+        conjuncts = [("", rule)]
+    source: list[Any] = []
+    related: dict[str, list[Any]] = {}
+    issues: list[tuple[str, str, str]] = []
+    for pointer, part in conjuncts:
+        names = variables(part)
+        hops = {name.partition(".")[0] for name in names if "." in name}
+        if not hops:
+            source.append(part)
+            continue
+        if len(hops) > 1 or any("." not in name for name in names):
+            issues.append(
+                (
+                    pointer,
+                    "related_filter_mixed",
+                    "a condition reads one form: put the conditions on a related form's "
+                    "fields ('patient.age') and those on this form's in separate parts of "
+                    "an 'and'",
+                )
+            )
+            continue
+        via = next(iter(hops))
+        related.setdefault(via, []).append(_without_hop(part, via))
+
+    if not related and not issues:
+        return SplitFilter(rule, {}), []  # as written (its pointers stay right)
+
+    def joined(parts: list[Any]) -> Any:
+        return None if not parts else parts[0] if len(parts) == 1 else {"and": parts}
+
+    return SplitFilter(joined(source), {via: joined(p) for via, p in related.items()}), issues
+
+
+def _without_hop(node: Any, via: str) -> Any:
+    """``node`` with ``{"var": "via.x"}`` read as ``{"var": "x"}``."""
+    if isinstance(node, list):
+        return [_without_hop(item, via) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if list(node) == ["var"]:
+        args = node["var"]
+        name = args[0] if isinstance(args, list) and args else args
+        if isinstance(name, str) and name.startswith(via + "."):
+            bare = name[len(via) + 1 :]
+            return {"var": [bare, *args[1:]] if isinstance(args, list) else bare}
+        return node
+    return {key: _without_hop(value, via) for key, value in node.items()}
+
+
+def _filter_issues(
+    rule: Any, form: FormSpec, pointer: str, forms: Mapping[str, FormSpec] | None = None
+) -> list[Issue]:
+    """Problems of a filter over ``form``, whose conditions may read one hop through a
+    relation (``patient.gender``: see :func:`split_filter`)."""
     if rule is None:
         return []
+    split, mixed = split_filter(rule)
+    issues: list[Issue] = [(pointer + at, code, message) for at, code, message in mixed]
+    for via, part in split.related.items():
+        try:
+            ref = resolve(f"{via}.id", form, forms or {form.key: form})
+        except _Unresolved as exc:
+            issues.append((pointer, exc.code, exc.message))
+            continue
+        assert ref.target_form is not None
+        target = (forms or {})[ref.target_form]
+        issues += [
+            (pointer, code, f"'{via}.': {message}")
+            for _, code, message in _filter_issues(part, target, "")
+        ]
+    if split.source is None:
+        return issues
+    rule = split.source
     table = sa.table("records", sa.column("data", sa.JSON()))
     columns = {
         name: sa.column(name, sa.DateTime() if kind == "timestamp" else sa.String())
@@ -446,7 +539,7 @@ def check(spec: PivotSpec, forms: Mapping[str, FormSpec]) -> list[Issue]:
     if form is None:
         return [("/form", "unknown_form", f"there is no form '{spec.form}'")]
     issues: list[Issue] = []
-    issues += _filter_issues(spec.filter, form, "/filter")
+    issues += _filter_issues(spec.filter, form, "/filter", forms)
     if spec.time_zone is not None and not known_zone(spec.time_zone):
         issues.append(
             (
@@ -748,7 +841,7 @@ def _measure_issues(
 ) -> list[Issue]:
     issues: list[Issue] = []
     op = measure.op
-    issues += _filter_issues(measure.filter, form, f"{pointer}/filter")
+    issues += _filter_issues(measure.filter, form, f"{pointer}/filter", forms)
     if op == "percentile" and measure.p is None:
         issues.append((f"{pointer}/p", "missing_p", "'percentile' needs 'p' (0.9 for p90)"))
     if op != "percentile" and measure.p is not None:
