@@ -24,6 +24,7 @@ from formloom.platform.deps import Platform
 from formloom.platform.fhir.endpoints import router as fhir_router
 from formloom.platform.files.endpoints import router as files_router
 from formloom.platform.flows.endpoints import router as flows_router
+from formloom.platform.form_templates.endpoints import router as form_templates_router
 from formloom.platform.limits import BodyLimit
 from formloom.platform.links import tokens as link_tokens
 from formloom.platform.links.endpoints import router as links_router
@@ -112,6 +113,7 @@ def create_app(
     app.include_router(users_router)
     app.include_router(audit_router)
     app.include_router(apps_router)
+    app.include_router(form_templates_router)
     app.include_router(fhir_router)
     app.include_router(app_rules_router)
     app.include_router(app_parts_router)

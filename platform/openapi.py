@@ -172,6 +172,8 @@ EXTRA: dict[tuple[str, str], tuple[str, ...]] = {
         for method in ("put", "delete")
     },
     ("post", "/api/outbox/{message_id}/retry"): ("409",),
+    # a shipped form template cannot be deleted
+    ("delete", "/api/form-templates/{template_id}"): ("409",),
     ("get", "/api/public/{token}"): ("410",),
     # 403: the submission falls outside the link creator's rows (docs/permissions.md)
     ("post", "/api/public/{token}"): ("403", "410"),

@@ -75,6 +75,7 @@ TABLES = (
     "flow_events",
     "notifications",
     "webhook_subscriptions",
+    "form_templates",
     "audit_log",
 )
 FIXED_NOW = datetime(2026, 11, 23, 10, 30, tzinfo=ZoneInfo("Asia/Shanghai"))

@@ -14,6 +14,7 @@ from formloom.platform.models.base import Base
 from formloom.platform.models.counter import RecordCounter
 from formloom.platform.models.file import StoredFile
 from formloom.platform.models.flow import FlowEvent, FlowInstance, TaskCandidate
+from formloom.platform.models.form_template import FormTemplate
 from formloom.platform.models.public_link import PublicLink
 from formloom.platform.models.record import (
     SYSTEM_COLUMNS,
@@ -33,6 +34,7 @@ __all__ = [
     "AuthToken",
     "FlowEvent",
     "FlowInstance",
+    "FormTemplate",
     "TaskCandidate",
     "Notification",
     "OutboxMessage",
