@@ -1,5 +1,6 @@
-"""The form designer's pages: ``/designer/{app}`` (the app's forms), ``/designer/{app}/{form}``
-(change a form) and ``/designer/{app}/new`` (start a new one).
+"""The form designer's pages: ``/designer/{app}`` (the app's forms, and the templates a new
+one can start from), ``/designer/{app}/{form}`` (change a form) and ``/designer/{app}/new``
+(start a new one; ``?template={id}`` starts it from a form template, docs/forms.md).
 
 The page is a shell: the server hands the form's definition exactly as written in the app
 (plus the app's locales and forms, and the revision it was read at) to
@@ -24,6 +25,7 @@ from formloom.platform.auth.deps import PrincipalDep
 from formloom.platform.auth.principal import Principal
 from formloom.platform.deps import Platform, PlatformDep
 from formloom.platform.errors import Forbidden, Problem, audit_refusal
+from formloom.platform.form_templates import service as templates
 from formloom.platform.i18n import request_locale
 from formloom.platform.permissions import guard
 from formloom.platform.records.service import iso
@@ -86,12 +88,24 @@ async def designer_home(app: str, request: Request, p: PlatformDep, who: Princip
         {"key": spec.key, "label": label_text(spec.label, lang), "fields": len(spec.fields)}
         for spec in installed.spec.forms
     ]
+    async with p.db.transaction(write=False) as session:
+        found = await templates.all_templates(session)
+    shown = [
+        {
+            **template.summary(lang),
+            "about": label_text(template.description, lang) if template.description else "",
+            # the designers of the app it came from may delete it, and admins (the API checks)
+            "deletable": not template.builtin and (who.is_admin or template.app == app),
+        }
+        for template in found
+    ]
     return render_page(
         request,
         "designer/home.html",
         who,
         app={"key": app, "label": label_text(installed.spec.label, lang)},
         forms=forms,
+        templates=shown,
     )
 
 
@@ -110,6 +124,17 @@ async def designer_page(
     except Problem as problem:
         return await _problem(request, who, problem)
     data = _page_data(p, installed, key, lang)
+    template_id = request.query_params.get("template")
+    if key is None and template_id:
+        try:
+            async with p.db.transaction(write=False) as session:
+                template = await templates.get_template(session, template_id)
+        except Problem as problem:
+            return await _problem(request, who, problem)
+        # a new form with the template's fields; saved like any other (plan, If-Match)
+        data["form"] = templates.start_form(template, set(installed.forms))
+        data["is_new"] = True
+        data["template"] = label_text(template.label, lang)
     form_label = label_text(installed.forms[key].label, lang) if key is not None else None
     return render_page(
         request,

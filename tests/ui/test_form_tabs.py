@@ -179,3 +179,103 @@ def test_the_strip_scrolls_on_a_phone(browser: Any, live_server: LiveServer, app
         assert phone.get_by_label("Street").is_visible()
     finally:
         context.close()
+
+
+def card_order(page: Any) -> list[str]:
+    return list(
+        page.evaluate(
+            "[...document.querySelectorAll('[data-testid=canvas] .field-card')]"
+            ".map((card) => card.dataset.testid.slice(6))"
+        )
+    )
+
+
+def saved_ok(page: Any) -> None:
+    page.wait_for_function(
+        "document.querySelector('[data-testid=designer-status]').dataset.kind === 'ok'"
+    )
+
+
+def test_designer_shows_tabs_and_moves_fields_between_them(
+    page: Any, live_server: LiveServer, app: str
+) -> None:
+    page.goto(f"{live_server.url}/designer/{app}/intake")
+    page.wait_for_selector("[data-testid=designer][data-ready=true]")
+    strip = page.get_by_test_id("canvas-tabs")
+    assert strip.locator("button").all_inner_texts() == [
+        "Contact", "History", "Consent", "Insurance", "Billing address"
+    ]  # fmt: skip
+    # pressing a tab selects its section; the tab is marked as the current one
+    page.get_by_test_id("canvas-tab-insurance").click()
+    assert page.get_by_test_id("field-insurance").get_attribute("aria-selected") == "true"
+    assert page.get_by_test_id("canvas-tab-insurance").get_attribute("aria-current") == "true"
+    # mouse: drag the policy number onto the Contact tab (it goes to that tab's end)
+    page.get_by_test_id("field-policy").drag_to(page.get_by_test_id("canvas-tab-contact"))
+    assert card_order(page).index("policy") == card_order(page).index("email") + 1
+    assert page.get_by_test_id("canvas-tab-contact").get_attribute("aria-current") == "true"
+    # keyboard: Alt+ArrowUp on the first field of a tab moves it into the tab before
+    page.get_by_test_id("field-street").focus()
+    page.keyboard.press("Alt+ArrowUp")
+    assert card_order(page).index("street") == card_order(page).index("insurer") + 1
+    # "Place in" names tabs
+    place = page.get_by_test_id("prop-parent")
+    assert "Tab: Insurance" in place.inner_text()
+    assert "Above the tabs" in place.inner_text()
+    page.keyboard.press("Control+s")
+    saved_ok(page)
+    with live_server.api() as api:
+        form = api.get(f"/api/apps/{app}/forms/intake").json()["form"]
+    keys = [f["key"] for f in form["fields"]]
+    assert keys[:5] == ["name", "contact", "phone", "email", "policy"]
+    assert keys[-3:] == ["insurer", "street", "billing"]
+    assert form["layout"] == "tabs"
+
+
+def test_designer_turns_tabs_on_and_off(page: Any, live_server: LiveServer, app: str) -> None:
+    page.goto(f"{live_server.url}/designer/{app}/new")
+    page.wait_for_selector("[data-testid=designer][data-ready=true]")
+    page.get_by_test_id("prop-form-label").fill("Referral")
+    page.get_by_test_id("palette-text").click()
+    page.keyboard.type("Doctor")
+    assert page.get_by_test_id("canvas-tabs").is_hidden()
+    page.get_by_test_id("designer-form-settings").click()
+    page.get_by_test_id("prop-layout").check()
+    # a form without sections gets a first tab holding the fields so far
+    assert page.get_by_test_id("canvas-tabs").locator("button").all_inner_texts() == [
+        "General information"
+    ]
+    assert card_order(page) == ["general", "doctor"]
+    page.get_by_test_id("palette-section").click()
+    page.keyboard.type("Reason")
+    page.get_by_test_id("palette-textarea").click()
+    page.keyboard.type("Why")
+    assert page.get_by_test_id("canvas-tabs").locator("button").all_inner_texts() == [
+        "General information", "Reason"
+    ]  # fmt: skip
+    # the preview shows the tabs as the generated form will
+    page.get_by_test_id("designer-tab-preview").click()
+    preview = page.get_by_test_id("preview")
+    preview.locator("[role=tablist] [role=tab]").first.wait_for()
+    assert preview.locator("[role=tab]").all_inner_texts() == ["General information", "Reason"]
+    page.get_by_test_id("designer-save").click()
+    saved_ok(page)
+    with live_server.api() as api:
+        form = api.get(f"/api/apps/{app}/forms/referral").json()["form"]
+    assert form["layout"] == "tabs"
+    assert [f["key"] for f in form["fields"]] == ["general", "doctor", "reason", "why"]
+    # off again: sections one under another, saved without the setting
+    page.get_by_test_id("designer-form-settings").click()
+    page.get_by_test_id("prop-layout").uncheck()
+    assert page.get_by_test_id("canvas-tabs").is_hidden()
+    page.get_by_test_id("designer-save").click()
+    page.wait_for_function(
+        "document.querySelector('[data-testid=designer-status]').textContent.includes('revision')"
+        " && !document.querySelector('dialog[open]')"
+        " || document.querySelector('dialog[open]')"
+    )
+    if page.locator("dialog[open]").count():
+        page.get_by_test_id("designer-confirm").click()
+    saved_ok(page)
+    with live_server.api() as api:
+        form = api.get(f"/api/apps/{app}/forms/referral").json()["form"]
+    assert "layout" not in form or form["layout"] == "sections"

@@ -211,6 +211,9 @@ function formPanel(designer) {
       check(designer, owner, "form-sensitive", t("Holds sensitive data (reads are audited)"), form.sensitive, (event) => {
         designer.commit(() => setOrDelete(form, "sensitive", event.target.checked || undefined), { structure: false });
       }),
+      check(designer, owner, "layout", t("Show each section as a tab"), form.layout === "tabs", (event) => {
+        designer.setTabs(event.target.checked);
+      }, t("Fields before the first section stay above the tabs.")),
     ),
   );
 }
@@ -395,8 +398,12 @@ function placeProp(designer, found) {
   const tables = model.TYPES[field.type]?.column ? designer.state.form.fields.filter((f) => f.type === "table" && f !== field) : [];
   if (!sections.length && !tables.length && !found.table) return null;
   const current = found.table ? found.table._uid : designer.sectionOf(field._uid)?._uid || "top";
-  const options = [el("option", { value: "top", text: sections.length ? t("Top of the form (before the sections)") : t("The form itself") })];
-  for (const s of sections) options.push(el("option", { value: s._uid, text: t("Section: {name}", { name: label(s.label, "") || s.key }) }));
+  const tabbed = designer.state.form.layout === "tabs";
+  const options = [el("option", { value: "top", text: sections.length ? (tabbed ? t("Above the tabs") : t("Top of the form (before the sections)")) : t("The form itself") })];
+  for (const s of sections) {
+    const words = { name: label(s.label, "") || s.key };
+    options.push(el("option", { value: s._uid, text: tabbed ? t("Tab: {name}", words) : t("Section: {name}", words) }));
+  }
   for (const table of tables) options.push(el("option", { value: table._uid, text: t("Table: {name} (as a column)", { name: label(table.label, "") || table.key }) }));
   const select = el("select", {
     onchange: (event) => {

@@ -16,8 +16,9 @@ export function createState(data) {
     // the app's locales first, then English and Chinese: the label inputs shown
     editLocales: [...appLocales, ...["en", "zh-CN"].filter((l) => !appLocales.includes(l))],
     form, // the definition as stored, plus the private `_uid`/`_kt` markers
-    isNew: !data.form, // not saved yet: its key may still change
-    formKeyTouched: Boolean(data.form), // the form key was typed (no longer derived from the name)
+    // not saved yet: its key may still change (a form started from a template is new too)
+    isNew: Boolean(data.is_new) || !data.form,
+    formKeyTouched: Boolean(data.form) && !data.is_new, // the form key was typed (no longer derived from the name)
     formIndex: data.form_index, // where the form sits in the app (for the server's error paths)
     revision: data.revision, // the app revision the page was opened at (If-Match)
     selected: null, // the selected field's uid, or null for the form's own settings

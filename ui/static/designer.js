@@ -11,6 +11,7 @@ import * as model from "/static/designer-model.js";
 import { renderProperties, showPropErrors } from "/static/designer-props.js";
 import { save } from "/static/designer-save.js";
 import { createState } from "/static/designer-state.js";
+import { showTemplateButton, wireTemplates } from "/static/designer-templates.js";
 
 const data = JSON.parse(document.getElementById("designer-data").textContent);
 const root = document.querySelector("[data-testid=designer]");
@@ -29,6 +30,14 @@ const titleText = root.querySelector("[data-designer-title]");
 const crumbText = document.querySelector("[data-designer-crumb]");
 const openLink = root.querySelector("[data-testid=designer-open]");
 const missingButton = root.querySelector("[data-testid=designer-missing-zh]");
+// a form laid out as tabs (docs/forms.md, Tabs): one button per section over the canvas
+const tabStrip = document.createElement("div");
+tabStrip.className = "canvas-tabs";
+tabStrip.dataset.testid = "canvas-tabs";
+tabStrip.setAttribute("role", "group");
+tabStrip.setAttribute("aria-label", t("Tabs of the form"));
+tabStrip.hidden = true;
+canvas.before(tabStrip);
 const indicator = document.createElement("div");
 indicator.className = "drop-indicator";
 indicator.hidden = true;
@@ -50,6 +59,7 @@ const designer = {
   remove,
   duplicate,
   setType,
+  setTabs,
   status,
   markSaved,
   afterSave,
@@ -164,7 +174,8 @@ function redo() {
 
 // -- after every change ---------------------------------------------------------------------
 
-let savedText = JSON.stringify(model.serializeForm(state.form));
+// a form started from a template is unsaved from the start
+let savedText = data.is_new && data.form ? "" : JSON.stringify(model.serializeForm(state.form));
 
 function changed({ structure = true, uid = null } = {}) {
   if (structure) {
@@ -344,7 +355,68 @@ function renderCanvas() {
   canvas.dataset.empty = state.form.fields.length ? "false" : "true";
   canvas.append(indicator);
   rove();
+  renderTabStrip();
 }
+
+// The tab strip: a button per section (the tab it becomes); pressing one selects the section,
+// dropping a field or a palette item on one puts it at the end of that tab.
+function renderTabStrip() {
+  const tabbed = state.form.layout === "tabs";
+  canvas.classList.toggle("as-tabs", tabbed);
+  tabStrip.hidden = !tabbed;
+  if (!tabbed) return tabStrip.replaceChildren();
+  const found = state.selected && find(state.selected);
+  const current = found && !found.table ? (found.field.type === "section" ? found.field : sectionOf(found.index)) : null;
+  tabStrip.innerHTML = state.form.fields
+    .filter((field) => field.type === "section")
+    .map((field) => {
+      const on = field === current;
+      return (
+        `<button type="button" class="canvas-tab${on ? " current" : ""}" data-uid="${field._uid}"` +
+        ` data-testid="canvas-tab-${esc(field.key)}"${on ? ' aria-current="true"' : ""}>` +
+        `${esc(label(field.label, "") || t("Untitled"))}</button>`
+      );
+    })
+    .join("");
+}
+
+function setTabs(on) {
+  commit(() => {
+    if (!on) return delete state.form.layout;
+    state.form.layout = "tabs";
+    if (state.form.fields.some((field) => field.type === "section")) return;
+    // tabs need a section: the fields so far go into a first tab
+    const first = model.newField("section", new Set(state.form.fields.map((f) => f.key)), context(false));
+    first.label = t("General information");
+    first.key = model.deriveKey("general", new Set(state.form.fields.map((f) => f.key)), "section");
+    state.form.fields.unshift(first);
+  });
+  status(on ? t("Each section is now a tab.") : t("Sections are shown one under another."));
+}
+
+tabStrip.addEventListener("click", (event) => {
+  const tab = event.target.closest("[data-uid]");
+  if (tab) select(tab.dataset.uid, { focus: true });
+});
+tabStrip.addEventListener("dragover", (event) => {
+  const tab = event.target.closest("[data-uid]");
+  if (!tab || draggedType(dragging) === "section") return;
+  event.preventDefault();
+  event.dataTransfer.dropEffect = dragging?.kind === "field" ? "move" : "copy";
+});
+tabStrip.addEventListener("drop", (event) => {
+  const tab = event.target.closest("[data-uid]");
+  const payload = dragging;
+  dragging = null;
+  if (!tab || !payload) return;
+  event.preventDefault();
+  if (payload.kind === "type") {
+    const at = state.form.fields.findIndex((field) => field._uid === tab.dataset.uid);
+    addField(payload.type, { container: "root", beforeUid: state.form.fields[at + blockAt(at).length]?._uid ?? null });
+  } else if (placeIn(payload.uid, tab.dataset.uid)) {
+    status(t("Moved to the tab {name}.", { name: tab.textContent }));
+  }
+});
 
 function cardOf(uid) {
   return canvas.querySelector(`.field-card[data-uid="${uid}"]`);
@@ -405,6 +477,7 @@ function select(uid, { focus = false, focusProp = null } = {}) {
     if (focus) card.focus();
   }
   rove();
+  if (state.form.layout === "tabs") renderTabStrip();
   showTab("properties");
   renderProperties(designer);
   if (focusProp) propsPanel.querySelector(`[data-testid="prop-${focusProp}"]`)?.focus();
@@ -898,6 +971,7 @@ function afterSave({ revision, formKey }) {
     history.replaceState(null, "", `/designer/${state.app.key}/${formKey}`);
     openLink.href = `/apps/${state.app.key}/forms/${formKey}/new`;
     openLink.hidden = false;
+    showTemplateButton();
     if (!state.app.forms.some((f) => f.key === formKey)) state.app.forms.push({ key: formKey, label: state.form.label });
     renderProperties(designer);
   }
@@ -913,4 +987,6 @@ updateMissing();
 undoButton.disabled = true;
 redoButton.disabled = true;
 renderProperties(designer);
+wireTemplates(designer, { isDirty });
+if (data.template) status(t("Started from the template “{name}”: change what you need, then save.", { name: data.template }));
 root.dataset.ready = "true";
