@@ -5,6 +5,7 @@ test_pivot_oracle.py.)"""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import httpx
@@ -83,9 +84,71 @@ async def test_top_per_group_keeps_the_first_of_each_group(installed: httpx.Asyn
     assert rows == [["north", "ann"], ["south", "dan"]]
 
 
+async def test_a_reports_own_time_zone_week_start_and_fiscal_year(
+    installed: httpx.AsyncClient,
+) -> None:
+    """The same records bucketed on another clock: a report's own zone (checked by its
+    name), Sunday weeks and an April fiscal year, with a period-over-period change."""
+    spec = {
+        "rows": [{"field": "day", "bucket": "quarter"}],
+        "measures": [
+            {"key": "n", "op": "count"},
+            {"key": "d", "op": "period_over_period", "of": "n", "compare": "difference"},
+        ],
+        "fiscal_year_start": 4,
+        "time_zone": "America/New_York",
+    }
+    answer = await run(installed, spec)
+    assert answer.status_code == 200, answer.text
+    rows = answer.json()["result"]["rows"]
+    cells = answer.json()["result"]["cells"]
+    # January-March 2026 is the fourth quarter of FY2026; April-June its first of FY2027
+    assert [r["keys"] for r in rows] == [["FY2026-Q4"], ["FY2027-Q1"]]
+    assert [r["labels"] for r in rows] == [["FY2026 Q4"], ["FY2027 Q1"]]
+    assert [c[0]["values"]["d"] for c in cells] == [5, 2 - 5]
+    weeks = await run(
+        installed,
+        {
+            "rows": [{"field": "day", "bucket": "week"}],
+            "measures": MEASURES,
+            "week_start": "sunday",
+        },
+    )
+    keys = [r["keys"][0] for r in weeks.json()["result"]["rows"]]
+    assert keys[0] == "2026-01-04" and all(date.fromisoformat(k).isoweekday() == 7 for k in keys)
+    assert weeks.json()["result"]["rows"][0]["labels"] == ["Week of 2026-01-04"]
+
+
 @pytest.mark.parametrize(
     ("parts", "path", "code"),
     [
+        ({"time_zone": "Mars/Olympus"}, "/time_zone", "unknown_time_zone"),
+        (
+            {"measures": [*MEASURES, {"key": "p", "op": "period_over_period", "of": "n"}]},
+            "/measures/2",
+            "period_needs_one_period_dimension",
+        ),
+        (
+            {"measures": [{"key": "n", "op": "count", "offset": "year"}]},
+            "/measures/0/offset",
+            "not_period_over_period",
+        ),
+        (
+            {
+                "rows": [{"field": "day", "bucket": "month"}],
+                "measures": [
+                    *MEASURES,
+                    {"key": "r", "op": "ratio", "numerator": "s", "denominator": "n"},
+                    {"key": "p", "op": "period_over_period", "of": "r", "to_date": True},
+                ],
+            },
+            "/measures/3/to_date",
+            "to_date_needs_base_measure",
+        ),
+        ({"sort": {"by": "nope"}}, "/sort/by", "unknown_measure"),
+        ({"column_sort": {"by": "nope"}}, "/column_sort/by", "unknown_measure"),
+        ({"fiscal_year_start": 13}, "/fiscal_year_start", "less_than_equal"),
+        ({"week_start": "friday"}, "/week_start", "literal_error"),
         ({"having": {"<": [{"var": "nps"}, 30]}}, "/having", "unknown_measure"),
         ({"having": {"<<": [{"var": "n"}, 30]}}, "/having", "invalid_having"),
         ({"having": {"<": [{"var": "n"}, 3]}, "rows": []}, "/having", "having_needs_rows"),
