@@ -48,9 +48,11 @@ from formloom.engines.forms.fields import (
     RelationField,
     SelectField,
     TimeField,
+    UserField,
 )
 from formloom.platform.db import Database
 from formloom.platform.errors import BadRequest, Unprocessable
+from formloom.platform.people import repository as people
 from formloom.platform.records.bulk import MAX_ITEMS, BulkItem, BulkWriter
 from formloom.platform.records.ids import is_id
 from formloom.platform.records.service import ListQuery, RecordService
@@ -63,6 +65,7 @@ MAX_LISTED_ERRORS = 2_000
 IMPORTABLE = {
     "text", "textarea", "number", "integer", "boolean", "date", "datetime", "time",
     "select", "multiselect", "email", "phone", "url", "relation", "rating", "richtext",
+    "user", "department",
 }  # fmt: skip
 _LOCALES = ("en", "zh-CN")
 _TRUE = {"yes", "y", "true", "t", "1", "是", "对", "真", "✓", "✔", "√"}
@@ -410,6 +413,8 @@ class Converter:
         self._choices: dict[str, dict[str, str]] = {}
         #: relation field -> title (normalised) -> ids of readable records with that title
         self._titles: dict[str, dict[str, list[str]]] = {}
+        #: a member's username, or display name (normalised) -> their ids
+        self._people: dict[str, list[str]] = {}
 
     async def prepare(self, table: Table, mapping: Mapping[str, str | None]) -> Prepared:
         pairs = [
@@ -427,6 +432,8 @@ class Converter:
                     if _present(row[position])
                 }
                 await self._load_titles(item, wanted)
+        if any(isinstance(item, UserField) for _, item in pairs):
+            await self._load_people()
         out = Prepared()
         for index, row in enumerate(table.rows):
             data: dict[str, Any] = {}
@@ -473,6 +480,11 @@ class Converter:
             return [_choice(item, part, choices) for part in parts]
         if isinstance(item, RelationField):
             return self._relation(item, _as_text(cell))
+        if isinstance(item, UserField):
+            text = _as_text(cell)
+            if not item.multiple:
+                return self._person(text)
+            return [self._person(part) for part in _SPLIT.split(text) if part]
         if isinstance(item, PhoneField):
             return _as_text(cell)
         return _as_text(cell)
@@ -514,6 +526,27 @@ class Converter:
                 cursor = page.next_cursor
                 if cursor is None:
                     break
+
+    async def _load_people(self) -> None:
+        """The app's members by username and by display name (a cell names a person by
+        either, or by their user id)."""
+        members = await people.members(self.service.session, self.app, "", 100_000)
+        for user in members:
+            for name in {user.username.casefold(), _norm(user.display_name or "")} - {""}:
+                self._people.setdefault(name, []).append(user.id)
+        for user in members:
+            self._people[user.id] = [user.id]
+
+    def _person(self, text: str) -> str:
+        found = self._people.get(text.strip().casefold()) or self._people.get(_norm(text), [])
+        found = list(dict.fromkeys(found))
+        if len(found) == 1:
+            return found[0]
+        if found:
+            raise CellError(
+                "ambiguous_user", f"{len(found)} members are named '{text}'; use their username."
+            )
+        raise CellError("user", f"No member of this app is named '{text}'.")
 
     def _relation(self, item: RelationField, text: str) -> str:
         if is_id(text):

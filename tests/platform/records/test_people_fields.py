@@ -205,3 +205,31 @@ async def test_a_public_link_offers_no_people_and_its_records_are_numbered(
         ("from the waiting room", "T-001")
     ]
     assert "owner" not in stored[0]["data"]  # nobody is signed in: no "current user"
+
+
+async def test_a_spreadsheet_names_people_by_name_or_username(
+    client: httpx.AsyncClient, staff: Staff
+) -> None:
+    csv = "Title,Owner,Team,Ward\nfirst,Wang Fang,lina; Dr Chen,ICU\nsecond,Nobody,,ICU\n"
+
+    async def send(dry_run: str) -> httpx.Response:
+        return await client.post(
+            f"{BASE}/import",
+            params={"dry_run": dry_run, "skip_bad_rows": "true"},
+            files={"file": ("tasks.csv", csv.encode(), "text/csv")},
+            headers=staff.head.headers,
+        )
+
+    dry = await send("true")
+    assert dry.status_code == 200, dry.text
+    report = dry.json()
+    assert [(e["row"], e["column"], e["code"]) for e in report["errors"]] == [(3, "Owner", "user")]
+    done = await send("false")
+    assert done.status_code == 200, done.text
+    [item] = (await client.get(BASE, headers=staff.head.headers)).json()["items"]
+    assert item["data"] == {
+        "title": "first",
+        "owner": staff.wang.id,
+        "team": [staff.li.id, staff.doc.id],
+        "ward": "ICU",
+    }
