@@ -24,10 +24,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from formloom.engines.forms import FieldError, FormSpec
+from formloom.engines.forms import FieldError, FormSpec, label_text
 from formloom.engines.forms.fields import BaseField, DepartmentField, UserField
 from formloom.platform.auth.principal import Principal
 from formloom.platform.errors import Forbidden
+from formloom.platform.i18n import Translator
 from formloom.platform.models import User
 from formloom.platform.people import repository
 from formloom.platform.permissions import guard
@@ -107,9 +108,11 @@ async def check_values(
     spec: FormSpec,
     data: Mapping[str, Any],
     old: Mapping[str, Any] | None,
+    locale: str = "en",
 ) -> list[FieldError]:
     """Problems of the people and departments a write gives its record (only the values it
-    changes are looked up)."""
+    changes are looked up), in ``locale`` (the language of the app's rule rejections)."""
+    t = Translator(locale)
     errors: list[FieldError] = []
     old = old or {}
     wanted: dict[str, list[str]] = {}
@@ -137,7 +140,12 @@ async def check_values(
                             key,
                             path,
                             "user",
-                            f"{member.title}: no member of this app has the id '{item[:40]}'",
+                            t(
+                                "{field}: no member of this app has the id '{id}'",
+                                "{field}：本应用没有 id 为“{id}”的成员",
+                                field=label_text(member.label, locale) or member.title,
+                                id=item[:40],
+                            ),
                         )
                     )
     checked: list[DepartmentField] = [
@@ -157,7 +165,12 @@ async def check_values(
                         department.key,
                         f"/data/{department.key}",
                         "department",
-                        f"{department.title}: '{value[:80]}' is not a department of this app",
+                        t(
+                            "{field}: '{name}' is not a department of this app",
+                            "{field}：“{name}”不是本应用的部门",
+                            field=label_text(department.label, locale) or department.title,
+                            name=value[:80],
+                        ),
                     )
                 )
     return errors

@@ -283,7 +283,8 @@ class RecordService:
         errors = await check_relations(self.session, self.grants, installed, spec, data, changed)
         uploader = None if self.trusted else self.actor
         errors += await check_files(self.session, installed, spec, data, old, uploader=uploader)
-        errors += await people.check_values(self.session, installed.key, spec, data, old)
+        locale = self._rule_locale(installed)
+        errors += await people.check_values(self.session, installed.key, spec, data, old, locale)
         return errors
 
     def _history(self, record: Record, operation: str, changed: list[str]) -> None:

@@ -233,3 +233,20 @@ async def test_a_spreadsheet_names_people_by_name_or_username(
         "team": [staff.li.id, staff.doc.id],
         "ward": "ICU",
     }
+
+
+async def test_problems_speak_the_apps_language(client: httpx.AsyncClient, staff: Staff) -> None:
+    document = definition()
+    document["locales"] = ["zh-CN", "en"]
+    document["forms"][0]["fields"][1]["label"] = {"zh-CN": "负责人", "en": "Owner"}
+    assert (await client.post("/api/apps/import", json=document)).status_code in (200, 201)
+    answer = await client.post(
+        BASE, json={"data": {"title": "t", "owner": "nobody", "ward": "火星"}},
+        headers=staff.head.headers,
+    )  # fmt: skip
+    assert answer.status_code == 422
+    messages = {e["path"]: e["message"] for e in answer.json()["errors"]}
+    assert messages == {
+        "/data/owner": "负责人：本应用没有 id 为“nobody”的成员",
+        "/data/ward": "Ward：“火星”不是本应用的部门",
+    }
