@@ -17,9 +17,15 @@ export { getAt, setAt, escapePart, pointer, splitPointer };
 
 export const BUCKETS = ["day", "week", "month", "quarter", "year", "weekday", "hour"];
 export const FIELD_OPS = ["count", "count_distinct", "sum", "avg", "min", "max", "median", "percentile", "stddev"];
-export const DERIVED_OPS = ["ratio", "difference", "percent_of_total", "running_total", "rank"];
+export const DERIVED_OPS = ["ratio", "difference", "percent_of_total", "period_over_period", "running_total", "rank", "moving_average", "cumulative_percent"];
 /** Derived measures read down the rows: nothing else may be computed from or sorted by them. */
-export const SEQUENCE_OPS = ["running_total", "rank"];
+export const SEQUENCE_OPS = ["running_total", "rank", "moving_average", "cumulative_percent"];
+/** How a period-over-period value compares, and with which period. */
+export const COMPARES = ["percent_change", "difference", "previous"];
+export const OFFSETS = ["period", "year"];
+export const WEEK_STARTS = ["monday", "sunday", "saturday"];
+/** Comparisons a condition on the values (`having`) is built from. */
+export const HAVING_OPS = [">", ">=", "<", "<=", "==", "!="];
 /** Buckets that are periods one after another: their empty ones can be filled in. */
 export const FILLABLE = ["day", "week", "month", "quarter", "year"];
 export const CHART_TYPES = ["bar", "stacked_bar", "line", "pie", "donut", "funnel", "kpi"];
@@ -73,8 +79,12 @@ export function compact(report) {
       if (value === false) out.totals = false;
     } else if (key === "subtotals") {
       if (value === true) out.subtotals = true;
-    } else if (key === "sort") {
-      if (value && !(value.by === "label" && value.direction !== "desc")) out.sort = value;
+    } else if (key === "sort" || key === "column_sort") {
+      if (value && !(value.by === "label" && value.direction !== "desc")) out[key] = value;
+    } else if (key === "week_start") {
+      if (value && value !== "monday") out.week_start = value;
+    } else if (key === "fiscal_year_start") {
+      if (value && value !== 1) out.fiscal_year_start = value;
     } else if (!blank(value)) {
       out[key] = value;
     }
@@ -170,11 +180,49 @@ export function withOp(measure, op, others) {
   } else if (op === "difference") {
     out.minuend = measure.minuend ?? measure.numerator ?? others[0] ?? "";
     out.subtrahend = measure.subtrahend ?? measure.denominator ?? others[1] ?? others[0] ?? "";
-  } else if (op === "percent_of_total" || SEQUENCE_OPS.includes(op)) {
+  } else if (op === "percent_of_total" || op === "period_over_period" || SEQUENCE_OPS.includes(op)) {
     out.of = measure.of ?? others[0] ?? "";
   }
-  if (DERIVED_OPS.includes(op) && !SEQUENCE_OPS.includes(op) && measure.scale !== undefined) out.scale = measure.scale;
+  if (op === "moving_average") out.window = measure.window ?? 3;
+  if (op === "period_over_period") {
+    for (const part of ["compare", "offset", "to_date"]) if (measure[part] !== undefined) out[part] = measure[part];
+  }
+  const scaled = (DERIVED_OPS.includes(op) && !SEQUENCE_OPS.includes(op)) || op === "cumulative_percent";
+  if (scaled && measure.scale !== undefined) out.scale = measure.scale;
   return out;
+}
+
+// -- conditions on the values (having) -------------------------------------------------------
+
+/** A `having` as rows `{measure, op, value}` joined by "all", or null when it is not that
+ * simple (shown as JSON then). */
+export function parseHaving(rule) {
+  if (rule === undefined || rule === null) return [];
+  const parts = rule && typeof rule === "object" && Array.isArray(rule.and) && Object.keys(rule).length === 1 ? rule.and : [rule];
+  const rows = [];
+  for (const part of parts) {
+    const keys = part && typeof part === "object" && !Array.isArray(part) ? Object.keys(part) : [];
+    if (keys.length !== 1 || !HAVING_OPS.includes(keys[0])) return null;
+    const args = part[keys[0]];
+    if (!Array.isArray(args) || args.length !== 2) return null;
+    const [left, right] = args;
+    if (!left || typeof left.var !== "string" || Object.keys(left).length !== 1) return null;
+    if (typeof right !== "number") return null;
+    rows.push({ measure: left.var, op: keys[0], value: right });
+  }
+  return rows;
+}
+
+/** The `having` of rows `{measure, op, value}` (undefined for none). */
+export function buildHaving(rows) {
+  const parts = rows.map((r) => ({ [r.op]: [{ var: r.measure }, r.value] }));
+  if (!parts.length) return undefined;
+  return parts.length === 1 ? parts[0] : { and: parts };
+}
+
+/** The measures a sort, a ranking or a condition on the values may read. */
+export function readableMeasures(measures) {
+  return (measures ?? []).filter((x) => !SEQUENCE_OPS.includes(x.op));
 }
 
 const REFERENCES = ["numerator", "denominator", "minuend", "subtrahend", "of"];
@@ -186,7 +234,13 @@ export function renameMeasure(report, from, to) {
     for (const part of REFERENCES) if (measure[part] === from) measure[part] = to;
   }
   if (report.sort?.by === from) report.sort.by = to;
+  if (report.column_sort?.by === from) report.column_sort.by = to;
   if (report.top?.by === from) report.top.by = to;
+  if (report.top_per_group?.by === from) report.top_per_group.by = to;
+  const rows = parseHaving(report.having);
+  if (rows && rows.some((r) => r.measure === from)) {
+    report.having = buildHaving(rows.map((r) => (r.measure === from ? { ...r, measure: to } : r)));
+  }
   if (report.chart?.measure === from) report.chart.measure = to;
 }
 
@@ -195,7 +249,14 @@ export function removeMeasure(report, index) {
   const [gone] = report.measures.splice(index, 1);
   if (!gone) return;
   if (report.sort?.by === gone.key) delete report.sort;
+  if (report.column_sort?.by === gone.key) delete report.column_sort;
   if (report.top?.by === gone.key) delete report.top;
+  if (report.top_per_group?.by === gone.key) delete report.top_per_group;
+  const rows = parseHaving(report.having);
+  if (rows && rows.some((r) => r.measure === gone.key)) {
+    report.having = buildHaving(rows.filter((r) => r.measure !== gone.key));
+    if (report.having === undefined) delete report.having;
+  }
   if (report.chart?.measure === gone.key) delete report.chart.measure;
 }
 

@@ -63,6 +63,9 @@ const OP_NAMES = {
   stddev: "Standard deviation",
   running_total: "Running total (down the rows)",
   rank: "Rank (1 = largest)",
+  moving_average: "Moving average (down the rows)",
+  cumulative_percent: "Cumulative percent (down the rows)",
+  period_over_period: "Compared with an earlier period",
   ratio: "Ratio (a ÷ b)",
   difference: "Difference (a − b)",
   percent_of_total: "Percent of total",
@@ -72,6 +75,12 @@ const CHART_NAMES = { bar: "Bars", stacked_bar: "Stacked bars", line: "Line", pi
 const PERIOD_NAMES = { day: "Day", week: "Week", month: "Month", quarter: "Quarter", year: "Year" };
 const WITHIN_NAMES = { all: "of the whole table", row: "of its row", column: "of its column" };
 const ZONE_NAMES = { rows: "Rows", columns: "Columns", measures: "Measures" };
+const COMPARE_NAMES = { percent_change: "Change (a fraction; × 100 for percent)", difference: "Difference", previous: "The earlier value" };
+const OFFSET_NAMES = { period: "The period before", year: "The same period a year before" };
+const WEEK_NAMES = { monday: "Monday", sunday: "Sunday", saturday: "Saturday" };
+const HAVING_NAMES = { ">": "is more than", ">=": "is at least", "<": "is less than", "<=": "is at most", "==": "is", "!=": "is not" };
+const MONTH_NAMES = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
+const SORT_OPTIONS = "The order of the options in the form";
 
 // -- history --------------------------------------------------------------------------------
 
@@ -471,8 +480,21 @@ function measureItem(measure, index, count) {
       body.push(pick("of", t("Of the value")));
       body.push(row(t("Share"), select(`${base}/within`, `${testid}-within`, m.WITHIN.map((w) => ({ value: w, label: t(WITHIN_NAMES[w]) })), { value: measure.within ?? "all", onPick: (value, report) => (value === "all" ? delete report.measures[index].within : (report.measures[index].within = value)) })));
     }
-    if (m.SEQUENCE_OPS.includes(op)) body.push(pick("of", t("Of the value")));
-    if (op !== "difference" && !m.SEQUENCE_OPS.includes(op)) {
+    if (m.SEQUENCE_OPS.includes(op) || op === "period_over_period") body.push(pick("of", t("Of the value")));
+    if (op === "moving_average") {
+      body.push(row(t("Rows averaged"), textBox(`${base}/window`, `${testid}-window`, { type: "number", placeholder: "3", write: (v) => (v === "" ? undefined : Number(v)) }), t("This row and the ones before it: 3 is this month and the two before.")));
+    }
+    if (op === "period_over_period") {
+      const dropDefault = (part, fallback) => (value, report) => (value === fallback ? delete report.measures[index][part] : (report.measures[index][part] = value));
+      body.push(
+        row(t("Compared with"), select(`${base}/offset`, `${testid}-offset`, m.OFFSETS.map((o) => ({ value: o, label: t(OFFSET_NAMES[o]) })), { value: measure.offset ?? "period", onPick: dropDefault("offset", "period") }), t("Along the report's one date dimension grouped by day, week, month, quarter or year.")),
+        row(t("Show"), select(`${base}/compare`, `${testid}-compare`, m.COMPARES.map((c) => ({ value: c, label: t(COMPARE_NAMES[c]) })), { value: measure.compare ?? "percent_change", onPick: dropDefault("compare", "percent_change") })),
+        el("div", { class: "re-checks" }, el("label", { class: "check" },
+          checkbox(`${base}/to_date`, `${testid}-to-date`, measure.to_date === true, (on, r) => (on ? (r.measures[index].to_date = true) : delete r.measures[index].to_date)),
+          ` ${t("Up to today's place in each period (this month so far against the same days of the last)")}`)),
+      );
+    }
+    if (op !== "difference" && (!m.SEQUENCE_OPS.includes(op) || op === "cumulative_percent")) {
       body.push(row(t("Multiplied by"), textBox(`${base}/scale`, `${testid}-scale`, { type: "number", placeholder: "1", write: (v) => (v === "" ? undefined : Number(v)) }), t("100 gives a percentage.")));
     }
   }
@@ -639,10 +661,25 @@ function optionsSection() {
     if (by === "label" && dir !== "desc") delete r.sort;
     else r.sort = dir === "desc" ? { by, direction: "desc" } : { by };
   };
+  const readable = m.readableMeasures(report.measures).map((x) => ({ value: x.key, label: labelOf(x.label) || x.key }));
+  const sortChoices = [{ value: "label", label: t("Their headings") }, { value: "options", label: t(SORT_OPTIONS) }, ...readable];
   parts.push(
-    row(t("Sort rows by"), select("/sort/by", "sort-by", [{ value: "label", label: t("Their headings") }, ...measureChoices().filter((c) => !m.SEQUENCE_OPS.includes(state.report.measures.find((x) => x.key === c.value)?.op))], { value: sortBy, onPick: (value, r) => writeSort(value, direction, r) })),
+    row(t("Sort rows by"), select("/sort/by", "sort-by", sortChoices, { value: sortBy, onPick: (value, r) => writeSort(value, direction, r) })),
     row(t("Order"), select("/sort/direction", "sort-direction", [{ value: "asc", label: t("Ascending") }, { value: "desc", label: t("Descending") }], { value: direction, onPick: (value, r) => writeSort(sortBy, value, r) })),
   );
+  if ((report.columns ?? []).length) {
+    const columnsBy = report.column_sort?.by ?? "label";
+    const columnsDirection = report.column_sort?.direction ?? "asc";
+    const writeColumns = (by, dir, r) => {
+      if (by === "label" && dir !== "desc") delete r.column_sort;
+      else r.column_sort = dir === "desc" ? { by, direction: "desc" } : { by };
+    };
+    parts.push(
+      row(t("Sort columns by"), select("/column_sort/by", "column-sort-by", sortChoices, { value: columnsBy, onPick: (value, r) => writeColumns(value, columnsDirection, r) })),
+      row(t("Column order"), select("/column_sort/direction", "column-sort-direction", [{ value: "asc", label: t("Ascending") }, { value: "desc", label: t("Descending") }], { value: columnsDirection, onPick: (value, r) => writeColumns(columnsBy, value, r) })),
+    );
+  }
+  parts.push(havingBuilder(readable));
   const top = report.top;
   const base = (report.measures ?? []).filter((x) => !m.DERIVED_OPS.includes(x.op));
   parts.push(
@@ -665,7 +702,95 @@ function optionsSection() {
       el("div", { class: "re-checks" }, el("label", { class: "check" }, checkbox("/top/other", "top-other", top.other !== false, (on, r) => (on ? delete r.top.other : (r.top.other = false))), ` ${t("Put the rest in one “Other” row")}`)),
     );
   }
+  if ((report.rows ?? []).length >= 2) {
+    const group = report.top_per_group;
+    parts.push(
+      el("div", { class: "re-checks" }, el("label", { class: "check" },
+        checkbox("/top_per_group", "group-top-on", Boolean(group), (on, r) => (on ? (r.top_per_group = { n: 3, by: readable[0]?.value ?? "" }) : delete r.top_per_group)),
+        ` ${t("Only the top values of the last row dimension in each group (the top 3 doctors of each branch)")}`)),
+    );
+    if (group) {
+      parts.push(
+        row(t("How many in each group"), textBox("/top_per_group/n", "group-top-n", { type: "number", write: (v) => (v === "" ? undefined : Number(v)) })),
+        row(t("Ranked by"), select("/top_per_group/by", "group-top-by", readable)),
+        row(t("Keep"), select("/top_per_group/keep", "group-top-keep", [{ value: "largest", label: t("The largest") }, { value: "smallest", label: t("The smallest") }], { value: group.keep ?? "largest", onPick: (value, r) => (value === "largest" ? delete r.top_per_group.keep : (r.top_per_group.keep = value)) })),
+      );
+    }
+  }
   return section(t("Filter, totals and order"), "report-options", ...parts);
+}
+
+/** `having`: rows "value · comparison · number", all true; JSON when it says more. */
+function havingBuilder(readable) {
+  const path = "/having";
+  const caption = t("Only rows whose values");
+  const rows = state.jsonFilters.has(path) ? null : m.parseHaving(state.report.having);
+  const hint = t("Rows are chosen after counting; totals still count every record.");
+  if (rows === null) {
+    const box = el("textarea", { rows: 3, class: "json", "data-path": path, "data-testid": "having-json", "aria-label": caption });
+    box.value = state.report.having === undefined ? "" : JSON.stringify(state.report.having, null, 1);
+    box.addEventListener("change", () => {
+      const text = box.value.trim();
+      if (!text) return change((report) => delete report.having);
+      try {
+        const value = JSON.parse(text);
+        change((report) => (report.having = value));
+      } catch {
+        showErrors([{ path, message: t("This is not valid JSON.") }], { banner: false });
+      }
+    });
+    return el("div", { class: "rb-condition", "data-path": path }, row(`${caption} (JsonLogic)`, box, hint));
+  }
+  const write = (next) => change((report) => {
+    const rule = m.buildHaving(next);
+    if (rule === undefined) delete report.having;
+    else report.having = rule;
+  });
+  const lines = rows.map((item, index) => {
+    const measure = el("select", { "data-testid": `having-measure-${index}`, "aria-label": t("Value") }, readable.map((c) => el("option", { value: c.value, text: c.label, selected: c.value === item.measure })));
+    measure.value = item.measure;
+    measure.addEventListener("change", () => write(rows.map((r, i) => (i === index ? { ...r, measure: measure.value } : r))));
+    const op = el("select", { "data-testid": `having-op-${index}`, "aria-label": t("Operator") }, m.HAVING_OPS.map((o) => el("option", { value: o, text: t(HAVING_NAMES[o]), selected: o === item.op })));
+    op.value = item.op;
+    op.addEventListener("change", () => write(rows.map((r, i) => (i === index ? { ...r, op: op.value } : r))));
+    const value = el("input", { type: "number", "data-testid": `having-value-${index}`, "aria-label": t("Number") });
+    value.value = String(item.value);
+    value.addEventListener("change", () => {
+      const number = Number(value.value);
+      if (value.value.trim() !== "" && Number.isFinite(number)) write(rows.map((r, i) => (i === index ? { ...r, value: number } : r)));
+    });
+    const remove = iconButton("×", t("Remove this condition"), `having-remove-${index}`, () => write(rows.filter((_, i) => i !== index)));
+    return el("div", { class: "condition-row" }, measure, op, value, remove);
+  });
+  const add = el("button", { type: "button", class: "quiet small", "data-testid": "having-add", disabled: !readable.length, text: `+ ${caption}…`, onclick: () => {
+    write([...rows, { measure: readable[0]?.value ?? "", op: "<", value: 0 }]);
+    root.querySelector(`[data-testid="having-value-${rows.length}"]`)?.focus();
+  } });
+  const asJson = el("button", { type: "button", class: "quiet small", "data-testid": "having-as-json", text: t("Edit as JSON"), onclick: () => {
+    state.jsonFilters.add(path);
+    render();
+  } });
+  return el(
+    "div",
+    { class: "rb-condition", "data-path": path, "data-testid": "having" },
+    rows.length ? el("span", { class: "re-caption", text: `${caption} (${t("all of these are true")})` }) : null,
+    lines,
+    el("div", { class: "re-buttons" }, add, asJson),
+    rows.length ? el("p", { class: "muted small", text: hint }) : null,
+  );
+}
+
+/** The report's clock: its own zone, the first day of a week, the first month of a year. */
+function timeSection() {
+  const report = state.report;
+  const months = MONTH_NAMES.map((name, i) => ({ value: String(i + 1), label: t(name) }));
+  return section(
+    t("Time"),
+    "report-time",
+    row(t("Time zone"), textBox("/time_zone", "time-zone", { placeholder: t("The app's (e.g. America/New_York)"), write: (v) => (v.trim() === "" ? undefined : v.trim()) }), t("An IANA zone name, for a branch in another zone; empty: the app's clock.")),
+    row(t("Weeks start on"), select("/week_start", "week-start", m.WEEK_STARTS.map((w) => ({ value: w, label: t(WEEK_NAMES[w]) })), { value: report.week_start ?? "monday", onPick: (value, r) => (value === "monday" ? delete r.week_start : (r.week_start = value)) })),
+    row(t("The year starts in"), select("/fiscal_year_start", "fiscal-year-start", months, { value: String(report.fiscal_year_start ?? 1), onPick: (value, r) => (value === "1" ? delete r.fiscal_year_start : (r.fiscal_year_start = Number(value))) }), t("A fiscal year: quarters and years are named FY2026 Q1, by the year they end in.")),
+  );
 }
 
 function chart() {
@@ -711,6 +836,7 @@ function render() {
       el("div", { class: "rb-zones" }, zoneSection("rows", t("Drop fields here: one row per value.")), zoneSection("columns", t("Drop fields here: one column per value.")), zoneSection("measures", t("Drop “Number of records” or a field here."))),
     ),
     optionsSection(),
+    timeSection(),
     chart(),
   );
   placeErrors();
@@ -822,6 +948,9 @@ async function runPreview(body) {
     });
     const rows = answer.result.rows.length;
     previewState.textContent = t("{n} row(s) · as of now, with your access", { n: rows });
+    if (answer.result.rows_left_out) {
+      previewState.textContent += ` · ${t("{n} left out by the conditions on values (the totals count them)", { n: answer.result.rows_left_out })}`;
+    }
     if (state.errors.length && problemsNode.hidden) {
       state.errors = [];
       placeErrors();
