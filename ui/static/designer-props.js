@@ -281,7 +281,16 @@ function fieldPanel(designer, found) {
     section(t("General"), labelSet, typeProp(designer, field, inTable)),
   );
   // choices come right after the name: what people pick from is the point of the field
-  if (info.options) body.append(optionsEditor(designer, field));
+  if (info.options) {
+    body.append(optionsEditor(designer, field));
+    // Enter after the name goes on to the first empty option (or "Add an option")
+    labelSet.querySelector("[data-testid=prop-label]")?.addEventListener("keydown", (event) => {
+      if (event.key !== "Enter" || event.isComposing) return;
+      event.preventDefault();
+      const at = (field.options || []).findIndex((option) => !label(option.label, ""));
+      body.querySelector(`[data-testid="${at >= 0 ? `option-${at}-label` : "option-add"}"]`)?.focus();
+    });
+  }
   const place = placeProp(designer, found);
   const width = widthProp(designer, found, edit);
   if (place || width) body.append(section(t("Layout"), place, width));
@@ -798,6 +807,18 @@ function optionsEditor(designer, field) {
             if (keyInput) keyInput.value = option.value;
           }
         }, `option-${position}-label-${locale}`),
+        // Enter: the next option (a new, empty one unless the next is empty already), so a
+        // list of choices is typed as "Billing⏎Treatment⏎Other"
+        onkeydown: (event) => {
+          if (event.key !== "Enter" || event.isComposing) return;
+          event.preventDefault();
+          if (!event.target.value.trim()) return;
+          const next = field.options[position + 1];
+          if (!next || model.labelTexts(next.label, designer.state.editLocales)[locale]) {
+            designer.commit(() => field.options.splice(position + 1, 0, model.emptyOption()), { structure: false, uid });
+          }
+          rerender(i === 0 ? `option-${position + 1}-label` : `option-${position + 1}-label-${locale}`);
+        },
       }),
     );
     const move = (delta, testid) => () => {
@@ -853,6 +874,19 @@ function conditionFields(designer, found) {
     pool.push(field);
   }
   return pool;
+}
+
+// The closest field before `found` a condition is usually about: a dropdown with options, or
+// a yes/no (null when there is none).
+function nearestChoice(designer, found, candidates) {
+  const list = found.table ? found.table.fields : designer.state.form.fields;
+  const usable = new Set(candidates);
+  for (let i = list.indexOf(found.field) - 1; i >= 0; i -= 1) {
+    const field = list[i];
+    if (!usable.has(field)) continue;
+    if ((field.type === "select" && field.options?.some((o) => o.value)) || field.type === "boolean") return field;
+  }
+  return null;
 }
 
 function conditionBuilder(designer, found) {
@@ -980,8 +1014,13 @@ function conditionBuilder(designer, found) {
           type: "button", class: "quiet small", "data-testid": "cond-add",
           disabled: candidates.length ? null : true,
           onclick: () => {
-            state.rows.push({ field: "", op: "==", value: undefined });
-            draw(`cond-${state.rows.length - 1}-field`);
+            // the first condition starts from the nearest choice field above this one (an
+            // invoice number shown for one category): often only the value is left to pick
+            const guess = state.rows.length ? null : nearestChoice(designer, found, candidates);
+            state.rows.push({ field: guess?.key || "", op: "==", value: undefined });
+            const at = state.rows.length - 1;
+            draw(guess ? `cond-${at}-value` : `cond-${at}-field`);
+            if (guess) apply();
           },
         }, t("Add a condition")),
         el("button", {

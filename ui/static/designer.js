@@ -988,5 +988,7 @@ undoButton.disabled = true;
 redoButton.disabled = true;
 renderProperties(designer);
 wireTemplates(designer, { isDirty });
+// a blank new form: its name first
+if (state.isNew && !data.form) propsPanel.querySelector("[data-testid=prop-form-label]")?.focus();
 if (data.template) status(t("Started from the template “{name}”: change what you need, then save.", { name: data.template }));
 root.dataset.ready = "true";
