@@ -199,3 +199,9 @@ def current_defaults(
             if isinstance(department, str) and department.strip():
                 filled[field.key] = department.strip()
     return filled
+
+
+async def display_names(session: AsyncSession, ids: Sequence[str]) -> dict[str, str]:
+    """User id -> display name of the given ids (those that name a user)."""
+    users = await repository.users_by_id(session, ids)
+    return {user.id: user.display_name or user.username for user in users}

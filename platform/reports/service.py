@@ -22,6 +22,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from formloom.engines.forms import label_text
+from formloom.engines.forms.fields import UserField
 from formloom.engines.logic import variables
 from formloom.engines.logic.sql import Dialect, FilterError, compile_filter
 from formloom.engines.reports import (
@@ -46,6 +47,7 @@ from formloom.platform.apps.service import AppCatalog, InstalledApp
 from formloom.platform.auth.principal import Principal
 from formloom.platform.errors import Forbidden, NotFound, Unprocessable
 from formloom.platform.models import Record
+from formloom.platform.people import service as people
 from formloom.platform.permissions.expressions import ANY_PATH, caller_forms
 from formloom.platform.records.service import RecordService
 from formloom.platform.reports import periods
@@ -312,6 +314,13 @@ class ReportService:
         for plan in query.dims:
             owner = installed.forms.get(plan.ref.target_form or query.spec.form)
             field = owner.field(plan.ref.key) if owner is not None and not plan.ref.system else None
+            if isinstance(field, UserField) and plan.kind in ("value", "tags"):
+                # people by display name, never their ids (the ids stay in `keys`)
+                ids = {v for v in query.dimension_values(rows, plan.index) if isinstance(v, str)}
+                named = await people.display_names(self.session, sorted(ids))
+                if named:
+                    out[plan.index] = named
+                continue
             target = getattr(field, "target", None)
             title_form = installed.forms.get(target) if isinstance(target, str) else None
             if title_form is None or title_form.title_field is None or plan.kind != "value":

@@ -250,3 +250,22 @@ async def test_problems_speak_the_apps_language(client: httpx.AsyncClient, staff
         "/data/owner": "负责人：本应用没有 id 为“nobody”的成员",
         "/data/ward": "Ward：“火星”不是本应用的部门",
     }
+
+
+async def test_reports_name_people_and_count_departments(
+    client: httpx.AsyncClient, staff: Staff
+) -> None:
+    for who, title in ((staff.wang, "a"), (staff.wang, "b"), (staff.li, "c")):
+        made = await client.post(BASE, json={"data": {"title": title}}, headers=who.headers)
+        assert made.status_code == 201, made.text
+    spec = {
+        "form": "task",
+        "rows": [{"field": "owner"}, {"field": "ward"}],
+        "measures": [{"key": "n", "op": "count"}],
+    }
+    answer = await client.post(f"/api/reports/{APP}", json=spec, headers=staff.head.headers)
+    assert answer.status_code == 200, answer.text
+    result = answer.json()["result"]
+    rows = {tuple(row["labels"]): result["cells"][i][0]["values"]["n"]
+            for i, row in enumerate(result["rows"]) if not row.get("total")}  # fmt: skip
+    assert rows == {("Li Na", "Surgery"): 1, ("Wang Fang", "ICU"): 2}
