@@ -32,7 +32,7 @@ export function ratingControl(field, ctx) {
   );
   const group = el("div", { class: "fl-stars-input", role: "radiogroup", id: ctx.id, "aria-labelledby": `${ctx.id}-label` }, stars);
   const clear = el("button", { type: "button", class: "quiet small fl-rating-clear", text: t("Clear"), "data-testid": `clear-${ctx.name}` });
-  const element = el("div", { class: "fl-rating" }, group, clear);
+  const element = el("div", { class: "fl-rating-input" }, group, clear);
 
   function draw() {
     stars.forEach((star, index) => {

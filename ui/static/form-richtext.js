@@ -65,15 +65,15 @@ export function richTextControl(field, ctx) {
   const buttons = [
     ["bold", "B", t("Bold (Ctrl+B)"), () => run("bold")],
     ["italic", "I", t("Italic (Ctrl+I)"), () => run("italic")],
-    ["insertUnorderedList", "•", t("Bulleted list"), () => run("insertUnorderedList")],
-    ["insertOrderedList", "1.", t("Numbered list"), () => run("insertOrderedList")],
-    ["link", "🔗", t("Insert link (Ctrl+K)"), makeLink],
-    ["unlink", "⛓︎", t("Remove link"), () => run("unlink")],
+    ["insertUnorderedList", null, t("Bulleted list"), () => run("insertUnorderedList")],
+    ["insertOrderedList", null, t("Numbered list"), () => run("insertOrderedList")],
+    ["link", null, t("Insert link (Ctrl+K)"), makeLink],
+    ["unlink", null, t("Remove link"), () => run("unlink")],
   ].map(([name, text, title, action]) =>
     el("button", {
       type: "button",
-      class: `fl-rt-${name}`,
-      text,
+      class: `quiet small fl-rt-${name}`,
+      text: text ?? undefined,
       title,
       "aria-label": title,
       "data-command": name,
@@ -83,6 +83,8 @@ export function richTextControl(field, ctx) {
       onclick: action,
     }),
   );
+  // the other buttons are drawn (runtime.css: a line drawing per command, no emoji fonts)
+  for (const button of buttons) if (!button.textContent) button.append(el("span", { class: "fl-rt-icon", "aria-hidden": "true" }));
   const toolbar = el("div", { class: "fl-richtext-toolbar", role: "toolbar", "aria-label": t("Formatting"), "aria-controls": ctx.id }, buttons);
   const element = el("div", { class: "fl-richtext-editor" }, toolbar, area);
 

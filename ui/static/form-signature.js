@@ -45,7 +45,7 @@ export function signatureControl(field, ctx) {
   const useTyped = el("button", { type: "button", class: "quiet small", text: t("Sign with this name"), "data-testid": `signature-use-typed-${ctx.name}` });
   const typedRow = el("div", { class: "fl-signature-typed-row" }, typed, useTyped);
   const actions = el("div", { class: "fl-signature-actions" }, clearButton, againButton);
-  const element = el("div", { class: "fl-signature", "aria-labelledby": `${ctx.id}-label` }, canvas, image, actions, typedRow, status);
+  const element = el("div", { class: "fl-signature-input", "aria-labelledby": `${ctx.id}-label` }, canvas, image, actions, typedRow, status);
   const pen = canvas.getContext("2d");
 
   function href(file) {

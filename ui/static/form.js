@@ -97,7 +97,7 @@ export function renderForm(container, form, options = {}) {
     const helpId = `${prefix}-${field.key}-help`;
     const help = field.help ? el("p", { class: "fl-help", id: helpId, text: label(field.help) }) : null;
     const error = el("p", { class: "fl-error", id: errorId, hidden: true, role: "alert" });
-    const groupLike = control.element.matches?.(".fl-tags, .fl-radios, .fl-rating, .fl-signature, .fl-richtext-editor");
+    const groupLike = control.element.matches?.(".fl-tags, .fl-radios, .fl-rating-input, .fl-signature-input, .fl-richtext-editor");
     const heading = groupLike
       ? el("span", { class: "fl-label", id: `${prefix}-${field.key}-label` }, fieldLabel(field), required ? el("span", { class: "fl-required", "aria-hidden": "true", text: " *" }) : null)
       : el("label", { class: "fl-label", for: `${prefix}-${field.key}` }, fieldLabel(field), required ? el("span", { class: "fl-required", "aria-hidden": "true", text: " *" }) : null);
