@@ -10,6 +10,8 @@ from, or a platform admin). Starting from a template is the designer's
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request, Response
@@ -105,10 +107,9 @@ async def delete_template(template_id: str, p: PlatformDep, who: PrincipalDep) -
         if not template.builtin and not who.is_admin:
             assert template.app is not None
             guard.require_designer(who, template.app, "delete its form templates")
-            try:
+            design: Sequence[str] = ()  # the app is gone: only admins may delete its templates
+            with contextlib.suppress(NotFound):
                 design = (await p.catalog.get(session, template.app)).spec.design
-            except NotFound:
-                design = ()  # the app is gone: only admins may delete its templates
             guard.require_design(who, template.app, design, "delete its form templates")
         row = await service.delete_template(session, template_id)
         audit(session, who, "form_template.deleted", at=now, app=row.app,
