@@ -265,12 +265,13 @@ class _Builder:
             # The bucket's first instant, a timestamp: computed, sorted and grouped much
             # faster than to_char's text (reshape writes the label).
             if shift:  # the month moved to the fiscal calendar (reshape writes FY keys)
-                moved = sa.func.date_trunc("month", lt).op("+", return_type=sa.DateTime())(
-                    sa.literal_column(f"interval '{shift} months'")
-                )
+                months: ColumnElement[Any] = sa.literal_column(f"interval '{shift} months'")
+                moved: ColumnElement[Any] = sa.func.date_trunc("month", lt).op(
+                    "+", return_type=sa.DateTime()
+                )(months)
                 return sa.func.date_trunc(bucket, moved)
             if bucket == "week" and week_start:  # a week from Sunday: Monday's, a day back
-                days = sa.literal_column(f"interval '{7 - week_start} days'")
+                days: ColumnElement[Any] = sa.literal_column(f"interval '{7 - week_start} days'")
                 ahead = lt.op("+", return_type=sa.DateTime())(days)
                 return sa.func.date_trunc("week", ahead).op("-", return_type=sa.DateTime())(days)
             return sa.func.date_trunc(bucket, lt)
@@ -278,7 +279,7 @@ class _Builder:
             moved = sa.func.date(
                 lt, sa.literal_column("'start of month'"), sa.literal_column(f"'+{shift} months'")
             )
-            fiscal = sa.literal_column("'FY'")
+            fiscal: ColumnElement[Any] = sa.literal_column("'FY'")
             if bucket == "year":
                 return fiscal.op("||")(sa.func.substr(moved, 1, 4))
             month = sa.cast(sa.func.substr(moved, 6, 2), sa.Integer())
@@ -306,7 +307,7 @@ class _Builder:
         weekday0 = (sa.cast(sa.func.strftime("%w", lt), sa.Integer()) + 6 + 7 - week_start) % 7
         if bucket == "week":
             days = (
-                sa.literal_column("'-'")
+                sa.literal_column("'-'", sa.Text())
                 .op("||")(sa.cast(weekday0, sa.Text()))
                 .op("||")(sa.literal_column("' days'"))
             )
@@ -319,11 +320,12 @@ class _Builder:
         """A multiselect's stored array (PostgreSQL jsonb, SQLite JSON text); NULL for
         anything that is not an array."""
         data = self.ref_target(ref).data
+        stored: ColumnElement[Any]
         if self.pg:
             stored = data.op("->", return_type=sa.JSON())(sa.literal_column(f"'{ref.key}'"))
             is_array = sa.func.jsonb_typeof(stored) == sa.literal_column("'array'")
         else:
-            path = sa.literal_column(f"'$.{ref.key}'")
+            path: ColumnElement[Any] = sa.literal_column(f"'$.{ref.key}'")
             stored = sa.func.json_extract(data, path)
             is_array = sa.func.json_type(data, path) == sa.literal_column("'array'")
         return sa.case((is_array, stored), else_=sa.null())

@@ -502,10 +502,10 @@ def _filter_issues(
             issues.append((pointer, exc.code, exc.message))
             continue
         assert ref.target_form is not None
-        target = (forms or {})[ref.target_form]
+        related_form = (forms or {})[ref.target_form]
         issues += [
             (pointer, code, f"'{via}.': {message}")
-            for _, code, message in _filter_issues(part, target, "")
+            for _, code, message in _filter_issues(part, related_form, "")
         ]
     if split.source is None:
         return issues
