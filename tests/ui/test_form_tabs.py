@@ -279,3 +279,35 @@ def test_designer_turns_tabs_on_and_off(page: Any, live_server: LiveServer, app:
     with live_server.api() as api:
         form = api.get(f"/api/apps/{app}/forms/referral").json()["form"]
     assert "layout" not in form or form["layout"] == "sections"
+
+
+def test_tabs_in_chinese(browser: Any, live_server: LiveServer, app: str) -> None:
+    with live_server.api() as api:
+        made = api.post(
+            "/api/users",
+            json={"username": "tabs_zh", "password": "zh-admin-pw-7", "is_admin": True},
+        )
+        assert made.status_code == 201, made.text
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(15_000)
+    try:
+        tab = context.new_page()
+        sign_in(tab, live_server, "tabs_zh", "zh-admin-pw-7")
+        tab.goto(f"{live_server.url}/apps/{app}/forms/intake/new")
+        strip = tab.locator(STRIP)
+        strip.wait_for()
+        assert strip.locator("[role=tab]:visible").all_inner_texts()[:2] == ["联系", "病史"]
+        tab.get_by_label("Name").fill("Ann")
+        tab.get_by_test_id("submit").click()
+        tab.get_by_test_id("tab-contact-errors").wait_for()
+        assert "2 处错误" in str(tab.get_by_test_id("tab-contact").get_attribute("aria-label"))
+        tab.goto(f"{live_server.url}/designer/{app}/intake")
+        tab.wait_for_selector("[data-testid=designer][data-ready=true]")
+        setting = tab.get_by_test_id("properties").locator("[data-prop=layout]")
+        assert "每个分组显示为一个标签页" in setting.inner_text()
+        tab.get_by_test_id("canvas-tab-contact").click()
+        tab.get_by_test_id("field-phone").click()
+        assert "标签页：联系" in tab.get_by_test_id("prop-parent").inner_text()
+        assert "标签页上方" in tab.get_by_test_id("prop-parent").inner_text()
+    finally:
+        context.close()
