@@ -15,8 +15,10 @@ Invariants:
   fields go through ``RecordService.view`` and the caller's hidden fields, the path the record
   page takes. Values are escaped by ``listing.renderer`` as on that page.
 * The PDF fetches nothing: its stylesheet is inlined and WeasyPrint's URL fetcher refuses
-  every URL, so a value cannot make the server request an address (images are named, not
-  embedded).
+  every URL but inline ``data:`` ones, so a value cannot make the server request an address.
+  Images are named (their alt text), not embedded — except a signature: the server reads its
+  PNG through the file permission (``FileService.fetch`` with the record, as a download
+  would) and writes it into the page as a ``data:`` URL.
 * Every printout is audited (``record.print``, with the format), and printing a list is an
   export (``record.export`` with the format ``print``): it needs the ``export`` grant, lists
   the rows the caller may both read and export, and is refused like the CSV otherwise.
@@ -28,6 +30,7 @@ rows; a longer list says how many were left out and points to the export.
 
 from __future__ import annotations
 
+import base64
 from dataclasses import replace
 from datetime import tzinfo
 from functools import lru_cache
@@ -40,7 +43,7 @@ from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
 from formloom.engines.forms import FormSpec, label_text
-from formloom.engines.forms.fields import SectionField, TableField
+from formloom.engines.forms.fields import SectionField, SignatureField, TableField
 from formloom.engines.forms.localtime import local_text, zone_name, zone_of
 from formloom.engines.forms.record import title_field
 from formloom.platform import errors
@@ -48,7 +51,8 @@ from formloom.platform.apps.service import InstalledApp
 from formloom.platform.auth.deps import PrincipalDep
 from formloom.platform.auth.principal import Principal
 from formloom.platform.deps import Platform, PlatformDep
-from formloom.platform.errors import Forbidden, Problem
+from formloom.platform.errors import Forbidden, NotFound, Problem
+from formloom.platform.files.service import FileService
 from formloom.platform.i18n import Translator, request_locale
 from formloom.platform.records.access import iso
 from formloom.platform.records.service import ListQuery, service_for
@@ -174,6 +178,15 @@ async def record_sheet(
             (t("Last changed"), _when(record["updated_at"], zone, named)),
         ],
         "printed": _printed(p, who, zone, named, t),
+        # the signatures the printout shows (the PDF embeds them: record_pdf)
+        "signatures": [
+            data[f.key]["id"]
+            for f in spec.value_fields()
+            if isinstance(f, SignatureField)
+            and f.key not in access.hidden
+            and isinstance(data.get(f.key), dict)
+            and isinstance(data[f.key].get("id"), str)
+        ],
     }
 
 
@@ -223,22 +236,64 @@ async def _refused(request: Request, who: Principal, problem: Problem) -> HTMLRe
 
 
 class _NoFetching:
-    """WeasyPrint's URL fetcher for printouts: nothing is fetched (see the module's
-    invariants); WeasyPrint logs the refusal and leaves the resource out."""
+    """WeasyPrint's URL fetcher for printouts before WeasyPrint 68 (a function): nothing is
+    fetched but inline ``data:`` URLs (see the module's invariants); WeasyPrint logs the
+    refusal and leaves the resource out."""
 
     def fetch(self, url: str, headers: Any = None) -> Any:
+        if url.startswith("data:"):  # inline: the bytes are in the page already
+            from weasyprint.urls import default_url_fetcher  # type: ignore[import-untyped]
+
+            return default_url_fetcher(url)
         raise ValueError(f"a printout fetches nothing ({url[:60]})")
 
-    def __call__(self, url: str) -> Any:  # older WeasyPrint calls the fetcher itself
+    def __call__(self, url: str) -> Any:
         return self.fetch(url)
+
+
+def _fetcher() -> Any:
+    """The URL fetcher of a printout: ``data:`` URLs only (urllib's data handler, no I/O)."""
+    try:
+        from weasyprint.urls import URLFetcher  # type: ignore[import-untyped]
+    except ImportError:  # WeasyPrint before 68
+        return _NoFetching()
+    return URLFetcher(allowed_protocols={"data"})
 
 
 def pdf_of(html: str) -> bytes:
     """The printout's HTML as a PDF (A4 and margins come from the print stylesheet)."""
     from weasyprint import HTML  # type: ignore[import-untyped]  # imported when first used
 
-    document: bytes = HTML(string=html, base_url=None, url_fetcher=_NoFetching()).write_pdf()
+    document: bytes = HTML(string=html, base_url=None, url_fetcher=_fetcher()).write_pdf()
     return document
+
+
+async def _embed_signatures(
+    p: Platform, who: Principal, record_id: str, file_ids: list[str], html: str
+) -> str:
+    """``html`` with each signature's image as a ``data:`` URL (read as a download of it
+    through the record would be: a file the caller may not read stays a link)."""
+    if not file_ids:
+        return html
+    async with p.db.transaction(write=False) as session:
+        files = FileService(
+            session,
+            p.catalog,
+            principal=who,
+            now=p.clock.now(),
+            max_bytes=p.settings.max_file_bytes,
+        )
+        for file_id in file_ids:
+            try:
+                row = await files.fetch(file_id, record_id)
+            except NotFound:
+                continue
+            if row.content_type != "image/png":
+                continue
+            source = f'src="/api/files/{file_id}?record={record_id}"'
+            inline = base64.b64encode(row.content).decode("ascii")
+            html = html.replace(source, f'src="data:image/png;base64,{inline}"')
+    return html
 
 
 @pdf_router.get(
@@ -260,6 +315,7 @@ async def record_pdf(
     html = templates.get_template("print/sheet.html").render(
         lang=lang, t=Translator(lang), css=_stylesheet(), pdf=True, **sheet
     )
+    html = await _embed_signatures(p, who, record_id, sheet["signatures"], html)
     document = await run_in_threadpool(pdf_of, html)
     name = f"{sheet['form_label']} {sheet['title']}.pdf"
     return Response(

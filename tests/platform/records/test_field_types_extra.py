@@ -7,16 +7,37 @@ from __future__ import annotations
 
 import csv
 import io
+import struct
+import zlib
 from typing import Any
 
 import httpx
 import pytest
+from pypdf import PdfReader
 
 from tests import factories as f
 
 APP = "survey"
 BASE = f"/api/records/{APP}/answer"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+def png(width: int = 4, height: int = 2) -> bytes:
+    """A real PNG (black pixels), as a drawing pad would send."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    rows = b"".join(b"\x00" + b"\x00" * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
 
 
 def survey() -> dict[str, Any]:
@@ -160,3 +181,17 @@ async def test_csv_shows_the_number_the_words_and_the_file_name(
     rows = list(csv.reader(io.StringIO(answer.text.lstrip("\ufeff"))))
     row = next(r for r in rows[1:] if r[0] == made.json()["id"])
     assert row[1:] == ["6", "sig.png", "Hi & bye\none\ntwo"]
+
+
+async def test_the_pdf_shows_the_signature(client: httpx.AsyncClient, installed: None) -> None:
+    uploaded = await client.post(
+        f"/api/files/{APP}/answer/signed", files={"file": ("sig.png", png(), "image/png")}
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    made = await create(client, name="pdf", signed=uploaded.json(), score=3)
+    record = made.json()["id"]
+    answer = await client.get(f"/api/records/{APP}/answer/{record}/pdf")
+    assert answer.status_code == 200, answer.text
+    page = PdfReader(io.BytesIO(answer.content)).pages[0]
+    assert len(page.images) == 1  # the signature, embedded (the PDF fetches nothing)
+    assert "3 of 7 stars" in page.extract_text()
