@@ -130,3 +130,39 @@ def test_pick_people_by_name_and_number_complaints(
     assert "Zhou Min" in listed and "Wang Fang" in listed
     for user_id in lab.values():
         assert user_id not in listed
+
+
+def test_the_designer_adds_people_and_numbers(
+    page: Any, live_server: LiveServer, lab: dict[str, str]
+) -> None:
+    page.goto(f"{live_server.url}/designer/{APP}/new")
+    page.wait_for_selector("[data-testid=designer][data-ready=true]")
+    page.get_by_test_id("prop-form-label").fill("Incident")
+    canvas = page.get_by_test_id("canvas")
+    page.get_by_test_id("palette-autonumber").drag_to(canvas)
+    page.get_by_test_id("prop-label").fill("Incident number")
+    page.get_by_test_id("prop-format").fill("IN-{YY}{MM}-{000}")
+    sample = page.get_by_test_id("autonumber-sample")
+    now = datetime.now(ZoneInfo("UTC"))
+    assert sample.inner_text() == f"IN-{now.year % 100:02d}{now.month:02d}-001"
+    page.get_by_test_id("prop-reset").select_option("monthly")
+    page.get_by_test_id("palette-user").drag_to(canvas)
+    page.get_by_test_id("prop-label").fill("Assigned to")
+    page.get_by_test_id("prop-multiple").check()
+    page.get_by_test_id("prop-default_current").check()
+    page.get_by_test_id("palette-department").drag_to(canvas)
+    page.get_by_test_id("prop-label").fill("Ward")
+    page.get_by_test_id("designer-save").click()
+    page.wait_for_function(
+        "document.querySelector('[data-testid=designer-status]').dataset.kind === 'ok'"
+    )
+    with live_server.api() as api:
+        form = api.get(f"/api/apps/{APP}/forms/incident").json()["form"]
+    fields = {f["key"]: {k: v for k, v in f.items() if k not in ("key", "label")}
+              for f in form["fields"]}  # fmt: skip
+    assert fields == {
+        "incident_number": {"type": "autonumber", "format": "IN-{YY}{MM}-{000}",
+                            "reset": "monthly"},
+        "assigned_to": {"type": "user", "multiple": True, "default_current": True},
+        "ward": {"type": "department"},
+    }  # fmt: skip
