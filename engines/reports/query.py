@@ -602,7 +602,7 @@ def compile_pivot(
     time_zone = spec.time_zone or time_zone  # a report's own zone before the app's
     try:
         ZoneInfo(time_zone)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
         raise PivotError(f"unknown time zone '{time_zone}'") from exc
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")

@@ -601,8 +601,8 @@ class _Shaper:
             def admitted(key: _GroupKey) -> bool:
                 try:
                     return truthy(evaluate(having, self.values(s, key), now=_EPOCH))
-                except LogicError:
-                    return False
+                except (LogicError, RecursionError, ValueError, OverflowError):
+                    return False  # a condition that cannot be worked out admits nothing
 
             keys = [k for k in keys if admitted(k)]
         top = self.spec.top_per_group
@@ -922,7 +922,7 @@ class _Driller:
             assert isinstance(target, str)
             try:
                 holds_when_empty = truthy(evaluate(rule, {}, now=_EPOCH))
-            except LogicError:
+            except (LogicError, RecursionError, ValueError, OverflowError):
                 holds_when_empty = False
             if holds_when_empty:
                 related.append(

@@ -688,7 +688,7 @@ def known_zone(name: str) -> bool:
     """Whether ``name`` is an IANA time zone this machine knows."""
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "America", a directory
         return False
     return True
 

@@ -123,6 +123,7 @@ async def test_a_reports_own_time_zone_week_start_and_fiscal_year(
     ("parts", "path", "code"),
     [
         ({"time_zone": "Mars/Olympus"}, "/time_zone", "unknown_time_zone"),
+        ({"time_zone": "America"}, "/time_zone", "unknown_time_zone"),  # a directory
         (
             {"measures": [*MEASURES, {"key": "p", "op": "period_over_period", "of": "n"}]},
             "/measures/2",
@@ -171,3 +172,21 @@ async def test_refusals_point_into_the_spec(
     assert answer.status_code == 422, answer.text
     errors = answer.json()["errors"]
     assert (path, code) in [(e["path"], e["code"]) for e in errors], errors
+
+
+@pytest.mark.parametrize(
+    "having",
+    [
+        {">": [{"/": [{"var": "n"}, 0]}, 1]},
+        {">": [{"var": "s"}, {"max": []}]},
+        {"<": [{"+": [{"var": "n"}, 1e308, 1e308]}, 1]},
+        {"!": [{"missing": ["n", "s"]}]},
+    ],
+)
+async def test_a_condition_that_cannot_be_worked_out_admits_nothing_never_a_500(
+    installed: httpx.AsyncClient, having: dict[str, Any]
+) -> None:
+    answer = await run(
+        installed, {"rows": [{"field": "doctor"}], "measures": MEASURES, "having": having}
+    )
+    assert answer.status_code in (200, 422), answer.text
