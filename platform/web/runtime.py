@@ -31,6 +31,7 @@ from formloom.engines.forms.fields import (
     SectionField,
     SelectField,
     TableField,
+    UserField,
 )
 from formloom.engines.forms.localtime import zone_name, zone_of
 from formloom.engines.logic import LogicError, evaluate
@@ -134,6 +135,8 @@ def _field_meta(field: Any, lang: str) -> dict[str, Any]:
         meta["options"] = _options(field, lang)
     if isinstance(field, RelationField):
         meta["target"] = field.target
+    if isinstance(field, UserField) and field.multiple:
+        meta["type"] = "users"  # a list of people: "has" one, as a multiselect
     return meta
 
 

@@ -6,6 +6,7 @@ server — two complaints made in the form are CP-<year>-0001 and CP-<year>-0002
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from datetime import datetime
@@ -130,6 +131,22 @@ def test_pick_people_by_name_and_number_complaints(
     assert "Zhou Min" in listed and "Wang Fang" in listed
     for user_id in lab.values():
         assert user_id not in listed
+    # the filter bar picks a person by name: the handler's complaints only
+    nurse.get_by_test_id("filter-toggle").click()
+    nurse.get_by_test_id("filter-field").select_option("handler")
+    nurse.get_by_test_id("filter-op").select_option("==")
+    picker = nurse.locator(".filter-value input[role=combobox]")
+    picker.fill("zhou")
+    expect(nurse.locator(".filter-value [role=option] .fl-option-title")).to_have_text(["Zhou Min"])
+    picker.press("Enter")
+    nurse.get_by_test_id("filter-apply").click()
+    nurse.wait_for_url(re.compile(r"filter="))
+    sent = json.loads(nurse.evaluate("new URL(location.href).searchParams.get('filter')"))
+    assert sent == {"==": [{"var": "handler"}, lab["pl_zhou"]]}
+    expect(nurse.locator("table tbody tr")).to_have_count(1)
+    assert f"CP-{year}-0001" in nurse.locator("table tbody").inner_text()
+    # the filter row reads back the person by name
+    expect(nurse.locator(".filter-value .fl-person")).to_have_text(["Zhou Min×"])
 
 
 def test_the_designer_adds_people_and_numbers(

@@ -68,6 +68,10 @@ const FILTER_OPERATORS = {
   multiselect: ["contains", "empty", "filled"],
   boolean: ["yes", "no"],
   relation: EQUALITY,
+  // people: one member (a user id), several (a list of ids, "has"), a department
+  user: EQUALITY,
+  users: ["contains", "empty", "filled"],
+  department: EQUALITY,
 };
 const FILTER_LABELS = { "<": "<", "<=": "≤", ">": ">", ">=": "≥", filled: "is not empty" };
 const TIME_LABELS = { "<": "is before", ">=": "is on or after" };
@@ -83,7 +87,7 @@ export const FILTER = {
   label(op, type) {
     const kind = filterKind(type);
     if (["date", "datetime", "time"].includes(kind) && TIME_LABELS[op]) return TIME_LABELS[op];
-    if (kind === "multiselect" && op === "contains") return "has";
+    if ((kind === "multiselect" || kind === "users") && op === "contains") return "has";
     return FILTER_LABELS[op] || OPERATORS[op].label;
   },
 };

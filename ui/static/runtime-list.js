@@ -9,6 +9,7 @@
 import { api } from "/static/api.js";
 import { t } from "/static/i18n.js";
 import { relationPicker } from "/static/form.js";
+import { departmentControl, userControl } from "/static/form-people.js";
 import { clinicZone, fromLocalInput, showDateTime, toLocalInput } from "/static/form-values.js";
 import { el } from "/static/dom.js";
 import { FILTER, buildCondition, filterKind, needsValue, parseCondition } from "/static/conditions.js";
@@ -43,6 +44,14 @@ function valueInput(field, op, value, row) {
     const picker = relationPicker({ app: meta.app, target: field.target, name, id: `fv-${Math.random().toString(36).slice(2)}`, value: value ?? null });
     holder.append(picker.element);
     row.valueOf = () => picker.get();
+    return;
+  }
+  if (kind === "user" || kind === "users" || kind === "department") {
+    // a person by name (one at a time, also for several), a department from the app's
+    const ctx = { id: `fv-${Math.random().toString(36).slice(2)}`, name, value: value ?? null, appKey: meta.app, titles: meta.titles, changed: () => {} };
+    const control = kind === "department" ? departmentControl(field, ctx) : userControl({ ...field, multiple: false }, ctx);
+    holder.append(control.element);
+    row.valueOf = () => control.get() ?? undefined;
     return;
   }
   if (kind === "select" || kind === "multiselect") {
