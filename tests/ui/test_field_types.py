@@ -43,7 +43,18 @@ LAB = {
     "label": "Field types lab",
     "locales": ["en", "zh-CN"],
     "roles": [{"key": "clerk", "label": "Clerk"}],
-    "forms": [FORM],
+    "forms": [
+        FORM,
+        {
+            "key": "designed",
+            "label": {"en": "Designed", "zh-CN": "设计"},
+            "fields": [
+                {"key": "title", "type": "text", "label": {"en": "Title", "zh-CN": "标题"}},
+                {"key": "stars", "type": "rating", "label": {"en": "Stars", "zh-CN": "星级"}},
+                {"key": "body", "type": "richtext", "label": {"en": "Body", "zh-CN": "正文"}},
+            ],
+        },
+    ],
 }
 RECORD = re.compile(rf"/apps/{APP}/forms/feedback/[0-9a-f]{{32}}$")
 
@@ -361,3 +372,34 @@ def test_words_in_chinese(tab: Any, lab: str, live_server: LiveServer) -> None:
     page.wait_for_url(RECORD)
     said = page.locator("[data-field=score] .fl-stars .visually-hidden").inner_text()
     assert said == "2 星（共 5 星）"
+
+
+def test_the_designer_offers_and_sets_them(tab: Any, lab: str, live_server: LiveServer) -> None:
+    for locale, words in (
+        ("en-US", ("Rating", "Signature", "Rich text", "Stars", "Most characters")),
+        ("zh-CN", ("评分", "签名", "富文本", "星数", "最多字符数")),
+    ):
+        page = tab(locale)
+        page.goto(f"{live_server.url}/designer/{APP}/designed")
+        page.wait_for_selector("[data-testid=designer][data-ready=true]")
+        for kind, word in zip(("rating", "signature", "richtext"), words, strict=False):
+            assert page.get_by_test_id(f"palette-{kind}").inner_text().strip().endswith(word)
+        page.get_by_test_id("field-stars").click()
+        assert page.locator("[data-prop=max] label").inner_text() == words[3]
+        page.get_by_test_id("field-body").click()
+        assert page.locator("[data-prop=max_length] label").inner_text() == words[4]
+    page.get_by_test_id("field-stars").click()
+    page.get_by_test_id("prop-max").fill("7")
+    page.get_by_test_id("field-body").click()
+    page.get_by_test_id("prop-max_length").fill("300")
+    page.get_by_test_id("designer-save").click()
+    page.wait_for_function(
+        "document.querySelector('[data-testid=designer-status]').dataset.kind === 'ok'"
+    )
+    with live_server.api() as api:
+        fields = api.get(f"/api/apps/{APP}/forms/designed").json()["form"]["fields"]
+    kept = {field["key"]: field for field in fields}
+    assert kept["stars"]["max"] == 7 and kept["body"]["max_length"] == 300
+    page.goto(f"{live_server.url}/apps/{APP}/forms/designed/new")
+    assert page.locator("[data-field=stars] [role=radio]").count() == 7
+    assert page.get_by_test_id("star-stars-7").get_attribute("aria-label") == "7 星（共 7 星）"
