@@ -142,3 +142,20 @@ async def test_a_bad_format_is_refused_at_its_pointer(client: httpx.AsyncClient)
     assert answer.status_code == 422
     pointers = [error.get("pointer") or error.get("path") for error in answer.json()["errors"]]
     assert "/forms/0/fields/0/reset" in pointers
+
+
+async def test_a_number_added_to_a_form_with_records_numbers_new_records_only(
+    client: httpx.AsyncClient,
+) -> None:
+    plain = f.app(APP, f.form("complaint", f.field("subject", required=True)))
+    assert (await client.post("/api/apps/import", json=plain)).status_code == 201
+    old = await client.post(BASE, json={"data": {"subject": "before"}})
+    assert old.status_code == 201
+    form = definition()["forms"][0]
+    form["fields"] += [f.field("owner", "user"), f.field("ward", "department")]
+    dry = await client.put(f"/api/apps/{APP}/forms/complaint?dry_run=true", json=form)
+    assert dry.status_code == 200, dry.text
+    saved = await client.put(f"/api/apps/{APP}/forms/complaint", json=form)
+    assert saved.status_code == 200, saved.text
+    assert "no" not in (await client.get(f"{BASE}/{old.json()['id']}")).json()["data"]
+    assert await number(client) == "CP-2026-0001"
