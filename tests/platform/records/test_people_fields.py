@@ -10,12 +10,15 @@ from typing import Any
 
 import httpx
 import pytest
+from openapi_spec_validator import validate
 
 from formloom.platform.auth.principal import Principal
 from formloom.platform.errors import Forbidden
 from formloom.platform.people.service import require_directory
 from tests import factories as f
 from tests.conftest import TestUser, Users
+from tests.platform.test_openapi import component, validator
+from tests.platform.test_openapi import document as openapi_document
 
 APP = "ward"
 BASE = f"/api/records/{APP}/task"
@@ -269,3 +272,22 @@ async def test_reports_name_people_and_count_departments(
     rows = {tuple(row["labels"]): result["cells"][i][0]["values"]["n"]
             for i, row in enumerate(result["rows"]) if not row.get("total")}  # fmt: skip
     assert rows == {("Li Na", "Surgery"): 1, ("Wang Fang", "ICU"): 2}
+
+
+async def test_the_typed_openapi_document_describes_the_fields(
+    client: httpx.AsyncClient, staff: Staff
+) -> None:
+    document = definition()
+    document["forms"][0]["fields"].insert(0, f.field("no", "autonumber", format="T-{000}"))
+    assert (await client.post("/api/apps/import", json=document)).status_code in (200, 201)
+    doc = await openapi_document(client)
+    validate(doc)
+    data = component(doc, "WardTaskData")["properties"]
+    assert data["no"]["readOnly"] is True and data["no"]["type"] == "string"
+    assert data["team"]["type"] == "array" and data["owner"]["type"] == "string"
+    made = await client.post(BASE, json={"data": {"title": "t", "owner": staff.li.id}},
+                             headers=staff.head.headers)  # fmt: skip
+    assert made.status_code == 201, made.text
+    record = made.json()
+    assert list(validator(doc, "WardTaskRecord").iter_errors(record)) == []
+    assert record["data"]["no"] == "T-001"
