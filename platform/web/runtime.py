@@ -796,7 +796,7 @@ async def record_page(
         "runtime/record.html",
         who,
         app=app_meta,
-        form={"key": form, "label": label_text(spec.label, lang)},
+        form={"key": form, "label": label_text(spec.label, lang), "layout": spec.layout},
         record=record,
         record_title=listing.record_title(spec, record["data"], lang, record_id, zone, named=named),
         groups=groups,

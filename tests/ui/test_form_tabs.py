@@ -311,3 +311,26 @@ def test_tabs_in_chinese(browser: Any, live_server: LiveServer, app: str) -> Non
         assert "标签页上方" in tab.get_by_test_id("prop-parent").inner_text()
     finally:
         context.close()
+
+
+def test_the_record_page_shows_the_same_tabs(page: Any, live_server: LiveServer, app: str) -> None:
+    data = {"name": "Ann", "phone": "+44 20 7946 0000", "email": "ann@example.org",
+            "allergies": "none", "insurer": "Mutual", "street": "1 High St"}  # fmt: skip
+    with live_server.api() as api:
+        made = api.post(f"/api/records/{app}/intake", json={"data": data})
+        assert made.status_code == 201, made.text
+    page.goto(f"{live_server.url}/apps/{app}/forms/intake/{made.json()['id']}")
+    strip = page.locator(STRIP)
+    strip.wait_for()
+    names = strip.locator("[role=tab]").all_inner_texts()
+    assert names[:2] == ["Contact", "History"]
+    assert page.locator("[data-field=name]").is_visible()  # above the tabs
+    assert page.locator("[data-field=phone]").is_visible()
+    assert not page.locator("[data-field=street]").is_visible()
+    page.get_by_test_id("tab-contact").focus()
+    page.keyboard.press("End")
+    assert page.locator("[data-field=street]").is_visible()
+    assert not page.locator("[data-field=phone]").is_visible()
+    page.emulate_media(media="print")
+    for key in ["phone", "allergies", "insurer", "street"]:
+        assert page.locator(f"[data-field={key}]").is_visible(), key

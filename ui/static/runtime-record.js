@@ -1,8 +1,18 @@
-// The record page: times in the reader's time zone, deleting (with the version read), and
-// the timeline's filter (show one kind of entry; buttons, so keyboard and screen readers work).
+// The record page: times in the reader's time zone, deleting (with the version read), the
+// timeline's filter (show one kind of entry; buttons, so keyboard and screen readers work),
+// and a form laid out as tabs shown as tabs (form-tabs.js, as on the form itself).
 
 import { api } from "/static/api.js";
 import { showDateTime } from "/static/form.js";
+import { makeTabs } from "/static/form-tabs.js";
+
+const main = document.querySelector(".record-main[data-layout=tabs]");
+const sections = main ? [...main.querySelectorAll(":scope > .record-section[data-section]")] : [];
+if (sections.length) {
+  const name = document.querySelector("[data-testid=record-title]")?.textContent || "";
+  const parts = sections.map((element) => ({ key: element.dataset.section, label: element.querySelector("h2")?.textContent || element.dataset.section, element }));
+  makeTabs(main, parts, { prefix: "record", name });
+}
 
 for (const node of document.querySelectorAll("time[data-local]")) {
   node.textContent = showDateTime(node.getAttribute("datetime"));
