@@ -23,7 +23,7 @@ const KNOWN = new Set(["form", "roles", "actions", "row_filter", "hidden_fields"
 /** Field types a row filter can test in SQL (docs/filters.md). */
 export const FILTERABLE = new Set([
   "text", "textarea", "email", "phone", "url", "number", "integer", "date", "datetime", "time",
-  "select", "multiselect", "boolean", "relation",
+  "select", "multiselect", "boolean", "relation", "rating", "richtext",
 ]);
 
 /**

@@ -917,7 +917,7 @@ function conditionEditor(path) {
       const next = structuredClone(parsed);
       const newType = typeOfVariable(field.value);
       const op = VISIBILITY.operators(newType)[0];
-      next.rows[index] = { field: field.value, op, value: needsValue(op) ? (newType === "number" || newType === "integer" ? 0 : "") : null };
+      next.rows[index] = { field: field.value, op, value: needsValue(op) ? (["number", "integer", "rating"].includes(newType) ? 0 : "") : null };
       write(next);
     });
     const op = el("select", { "data-testid": `condition-op-${index}`, "aria-label": t("Operator") }, VISIBILITY.operators(type).map((o) => el("option", { value: o, text: t(VISIBILITY.label(o)), selected: o === item.op })));
@@ -959,7 +959,7 @@ function conditionEditor(path) {
     if (!first) return;
     const next = structuredClone(parsed);
     const op = VISIBILITY.operators(first.type)[0];
-    next.rows.push({ field: PREFIX + first.key, op, value: needsValue(op) ? (first.type === "number" || first.type === "integer" ? 0 : "") : null });
+    next.rows.push({ field: PREFIX + first.key, op, value: needsValue(op) ? (["number", "integer", "rating"].includes(first.type) ? 0 : "") : null });
     write(next);
   });
   const asJson = el("button", { type: "button", class: "quiet small", "data-testid": "condition-as-json", text: t("Edit as JSON") });

@@ -451,7 +451,7 @@ function condition() {
     next.rows.push({ field: PREFIX + first.key, op: VISIBILITY.operators(type)[0], value: null });
     // a row without a value is not written yet: keep it on screen through a JsonLogic placeholder
     const op = next.rows.at(-1).op;
-    next.rows.at(-1).value = needsValue(op) ? (type === "number" || type === "integer" ? 0 : "") : null;
+    next.rows.at(-1).value = needsValue(op) ? (["number", "integer", "rating"].includes(type) ? 0 : "") : null;
     write(next);
   });
   const asJson = el("button", { type: "button", class: "quiet small", "data-testid": "condition-as-json", text: t("Edit as JSON") });
