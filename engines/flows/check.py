@@ -32,7 +32,7 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from formloom.engines.forms import FormSpec, field_types
-from formloom.engines.forms.fields import RelationField
+from formloom.engines.forms.fields import RelationField, UserField
 from formloom.engines.logic import check_expression, variables
 from formloom.engines.rules.check import CONTEXT_ROOTS, Issue, check_rule
 from formloom.engines.rules.related import path_problems, template_paths
@@ -493,12 +493,15 @@ class _Checker:
         if not self.field(assignee.field, f"{where}/field"):
             return
         field = self.form.field(assignee.field)
+        if isinstance(field, UserField):
+            return  # a member field names the users themselves
         target = self.forms.get(field.target) if isinstance(field, RelationField) else None
         if not isinstance(field, RelationField):
             self.add(
                 f"{where}/field",
                 "assignee_not_relation",
-                f"{assignee.field!r} is not a relation to staff: it cannot name a user",
+                f"{assignee.field!r} is neither a member field nor a relation to staff: it "
+                "cannot name a user",
             )
         elif target is None or target.user_field is None:
             self.add(

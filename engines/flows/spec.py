@@ -125,7 +125,8 @@ class Assignee(_Model):
 
     ``role`` (everyone with the role, optionally narrowed by ``where`` over each ``user``'s
     attributes), ``user`` (a user name or a JsonLogic giving one or a list), ``field`` (a
-    relation field of the record to a staff record; the staff record's user), ``starter``
+    member field of the record — its people — or a relation field of the record to a staff
+    record; the staff record's user), ``starter``
     (who started the flow) or ``previous`` (who completed the step before)."""
 
     role: str | None = Field(default=None, description="Key of an app role.")
@@ -134,8 +135,8 @@ class Assignee(_Model):
     )
     field: str | None = Field(
         default=None,
-        description="A relation field of the record pointing at a staff record that names "
-        "its user.",
+        description="A member (user) field of the record, or a relation field of the "
+        "record pointing at a staff record that names its user.",
     )
     starter: bool | None = Field(default=None, description="The user who started the flow.")
     previous: bool | None = Field(

@@ -88,6 +88,7 @@ from formloom.engines.flows.state import (
     TimerCancelled,
 )
 from formloom.engines.forms import RecordInvalid, label_text
+from formloom.engines.forms.fields import UserField
 from formloom.engines.logic import evaluate
 from formloom.engines.logic.coercion import truthy
 from formloom.engines.logic.dates import format_datetime
@@ -696,6 +697,18 @@ class FlowService:
                 name = data.get(form.user_field)
                 if isinstance(name, str) and name:
                     staff[staff_id] = name
+        # a member field holds user ids: each names its user (disabled users name nobody)
+        members: list[str] = []
+        for key in _member_fields(loaded):
+            value = record.get(key)
+            members += [str(v) for v in (value if isinstance(value, list) else [value]) if v]
+        if members:
+            found_users = await self.session.execute(
+                select(User.id, User.username).where(
+                    User.id.in_(members), User.disabled_at.is_(None)
+                )
+            )
+            staff.update({user_id: username for user_id, username in found_users.all()})
         return StaticDirectory(roles=roles, staff=staff)
 
     async def _advance(
@@ -1227,6 +1240,20 @@ def _assignee_fields(loaded: _Loaded) -> list[tuple[str, str]]:
         target = getattr(field, "target", None)
         if isinstance(target, str):
             found.append((target, assignee.field))
+    return found
+
+
+def _member_fields(loaded: _Loaded) -> list[str]:
+    """Member (user) fields an assignee of the flow reads."""
+    form = loaded.installed.spec.form(loaded.flow.form)
+    if form is None:
+        return []
+    found: list[str] = []
+    for node in loaded.flow.nodes:
+        if isinstance(node, UserTaskNode):
+            for assignee in [node.assignee, *[e.to for e in node.escalations if e.to]]:
+                if assignee.field and isinstance(form.field(assignee.field), UserField):
+                    found.append(assignee.field)
     return found
 
 

@@ -675,7 +675,8 @@ function assigneeEditor(path, testid) {
     parts.push(checkbox(`${testid}-same-department`, sameDept, (on, flow) => setAt(flow, `${path}/where`, on ? structuredClone(SAME_DEPARTMENT) : undefined), t("Only people of the record's department")));
     if (where !== undefined && !sameBranch && !sameDept) parts.push(row(t("Only those for whom (JsonLogic over user and record)"), jsonBox(`${path}/where`, `${testid}-where`), `${path}/where`));
   } else if (kind === "field") {
-    const relations = flowFields().filter((f) => f.type === "relation");
+    // a relation to staff, or a member field (its people themselves)
+    const relations = flowFields().filter((f) => f.type === "relation" || f.type === "user");
     parts.push(row(t("Field"), select(`${path}/field`, `${testid}-field`, [{ value: "", label: "—" }, ...relations.map((f) => ({ value: f.key, label: f.label }))]), `${path}/field`));
   } else if (kind === "user") {
     parts.push(row(t("User name"), textBox(`${path}/user`, `${testid}-user`), `${path}/user`));
