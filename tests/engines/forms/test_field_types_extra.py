@@ -6,9 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from fhir.resources.R4B.questionnaire import Questionnaire
+from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 from jsonschema import Draft202012Validator
 from pydantic import ValidationError
 
+from formloom.engines.fhir import record_to_response
 from formloom.engines.fhir.questionnaire import export_questionnaire
 from formloom.engines.forms import FormSpec, compile_schema, definition_errors, field_types
 from formloom.engines.forms.fastcheck import compile_check
@@ -237,6 +240,19 @@ def test_fhir_items() -> None:
     assert items["s"]["type"] == "attachment" and "repeats" not in items["s"]
     assert items["h"]["type"] == "text" and items["h"]["maxLength"] == 200
     assert [(u.link_id, u.path) for u in lost] == [("h", "/fields/2/type")]
+
+
+def test_fhir_response_answers() -> None:
+    form = form_dict(field("r", "rating"), field("s", "signature"), field("h", "richtext"))
+    questionnaire, _ = export_questionnaire(form)
+    Questionnaire.model_validate(questionnaire)
+    data = {"r": 4, "s": PNG, "h": "<p>Hi <b>there</b></p><ul><li>one</li></ul>"}
+    response = record_to_response(questionnaire, form, data, canonical="urn:q")
+    QuestionnaireResponse.model_validate(response)
+    answers = {item["linkId"]: item["answer"] for item in response["item"]}
+    assert answers["r"] == [{"valueInteger": 4}]
+    assert answers["s"][0]["valueAttachment"]["contentType"] == "image/png"
+    assert answers["h"] == [{"valueString": "Hi there\none"}]
 
 
 def test_definitions_refuse_unknown_attributes() -> None:
