@@ -436,6 +436,21 @@ class RichTextField(InputField):
     def effective_max_length(self) -> int:
         return self.max_length if self.max_length is not None else RICHTEXT_MAX_LENGTH
 
+    def definition_issues(self) -> list[DefinitionIssue]:
+        # The form page puts a new record's default into the editor as HTML: it must
+        # already be what the sanitiser keeps (a record's value is sanitised on write).
+        if isinstance(self.default, str) and sanitise(self.default) != self.default.strip():
+            return [
+                DefinitionIssue(
+                    ("default",),
+                    "unsafe_default",
+                    "the default holds HTML a rich text value may not keep; allowed: "
+                    f"{sanitise(self.default)!r}",
+                    self.default,
+                )
+            ]
+        return []
+
     def normalise_value(self, value: Any) -> Any:
         if not isinstance(value, str):
             return value  # the validator reports the type

@@ -180,6 +180,15 @@ def test_rich_text_max_length_counts_the_text() -> None:
     assert codes(default, {"h": "x" * 10_001}) == [("/data/h", "max_length")]
 
 
+def test_rich_text_default_must_be_sanitised_already() -> None:
+    problems = problems_of(form_dict(field("h", "richtext", default="<b onclick='x()'>hi</b>")))
+    assert [(p["pointer"], p["code"]) for p in problems] == [
+        ("/fields/0/default", "unsafe_default")
+    ]
+    assert "'<b>hi</b>'" in problems[0]["message"]
+    assert problems_of(form_dict(field("h", "richtext", default="<b>hi</b>"))) == []
+
+
 def test_rich_text_type_errors() -> None:
     form = make_form(field("h", "richtext"))
     assert codes(form, {"h": 5}) == [("/data/h", "type")]
