@@ -119,6 +119,7 @@ export function renderForm(container, form, options = {}) {
   }
 
   // -- build the fields, grouped under their sections ---------------------------------------
+  let tabs = null; // form-tabs.js, for `"layout": "tabs"` (set once the sections exist)
   let holder = el("div", { class: "fl-section fl-section-lead" });
   root.append(holder);
   let currentSection = null;
@@ -157,7 +158,7 @@ export function renderForm(container, form, options = {}) {
   });
   // `"layout": "tabs"`: each section a tab (form-tabs.js); the fields before them stay above
   const sectionEntries = [...entries.values()].filter((entry) => entry.field.type === "section");
-  const tabs = form.layout === "tabs" && sectionEntries.length
+  tabs = form.layout === "tabs" && sectionEntries.length
     ? makeTabs(root, sectionEntries.map((entry) => ({ key: entry.field.key, label: fieldLabel(entry.field), element: entry.wrapper })), { prefix, name: label(form.label) || form.key })
     : null;
   container.replaceChildren(root);
