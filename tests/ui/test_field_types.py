@@ -23,6 +23,8 @@ from typing import Any
 import pytest
 
 from formloom.engines.forms import FormSpec, RecordInvalid, prepare
+from formloom.engines.forms.richtext import sanitise
+from tests.engines.forms.test_field_types_extra import ATTACKS
 from tests.ui.conftest import ADMIN, ADMIN_PASSWORD, LiveServer, sign_in
 
 APP = "field_types_lab"
@@ -403,3 +405,31 @@ def test_the_designer_offers_and_sets_them(tab: Any, lab: str, live_server: Live
     page.goto(f"{live_server.url}/apps/{APP}/forms/designed/new")
     assert page.locator("[data-field=stars] [role=radio]").count() == 7
     assert page.get_by_test_id("star-stars-7").get_attribute("aria-label") == "7 星（共 7 星）"
+
+
+def test_the_editor_cleans_what_it_is_given_as_the_server_does(
+    tab: Any, lab: str, live_server: LiveServer
+) -> None:
+    """form-richtext.js's allow-list (for values put into the editor) against nh3's: the same
+    HTML for every attack string (MathML aside: nh3 drops its text, the browser keeps it)."""
+    page = tab()
+    page.goto(f"{live_server.url}/apps/{APP}/forms/feedback/new")
+    given = [attack for attack, _ in ATTACKS if "<math" not in attack]
+    cleaned = page.evaluate(
+        """async (given) => {
+          const { cleanFragment } = await import("/static/form-richtext.js");
+          return given.map((html) => {
+            const box = document.createElement("div");
+            box.append(cleanFragment(html));
+            return box.innerHTML;
+          });
+        }""",
+        given,
+    )
+    assert page.evaluate("window.__hit") is None
+    mismatches = [
+        (html, browser, sanitise(html))
+        for html, browser in zip(given, cleaned, strict=True)
+        if browser != sanitise(html)
+    ]
+    assert not mismatches, mismatches

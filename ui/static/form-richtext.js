@@ -1,8 +1,8 @@
 // The rich text control of generated forms: a contenteditable box under a toolbar (bold,
 // italic, bulleted and numbered lists, link, remove link; Ctrl/⌘+B and +I). Its value is the
 // box's HTML, or null when it holds no text. The server sanitises every value it is sent
-// (engines/forms/richtext.py: an allow-list of tags, http/https/mailto links only), and a
-// stored value put back in the box is one the server sanitised.
+// (engines/forms/richtext.py: an allow-list of tags, http/https/mailto links only); a value
+// put into the box goes through the same allow-list here first (cleanFragment).
 
 import { el } from "/static/dom.js";
 import { t } from "/static/i18n.js";
@@ -17,6 +17,44 @@ export function richPlainText(html) {
   const doc = new DOMParser().parseFromString(`<body>${marked}</body>`, "text/html");
   for (const node of doc.querySelectorAll("script, style")) node.remove();
   return (doc.body.textContent || "").replace(/\u00a0/g, " ").replace(/[ \t]*\n[ \t\n]*/g, "\n").trim();
+}
+
+// The server's allow-list (engines/forms/richtext.py), applied again to what the editor is
+// given: stored values were sanitised on write, and this keeps the box safe from any value
+// that was not (a definition's default from an older version, a value stored before).
+const TAGS = new Set(["P", "DIV", "BR", "B", "STRONG", "I", "EM", "U", "UL", "OL", "LI", "A"]);
+const SAFE_LINK = /^(https?:\/\/|mailto:)/i;
+
+function cleanInto(source, target) {
+  for (const node of source.childNodes) {
+    if (node.nodeType === Node.TEXT_NODE) {
+      target.append(node.textContent);
+      continue;
+    }
+    if (node.nodeType !== Node.ELEMENT_NODE) continue;
+    const tag = node.tagName.toUpperCase();
+    if (tag === "SCRIPT" || tag === "STYLE") continue;
+    if (!TAGS.has(tag)) {
+      cleanInto(node, target); // an unknown element gives its text
+      continue;
+    }
+    const copy = document.createElement(tag.toLowerCase());
+    if (tag === "A") {
+      const href = (node.getAttribute("href") || "").trim();
+      if (SAFE_LINK.test(href)) copy.setAttribute("href", href);
+      copy.setAttribute("rel", "noopener noreferrer");
+    }
+    cleanInto(node, copy);
+    target.append(copy);
+  }
+}
+
+/** `html` reduced to the allowed tags, as nodes of this page (parsed inertly, never run). */
+export function cleanFragment(html) {
+  const doc = new DOMParser().parseFromString(`<body>${String(html ?? "")}</body>`, "text/html");
+  const fragment = document.createDocumentFragment();
+  cleanInto(doc.body, fragment);
+  return fragment;
 }
 
 /** A link the editor may make: http(s) and mailto only; a bare host gets https://. */
@@ -39,7 +77,7 @@ export function richTextControl(field, ctx) {
     "aria-labelledby": `${ctx.id}-label`,
     "data-testid": `richtext-${ctx.name}`,
   });
-  if (typeof ctx.value === "string") area.innerHTML = ctx.value; // sanitised by the server
+  if (typeof ctx.value === "string") area.replaceChildren(cleanFragment(ctx.value));
   let disabled = false;
 
   function run(command, argument = null) {
@@ -133,7 +171,7 @@ export function richTextControl(field, ctx) {
       return richPlainText(area.innerHTML) ? area.innerHTML : null;
     },
     set(next) {
-      area.innerHTML = typeof next === "string" ? next : "";
+      area.replaceChildren(cleanFragment(typeof next === "string" ? next : ""));
     },
     setDisabled(off) {
       disabled = off;
