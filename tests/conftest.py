@@ -54,6 +54,7 @@ POSTGRES_URL = (
 )
 # Children before parents (SQLite deletes row by row with foreign keys on).
 TABLES = (
+    "record_projections",
     "record_counters",
     "record_unique",
     "record_history",
@@ -156,6 +157,13 @@ async def _clean(db: Database) -> None:
             )
         for (name,) in names.all():
             await conn.execute(text(f"DROP INDEX IF EXISTS {name}"))
+        if db.dialect == "postgresql":  # typed projections: their tables, triggers, functions
+            tables = await conn.execute(
+                text("SELECT tablename FROM pg_tables WHERE tablename LIKE 'fp\\_%'")
+            )
+            for (name,) in tables.all():
+                await conn.execute(text(f"DROP FUNCTION IF EXISTS {name}_sync() CASCADE"))
+                await conn.execute(text(f"DROP TABLE IF EXISTS {name}"))
         flags = (await conn.execute(_FILLED)).one()
         filled = [table for table, full in zip(TABLES, flags, strict=True) if full]
         if not filled:

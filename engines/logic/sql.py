@@ -46,6 +46,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final, Literal, TypeAlias
@@ -65,6 +66,7 @@ from .zones import offset_periods, settled_offset
 __all__ = [
     "FIELD_TYPES",
     "MAX_FIELD_NAMES",
+    "PROJECTED_TYPES",
     "MAX_LIST_VALUES",
     "Dialect",
     "SUPPORTED_OPERATORS",
@@ -107,6 +109,19 @@ FIELD_TYPES: Final[Mapping[str, Kind]] = {
     "rating": "number",
     "richtext": "text",
     "signature": "object",
+}
+
+#: Field types a typed projection holds as a column, and the column's SQL type there: the
+#: scalar types whose compiled expression is one typed value (long text, multiselects,
+#: tables and files stay in the document only).
+PROJECTED_TYPES: Final[Mapping[str, Literal["text", "numeric", "boolean"]]] = {
+    **dict.fromkeys(
+        ("text", "email", "phone", "url", "select", "relation", "date", "datetime", "time"),
+        "text",
+    ),
+    "number": "numeric",
+    "integer": "numeric",
+    "boolean": "boolean",
 }
 
 #: Most values a filter's list may hold (``{"in": [{"var": "status"}, [...]]}``); a list is
@@ -191,12 +206,20 @@ class FilterTarget:
     ``fields`` maps field key -> field type (see :data:`FIELD_TYPES`); ``columns`` maps the
     system column names (``id``, ``version``, ``created_at``, ...) to their columns.
     A ``var`` names a field first, then a system column.
+
+    ``projected`` maps some fields to typed columns of a projection (PostgreSQL, see
+    :data:`PROJECTED_TYPES`) holding the same value as ``data``: NUMERIC for numbers, BOOLEAN,
+    and text types (dates and datetimes in their stored ISO text) as ``COLLATE "C"`` TEXT.
+    A projected field is read from its column instead of the document, with one assumption:
+    the document never holds a JSON ``null`` for it (the platform stores an empty field as
+    an absent key), so "absent" and "null" are both the column's SQL ``NULL``.
     """
 
     data: ColumnElement[Any]
     fields: Mapping[str, str]
     columns: Mapping[str, ColumnElement[Any]]
     dialect: Dialect
+    projected: Mapping[str, ColumnElement[Any]] = dataclass_field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------------------
@@ -226,6 +249,8 @@ def _kind_of_type(key: str, field_type: str, pointer: str = "") -> Kind:
 
 def _text_at(target: FilterTarget, key: str) -> ColumnElement[Any]:
     """The field as SQL text (PostgreSQL ``data ->> 'key'``), NULL when absent or null."""
+    if key in target.projected and PROJECTED_TYPES.get(target.fields.get(key, "")) == "text":
+        return target.projected[key]
     if target.dialect == "postgresql":
         return target.data.op("->>", return_type=sa.Text())(sa.literal_column(f"'{key}'"))
     return sa.func.json_extract(target.data, sa.literal_column(f"'$.{key}'"), type_=sa.Text())
@@ -309,6 +334,8 @@ def _json_at(target: FilterTarget, key: str) -> ColumnElement[Any]:
 
 def _data_field_value(target: FilterTarget, key: str, field_type: str) -> ColumnElement[Any]:
     kind = _kind_of_type(key, field_type)
+    if key in target.projected:
+        return target.projected[key]
     if target.dialect == "postgresql":
         if kind == "text":
             return sa.collate(_text_at(target, key), "C")
@@ -562,14 +589,14 @@ class _Compiler:
         return field.value.is_(None)
 
     def is_absent(self, field: _Field) -> Predicate:
-        if field.is_column:
+        if field.is_column or field.key in self.target.projected:
             return field.value.is_(None)
         if self.pg:
             return _json_at(self.target, field.key).is_(None)
         return sa.func.json_type(self.target.data, sa.literal_column(f"'$.{field.key}'")).is_(None)
 
     def is_json_null(self, field: _Field) -> Predicate:
-        if field.is_column:
+        if field.is_column or field.key in self.target.projected:
             return sa.false()
         if self.pg:
             return sa.func.jsonb_typeof(_json_at(self.target, field.key)) == sa.literal("null")

@@ -31,7 +31,7 @@ from formloom.platform.apps import changes, repository
 from formloom.platform.apps.definition import load
 from formloom.platform.errors import Conflict, InvalidDefinition, NotFound, shown
 from formloom.platform.models import App, AppVersion
-from formloom.platform.records import search
+from formloom.platform.records import projections, search
 from formloom.platform.rules import timers as rule_timers
 
 INDEX_PREFIX = "ix_rec_"
@@ -66,6 +66,9 @@ class ImportResult:
     status: Literal["created", "updated", "unchanged"]
     forms: list[str]
     plan: Plan | None = None
+    #: Typed projections (PostgreSQL) left to fill once the change has committed
+    #: (:func:`formloom.platform.records.projections.fill`).
+    projections_to_fill: list[str] = field(default_factory=list)
 
 
 def _installed(
@@ -258,13 +261,14 @@ async def import_app(
                 now=now,
             )
     await sync_indexes(session, spec)
+    to_fill = await projections.prepare(session, spec, now=now)
     installed = InstalledApp(
         spec.key, number, spec, document, new_forms, form_versions, RuleIndex(spec.rules)
     )
     await rule_timers.sync(session, current, installed, now)
     await session.flush()
     catalog.remember(installed)
-    return ImportResult(spec.key, number, status, forms, plan)
+    return ImportResult(spec.key, number, status, forms, plan, to_fill)
 
 
 def _form_versions(

@@ -15,6 +15,7 @@ from formloom.platform.models.counter import RecordCounter
 from formloom.platform.models.file import StoredFile
 from formloom.platform.models.flow import FlowEvent, FlowInstance, TaskCandidate
 from formloom.platform.models.form_template import FormTemplate
+from formloom.platform.models.projection import RecordProjection
 from formloom.platform.models.public_link import PublicLink
 from formloom.platform.models.record import (
     SYSTEM_COLUMNS,
@@ -43,6 +44,7 @@ __all__ = [
     "Timer",
     "Base",
     "PublicLink",
+    "RecordProjection",
     "Record",
     "RecordCounter",
     "RecordHistory",

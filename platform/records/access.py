@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
+import sqlalchemy as sa
 from sqlalchemy import ColumnElement
 
 from formloom.engines.apps.permissions import FULL_ACCESS, NOTHING, FormAccess
@@ -66,15 +67,39 @@ def record_out(
 
 
 def filter_target(
-    spec: FormSpec, dialect: str, hidden: frozenset[str] = frozenset()
+    spec: FormSpec,
+    dialect: str,
+    hidden: frozenset[str] = frozenset(),
+    projection: sa.Table | None = None,
 ) -> FilterTarget:
-    """What filters run against; a caller's own filters do not see hidden fields."""
+    """What filters run against; a caller's own filters do not see hidden fields. With a
+    typed ``projection`` (PostgreSQL, joined to the records by id: :func:`source`), the
+    fields it holds are read from its columns, the rest from the document."""
     columns: dict[str, ColumnElement[Any]] = system_columns()
     types = field_types(spec)
     if hidden:
         types = {key: kind for key, kind in types.items() if key not in hidden}
     data: ColumnElement[Any] = Record.data  # type: ignore[assignment]  # a mapped column
-    return FilterTarget(data=data, fields=types, columns=columns, dialect=cast(Dialect, dialect))
+    projected: dict[str, ColumnElement[Any]] = {}
+    if projection is not None:
+        projected = {key: projection.c[key] for key in types if key in projection.c}
+    return FilterTarget(
+        data=data,
+        fields=types,
+        columns=columns,
+        dialect=cast(Dialect, dialect),
+        projected=projected,
+    )
+
+
+def source(projection: sa.Table | None) -> sa.FromClause:
+    """Where a list reads: the records, or a form's typed projection with the records
+    LEFT JOINed by id. PostgreSQL removes that join from a query that reads no column of
+    ``records`` (a count over projected fields), which then scans only the narrow table."""
+    records = cast(sa.Table, Record.__table__)
+    if projection is None:
+        return records
+    return projection.outerjoin(records, records.c.id == projection.c._id)
 
 
 class Grants:
@@ -118,12 +143,16 @@ class Grants:
         return access
 
     def row_condition(
-        self, access: FormAccess, action: str, spec: FormSpec
+        self,
+        access: FormAccess,
+        action: str,
+        spec: FormSpec,
+        projection: sa.Table | None = None,
     ) -> ColumnElement[bool] | None:
         rule = access.row_filter(action)
         if rule is None:
             return None
-        target = filter_target(spec, self.dialect)
+        target = filter_target(spec, self.dialect, projection=projection)
         try:
             return compile_filter(rule, target, now=self.now)
         except FilterError:

@@ -8,6 +8,7 @@ from typing import Any, cast
 from sqlalchemy import (
     ColumnElement,
     Executable,
+    FromClause,
     Integer,
     Select,
     String,
@@ -139,8 +140,18 @@ def history_of(record_id: str) -> Select[RecordHistory]:
     )
 
 
-async def count(session: AsyncSession, conditions: Sequence[ColumnElement[bool]]) -> int:
-    query = select(func.count()).select_from(Record).where(*conditions)
+async def count(
+    session: AsyncSession,
+    conditions: Sequence[ColumnElement[bool]],
+    source: FromClause | None = None,
+) -> int:
+    """How many rows of ``source`` (the records, or a typed projection joined to them)
+    meet ``conditions``."""
+    query = (
+        select(func.count())
+        .select_from(source if source is not None else Record)
+        .where(*conditions)
+    )
     return int((await session.execute(query)).scalar_one())
 
 

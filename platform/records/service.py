@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
+import sqlalchemy as sa
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -54,8 +55,8 @@ from formloom.platform.people import service as people
 from formloom.platform.permissions import guard
 from formloom.platform.permissions.expressions import hidden_reads, probe_audit
 from formloom.platform.records import cursor as keyset
-from formloom.platform.records import numbering, repository, search
-from formloom.platform.records.access import Grants, filter_target, iso, record_out
+from formloom.platform.records import numbering, projections, repository, search
+from formloom.platform.records.access import Grants, filter_target, iso, record_out, source
 from formloom.platform.records.claims import check_unique, claims_of, unique_race
 from formloom.platform.records.ids import is_id, new_id
 from formloom.platform.records.query import ListQuery, Page, check_filter, sort_keys
@@ -208,9 +209,13 @@ class RecordService:
         return self.grants.allowed(installed, form, action)
 
     def row_condition(
-        self, access: FormAccess, action: str, spec: FormSpec
+        self,
+        access: FormAccess,
+        action: str,
+        spec: FormSpec,
+        projection: sa.Table | None = None,
     ) -> ColumnElement[bool] | None:
-        return self.grants.row_condition(access, action, spec)
+        return self.grants.row_condition(access, action, spec, projection)
 
     def view(self, record: Record, fields: Sequence[str] | None = None) -> dict[str, Any]:
         """The record as this caller may see it."""
@@ -576,12 +581,23 @@ class RecordService:
 
     # -- lists ---------------------------------------------------------------------------
 
+    async def _projection(self, app: str, form: str) -> sa.Table | None:
+        """The form's ready typed projection (PostgreSQL), or None: read the documents."""
+        ready = await projections.ready(self.session, app, form)
+        return None if ready is None else ready.table()
+
     def _readable(
-        self, app: str, form: str, access: FormAccess, spec: FormSpec
+        self,
+        app: str,
+        form: str,
+        access: FormAccess,
+        spec: FormSpec,
+        projection: sa.Table | None = None,
     ) -> list[ColumnElement[bool]]:
-        """The conditions selecting the live records of ``form`` the caller may read."""
-        conditions = repository.live(app, form)
-        row_condition = self.row_condition(access, "read", spec)
+        """The conditions selecting the live records of ``form`` the caller may read (a
+        typed projection holds only those: it needs no condition of its own)."""
+        conditions = [] if projection is not None else repository.live(app, form)
+        row_condition = self.row_condition(access, "read", spec, projection)
         if row_condition is not None:
             conditions.append(row_condition)
         return conditions
@@ -610,11 +626,18 @@ class RecordService:
         For a filter a ``list`` has already accepted (a bad one raises ``FilterError``)."""
         installed, spec = await self.load_form(app, form)
         access = self.allowed(installed, form, "read")
-        conditions = self._readable(app, form, access, spec)
+        projection = await self._projection(app, form)
+        conditions = self._readable(app, form, access, spec, projection)
         if filter is not None:
-            target = filter_target(spec, self.dialect, access.hidden)
+            target = filter_target(spec, self.dialect, access.hidden, projection)
             conditions.append(compile_filter(filter, target, now=self.now))
-        inner = select(Record.id).where(*conditions).limit(cap + 1).subquery()
+        inner = (
+            select(sa.literal(1))
+            .select_from(source(projection))
+            .where(*conditions)
+            .limit(cap + 1)
+            .subquery()
+        )
         found = int(
             (await self.session.execute(select(func.count()).select_from(inner))).scalar_one()
         )
@@ -624,8 +647,9 @@ class RecordService:
         """How many live records of ``form`` the caller may read (one COUNT query)."""
         installed, spec = await self.load_form(app, form)
         access = self.allowed(installed, form, "read")
-        conditions = self._readable(app, form, access, spec)
-        return await repository.count(self.session, conditions)
+        projection = await self._projection(app, form)
+        conditions = self._readable(app, form, access, spec, projection)
+        return await repository.count(self.session, conditions, source(projection))
 
     async def list(self, app: str, form: str, query: ListQuery) -> Page:
         installed, spec = await self.load_form(app, form)
@@ -642,7 +666,8 @@ class RecordService:
                     }
                 ],
             )
-        target = filter_target(spec, self.dialect, access.hidden)
+        projection = await self._projection(app, form)
+        target = filter_target(spec, self.dialect, access.hidden, projection)
         types = target.fields
         if query.fields is not None:
             unknown = [name for name in query.fields if name not in types]
@@ -661,9 +686,11 @@ class RecordService:
                         for name in unknown
                     ],
                 )
-        conditions = self._readable(app, form, access, spec)
+        conditions = self._readable(app, form, access, spec, projection)
         if query.also is not None:
-            also = self.row_condition(self.allowed(installed, form, query.also), query.also, spec)
+            also = self.row_condition(
+                self.allowed(installed, form, query.also), query.also, spec, projection
+            )
             if also is not None:
                 conditions.append(also)
         if query.filter is not None:
@@ -692,7 +719,11 @@ class RecordService:
             # hidden fields are left out of the search itself, not just of the output
             searched = search.compile_search(spec, self.dialect, access.hidden, term)
             conditions.append(searched.condition)
-        total = await repository.count(self.session, conditions) if query.count else None
+        total = (
+            await repository.count(self.session, conditions, source(projection))
+            if query.count
+            else None
+        )
         sort = query.sort if query.sort is not None else (spec.sort or "id")
         try:
             keys = sort_keys(target, sort)
@@ -717,6 +748,7 @@ class RecordService:
             page_conditions.append(keyset.after(keys, values))
         statement = (
             select(Record, *[k.expression.label(f"k{i}") for i, k in enumerate(keys)])
+            .select_from(source(projection))
             .where(*page_conditions)
             .order_by(*keyset.order_by(keys))
             .limit(query.limit + 1)

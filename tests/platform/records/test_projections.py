@@ -1,0 +1,200 @@
+"""Typed projections (PostgreSQL): always in step with the records, used by lists and counts,
+rebuilt online when a form changes, resumed after a stopped build; none on SQLite."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from formloom.platform.clock import FixedClock
+from formloom.platform.db import Database
+from formloom.platform.models.projection import RecordProjection
+from formloom.platform.records import projections
+from tests import factories as f
+
+BASE = "/api/records/demo/contact"
+ON_POSTGRESQL = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+
+
+async def generations(db: Database) -> list[tuple[str, str, dict[str, str]]]:
+    async with db.transaction(write=False) as session:
+        rows = await session.execute(
+            text(
+                "SELECT table_name, state, columns FROM record_projections "
+                "ORDER BY created_at, table_name"
+            )
+        )
+        return [(row[0], row[1], dict(row[2])) for row in rows]
+
+
+async def projected_rows(db: Database, table: str) -> dict[str, dict[str, Any]]:
+    async with db.transaction(write=False) as session:
+        rows = (await session.execute(text(f"SELECT * FROM {table}"))).mappings().all()
+        return {row["_id"]: dict(row) for row in rows}
+
+
+async def create(client: httpx.AsyncClient, data: dict[str, Any]) -> dict[str, Any]:
+    response = await client.post(BASE, json={"data": data})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_sqlite_keeps_no_projection(
+    client: httpx.AsyncClient, db: Database, database_url: str
+) -> None:
+    assert (await client.post("/api/apps/import", json=f.app())).status_code == 201
+    assert await generations(db) == []
+
+
+@ON_POSTGRESQL
+async def test_the_projection_follows_every_write(
+    client: httpx.AsyncClient, db: Database, clock: FixedClock
+) -> None:
+    assert (await client.post("/api/apps/import", json=f.app())).status_code == 201
+    ((table, state, columns),) = await generations(db)
+    assert state == "ready"
+    assert columns == {
+        "name": "text", "phone": "text", "age": "numeric", "score": "numeric",
+        "vip": "boolean", "since": "text", "kind": "text", "company": "text",
+        "age_next_year": "numeric",
+    }  # fmt: skip
+    ann = await create(client, {"name": "Ann", "age": 40, "score": 2.5, "vip": True,
+                                "since": "2024-02-29", "tags": ["a"]})  # fmt: skip
+    bob = await create(client, {"name": "Bob"})
+    rows = await projected_rows(db, table)
+    assert set(rows) == {ann["id"], bob["id"]}
+    assert rows[ann["id"]]["age"] == 40 and rows[ann["id"]]["score"] == pytest.approx(2.5)
+    assert rows[ann["id"]]["vip"] is True and rows[ann["id"]]["since"] == "2024-02-29"
+    assert rows[ann["id"]]["age_next_year"] == 41
+    assert rows[bob["id"]]["age"] is None and rows[bob["id"]]["_version"] == 1
+    changed = await client.patch(
+        f"{BASE}/{ann['id']}", json={"data": {"age": 41, "score": None}},
+        headers={"If-Match": f'"{ann["version"]}"'},
+    )  # fmt: skip
+    assert changed.status_code == 200, changed.text
+    rows = await projected_rows(db, table)
+    assert rows[ann["id"]]["age"] == 41 and rows[ann["id"]]["score"] is None
+    assert rows[ann["id"]]["_version"] == 2
+    deleted = await client.delete(f"{BASE}/{bob['id']}", headers={"If-Match": '"1"'})
+    assert deleted.status_code == 204, deleted.text
+    assert set(await projected_rows(db, table)) == {ann["id"]}
+
+
+@ON_POSTGRESQL
+async def test_lists_and_counts_read_the_projection_and_agree_with_the_documents(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    assert (await client.post("/api/apps/import", json=f.app())).status_code == 201
+    for i in range(30):
+        data: dict[str, Any] = {
+            "name": f"P{i:02d}",
+            "age": i * 3 % 50,
+            "tags": ["a", "b", "c"][: i % 4],
+        }
+        if i % 3:
+            data["score"] = i / 4
+        await create(client, data)
+    filters = [
+        {">=": [{"var": "age"}, 20]},
+        {"and": [{">": [{"var": "score"}, 2]}, {"<": [{"var": "age"}, 40]}]},
+        {"in": ["b", {"var": "tags"}]},  # a multiselect: read from the document
+        {"or": [{"==": [{"var": "score"}, None]}, {"in": ["c", {"var": "tags"}]}]},
+        {"!": [{"var": "score"}]},
+    ]
+
+    async def answers() -> list[tuple[list[str], int]]:
+        out = []
+        for rule in filters:
+            response = await client.post(
+                f"{BASE}/query",
+                json={"filter": rule, "count": True, "sort": "-score,name", "limit": 100},
+            )
+            assert response.status_code == 200, response.text
+            body = response.json()
+            out.append(([item["id"] for item in body["items"]], body["count"]))
+        return out
+
+    through_projection = await answers()
+    # the same lists with the projection retired: the documents alone answer
+    async with db.transaction() as session:
+        await session.execute(text("UPDATE record_projections SET state = 'retired'"))
+    through_documents = await answers()
+    assert through_projection == through_documents
+    assert [count for _, count in through_projection] != [0] * len(filters)
+
+
+@ON_POSTGRESQL
+async def test_a_count_over_projected_fields_does_not_read_the_records(
+    client: httpx.AsyncClient, db: Database, clock: FixedClock
+) -> None:
+    """The records are LEFT JOINed by id; PostgreSQL removes the join when nothing reads them."""
+    assert (await client.post("/api/apps/import", json=f.app())).status_code == 201
+    async with db.transaction(write=False) as session:
+        ready = await projections.ready(session, "demo", "contact")
+        assert ready is not None
+        from sqlalchemy import func, select
+
+        from formloom.engines.logic.sql import compile_filter
+        from formloom.platform.apps.definition import load
+        from formloom.platform.records.access import filter_target, source
+
+        spec = load(f.app()).forms[0]
+        table = ready.table()
+        target = filter_target(spec, "postgresql", projection=table)
+        condition = compile_filter({">": [{"var": "age"}, 3]}, target, now=clock.now())
+        statement = select(func.count()).select_from(source(table)).where(condition)
+        compiled = statement.compile(session.get_bind(), compile_kwargs={"literal_binds": True})
+        plan = "\n".join(row[0] for row in await session.execute(text(f"EXPLAIN {compiled}")))
+    assert ready.table_name in plan and " records" not in plan, plan
+
+
+@ON_POSTGRESQL
+async def test_a_form_change_builds_a_new_generation_and_retires_the_old(
+    client: httpx.AsyncClient, db: Database, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    document = f.app()
+    assert (await client.post("/api/apps/import", json=document)).status_code == 201
+    for i in range(12):
+        await create(client, {"name": f"P{i}", "age": i})
+    ((first, _, _),) = await generations(db)
+    # a big form is filled after the change, in batches; here "big" is anything over 5
+    monkeypatch.setattr(projections, "FILL_INLINE", 5)
+    monkeypatch.setattr(projections, "BATCH", 4)
+    document["forms"][0]["fields"].append(f.field("weight", "number"))
+    response = await client.post("/api/apps/import", json=document)
+    assert response.status_code == 200, response.text
+    states = {name: (state, columns) for name, state, columns in await generations(db)}
+    assert states.pop(first)[0] == "ready"
+    ((second, (state, columns)),) = states.items()
+    assert state == "building" and "weight" in columns
+    # meanwhile lists work (the old generation serves them) and writes reach both
+    late = await create(client, {"name": "Late", "age": 99, "weight": 70})
+    listed = await client.post(f"{BASE}/query", json={"filter": {">": [{"var": "age"}, 10]}})
+    assert [item["id"] for item in listed.json()["items"]][-1] == late["id"]
+    # a build stopped after one batch resumes where it stopped
+    async with db.transaction() as session:
+        generation = await session.get(RecordProjection, second)
+        assert generation is not None
+        assert await projections._copy(session, generation, 4)
+        cursor = generation.cursor
+    assert cursor is not None
+    assert await projections.resume(db, now=clock.now()) == [second]
+    assert {name: state for name, state, _ in await generations(db)} == {
+        first: "retired",
+        second: "ready",
+    }
+    rows = await projected_rows(db, second)
+    assert len(rows) == 13 and rows[late["id"]]["weight"] == 70
+    # the next change drops the retired table
+    document["forms"][0]["fields"].pop()
+    dropped = await client.post("/api/apps/import?allow_destructive=true", json=document)
+    assert dropped.status_code == 200, dropped.text
+    names = {name for name, _, _ in await generations(db)}
+    assert first not in names
+    async with db.transaction(write=False) as session:
+        gone = await session.execute(text(f"SELECT to_regclass('{first}')"))
+        assert gone.scalar_one() is None
