@@ -52,7 +52,12 @@ LAB = {
             "label": {"en": "Designed", "zh-CN": "设计"},
             "fields": [
                 {"key": "title", "type": "text", "label": {"en": "Title", "zh-CN": "标题"}},
-                {"key": "stars", "type": "rating", "label": {"en": "Stars", "zh-CN": "星级"}},
+                {
+                    "key": "stars",
+                    "type": "rating",
+                    "label": {"en": "Stars", "zh-CN": "星级"},
+                    "required": True,
+                },
                 {"key": "body", "type": "richtext", "label": {"en": "Body", "zh-CN": "正文"}},
             ],
         },
@@ -433,3 +438,22 @@ def test_the_editor_cleans_what_it_is_given_as_the_server_does(
         if browser != sanitise(html)
     ]
     assert not mismatches, mismatches
+
+
+def test_a_required_rating_refused_then_chosen(tab: Any, lab: str, live_server: LiveServer) -> None:
+    page = tab()
+    page.goto(f"{live_server.url}/apps/{APP}/forms/designed/new")
+    page.fill("input[name=title]", "Unrated")
+    group = page.locator("[data-field=stars] [role=radiogroup]")
+    assert group.get_attribute("aria-required") == "true"
+    page.get_by_test_id("submit").click()
+    error = page.locator("[data-field=stars] .fl-error")
+    error.wait_for(state="visible")
+    assert group.get_attribute("aria-invalid") == "true"
+    # the error sends the focus to the stars: the keyboard chooses at once
+    assert page.evaluate("document.activeElement.getAttribute('role')") == "radio"
+    page.keyboard.press("End")
+    error.wait_for(state="hidden")
+    assert group.get_attribute("aria-invalid") is None
+    page.get_by_test_id("submit").click()
+    page.wait_for_url(re.compile(rf"/apps/{APP}/forms/designed/[0-9a-f]{{32}}$"))

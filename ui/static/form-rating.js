@@ -30,7 +30,9 @@ export function ratingControl(field, ctx) {
       text: "★",
     }),
   );
-  const group = el("div", { class: "fl-stars-input", role: "radiogroup", id: ctx.id, "aria-labelledby": `${ctx.id}-label` }, stars);
+  // the group carries the label, description and aria-required; focusing it (an error's
+  // "go to the field") moves on to the star that has the tab stop
+  const group = el("div", { class: "fl-stars-input", role: "radiogroup", id: ctx.id, tabindex: "-1", "aria-labelledby": `${ctx.id}-label` }, stars);
   const clear = el("button", { type: "button", class: "quiet small fl-rating-clear", text: t("Clear"), "data-testid": `clear-${ctx.name}` });
   const element = el("div", { class: "fl-rating-input" }, group, clear);
 
@@ -82,10 +84,11 @@ export function ratingControl(field, ctx) {
     event.preventDefault();
   });
   clear.addEventListener("click", () => choose(null));
+  group.addEventListener("focus", () => stars[(value ?? 1) - 1].focus());
   draw();
   return {
     element,
-    focusTarget: stars[(value ?? 1) - 1],
+    focusTarget: group,
     get: () => value,
     set(next) {
       value = Number.isInteger(next) ? next : null;
