@@ -30,7 +30,7 @@ from formloom.platform.links import tokens as link_tokens
 from formloom.platform.links.endpoints import router as links_router
 from formloom.platform.migrate import upgrade
 from formloom.platform.people.endpoints import router as people_router
-from formloom.platform.records import bulk_api
+from formloom.platform.records import bulk_api, projections
 from formloom.platform.records.endpoints import router as records_router
 from formloom.platform.reports.endpoints import router as reports_router
 from formloom.platform.rules import scheduler as scheduling
@@ -55,6 +55,11 @@ from formloom.platform.web.tasks import router as tasks_router
 from formloom.platform.webhooks.endpoints import router as webhooks_router
 
 VERSION = "0.1.0"
+
+
+async def _unfinished_projections(db: Database) -> list[str]:
+    async with db.transaction(write=False) as session:
+        return await projections.unfinished(session)
 
 
 def create_app(
@@ -86,6 +91,8 @@ def create_app(
                 await upgrade(db)
             if on_startup is not None:
                 await on_startup(state)
+            # typed projections a stopped process left half-built (PostgreSQL)
+            projections.start_filling(db, await _unfinished_projections(db), now=state.clock.now())
             scheduler = scheduling.start(state) if settings.worker_in_serve else None
             try:
                 yield

@@ -19,6 +19,7 @@ from formloom.platform.errors import BadRequest, Problem
 from formloom.platform.permissions import guard
 from formloom.platform.permissions.expressions import form_view
 from formloom.platform.permissions.policy import resolve
+from formloom.platform.records import projections
 from formloom.platform.records.service import RecordService
 
 router = APIRouter(prefix="/api", tags=["apps"])
@@ -86,6 +87,7 @@ async def import_app(
     if dry_run:
         assert result.plan is not None
         return {"dry_run": True, **result.plan.to_dict()}
+    projections.start_filling(p.db, result.projections_to_fill, now=p.clock.now())
     response.status_code = 201 if result.status == "created" else 200
     return _result(result)
 

@@ -35,6 +35,7 @@ Invariants
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 from collections.abc import Mapping, Sequence
@@ -369,6 +370,21 @@ async def fill(database: Any, table_names: Sequence[str], *, now: datetime) -> N
                 if not more:
                     await _finish(session, generation, now)
                     break
+
+
+#: Builds running in the background of this process (kept so they are not collected).
+_RUNNING: set[asyncio.Task[None]] = set()
+
+
+def start_filling(database: Any, table_names: Sequence[str], *, now: datetime) -> None:
+    """:func:`fill` in the background of this process (the request that changed the form
+    has answered). A build that does not finish here is resumed at the next start-up or by
+    the worker (:func:`resume`)."""
+    if not table_names:
+        return
+    task = asyncio.get_running_loop().create_task(fill(database, list(table_names), now=now))
+    _RUNNING.add(task)
+    task.add_done_callback(_RUNNING.discard)
 
 
 async def unfinished(session: AsyncSession) -> list[str]:

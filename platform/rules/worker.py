@@ -66,6 +66,7 @@ from formloom.platform.errors import NotFound, Problem
 from formloom.platform.flows.service import FlowService
 from formloom.platform.models import Record
 from formloom.platform.models.automation import OutboxMessage, RuleRunLog, Timer
+from formloom.platform.records import projections
 from formloom.platform.records.service import RecordService
 from formloom.platform.rules import automation, related, zones
 from formloom.platform.rules.delivery import Deliverer, DeliveryFailed, Message
@@ -165,6 +166,7 @@ class Worker:
     async def run_once(self, now: datetime) -> Report:
         """Everything due as of ``now``: timers (which may queue messages), then messages."""
         report = Report()
+        await projections.resume(self.db, now=now)  # builds a stopped process left
         report.add(await self.fire_timers(now))
         report.add(await self.deliver_outbox(now))
         return report

@@ -164,6 +164,8 @@ async def test_a_form_change_builds_a_new_generation_and_retires_the_old(
     # a big form is filled after the change, in batches; here "big" is anything over 5
     monkeypatch.setattr(projections, "FILL_INLINE", 5)
     monkeypatch.setattr(projections, "BATCH", 4)
+    # (the import fills it in the background; here the test fills it, step by step)
+    monkeypatch.setattr(projections, "start_filling", lambda *args, **kwargs: None)
     document["forms"][0]["fields"].append(f.field("weight", "number"))
     response = await client.post("/api/apps/import", json=document)
     assert response.status_code == 200, response.text
@@ -198,3 +200,110 @@ async def test_a_form_change_builds_a_new_generation_and_retires_the_old(
     async with db.transaction(write=False) as session:
         gone = await session.execute(text(f"SELECT to_regclass('{first}')"))
         assert gone.scalar_one() is None
+
+
+_SLOW_FILL = """
+import asyncio, sys, time
+from formloom.platform.db import Database
+from formloom.platform.records import projections
+
+projections.BATCH = 40
+copy = projections._copy
+
+
+async def slow_copy(session, generation, limit):
+    more = await copy(session, generation, limit)
+    await asyncio.sleep(0.05)
+    return more
+
+projections._copy = slow_copy
+
+
+async def main() -> None:
+    database = Database(sys.argv[1])
+    from datetime import UTC, datetime
+    await projections.fill(database, [sys.argv[2]], now=datetime.now(UTC))
+
+asyncio.run(main())
+"""
+
+
+@ON_POSTGRESQL
+async def test_a_build_killed_mid_way_resumes_and_reads_go_on_meanwhile(
+    client: httpx.AsyncClient,
+    db: Database,
+    clock: FixedClock,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """kill -9 of the process filling a new generation: the old one serves lists all along,
+    the new one resumes from its saved cursor and ends up with every record."""
+    import asyncio
+    import os
+    import signal
+    import sys
+
+    document = f.app()
+    assert (await client.post("/api/apps/import", json=document)).status_code == 201
+    async with db.transaction() as session:
+        await session.execute(
+            text(
+                "INSERT INTO records (id, app, form, form_version, data, version, created_at, "
+                "created_by, updated_at, updated_by) SELECT lpad(g::text, 12, '0'), 'demo', "
+                "'contact', 1, jsonb_build_object('name', 'P' || g, 'age', g % 90), 1, now(), "
+                "'t', now(), 't' FROM generate_series(1, 2000) AS g"
+            )
+        )
+    monkeypatch.setattr(projections, "FILL_INLINE", 10)
+    monkeypatch.setattr(projections, "start_filling", lambda *args, **kwargs: None)
+    document["forms"][0]["fields"].append(f.field("weight", "number"))
+    assert (await client.post("/api/apps/import", json=document)).status_code == 200
+    ((building,),) = [(name,) for name, state, _ in await generations(db) if state == "building"]
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _SLOW_FILL, database_url, building, env=dict(os.environ)
+    )
+    cursor = None
+    for _ in range(400):
+        await asyncio.sleep(0.05)
+        async with db.transaction(write=False) as session:
+            generation = await session.get(RecordProjection, building)
+            assert generation is not None
+            cursor = generation.cursor
+        if cursor is not None and cursor > "000000000400":
+            break
+    os.kill(process.pid, signal.SIGKILL)
+    await process.wait()
+    assert cursor is not None and generation.state == "building"
+    # reads went on through the ready generation, and still do
+    listed = await client.post(
+        f"{BASE}/query", json={"filter": {"==": [{"var": "age"}, 7]}, "count": True}
+    )
+    assert listed.status_code == 200 and listed.json()["count"] == 2000 // 90 + 1
+    assert await projections.resume(db, now=clock.now()) == [building]
+    rows = await projected_rows(db, building)
+    assert len(rows) == 2000
+    assert {row["age"] for row in rows.values()} == set(range(90))
+    states = {name: state for name, state, _ in await generations(db)}
+    assert states[building] == "ready" and sorted(states.values()) == ["ready", "retired"]
+
+
+@ON_POSTGRESQL
+async def test_the_import_fills_a_big_form_in_the_background(
+    client: httpx.AsyncClient, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    document = f.app()
+    assert (await client.post("/api/apps/import", json=document)).status_code == 201
+    for i in range(9):
+        await create(client, {"name": f"P{i}", "age": i})
+    monkeypatch.setattr(projections, "FILL_INLINE", 5)
+    monkeypatch.setattr(projections, "BATCH", 2)
+    document["forms"][0]["fields"].append(f.field("weight", "number"))
+    assert (await client.post("/api/apps/import", json=document)).status_code == 200
+    for _ in range(100):
+        states = [state for _, state, columns in await generations(db) if "weight" in columns]
+        if states == ["ready"]:
+            break
+        await asyncio.sleep(0.05)
+    assert states == ["ready"]
