@@ -464,6 +464,10 @@ class BulkWriter:
         await numbering.number_records(
             session, self.app, self.spec, [one.record.data for one in accepted], service.now
         )
+        numbered = {field.key for field in numbering.autonumber_fields(self.spec)}
+        if numbered:  # a unique number is claimed like any unique value
+            for one in accepted:
+                one.claims += claims_of(self.spec, one.record.data, numbered)
         records = [{name: getattr(one.record, name) for name in columns} for one in accepted]
         history = [
             {

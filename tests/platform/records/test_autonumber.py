@@ -13,8 +13,10 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from formloom.platform.clock import FixedClock
+from formloom.platform.db import Database
 from tests import factories as f
 from tests.conftest import Users
 
@@ -159,3 +161,19 @@ async def test_a_number_added_to_a_form_with_records_numbers_new_records_only(
     assert saved.status_code == 200, saved.text
     assert "no" not in (await client.get(f"{BASE}/{old.json()['id']}")).json()["data"]
     assert await number(client) == "CP-2026-0001"
+
+
+async def test_a_unique_number_is_claimed_by_every_write_path(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    answer = await client.post("/api/apps/import", json=definition(unique=True))
+    assert answer.status_code == 201, answer.text
+    items = [{"op": "create", "data": {"subject": f"s{i}"}} for i in range(2)]
+    assert (await client.post(f"{BASE}/bulk", json={"items": items})).status_code == 200
+    assert await number(client) == "CP-2026-0003"
+    async with db.engine.connect() as connection:
+        rows = await connection.execute(
+            text("SELECT value FROM record_unique WHERE field = 'no' ORDER BY value")
+        )
+        # claims hold values folded for comparison (claims.claim_value)
+        assert [value for (value,) in rows] == ["cp-2026-0001", "cp-2026-0002", "cp-2026-0003"]
