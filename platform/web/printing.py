@@ -242,7 +242,7 @@ class _NoFetching:
 
     def fetch(self, url: str, headers: Any = None) -> Any:
         if url.startswith("data:"):  # inline: the bytes are in the page already
-            from weasyprint.urls import default_url_fetcher  # type: ignore[import-untyped]
+            from weasyprint.urls import default_url_fetcher  # type: ignore[import-untyped,unused-ignore]
 
             return default_url_fetcher(url)
         raise ValueError(f"a printout fetches nothing ({url[:60]})")
@@ -254,7 +254,7 @@ class _NoFetching:
 def _fetcher() -> Any:
     """The URL fetcher of a printout: ``data:`` URLs only (urllib's data handler, no I/O)."""
     try:
-        from weasyprint.urls import URLFetcher  # type: ignore[import-untyped]
+        from weasyprint.urls import URLFetcher  # type: ignore[import-untyped,unused-ignore]
     except ImportError:  # WeasyPrint before 68
         return _NoFetching()
     return URLFetcher(allowed_protocols={"data"})
