@@ -39,7 +39,7 @@ export const TYPES = {
   signature: { name: "Signature", icon: "✍", input: true, column: true },
   richtext: { name: "Rich text", icon: "𝐁", input: true, column: true, richtext: true },
   autonumber: { name: "Auto number", icon: "No.", indexable: true, people: true },
-  user: { name: "Member", icon: "👤", input: true, indexable: true, people: true },
+  user: { name: "Member", icon: "☺", input: true, indexable: true, people: true },
   department: { name: "Department", icon: "⌂", input: true, indexable: true, people: true },
   section: { name: "Section", icon: "§", section: true },
 };
