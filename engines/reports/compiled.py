@@ -5,6 +5,7 @@ reshapes rows with them; both import them from here, so neither imports the othe
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
@@ -48,6 +49,11 @@ class ReportTarget:
     app: str
     condition: ColumnElement[bool] | None = None
     related: RelatedRows | None = None
+    #: The source form's typed projection (PostgreSQL; platform/records/projections.py):
+    #: its live records only, system columns ``_id``, ``_created_at``... and a typed column
+    #: per projected field. Given, the base reads from it, the records LEFT JOINed by id for
+    #: what it does not hold; ``condition`` must then be written over it as well.
+    projection: sa.Table | None = None
 
     def related_condition(self, alias: Any, form: str) -> ColumnElement[bool] | None:
         return self.related(alias, form) if self.related is not None else None
@@ -105,6 +111,18 @@ def records_filter_target(table: Any, form: FormSpec, dialect: Dialect) -> Filte
                 column = sa.type_coerce(column, column.type.impl)
             columns[name] = column
     return FilterTarget(table.c.data, field_types(form), columns, dialect)
+
+
+def projected_target(target: FilterTarget, projection: sa.Table) -> FilterTarget:
+    """``target`` reading the system columns and the projected fields of a form's typed
+    projection (its columns ``_id``, ``_created_at``..., and one per projected field)."""
+    return dataclasses.replace(
+        target,
+        columns={
+            name: projection.c.get(f"_{name}", column) for name, column in target.columns.items()
+        },
+        projected={key: projection.c[key] for key in target.fields if key in projection.c},
+    )
 
 
 def dim_of(column: str) -> int:

@@ -62,6 +62,7 @@ from .compiled import (
     ReportTarget,
     dim_of,
     grouping_mask,
+    projected_target,
     records_filter_target,
 )
 from .result import DrillDown, PivotResult, drill, kept_values, reshape
@@ -213,6 +214,8 @@ class _Builder:
         self.now = now
         self.table = target.table
         self.main_target = self.filter_target(self.table, self.form)
+        if target.projection is not None:
+            self.main_target = projected_target(self.main_target, target.projection)
         self.aliases: dict[str, Any] = {}
         #: Hidden measures counting up to today's place in each period (to_date)
         self.cut_at_today: set[str] = set()
@@ -248,7 +251,10 @@ class _Builder:
         if ref.system:
             return local_time(target.columns[ref.key], "column", self.time_zone, self.dialect)
         kind: Literal["date", "datetime"] = "date" if ref.field_type == "date" else "datetime"
-        return local_time(self.text_of(target.data, ref.key), kind, self.time_zone, self.dialect)
+        stored = target.projected.get(ref.key)
+        if stored is None:
+            stored = self.text_of(target.data, ref.key)
+        return local_time(stored, kind, self.time_zone, self.dialect)
 
     def fiscal_shift(self) -> int:
         """Months a fiscal year's start is moved forward to land on 1 January (April: 9),
@@ -496,7 +502,10 @@ class _Builder:
     ) -> Any:
         """The base sub-select (see the module docstring)."""
         table = self.table
+        projection = self.target.projection
         source: Any = table
+        if projection is not None:  # PostgreSQL drops the join when nothing reads records
+            source = projection.outerjoin(table, table.c.id == projection.c._id)
         relations = (
             {d.ref.via for d in dims if d.ref.via}
             | {
@@ -509,8 +518,9 @@ class _Builder:
         for via in sorted(r for r in relations if r):
             alias = self.alias(via)
             ref = resolve(f"{via}.id", self.form, self.forms)
+            held = self.main_target.projected.get(via)
             joined = [
-                alias.c.id == self.text_of(table.c.data, via),
+                alias.c.id == (held if held is not None else self.text_of(table.c.data, via)),
                 alias.c.app == self.target.app,
                 alias.c.form == ref.target_form,
                 alias.c.deleted_at.is_(None),
@@ -568,11 +578,15 @@ class _Builder:
                 columns.append(expression.label(f"d{plan.index}"))
         for number, measure in enumerate(measures):
             columns.append(self.measure_input(measure).label(f"v{number}"))
-        conditions: list[ColumnElement[bool]] = [
-            table.c.app == self.target.app,
-            table.c.form == self.spec.form,
-            table.c.deleted_at.is_(None),
-        ]
+        conditions: list[ColumnElement[bool]] = (
+            []  # a projection holds the form's live records only
+            if projection is not None
+            else [
+                table.c.app == self.target.app,
+                table.c.form == self.spec.form,
+                table.c.deleted_at.is_(None),
+            ]
+        )
         if self.spec.filter is not None:
             conditions.append(self.condition(self.spec.filter))
         if self.target.condition is not None:

@@ -49,6 +49,7 @@ from formloom.platform.errors import Forbidden, NotFound, Unprocessable
 from formloom.platform.models import Record
 from formloom.platform.people import service as people
 from formloom.platform.permissions.expressions import ANY_PATH, caller_forms
+from formloom.platform.records import projections
 from formloom.platform.records.service import RecordService
 from formloom.platform.reports import periods
 from formloom.platform.rules import zones
@@ -167,7 +168,13 @@ class ReportService:
         self.records.require_app(app)
         return await self.catalog.get(self.session, app)
 
-    def _guard(self, installed: InstalledApp, spec: PivotSpec, prefix: str) -> Any:
+    def _guard(
+        self,
+        installed: InstalledApp,
+        spec: PivotSpec,
+        prefix: str,
+        projection: sa.Table | None = None,
+    ) -> Any:
         """The caller's row condition on the source form; refuses hidden fields."""
         if spec.form not in installed.forms:
             raise Unprocessable(
@@ -216,7 +223,7 @@ class ReportService:
                     },
                 },
             )
-        return self.records.row_condition(access, "read", installed.forms[spec.form])
+        return self.records.row_condition(access, "read", installed.forms[spec.form], projection)
 
     async def run(
         self,
@@ -231,7 +238,8 @@ class ReportService:
         small tiles, ``?drill=inline``) — else :meth:`drill` gives one cell's."""
         await self.zone_of(installed)
         with _pivot_problems(prefix):
-            query = self._compile(installed, spec, prefix)
+            projection = await self._projection(installed, spec)
+            query = self._compile(installed, spec, prefix, projection)
             try:
                 rows = (await self.session.execute(query.statement)).all()
             except DBAPIError as exc:  # e.g. a sum or a bin number out of the database's range
@@ -256,7 +264,8 @@ class ReportService:
         read again (one small query); nothing else of the pivot runs."""
         await self.zone_of(installed)
         with _pivot_problems(prefix):
-            query = self._compile(installed, spec, prefix)
+            projection = await self._projection(installed, spec)
+            query = self._compile(installed, spec, prefix, projection)
             kept: list[Any] = []
             if query.kept is not None and (other or (spec.top is not None and not row)):
                 try:
@@ -265,8 +274,16 @@ class ReportService:
                     raise _out_of_range(prefix) from exc
             return query.drill(row, column, other=other, kept_rows=kept)
 
-    def _compile(self, installed: InstalledApp, spec: PivotSpec, prefix: str) -> PivotQuery:
-        condition = self._guard(installed, spec, prefix)
+    def _compile(
+        self,
+        installed: InstalledApp,
+        spec: PivotSpec,
+        prefix: str,
+        projection: sa.Table | None = None,
+    ) -> PivotQuery:
+        """``projection``: the source form's typed projection (PostgreSQL), if it has one
+        ready (:meth:`_projection`)."""
+        condition = self._guard(installed, spec, prefix, projection)
         dialect: Dialect = "postgresql" if self.records.dialect == "postgresql" else "sqlite"
         return compile_pivot(
             spec,
@@ -277,12 +294,20 @@ class ReportService:
                 installed.key,
                 condition,
                 related=self._related_rows(installed, dialect),
+                projection=projection,
             ),
             dialect=dialect,
             time_zone=self._zones.get(installed.key, self.time_zone),
             now=self.now,
             max_cells=self.max_cells,
         )
+
+    async def _projection(self, installed: InstalledApp, spec: PivotSpec) -> sa.Table | None:
+        """The source form's ready typed projection (PostgreSQL), or None."""
+        if spec.form not in installed.forms:
+            return None  # refused by the guard
+        ready = await projections.ready(self.session, installed.key, spec.form)
+        return None if ready is None else ready.table()
 
     def _related_rows(self, installed: InstalledApp, dialect: Dialect) -> RelatedRows:
         """The caller's read row filter on a related form, over the alias it is read
