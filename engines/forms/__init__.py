@@ -16,12 +16,14 @@ from formloom.engines.forms.errors import FieldError, RecordInvalid
 from formloom.engines.forms.fields import (
     FIELD_TYPES,
     SCALAR_TYPES,
+    AutonumberField,
     BaseField,
     BooleanField,
     ColumnSpec,
     ComputedField,
     DateField,
     DatetimeField,
+    DepartmentField,
     EmailField,
     FieldSpec,
     FileField,
@@ -43,6 +45,7 @@ from formloom.engines.forms.fields import (
     TextField,
     TimeField,
     UrlField,
+    UserField,
 )
 from formloom.engines.forms.labels import Label, label_text
 from formloom.engines.forms.record import (
@@ -67,6 +70,7 @@ __all__ = [
     "FIELD_TYPES",
     "SCALAR_TYPES",
     "RESERVED_KEYS",
+    "AutonumberField",
     "BaseField",
     "BooleanField",
     "ColumnSpec",
@@ -74,6 +78,7 @@ __all__ = [
     "ComputedField",
     "DateField",
     "DatetimeField",
+    "DepartmentField",
     "EmailField",
     "FieldError",
     "FieldSpec",
@@ -99,6 +104,7 @@ __all__ = [
     "TextareaField",
     "TimeField",
     "UrlField",
+    "UserField",
     "changed_fields",
     "compile_schema",
     "compiled",
