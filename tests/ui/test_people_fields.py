@@ -162,7 +162,18 @@ def test_the_designer_adds_people_and_numbers(
     sample = page.get_by_test_id("autonumber-sample")
     now = datetime.now(ZoneInfo("UTC"))
     assert sample.inner_text() == f"IN-{now.year % 100:02d}{now.month:02d}-001"
+    problem = page.get_by_test_id("autonumber-problem")
+    assert problem.is_hidden()
+    # said at once, as the server would refuse it: a monthly count needs the month
+    page.get_by_test_id("prop-format").fill("IN-{YY}-{000}")
     page.get_by_test_id("prop-reset").select_option("monthly")
+    expect(problem).to_have_text(
+        "To count from 1 again then, the format must show that part of the date."
+    )
+    page.get_by_test_id("prop-format").fill("IN-{YY}{MM}-{000}-{00}")
+    expect(problem).to_have_text("The format needs exactly one counter, such as {0000}.")
+    page.get_by_test_id("prop-format").fill("IN-{YY}{MM}-{000}")
+    expect(problem).to_be_hidden()
     page.get_by_test_id("palette-user").drag_to(canvas)
     page.get_by_test_id("prop-label").fill("Assigned to")
     page.get_by_test_id("prop-multiple").check()

@@ -15,6 +15,21 @@ const RESETS = [
   ["daily", "Each day"],
 ];
 
+// Which date parts each reset needs in the format (engines/forms/fields.py _RESET_NEEDS).
+const NEEDS = { never: [], yearly: ["year"], monthly: ["year", "MM"], daily: ["year", "MM", "DD"] };
+
+/** What is wrong with an auto-number's format and reset ("" when nothing), as the server
+ * would refuse it (autonumber_counter, autonumber_token, autonumber_reset). */
+export function numberingProblem(format, reset = "never") {
+  const text = String(format || "{0000}");
+  const tokens = [...text.matchAll(TOKEN)].map((match) => match[1]);
+  if (tokens.filter((token) => token.startsWith("0")).length !== 1) return t("The format needs exactly one counter, such as {0000}.");
+  if (/[{}]/.test(text.replace(TOKEN, ""))) return t("Unknown token in the format: use {YYYY} {YY} {MM} {DD} and {0000}.");
+  const shown = new Set(tokens.map((token) => (token === "YYYY" || token === "YY" ? "year" : token)));
+  if ((NEEDS[reset] || []).some((part) => !shown.has(part))) return t("To count from 1 again then, the format must show that part of the date.");
+  return "";
+}
+
 /** The number `format` gives the first record created at `at` (what the server renders). */
 export function sampleNumber(format, at = new Date()) {
   const parts = {
@@ -31,6 +46,11 @@ export function peopleGroup(designer, field, edit, { prop, check, section }) {
   const set = (name, value) => edit(() => (value === undefined ? delete field[name] : (field[name] = value)), name);
   if (field.type === "autonumber") {
     const sample = el("output", { class: "muted", "data-testid": "autonumber-sample", text: sampleNumber(field.format) });
+    const problem = el("p", { class: "prop-error", role: "alert", "data-testid": "autonumber-problem" });
+    const recheck = () => {
+      problem.textContent = numberingProblem(field.format, field.reset);
+      problem.hidden = !problem.textContent;
+    };
     const format = el("input", {
       type: "text",
       value: field.format ?? "",
@@ -39,19 +59,27 @@ export function peopleGroup(designer, field, edit, { prop, check, section }) {
       oninput: (event) => {
         sample.textContent = sampleNumber(event.target.value);
         set("format", event.target.value || undefined);
+        recheck();
       },
     });
     const reset = el(
       "select",
-      { onchange: (event) => set("reset", event.target.value === "never" ? undefined : event.target.value) },
+      {
+        onchange: (event) => {
+          set("reset", event.target.value === "never" ? undefined : event.target.value);
+          recheck();
+        },
+      },
       ...RESETS.map(([value, text]) => el("option", { value, text: t(text) })),
     );
     reset.value = field.reset ?? "never";
+    recheck();
     return section(
       t("Numbering"),
       prop(designer, uid, "format", t("Format"), format, t("{YYYY} {YY} {MM} {DD}: the date the record is made; {0000}: the counter, with that many digits.")),
       el("p", { class: "prop-hint" }, t("The first record gets: "), sample),
       prop(designer, uid, "reset", t("Count from 1 again"), reset, t("The format must show that part of the date.")),
+      problem,
     );
   }
   const group = section(t("People"));
