@@ -83,6 +83,8 @@ def filter_target(
     projected: dict[str, ColumnElement[Any]] = {}
     if projection is not None:
         projected = {key: projection.c[key] for key in types if key in projection.c}
+        # its system columns too: sorts and keyset pages then walk the projection's indexes
+        columns = {name: projection.c.get(f"_{name}", column) for name, column in columns.items()}
     return FilterTarget(
         data=data,
         fields=types,

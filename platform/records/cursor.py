@@ -71,9 +71,11 @@ class SortKey:
 def order_by(keys: list[SortKey]) -> list[ColumnElement[Any]]:
     clauses: list[ColumnElement[Any]] = []
     for key in keys:
-        if key.nullable:
-            clauses.append(key.expression.is_(None).asc())
-        clauses.append(key.expression.desc() if key.descending else key.expression.asc())
+        clause = key.expression.desc() if key.descending else key.expression.asc()
+        # Empty values last either way, written NULLS LAST (not a leading "IS NULL" key):
+        # an ascending index (field, id) then serves ascending pages as they are, and a
+        # typed projection's (field DESC NULLS LAST, id) descending ones.
+        clauses.append(clause.nulls_last() if key.nullable else clause)
     return clauses
 
 

@@ -279,17 +279,23 @@ def _indexed(form: FormSpec) -> list[str]:
     ]
 
 
-def index_name(table: str, key: str) -> str:
-    return f"{table}_{hashlib.sha1(key.encode()).hexdigest()[:10]}"
+def index_name(table: str, key: str, *, descending: bool = False) -> str:
+    digest = hashlib.sha1(key.encode()).hexdigest()[:10]
+    return f"{table}_{digest}{'_d' if descending else ''}"
 
 
 async def _sync_indexes(
     session: AsyncSession, generation: RecordProjection, indexed: Sequence[str]
 ) -> None:
-    """A btree index ``(field, _id)`` per indexed field the generation holds (what keyset
-    pages sorted or filtered on it walk); the others dropped."""
+    """Two btree indexes per indexed field the generation holds, ``(field, _id)`` and
+    ``(field DESC NULLS LAST, _id)``: what filters on it use and what pages sorted on it,
+    either way with empty values last, walk in order; the others dropped."""
     table = generation.table_name
-    wanted = {index_name(table, key): key for key in indexed if key in generation.columns}
+    wanted: dict[str, str] = {}
+    for key in indexed:
+        if key in generation.columns:
+            wanted[index_name(table, key)] = f'"{key}", _id'
+            wanted[index_name(table, key, descending=True)] = f'"{key}" DESC NULLS LAST, _id'
     existing = set(
         (
             await session.execute(
@@ -300,9 +306,9 @@ async def _sync_indexes(
     ) - {f"{table}_pkey"}
     for name in sorted(existing - wanted.keys()):
         await session.execute(text(f"DROP INDEX IF EXISTS {name}"))
-    for name, key in wanted.items():
+    for name, columns in wanted.items():
         if name not in existing:
-            await session.execute(text(f'CREATE INDEX {name} ON {table} ("{key}", _id)'))
+            await session.execute(text(f"CREATE INDEX {name} ON {table} ({columns})"))
 
 
 async def _retire(session: AsyncSession, generation: RecordProjection, now: datetime) -> None:

@@ -84,7 +84,7 @@ def sort_keys(target: FilterTarget, sort: str) -> list[keyset.SortKey]:
         nullable = name not in SYSTEM_COLUMNS
         kind: keyset.ValueKind
         if name in SYSTEM_COLUMNS:
-            expression: ColumnElement[Any] = getattr(Record, name)
+            expression: ColumnElement[Any] = target.columns.get(name, getattr(Record, name))
             kind = _COLUMN_KINDS.get(name, "text")
         elif types.get(name) in SCALAR_TYPES:
             expression = field_value(target, name)
@@ -110,7 +110,8 @@ def sort_keys(target: FilterTarget, sort: str) -> list[keyset.SortKey]:
             raise sort_problem("duplicate_key", f"'{name}' is named twice")
         keys.append(keyset.SortKey(name, descending, expression, nullable, kind))
     if not any(key.name == "id" for key in keys):
-        keys.append(keyset.SortKey("id", False, Record.__table__.c.id, nullable=False))
+        identity = target.columns.get("id", Record.__table__.c.id)
+        keys.append(keyset.SortKey("id", False, identity, nullable=False))
     return keys
 
 

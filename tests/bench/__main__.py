@@ -18,6 +18,7 @@ from tests.bench import (
     bench_load,
     bench_logic,
     bench_permissions,
+    bench_projections,
     bench_records,
     bench_report_builder,
     bench_report_cells,
@@ -45,6 +46,8 @@ def main() -> int:
     asyncio.run(bench_changes.main(quick, sqlite_only=False))
     print("\n== the list page vs the API page it shows (PostgreSQL, 1,000,000 records)")
     asyncio.run(bench_list_page.main(quick))
+    print("\n== typed projections vs a hand-written typed table (PostgreSQL, 1,000,000 records)")
+    asyncio.run(bench_projections.main(quick))
     print("\n== quick search: 1,000,000 patients on PostgreSQL, 100,000 on SQLite")
     asyncio.run(bench_search.main(quick))
     print("\n== a pivot report (PostgreSQL 1,000,000 records, SQLite 100,000)")
