@@ -55,6 +55,27 @@ def test_the_palette_draws_each_type(zh: Any, live_server: LiveServer) -> None:
     assert zh.get_by_test_id("palette-text").inner_text().strip().endswith("单行文本")
 
 
+CARD_ICONS = """() => [...document.querySelectorAll('.field-card')].map((card) => {
+  const icon = card.querySelector(':scope > .card-head > .type-icon');
+  const drawing = getComputedStyle(icon, '::before');
+  return {uid: card.dataset.testid, type: [...card.classList].find((c) => c.startsWith('type-')),
+          mask: drawing.maskImage || drawing.webkitMaskImage,
+          glyph: getComputedStyle(icon).fontSize};
+})"""
+
+
+def test_the_canvas_cards_draw_their_type_too(zh: Any, live_server: LiveServer) -> None:
+    """The field cards on the canvas show the palette's drawing of their type, not letters."""
+    zh.goto(f"{live_server.url}/designer/{APP}/patient")
+    zh.get_by_test_id("field-name").wait_for()
+    cards = zh.evaluate(CARD_ICONS)
+    palette = {icon["type"]: icon["mask"] for icon in zh.evaluate(ICONS)}
+    assert len(cards) >= 5
+    for card in cards:
+        assert card["glyph"] == "0px", card
+        assert card["mask"] == palette[card["type"].removeprefix("type-")], card
+
+
 def test_language_fields_and_settings_in_chinese_words(zh: Any, live_server: LiveServer) -> None:
     zh.goto(f"{live_server.url}/designer/{APP}/patient")
     zh.get_by_test_id("field-name").click()
