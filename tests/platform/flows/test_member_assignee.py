@@ -1,6 +1,6 @@
 """A flow's user task assigned through a member field: the record's `user` field names the
-people themselves (their ids), so the task goes to them — one person, or is offered to each of several —
-without a staff form in between. SQLite and PostgreSQL."""
+people themselves (their ids), so the task goes to them — one person, or is offered to each
+of several — without a staff form in between. SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
