@@ -194,3 +194,28 @@ def test_the_designer_adds_people_and_numbers(
         "assigned_to": {"type": "user", "multiple": True, "default_current": True},
         "ward": {"type": "department"},
     }  # fmt: skip
+
+
+def test_people_and_numbers_in_chinese(
+    browser: Any, live_server: LiveServer, lab: dict[str, str]
+) -> None:
+    """The same form and designer in zh-CN: the number's placeholder, the picker's hint and
+    the designer's numbering settings in Chinese words; names, never ids."""
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    sign_in(page, live_server, "pl_xu", PASSWORD)
+    page.goto(f"{live_server.url}/apps/{APP}/forms/complaint/new")
+    expect(page.get_by_test_id("autonumber-no")).to_have_text("保存时生成")
+    picker = page.get_by_test_id("user-handler")
+    expect(picker).to_have_attribute("placeholder", "输入姓名…")
+    picker.fill("wang")
+    options = page.locator("[role=listbox]:visible [role=option]")
+    expect(options.locator(".fl-option-title")).to_have_text(["Wang Fang"])
+    picker.press("Enter")
+    assert page.get_by_test_id("user-handler-chosen").inner_text().startswith("Wang Fang")
+    assert lab["pl_wang"] not in page.locator("main").inner_text()
+    context.close()
+    assert not errors, errors
