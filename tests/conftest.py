@@ -157,12 +157,24 @@ async def _clean(db: Database) -> None:
             )
         for (name,) in names.all():
             await conn.execute(text(f"DROP INDEX IF EXISTS {name}"))
-        if db.dialect == "postgresql":  # typed projections: their tables, triggers, functions
+        # typed projections: their tables, triggers (and functions)
+        if db.dialect == "postgresql":
             tables = await conn.execute(
                 text("SELECT tablename FROM pg_tables WHERE tablename LIKE 'fp\\_%'")
             )
             for (name,) in tables.all():
                 await conn.execute(text(f"DROP FUNCTION IF EXISTS {name}_sync() CASCADE"))
+                await conn.execute(text(f"DROP TABLE IF EXISTS {name}"))
+        else:
+            tables = await conn.execute(
+                text(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' "
+                    "AND name LIKE 'fp\\_%' ESCAPE '\\'"
+                )
+            )
+            for (name,) in tables.all():
+                for event in ("insert", "update", "delete"):
+                    await conn.execute(text(f"DROP TRIGGER IF EXISTS {name}_{event}"))
                 await conn.execute(text(f"DROP TABLE IF EXISTS {name}"))
         flags = (await conn.execute(_FILLED)).one()
         filled = [table for table, full in zip(TABLES, flags, strict=True) if full]

@@ -100,6 +100,13 @@ class CompiledPivot:
     kept: sa.Select[Any] | None = None
 
 
+def _as_impl(column: Any) -> Any:
+    """A column of a custom type (the platform's UTC datetime) as its underlying type."""
+    if isinstance(column.type, sa.types.TypeDecorator):
+        return sa.type_coerce(column, column.type.impl)
+    return column
+
+
 def records_filter_target(table: Any, form: FormSpec, dialect: Dialect) -> FilterTarget:
     """The filter compiler's view of ``table`` for ``form``. A column of a custom type (the
     platform's UTC datetime) is seen as its underlying type, which the compiler knows."""
@@ -119,7 +126,8 @@ def projected_target(target: FilterTarget, projection: sa.Table) -> FilterTarget
     return dataclasses.replace(
         target,
         columns={
-            name: projection.c.get(f"_{name}", column) for name, column in target.columns.items()
+            name: _as_impl(projection.c[f"_{name}"]) if f"_{name}" in projection.c else column
+            for name, column in target.columns.items()
         },
         projected={key: projection.c[key] for key in target.fields if key in projection.c},
     )

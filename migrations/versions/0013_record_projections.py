@@ -1,7 +1,7 @@
 """Typed record projections (``record_projections``): the catalog of the per-form typed
-tables PostgreSQL keeps beside the JSON records (platform/records/projections.py). On SQLite
-the catalog stays empty. Downgrading drops every projection table, its triggers and its
-trigger function first: the records themselves are untouched (they are the source of truth).
+tables kept beside the JSON records (platform/records/projections.py). Downgrading drops
+every projection table, its triggers and (PostgreSQL) its trigger function first: the
+records themselves are untouched (they are the source of truth).
 
 Revision ID: 0013
 Revises: 0012
@@ -38,14 +38,15 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     bind = op.get_bind()
-    if bind.dialect.name == "postgresql":
-        names = bind.execute(sa.text("SELECT table_name FROM record_projections")).scalars()
-        for name in names:
-            # the table's name is ours (fp_ and hex digits), checked before it is written
-            assert name.startswith("fp_") and name[3:].isalnum()
-            for event in ("insert", "update", "delete"):
-                op.execute(f"DROP TRIGGER IF EXISTS {name}_{event} ON records")
-            op.execute(f"DROP TABLE IF EXISTS {name}")
+    pg = bind.dialect.name == "postgresql"
+    names = list(bind.execute(sa.text("SELECT table_name FROM record_projections")).scalars())
+    for name in names:
+        # the table's name is ours (fp_ and hex digits), checked before it is written
+        assert name.startswith("fp_") and name[3:].isalnum()
+        for event in ("insert", "update", "delete"):
+            op.execute(f"DROP TRIGGER IF EXISTS {name}_{event}" + (" ON records" if pg else ""))
+        op.execute(f"DROP TABLE IF EXISTS {name}")
+        if pg:
             op.execute(f"DROP FUNCTION IF EXISTS {name}_sync()")
     op.drop_index("ix_record_projections_app_form", table_name="record_projections")
     op.drop_table("record_projections")

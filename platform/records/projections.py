@@ -1,4 +1,4 @@
-"""Typed projections: a narrow, typed table per form beside the JSON records (PostgreSQL).
+"""Typed projections: a narrow, typed table per form beside the JSON records.
 
 Records stay JSON documents, the source of truth: form changes need no DDL on ``records``,
 history stays exact and exports byte-stable. But PostgreSQL reads ``CAST(data ->> 'amount'
@@ -31,6 +31,10 @@ Invariants
       SQL-vs-evaluator tests run on both paths.
     * A form with few records is filled inside the app change itself (no window in which
       the JSON path serves it); larger ones after the change commits.
+    * **SQLite** keeps projections too, with its own triggers: a field's column has no type
+      affinity and holds exactly what ``json_extract`` gives (the SQLite JSON path's own
+      value), so both paths compare and sort alike; its one writer at a time needs no row
+      locks in the backfill. Measured in tests/bench/bench_projections.py (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from formloom.engines.apps.spec import AppSpec
 from formloom.engines.forms.spec import FormSpec, field_types
 from formloom.engines.logic.sql import PROJECTED_TYPES
+from formloom.platform.models.base import UtcDateTime
 from formloom.platform.models.projection import RecordProjection
 
 #: Records copied per backfill transaction.
@@ -84,31 +89,41 @@ class Projection:
 
     table_name: str
     columns: Mapping[str, str]
+    dialect: str = "postgresql"
 
     def table(self) -> sa.Table:
-        """The projection as a Core table (its system columns and projected fields)."""
+        """The projection as a Core table (its system columns and projected fields). On
+        SQLite a field's column holds ``json_extract``'s value as it is (no type affinity),
+        so it is typed as ``json_extract`` is: no conversion on the way in or out."""
         column_types: dict[str, sa.types.TypeEngine[Any]] = {
             "text": sa.Text(),
             "numeric": sa.Numeric(),
             "boolean": sa.Boolean(),
         }
+        pg = self.dialect == "postgresql"
         return sa.Table(
             self.table_name,
             sa.MetaData(),
             sa.Column("_id", sa.String(32), primary_key=True),
             sa.Column("_version", sa.Integer()),
-            sa.Column("_created_at", sa.DateTime(timezone=True)),
+            sa.Column("_created_at", UtcDateTime()),
             sa.Column("_created_by", sa.String(100)),
-            sa.Column("_updated_at", sa.DateTime(timezone=True)),
+            sa.Column("_updated_at", UtcDateTime()),
             sa.Column("_updated_by", sa.String(100)),
-            *(sa.Column(key, column_types[kind]) for key, kind in self.columns.items()),
+            *(
+                sa.Column(key, column_types[kind] if pg else sa.types.NullType())
+                for key, kind in self.columns.items()
+            ),
         )
 
 
-def _value_sql(key: str, kind: str, row: str) -> str:
+def _value_sql(key: str, kind: str, row: str, dialect: str = "postgresql") -> str:
     """The SQL of a field's projected value from ``row.data`` (keys are checked
-    identifiers). Numbers and booleans only from JSON values of their type: a document that
-    does not conform gives NULL instead of failing the write."""
+    identifiers). PostgreSQL: numbers and booleans only from JSON values of their type (a
+    document that does not conform gives NULL instead of failing the write); SQLite: what
+    ``json_extract`` gives, which is what the JSON path reads."""
+    if dialect != "postgresql":
+        return f"json_extract({row}.data, '$.{key}')"
     json = f"{row}.data -> '{key}'"
     if kind == "numeric":
         return f"CASE jsonb_typeof({json}) WHEN 'number' THEN ({row}.data ->> '{key}')::numeric END"
@@ -123,14 +138,42 @@ def _names(columns: Mapping[str, str]) -> list[str]:
     return [name for name, _, _ in _SYSTEM] + [f'"{key}"' for key in columns]
 
 
-def _values(columns: Mapping[str, str], row: str) -> list[str]:
+def _values(columns: Mapping[str, str], row: str, dialect: str = "postgresql") -> list[str]:
     return [f"{row}.{source}" for _, source, _ in _SYSTEM] + [
-        _value_sql(key, kind, row) for key, kind in columns.items()
+        _value_sql(key, kind, row, dialect) for key, kind in columns.items()
     ]
 
 
-def _ddl(table: str, app: str, form: str, columns: Mapping[str, str]) -> list[str]:
+def _sqlite_ddl(table: str, app: str, form: str, columns: Mapping[str, str]) -> list[str]:
+    """SQLite: the table (field columns without a type: no affinity, values kept as
+    ``json_extract`` gives them) and three triggers on ``records``."""
+    definitions = [f"{name} {kind.replace('TIMESTAMPTZ', 'DATETIME')}" for name, _, kind in _SYSTEM]
+    definitions += [f'"{key}"' for key in columns]
+    names = ", ".join(_names(columns))
+    values = ", ".join(_values(columns, "NEW", "sqlite"))
+    ours_new = f"NEW.app = '{app}' AND NEW.form = '{form}'"
+    ours_old = f"OLD.app = '{app}' AND OLD.form = '{form}'"
+    return [
+        f"CREATE TABLE {table} ({', '.join(definitions)})",
+        f"CREATE TRIGGER {table}_insert AFTER INSERT ON records "
+        f"WHEN {ours_new} AND NEW.deleted_at IS NULL "
+        f"BEGIN INSERT OR REPLACE INTO {table} ({names}) VALUES ({values}); END",
+        f"CREATE TRIGGER {table}_update AFTER UPDATE ON records "
+        f"WHEN ({ours_new}) OR ({ours_old}) BEGIN "
+        f"DELETE FROM {table} WHERE _id = OLD.id; "
+        f"INSERT OR REPLACE INTO {table} ({names}) SELECT {values} "
+        f"WHERE {ours_new} AND NEW.deleted_at IS NULL; END",
+        f"CREATE TRIGGER {table}_delete AFTER DELETE ON records WHEN {ours_old} "
+        f"BEGIN DELETE FROM {table} WHERE _id = OLD.id; END",
+    ]
+
+
+def _ddl(
+    table: str, app: str, form: str, columns: Mapping[str, str], dialect: str = "postgresql"
+) -> list[str]:
     """The table, its trigger function and its three triggers on ``records``."""
+    if dialect != "postgresql":
+        return _sqlite_ddl(table, app, form, columns)
     definitions = [f"{name} {kind}" for name, _, kind in _SYSTEM] + [
         f'"{key}" {_SQL_TYPES[kind]}' for key, kind in columns.items()
     ]
@@ -165,19 +208,18 @@ $body$""",
     ]
 
 
-def _drop_triggers(table: str) -> list[str]:
+def _drop_triggers(table: str, dialect: str = "postgresql") -> list[str]:
     events = ("insert", "update", "delete")
-    return [f"DROP TRIGGER IF EXISTS {table}_{event} ON records" for event in events]
+    on = " ON records" if dialect == "postgresql" else ""
+    return [f"DROP TRIGGER IF EXISTS {table}_{event}{on}" for event in events]
 
 
-def _is_postgresql(session: AsyncSession) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
+def _dialect(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
 
 
 async def ready(session: AsyncSession, app: str, form: str) -> Projection | None:
-    """The form's ready generation (PostgreSQL), or None: read the JSON path."""
-    if not _is_postgresql(session):
-        return None
+    """The form's ready generation, or None: read the JSON path."""
     row = (
         await session.execute(
             sa.select(RecordProjection.table_name, RecordProjection.columns).where(
@@ -187,7 +229,7 @@ async def ready(session: AsyncSession, app: str, form: str) -> Projection | None
             )
         )
     ).first()
-    return None if row is None else Projection(row[0], dict(row[1]))
+    return None if row is None else Projection(row[0], dict(row[1]), _dialect(session))
 
 
 async def prepare(session: AsyncSession, spec: AppSpec, *, now: datetime) -> list[str]:
@@ -195,8 +237,7 @@ async def prepare(session: AsyncSession, spec: AppSpec, *, now: datetime) -> lis
     columns change (none for an unchanged one), retire those of removed forms, drop the
     tables retired before. Small forms are filled at once; the names of the generations left
     to fill are returned (:func:`fill` them once the change has committed)."""
-    if not _is_postgresql(session):
-        return []
+    dialect = _dialect(session)
     generations = list(
         (
             await session.scalars(
@@ -206,7 +247,8 @@ async def prepare(session: AsyncSession, spec: AppSpec, *, now: datetime) -> lis
     )
     for old in [g for g in generations if g.state == "retired"]:
         await session.execute(text(f"DROP TABLE IF EXISTS {old.table_name}"))
-        await session.execute(text(f"DROP FUNCTION IF EXISTS {old.table_name}_sync()"))
+        if dialect == "postgresql":
+            await session.execute(text(f"DROP FUNCTION IF EXISTS {old.table_name}_sync()"))
         await session.delete(old)
     live = [g for g in generations if g.state != "retired"]
     forms = {form.key: form for form in spec.forms}
@@ -228,7 +270,7 @@ async def prepare(session: AsyncSession, spec: AppSpec, *, now: datetime) -> lis
         for stale in [g for g in mine if g.state == "building"]:
             await _retire(session, stale, now)
         table = f"fp_{secrets.token_hex(10)}"
-        for statement in _ddl(table, spec.key, key, columns):
+        for statement in _ddl(table, spec.key, key, columns, dialect):
             await session.execute(text(statement))
         generation = RecordProjection(
             table_name=table,
@@ -291,19 +333,22 @@ async def _sync_indexes(
     ``(field DESC NULLS LAST, _id)``: what filters on it use and what pages sorted on it,
     either way with empty values last, walk in order; the others dropped."""
     table = generation.table_name
+    pg = _dialect(session) == "postgresql"
     wanted: dict[str, str] = {}
     for key in indexed:
         if key in generation.columns:
             wanted[index_name(table, key)] = f'"{key}", _id'
-            wanted[index_name(table, key, descending=True)] = f'"{key}" DESC NULLS LAST, _id'
-    existing = set(
-        (
-            await session.execute(
-                text("SELECT indexname FROM pg_indexes WHERE tablename = :table"),
-                {"table": table},
-            )
-        ).scalars()
-    ) - {f"{table}_pkey"}
+            if pg:  # (SQLite's indexes know no NULLS LAST)
+                wanted[index_name(table, key, descending=True)] = f'"{key}" DESC NULLS LAST, _id'
+    listed = (
+        "SELECT indexname FROM pg_indexes WHERE tablename = :table"
+        if pg
+        else "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = :table "
+        "AND name NOT LIKE 'sqlite\\_autoindex%' ESCAPE '\\'"
+    )
+    existing = set((await session.execute(text(listed), {"table": table})).scalars()) - {
+        f"{table}_pkey"
+    }
     for name in sorted(existing - wanted.keys()):
         await session.execute(text(f"DROP INDEX IF EXISTS {name}"))
     for name, columns in wanted.items():
@@ -312,7 +357,7 @@ async def _sync_indexes(
 
 
 async def _retire(session: AsyncSession, generation: RecordProjection, now: datetime) -> None:
-    for statement in _drop_triggers(generation.table_name):
+    for statement in _drop_triggers(generation.table_name, _dialect(session)):
         await session.execute(text(statement))
     generation.state = "retired"
     generation.updated_at = now
@@ -324,6 +369,25 @@ async def _copy(session: AsyncSession, generation: RecordProjection, limit: int 
     table, columns = generation.table_name, dict(generation.columns)
     after = generation.cursor or ""
     bound = "" if limit is None else f"LIMIT {int(limit)}"
+    where = {"app": generation.app, "form": generation.form, "after": after}
+    if _dialect(session) != "postgresql":  # one writer at a time: nothing to lock
+        batch = (
+            "SELECT * FROM records WHERE app = :app AND form = :form AND deleted_at IS NULL "
+            f"AND id > :after ORDER BY id {bound}"
+        )
+        last, copied = (
+            await session.execute(text(f"SELECT max(id), count(*) FROM ({batch})"), where)
+        ).one()
+        await session.execute(
+            text(
+                f"INSERT OR IGNORE INTO {table} ({', '.join(_names(columns))}) "
+                f"SELECT {', '.join(_values(columns, 'batch', 'sqlite'))} FROM ({batch}) AS batch"
+            ),
+            where,
+        )
+        if last is not None:
+            generation.cursor = last
+        return bool(copied) and limit is not None and copied >= limit
     batch = (
         "SELECT * FROM records WHERE app = :app AND form = :form AND deleted_at IS NULL "
         f"AND id > :after ORDER BY id {bound} FOR SHARE"
@@ -333,11 +397,7 @@ async def _copy(session: AsyncSession, generation: RecordProjection, limit: int 
         f"SELECT {', '.join(_values(columns, 'batch'))} FROM batch "
         "ON CONFLICT (_id) DO NOTHING) SELECT max(id), count(*) FROM batch"
     )
-    last, copied = (
-        await session.execute(
-            text(statement), {"app": generation.app, "form": generation.form, "after": after}
-        )
-    ).one()
+    last, copied = (await session.execute(text(statement), where)).one()
     if last is not None:
         generation.cursor = last
     return bool(copied) and limit is not None and copied >= limit
@@ -395,8 +455,6 @@ def start_filling(database: Any, table_names: Sequence[str], *, now: datetime) -
 
 async def unfinished(session: AsyncSession) -> list[str]:
     """The generations a build left unfilled (a process stopped mid-way)."""
-    if not _is_postgresql(session):
-        return []
     return list(
         (
             await session.scalars(

@@ -1,4 +1,4 @@
-"""The filter compiler reading typed projection columns (PostgreSQL), against the evaluator.
+"""The filter compiler reading typed projection columns, against the evaluator (both databases).
 
 The same differential check as test_sql.py, on the path lists take when a form has a typed
 projection (platform/records/projections.py): the fields it projects are read from typed
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from formloom.engines.logic import evaluate
-from formloom.engines.logic.sql import PROJECTED_TYPES, FilterTarget, compile_filter
+from formloom.engines.logic.sql import PROJECTED_TYPES, Dialect, FilterTarget, compile_filter
 from formloom.platform.records.projections import _value_sql
 
 from .test_sql import FIELDS, FILTERS, FIXED_NOW, POSTGRES_URL, RECORDS, Record, records_table
@@ -37,7 +37,9 @@ _SQL_TYPES = {"text": 'TEXT COLLATE "C"', "numeric": "NUMERIC", "boolean": "BOOL
 
 
 class Projected:
-    def __init__(self, engine: AsyncEngine, records: sa.Table, projection: sa.Table) -> None:
+    def __init__(
+        self, engine: AsyncEngine, records: sa.Table, projection: sa.Table, dialect: Dialect
+    ) -> None:
         self.engine = engine
         self.records = records
         self.projection = projection
@@ -46,33 +48,44 @@ class Projected:
             for name in ("id", "version", "created_at", "created_by", "updated_at", "updated_by")
         }
         projected = {key: projection.c[key] for key in PROJECTED}
-        self.target = FilterTarget(records.c.data, FIELDS, columns, "postgresql", projected)
+        self.target = FilterTarget(records.c.data, FIELDS, columns, dialect, projected)
 
     async def ids(self, rule: Any) -> set[str]:
         condition = compile_filter(rule, self.target, now=FIXED_NOW)
         joined = self.projection.join(self.records, self.records.c.id == self.projection.c._id)
         async with self.engine.connect() as conn:
-            rows = await conn.execute(
-                sa.select(self.records.c.id).select_from(joined).where(condition)
-            )
+            statement = sa.select(self.records.c.id).select_from(joined).where(condition)
+            rows = await conn.execute(statement)
             return {row[0] for row in rows}
 
 
-@pytest_asyncio.fixture(scope="module")
-async def projected() -> AsyncIterator[Projected]:
-    schema = f"test_projected_{os.getpid()}_{secrets.token_hex(3)}"
-    engine = create_async_engine(POSTGRES_URL)
+@pytest_asyncio.fixture(scope="module", params=["sqlite", "postgresql"])
+async def projected(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Projected]:
+    """The generated records and their projection, filled with the platform's own value
+    expressions: typed columns on PostgreSQL, columns without affinity on SQLite."""
+    dialect: Dialect = request.param
+    pg = dialect == "postgresql"
+    schema = f"test_projected_{os.getpid()}_{secrets.token_hex(3)}" if pg else None
+    folder = tmp_path_factory.mktemp("projected")
+    engine = create_async_engine(POSTGRES_URL if pg else f"sqlite+aiosqlite:///{folder}/p.db")
     records = records_table(sa.MetaData(schema=schema))
     types = {"text": sa.Text(), "numeric": sa.Numeric(), "boolean": sa.Boolean()}
     projection = sa.Table(
         "proj",
         sa.MetaData(schema=schema),
         sa.Column("_id", sa.Text(), primary_key=True),
-        *(sa.Column(key, types[kind]) for key, kind in PROJECTED.items()),
+        *(
+            sa.Column(key, types[kind] if pg else sa.types.NullType())
+            for key, kind in PROJECTED.items()
+        ),
     )
+    prefix = f'"{schema}".' if schema else ""
     try:
         async with engine.begin() as conn:
-            await conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+            if schema:
+                await conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
             await conn.run_sync(records.metadata.create_all)
             await conn.execute(
                 records.insert(),
@@ -83,23 +96,27 @@ async def projected() -> AsyncIterator[Projected]:
                     for r in STORED
                 ],
             )  # fmt: skip
-            # the projection filled with the platform's own value expressions
-            definitions = ", ".join(f'"{k}" {_SQL_TYPES[t]}' for k, t in PROJECTED.items())
-            await conn.execute(
-                sa.text(f'CREATE TABLE "{schema}".proj (_id TEXT PRIMARY KEY, {definitions})')
+            definitions = ", ".join(
+                f'"{k}" {_SQL_TYPES[t] if pg else ""}' for k, t in PROJECTED.items()
             )
-            values = ", ".join(_value_sql(key, kind, "r") for key, kind in PROJECTED.items())
+            await conn.execute(
+                sa.text(f"CREATE TABLE {prefix}proj (_id TEXT PRIMARY KEY, {definitions})")
+            )
+            values = ", ".join(
+                _value_sql(key, kind, "r", dialect) for key, kind in PROJECTED.items()
+            )
             names = ", ".join(f'"{key}"' for key in PROJECTED)
             await conn.execute(
                 sa.text(
-                    f'INSERT INTO "{schema}".proj (_id, {names}) '
-                    f'SELECT r.id, {values} FROM "{schema}".records r'
+                    f"INSERT INTO {prefix}proj (_id, {names}) "
+                    f"SELECT r.id, {values} FROM {prefix}records r"
                 )
             )
-        yield Projected(engine, records, projection)
+        yield Projected(engine, records, projection, dialect)
     finally:
-        async with engine.begin() as conn:
-            await conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        if schema:
+            async with engine.begin() as conn:
+                await conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         await engine.dispose()
 
 
