@@ -41,6 +41,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.util import find_tables
 
 from formloom.engines.forms import FormSpec
 from formloom.engines.logic.sql import (
@@ -493,6 +494,32 @@ class _Builder:
         aggregate: ColumnElement[Any] = getattr(sa.func, op)(column)
         return aggregate
 
+    def projection_source(
+        self,
+        projection: sa.Table,
+        dims: list[DimPlan],
+        exploded: frozenset[int],
+        measures: list[Measure],
+    ) -> Any:
+        """The projection alone when nothing the base reads is in ``records`` (exploded
+        multiselects, fields it does not hold), else the records LEFT JOINed to it by id.
+        PostgreSQL would drop an unused join itself; SQLite reads every joined row."""
+        if exploded:
+            return projection.outerjoin(self.table, self.table.c.id == projection.c._id)
+        reading: list[Any] = [self.dimension(plan) for plan in dims if plan.kind != "tags"] + [
+            self.measure_input(measure) for measure in measures
+        ]
+        if self.spec.filter is not None:
+            reading.append(self.condition(self.spec.filter))
+        if self.target.condition is not None:
+            reading.append(self.target.condition)
+        records = self.table
+        if any(
+            records in find_tables(c, check_columns=True, include_aliases=True) for c in reading
+        ):
+            return projection.outerjoin(records, records.c.id == projection.c._id)
+        return projection
+
     def base(
         self,
         dims: list[DimPlan],
@@ -504,8 +531,6 @@ class _Builder:
         table = self.table
         projection = self.target.projection
         source: Any = table
-        if projection is not None:  # PostgreSQL drops the join when nothing reads records
-            source = projection.outerjoin(table, table.c.id == projection.c._id)
         relations = (
             {d.ref.via for d in dims if d.ref.via}
             | {
@@ -515,6 +540,13 @@ class _Builder:
             }
             | self.filter_hops()
         )
+        if projection is not None:
+            hops_read_records = any(
+                via not in self.main_target.projected for via in relations if via
+            )
+            source = self.projection_source(projection, dims, exploded, measures)
+            if hops_read_records and source is projection:
+                source = projection.outerjoin(table, table.c.id == projection.c._id)
         for via in sorted(r for r in relations if r):
             alias = self.alias(via)
             ref = resolve(f"{via}.id", self.form, self.forms)

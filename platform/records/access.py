@@ -14,6 +14,7 @@ from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy import ColumnElement
+from sqlalchemy.sql.util import find_tables
 
 from formloom.engines.apps.permissions import FULL_ACCESS, NOTHING, FormAccess
 from formloom.engines.forms import FieldError, FormSpec, RecordInvalid, field_types, label_text
@@ -94,14 +95,25 @@ def filter_target(
     )
 
 
-def source(projection: sa.Table | None) -> sa.FromClause:
+def source(
+    projection: sa.Table | None, reading: Sequence[ColumnElement[Any]] | None = None
+) -> sa.FromClause:
     """Where a list reads: the records, or a form's typed projection with the records
-    LEFT JOINed by id. PostgreSQL removes that join from a query that reads no column of
-    ``records`` (a count over projected fields), which then scans only the narrow table."""
+    LEFT JOINed by id — or the projection alone when none of ``reading`` (the conditions
+    and columns of a count, given) reads a column of ``records``: a count over projected
+    fields then scans only the narrow table (PostgreSQL drops such a join itself; SQLite
+    does not)."""
     records = cast(sa.Table, Record.__table__)
     if projection is None:
         return records
+    if reading is not None and not any(reads(clause, records) for clause in reading):
+        return projection
     return projection.outerjoin(records, records.c.id == projection.c._id)
+
+
+def reads(clause: ColumnElement[Any], table: sa.Table) -> bool:
+    """Whether ``clause`` reads a column of ``table``."""
+    return table in find_tables(clause, check_columns=True, include_aliases=True)
 
 
 class Grants:

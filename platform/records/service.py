@@ -633,7 +633,7 @@ class RecordService:
             conditions.append(compile_filter(filter, target, now=self.now))
         inner = (
             select(sa.literal(1))
-            .select_from(source(projection))
+            .select_from(source(projection, conditions))
             .where(*conditions)
             .limit(cap + 1)
             .subquery()
@@ -649,7 +649,7 @@ class RecordService:
         access = self.allowed(installed, form, "read")
         projection = await self._projection(app, form)
         conditions = self._readable(app, form, access, spec, projection)
-        return await repository.count(self.session, conditions, source(projection))
+        return await repository.count(self.session, conditions, source(projection, conditions))
 
     async def list(self, app: str, form: str, query: ListQuery) -> Page:
         installed, spec = await self.load_form(app, form)
@@ -720,7 +720,7 @@ class RecordService:
             searched = search.compile_search(spec, self.dialect, access.hidden, term)
             conditions.append(searched.condition)
         total = (
-            await repository.count(self.session, conditions, source(projection))
+            await repository.count(self.session, conditions, source(projection, conditions))
             if query.count
             else None
         )
