@@ -8,12 +8,15 @@ read-only ones refused unless the write leaves their stored value as it is).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy import ColumnElement
+from sqlalchemy.sql import visitors
+from sqlalchemy.sql.elements import ColumnClause, TextClause
 from sqlalchemy.sql.util import find_tables
 
 from formloom.engines.apps.permissions import FULL_ACCESS, NOTHING, FormAccess
@@ -112,8 +115,22 @@ def source(
 
 
 def reads(clause: ColumnElement[Any], table: sa.Table) -> bool:
-    """Whether ``clause`` reads a column of ``table``."""
-    return table in find_tables(clause, check_columns=True, include_aliases=True)
+    """Whether ``clause`` reads a column of ``table`` — or may: SQL written as text (the
+    quick search's index expressions, ``literal_column("data ->> 'k'")``) names no table,
+    so anything textual but a quoted or numeric literal counts as reading it."""
+    if table in find_tables(clause, check_columns=True, include_aliases=True):
+        return True
+    for element in visitors.iterate(clause):
+        if isinstance(element, TextClause):
+            return True
+        literal = isinstance(element, ColumnClause) and element.is_literal
+        if literal and not _PLAIN_LITERAL.fullmatch(element.name):
+            return True
+    return False
+
+
+#: A literal column that reads nothing: a quoted string or a number (keys, JSON paths).
+_PLAIN_LITERAL = re.compile(r"'[^']*'|-?\d+(\.\d+)?")
 
 
 class Grants:

@@ -349,3 +349,20 @@ async def test_reports_read_the_projection_and_agree_with_the_documents(
     async with db.transaction() as session:
         await session.execute(text("UPDATE record_projections SET state = 'retired'"))
     assert await answers() == through_projection
+
+
+async def test_a_counted_quick_search_reads_the_records_it_searches(
+    client: httpx.AsyncClient,
+) -> None:
+    """The quick search's conditions are written as its indexes' text: a count of them must
+    still join the records (it read a column the projection alone does not have)."""
+    assert (await client.post("/api/apps/import", json=f.app())).status_code == 201
+    for name in ("Anna Li", "Anna Wu", "Bo Li"):
+        await create(client, {"name": name, "age": 30})
+    for query, found in (
+        ({"q": "anna"}, 2),
+        ({"q": "li", "filter": '{">": [{"var": "age"}, 5]}'}, 2),
+    ):
+        answer = await client.get(BASE, params={**query, "count": "true"})
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["count"] == found
