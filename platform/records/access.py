@@ -123,8 +123,9 @@ def reads(clause: ColumnElement[Any], table: sa.Table) -> bool:
     for element in visitors.iterate(clause):
         if isinstance(element, TextClause):
             return True
-        literal = isinstance(element, ColumnClause) and element.is_literal
-        if literal and not _PLAIN_LITERAL.fullmatch(element.name):
+        if not isinstance(element, ColumnClause) or not element.is_literal:
+            continue
+        if not _PLAIN_LITERAL.fullmatch(element.name):
             return True
     return False
 
