@@ -131,6 +131,10 @@ class Plan:
     #: Running flow instances per changed or removed flow: they stay on the version they
     #: started on (docs/flows.md, "Versions").
     running_flows: dict[str, int] = field(default_factory=dict)
+    #: What the change does to the forms' typed projections (the platform's storage), one
+    #: entry per form whose projected columns change: its columns added, removed or
+    #: retyped, the records to copy, and whether that happens in batches after the change.
+    projections: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def can_apply(self) -> bool:
@@ -152,6 +156,7 @@ class Plan:
             "forms": [f.to_dict() for f in self.forms],
             **{name: changes.to_dict() for name, changes in self.entries.items()},
             **({"running_flows": dict(self.running_flows)} if self.running_flows else {}),
+            **({"projections": list(self.projections)} if self.projections else {}),
             "can_apply": self.can_apply,
             "blocked": self.blocked,
         }

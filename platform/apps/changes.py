@@ -54,6 +54,7 @@ from formloom.engines.logic import LogicError
 from formloom.platform.apps import repository
 from formloom.platform.apps.repository import Migrated
 from formloom.platform.errors import Conflict, Unprocessable
+from formloom.platform.records import projections
 from formloom.platform.records.claims import claim_value
 
 log = logging.getLogger("formloom.apps.changes")
@@ -102,6 +103,7 @@ async def make_plan(
         plan.running_flows = await repository.running_flows(
             session, spec.key, [*flows.changed, *flows.removed]
         )
+    plan.projections = await projections.planned(session, spec)
     block(plan, allow_destructive)
     return plan
 

@@ -356,6 +356,53 @@ async def _sync_indexes(
             await session.execute(text(f"CREATE INDEX {name} ON {table} ({columns})"))
 
 
+async def planned(session: AsyncSession, spec: AppSpec) -> list[dict[str, Any]]:
+    """What :func:`prepare` would do for ``spec``, read only (the change plan shows it): per
+    form whose projected columns change, the columns added, removed and retyped, how many
+    live records the new generation copies, and whether it is filled at once or online in
+    batches after the change (the previous generation serving reads meanwhile)."""
+    current: dict[str, dict[str, str]] = {}
+    for key, columns, state in (
+        await session.execute(
+            sa.select(
+                RecordProjection.form, RecordProjection.columns, RecordProjection.state
+            ).where(RecordProjection.app == spec.key, RecordProjection.state != "retired")
+        )
+    ).all():
+        if key not in current or state == "building":  # the newest generation
+            current[key] = dict(columns)
+    out: list[dict[str, Any]] = []
+    for form in spec.forms:
+        columns = wanted_columns(form)
+        before = current.get(form.key)
+        if before == columns:
+            continue
+        count = (
+            await session.execute(
+                text(
+                    "SELECT count(*) FROM records WHERE app = :app AND form = :form "
+                    "AND deleted_at IS NULL"
+                ),
+                {"app": spec.key, "form": form.key},
+            )
+        ).scalar_one()
+        old = before or {}
+        online = count > FILL_INLINE
+        out.append(
+            {
+                "form": form.key,
+                "action": "build" if before is None else "rebuild",
+                "added": [key for key in columns if key not in old],
+                "removed": [key for key in old if key not in columns],
+                "retyped": [key for key in columns if key in old and old[key] != columns[key]],
+                "records": count,
+                "online": online,
+                "batches": -(-count // BATCH) if online else 0,
+            }
+        )
+    return out
+
+
 async def _retire(session: AsyncSession, generation: RecordProjection, now: datetime) -> None:
     for statement in _drop_triggers(generation.table_name, _dialect(session)):
         await session.execute(text(statement))

@@ -366,3 +366,26 @@ async def test_a_counted_quick_search_reads_the_records_it_searches(
         answer = await client.get(BASE, params={**query, "count": "true"})
         assert answer.status_code == 200, answer.text
         assert answer.json()["count"] == found
+
+
+async def test_the_change_plan_says_what_it_does_to_the_projection(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    document = f.app()
+    assert (await client.post("/api/apps/import", json=document)).status_code == 201
+    for i in range(7):
+        await create(client, {"name": f"P{i}", "age": i})
+    monkeypatch.setattr(projections, "FILL_INLINE", 5)
+    monkeypatch.setattr(projections, "BATCH", 3)
+    document["forms"][0]["fields"].append(f.field("weight", "number"))
+    plan = await client.post("/api/apps/import?dry_run=true", json=document)
+    assert plan.status_code == 200, plan.text
+    assert plan.json()["projections"] == [
+        {"form": "contact", "action": "rebuild", "added": ["weight"], "removed": [],
+         "retyped": [], "records": 7, "online": True, "batches": 3},
+    ]  # fmt: skip
+    # an unchanged projection is not mentioned
+    document["forms"][0]["fields"].pop()
+    document["forms"][0]["label"] = "Contacts"
+    plan = await client.post("/api/apps/import?dry_run=true", json=document)
+    assert "projections" not in plan.json()
