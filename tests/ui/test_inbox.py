@@ -129,8 +129,11 @@ def test_the_nurse_works_a_day3_call_from_the_badge_to_the_next_step(
     badge.click()
     nurse.wait_for_url(f"{live_server.url}/tasks")
     nurse.get_by_test_id("tab-claimable").click()
+    # the tab is a link: wait for its page, not the one being left
+    nurse.wait_for_url("**/tasks?tab=claimable**")
+    assert nurse.get_by_test_id("task-list").get_attribute("data-tab") == "claimable"
     row = nurse.locator(f"[data-testid=task-row][data-id='{task_id}']")
-    assert row.is_visible()
+    row.wait_for(state="visible", timeout=10_000)
     row.get_by_test_id("claim").click()
     opened = row.get_by_test_id("open-claimed")
     assert opened.inner_text() == words["claimed"]
