@@ -20,6 +20,7 @@ from sqlalchemy import (
     false,
     func,
     literal,
+    literal_column,
     not_,
     null,
     or_,
@@ -57,6 +58,7 @@ from formloom.platform.models import (
     system_columns,
 )
 from formloom.platform.models.base import UtcDateTime
+from formloom.platform.records.history import delta
 from formloom.platform.records.repository import HISTORY_COLUMNS, live
 
 
@@ -208,9 +210,20 @@ async def write_migrated(
     actor: str,
     now: datetime,
 ) -> None:
-    """Store migrated records, each with a history row (``operation: migrate``)."""
+    """Store migrated records, each with a history row (``operation: migrate``) holding its
+    reverse delta from the data it replaces (read here, in the same unit of work)."""
     if not records:
         return
+    olds = dict(
+        (
+            await session.execute(
+                select(_RECORDS.c.id, _RECORDS.c.data).where(
+                    _RECORDS.c.id.in_([r.record_id for r in records])
+                )
+            )
+        ).all()
+    )
+    deltas = {r.record_id: delta(olds[r.record_id], r.data) for r in records}
     await session.execute(
         update(_RECORDS)
         .where(_RECORDS.c.id == bindparam("b_id"))
@@ -234,7 +247,8 @@ async def write_migrated(
                 "version": r.version,
                 "form_version": form_version,
                 "operation": "migrate",
-                "data": r.data,
+                "before": deltas[r.record_id][0],
+                "added": deltas[r.record_id][1],
                 "changed": r.changed,
                 "actor": actor,
                 "at": now,
@@ -271,11 +285,7 @@ async def soft_delete_form(
 ) -> int:
     """Soft-delete every live record of a form, each with a history row (``delete``), and
     free its unique claims. Returns the number of records."""
-    rows = (
-        await session.execute(
-            select(Record.id, Record.data, Record.version).where(*live(app, form))
-        )
-    ).all()
+    rows = (await session.execute(select(Record.id, Record.version).where(*live(app, form)))).all()
     if not rows:
         return 0
     await session.execute(
@@ -293,12 +303,13 @@ async def soft_delete_form(
                 "version": version + 1,
                 "form_version": 0,
                 "operation": "delete",
-                "data": data,
+                "before": None,  # a delete keeps the data: no delta
+                "added": None,
                 "changed": [],
                 "actor": actor,
                 "at": now,
             }
-            for rid, data, version in rows
+            for rid, version in rows
         ],
     )
     await session.execute(
@@ -317,6 +328,26 @@ async def floats_round_trip(session: AsyncSession) -> bool:
     return setting is not None and setting >= 1
 
 
+def before_sql(old: str, new: str) -> str:
+    """PostgreSQL: a history row's ``before`` (``records.history.delta``) in SQL, from the
+    old and new JSONB data named ``old`` and ``new``: the old values of the keys whose stored
+    JSON differs (compared as text: ``1`` and ``1.0`` differ, as in the strict Python
+    comparison), NULL when none."""
+    return (
+        f"(SELECT jsonb_object_agg(e.key, e.value) FROM jsonb_each({old}) AS e "
+        f"WHERE ({new} -> e.key)::text IS DISTINCT FROM e.value::text)"
+    )
+
+
+def added_sql(old: str, new: str) -> str:
+    """PostgreSQL: a history row's ``added``: the keys of ``new`` absent from ``old``,
+    sorted by code point as Python sorts, NULL when none."""
+    return (
+        f'(SELECT jsonb_agg(k ORDER BY k COLLATE "C") FROM jsonb_object_keys({new}) AS k '
+        f"WHERE NOT {old} ? k)"
+    )
+
+
 async def rename_in_sql(
     session: AsyncSession,
     app: str,
@@ -333,23 +364,29 @@ async def rename_in_sql(
     into the SQL). Returns the number of records changed."""
     olds = ", ".join(f"'{o}'" for o in renames)
     removed = "".join(f" - '{o}'" for o in renames)
-    built = ", ".join(f"'{n}', data -> '{o}'" for o, n in renames.items())
+    built = ", ".join(f"'{n}', prev.data -> '{o}'" for o, n in renames.items())
     pairs = ", ".join(f"('{o}', '{n}')" for o, n in renames.items())
     statement = text(
         f"""
-        WITH moved AS (
-            UPDATE records
-            SET data = (data{removed}) || jsonb_strip_nulls(jsonb_build_object({built})),
-                version = version + 1, form_version = :form_version,
-                updated_at = :now, updated_by = :actor
+        WITH prev AS (
+            SELECT id, data FROM records
             WHERE app = '{app}' AND form = '{form}' AND deleted_at IS NULL
               AND data ?| array[{olds}]
-            RETURNING id, data, version
+            FOR UPDATE
+        ), moved AS (
+            UPDATE records
+            SET data = (prev.data{removed}) || jsonb_strip_nulls(jsonb_build_object({built})),
+                version = records.version + 1, form_version = :form_version,
+                updated_at = :now, updated_by = :actor
+            FROM prev
+            WHERE records.id = prev.id
+            RETURNING records.id, records.data, records.version, prev.data AS old
         )
         INSERT INTO record_history
-            (record_id, app, form, version, form_version, operation, data, changed, actor, at)
+            (record_id, app, form, version, form_version, operation, before, added, changed,
+             actor, at)
         SELECT moved.id, '{app}', '{form}', moved.version, :form_version, 'migrate',
-               moved.data,
+               {before_sql("moved.old", "moved.data")}, {added_sql("moved.old", "moved.data")},
                (SELECT coalesce(jsonb_agg(k ORDER BY k COLLATE "C"), '[]'::jsonb)
                 FROM (VALUES {pairs}) AS p(o, n), LATERAL unnest(array[p.o, p.n]) AS k
                 WHERE moved.data ? p.n),
@@ -514,6 +551,7 @@ def set_based_statement(
     )
     source = select(
         values.c.id,
+        old.label("old"),
         new_data.label("new"),
         func.coalesce(ok, false()).label("ok"),
         changed_keys.label("changed"),
@@ -534,7 +572,7 @@ def set_based_statement(
             updated_at=now,
             updated_by=actor,
         )
-        .returning(records.c.id, records.c.version, records.c.data, source.c.changed)
+        .returning(records.c.id, records.c.version, records.c.data, source.c.old, source.c.changed)
         .cte("moved")
     )
     written = (
@@ -548,7 +586,8 @@ def set_based_statement(
                 moved_rows.c.version,
                 literal(form_version),
                 literal("migrate", Text()),
-                moved_rows.c.data,
+                literal_column(before_sql("moved.old", "moved.data"), JSONB),
+                literal_column(added_sql("moved.old", "moved.data"), JSONB),
                 func.to_jsonb(moved_rows.c.changed, type_=JSONB),
                 literal(actor, Text()),
                 literal(now, UtcDateTime()),

@@ -35,7 +35,8 @@ class AuditEntry(Base):
     detail: Mapped[dict[str, Any] | None] = mapped_column(JsonDocument, nullable=True)
 
     __table_args__ = (
-        Index("ix_audit_log_at", "at"),
+        # append-ordered: block ranges suffice on PostgreSQL (BRIN, migration 0014)
+        Index("ix_audit_log_at", "at", postgresql_using="brin"),
         Index("ix_audit_log_actor_id", "actor", "id"),
         Index("ix_audit_log_action_id", "action", "id"),
         Index("ix_audit_log_app_form_id", "app", "form", "id"),

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, Integer, String, text
+from sqlalchemy import JSON, Index, Integer, String, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from formloom.platform.models.base import Base, JsonDocument, UtcDateTime
@@ -48,8 +49,34 @@ def system_columns() -> dict[str, Any]:
     return {name: getattr(Record, name) for name in SYSTEM_COLUMNS}
 
 
+#: A JSON document or SQL NULL for None (a missing delta costs no bytes, not a JSON ``null``).
+NullableJson = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+
+
 class RecordHistory(Base):
-    """Every version of every record: a full snapshot plus the fields that changed."""
+    """Every version of every record, stored as a **reverse delta** (issue 21).
+
+    The record itself (``records.data``) holds its newest version. A history row holds what
+    its version changed, as the way back to the version before it:
+
+    * ``before``: for each key whose stored value this version changed or removed, the value
+      it had before (JSON); NULL when there is none (a create, a delete, a change that only
+      added keys).
+    * ``added``: the keys this version added (absent before it), sorted; NULL when none.
+    * ``changed``: the changed keys as the history API shows them; NULL on a create row,
+      where it is every key of version 1, sorted (rebuilt, not stored: it would repeat the
+      body's key list for every record).
+
+    Version ``k`` is rebuilt from the current data by undoing the deltas of the versions
+    after ``k``, newest first (``records.history.versions``: one pass rebuilds every
+    version). A record never updated costs one history row without a body. The invariant
+    this needs: **every write that changes ``records.data`` writes its history row in the
+    same transaction** (create, update, bulk, rules, form migrations in batches and in SQL,
+    soft deletes), with ``before``/``added`` computed against the data it replaced — strictly
+    (``1`` and ``1.0`` and ``true`` differ), since a missed difference would rebuild an older
+    version wrongly. A hard delete of a record that keeps its history would have to store a
+    full snapshot first; no such path exists (deletes are soft and keep the record's data).
+    """
 
     __tablename__ = "record_history"
 
@@ -60,8 +87,9 @@ class RecordHistory(Base):
     form: Mapped[str] = mapped_column(String(63))
     form_version: Mapped[int] = mapped_column(Integer)
     operation: Mapped[str] = mapped_column(String(16))
-    data: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
-    changed: Mapped[list[str]] = mapped_column(JsonDocument)
+    before: Mapped[dict[str, Any] | None] = mapped_column(NullableJson, nullable=True)
+    added: Mapped[list[str] | None] = mapped_column(NullableJson, nullable=True)
+    changed: Mapped[list[str] | None] = mapped_column(NullableJson, nullable=True)
     actor: Mapped[str] = mapped_column(String(100))
     at: Mapped[datetime] = mapped_column(UtcDateTime)
 

@@ -477,8 +477,10 @@ class BulkWriter:
                 "version": 1,
                 "form_version": one.record.form_version,
                 "operation": "create",
-                "data": one.record.data,
-                "changed": sorted(one.record.data),
+                # version 1: no delta, and its changed keys are its data's (NULL: not stored)
+                "before": None,
+                "added": None,
+                "changed": None,
                 "actor": service.actor,
                 "at": service.now,
             }

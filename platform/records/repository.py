@@ -1,4 +1,5 @@
-"""All SQL about records, their history and unique claims."""
+"""All SQL about records, their history (reverse deltas: ``records.history``) and unique
+claims."""
 
 from __future__ import annotations
 
@@ -174,7 +175,8 @@ HISTORY_COLUMNS = (
     "version",
     "form_version",
     "operation",
-    "data",
+    "before",
+    "added",
     "changed",
     "actor",
     "at",

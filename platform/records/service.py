@@ -58,6 +58,7 @@ from formloom.platform.records import cursor as keyset
 from formloom.platform.records import numbering, projections, repository, search
 from formloom.platform.records.access import Grants, filter_target, iso, record_out, source
 from formloom.platform.records.claims import check_unique, claims_of, unique_race
+from formloom.platform.records.history import changed_keys, delta, versions
 from formloom.platform.records.ids import is_id, new_id
 from formloom.platform.records.query import ListQuery, Page, check_filter, sort_keys
 from formloom.platform.records.references import check_files, check_relations
@@ -292,7 +293,11 @@ class RecordService:
         errors += await people.check_values(self.session, installed.key, spec, data, old, locale)
         return errors
 
-    def _history(self, record: Record, operation: str, changed: list[str]) -> None:
+    def _history(
+        self, record: Record, operation: str, changed: list[str], old: Mapping[str, Any]
+    ) -> None:
+        """The version's history row: its reverse delta from ``old``, the data it replaced."""
+        before, added = delta(old, record.data)
         self.session.add(
             RecordHistory(
                 record_id=record.id,
@@ -301,7 +306,8 @@ class RecordService:
                 version=record.version,
                 form_version=record.form_version,
                 operation=operation,
-                data=record.data,
+                before=before,
+                added=added,
                 changed=changed,
                 actor=self.actor,
                 at=self.now,
@@ -355,14 +361,15 @@ class RecordService:
                         "detail": {"reason": "row_filter", "action": "create"},
                     },
                 )
-            history = {
+            first = {
                 "app": app,
                 "form": form,
                 "version": 1,
                 "form_version": installed.form_version(form),
                 "operation": "create",
-                "data": data,
-                "changed": sorted(data),
+                "before": None,  # version 1: nothing before it, every key added
+                "added": None,
+                "changed": None,
                 "actor": self.actor,
                 "at": self.now,
             }
@@ -376,7 +383,7 @@ class RecordService:
                 version=1,
             )
             if await repository.insert_if_current(
-                self.session, record, history, installed.version, written
+                self.session, record, first, installed.version, written
             ):
                 try:
                     await repository.insert_claims(self.session, app, form, record.id, claims)
@@ -482,7 +489,7 @@ class RecordService:
         await repository.release_claims(self.session, record.id, touched & set(unique_fields(spec)))
         repository.add_claims(self.session, app, form, record.id, claims)
         await self.session.refresh(record)
-        self._history(record, "update", changed)
+        self._history(record, "update", changed, old)
         self._audit_write("record.update", record)
         await self._flush_or_conflict(spec, claims)
         if plan is not None:
@@ -548,7 +555,7 @@ class RecordService:
             raise PreconditionFailed("The record was changed by someone else meanwhile.")
         await repository.release_claims(self.session, record.id)
         await self.session.refresh(record)
-        self._history(record, "delete", [])
+        self._history(record, "delete", [], record.data)
         self._audit_write("record.delete", record)
         await self.session.flush()
         if plan is not None:
@@ -562,10 +569,12 @@ class RecordService:
         installed, spec = await self.load_form(app, form)
         access = self.allowed(installed, form, "read")
         where = self.row_condition(access, "read", spec)
-        await self._load(app, form, record_id, where=where)
-        rows = await self.session.scalars(repository.history_of(record_id))
+        record = await self._load(app, form, record_id, where=where)
+        rows = list(await self.session.scalars(repository.history_of(record_id)))
         hidden = access.hidden
         self._read_event(installed, spec, [record_id])
+        # every version from the current data and the rows' reverse deltas, in one pass
+        datas = versions(record.data, rows)
         return [
             {
                 "version": row.version,
@@ -573,10 +582,10 @@ class RecordService:
                 "at": iso(row.at),
                 "actor": row.actor,
                 "form_version": row.form_version,
-                "changed": [key for key in row.changed if key not in hidden],
-                "data": {k: v for k, v in row.data.items() if k not in hidden},
+                "changed": [key for key in changed_keys(row.changed, data) if key not in hidden],
+                "data": {k: v for k, v in data.items() if k not in hidden},
             }
-            for row in rows
+            for row, data in zip(rows, datas, strict=True)
         ]
 
     # -- lists ---------------------------------------------------------------------------

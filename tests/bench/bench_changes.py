@@ -312,7 +312,8 @@ async def bench(url: str, count: int) -> dict[str, Any]:
                     history = await conn.scalar(
                         text(
                             "SELECT md5(string_agg(right(record_id, 24) || version || "
-                            "form_version || operation || data::text || changed::text, ',' "
+                            "form_version || operation || coalesce(before::text, '') || '|' "
+                            "|| coalesce(added::text, '') || coalesce(changed::text, ''), ',' "
                             "ORDER BY right(record_id, 24), version)) FROM record_history "
                             f"WHERE app = '{key}'"
                         )
