@@ -14,7 +14,7 @@ from formloom.platform.apps.access_api import router as app_access_router
 from formloom.platform.apps.endpoints import router as apps_router
 from formloom.platform.apps.parts_api import router as app_parts_router
 from formloom.platform.apps.rules_api import router as app_rules_router
-from formloom.platform.apps.service import AppCatalog
+from formloom.platform.apps.service import AppCatalog, reconcile_projections
 from formloom.platform.audit.endpoints import router as audit_router
 from formloom.platform.auth.endpoints import router as auth_router
 from formloom.platform.auth.endpoints import users_router
@@ -91,8 +91,12 @@ def create_app(
                 await upgrade(db)
             if on_startup is not None:
                 await on_startup(state)
-            # typed projections a stopped process left half-built (PostgreSQL)
-            projections.start_filling(db, await _unfinished_projections(db), now=state.clock.now())
+            # typed projections a stopped process left half-built, and those this release
+            # projects differently
+            now = state.clock.now()
+            rebuilt = await reconcile_projections(db, now=now)
+            unfinished = [*await _unfinished_projections(db), *rebuilt]
+            projections.start_filling(db, list(dict.fromkeys(unfinished)), now=now)
             scheduler = scheduling.start(state) if settings.worker_in_serve else None
             try:
                 yield

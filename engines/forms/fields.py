@@ -780,6 +780,11 @@ class MultiselectField(InputField):
     options: OptionList
     min_items: int | None = Field(default=None, ge=0, description="Fewest choices.")
     max_items: int | None = Field(default=None, ge=1, description="Most choices.")
+    indexed: bool = Field(
+        default=False,
+        description="Index the choices so filters on one of them are fast (a GIN index on "
+        "PostgreSQL).",
+    )
 
     expects = "a list of options"
 

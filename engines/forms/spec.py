@@ -32,6 +32,7 @@ from formloom.engines.forms.fields import (
     FieldSpec,
     IndexableField,
     Loc,
+    MultiselectField,
     SectionField,
     TableField,
     UserField,
@@ -597,7 +598,8 @@ def indexed_fields(form: FormSpec) -> list[str]:
     return [
         field.key
         for field in form.fields
-        if isinstance(field, IndexableField | ComputedField) and (field.indexed or field.unique)
+        if (isinstance(field, IndexableField | ComputedField) and (field.indexed or field.unique))
+        or (isinstance(field, MultiselectField) and field.indexed)
     ]
 
 

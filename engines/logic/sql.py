@@ -114,7 +114,7 @@ FIELD_TYPES: Final[Mapping[str, Kind]] = {
 #: Field types a typed projection holds as a column, and the column's SQL type there: the
 #: scalar types whose compiled expression is one typed value (long text, multiselects,
 #: tables and files stay in the document only).
-PROJECTED_TYPES: Final[Mapping[str, Literal["text", "numeric", "boolean"]]] = {
+PROJECTED_TYPES: Final[Mapping[str, Literal["text", "numeric", "boolean", "json"]]] = {
     **dict.fromkeys(
         ("text", "email", "phone", "url", "select", "relation", "date", "datetime", "time"),
         "text",
@@ -122,6 +122,9 @@ PROJECTED_TYPES: Final[Mapping[str, Literal["text", "numeric", "boolean"]]] = {
     "number": "numeric",
     "integer": "numeric",
     "boolean": "boolean",
+    # the stored array itself (PostgreSQL JSONB, SQLite JSON text): membership tests read it
+    # from the narrow table, and a GIN index serves them
+    "multiselect": "json",
 }
 
 #: Most values a filter's list may hold (``{"in": [{"var": "status"}, [...]]}``); a list is
@@ -207,9 +210,10 @@ class FilterTarget:
     system column names (``id``, ``version``, ``created_at``, ...) to their columns.
     A ``var`` names a field first, then a system column.
 
-    ``projected`` maps some fields to typed columns of a projection (PostgreSQL, see
+    ``projected`` maps some fields to typed columns of a projection (see
     :data:`PROJECTED_TYPES`) holding the same value as ``data``: NUMERIC for numbers, BOOLEAN,
-    and text types (dates and datetimes in their stored ISO text) as ``COLLATE "C"`` TEXT.
+    text types (dates and datetimes in their stored ISO text) as ``COLLATE "C"`` TEXT, and a
+    multiselect's array as JSONB (SQLite: the values ``json_extract`` gives, untyped).
     A projected field is read from its column instead of the document, with one assumption:
     the document never holds a JSON ``null`` for it (the platform stores an empty field as
     an absent key), so "absent" and "null" are both the column's SQL ``NULL``.
@@ -326,7 +330,10 @@ def clock_part(
 
 
 def _json_at(target: FilterTarget, key: str) -> ColumnElement[Any]:
-    """The field as JSON (PostgreSQL ``data -> 'key'``; SQLite gives SQL values/JSON text)."""
+    """The field as JSON (PostgreSQL ``data -> 'key'``; SQLite gives SQL values/JSON text),
+    or its projected column, which holds the same."""
+    if key in target.projected:
+        return target.projected[key]
     if target.dialect == "postgresql":
         return target.data.op("->", return_type=JSONB())(sa.literal_column(f"'{key}'"))
     return sa.func.json_extract(target.data, sa.literal_column(f"'$.{key}'"))
@@ -584,7 +591,7 @@ class _Compiler:
     def is_null(self, field: _Field) -> Predicate:
         if field.is_column:
             return field.value.is_(None)
-        if self.pg and field.kind in ("array", "object"):
+        if self.pg and field.kind in ("array", "object") and field.key not in self.target.projected:
             return _text_at(self.target, field.key).is_(None)
         return field.value.is_(None)
 
@@ -611,6 +618,8 @@ class _Compiler:
                     sa.literal(json.dumps(value)), JSONB()
                 )
             path: ColumnElement[Any] = sa.literal_column(f"'$.{field.key}'")
+            if field.kind == "array" and field.key in self.target.projected:
+                return sa.func.json_array_length(self.target.projected[field.key]) == 0
             if field.kind == "array":
                 return sa.func.json_array_length(self.target.data, path) == 0
             return sa.func.json_extract(self.target.data, path) == sa.literal("{}")
@@ -1117,8 +1126,10 @@ class _Compiler:
             if self.pg:
                 wanted = sa.cast(sa.literal(json.dumps([value])), JSONB())
                 return _json_at(self.target, field.key).op("@>", return_type=sa.Boolean())(wanted)
-            items = sa.func.json_each(
-                self.target.data, sa.literal_column(f"'$.{field.key}'")
+            items = (
+                sa.func.json_each(self.target.projected[field.key])
+                if field.key in self.target.projected
+                else sa.func.json_each(self.target.data, sa.literal_column(f"'$.{field.key}'"))
             ).table_valued("value")
             match = (
                 sa.select(sa.literal(1))

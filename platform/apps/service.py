@@ -505,3 +505,28 @@ async def save_form(
         allow_destructive=allow_destructive,
         dry_run=dry_run,
     )
+
+
+async def reconcile_projections(database: Any, *, now: datetime) -> list[str]:
+    """At start-up: a new typed-projection generation for every installed form whose
+    projected columns this release chooses differently from the generation it has (a release
+    that projects another field type), built as an app change builds one (the old generation
+    serves reads until the new one is filled). Returns the generations left to fill."""
+    async with database.transaction(write=False) as session:
+        installed = [
+            (app.key, load(json.loads(version.definition)))
+            for app, version in await repository.list_apps(session)
+        ]
+        stale = [spec.key for key, spec in installed if await projections.planned(session, spec)]
+    to_fill: list[str] = []
+    for key in stale:
+        async with database.transaction() as session:
+            current = await repository.get_app(session, key, lock=True)  # one change at a time
+            if current is None:
+                continue
+            definition = await repository.get_version(session, key, current.current_version)
+            if definition is None:
+                continue
+            spec = load(json.loads(definition.definition))
+            to_fill += await projections.prepare(session, spec, now=now)
+    return to_fill

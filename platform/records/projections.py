@@ -7,8 +7,9 @@ counts and group-bys scanned the form three to four times slower than a peer wit
 columns (issue 21). So each form also gets a *projection*: one typed column per scalar
 field (:data:`~formloom.engines.logic.sql.PROJECTED_TYPES`: NUMERIC, BOOLEAN, and text
 types, dates and datetimes included, as ``COLLATE "C"`` TEXT in their stored ISO form, which
-sorts and compares exactly as the JSON path does) plus the system columns, named with a
-leading ``_`` so that no field key can collide with them.
+sorts and compares exactly as the JSON path does; a multiselect's array as JSONB, with a GIN
+index when the field is indexed) plus the system columns, named with a leading ``_`` so that
+no field key can collide with them.
 
 Invariants
     * **Never stale.** Triggers on ``records`` write the projection in the statement that
@@ -49,6 +50,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from formloom.engines.apps.spec import AppSpec
@@ -62,7 +64,12 @@ BATCH = 5_000
 #: A form with at most this many records is filled inside the app change's transaction.
 FILL_INLINE = 20_000
 
-_SQL_TYPES = {"text": 'TEXT COLLATE "C"', "numeric": "NUMERIC", "boolean": "BOOLEAN"}
+_SQL_TYPES = {
+    "text": 'TEXT COLLATE "C"',
+    "numeric": "NUMERIC",
+    "boolean": "BOOLEAN",
+    "json": "JSONB",
+}
 #: System columns of a projection: its name, the records column, its SQL type.
 _SYSTEM = (
     ("_id", "id", "VARCHAR(32) PRIMARY KEY"),
@@ -99,6 +106,7 @@ class Projection:
             "text": sa.Text(),
             "numeric": sa.Numeric(),
             "boolean": sa.Boolean(),
+            "json": JSONB(),
         }
         pg = self.dialect == "postgresql"
         return sa.Table(
@@ -131,6 +139,8 @@ def _value_sql(key: str, kind: str, row: str, dialect: str = "postgresql") -> st
         return (
             f"CASE jsonb_typeof({json}) WHEN 'boolean' THEN ({row}.data ->> '{key}')::boolean END"
         )
+    if kind == "json":  # a multiselect's array as it is stored (a JSON null is no value)
+        return f"NULLIF({json}, 'null'::jsonb)"
     return f"{row}.data ->> '{key}'"
 
 
@@ -331,15 +341,21 @@ async def _sync_indexes(
 ) -> None:
     """Two btree indexes per indexed field the generation holds, ``(field, _id)`` and
     ``(field DESC NULLS LAST, _id)``: what filters on it use and what pages sorted on it,
-    either way with empty values last, walk in order; the others dropped."""
+    either way with empty values last, walk in order; the others dropped. A multiselect's
+    array gets a GIN index instead (PostgreSQL; membership tests ``@>`` use it), none on
+    SQLite, whose ``json_each`` no index serves."""
     table = generation.table_name
     pg = _dialect(session) == "postgresql"
     wanted: dict[str, str] = {}
     for key in indexed:
-        if key in generation.columns:
-            wanted[index_name(table, key)] = f'"{key}", _id'
+        kind = generation.columns.get(key)
+        if kind == "json":
+            if pg:
+                wanted[index_name(table, key)] = f'USING gin ("{key}" jsonb_path_ops)'
+        elif kind is not None:
+            wanted[index_name(table, key)] = f'("{key}", _id)'
             if pg:  # (SQLite's indexes know no NULLS LAST)
-                wanted[index_name(table, key, descending=True)] = f'"{key}" DESC NULLS LAST, _id'
+                wanted[index_name(table, key, descending=True)] = f'("{key}" DESC NULLS LAST, _id)'
     listed = (
         "SELECT indexname FROM pg_indexes WHERE tablename = :table"
         if pg
@@ -353,7 +369,7 @@ async def _sync_indexes(
         await session.execute(text(f"DROP INDEX IF EXISTS {name}"))
     for name, columns in wanted.items():
         if name not in existing:
-            await session.execute(text(f"CREATE INDEX {name} ON {table} ({columns})"))
+            await session.execute(text(f"CREATE INDEX {name} ON {table} {columns}"))
 
 
 async def planned(session: AsyncSession, spec: AppSpec) -> list[dict[str, Any]]:

@@ -26,7 +26,7 @@ export const TYPES = {
   datetime: { name: "Date and time", icon: "31h", ...VALUE, limits: "datetime" },
   time: { name: "Time", icon: "hh", ...VALUE, limits: "time" },
   select: { name: "Dropdown", icon: "▾", ...VALUE, options: true },
-  multiselect: { name: "Multiple choice", icon: "☰", input: true, column: true, options: true, items: true },
+  multiselect: { name: "Multiple choice", icon: "☰", input: true, column: true, options: true, items: true, indexOnly: true },
   email: { name: "Email", icon: "@", ...VALUE },
   phone: { name: "Phone", icon: "☎", ...VALUE },
   url: { name: "Web address", icon: "www", ...VALUE },
@@ -210,6 +210,7 @@ export function retype(field, type, context) {
   for (const name of ["label", "help", "visible_if"]) if (field[name] !== undefined) kept[name] = field[name];
   if (info.input) for (const name of ["required", "read_only"]) if (field[name]) kept[name] = field[name];
   if (info.indexable && !context.column) for (const name of ["indexed", "unique"]) if (field[name]) kept[name] = field[name];
+  if (info.indexOnly && !context.column && field.indexed) kept.indexed = field.indexed;
   if (info.text && TYPES[field.type]?.text) {
     for (const name of ["min_length", "max_length", "pattern", "pattern_message"]) {
       if (field[name] !== undefined) kept[name] = field[name];

@@ -313,7 +313,7 @@ function advancedGroup(designer, found, edit, keyProp) {
   const uid = field._uid;
   const info = model.TYPES[field.type] || {};
   const parts = [keyProp];
-  if (info.indexable && !found.table) {
+  if ((info.indexable || info.indexOnly) && !found.table) {
     parts.push(check(designer, uid, "indexed", t("Indexed (fast filters and sorting)"), field.indexed, (event) => edit(() => setOrDelete(field, "indexed", event.target.checked || undefined), "indexed")));
   }
   if (info.input) {

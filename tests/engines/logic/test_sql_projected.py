@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from formloom.engines.logic import evaluate
@@ -33,7 +34,12 @@ STORED = [
     for r in RECORDS
 ]  # fmt: skip
 PROJECTED = {key: PROJECTED_TYPES[kind] for key, kind in FIELDS.items() if kind in PROJECTED_TYPES}
-_SQL_TYPES = {"text": 'TEXT COLLATE "C"', "numeric": "NUMERIC", "boolean": "BOOLEAN"}
+_SQL_TYPES = {
+    "text": 'TEXT COLLATE "C"',
+    "numeric": "NUMERIC",
+    "boolean": "BOOLEAN",
+    "json": "JSONB",
+}
 
 
 class Projected:
@@ -71,7 +77,7 @@ async def projected(
     folder = tmp_path_factory.mktemp("projected")
     engine = create_async_engine(POSTGRES_URL if pg else f"sqlite+aiosqlite:///{folder}/p.db")
     records = records_table(sa.MetaData(schema=schema))
-    types = {"text": sa.Text(), "numeric": sa.Numeric(), "boolean": sa.Boolean()}
+    types = {"text": sa.Text(), "numeric": sa.Numeric(), "boolean": sa.Boolean(), "json": JSONB()}
     projection = sa.Table(
         "proj",
         sa.MetaData(schema=schema),
@@ -124,11 +130,12 @@ def expected_ids(rule: Any) -> set[str]:
     return {r.id for r in STORED if evaluate({"!!": [rule]}, r.as_logic_data(), now=FIXED_NOW)}
 
 
-def test_the_projection_holds_the_scalar_fields_only() -> None:
+def test_the_projection_holds_the_scalar_fields_and_multiselects() -> None:
     assert set(PROJECTED) == {
         "name", "email", "status", "doctor", "age", "weight", "active", "visit_date",
-        "discharged_at", "dob", "appt_time",
+        "discharged_at", "dob", "appt_time", "tags",
     }  # fmt: skip
+    assert PROJECTED["tags"] == "json"
 
 
 @pytest.mark.parametrize("name", list(FILTERS))
@@ -142,8 +149,11 @@ async def test_projected_fields_are_read_from_the_projection(projected: Projecte
     condition = compile_filter({">": [{"var": "weight"}, 50]}, projected.target, now=FIXED_NOW)
     sql = str(condition.compile(compile_kwargs={"literal_binds": True}))
     assert "proj.weight" in sql and "data" not in sql
+    tags = compile_filter({"in": ["a", {"var": "tags"}]}, projected.target, now=FIXED_NOW)
+    sql = str(tags.compile(compile_kwargs={"literal_binds": True}))
+    assert "proj.tags" in sql and "data" not in sql
     mixed = compile_filter(
-        {"and": [{">": [{"var": "weight"}, 50]}, {"in": ["a", {"var": "tags"}]}]},
+        {"and": [{">": [{"var": "weight"}, 50]}, {"in": ["call", {"var": "note"}]}]},
         projected.target,
         now=FIXED_NOW,
     )

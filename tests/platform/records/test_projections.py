@@ -9,12 +9,14 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import text
 
 from formloom.platform.clock import FixedClock
 from formloom.platform.db import Database
 from formloom.platform.models.projection import RecordProjection
 from formloom.platform.records import projections
+from formloom.platform.settings import Settings
 from tests import factories as f
 
 BASE = "/api/records/demo/contact"
@@ -57,7 +59,7 @@ async def test_the_projection_follows_every_write(
     assert columns == {
         "name": "text", "phone": "text", "age": "numeric", "score": "numeric",
         "vip": "boolean", "since": "text", "kind": "text", "company": "text",
-        "age_next_year": "numeric",
+        "age_next_year": "numeric", "tags": "json",
     }  # fmt: skip
     ann = await create(client, {"name": "Ann", "age": 40, "score": 2.5, "vip": True,
                                 "since": "2024-02-29", "tags": ["a"]})  # fmt: skip
@@ -68,6 +70,10 @@ async def test_the_projection_follows_every_write(
     # (SQLite keeps json_extract's 1 for true, as the JSON path reads it)
     assert bool(rows[ann["id"]]["vip"]) is True and rows[ann["id"]]["since"] == "2024-02-29"
     assert rows[ann["id"]]["age_next_year"] == 41
+    # a multiselect's array as stored (PostgreSQL JSONB, SQLite JSON text)
+    tags = rows[ann["id"]]["tags"]
+    assert (json.loads(tags) if isinstance(tags, str) else tags) == ["a"]
+    assert rows[bob["id"]]["tags"] is None
     assert rows[bob["id"]]["age"] is None and rows[bob["id"]]["_version"] == 1
     changed = await client.patch(
         f"{BASE}/{ann['id']}", json={"data": {"age": 41, "score": None}},
@@ -98,7 +104,7 @@ async def test_lists_and_counts_read_the_projection_and_agree_with_the_documents
     filters = [
         {">=": [{"var": "age"}, 20]},
         {"and": [{">": [{"var": "score"}, 2]}, {"<": [{"var": "age"}, 40]}]},
-        {"in": ["b", {"var": "tags"}]},  # a multiselect: read from the document
+        {"in": ["b", {"var": "tags"}]},  # a multiselect: its array in the projection
         {"or": [{"==": [{"var": "score"}, None]}, {"in": ["c", {"var": "tags"}]}]},
         {"!": [{"var": "score"}]},
     ]
@@ -122,6 +128,85 @@ async def test_lists_and_counts_read_the_projection_and_agree_with_the_documents
     through_documents = await answers()
     assert through_projection == through_documents
     assert [count for _, count in through_projection] != [0] * len(filters)
+
+
+async def test_a_release_that_projects_another_type_rebuilds_at_start_up(
+    client: httpx.AsyncClient, db: Database, settings: Settings, clock: FixedClock
+) -> None:
+    """A form projected by an earlier release (here: without its multiselect, as before
+    multiselects were projected) gets a new generation when the service starts."""
+    from tests.conftest import running_service
+
+    assert (await client.post("/api/apps/import", json=f.app())).status_code == 201
+    await create(client, {"name": "Ann", "tags": ["b"]})
+    ((old, _, columns),) = await generations(db)
+    async with db.transaction() as session:
+        earlier = {key: kind for key, kind in columns.items() if kind != "json"}
+        await session.execute(
+            sa.update(RecordProjection)
+            .where(RecordProjection.table_name == old)
+            .values(columns=earlier)
+        )
+    async with running_service(settings, clock):
+        pass
+    states = {name: (state, columns) for name, state, columns in await generations(db)}
+    assert states[old][0] == "retired"
+    ((new, (_, now_projected)),) = [(n, v) for n, v in states.items() if v[0] == "ready"]
+    assert now_projected["tags"] == "json"
+    assert [row["name"] for row in (await projected_rows(db, new)).values()] == ["Ann"]
+    counted = await client.post(
+        f"{BASE}/query", json={"filter": {"in": ["b", {"var": "tags"}]}, "count": True}
+    )
+    assert counted.status_code == 200 and counted.json()["count"] == 1
+
+
+@ON_POSTGRESQL
+async def test_an_indexed_multiselect_gets_a_gin_index_that_membership_tests_use(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    document = f.app()
+    tags = next(x for x in document["forms"][0]["fields"] if x["key"] == "tags")
+    tags["indexed"] = True
+    assert (await client.post("/api/apps/import", json=document)).status_code == 201
+    async with db.transaction() as session:
+        await session.execute(
+            text(
+                "INSERT INTO records (id, app, form, form_version, data, version, created_at, "
+                "created_by, updated_at, updated_by) SELECT lpad(g::text, 12, '0'), 'demo', "
+                "'contact', 1, jsonb_build_object('name', 'P' || g, 'tags', CASE g % 50 "
+                'WHEN 0 THEN \'["a", "b"]\'::jsonb WHEN 1 THEN \'["c"]\'::jsonb '
+                "ELSE '[]'::jsonb END), 1, now(), 't', now(), 't' "
+                "FROM generate_series(1, 5000) AS g"
+            )
+        )
+    ((table, _, columns),) = await generations(db)
+    assert columns["tags"] == "json"
+    async with db.transaction() as session:
+        definitions = (
+            (
+                await session.execute(
+                    text("SELECT indexdef FROM pg_indexes WHERE tablename = :t"), {"t": table}
+                )
+            )
+            .scalars()
+            .all()
+        )
+        assert any("USING gin (tags jsonb_path_ops)" in d for d in definitions), definitions
+        await session.execute(text(f"ANALYZE {table}"))
+    counted = await client.post(
+        f"{BASE}/query", json={"filter": {"in": ["b", {"var": "tags"}]}, "count": True}
+    )
+    assert counted.status_code == 200 and counted.json()["count"] == 100
+    async with db.transaction(write=False) as session:
+        # 5,000 narrow rows are cheaper to scan: ask whether the index can serve the test
+        await session.execute(text("SET LOCAL enable_seqscan = off"))
+        plan = "\n".join(
+            row[0]
+            for row in await session.execute(
+                text(f"""EXPLAIN SELECT count(*) FROM {table} WHERE tags @> '["b"]'""")
+            )
+        )
+    assert "Bitmap Index Scan" in plan and table in plan, plan
 
 
 @ON_POSTGRESQL
