@@ -220,6 +220,23 @@ def distribution(op: str, values: Sequence[Any], p: float | None = None) -> floa
     return numbers[below] + (numbers[above] - numbers[below]) * (position - below)
 
 
+def _count(value: Any) -> int:
+    return 0 if value is None else int(value)
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _measure_reader(measure: Measure) -> Callable[[Any], Any]:
+    """:func:`_measure_value` for one measure, its kind decided once (it runs per group)."""
+    if measure.op in ("count", "count_distinct"):
+        return _count
+    if measure.op in ("sum", "avg"):
+        return _float
+    return lambda value: _measure_value(measure, value)
+
+
 def _measure_value(measure: Measure, value: Any) -> Any:
     if measure.op in DISTRIBUTION_OPS and isinstance(value, str):
         # SQLite: the group's values as a JSON array (query.aggregate)
@@ -260,31 +277,35 @@ def reshape(
     width = len(dims) + (1 if top else 0)
     branch_sets = {(b.number, _mask_of(b.columns, s)): s for b in query.branches for s in b.sets}
     groups: dict[frozenset[int], dict[_GroupKey, dict[str, Any]]] = {s: {} for s in query.sets}
-    # a dimension's values repeat across rows and sets: each raw value is converted once
-    seen: list[dict[Any, Any]] = [{} for _ in dims]
-    set_dims = {s: [d for d in dims if d.index in s] for s in query.sets}
+    # a dimension's values repeat across rows and sets: each raw value is converted once,
+    # to its (value, other) pair; where a row holds a dimension (d0, o0 with top-N, d1...)
+    seen: list[dict[Any, tuple[Any, bool]]] = [{} for _ in dims]
+    seen_other: dict[Any, tuple[Any, bool]] = {}
+    at = {d.index: 2 + d.index + (1 if top and d.index > 0 else 0) for d in dims}
+    set_dims = {
+        s: [(at[d.index], d, seen[d.index]) for d in dims if d.index in s] for s in query.sets
+    }
     fiscal = spec.fiscal_year_start != 1
     week_start = WEEK_STARTS[spec.week_start]
+    measure_keys = [m.key for m in query.base_measures]
+    readers = [_measure_reader(m) for m in query.base_measures]
+    first, end = 2 + width, 2 + width + len(readers)
     for row in rows:
         s = branch_sets[(row[0], row[1])]
-        values = list(row[2 : 2 + width])
-        other_flag = values.pop(1) if top else 0
         parts = []
-        for d in set_dims[s]:
-            raw = values[d.index]
-            known = seen[d.index]
+        for position, d, known in set_dims[s]:
+            raw = row[position]
+            if top and d.index == 0 and row[3]:  # the top-N "Other" group
+                known = seen_other
             try:
-                value = known[raw]
+                pair = known[raw]
             except KeyError:
-                value = known[raw] = _dimension_value(d, raw, fiscal)
+                pair = known[raw] = (_dimension_value(d, raw, fiscal), known is seen_other)
             except TypeError:  # unhashable: not a grouped value, convert every time
-                value = _dimension_value(d, raw, fiscal)
-            parts.append((value, d.index == 0 and bool(other_flag)))
-        key = tuple(parts)
-        measures = row[2 + width : 2 + width + len(query.base_measures)]
-        groups[s][key] = {
-            m.key: _measure_value(m, measures[i]) for i, m in enumerate(query.base_measures)
-        }
+                pair = (_dimension_value(d, raw, fiscal), known is seen_other)
+            parts.append(pair)
+        read = [reader(v) for reader, v in zip(readers, row[first:end], strict=True)]
+        groups[s][tuple(parts)] = dict(zip(measure_keys, read, strict=True))
     row_dims = [d for d in dims if d.axis == "rows"]
     col_dims = [d for d in dims if d.axis == "columns"]
     full = frozenset(d.index for d in dims)
@@ -323,13 +344,12 @@ def reshape(
     cells: list[list[Cell]] = []
     row_totals: list[Cell] = []
     have_row_totals = spec.totals and row_index in groups
+    column_keys = [ck for ck, _ in column_entries]
     for key, subtotal in row_entries:
         prefix_dims = row_dims[: len(key)]
         headers.append(builder.header(key, prefix_dims, subtotal=subtotal))
         row_set = frozenset(d.index for d in prefix_dims)
-        cells.append(
-            [builder.cell(row_set | col_sets[len(ck)], key + ck) for ck, _ in column_entries]
-        )
+        cells.append(builder.row_cells(row_set, key, column_keys, col_sets))
         if have_row_totals:
             row_totals.append(builder.cell(row_set, key))
     columns = [builder.header(ck, col_dims[: len(ck)], subtotal=sub) for ck, sub in column_entries]
@@ -538,6 +558,10 @@ class _Shaper:
         self.groups = groups
         self.form = query.forms[query.spec.form]
         self.base_only = [m.key for m in query.base_measures] == [m.key for m in self.spec.measures]
+        self.no_groups: dict[_GroupKey, dict[str, Any]] = {}
+        self.empty: dict[str, Any] = {
+            m.key: (0 if m.op in ("count", "count_distinct") else None) for m in query.base_measures
+        }
         self.driller: _Driller | None = None
         where = period_dimension(self.spec)
         self.period = None
@@ -650,13 +674,28 @@ class _Shaper:
     # -- values ------------------------------------------------------------------------
 
     def base_values(self, s: frozenset[int], key: _GroupKey) -> dict[str, Any]:
-        found = self.groups.get(s, {}).get(key)
-        if found is not None:
-            return found
-        return {
-            m.key: (0 if m.op in ("count", "count_distinct") else None)
-            for m in self.query.base_measures
+        """The database's values of a group; of a group without records, the empty values
+        (one dict shared by every such cell: nothing changes a cell's values once built —
+        derived measures are computed into a copy, :meth:`values`)."""
+        found = self.groups.get(s, self.no_groups).get(key)
+        return self.empty if found is None else found
+
+    def row_cells(
+        self,
+        row_set: frozenset[int],
+        key: _GroupKey,
+        column_keys: Sequence[_GroupKey],
+        col_sets: Mapping[int, frozenset[int]],
+    ) -> list[Cell]:
+        """One row's cells (``key``, over the dimensions ``row_set``), one per column key."""
+        if self.driller is not None or not self.base_only:
+            return [self.cell(row_set | col_sets[len(ck)], key + ck) for ck in column_keys]
+        # the common case, thousands of times: the database's values as they are
+        found = {
+            length: self.groups.get(row_set | s, self.no_groups) for length, s in col_sets.items()
         }
+        empty = self.empty
+        return [_bare_cell(found[len(ck)].get(key + ck, empty)) for ck in column_keys]
 
     def values(
         self, s: frozenset[int], key: _GroupKey, only: Sequence[str] | None = None
@@ -841,14 +880,18 @@ class _Shaper:
 _VALUES_ONLY = {"values"}
 
 
+_new = object.__new__
+_set = object.__setattr__
+
+
 def _bare_cell(values: dict[str, Any]) -> Cell:
     """A :class:`Cell` without a drill-down, as ``Cell.model_construct`` builds it, minus
     the per-field loop that is a third of reshaping a pivot of thousands of cells."""
-    cell = Cell.__new__(Cell)
-    object.__setattr__(cell, "__dict__", {"values": values, "drill_down": None})
-    object.__setattr__(cell, "__pydantic_fields_set__", _VALUES_ONLY)
-    object.__setattr__(cell, "__pydantic_extra__", None)
-    object.__setattr__(cell, "__pydantic_private__", None)
+    cell = _new(Cell)
+    _set(cell, "__dict__", {"values": values, "drill_down": None})
+    _set(cell, "__pydantic_fields_set__", _VALUES_ONLY)
+    _set(cell, "__pydantic_extra__", None)
+    _set(cell, "__pydantic_private__", None)
     return cell
 
 

@@ -14,7 +14,6 @@ from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Body, Query, Request, Response
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from formloom.engines.forms import label_text
@@ -145,15 +144,18 @@ def _present(ran: Ran, fmt: Format, app: str, locale: str = "en", drill: bool = 
         )
     if fmt == "svg":
         return Response(svg_of(ran, locale=locale), media_type="image/svg+xml")
-    body: dict[str, Any] = {
+    head: dict[str, Any] = {
         "key": ran.key,
         "label": ran.label,
         "chart": ran.chart.model_dump(exclude_none=True) if ran.chart else None,
-        "result": ran.result.model_dump(mode="json", exclude=None if drill else NO_DRILL),
     }
     if ran.kpi_previous is not None:
-        body["previous"] = ran.kpi_previous
-    return JSONResponse(body)
+        head["previous"] = ran.kpi_previous
+    # the result (thousands of cells) written by pydantic's serializer straight to JSON,
+    # without the Python dicts and lists a model_dump for json.dumps builds first
+    result = ran.result.model_dump_json(exclude=None if drill else NO_DRILL)
+    opening = json.dumps(head, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return Response(f'{opening[:-1]},"result":{result}}}'.encode(), media_type="application/json")
 
 
 def _chart_override(ran_chart: ChartSpec | None, chart: str | None) -> ChartSpec | None:
