@@ -1109,11 +1109,41 @@ class _Compiler:
         if isinstance(needle, _Field) and isinstance(haystack, _Constant):
             typed = self.within_constant(needle, haystack.value, haystack_pointer)
             return self.with_nulls(node, pointer, needle, typed)
+        if isinstance(needle, _Derived) and isinstance(haystack, _Constant):
+            typed = self.derived_within(needle, haystack.value, haystack_pointer)
+            return self.with_nulls(node, pointer, needle.source, typed)
         raise FilterError(
             f"'{op}' in a filter tests a field against constants: a value in a multiselect "
             "or text field, or a field in a list of values",
             pointer=op_pointer,
         )
+
+    def derived_within(self, derived: _Derived, values: Any, pointer: str) -> Predicate:
+        """A number computed from a date field (``days_between``, ``weekday_of``...) in a
+        constant list of numbers, bound as one parameter as :meth:`one_of` binds a list."""
+        if not isinstance(values, list):
+            raise FilterError(
+                f"expected a list of numbers, not {_describe(values)}", pointer=pointer
+            )
+        if len(values) > MAX_LIST_VALUES:
+            raise FilterError(
+                f"the list has {len(values)} values; at most {MAX_LIST_VALUES} are allowed",
+                pointer=pointer,
+            )
+        for index, item in enumerate(values):
+            if item is not None and not _is_number(item):
+                raise FilterError(
+                    f"this looks {derived.what} up in a list; use numbers, not {_describe(item)}",
+                    pointer=f"{pointer}/{index}",
+                )
+        numbers = [item for item in values if item is not None]
+        if not numbers:
+            return sa.false()
+        if self.pg:
+            exact = [Decimal(repr(v)) if isinstance(v, float) else v for v in numbers]
+            return derived.value == sa.any_(sa.literal(exact, ARRAY(sa.Numeric())))
+        listed = sa.func.json_each(sa.literal(json.dumps(numbers), sa.Text())).table_valued("value")
+        return derived.value.in_(sa.select(listed.c.value))
 
     def contains_constant(self, field: _Field, value: Any, pointer: str) -> Predicate:
         """``value`` in a multiselect (membership) or a text field (substring)."""

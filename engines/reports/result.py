@@ -38,7 +38,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from formloom.engines.forms import FormSpec, label_text
 from formloom.engines.logic import LogicError, evaluate
 from formloom.engines.logic.coercion import truthy
-from formloom.engines.logic.sql import Dialect, FilterTarget, compile_filter
+from formloom.engines.logic.sql import MAX_LIST_VALUES, Dialect, FilterTarget, compile_filter
 
 from .compiled import (
     CompiledPivot,
@@ -1047,6 +1047,44 @@ class _Driller:
             else:
                 merged.append([low, high])
         rules = [self.run_filter(plan, low, high) for low, high in merged]
+        runs = rules[0] if len(rules) == 1 else {"or": rules}
+        if plan.kind == "bucket" and len(merged) > 2:
+            days = self.days_in(plan, merged)
+            if days is not None and _operations(days) < _operations(runs):
+                return days
+        return runs
+
+    def days_in(self, plan: DimPlan, runs: Sequence[Sequence[date]]) -> Any:
+        """The calendar buckets [low, high) of ``runs`` as "the local day is one of these",
+        in a few operations however scattered the runs (one range each is 5 operations:
+        past ~60 scattered days a filter passed the 300 allowed): a date's days as one
+        list; a datetime's local day as its UTC date and its local weekday — the local day
+        is the one of the UTC date, the day before or the day after that falls on that
+        weekday, whatever the zone's offset and its changes — so per weekday present, "the
+        UTC date is one of these (each kept day, the day before and the day after)". None
+        when a list would pass the databases' limit."""
+        days = [low + timedelta(days=n) for low, high in runs for n in range((high - low).days)]
+        var = {"var": plan.ref.key}
+        if plan.ref.field_type == "date":
+            if len(days) > MAX_LIST_VALUES:
+                return None
+            return {"in": [var, [day.isoformat() for day in days]]}
+        near: dict[int, set[int]] = {}
+        for day in days:
+            number = (day - _DAY_ZERO).days
+            near.setdefault(day.isoweekday(), set()).update((number - 1, number, number + 1))
+        if any(len(numbers) > MAX_LIST_VALUES for numbers in near.values()):
+            return None
+        utc_day = {"days_between": [_DAY_ZERO.isoformat(), var]}
+        rules = [
+            {
+                "and": [
+                    {"==": [{"weekday_of": [var, self.query.time_zone]}, weekday]},
+                    {"in": [utc_day, sorted(numbers)]},
+                ]
+            }
+            for weekday, numbers in sorted(near.items())
+        ]
         return rules[0] if len(rules) == 1 else {"or": rules}
 
     def run_filter(self, plan: DimPlan, low: Any, high: Any) -> Any:
@@ -1120,6 +1158,20 @@ class _Driller:
         else:
             local = datetime(moment.year, moment.month, moment.day, tzinfo=self.zone)
         return local.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+#: The day ``days_between`` counts a datetime's UTC date from in :meth:`_Driller.days_in`.
+_DAY_ZERO = date(2000, 1, 1)
+
+
+def _operations(rule: Any) -> int:
+    """The operations of a JsonLogic rule as the records API counts them against its limit
+    (each object key; literal lists and values count none)."""
+    if isinstance(rule, dict):
+        return len(rule) + sum(_operations(v) for v in rule.values())
+    if isinstance(rule, list):
+        return sum(_operations(v) for v in rule if isinstance(v, dict | list))
+    return 0
 
 
 def kept_values(rows: Sequence[Sequence[Any]], query: CompiledPivot) -> list[Any]:
