@@ -501,10 +501,11 @@ class _Builder:
         exploded: frozenset[int],
         measures: list[Measure],
     ) -> Any:
-        """The projection alone when nothing the base reads is in ``records`` (exploded
-        multiselects, fields it does not hold), else the records LEFT JOINed to it by id.
-        PostgreSQL would drop an unused join itself; SQLite reads every joined row."""
-        if exploded:
+        """The projection alone when nothing the base reads is in ``records`` (fields it
+        does not hold, multiselects it does not hold exploded), else the records LEFT JOINed
+        to it by id. PostgreSQL would drop an unused join itself; SQLite reads every joined
+        row."""
+        if any(self.tags_column(plan) is None for plan in dims if plan.index in exploded):
             return projection.outerjoin(self.table, self.table.c.id == projection.c._id)
         reading: list[Any] = [self.dimension(plan) for plan in dims if plan.kind != "tags"] + [
             self.measure_input(measure) for measure in measures
@@ -519,6 +520,14 @@ class _Builder:
         ):
             return projection.outerjoin(records, records.c.id == projection.c._id)
         return projection
+
+    def tags_column(self, plan: DimPlan) -> ColumnElement[Any] | None:
+        """The projection's column holding a multiselect dimension's array, if it has one:
+        exploded from there, the records need not be read (PostgreSQL JSONB, SQLite the
+        JSON text ``json_extract`` gives)."""
+        if self.target.projection is None or plan.ref.via is not None:
+            return None
+        return self.main_target.projected.get(plan.ref.key)
 
     def base(
         self,
@@ -567,9 +576,14 @@ class _Builder:
         for plan in dims:
             if plan.index not in exploded:
                 continue
+            held = self.tags_column(plan)
             if self.pg:
                 # A JSON null (or any non-array) explodes to nothing, like an absent key.
-                tags = table.c.data.op("->")(sa.literal_column(f"'{plan.ref.key}'"))
+                tags = (
+                    held
+                    if held is not None
+                    else table.c.data.op("->")(sa.literal_column(f"'{plan.ref.key}'"))
+                )
                 array = sa.case(
                     (sa.func.jsonb_typeof(tags) == sa.literal_column("'array'"), tags),
                     else_=sa.null(),
@@ -578,6 +592,19 @@ class _Builder:
                 lateral = elements.lateral(f"tags_{plan.index}")
                 source = source.outerjoin(lateral, sa.true())
                 tag_values[plan.index] = sa.collate(lateral.c.value, "C")
+            elif held is not None:
+                # json_extract's value: an array's JSON text, or a scalar as it is (whose
+                # text need not be JSON: json_type only where json_valid holds)
+                array = sa.case(
+                    (
+                        sa.func.json_valid(held) == 1,
+                        sa.case(
+                            (sa.func.json_type(held) == sa.literal_column("'array'"), held),
+                            else_=sa.null(),
+                        ),
+                    ),
+                    else_=sa.null(),
+                )
             else:
                 path: ColumnElement[Any] = sa.literal_column(f"'$.{plan.ref.key}'")
                 array = sa.case(
@@ -587,6 +614,7 @@ class _Builder:
                     ),
                     else_=sa.null(),
                 )
+            if not self.pg:
                 elements = sa.func.json_each(array).table_valued("value", name=f"tags_{plan.index}")
                 source = source.outerjoin(elements, sa.true())
                 tag_values[plan.index] = elements.c.value
