@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -58,6 +59,15 @@ from formloom.engines.forms.spec import FormSpec, field_types
 from formloom.engines.logic.sql import PROJECTED_TYPES
 from formloom.platform.models.base import UtcDateTime
 from formloom.platform.models.projection import RecordProjection
+
+
+def enabled() -> bool:
+    """Whether forms get typed projections: ``FORMLOOM_TYPED_PROJECTIONS=off`` serves every
+    read from the documents (the JSON path), for an operator who wants that and for the
+    test suite, which runs its record, permission and report tests this way too, so both
+    read paths answer to the same tests."""
+    return os.environ.get("FORMLOOM_TYPED_PROJECTIONS", "on").strip().lower() != "off"
+
 
 #: Records copied per backfill transaction.
 BATCH = 5_000
@@ -230,6 +240,8 @@ def _dialect(session: AsyncSession) -> str:
 
 async def ready(session: AsyncSession, app: str, form: str) -> Projection | None:
     """The form's ready generation, or None: read the JSON path."""
+    if not enabled():
+        return None
     row = (
         await session.execute(
             sa.select(RecordProjection.table_name, RecordProjection.columns).where(
@@ -247,6 +259,8 @@ async def prepare(session: AsyncSession, spec: AppSpec, *, now: datetime) -> lis
     columns change (none for an unchanged one), retire those of removed forms, drop the
     tables retired before. Small forms are filled at once; the names of the generations left
     to fill are returned (:func:`fill` them once the change has committed)."""
+    if not enabled():
+        return []
     dialect = _dialect(session)
     generations = list(
         (
@@ -377,6 +391,8 @@ async def planned(session: AsyncSession, spec: AppSpec) -> list[dict[str, Any]]:
     form whose projected columns change, the columns added, removed and retyped, how many
     live records the new generation copies, and whether it is filled at once or online in
     batches after the change (the previous generation serving reads meanwhile)."""
+    if not enabled():
+        return []
     current: dict[str, dict[str, str]] = {}
     for key, columns, state in (
         await session.execute(

@@ -102,7 +102,7 @@ async def _fill(db: Database, count: int) -> None:
                                      created_by, updated_at, updated_by)
                 SELECT lpad(to_hex(g), 12, '0') || md5(g::text)::varchar(20), 'bench', 'big', 1,
                        jsonb_build_object('name', 'Item ' || g, 'city', 'city_' || (g % 100),
-                                          'amount', ((g * 7919) % 10000000) / 100.0,
+                                          'amount', ((g::bigint * 7919) % 10000000) / 100.0,
                                           'when', '2026-11-23', 'done', g % 2 = 0,
                                           'note', 'a note of some length for record ' || g),
                        1, now(), 'bench', now(), 'bench'

@@ -76,6 +76,9 @@ async def test_the_list_query_uses_the_index(client: httpx.AsyncClient, db: Data
         else:
             rows = await session.execute(text("EXPLAIN QUERY PLAN " + sql))
             plan = "\n".join(str(r[-1]) for r in rows)
+    if not projections.enabled():  # the documents alone: the expression index
+        assert "ix_rec_demo__contact__name" in plan, plan
+        return
     # lists read the form's typed projection, and its index
     async with db.transaction(write=False) as session:
         ready = await projections.ready(session, "demo", "contact")
