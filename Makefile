@@ -62,9 +62,11 @@ check: lint types test
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench
+	$(BIN)/python -m tests.bench.bench_storage
 
 bench-quick: $(STAMP)
 	$(BIN)/python -m tests.bench --quick
+	$(BIN)/python -m tests.bench.bench_storage --quick
 
 clean:
 	rm -rf $(VENV) *.egg-info formloom.db formloom.db-*

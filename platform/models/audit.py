@@ -8,7 +8,8 @@ from typing import Any
 from sqlalchemy import BigInteger, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from formloom.platform.models.base import Base, JsonDocument, UtcDateTime
+from formloom.platform.models.base import Base, UtcDateTime
+from formloom.platform.models.record import NullableJson
 
 #: BIGINT identity on PostgreSQL; INTEGER PRIMARY KEY (the rowid) on SQLite.
 AuditId = BigInteger().with_variant(Integer(), "sqlite")
@@ -32,7 +33,9 @@ class AuditEntry(Base):
     form: Mapped[str | None] = mapped_column(String(63), nullable=True)
     record_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     version: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    detail: Mapped[dict[str, Any] | None] = mapped_column(JsonDocument, nullable=True)
+    # no detail is SQL NULL, not a JSON null (most rows have none: record writes name the
+    # record and its version, never its data)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(NullableJson, nullable=True)
 
     __table_args__ = (
         # append-ordered: block ranges suffice on PostgreSQL (BRIN, migration 0014)
