@@ -180,6 +180,9 @@ async def test_every_version_rebuilt_is_the_snapshot_the_old_scheme_stored(
     rows: dict[str, list[Any]] = {}
     for row in stored:
         rows.setdefault(row.record_id, []).append(row)
+    # every write wrote its row: a record at version v has exactly the rows 1..v
+    for record_id, version in reference.versions.items():
+        assert [row.version for row in rows[record_id]] == list(range(1, version + 1))
     for record_id, snapshots in reference.snapshots.items():
         # strictly (1, 1.0 and true differ), as the old scheme stored them
         assert same(versions(currents[record_id], rows[record_id]), snapshots)
