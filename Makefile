@@ -21,13 +21,13 @@ demo: $(STAMP)
 # database (tests/conftest.py). The browser tests run after the rest, in a second run where
 # a test file runs whole in one process (--dist loadfile): some build on the ones before
 # them in their file, on that process's demo server; and Playwright's event loop must not
-# come before pytest-asyncio's in a process. Between the two, the record, permission and
-# report tests again with the forms' typed projections off: every read then takes the JSON
+# come before pytest-asyncio's in a process. Between the two, the record, permission, report
+# and app-change tests again with the forms' typed projections off: every read then takes the JSON
 # path, which must answer the same (docs/architecture.md, "Storage").
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n auto --ignore=tests/ui
 	FORMLOOM_TYPED_PROJECTIONS=off $(BIN)/python -m pytest -q -n auto tests/platform/records \
-		tests/platform/permissions tests/platform/reports tests/platform/apps/test_indexes.py \
+		tests/platform/permissions tests/platform/reports tests/platform/apps \
 		--ignore=tests/platform/records/test_projections.py
 	$(BIN)/python -m pytest -q -n auto --dist loadfile tests/ui
 
