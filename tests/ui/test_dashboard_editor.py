@@ -128,8 +128,8 @@ def resize_tile(tab: Any, index: int, width: int) -> None:
 def test_the_manager_dashboard_rebuilt_with_the_mouse(tab_as: Any, live_server: LiveServer) -> None:
     tab = tab_as(HEAD_OFFICE)
     tab.goto(f"{live_server.url}/designer/{APP}")
-    tab.get_by_test_id("designer-dashboards").click()
-    assert tab.get_by_test_id("dashboard-manager").is_visible()
+    tab.get_by_test_id("designer-dashboards").click()  # a link: wait for its page
+    tab.get_by_test_id("dashboard-manager").wait_for(state="visible")
     tab.get_by_test_id("dashboards-new").click()
     tab.wait_for_selector(READY)
     tab.get_by_test_id("board-key").fill("manager_by_mouse")

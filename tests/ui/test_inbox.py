@@ -167,6 +167,8 @@ def test_the_nurse_works_a_day3_call_from_the_badge_to_the_next_step(
     assert words["done"] in nurse.get_by_test_id("completed-notice").inner_text()
     assert nurse.locator(f"[data-testid=task-row][data-id='{task_id}']").count() == 0
     nurse.get_by_test_id("tab-claimable").click()
+    nurse.wait_for_url("**/tasks?tab=claimable**")
+    nurse.get_by_test_id("task-counts").wait_for()
     assert nurse.locator(f"[data-testid=task-row][data-id='{task_id}']").count() == 0
 
     # the flow moved on and wrote the follow-up record (through the API)

@@ -124,8 +124,8 @@ def test_the_head_office_rebuilds_nps_by_doctor_by_mouse(
 ) -> None:
     tab = tab_as(HEAD_OFFICE)
     tab.goto(f"{live_server.url}/designer/{APP}")
-    tab.get_by_test_id("designer-reports").click()
-    assert tab.get_by_test_id("report-edit-nps_by_doctor").is_visible()
+    tab.get_by_test_id("designer-reports").click()  # a link: wait for its page
+    tab.get_by_test_id("report-edit-nps_by_doctor").wait_for(state="visible")
     tab.get_by_test_id("reports-new").click()
     tab.wait_for_selector("[data-testid=report-builder][data-ready]")
     by = tab.get_by_test_id
