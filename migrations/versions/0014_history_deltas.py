@@ -5,10 +5,12 @@ before it (``before``) and the keys it added (``added``); a create row keeps nei
 older ones are rebuilt by undoing the deltas newest first (platform/records/history.py).
 
 On PostgreSQL the audit log's index on ``at`` becomes a BRIN index (the log is appended in
-time order, so block ranges are enough; a B-tree cost ~22 bytes a row).
+time order, so block ranges are enough; a B-tree cost ~22 bytes a row), and its index on
+``record_id`` a hash index (only ever asked for one record id, whose few rows are then
+sorted; a B-tree keeps the 32-character id in every entry).
 
 Downgrading rebuilds every full snapshot from the records and the deltas and puts the
-B-tree back. Both ways read a record's rows in version order and trust that the newest
+B-trees back. Both ways read a record's rows in version order and trust that the newest
 snapshot is the record's data (every write path keeps that true).
 
 Revision ID: 0014
@@ -186,6 +188,10 @@ def upgrade() -> None:
     if pg:
         op.drop_index("ix_audit_log_at", table_name="audit_log")
         op.create_index("ix_audit_log_at", "audit_log", ["at"], postgresql_using="brin")
+        op.drop_index("ix_audit_log_record_id", table_name="audit_log")
+        op.create_index(
+            "ix_audit_log_record_id", "audit_log", ["record_id"], postgresql_using="hash"
+        )
 
 
 def downgrade() -> None:
@@ -238,3 +244,5 @@ def downgrade() -> None:
     if pg:
         op.drop_index("ix_audit_log_at", table_name="audit_log")
         op.create_index("ix_audit_log_at", "audit_log", ["at"])
+        op.drop_index("ix_audit_log_record_id", table_name="audit_log")
+        op.create_index("ix_audit_log_record_id", "audit_log", ["record_id"])

@@ -43,5 +43,6 @@ class AuditEntry(Base):
         Index("ix_audit_log_actor_id", "actor", "id"),
         Index("ix_audit_log_action_id", "action", "id"),
         Index("ix_audit_log_app_form_id", "app", "form", "id"),
-        Index("ix_audit_log_record_id", "record_id"),
+        # only ever asked for one id: a hash on PostgreSQL (migration 0014)
+        Index("ix_audit_log_record_id", "record_id", postgresql_using="hash"),
     )
