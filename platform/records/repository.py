@@ -133,10 +133,12 @@ async def bump(session: AsyncSession, record: Record, expected_version: int, **v
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
-def history_of(record_id: str) -> Select[RecordHistory]:
+def history_of(record_id: str, through: int) -> Select[RecordHistory]:
+    """The history rows of a record up to version ``through`` (the version of the data the
+    caller read: rows a concurrent write committed since would not undo onto that data)."""
     return (
         select(RecordHistory)
-        .where(RecordHistory.record_id == record_id)
+        .where(RecordHistory.record_id == record_id, RecordHistory.version <= through)
         .order_by(RecordHistory.version)
     )
 

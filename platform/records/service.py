@@ -570,7 +570,7 @@ class RecordService:
         access = self.allowed(installed, form, "read")
         where = self.row_condition(access, "read", spec)
         record = await self._load(app, form, record_id, where=where)
-        rows = list(await self.session.scalars(repository.history_of(record_id)))
+        rows = list(await self.session.scalars(repository.history_of(record_id, record.version)))
         hidden = access.hidden
         self._read_event(installed, spec, [record_id])
         # every version from the current data and the rows' reverse deltas, in one pass
@@ -616,10 +616,11 @@ class RecordService:
         matching ``filter`` (a schedule rule's selection), in id order."""
         installed, spec = await self.load_form(app, form)
         access = self.allowed(installed, form, "read")
-        conditions = self._readable(app, form, access, spec)
+        projection = await self._projection(app, form)  # its fields read from it, if any
+        conditions = self._readable(app, form, access, spec, projection)
         if filter is not None:
             try:
-                target = filter_target(spec, self.dialect)
+                target = filter_target(spec, self.dialect, projection=projection)
                 conditions.append(compile_filter(filter, target, now=self.now))
             except FilterError as exc:
                 raise Unprocessable(
@@ -627,7 +628,12 @@ class RecordService:
                     errors=[{"path": exc.pointer, "code": "unsupported_filter",
                              "message": exc.message}],
                 ) from None  # fmt: skip
-        return select(Record.id, Record.data).where(*conditions).order_by(Record.id)
+        return (
+            select(Record.id, Record.data)
+            .select_from(source(projection))
+            .where(*conditions)
+            .order_by(Record.id)
+        )
 
     async def count_matching(self, app: str, form: str, filter: Any, cap: int) -> tuple[int, bool]:
         """How many readable records of ``form`` match ``filter``, counting at most
