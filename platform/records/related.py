@@ -36,6 +36,7 @@ from datetime import UTC, date, datetime, time, tzinfo
 from typing import Any
 from urllib.parse import urlencode
 
+import sqlalchemy as sa
 from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -53,7 +54,7 @@ from formloom.platform.apps.service import InstalledApp
 from formloom.platform.models import Record
 from formloom.platform.models.automation import OutboxMessage, Task
 from formloom.platform.models.flow import FlowInstance, TaskCandidate
-from formloom.platform.records.access import filter_target, iso, record_out
+from formloom.platform.records.access import filter_target, iso, record_out, source
 from formloom.platform.records.service import RecordService
 
 #: Records per group unless asked otherwise, and the most a caller may ask for.
@@ -190,12 +191,21 @@ class RelatedReader:
         self.group_size = group_size
 
     def _linked(
-        self, installed: InstalledApp, step: Step, access: FormAccess, to: Any
+        self,
+        installed: InstalledApp,
+        step: Step,
+        access: FormAccess,
+        to: Any,
+        projection: sa.Table | None,
     ) -> list[ColumnElement[bool]]:
         """The readable records of the step's form whose relation field is ``to`` (an id,
-        or a subquery of ids)."""
-        conditions = self.service._readable(installed.key, step.spec.key, access, step.spec)
-        value = field_value(filter_target(step.spec, self.service.dialect), step.field.key)
+        or a subquery of ids), read through the form's typed ``projection`` when it has one
+        (whose index on the relation field serves the lookup)."""
+        conditions = self.service._readable(
+            installed.key, step.spec.key, access, step.spec, projection
+        )
+        target = filter_target(step.spec, self.service.dialect, projection=projection)
+        value = field_value(target, step.field.key)
         linked = value.in_(to) if isinstance(to, Select) else value == to
         conditions.append(linked)
         return conditions
@@ -253,29 +263,41 @@ class RelatedReader:
         accesses: list[FormAccess],
     ) -> dict[str, Any]:
         app = installed.key
-        first = self._linked(installed, path[0], accesses[0], record_id)
+        tables = [await self.service._projection(app, step.spec.key) for step in path]
+        first = self._linked(installed, path[0], accesses[0], record_id, tables[0])
         middle: Select[Any] | None = None
         if len(path) == 1:
             conditions = first
         else:
-            # correlate(None): the subquery names `records` in its own FROM; SQL resolves
-            # its columns to the nearest FROM, so it is not tied to the outer row
-            middle = select(Record.id).where(*first).correlate(None)
-            conditions = self._linked(installed, path[1], accesses[1], middle)
+            # correlate(None): the subquery names its tables in its own FROM; SQL resolves
+            # their columns to the nearest FROM, so it is not tied to the outer row
+            if tables[0] is None:
+                middle = select(Record.id).where(*first).correlate(None)
+            else:
+                ids = tables[0].c._id
+                middle = select(ids).select_from(source(tables[0], first)).where(*first)
+                middle = middle.correlate(None)
+            conditions = self._linked(installed, path[1], accesses[1], middle, tables[1])
         last, access = path[-1], accesses[-1]
+        projection = tables[-1]
         spec = last.spec
         # a record of the record's own kind (a referral) happened when it was made: its
         # dates (a birth date) say nothing of when it came to point here
         same_kind = spec.key == path[0].field.target
         date_field = None if same_kind else main_date_field(spec, access.hidden)
         order: list[Any] = []
+        target = filter_target(spec, self.service.dialect, projection=projection)
         if date_field is not None:
-            expression = field_value(filter_target(spec, self.service.dialect), date_field.key)
+            expression = field_value(target, date_field.key)
             order.append(expression.desc().nulls_last())
-        order += [Record.created_at.desc(), Record.id.desc()]
+        order += [target.columns["created_at"].desc(), target.columns["id"].desc()]
         rows = (
             await self.session.scalars(
-                select(Record).where(*conditions).order_by(*order).limit(self.group_size + 1)
+                select(Record)
+                .select_from(source(projection))
+                .where(*conditions)
+                .order_by(*order)
+                .limit(self.group_size + 1)
             )
         ).all()
         full = len(rows) > self.group_size
@@ -285,7 +307,9 @@ class RelatedReader:
             count = int(
                 (
                     await self.session.execute(
-                        select(func.count()).select_from(Record).where(*conditions)
+                        select(func.count())
+                        .select_from(source(projection, conditions))
+                        .where(*conditions)
                     )
                 ).scalar_one()
             )
