@@ -10,7 +10,10 @@ nulls, absent keys, datetimes around local midnight, multiselects, dangling rela
   average satisfaction, totals and subtotals.
 
 For each database it times, in the same process: the engine's statement alone (compile,
-execute, fetch the rows), ``POST /api/reports/clinic`` with the same spec (JSON; JSON with
+execute, fetch the rows) as the endpoint runs it, through the form's typed projection (its
+generation checked ``ready`` and holding every live record, filled by the triggers on the
+insert), and on the records alone as before projections; ``POST /api/reports/clinic`` with
+the same spec (JSON; JSON with
 every cell's drill-down, ``drill=inline``, as the endpoint answered before issue 20; and
 ``format=csv``), and pandas given the same records loaded from the database (load the
 rows, compute the dimensions, ``pivot_table`` with margins). Target (issue 20): the endpoint
