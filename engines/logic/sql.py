@@ -119,6 +119,8 @@ PROJECTED_TYPES: Final[Mapping[str, Literal["text", "numeric", "boolean", "json"
         ("text", "email", "phone", "url", "select", "relation", "date", "datetime", "time"),
         "text",
     ),
+    # ids (a member, a department) and an auto-number's text
+    **dict.fromkeys(("autonumber", "user", "department"), "text"),
     "number": "numeric",
     "integer": "numeric",
     "boolean": "boolean",

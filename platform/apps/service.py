@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from formloom.engines.apps import KEY_PATTERN, AppSpec, DefinitionInvalid, canonical_text, digest
 from formloom.engines.forms import SCALAR_TYPES, FormSpec, field_types, label_text
 from formloom.engines.forms.plan import Plan
-from formloom.engines.logic.sql import index_expression_sql
+from formloom.engines.logic.sql import PROJECTED_TYPES, index_expression_sql
 from formloom.engines.rules import RuleIndex
 from formloom.platform import jsonsafe
 from formloom.platform.apps import changes, repository
@@ -299,18 +299,19 @@ def _index_expression(dialect: str, key: str, field_type: str) -> str:
     )
 
 
-async def sync_indexes(session: AsyncSession, spec: AppSpec) -> None:
-    """Create an expression index per `indexed` field (partial: this form's live rows), and
-    drop the indexes of this app that no field asks for any more. Keys are validated
-    identifiers, so they can be written into the DDL."""
+async def _wanted_indexes(session: AsyncSession, spec: AppSpec) -> dict[str, str]:
+    """The documents' indexes ``spec`` asks for: name -> DDL."""
     dialect = session.get_bind().dialect.name
+    # a field the forms' typed projections hold is indexed there (every read of it goes
+    # through the projection); a second index on the documents would only cost writes
+    projected = PROJECTED_TYPES if projections.enabled() else {}
     wanted: dict[str, str] = {}
     for form in spec.forms:
         types = field_types(form)
         for fld in form.fields:
             if getattr(fld, "indexed", False) or getattr(fld, "unique", False):
                 field_type = types.get(fld.key)
-                if field_type not in SCALAR_TYPES:
+                if field_type not in SCALAR_TYPES or field_type in projected:
                     continue
                 name = index_name(spec.key, form.key, fld.key)
                 expression = _index_expression(dialect, fld.key, field_type)
@@ -319,6 +320,19 @@ async def sync_indexes(session: AsyncSession, spec: AppSpec) -> None:
                     f"WHERE app = '{spec.key}' AND form = '{form.key}' AND deleted_at IS NULL"
                 )
     wanted.update(await search.index_statements(session, spec, INDEX_PREFIX))
+    return wanted
+
+
+async def _indexes_as_wanted(session: AsyncSession, spec: AppSpec) -> bool:
+    existing = await repository.existing_index_names(session, f"{INDEX_PREFIX}{spec.key}__")
+    return existing == (await _wanted_indexes(session, spec)).keys()
+
+
+async def sync_indexes(session: AsyncSession, spec: AppSpec) -> None:
+    """Create an expression index per `indexed` field the typed projections do not hold
+    (partial: this form's live rows), and drop the indexes of this app that no field asks for
+    any more. Keys are validated identifiers, so they can be written into the DDL."""
+    wanted = await _wanted_indexes(session, spec)
     existing = await repository.existing_index_names(session, f"{INDEX_PREFIX}{spec.key}__")
     for name in sorted(existing - wanted.keys()):
         await session.execute(text(f"DROP INDEX IF EXISTS {name}"))
@@ -511,13 +525,20 @@ async def reconcile_projections(database: Any, *, now: datetime) -> list[str]:
     """At start-up: a new typed-projection generation for every installed form whose
     projected columns this release chooses differently from the generation it has (a release
     that projects another field type), built as an app change builds one (the old generation
-    serves reads until the new one is filled). Returns the generations left to fill."""
+    serves reads until the new one is filled); and the documents' expression indexes as this
+    release wants them (none for a field a projection holds, unless projections are off).
+    Returns the generations left to fill."""
     async with database.transaction(write=False) as session:
         installed = [
-            (app.key, load(json.loads(version.definition)))
-            for app, version in await repository.list_apps(session)
+            load(json.loads(version.definition))
+            for _, version in await repository.list_apps(session)
         ]
-        stale = [spec.key for key, spec in installed if await projections.planned(session, spec)]
+        stale = [
+            spec.key
+            for spec in installed
+            if await projections.planned(session, spec)
+            or not await _indexes_as_wanted(session, spec)
+        ]
     to_fill: list[str] = []
     for key in stale:
         async with database.transaction() as session:
@@ -529,4 +550,5 @@ async def reconcile_projections(database: Any, *, now: datetime) -> list[str]:
                 continue
             spec = load(json.loads(definition.definition))
             to_fill += await projections.prepare(session, spec, now=now)
+            await sync_indexes(session, spec)
     return to_fill
