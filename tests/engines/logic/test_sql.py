@@ -336,6 +336,14 @@ FILTERS: dict[str, Any] = {
     "visit_on_weekend": {">=": [{"weekday_of": [var("visit_date")]}, 6]},
     "visit_hour_is_midnight": {"===": [{"hour_of": [var("visit_date"), "Asia/Shanghai"]}, 0]},
     "created_hour_utc": {"==": [{"hour_of": var("created_at")}, 7]},
+    # a number computed from a date looked up in a list (the reports' "Other" drill-downs)
+    "visit_weekday_in": {"in": [{"weekday_of": [var("visit_date")]}, [1, 3, 6]]},
+    "discharged_hour_in": {
+        "in": [{"hour_of": [var("discharged_at"), "Asia/Shanghai"]}, [0, 9, 23]]
+    },
+    "days_since_visit_in": {"in": [{"days_between": [var("visit_date"), TODAY]}, [0, 1, 400, 2.0]]},
+    "not_weekday_in": {"!": {"in": [{"weekday_of": [var("visit_date")]}, [2, 4]]}},
+    "weekday_in_with_null": {"in": [{"weekday_of": [var("visit_date")]}, [None, 7]]},
     "created_monday_shanghai": {"===": [{"weekday_of": [var("created_at"), "Asia/Shanghai"]}, 1]},
     "updated_not_sunday": {"!=": [{"weekday_of": [var("updated_at"), "Europe/London"]}, 7]},
     # var defaults (used for absent and null alike)
