@@ -3,10 +3,10 @@
 
 Not part of ``make bench`` nor of the test suite: it needs a Directus installed from the
 network and two servers already running. Both servers are driven over HTTP by this one
-client: 8 concurrent clients (``httpx`` async, keep-alive), each kind of request in turn,
-Formloom and Directus alternating which goes first in each round. Every figure is a
-median (p50) of the requests' latencies in ms, pooled over the rounds, except creates,
-which are a throughput. Each server has its own PostgreSQL database on the same machine;
+client: 8 concurrent clients (``--clients``; ``httpx`` async, keep-alive), each kind of
+request in turn, Formloom and Directus alternating which goes first in each round. Every
+figure is a median (p50) of the requests' latencies in ms, pooled over the rounds, except
+creates, which are a throughput. Each server has its own PostgreSQL database on the same machine;
 their sizes and the servers' resident memory are read after the runs.
 
 The same form on both: ``name`` (text, required), ``city`` (text, indexed), ``amount``
@@ -33,7 +33,7 @@ and Formloom on its own database::
     createdb -h 127.0.0.1 -U postgres bench_formloom
     export FORMLOOM_DATABASE_URL=postgresql+asyncpg://postgres@127.0.0.1:5432/bench_formloom
     printf 'bench-password\\n' | .venv/bin/formloom user create admin --admin --password-stdin
-    FORMLOOM_WORKER_IN_SERVE=false .venv/bin/formloom serve --port 8601 &
+    FORMLOOM_WORKER_IN_SERVE=false .venv/bin/formloom serve --port 8601 --log-level warning &
 
 Then, from the repository::
 
@@ -42,9 +42,9 @@ Then, from the repository::
 
 ``load`` imports the Formloom app (``indexed: true`` on city and amount) and creates the
 Directus collection with the same fields through its REST API (indexes on city and
-amount), then the same records into both; ``run`` measures and prints a table (``--json``
-writes the figures too). ``check`` sends the same invalid records to both and prints
-what each answered.
+amount), then the same records into both (``--only`` one of them); ``run`` measures and
+prints a table (``--json`` writes the figures too). ``check`` sends the same invalid
+records to both and prints what each answered.
 """
 
 from __future__ import annotations
@@ -454,6 +454,8 @@ def _servers(args: Any) -> tuple[Formloom, Directus]:
 async def load(args: Any) -> None:
     formloom, directus = _servers(args)
     for server, batch in ((formloom, 10_000), (directus, 10_000)):
+        if args.only and server.name.lower() != args.only:
+            continue
         await server.sign_in()
         await server.install()
         began = time.perf_counter()
@@ -597,6 +599,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=80, help="per question and round")
     parser.add_argument("--creates", type=int, default=400, help="per server and round")
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--only", choices=["formloom", "directus"], help="load: only this one")
     args = parser.parse_args()
     command = {"load": load, "run": run, "check": check}[args.command]
     asyncio.run(command(args))
