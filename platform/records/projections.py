@@ -100,6 +100,11 @@ def wanted_columns(form: FormSpec) -> dict[str, str]:
     }
 
 
+#: Core tables of the generations this process has read, by (table name, dialect).
+_TABLES: dict[tuple[str, str], sa.Table] = {}
+_TABLES_KEPT = 1_000
+
+
 @dataclass(frozen=True)
 class Projection:
     """A ready generation, as reads see it."""
@@ -111,7 +116,20 @@ class Projection:
     def table(self) -> sa.Table:
         """The projection as a Core table (its system columns and projected fields). On
         SQLite a field's column holds ``json_extract``'s value as it is (no type affinity),
-        so it is typed as ``json_extract`` is: no conversion on the way in or out."""
+        so it is typed as ``json_extract`` is: no conversion on the way in or out.
+
+        One object per generation and dialect, kept: a generation's columns never change,
+        and SQLAlchemy's statement cache knows a table by its object, so a new one per
+        request would compile every list's SQL afresh."""
+        key = (self.table_name, self.dialect)
+        table = _TABLES.get(key)
+        if table is None:
+            if len(_TABLES) >= _TABLES_KEPT:  # the oldest first (retired long since)
+                del _TABLES[next(iter(_TABLES))]
+            table = _TABLES[key] = self._new_table()
+        return table
+
+    def _new_table(self) -> sa.Table:
         column_types: dict[str, sa.types.TypeEngine[Any]] = {
             "text": sa.Text(),
             "numeric": sa.Numeric(),

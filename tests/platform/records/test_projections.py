@@ -88,6 +88,23 @@ async def test_the_projection_follows_every_write(
     assert set(await projected_rows(db, table)) == {ann["id"]}
 
 
+async def test_a_generation_is_one_table_object_so_its_statements_are_cached(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    assert (await client.post("/api/apps/import", json=f.app())).status_code == 201
+    tables = []
+    for _ in range(2):
+        async with db.transaction(write=False) as session:
+            ready = await projections.ready(session, "demo", "contact")
+            assert ready is not None
+            tables.append(ready.table())
+    # the same object: SQLAlchemy's statement cache keys a table by its object
+    assert tables[0] is tables[1]
+    statement = sa.select(tables[0].c._id).where(tables[0].c.age > 1)
+    again = sa.select(tables[1].c._id).where(tables[1].c.age > 1)
+    assert statement._generate_cache_key() == again._generate_cache_key()
+
+
 async def test_lists_and_counts_read_the_projection_and_agree_with_the_documents(
     client: httpx.AsyncClient, db: Database
 ) -> None:
