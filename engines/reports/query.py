@@ -23,6 +23,12 @@ Shape of the SQL
       branch), so a record with three tags still counts once in a total.
     * Top-N ranks the first row dimension's values in a sub-select (same base, unexploded)
       and maps every other value to an ``other`` flag column grouped with the dimension.
+    * top_per_group's "Other" of each group needs the rows the pivot lists, which only
+      exist once ``having`` and the ranking (any measure, derived ones too) ran in Python:
+      a second statement (:meth:`PivotQuery.group_other`) over the same base keeps the
+      records of each group with a listed row whose row values are no listed row
+      (null-safe, on the raw values), grouped like the main statement's sets that hold
+      every row dimension, the innermost rolled up — its rows read as the main ones.
     * Datetimes are bucketed in the report's time zone: PostgreSQL ``timezone(zone, ts)``;
       SQLite has no zones, so the zone's UTC offset history (from ``zoneinfo``, see
       :mod:`.zones`) is written into the SQL as a binary tree of ``CASE`` tests.
@@ -32,7 +38,7 @@ Shape of the SQL
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -66,7 +72,7 @@ from .compiled import (
     projected_target,
     records_filter_target,
 )
-from .result import DrillDown, PivotResult, drill, kept_values, reshape
+from .result import DrillDown, PivotResult, drill, kept_values, reshape, shown_rows
 from .spec import (
     BASE_OPS,
     DISTRIBUTION_OPS,
@@ -92,9 +98,18 @@ __all__ = [
 ]
 
 
+#: Builds the statement of each group's "Other" from the rows a pivot lists (raw values)
+OtherStatement = Callable[[Sequence[Sequence[Any]]], "sa.Select[Any] | sa.CompoundSelect[Any]"]
+
+
 @dataclass
 class PivotQuery(CompiledPivot):
-    """A compiled pivot: execute ``statement``, then :meth:`reshape` its rows."""
+    """A compiled pivot: execute ``statement``, then :meth:`reshape` its rows. With
+    ``top_per_group`` and its ``other``, two phases: :meth:`shown` (the rows the pivot
+    lists), execute :meth:`group_other` of them, and pass its rows to :meth:`reshape`."""
+
+    #: The statement of each group's "Other" from the shown rows (see :meth:`group_other`)
+    other_statement: OtherStatement | None = None
 
     def reshape(
         self,
@@ -103,11 +118,32 @@ class PivotQuery(CompiledPivot):
         *,
         drill: bool = False,
         titles: Mapping[int, Mapping[str, str]] | None = None,
+        others: Sequence[Sequence[Any]] | None = None,
     ) -> PivotResult:
         """The matrix, its headers labelled in ``locale`` (option labels of the forms;
         weekdays, yes/no, "other" and "(empty)" in en or zh-CN); ``drill``: with every
-        cell's drill-down; ``titles``: related records' titles per dimension index."""
-        return reshape(rows, self, locale, drill=drill, titles=titles)
+        cell's drill-down; ``titles``: related records' titles per dimension index;
+        ``others``: the rows of :meth:`group_other`."""
+        return reshape(rows, self, locale, drill=drill, titles=titles, others=others)
+
+    def shown(
+        self, rows: Sequence[Sequence[Any]]
+    ) -> tuple[list[tuple[Any, ...]], dict[tuple[Any, ...], list[Any]]]:
+        """The innermost row groups listed, raw, and each outer group's listed innermost
+        values (:func:`.result.shown_rows`)."""
+        return shown_rows(rows, self)
+
+    def group_other(
+        self, shown: Sequence[Sequence[Any]]
+    ) -> sa.Select[Any] | sa.CompoundSelect[Any] | None:
+        """The statement aggregating, for each outer group with a listed row, the records
+        whose row values are not a listed row (``shown``: the raw row values of
+        :meth:`shown`) — in every grouping set of the pivot that holds all row dimensions,
+        the innermost one rolled up; its rows read as :attr:`statement`'s. None when
+        there is no such "Other" (no ``top_per_group`` or ``other: false``, nothing shown)."""
+        if self.other_statement is None or not shown:
+            return None
+        return self.other_statement(shown)
 
     def dimension_values(self, rows: Sequence[Sequence[Any]], index: int) -> set[Any]:
         """The raw values of dimension ``index`` in the rows of :attr:`statement`."""
@@ -121,10 +157,19 @@ class PivotQuery(CompiledPivot):
         *,
         other: bool = False,
         kept_rows: Sequence[Sequence[Any]] = (),
+        group_kept: Sequence[Any] | None = None,
     ) -> DrillDown:
         """One cell's drill-down from its coordinates (:func:`.result.drill`); with top-N,
-        ``kept_rows`` are the rows of :attr:`kept`."""
-        return drill(self, row, column, other=other, kept=kept_values(kept_rows, self))
+        ``kept_rows`` are the rows of :attr:`kept`; ``group_kept``: for a group's "Other"
+        (top_per_group), the innermost values its group lists (:meth:`shown`)."""
+        return drill(
+            self,
+            row,
+            column,
+            other=other,
+            kept=kept_values(kept_rows, self),
+            group_kept=group_kept,
+        )
 
 
 def _sets(spec: PivotSpec, dims: list[DimPlan]) -> list[frozenset[int]]:
@@ -790,6 +835,9 @@ def compile_pivot(
                 statement = sa.select(*outputs(s, sa.literal(mask))).select_from(base)
                 keys = [base.c[n] for n in sort_keys if dim_of(n) in s]
                 selects.append(statement.group_by(*keys) if keys else statement)
+    other_statement = None
+    if spec.top_per_group is not None and spec.top_per_group.other:
+        other_statement = _group_other_builder(spec, dims, sets, branches, measures, builder, top)
     limit = (max_cells + 1) * len(sets)
     final: sa.Select[Any] | sa.CompoundSelect[Any]
     final = selects[0].limit(limit) if len(selects) == 1 else sa.union_all(*selects).limit(limit)
@@ -807,7 +855,79 @@ def compile_pivot(
         limit=limit,
         top_other=bool(spec.top and spec.top.other),
         kept=sa.select(top.c.d0) if top is not None else None,
+        other_statement=other_statement,
     )
+
+
+def _group_other_builder(
+    spec: PivotSpec,
+    dims: list[DimPlan],
+    sets: list[frozenset[int]],
+    branches: list[Branch],
+    measures: list[Measure],
+    builder: _Builder,
+    top: Any,
+) -> OtherStatement:
+    """top_per_group's "Other": the same base, its rows kept where the outer row values are
+    a group with a listed row and the row values are no listed row (compared null-safely,
+    on the raw values the main statement returned), grouped by every set of the pivot that
+    holds all row dimensions — the innermost one rolled up (NULL in its column), one
+    GROUP BY per set with its GROUPING() mask written out, so :func:`reshape` reads the rows
+    as the main statement's (the same branch numbers and masks)."""
+    row_dims = [d for d in dims if d.axis == "rows"]
+    row_set = frozenset(d.index for d in row_dims)
+    inner = row_dims[-1].index
+    tag_dims = frozenset(d.index for d in dims if d.kind == "tags")
+    wanted = [(b, s) for b in branches for s in b.sets if row_set <= s]
+    # the raw row columns in the order the main statement returns them
+    names = [f"d{d.index}" for d in row_dims]
+    if spec.top is not None:
+        names.insert(1, "o0")
+
+    def build(shown: Sequence[Sequence[Any]]) -> sa.Select[Any] | sa.CompoundSelect[Any]:
+        outer_names = names[:-1]
+        by_group: dict[tuple[Any, ...], list[Any]] = {}
+        for raw in shown:
+            by_group.setdefault(tuple(raw[:-1]), []).append(raw[-1])
+        selects: list[sa.Select[Any]] = []
+        for branch, s in wanted:
+            exploded = s & tag_dims
+            base = builder.base(dims, exploded, measures, top).subquery(f"other_{len(selects)}")
+
+            def same(column: Any, value: Any) -> ColumnElement[bool]:
+                return column.is_not_distinct_from(value)  # type: ignore[no-any-return]
+
+            groups = [
+                sa.and_(
+                    *[same(base.c[n], v) for n, v in zip(outer_names, outer, strict=True)],
+                    sa.not_(sa.or_(*[same(base.c[names[-1]], v) for v in listed])),
+                )
+                for outer, listed in by_group.items()
+            ]
+            out: list[Any] = [sa.literal(branch.number).label("b")]
+            out.append(sa.literal(grouping_mask(list(branch.columns), s)).label("g"))
+            keys: list[Any] = []
+            for plan in dims:
+                present = plan.index in s and plan.index != inner
+                column = base.c[f"d{plan.index}"] if present else sa.null()
+                out.append(column.label(f"d{plan.index}"))
+                if present:
+                    keys.append(base.c[f"d{plan.index}"])
+                if plan.index == 0 and spec.top is not None:
+                    out.append((base.c.o0 if present else sa.null()).label("o0"))
+                    if present:
+                        keys.append(base.c.o0)
+            out += [
+                builder.aggregate(m, base.c[f"v{i}"]).label(f"m{i}") for i, m in enumerate(measures)
+            ]
+            where = sa.or_(*groups)
+            if spec.top is not None and not spec.top.other:  # as the main statement's base
+                where = sa.and_(base.c.o0 == 0, where)
+            statement = sa.select(*out).select_from(base).where(where)
+            selects.append(statement.group_by(*keys) if keys else statement)
+        return selects[0] if len(selects) == 1 else sa.union_all(*selects)
+
+    return build
 
 
 #: Rough numbers of distinct values per bucket, for :func:`_spread`.

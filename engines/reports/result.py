@@ -253,30 +253,23 @@ def _measure_value(measure: Measure, value: Any) -> Any:
 _GroupKey = tuple[Any, ...]  # ((value, other), ...) per dim of the set, in dim order
 
 
-def reshape(
+def _parse(
     rows: Sequence[Sequence[Any]],
     query: CompiledPivot,
-    locale: str = "en",
+    groups: dict[frozenset[int], dict[_GroupKey, dict[str, Any]]],
     *,
-    drill: bool = False,
-    titles: Mapping[int, Mapping[str, str]] | None = None,
-) -> PivotResult:
-    """The matrix of a pivot from the rows of ``query.statement``; with ``drill`` every cell
-    and total carries its drill-down (costly on large pivots: :func:`drill` builds one from
-    a cell's coordinates instead). ``titles``: per dimension index, a related record's id
-    -> its title, the label of a relation dimension's header (and what ``sort: label``
-    sorts by); the id stays its key.
-
-    Raises :class:`PivotError` when the matrix would have more than ``max_cells`` cells.
-    """
-    if len(rows) >= query.limit:
-        raise _too_large(query, None)
+    other_at: int | None = None,
+    raw_keys: dict[_GroupKey, tuple[Any, ...]] | None = None,
+) -> None:
+    """Read the rows of ``query.statement`` (or of :meth:`.query.PivotQuery.group_other`:
+    ``other_at``, the innermost row dimension's index, is then every group's "Other") into
+    ``groups``; ``raw_keys``: the innermost row groups' keys -> the raw values of the row
+    dimensions (and of top-N's flag) as the database returned them."""
     spec = query.spec
     dims = query.dims
     top = spec.top is not None
     width = len(dims) + (1 if top else 0)
     branch_sets = {(b.number, _mask_of(b.columns, s)): s for b in query.branches for s in b.sets}
-    groups: dict[frozenset[int], dict[_GroupKey, dict[str, Any]]] = {s: {} for s in query.sets}
     # a dimension's values repeat across rows and sets: each raw value is converted once,
     # to its (value, other) pair; where a row holds a dimension (d0, o0 with top-N, d1...)
     seen: list[dict[Any, tuple[Any, bool]]] = [{} for _ in dims]
@@ -285,8 +278,9 @@ def reshape(
     set_dims = {
         s: [(at[d.index], d, seen[d.index]) for d in dims if d.index in s] for s in query.sets
     }
+    row_set = frozenset(d.index for d in dims if d.axis == "rows")
+    raw_end = 2 + len(row_set) + (1 if top else 0)
     fiscal = spec.fiscal_year_start != 1
-    week_start = WEEK_STARTS[spec.week_start]
     measure_keys = [m.key for m in query.base_measures]
     readers = [_measure_reader(m) for m in query.base_measures]
     first, end = 2 + width, 2 + width + len(readers)
@@ -294,6 +288,9 @@ def reshape(
         s = branch_sets[(row[0], row[1])]
         parts = []
         for position, d, known in set_dims[s]:
+            if d.index == other_at:
+                parts.append((None, True))
+                continue
             raw = row[position]
             if top and d.index == 0 and row[3]:  # the top-N "Other" group
                 known = seen_other
@@ -305,7 +302,41 @@ def reshape(
                 pair = (_dimension_value(d, raw, fiscal), known is seen_other)
             parts.append(pair)
         read = [reader(v) for reader, v in zip(readers, row[first:end], strict=True)]
-        groups[s][tuple(parts)] = dict(zip(measure_keys, read, strict=True))
+        key = tuple(parts)
+        groups[s][key] = dict(zip(measure_keys, read, strict=True))
+        if raw_keys is not None and s == row_set:
+            raw_keys[key] = tuple(row[2:raw_end])
+
+
+def reshape(
+    rows: Sequence[Sequence[Any]],
+    query: CompiledPivot,
+    locale: str = "en",
+    *,
+    drill: bool = False,
+    titles: Mapping[int, Mapping[str, str]] | None = None,
+    others: Sequence[Sequence[Any]] | None = None,
+) -> PivotResult:
+    """The matrix of a pivot from the rows of ``query.statement``; with ``drill`` every cell
+    and total carries its drill-down (costly on large pivots: :func:`drill` builds one from
+    a cell's coordinates instead). ``titles``: per dimension index, a related record's id
+    -> its title, the label of a relation dimension's header (and what ``sort: label``
+    sorts by); the id stays its key. ``others``: with ``top_per_group`` and its ``other``,
+    the rows of ``query.group_other(shown_rows(rows, query))`` — each group's "Other" row
+    (without them there is none).
+
+    Raises :class:`PivotError` when the matrix would have more than ``max_cells`` cells.
+    """
+    if len(rows) >= query.limit:
+        raise _too_large(query, None)
+    spec = query.spec
+    dims = query.dims
+    groups: dict[frozenset[int], dict[_GroupKey, dict[str, Any]]] = {s: {} for s in query.sets}
+    _parse(rows, query, groups)
+    if others:
+        inner = max(d.index for d in dims if d.axis == "rows")
+        _parse(others, query, groups, other_at=inner)
+    week_start = WEEK_STARTS[spec.week_start]
     row_dims = [d for d in dims if d.axis == "rows"]
     col_dims = [d for d in dims if d.axis == "columns"]
     full = frozenset(d.index for d in dims)
@@ -329,7 +360,9 @@ def reshape(
     left_out = 0
     if spec.having is not None or spec.top_per_group is not None:
         kept_rows = builder.chosen_rows(row_keys, row_dims)
-        left_out = len(row_keys) - len(kept_rows)
+        left_out = sum(not (k and k[-1][1]) for k in row_keys) - sum(
+            not (k and k[-1][1]) for k in kept_rows
+        )
         row_keys = kept_rows
     # columns in label order, each group followed by its subtotal column when asked for
     column_entries = builder.with_subtotals(col_keys, col_dims)
@@ -568,9 +601,11 @@ class _Shaper:
         if where is not None:
             axis_dims = [d for d in query.dims if d.axis == where[0]]
             self.period = axis_dims[where[1]]
+        #: With top_per_group: each outer group's key -> its listed innermost values
+        self.group_kept: dict[_GroupKey, list[Any]] = {}
         if drill:
             kept = {k[0][0] for s, g in groups.items() if 0 in s for k in g if not k[0][1]}
-            self.driller = _Driller(query, kept)
+            self.driller = _Driller(query, kept, self.group_kept)
 
     # -- ordering ----------------------------------------------------------------------
 
@@ -619,6 +654,9 @@ class _Shaper:
         dimensions by the measure (empty values last, equal ones in label order). Kept in
         their order; subtotal and total cells are left as the database computed them."""
         s = frozenset(d.index for d in dims)
+        # each group's "Other" (top_per_group's other) is listed while the group lists a row
+        others = {k[:-1]: k for k in keys if k and k[-1][1]}
+        keys = [k for k in keys if not (k and k[-1][1])]
         if self.spec.having is not None:
             having = self.spec.having
 
@@ -647,7 +685,19 @@ class _Shaper:
                 return (0, -value if largest else value, label)
 
             chosen.update(sorted(group, key=rank)[: top.n])
-        return [k for k in keys if k in chosen]
+        out = [k for k in keys if k in chosen]
+        self.group_kept.clear()  # the driller reads the same dict
+        for k in out:
+            self.group_kept.setdefault(k[:-1], []).append(k[-1][0])
+        if not others:
+            return out
+        # the group's "Other" right after its last row (before its subtotal)
+        placed: list[_GroupKey] = []
+        for i, k in enumerate(out):
+            placed.append(k)
+            if (i + 1 == len(out) or out[i + 1][:-1] != k[:-1]) and k[:-1] in others:
+                placed.append(others[k[:-1]])
+        return placed
 
     def with_subtotals(
         self, keys: list[_GroupKey], dims: Sequence[DimPlan]
@@ -916,11 +966,21 @@ class _Driller:
     """Drill-downs: the condition selecting the records a cell counts, from the cell's
     coordinates and (with top-N) the kept values of the first row dimension."""
 
-    def __init__(self, query: CompiledPivot, kept: Iterable[Any]) -> None:
+    def __init__(
+        self,
+        query: CompiledPivot,
+        kept: Iterable[Any],
+        group_kept: Mapping[_GroupKey, Sequence[Any]] | None = None,
+    ) -> None:
         self.query = query
         self.spec = query.spec
         self.zone = ZoneInfo(query.time_zone)
         self.kept = sorted(set(kept), key=lambda v: _value_order(v, False))
+        #: top_per_group: an outer group's key -> the innermost values it lists (read when
+        #: a drill-down is built: the shaper fills it once it has chosen the rows)
+        self.group_kept = group_kept if group_kept is not None else {}
+        rows = [d.index for d in query.dims if d.axis == "rows"]
+        self.inner = rows[-1] if len(rows) > 1 and self.spec.top_per_group is not None else None
 
     # -- headers and drill-down ----------------------------------------------------------
 
@@ -930,6 +990,10 @@ class _Driller:
         self.spec_filter(parts, related)
         dims = [d for d in self.query.dims if d.index in s]
         for plan, (value, other) in zip(dims, key, strict=True):
+            if other and plan.index == self.inner:  # the group's "Other": not one it lists
+                listed = self.group_kept.get(key[: plan.index], ())
+                self.top_filter(plan, parts, related, other=True, kept=listed)
+                continue
             if other:
                 self.top_filter(plan, parts, related, other=True)
                 continue
@@ -981,12 +1045,18 @@ class _Driller:
         related: list[RelatedCondition],
         *,
         other: bool,
+        kept: Sequence[Any] | None = None,
     ) -> None:
-        """Add the condition "the first dimension's value is (not) one of the kept ones",
-        written compactly (:meth:`one_of`): top-N keeps up to 1,000 values, and a filter may
-        hold at most 300 operations (a literal list counts as none)."""
-        present = [v for v in self.kept if v is not None]
-        null_kept = None in self.kept
+        """Add the condition "the first dimension's value is (not) one of the kept ones"
+        (or the dimension's value one of ``kept``), written compactly (:meth:`one_of`):
+        top-N keeps up to 1,000 values, and a filter may hold at most 300 operations (a
+        literal list counts as none)."""
+        if kept is None:
+            kept = self.kept
+        else:
+            kept = sorted(set(kept), key=lambda v: _value_order(v, False))
+        present = [v for v in kept if v is not None]
+        null_kept = None in kept
         if plan.ref.via is None:
             kept = [self.one_of(plan, present)] if present else []
             if null_kept:
@@ -1180,6 +1250,23 @@ def kept_values(rows: Sequence[Sequence[Any]], query: CompiledPivot) -> list[Any
     return [_dimension_value(query.dims[0], row[0], fiscal) for row in rows]
 
 
+def shown_rows(
+    rows: Sequence[Sequence[Any]], query: CompiledPivot
+) -> tuple[list[tuple[Any, ...]], dict[tuple[Any, ...], list[Any]]]:
+    """With ``top_per_group``: the innermost row groups the pivot lists (``having`` and the
+    ranking applied), as the raw values of the row dimensions in the rows of
+    ``query.statement`` (what :meth:`.query.PivotQuery.group_other` reads), and per outer group
+    (its keys) the innermost values it lists (what :func:`drill` reads for its "Other")."""
+    groups: dict[frozenset[int], dict[_GroupKey, dict[str, Any]]] = {s: {} for s in query.sets}
+    raw: dict[_GroupKey, tuple[Any, ...]] = {}
+    _parse(rows, query, groups, raw_keys=raw)
+    row_dims = [d for d in query.dims if d.axis == "rows"]
+    builder = _Shaper(query, groups)
+    chosen = builder.chosen_rows(list(raw), row_dims)
+    listed = {tuple(v for v, _ in k): list(values) for k, values in builder.group_kept.items()}
+    return [raw[k] for k in chosen], listed
+
+
 def drill(
     query: CompiledPivot,
     row: Sequence[Any],
@@ -1187,16 +1274,29 @@ def drill(
     *,
     other: bool = False,
     kept: Iterable[Any] = (),
+    group_kept: Sequence[Any] | None = None,
 ) -> DrillDown:
     """The drill-down of one cell from its coordinates: its row header's ``keys`` and its
     column header's ``keys`` (a prefix for a subtotal, empty for a total), ``other`` for the
     top-N "Other" row, and — with top-N — the kept values (:func:`kept_values`). The same
     condition :func:`reshape` writes with ``drill=True``.
 
+    With ``top_per_group``'s ``other``, ``group_kept`` (the innermost values the row's outer
+    group lists: :func:`shown_rows`) makes the cell its group's "Other" (the row's last key
+    is not read).
+
     Raises :class:`PivotError` (pointers ``/row/<i>``, ``/column/<j>``, ``/other``) for keys
     that are not values of their dimension.
     """
     row_dims = [d for d in query.dims if d.axis == "rows"]
+    per_group = query.spec.top_per_group
+    if group_kept is not None:
+        if per_group is None or not per_group.other or len(row) != len(row_dims):
+            raise PivotError(
+                "this report has no 'Other' of a group there",
+                [("/row", "no_other", "a group's 'Other' is a row of every row dimension")],
+            )
+        row = list(row[:-1])
     col_dims = [d for d in query.dims if d.axis == "columns"]
     issues: list[tuple[str, str, str]] = []
     for name, keys, dims in (("row", row, row_dims), ("column", column, col_dims)):
@@ -1221,6 +1321,14 @@ def drill(
             key.append((value, False))
     if issues:
         raise PivotError(issues[0][2], issues)
+    if group_kept is not None:
+        outer = tuple(key[: len(row)])
+        key.insert(len(row), (None, True))
+        row = [*row, None]
+        s = frozenset(d.index for d in row_dims) | frozenset(
+            d.index for d in col_dims[: len(column)]
+        )
+        return _Driller(query, kept, {outer: group_kept}).drill_down(s, tuple(key))
     s = frozenset(d.index for d in row_dims[: len(row)]) | frozenset(
         d.index for d in col_dims[: len(column)]
     )

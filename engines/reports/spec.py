@@ -286,7 +286,8 @@ class TopN(_Model):
 
 class GroupTop(_Model):
     """Keep only the top values of the innermost row dimension within each group of the
-    outer ones (the top 3 doctors of every branch); the rest are left out."""
+    outer ones (the top 3 doctors of every branch); the rest of each group is one 'Other'
+    row before the group's subtotal (or left out with ``other: false``)."""
 
     n: int = Field(ge=1, le=1000, description="How many values to keep in each group.")
     by: str = Field(description="Key of the measure that ranks them (any but a sequence).")
@@ -294,6 +295,11 @@ class GroupTop(_Model):
         default="largest",
         description="Keep the largest values of the measure or the smallest. Empty measures "
         "rank last; equal ones by their label.",
+    )
+    other: bool = Field(
+        default=True,
+        description="Group the rest of each group into one 'other' row (aggregated by the "
+        "database from those records; its drill-down selects them).",
     )
 
 

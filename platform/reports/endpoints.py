@@ -90,6 +90,10 @@ class DrillRequest(BaseModel):
     row: list[Any] = Field(default_factory=list, description="The row header's keys.")
     column: list[Any] = Field(default_factory=list, description="The column header's keys.")
     other: bool = Field(default=False, description="The top-N 'Other' row.")
+    group_other: bool = Field(
+        default=False,
+        description="The row is its group's 'Other' (top_per_group): its last key is not read.",
+    )
 
 
 def records_href(app: str, drill: DrillDown) -> str:
@@ -243,6 +247,9 @@ async def drill_saved(
     row: Annotated[str | None, Query(description='The row header\'s keys, JSON: ["a", 3]')] = None,
     column: Annotated[str | None, Query(description="The column header's keys, JSON")] = None,
     other: Annotated[bool, Query(description="The top-N 'Other' row")] = False,
+    group_other: Annotated[
+        bool, Query(description="The row is its group's 'Other' (top_per_group)")
+    ] = False,
 ) -> DrillAnswer:
     """The drill-down of one cell of a saved report — the filter selecting the records it
     counts, and the records page listing them — from the cell's coordinates, with the
@@ -253,7 +260,13 @@ async def drill_saved(
         installed = await service.app(app)
         index, saved = service.saved(installed, report)
         found = await service.drill(
-            installed, saved.pivot(), rows, columns, other=other, prefix=f"/reports/{index}"
+            installed,
+            saved.pivot(),
+            rows,
+            columns,
+            other=other,
+            group_other=group_other,
+            prefix=f"/reports/{index}",
         )
     return _answer(app, found)
 
@@ -276,7 +289,13 @@ async def drill_adhoc(
         service = report_service(p, session, who)
         installed = await service.app(app)
         found = await service.drill(
-            installed, spec, body.row, body.column, other=body.other, prefix="/spec"
+            installed,
+            spec,
+            body.row,
+            body.column,
+            other=body.other,
+            group_other=body.group_other,
+            prefix="/spec",
         )
     return _answer(app, found)
 

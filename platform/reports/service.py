@@ -8,7 +8,7 @@ caller, or to hop into a form they may not read: an error, never a silent drop.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date, datetime
@@ -242,11 +242,24 @@ class ReportService:
             query = self._compile(installed, spec, prefix, projection)
             try:
                 rows = (await self.session.execute(query.statement)).all()
+                others = await self._group_others(query, rows)
             except DBAPIError as exc:  # e.g. a sum or a bin number out of the database's range
                 raise _out_of_range(prefix) from exc
             titles = await self._titles(installed, query, rows)
-            result: PivotResult = query.reshape(rows, locale, drill=drill, titles=titles)
+            result: PivotResult = query.reshape(
+                rows, locale, drill=drill, titles=titles, others=others
+            )
         return result
+
+    async def _group_others(self, query: PivotQuery, rows: Sequence[Any]) -> list[Any] | None:
+        """top_per_group's "Other" rows: a second statement over the rows the pivot lists
+        (:meth:`PivotQuery.group_other`); None without them."""
+        if query.other_statement is None:
+            return None
+        statement = query.group_other(query.shown(rows)[0])
+        if statement is None:
+            return None
+        return list((await self.session.execute(statement)).all())
 
     async def drill(
         self,
@@ -256,12 +269,15 @@ class ReportService:
         column: list[Any],
         *,
         other: bool = False,
+        group_other: bool = False,
         prefix: str = "",
     ) -> DrillDown:
         """One cell's drill-down from its coordinates (its row's and column's header keys),
         under the same guard as :meth:`run`: a spec the caller may not run has no drill-down,
         and its filter names only fields the report may read. With top-N the kept values are
-        read again (one small query); nothing else of the pivot runs."""
+        read again (one small query); nothing else of the pivot runs. ``group_other``: the
+        cell is its row's group's "Other" (top_per_group): the pivot's statement runs to
+        know what the group lists."""
         await self.zone_of(installed)
         with _pivot_problems(prefix):
             projection = await self._projection(installed, spec)
@@ -272,7 +288,16 @@ class ReportService:
                     kept = list((await self.session.execute(query.kept)).all())
                 except DBAPIError as exc:
                     raise _out_of_range(prefix) from exc
-            return query.drill(row, column, other=other, kept_rows=kept)
+            listed: list[Any] | None = None
+            if group_other and spec.top_per_group is not None and spec.top_per_group.other:
+                try:
+                    rows = (await self.session.execute(query.statement)).all()
+                except DBAPIError as exc:
+                    raise _out_of_range(prefix) from exc
+                listed = query.shown(rows)[1].get(tuple(row[:-1]), [])
+            elif group_other:
+                listed = []  # refused by drill: this report has no such "Other"
+            return query.drill(row, column, other=other, kept_rows=kept, group_kept=listed)
 
     def _compile(
         self,

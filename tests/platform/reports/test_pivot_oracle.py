@@ -1222,3 +1222,130 @@ async def test_analyses_match_pandas(loaded: Database, name: str) -> None:
         if header.subtotal:
             prefix = _key(header.keys, header.other)
             assert any(k[: len(prefix)] == prefix for k in shown), prefix
+
+
+#: top_per_group with its "Other" (each group's rest, aggregated by the database in a second
+#: statement): with and without columns, measures that cannot be re-added (distinct count,
+#: median), a relation hop among the outer dimensions and as the innermost one, buckets.
+GROUP_OTHERS: dict[str, dict[str, Any]] = {
+    "with_columns": {
+        "rows": [{"field": "department"}, {"field": "channel"}],
+        "columns": [{"field": "completed"}],
+        "measures": [
+            {"key": "n", "op": "count"},
+            {"key": "patients", "op": "count_distinct", "field": "patient"},
+            {"key": "w", "op": "median", "field": "weight"},
+        ],
+        "top_per_group": {"n": 1, "by": "n"},
+        "subtotals": True,
+    },
+    "hop_outer_no_columns": {
+        "rows": [{"field": "department"}, {"field": "patient.gender"}, {"field": "channel"}],
+        "measures": [
+            {"key": "n", "op": "count"},
+            {"key": "w", "op": "sum", "field": "weight"},
+            {"key": "m", "op": "median", "field": "weight"},
+        ],
+        "top_per_group": {"n": 2, "by": "w"},
+    },
+    "hop_inner_smallest_with_having": {
+        "rows": [{"field": "visit_date", "bucket": "quarter"}, {"field": "patient.gender"}],
+        "columns": [{"field": "channel"}],
+        "measures": [
+            {"key": "n", "op": "count"},
+            {"key": "patients", "op": "count_distinct", "field": "patient"},
+        ],
+        "top_per_group": {"n": 1, "by": "n", "keep": "smallest"},
+        "having": {">": [{"var": "n"}, 1]},
+    },
+    "month_inner": {
+        "rows": [{"field": "department"}, {"field": "visit_date", "bucket": "month"}],
+        "measures": [{"key": "n", "op": "count"}, {"key": "w", "op": "avg", "field": "weight"}],
+        "top_per_group": {"n": 3, "by": "n"},
+        "subtotals": True,
+    },
+}
+
+
+@pytest.mark.parametrize("name", sorted(GROUP_OTHERS))
+async def test_group_other_matches_pandas(loaded: Database, name: str) -> None:
+    """Each group's "Other" row holds what pandas computes over the group's records whose
+    innermost value is none of the listed ones, sits after the group's rows and before its
+    subtotal, and its drill-downs (inline and from its coordinates) select those records."""
+    raw = {"form": "visit", **GROUP_OTHERS[name]}
+    spec = PivotSpec.model_validate(raw)
+    assert spec.top_per_group is not None and spec.top_per_group.other  # the default
+    _, query = await _run(loaded, raw)
+    async with loaded.engine.connect() as conn:
+        rows = (await conn.execute(query.statement)).all()
+        shown, listed = query.shown(rows)
+        statement = query.group_other(shown)
+        assert statement is not None
+        others = (await conn.execute(statement)).all()
+    result = query.reshape(rows, drill=True, others=others)
+    n_rows = len(raw["rows"])
+    dims = [_dimension(d) for d in raw["rows"]]
+    outer_spec = {**raw, "rows": raw["rows"][:-1]}
+    for key in ("top_per_group", "having", "subtotals"):
+        outer_spec.pop(key, None)
+    checked = 0
+    previous: Any = None
+    for i, header in enumerate(result.rows):
+        if not header.other:
+            if not header.subtotal:
+                previous = header
+            continue
+        # after a listed row of its group; the next row is the group's subtotal, if any
+        assert previous is not None and previous.keys[:-1] == header.keys[:-1]
+        if raw.get("subtotals"):
+            following = result.rows[i + 1]
+            assert following.subtotal and following.keys == header.keys[:-1]
+        outer = tuple(header.keys[:-1])
+        inner = {NULL if v is None else v for v in listed[outer]}
+        wanted_outer = tuple(NULL if v is None else v for v in outer)
+
+        def rest(record: dict[str, Any], outer: Any = wanted_outer, inner: Any = inner) -> bool:
+            view = _record_view(record)
+            values = tuple(f(view) for f in dims)
+            return values[:-1] == outer and values[-1] not in inner
+
+        expected = _expected(outer_spec, keep=rest)
+        outer_set = frozenset(range(n_rows - 1))
+        for j, column in enumerate(result.columns):
+            s = outer_set | frozenset(range(n_rows - 1, n_rows - 1 + len(column.keys)))
+            wanted = expected[s].get(wanted_outer + _key(column.keys, False))
+            for m in raw["measures"]:
+                got = result.cells[i][j].values[m["key"]]
+                want = wanted[m["key"]] if wanted else (0 if m["op"].startswith("count") else None)
+                assert _same(got, want), (header.keys, column.keys, m["key"], got, want)
+        if result.row_totals is not None:
+            totals = result.row_totals[i].values
+            for m in raw["measures"]:
+                want = expected[outer_set][wanted_outer][m["key"]]
+                assert _same(totals[m["key"]], want), (header.keys, m["key"])
+            assert totals["n"] > 0
+        # from its coordinates alone, with what the group lists: the same condition
+        for j, column in enumerate(result.columns):
+            alone = query.drill(header.keys, column.keys, group_kept=listed[outer])
+            assert alone == result.cells[i][j].drill_down
+        checked += 1
+    assert checked >= 2, name
+    # the listed rows are the ones a pivot without "Other" lists; every row's records once
+    plain, _ = await _run(
+        loaded, {**raw, "top_per_group": {**raw["top_per_group"], "other": False}}
+    )
+    assert [h.keys for h in plain.rows] == [h.keys for h in result.rows if not h.other]
+    assert result.rows_left_out == plain.rows_left_out
+    # a group's listed rows and its Other count every record of the group once
+    assert result.row_totals is not None
+    whole = _expected(outer_spec)[frozenset(range(n_rows - 1))]
+    counted: dict[tuple[Any, ...], int] = {}
+    for header, total in zip(result.rows, result.row_totals, strict=True):
+        if not header.subtotal:
+            outer_key = tuple(NULL if v is None else v for v in header.keys[:-1])
+            counted[outer_key] = counted.get(outer_key, 0) + int(total.values["n"] or 0)
+    with_other = {
+        tuple(NULL if v is None else v for v in h.keys[:-1]) for h in result.rows if h.other
+    }
+    assert with_other and all(counted[k] == whole[k]["n"] for k in with_other), counted
+    await _drill_counts(loaded, result, loaded.dialect)

@@ -80,8 +80,113 @@ async def test_top_per_group_keeps_the_first_of_each_group(installed: httpx.Asyn
         },
     )
     assert answer.status_code == 200, answer.text
-    rows = [r["keys"] for r in answer.json()["result"]["rows"]]
+    result = answer.json()["result"]
+    rows = [(r["keys"], r["other"]) for r in result["rows"]]
+    # each branch's rest is its "Other", aggregated by the database (bob and cid; eve)
+    assert rows == [
+        (["north", "ann"], False),
+        (["north", None], True),
+        (["south", "dan"], False),
+        (["south", None], True),
+    ]
+    assert result["rows"][1]["labels"] == ["north", "Other"]
+    values = [row_total["values"] for row_total in result["row_totals"]]
+    assert values == [{"n": 2, "s": 2}, {"n": 2, "s": 9.5}, {"n": 2, "s": 5.5}, {"n": 1, "s": None}]
+    assert result["rows_left_out"] == 3
+    left_out = await run(
+        installed,
+        {
+            "rows": [{"field": "branch"}, {"field": "doctor"}],
+            "measures": MEASURES,
+            "top_per_group": {"n": 1, "by": "n", "other": False},
+        },
+    )
+    rows = [r["keys"] for r in left_out.json()["result"]["rows"]]
     assert rows == [["north", "ann"], ["south", "dan"]]
+    # with a top-N of the branches too: the top-N "Other" branch has its own "Other"
+    both = await run(
+        installed,
+        {
+            "rows": [{"field": "branch"}, {"field": "doctor"}],
+            "measures": MEASURES,
+            "top": {"n": 1, "by": "n"},
+            "top_per_group": {"n": 1, "by": "n"},
+        },
+    )
+    assert both.status_code == 200, both.text
+    result = both.json()["result"]
+    assert [(r["keys"], r["labels"]) for r in result["rows"]] == [
+        (["north", "ann"], ["north", "ann"]),
+        (["north", None], ["north", "Other"]),
+        ([None, "dan"], ["Other", "dan"]),
+        ([None, None], ["Other", "Other"]),
+    ]
+    assert [t["values"]["n"] for t in result["row_totals"]] == [2, 2, 2, 1]
+
+
+async def test_a_groups_other_sits_before_its_subtotal_and_drills_to_its_records(
+    installed: httpx.AsyncClient,
+) -> None:
+    """With subtotals and a column dimension: each branch's "Other" comes before the
+    branch's subtotal, and its cells' drill-downs (inline and on demand) select exactly the
+    branch's records of the doctors not listed (the records query API counts them)."""
+    spec = {
+        "form": "visit",
+        "rows": [{"field": "branch"}, {"field": "doctor"}],
+        "columns": [{"field": "day", "bucket": "quarter"}],
+        "measures": [{"key": "n", "op": "count"}, {"key": "m", "op": "median", "field": "score"}],
+        "top_per_group": {"n": 1, "by": "n", "keep": "smallest"},
+        "subtotals": True,
+    }
+    answer = await installed.post(f"/api/reports/{APP}?drill=inline", json=spec)
+    assert answer.status_code == 200, answer.text
+    result = answer.json()["result"]
+    shape = [(r["keys"], r["other"], r["subtotal"]) for r in result["rows"]]
+    # the smallest count of each branch: bob (north, label order among 1s), eve (south)
+    assert shape == [
+        (["north", "bob"], False, False),
+        (["north", None], True, False),
+        (["north"], False, True),
+        (["south", "eve"], False, False),
+        (["south", None], True, False),
+        (["south"], False, True),
+    ]
+    quarters = [c["keys"] for c in result["columns"]]
+    assert quarters == [["2026-Q1"], ["2026-Q2"]]
+    north_other = result["cells"][1]
+    # north without bob: ann (Q1 3, Q2 1) and cid (Q1 10)
+    assert [c["values"] for c in north_other] == [{"n": 2, "m": 6.5}, {"n": 1, "m": 1}]
+    assert result["row_totals"][1]["values"] == {"n": 3, "m": 3}
+    south_other = result["cells"][4]
+    assert [c["values"] for c in south_other] == [{"n": 1, "m": 2}, {"n": 1, "m": 9}]
+
+    async def count(drill: dict[str, Any]) -> int:
+        listed = await installed.post(
+            f"/api/records/{APP}/{drill['form']}/query",
+            json={"filter": drill["filter"], "count": True},
+        )
+        assert listed.status_code == 200, listed.text
+        return int(listed.json()["count"])
+
+    for i in (1, 4):
+        for cell in [*result["cells"][i], result["row_totals"][i]]:
+            assert await count(cell["drill_down"]) == cell["values"]["n"], cell["drill_down"]
+    for row, column, expected in (
+        (["north", "ann"], ["2026-Q1"], 2),  # the last key is not read
+        (["south", "x"], [], 2),
+        (["north", None], [], 3),
+    ):
+        on_demand = await installed.post(
+            f"/api/reports/{APP}/drill",
+            json={"spec": spec, "row": row, "column": column, "group_other": True},
+        )
+        assert on_demand.status_code == 200, on_demand.text
+        assert await count(on_demand.json()) == expected
+    refused = await installed.post(
+        f"/api/reports/{APP}/drill",
+        json={"spec": spec, "row": ["north"], "group_other": True},
+    )
+    assert refused.status_code == 422, refused.text
 
 
 async def test_a_reports_own_time_zone_week_start_and_fiscal_year(
