@@ -84,7 +84,7 @@ def test_the_head_office_rebuilds_pain_alert_with_the_mouse(
     tab.goto(f"{live_server.url}/apps/{APP}")
     tab.get_by_test_id("design-rules").click()
     tab.get_by_test_id("rules-new").click()
-    tab.wait_for_selector("[data-testid=rule-editor]")
+    tab.wait_for_selector("[data-testid=rule-editor][data-ready]")
 
     tab.get_by_test_id("rule-key").fill("pain_alert")
     tab.get_by_test_id("rule-label-en").fill("Pain alert")
@@ -175,7 +175,7 @@ def test_pain_alert_rebuilt_with_the_keyboard_only(tab_as: Any, live_server: Liv
         assert api.delete(f"/api/apps/{APP}/rules/pain_alert").status_code == 200
     tab = tab_as(HEAD_OFFICE)
     tab.goto(f"{live_server.url}/designer/{APP}/rules/new")
-    tab.wait_for_selector("[data-testid=rule-editor]")
+    tab.wait_for_selector("[data-testid=rule-editor][data-ready]")
     keys = tab.keyboard
     notify = PAIN_ALERT["then"][0]
 
@@ -258,7 +258,7 @@ def test_the_head_office_lowers_the_threshold_and_the_next_visit_alerts(
     tab = tab_as(HEAD_OFFICE)
     tab.goto(f"{live_server.url}/designer/{APP}/rules")
     tab.get_by_test_id("rule-pain_alert").click()
-    tab.wait_for_selector("[data-testid=rule-editor]")
+    tab.wait_for_selector("[data-testid=rule-editor][data-ready]")
     value = tab.get_by_test_id("condition-value-0")
     assert value.input_value() == "7"
     value.fill("6")
@@ -295,7 +295,7 @@ def test_a_save_the_server_refuses_is_shown_at_the_element(
 ) -> None:
     tab = tab_as(HEAD_OFFICE)
     tab.goto(f"{live_server.url}/designer/{APP}/rules/pain_alert")
-    tab.wait_for_selector("[data-testid=rule-editor]")
+    tab.wait_for_selector("[data-testid=rule-editor][data-ready]")
     # JSON that does not parse stays on screen with its error until it does
     tab.get_by_test_id("condition-as-json").click()
     condition = tab.get_by_test_id("condition-json")
@@ -333,7 +333,7 @@ def test_a_rule_is_deleted_from_the_editor(tab_as: Any, live_server: LiveServer)
     tab.goto(f"{live_server.url}/designer/{APP}")
     tab.get_by_test_id("designer-rules").click()
     tab.get_by_test_id("rule-pain_alert_copy").click()
-    tab.wait_for_selector("[data-testid=rule-editor]")
+    tab.wait_for_selector("[data-testid=rule-editor][data-ready]")
     tab.once("dialog", lambda dialog: dialog.accept())
     tab.get_by_test_id("rule-delete").click()
     tab.wait_for_url(f"{live_server.url}/designer/{APP}/rules")
@@ -369,7 +369,7 @@ def test_a_branch_manager_cannot_design(tab_as: Any, live_server: LiveServer) ->
 def test_the_editor_in_chinese(tab_as: Any, live_server: LiveServer) -> None:
     tab = tab_as(HEAD_OFFICE, locale="zh-CN")
     tab.goto(f"{live_server.url}/designer/{APP}/rules/pain_alert")
-    tab.wait_for_selector("[data-testid=rule-editor]")
+    tab.wait_for_selector("[data-testid=rule-editor][data-ready]")
     assert "在记录上试一试" in tab.get_by_test_id("rule-try").inner_text()
     assert "通知" in tab.get_by_test_id("action-0").inner_text()
     tab.goto(f"{live_server.url}/designer/{APP}/rules")

@@ -938,3 +938,5 @@ window.addEventListener("beforeunload", (event) => {
 });
 
 render();
+// listeners attached and the rule shown: tests (and anything else) may use the editor now
+root.dataset.ready = "true";
