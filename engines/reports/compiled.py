@@ -98,6 +98,9 @@ class CompiledPivot:
     #: With top-N: the first row dimension's kept values (:func:`.result.kept_values`), for
     #: drilling into a cell without running the whole pivot.
     kept: sa.Select[Any] | None = None
+    #: The statement returns each branch's finest groups with partial aggregates, and
+    #: :func:`.rollup.expand` adds up the other grouping sets (all measures add up)
+    rolled_up: bool = False
 
 
 def _as_impl(column: Any) -> Any:

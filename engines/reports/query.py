@@ -3,8 +3,11 @@
 The statement returns one row per group of every *grouping set* the pivot needs: the cells
 (all row and column dimensions), and — when asked for — the row totals (row dimensions
 only), the column totals, the grand total and the row subtotals (each prefix of the row
-dimensions, with the columns). Every total is aggregated by the database from the records,
-never re-added from cells, so count distinct, averages and medians are right in totals too.
+dimensions, with the columns). Where a measure cannot be added up (a distinct count, a
+median, a percentile, a standard deviation) every total is aggregated by the database from
+the records, never re-added from cells, so they are right in totals too; where all can (counts,
+sums, minimums, maximums, averages), the database groups once and :mod:`.rollup` adds the
+totals up from those groups (``rolled_up``).
 
 Shape of the SQL
     * A *base* sub-select reads the live records of the source form (app, form, deleted_at,
@@ -73,6 +76,7 @@ from .compiled import (
     records_filter_target,
 )
 from .result import DrillDown, PivotResult, drill, kept_values, reshape, shown_rows
+from .rollup import ADDITIVE_OPS, ROLLED_UP
 from .spec import (
     BASE_OPS,
     DISTRIBUTION_OPS,
@@ -708,8 +712,11 @@ def compile_pivot(
     time_zone: str,
     now: datetime,
     max_cells: int = 10_000,
+    roll_up: bool = True,
 ) -> PivotQuery:
-    """Check ``spec`` and compile it to one statement (see the module docstring).
+    """Check ``spec`` and compile it to one statement (see the module docstring);
+    ``roll_up=False``: the database groups every set even where the measures add up (what
+    the tests and benchmarks compare :mod:`.rollup` with).
 
     Raises :class:`PivotError` with every issue of :func:`~.spec.check`, for an unknown
     time zone, and on SQLite for a top-N ranked by a median, percentile or standard
@@ -777,6 +784,16 @@ def compile_pivot(
     by_signature: dict[frozenset[int], list[frozenset[int]]] = {}
     for s in sets:
         by_signature.setdefault(s & tag_dims, []).append(s)
+    # Every measure adds up: the database groups each branch once, at its finest, and the
+    # other sets are added up from those groups (.rollup: GROUPING SETS adds every record
+    # once per set on PostgreSQL, SQLite scans the records once per set)
+    rolled_up = (
+        roll_up
+        and all(m.op in ADDITIVE_OPS for m in measures)
+        and any(len(branch_sets) > 1 for branch_sets in by_signature.values())
+        and all(frozenset().union(*bs) in bs for bs in by_signature.values())
+    )
+    averages = [i for i, m in enumerate(measures) if m.op == "avg"]
     selects: list[sa.Select[Any]] = []
     for number, (exploded, branch_sets) in enumerate(by_signature.items()):
         used = sorted(set().union(*branch_sets))
@@ -791,7 +808,7 @@ def compile_pivot(
         if spec.top is not None and not spec.top.other:
             inner = base_select.subquery(f"unfiltered_{number}")
             base_select = sa.select(inner).where(inner.c.o0 == 0)
-        if builder.pg and len(branch_sets) == 1 and sort_keys:
+        if builder.pg and (len(branch_sets) == 1 or rolled_up) and sort_keys:
             # An ORDER BY keeps PostgreSQL from merging this subquery into the outer query:
             # its workers then compute the measures' inputs and sort narrow rows by the keys
             # the GROUP BY needs (it sorts nothing more), where merged the planner carries
@@ -804,9 +821,17 @@ def compile_pivot(
         base = base_select.subquery(f"base_{number}")
         branch = Branch(number, exploded, tuple(group_columns), tuple(branch_sets))
         branches.append(branch)
-        aggregates = [
-            builder.aggregate(m, base.c[f"v{i}"]).label(f"m{i}") for i, m in enumerate(measures)
-        ]
+        if rolled_up:  # partial aggregates: an average as its sum and its count
+            aggregates = [
+                builder.aggregate(
+                    m.model_copy(update={"op": "sum"}) if m.op == "avg" else m, base.c[f"v{i}"]
+                ).label(f"m{i}")
+                for i, m in enumerate(measures)
+            ] + [sa.func.count(base.c[f"v{i}"]).label(f"n{i}") for i in averages]
+        else:
+            aggregates = [
+                builder.aggregate(m, base.c[f"v{i}"]).label(f"m{i}") for i, m in enumerate(measures)
+            ]
 
         def outputs(s: frozenset[int] | None, grouping: ColumnElement[Any]) -> list[Any]:
             out: list[Any] = [sa.literal(number).label("b"), grouping.label("g")]  # noqa: B023
@@ -819,7 +844,11 @@ def compile_pivot(
                     out.append(flag.label("o0"))
             return out + aggregates  # noqa: B023
 
-        if builder.pg and group_columns:
+        if rolled_up:
+            statement = sa.select(*outputs(None, sa.literal(ROLLED_UP))).select_from(base)
+            keys = [base.c[n] for n in sort_keys]
+            selects.append(statement.group_by(*keys) if keys else statement)
+        elif builder.pg and group_columns:
             cols = [base.c[name] for name in group_columns]
             grouping_sets = [
                 sa.tuple_(*[base.c[n] for n in sort_keys if dim_of(n) in s]) for s in branch_sets
@@ -856,6 +885,7 @@ def compile_pivot(
         top_other=bool(spec.top and spec.top.other),
         kept=sa.select(top.c.d0) if top is not None else None,
         other_statement=other_statement,
+        rolled_up=rolled_up,
     )
 
 

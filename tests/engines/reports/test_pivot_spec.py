@@ -225,6 +225,8 @@ def test_one_statement_with_bound_values(dialect: str) -> None:
             columns=[{"field": "seen_at", "bucket": "month"}],
             filter={"==": [{"var": "note"}, "it's; DROP TABLE records"]},
             subtotals=True,
+            # a distinct count cannot be added up from groups: the database groups every set
+            measures=[*COUNT, {"key": "p", "op": "count_distinct", "field": "patient"}],
         ),
         FORMS,
         target(),
@@ -238,10 +240,45 @@ def test_one_statement_with_bound_values(dialect: str) -> None:
         )
     )
     assert "DROP TABLE" not in sql
+    assert not query.rolled_up
     if dialect == "postgresql":
         assert "GROUPING SETS" in sql and "timezone(" in sql
     else:
         assert "UNION ALL" in sql and "seconds" in sql
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+def test_measures_that_add_up_are_grouped_once_per_branch(dialect: str) -> None:
+    """Counts, sums, minimums, maximums and averages: one GROUP BY per UNION ALL branch (the
+    multiselect's exploded one and the rest), never a grouping set or a GROUP BY per set."""
+    measures = [
+        *COUNT,
+        {"key": "s", "op": "sum", "field": "score"},
+        {"key": "a", "op": "avg", "field": "score"},
+        {"key": "lo", "op": "min", "field": "seen_at"},
+        {"key": "hi", "op": "max", "field": "score"},
+    ]
+    query = compile_pivot(
+        spec(
+            rows=[{"field": "department"}, {"field": "tags"}],
+            columns=[{"field": "seen_at", "bucket": "month"}],
+            subtotals=True,
+            totals=True,
+            measures=measures,
+        ),
+        FORMS,
+        target(),
+        dialect=dialect,  # type: ignore[arg-type]
+        time_zone="Asia/Shanghai",
+        now=NOW,
+    )
+    sql = str(
+        query.statement.compile(
+            dialect=postgresql.dialect() if dialect == "postgresql" else sqlite.dialect()
+        )
+    )
+    assert query.rolled_up and len(query.sets) > len(query.branches) == 2
+    assert "GROUPING SETS" not in sql and sql.count("GROUP BY") == 2
 
 
 def test_offset_periods_match_zoneinfo() -> None:
