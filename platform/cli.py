@@ -94,7 +94,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from formloom.platform.demo import install_demo
 
         on_startup = install_demo
-    app = create_app(on_startup=on_startup)
+    app = create_app(on_startup=on_startup, freeze_startup_objects=True)
     print(f"Formloom on http://{args.host}:{args.port}  (database: {get_settings().database_url})")
     from formloom.platform.errors import ProblemH11Protocol
 

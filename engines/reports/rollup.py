@@ -32,7 +32,8 @@ Invariants
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from operator import itemgetter
 from typing import Any
 
 from .compiled import CompiledPivot, dim_of, grouping_mask
@@ -60,6 +61,17 @@ def _combine(into: list[Any], values: Sequence[Any], ops: Sequence[str]) -> None
             into[i] = value
 
 
+def _picker(indices: Sequence[int]) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
+    """The values at ``indices`` of a sequence, as a tuple (``itemgetter`` gives a bare value
+    for one index)."""
+    if len(indices) > 1:
+        return itemgetter(*indices)
+    if indices:
+        only = indices[0]
+        return lambda values: (values[only],)
+    return lambda values: ()
+
+
 def expand(rows: Sequence[Sequence[Any]], query: CompiledPivot) -> Sequence[Sequence[Any]]:
     """The rows of every grouping set from a rolled-up statement's rows (see the module
     docstring); ``rows`` themselves when none is marked :data:`ROLLED_UP`."""
@@ -70,7 +82,10 @@ def expand(rows: Sequence[Sequence[Any]], query: CompiledPivot) -> Sequence[Sequ
     at["o0"] = 3
     first = 2 + len(query.dims) + (1 if top else 0)
     measures = query.base_measures
-    averages = [i for i, m in enumerate(measures) if m.op == "avg"]
+    n = len(measures)
+    averages = [
+        (i, n + k) for k, i in enumerate(i for i, m in enumerate(measures) if m.op == "avg")
+    ]
     # how each partial column combines: counts and sums add, an average's sum and count too
     ops = ["min" if m.op == "min" else "max" if m.op == "max" else "add" for m in measures]
     ops += ["add"] * len(averages)
@@ -83,41 +98,50 @@ def expand(rows: Sequence[Sequence[Any]], query: CompiledPivot) -> Sequence[Sequ
         else:
             out.append(row)
     for branch in query.branches:
-        positions = [at[c] for c in branch.columns]
+        columns = branch.columns
         finest = frozenset().union(*branch.sets)
-        grouped = finest_rows[branch.number]
-        computed: dict[frozenset[int], dict[tuple[Any, ...], list[Any]]] = {
-            finest: {tuple(r[p] for p in positions): list(r[first:]) for r in grouped}
+        everything = tuple(range(len(columns)))
+        key_of = _picker([at[c] for c in columns])
+        # per set: the indices (into ``columns``) it groups by, and its groups by those
+        # values; a group's partials are its first part's until a second adds to it
+        computed: dict[frozenset[int], tuple[tuple[int, ...], dict[tuple[Any, ...], Any]]] = {
+            finest: (everything, {key_of(r): r[first:] for r in finest_rows[branch.number]})
         }
         for s in sorted(branch.sets, key=len, reverse=True):
             if s in computed:
                 continue
-            source = min(
-                (groups for t, groups in computed.items() if s <= t),
-                key=len,
+            held, source = min(
+                (computed[t] for t in computed if s <= t), key=lambda held: len(held[1])
             )
-            keep = [dim_of(c) in s for c in branch.columns]
-            groups: dict[tuple[Any, ...], list[Any]] = {}
+            kept = tuple(i for i in held if dim_of(columns[i]) in s)
+            sub_key = _picker([held.index(i) for i in kept])
+            groups: dict[tuple[Any, ...], Any] = {}
+            owned: set[tuple[Any, ...]] = set()  # the groups with partials of their own
             for key, values in source.items():
-                rolled = tuple([v if k else None for v, k in zip(key, keep, strict=True)])
+                rolled = sub_key(key)
                 into = groups.get(rolled)
                 if into is None:
-                    groups[rolled] = list(values)
+                    groups[rolled] = values
                 else:
+                    if rolled not in owned:
+                        into = groups[rolled] = list(into)
+                        owned.add(rolled)
                     _combine(into, values, ops)
             if not s and not groups:
-                groups[tuple(None for _ in keep)] = list(empty)
-            computed[s] = groups
+                groups[()] = empty
+            computed[s] = (kept, groups)
         for s in branch.sets:
-            mask = grouping_mask(branch.columns, s)
-            for key, values in computed[s].items():
-                row_out: list[Any] = [branch.number, mask] + [None] * (first - 2)
-                for p, v in zip(positions, key, strict=True):
+            kept, groups = computed[s]
+            template = [branch.number, grouping_mask(columns, s)] + [None] * (first - 2)
+            places = [at[columns[i]] for i in kept]
+            for key, values in groups.items():
+                row_out = template.copy()
+                for p, v in zip(places, key, strict=True):
                     row_out[p] = v
-                finished = values[: len(measures)]
-                for k, i in enumerate(averages):
-                    total, count = finished[i], values[len(measures) + k]
-                    finished[i] = total / count if count else None
+                finished = list(values[:n])
+                for i, c in averages:
+                    count = values[c]
+                    finished[i] = finished[i] / count if count else None
                 row_out += finished
                 out.append(row_out)
     return out

@@ -161,7 +161,7 @@ async def bench(url: str, label: str, visits: int, repeat: int) -> dict[str, Any
     settings = Settings(
         database_url=url, password_hash="fast-test-only", timezone=ZONE, worker_in_serve=False
     )
-    app = create_app(settings)
+    app = create_app(settings, freeze_startup_objects=True)  # as `formloom serve`
     figures: dict[str, Any] = {}
     async with app.router.lifespan_context(app):
         db: Database = app.state.platform.db

@@ -4,6 +4,7 @@ without `Connection: close`)."""
 
 from __future__ import annotations
 
+import gc
 import logging
 
 import httpx
@@ -36,3 +37,25 @@ async def test_an_unexpected_error_is_a_problem_that_closes_the_connection(
     assert any(
         "secret detail 1234" in record.getMessage() or record.exc_info for record in caplog.records
     )
+
+
+async def test_serve_moves_what_start_up_built_out_of_the_collectors_sight(
+    settings: Settings, clock: FixedClock
+) -> None:
+    """``formloom serve`` freezes start-up's objects (a full collection during a request then
+    walks only what requests made); a service built without asking does not."""
+    assert gc.get_freeze_count() == 0
+    plain = create_app(settings, clock=clock)
+    async with plain.router.lifespan_context(plain):
+        assert gc.get_freeze_count() == 0
+    app = create_app(settings, clock=clock, freeze_startup_objects=True)
+    try:
+        async with app.router.lifespan_context(app):
+            frozen = gc.get_freeze_count()
+            assert frozen > 10_000  # the app, its routes, SQLAlchemy's metadata...
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                assert (await client.get("/api/health")).status_code == 200
+            assert gc.get_freeze_count() <= frozen  # what requests make stays collectable
+    finally:
+        gc.unfreeze()
