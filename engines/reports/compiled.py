@@ -98,8 +98,8 @@ class CompiledPivot:
     #: With top-N: the first row dimension's kept values (:func:`.result.kept_values`), for
     #: drilling into a cell without running the whole pivot.
     kept: sa.Select[Any] | None = None
-    #: The statement returns each branch's finest groups with partial aggregates, and
-    #: :func:`.rollup.expand` adds up the other grouping sets (all measures add up)
+    #: Every measure adds up, and the statement groups the records once at the finest
+    #: grain, its grouping sets grouping those groups (``query._finest_groups``)
     rolled_up: bool = False
 
 

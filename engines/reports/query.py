@@ -3,11 +3,11 @@
 The statement returns one row per group of every *grouping set* the pivot needs: the cells
 (all row and column dimensions), and — when asked for — the row totals (row dimensions
 only), the column totals, the grand total and the row subtotals (each prefix of the row
-dimensions, with the columns). Where a measure cannot be added up (a distinct count, a
-median, a percentile, a standard deviation) every total is aggregated by the database from
-the records, never re-added from cells, so they are right in totals too; where all can (counts,
-sums, minimums, maximums, averages), the database groups once and :mod:`.rollup` adds the
-totals up from those groups (``rolled_up``).
+dimensions, with the columns). Every total is aggregated by the database, never re-added
+from cells, so count distinct, averages and medians are right in totals too. Where every
+measure adds up (counts, sums, minimums, maximums, averages), the database groups the records
+once at the finest grain with partial aggregates (an average as its sum and count) and groups
+the sets from those groups (``rolled_up``, :func:`_finest_groups`).
 
 Shape of the SQL
     * A *base* sub-select reads the live records of the source form (app, form, deleted_at,
@@ -76,7 +76,6 @@ from .compiled import (
     records_filter_target,
 )
 from .result import DrillDown, PivotResult, drill, kept_values, reshape, shown_rows
-from .rollup import ADDITIVE_OPS, ROLLED_UP
 from .spec import (
     BASE_OPS,
     DISTRIBUTION_OPS,
@@ -784,16 +783,11 @@ def compile_pivot(
     by_signature: dict[frozenset[int], list[frozenset[int]]] = {}
     for s in sets:
         by_signature.setdefault(s & tag_dims, []).append(s)
-    # Every measure adds up: the database groups each branch once, at its finest, and the
-    # other sets are added up from those groups (.rollup: GROUPING SETS adds every record
-    # once per set on PostgreSQL, SQLite scans the records once per set)
-    rolled_up = (
-        roll_up
-        and all(m.op in ADDITIVE_OPS for m in measures)
-        and any(len(branch_sets) > 1 for branch_sets in by_signature.values())
-        and all(frozenset().union(*bs) in bs for bs in by_signature.values())
-    )
-    averages = [i for i, m in enumerate(measures) if m.op == "avg"]
+    # Every measure adds up: each branch's records are grouped once, at its finest, and its
+    # sets group those groups (GROUPING SETS adds every record once per set on PostgreSQL;
+    # SQLite scans the records once per set)
+    adds_up = roll_up and all(m.op in ADDITIVE_OPS for m in measures)
+    rolled_up = False
     selects: list[sa.Select[Any]] = []
     for number, (exploded, branch_sets) in enumerate(by_signature.items()):
         used = sorted(set().union(*branch_sets))
@@ -808,7 +802,9 @@ def compile_pivot(
         if spec.top is not None and not spec.top.other:
             inner = base_select.subquery(f"unfiltered_{number}")
             base_select = sa.select(inner).where(inner.c.o0 == 0)
-        if builder.pg and (len(branch_sets) == 1 or rolled_up) and sort_keys:
+        finest_first = adds_up and len(branch_sets) > 1
+        rolled_up = rolled_up or finest_first
+        if builder.pg and (len(branch_sets) == 1 or finest_first) and sort_keys:
             # An ORDER BY keeps PostgreSQL from merging this subquery into the outer query:
             # its workers then compute the measures' inputs and sort narrow rows by the keys
             # the GROUP BY needs (it sorts nothing more), where merged the planner carries
@@ -818,16 +814,19 @@ def compile_pivot(
             base_select = base_select.order_by(
                 *[base_select.selected_columns[n] for n in sort_keys]
             )
-        base = base_select.subquery(f"base_{number}")
+        if finest_first and not builder.pg:
+            # a CTE of its own, not a sub-select inside the finest groups' CTE: SQLite's
+            # parser has a fixed stack, which a zone's CASE tree nested once more overflows
+            base = base_select.cte(f"base_{number}")
+        else:
+            base = base_select.subquery(f"base_{number}")
         branch = Branch(number, exploded, tuple(group_columns), tuple(branch_sets))
         branches.append(branch)
-        if rolled_up:  # partial aggregates: an average as its sum and its count
+        if finest_first:
+            base = _finest_groups(builder, base, measures, group_columns, sort_keys, number)
             aggregates = [
-                builder.aggregate(
-                    m.model_copy(update={"op": "sum"}) if m.op == "avg" else m, base.c[f"v{i}"]
-                ).label(f"m{i}")
-                for i, m in enumerate(measures)
-            ] + [sa.func.count(base.c[f"v{i}"]).label(f"n{i}") for i in averages]
+                _sum_of_parts(builder, m, base, i).label(f"m{i}") for i, m in enumerate(measures)
+            ]
         else:
             aggregates = [
                 builder.aggregate(m, base.c[f"v{i}"]).label(f"m{i}") for i, m in enumerate(measures)
@@ -844,11 +843,7 @@ def compile_pivot(
                     out.append(flag.label("o0"))
             return out + aggregates  # noqa: B023
 
-        if rolled_up:
-            statement = sa.select(*outputs(None, sa.literal(ROLLED_UP))).select_from(base)
-            keys = [base.c[n] for n in sort_keys]
-            selects.append(statement.group_by(*keys) if keys else statement)
-        elif builder.pg and group_columns:
+        if builder.pg and group_columns:
             cols = [base.c[name] for name in group_columns]
             grouping_sets = [
                 sa.tuple_(*[base.c[n] for n in sort_keys if dim_of(n) in s]) for s in branch_sets
@@ -887,6 +882,56 @@ def compile_pivot(
         other_statement=other_statement,
         rolled_up=rolled_up,
     )
+
+
+#: Measures whose value over a set is its finer groups' values combined
+ADDITIVE_OPS = frozenset({"count", "sum", "avg", "min", "max"})
+
+
+def _finest_groups(
+    builder: _Builder,
+    base: Any,
+    measures: list[Measure],
+    group_columns: list[str],
+    sort_keys: list[str],
+    number: int,
+) -> Any:
+    """A branch's records grouped once, by every column its sets group by, with *partial*
+    aggregates (``v<i>``): a count, sum, minimum or maximum as it is; an average as its sum,
+    with its count of values beside it (``n<i>``). Its sets then group these groups
+    (:func:`_sum_of_parts`) — exactly, as PostgreSQL combines its parallel workers'
+    partial aggregates: an average of a total is its records' sum over their count, never an
+    average of averages. SQLite reads it once for all its GROUP BYs (a materialized CTE)."""
+    parts: list[Any] = [base.c[name] for name in group_columns]
+    for i, m in enumerate(measures):
+        value = base.c[f"v{i}"]
+        partial = m.model_copy(update={"op": "sum"}) if m.op == "avg" else m
+        parts.append(builder.aggregate(partial, value).label(f"v{i}"))
+        if m.op == "avg":
+            parts.append(sa.func.count(value).label(f"n{i}"))
+    grouped = sa.select(*parts).group_by(*[base.c[n] for n in sort_keys])
+    if builder.pg:
+        return grouped.subquery(f"finest_{number}")
+    return grouped.cte(f"finest_{number}").prefix_with("MATERIALIZED")
+
+
+def _sum_of_parts(builder: _Builder, measure: Measure, finest: Any, i: int) -> ColumnElement[Any]:
+    """Measure ``i`` over a set from the partial aggregates of :func:`_finest_groups`."""
+    part = finest.c[f"v{i}"]
+    if measure.op == "count":
+        return sa.func.coalesce(sa.func.sum(part), 0)  # the total of no groups counts 0
+    if measure.op in ("min", "max"):
+        return getattr(sa.func, measure.op)(part)  # type: ignore[no-any-return]
+    total = (
+        sa.func.sum(part)
+        if builder.pg
+        # SQLite: total() adds in floating point, as the sum measure does (no overflow)
+        else sa.case((sa.func.count(part) > 0, sa.func.total(part)), else_=sa.null())
+    )
+    if measure.op == "sum":
+        return total
+    values = sa.func.sum(finest.c[f"n{i}"])  # avg: the sum over the count of values
+    return sa.case((values > 0, total / values), else_=sa.null())
 
 
 def _group_other_builder(

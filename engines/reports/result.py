@@ -48,7 +48,6 @@ from .compiled import (
     grouping_mask,
     records_filter_target,
 )
-from .rollup import expand
 from .spec import (
     DISTRIBUTION_OPS,
     SEQUENCE_OPS,
@@ -266,7 +265,6 @@ def _parse(
     ``other_at``, the innermost row dimension's index, is then every group's "Other") into
     ``groups``; ``raw_keys``: the innermost row groups' keys -> the raw values of the row
     dimensions (and of top-N's flag) as the database returned them."""
-    rows = expand(rows, query)
     spec = query.spec
     dims = query.dims
     top = spec.top is not None

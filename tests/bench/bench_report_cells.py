@@ -10,10 +10,10 @@ nulls, absent keys, datetimes around local midnight, multiselects, dangling rela
   average satisfaction, totals and subtotals.
 
 For each database it times, in the same process: the engine's statement alone (compile,
-execute, fetch the rows) as the endpoint runs it (B's measures add up: one ``GROUP BY`` per
-branch, the totals added up by the endpoint; A's distinct count needs every grouping set
-from the database), the statement with every grouping set computed by the database
-(``roll_up=False``: the answer from SQL alone), through the form's typed projection (its
+execute, fetch the rows) as the endpoint runs it (B's measures add up: the records are
+grouped once and the grouping sets group those groups; A's distinct count needs every set
+grouped from the records), the statement with every set grouped from the records
+(``roll_up=False``, as before), through the form's typed projection (its
 generation checked ``ready`` and holding every live record, filled by the triggers on the
 insert), and on the records alone as before projections; ``POST /api/reports/clinic`` with
 the same spec (JSON; JSON with
@@ -270,11 +270,11 @@ async def bench(url: str, label: str, visits: int, repeat: int) -> dict[str, Any
     for name, row in figures.items():
         print(
             f"  {name}: {row['cells']:,} cells; SQL alone {row['sql_ms']} ms "
-            f"({'totals added up from its groups' if row['rolled_up'] else 'every set'}; "
-            f"every grouping set by the database {row['sets_sql_ms']} ms; on the records "
+            f"({'sets grouped from the finest groups' if row['rolled_up'] else 'every set'}; "
+            f"every set grouped from the records {row['sets_sql_ms']} ms; on the records "
             f"alone {row['records_sql_ms']} ms), endpoint "
             f"{row['endpoint_ms']} ms ({row['endpoint_over_sql']}x its SQL, target <= 1.5x; "
-            f"{row['endpoint_over_sets_sql']}x every set's SQL; "
+            f"{row['endpoint_over_sets_sql']}x the SQL of every set from the records; "
             f"{row['json_kb']} kB), CSV {row['csv_ms']} ms ({row['csv_over_sql']}x), "
             f"JSON with every drill-down {row['inline_ms']} ms ({row['inline_kb']} kB), "
             f"pandas from the database {row['pandas_ms']} ms"

@@ -249,8 +249,9 @@ def test_one_statement_with_bound_values(dialect: str) -> None:
 
 @pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
 def test_measures_that_add_up_are_grouped_once_per_branch(dialect: str) -> None:
-    """Counts, sums, minimums, maximums and averages: one GROUP BY per UNION ALL branch (the
-    multiselect's exploded one and the rest), never a grouping set or a GROUP BY per set."""
+    """Counts, sums, minimums, maximums and averages: the records are read and grouped once
+    per UNION ALL branch (the multiselect's exploded one and the rest), and the grouping
+    sets group those groups."""
     measures = [
         *COUNT,
         {"key": "s", "op": "sum", "field": "score"},
@@ -278,7 +279,12 @@ def test_measures_that_add_up_are_grouped_once_per_branch(dialect: str) -> None:
         )
     )
     assert query.rolled_up and len(query.sets) > len(query.branches) == 2
-    assert "GROUPING SETS" not in sql and sql.count("GROUP BY") == 2
+    assert sql.count("FROM records") == 2
+    if dialect == "postgresql":
+        assert sql.count("GROUPING SETS") == 2 and sql.count("AS finest_") == 2
+    else:  # one SELECT per set over the groups, grouped once (a materialized CTE)
+        assert sql.count("AS MATERIALIZED") == 2
+        assert sql.count("FROM finest_") == len(query.sets)
 
 
 def test_offset_periods_match_zoneinfo() -> None:
