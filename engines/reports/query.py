@@ -786,6 +786,10 @@ def compile_pivot(
     # Every measure adds up: each branch's records are grouped once, at its finest, and its
     # sets group those groups (GROUPING SETS adds every record once per set on PostgreSQL;
     # SQLite scans the records once per set)
+    # (Not a distinct count, though it could be had so — its value one more key of the finest
+    # groups, each set counting the distinct values among them: measured on 20,000 visits,
+    # those groups were nearly as many as the records, and the statement took 1.3-1.4x the
+    # grouping sets over the records, on both databases.)
     adds_up = roll_up and all(m.op in ADDITIVE_OPS for m in measures)
     rolled_up = False
     selects: list[sa.Select[Any]] = []
