@@ -808,13 +808,14 @@ def compile_pivot(
             base_select = sa.select(inner).where(inner.c.o0 == 0)
         finest_first = adds_up and len(branch_sets) > 1
         rolled_up = rolled_up or finest_first
-        if builder.pg and (len(branch_sets) == 1 or finest_first) and sort_keys:
+        if builder.pg and len(branch_sets) == 1 and sort_keys:
             # An ORDER BY keeps PostgreSQL from merging this subquery into the outer query:
             # its workers then compute the measures' inputs and sort narrow rows by the keys
             # the GROUP BY needs (it sorts nothing more), where merged the planner carries
             # each whole record through the sort and computes the inputs in the leader alone.
             # 1,000,000 visits, three measures: ~18 % faster. (With grouping sets the extra
-            # sorts dominate and it gains nothing.)
+            # sorts dominate and it gains nothing; before the finest groups it forced a sort
+            # of every record where a hash aggregate needs none: 100,000 records, 2.5x.)
             base_select = base_select.order_by(
                 *[base_select.selected_columns[n] for n in sort_keys]
             )
