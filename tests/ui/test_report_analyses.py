@@ -148,3 +148,30 @@ def test_a_bad_zone_is_shown_at_its_box_and_the_words_are_chinese(
     assert "Mars/Olympus" in tab.get_by_test_id("preview-state").inner_text()
     # the problem is placed at the box it is about
     assert tab.get_by_test_id("time-zone").get_attribute("aria-invalid") == "true"
+
+
+def test_each_groups_other_row_can_be_left_out(
+    tab_as: Any,  # noqa: F811
+    live_server: LiveServer,
+    compared: dict[str, Any],
+) -> None:
+    """top_per_group's "Other" of each group is on as the spec's default; unticked, the
+    preview drops those rows and the saved report says ``other: false``."""
+    tab = tab_as(HEAD_OFFICE)
+    tab.goto(f"{live_server.url}/designer/{APP}/reports/{KEY}")
+    tab.wait_for_selector("[data-testid=report-builder][data-ready]")
+    wait_preview(tab)
+    box = tab.get_by_test_id("group-top-other")
+    assert box.is_checked()
+    result = PivotResult.model_validate(compared["result"])
+    others = [h for h in result.rows if h.other]
+    assert others  # the data leaves more than two months in some department
+    table = tab.get_by_test_id("preview-table")
+    before = table.locator("tbody tr").count()
+    box.uncheck()
+    wait_preview(tab)
+    assert table.locator("tbody tr").count() == before - len(others)
+    tab.get_by_test_id("report-save").click()
+    tab.get_by_test_id("report-confirm").click()
+    wait_saved(tab)
+    assert saved_report(live_server, KEY)["top_per_group"] == {"n": 2, "by": "n", "other": False}

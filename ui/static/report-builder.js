@@ -714,6 +714,7 @@ function optionsSection() {
         row(t("How many in each group"), textBox("/top_per_group/n", "group-top-n", { type: "number", write: (v) => (v === "" ? undefined : Number(v)) })),
         row(t("Ranked by"), select("/top_per_group/by", "group-top-by", readable)),
         row(t("Keep"), select("/top_per_group/keep", "group-top-keep", [{ value: "largest", label: t("The largest") }, { value: "smallest", label: t("The smallest") }], { value: group.keep ?? "largest", onPick: (value, r) => (value === "largest" ? delete r.top_per_group.keep : (r.top_per_group.keep = value)) })),
+        el("div", { class: "re-checks" }, el("label", { class: "check" }, checkbox("/top_per_group/other", "group-top-other", group.other !== false, (on, r) => (on ? delete r.top_per_group.other : (r.top_per_group.other = false))), ` ${t("Put the rest of each group in one “Other” row")}`)),
       );
     }
   }
