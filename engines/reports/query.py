@@ -130,11 +130,14 @@ class PivotQuery(CompiledPivot):
         return reshape(rows, self, locale, drill=drill, titles=titles, others=others)
 
     def shown(
-        self, rows: Sequence[Sequence[Any]]
+        self,
+        rows: Sequence[Sequence[Any]],
+        present: dict[tuple[Any, ...], list[Any]] | None = None,
     ) -> tuple[list[tuple[Any, ...]], dict[tuple[Any, ...], list[Any]]]:
         """The innermost row groups listed, raw, and each outer group's listed innermost
-        values (:func:`.result.shown_rows`)."""
-        return shown_rows(rows, self)
+        values; ``present`` is given every innermost value of each group
+        (:func:`.result.shown_rows`)."""
+        return shown_rows(rows, self, present)
 
     def group_other(
         self, shown: Sequence[Sequence[Any]]
@@ -161,10 +164,12 @@ class PivotQuery(CompiledPivot):
         other: bool = False,
         kept_rows: Sequence[Sequence[Any]] = (),
         group_kept: Sequence[Any] | None = None,
+        group_present: Sequence[Any] = (),
     ) -> DrillDown:
         """One cell's drill-down from its coordinates (:func:`.result.drill`); with top-N,
         ``kept_rows`` are the rows of :attr:`kept`; ``group_kept``: for a group's "Other"
-        (top_per_group), the innermost values its group lists (:meth:`shown`)."""
+        (top_per_group), the innermost values its group lists, and ``group_present`` every
+        one it holds (:meth:`shown`; read for a multiselect)."""
         return drill(
             self,
             row,
@@ -172,6 +177,7 @@ class PivotQuery(CompiledPivot):
             other=other,
             kept=kept_values(kept_rows, self),
             group_kept=group_kept,
+            group_present=group_present,
         )
 
 

@@ -601,11 +601,13 @@ class _Shaper:
         if where is not None:
             axis_dims = [d for d in query.dims if d.axis == where[0]]
             self.period = axis_dims[where[1]]
-        #: With top_per_group: each outer group's key -> its listed innermost values
+        #: With top_per_group: each outer group's key -> its listed innermost values, and
+        #: every innermost value it holds (a multiselect's "Other" is the rest of them)
         self.group_kept: dict[_GroupKey, list[Any]] = {}
+        self.group_present: dict[_GroupKey, list[Any]] = {}
         if drill:
             kept = {k[0][0] for s, g in groups.items() if 0 in s for k in g if not k[0][1]}
-            self.driller = _Driller(query, kept, self.group_kept)
+            self.driller = _Driller(query, kept, self.group_kept, self.group_present)
 
     # -- ordering ----------------------------------------------------------------------
 
@@ -657,6 +659,9 @@ class _Shaper:
         # each group's "Other" (top_per_group's other) is listed while the group lists a row
         others = {k[:-1]: k for k in keys if k and k[-1][1]}
         keys = [k for k in keys if not (k and k[-1][1])]
+        self.group_present.clear()  # the driller reads the same dict
+        for k in keys:
+            self.group_present.setdefault(k[:-1], []).append(k[-1][0])
         if self.spec.having is not None:
             having = self.spec.having
 
@@ -971,6 +976,7 @@ class _Driller:
         query: CompiledPivot,
         kept: Iterable[Any],
         group_kept: Mapping[_GroupKey, Sequence[Any]] | None = None,
+        group_present: Mapping[_GroupKey, Sequence[Any]] | None = None,
     ) -> None:
         self.query = query
         self.spec = query.spec
@@ -979,6 +985,8 @@ class _Driller:
         #: top_per_group: an outer group's key -> the innermost values it lists (read when
         #: a drill-down is built: the shaper fills it once it has chosen the rows)
         self.group_kept = group_kept if group_kept is not None else {}
+        #: ... and every innermost value the group holds (read for a multiselect)
+        self.group_present = group_present if group_present is not None else {}
         rows = [d.index for d in query.dims if d.axis == "rows"]
         self.inner = rows[-1] if len(rows) > 1 and self.spec.top_per_group is not None else None
 
@@ -992,7 +1000,14 @@ class _Driller:
         for plan, (value, other) in zip(dims, key, strict=True):
             if other and plan.index == self.inner:  # the group's "Other": not one it lists
                 listed = self.group_kept.get(key[: plan.index], ())
-                self.top_filter(plan, parts, related, other=True, kept=listed)
+                if plan.kind == "tags":
+                    # a record counts in Other once per option it has outside the listed
+                    # ones: the records with at least one of the group's other options
+                    rest = self.group_present.get(key[: plan.index], ())
+                    rest = [v for v in rest if v not in listed]
+                    self.top_filter(plan, parts, related, other=False, kept=rest)
+                else:
+                    self.top_filter(plan, parts, related, other=True, kept=listed)
                 continue
             if other:
                 self.top_filter(plan, parts, related, other=True)
@@ -1251,12 +1266,16 @@ def kept_values(rows: Sequence[Sequence[Any]], query: CompiledPivot) -> list[Any
 
 
 def shown_rows(
-    rows: Sequence[Sequence[Any]], query: CompiledPivot
+    rows: Sequence[Sequence[Any]],
+    query: CompiledPivot,
+    present: dict[tuple[Any, ...], list[Any]] | None = None,
 ) -> tuple[list[tuple[Any, ...]], dict[tuple[Any, ...], list[Any]]]:
     """With ``top_per_group``: the innermost row groups the pivot lists (``having`` and the
     ranking applied), as the raw values of the row dimensions in the rows of
     ``query.statement`` (what :meth:`.query.PivotQuery.group_other` reads), and per outer group
-    (its keys) the innermost values it lists (what :func:`drill` reads for its "Other")."""
+    (its keys) the innermost values it lists (what :func:`drill` reads for its "Other");
+    ``present`` is given every innermost value each group holds (a multiselect's "Other"
+    drills into the records with one of those it does not list)."""
     groups: dict[frozenset[int], dict[_GroupKey, dict[str, Any]]] = {s: {} for s in query.sets}
     raw: dict[_GroupKey, tuple[Any, ...]] = {}
     _parse(rows, query, groups, raw_keys=raw)
@@ -1264,6 +1283,10 @@ def shown_rows(
     builder = _Shaper(query, groups)
     chosen = builder.chosen_rows(list(raw), row_dims)
     listed = {tuple(v for v, _ in k): list(values) for k, values in builder.group_kept.items()}
+    if present is not None:
+        present.update(
+            {tuple(v for v, _ in k): list(values) for k, values in builder.group_present.items()}
+        )
     return [raw[k] for k in chosen], listed
 
 
@@ -1275,6 +1298,7 @@ def drill(
     other: bool = False,
     kept: Iterable[Any] = (),
     group_kept: Sequence[Any] | None = None,
+    group_present: Sequence[Any] = (),
 ) -> DrillDown:
     """The drill-down of one cell from its coordinates: its row header's ``keys`` and its
     column header's ``keys`` (a prefix for a subtotal, empty for a total), ``other`` for the
@@ -1328,7 +1352,8 @@ def drill(
         s = frozenset(d.index for d in row_dims) | frozenset(
             d.index for d in col_dims[: len(column)]
         )
-        return _Driller(query, kept, {outer: group_kept}).drill_down(s, tuple(key))
+        driller = _Driller(query, kept, {outer: group_kept}, {outer: group_present})
+        return driller.drill_down(s, tuple(key))
     s = frozenset(d.index for d in row_dims[: len(row)]) | frozenset(
         d.index for d in col_dims[: len(column)]
     )

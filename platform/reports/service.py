@@ -289,15 +289,23 @@ class ReportService:
                 except DBAPIError as exc:
                     raise _out_of_range(prefix) from exc
             listed: list[Any] | None = None
+            present: dict[tuple[Any, ...], list[Any]] = {}
             if group_other and spec.top_per_group is not None and spec.top_per_group.other:
                 try:
                     rows = (await self.session.execute(query.statement)).all()
                 except DBAPIError as exc:
                     raise _out_of_range(prefix) from exc
-                listed = query.shown(rows)[1].get(tuple(row[:-1]), [])
+                listed = query.shown(rows, present)[1].get(tuple(row[:-1]), [])
             elif group_other:
                 listed = []  # refused by drill: this report has no such "Other"
-            return query.drill(row, column, other=other, kept_rows=kept, group_kept=listed)
+            return query.drill(
+                row,
+                column,
+                other=other,
+                kept_rows=kept,
+                group_kept=listed,
+                group_present=present.get(tuple(row[:-1]), ()),
+            )
 
     def _compile(
         self,

@@ -25,6 +25,7 @@ import pytest
 import sqlalchemy as sa
 
 from formloom.engines.logic import evaluate
+from formloom.engines.logic.coercion import truthy
 from formloom.engines.reports import (
     Cell,
     PivotQuery,
@@ -1446,3 +1447,68 @@ async def test_rolled_up_totals_match_the_databases_grouping_sets(
             "a": None,
             "lo": None,
         }
+
+
+async def test_a_multiselects_group_other_counts_the_options_it_does_not_list(
+    loaded: Database,
+) -> None:
+    """A multiselect as the innermost row dimension of top_per_group: each group's "Other"
+    counts its records' options that the group does not list (a record counts once per such
+    option, as every option row counts it), and drills into the records with at least one
+    of them — inline and from its coordinates alike."""
+    raw = {
+        "form": "visit",
+        "rows": [{"field": "department"}, {"field": "symptoms"}],
+        "measures": [
+            {"key": "n", "op": "count"},
+            {"key": "patients", "op": "count_distinct", "field": "patient"},
+            {"key": "w", "op": "sum", "field": "weight"},
+        ],
+        "top_per_group": {"n": 1, "by": "n"},
+    }
+    _, query = await _run(loaded, raw)
+    present: dict[tuple[Any, ...], list[Any]] = {}
+    async with loaded.engine.connect() as conn:
+        rows = (await conn.execute(query.statement)).all()
+        shown, listed = query.shown(rows, present)
+        statement = query.group_other(shown)
+        assert statement is not None
+        others = (await conn.execute(statement)).all()
+    result = query.reshape(rows, drill=True, others=others)
+    checked = 0
+    for i, header in enumerate(result.rows):
+        if not header.other:
+            continue
+        (department,) = header.keys[:-1]
+        kept = listed[(department,)]
+        pairs = []  # (record, option) of the group's records, options not listed
+        for row in LIVE_VISITS:
+            view = _record_view(row)
+            if view.get("department") != department:
+                continue
+            options = view.get("symptoms")
+            options = options if isinstance(options, list) and options else [None]
+            pairs += [(view, option) for option in options if option not in kept]
+        assert pairs, department
+        values = result.cells[i][0].values
+        assert values["n"] == len(pairs)
+        assert values["patients"] == len({v["patient"] for v, _ in pairs if v.get("patient")})
+        weights = [v["weight"] for v, _ in pairs if isinstance(v.get("weight"), int | float)]
+        assert _same(values["w"], sum(weights) if weights else None)
+        drill_down = result.cells[i][0].drill_down
+        assert drill_down is not None
+        selected = {
+            row["id"]
+            for row in LIVE_VISITS
+            if truthy(evaluate(drill_down.filter, _record_view(row), now=NOW))
+        }
+        assert selected == {v["id"] for v, _ in pairs}
+        alone = query.drill(
+            header.keys,
+            [],
+            group_kept=kept,
+            group_present=present[(department,)],
+        )
+        assert alone == drill_down
+        checked += 1
+    assert checked >= 3
