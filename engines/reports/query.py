@@ -41,6 +41,7 @@ Shape of the SQL
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -923,7 +924,10 @@ def _finest_groups(
     grouped = sa.select(*parts).group_by(*[base.c[n] for n in sort_keys])
     if builder.pg:
         return grouped.subquery(f"finest_{number}")
-    return grouped.cte(f"finest_{number}").prefix_with("MATERIALIZED")
+    finest = grouped.cte(f"finest_{number}")
+    # the hint is SQLite 3.35's; before it a CTE read by several SELECTs may be computed
+    # for each of them (right, slower)
+    return finest.prefix_with("MATERIALIZED") if sqlite3.sqlite_version_info >= (3, 35) else finest
 
 
 def _sum_of_parts(builder: _Builder, measure: Measure, finest: Any, i: int) -> ColumnElement[Any]:
