@@ -18,6 +18,7 @@ from formloom.engines.logic.zones import offset_periods
 from formloom.engines.reports import (
     MAX_MEASURES,
     PivotError,
+    PivotQuery,
     PivotSpec,
     ReportTarget,
     check,
@@ -217,27 +218,32 @@ def test_compile_refuses_bad_specs_and_ranking_by_a_median_on_sqlite() -> None:
         compile_pivot(spec(), FORMS, target(), dialect="sqlite", time_zone="Mars/Base", now=NOW)
 
 
-@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
-def test_one_statement_with_bound_values(dialect: str) -> None:
+def _compiled(pivot: PivotSpec, dialect: str) -> tuple[PivotQuery, str]:
+    """The pivot compiled for ``dialect`` (in Asia/Shanghai), and its SQL text."""
     query = compile_pivot(
-        spec(
-            rows=[{"field": "department"}, {"field": "tags"}],
-            columns=[{"field": "seen_at", "bucket": "month"}],
-            filter={"==": [{"var": "note"}, "it's; DROP TABLE records"]},
-            subtotals=True,
-            # a distinct count cannot be added up from groups: the database groups every set
-            measures=[*COUNT, {"key": "p", "op": "count_distinct", "field": "patient"}],
-        ),
+        pivot,
         FORMS,
         target(),
         dialect=dialect,  # type: ignore[arg-type]
         time_zone="Asia/Shanghai",
         now=NOW,
     )
-    sql = str(
-        query.statement.compile(
-            dialect=postgresql.dialect() if dialect == "postgresql" else sqlite.dialect()
-        )
+    compiler = postgresql.dialect() if dialect == "postgresql" else sqlite.dialect()
+    return query, str(query.statement.compile(dialect=compiler))
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+def test_one_statement_with_bound_values(dialect: str) -> None:
+    query, sql = _compiled(
+        spec(
+            rows=[{"field": "department"}, {"field": "tags"}],
+            columns=[{"field": "seen_at", "bucket": "month"}],
+            filter={"==": [{"var": "note"}, "it's; DROP TABLE records"]},
+            subtotals=True,
+            # with a distinct count every set is grouped from the records
+            measures=[*COUNT, {"key": "p", "op": "count_distinct", "field": "patient"}],
+        ),
+        dialect,
     )
     assert "DROP TABLE" not in sql
     assert not query.rolled_up
@@ -262,7 +268,7 @@ def test_measures_that_add_up_are_grouped_once_per_branch(dialect: str) -> None:
         {"key": "lo", "op": "min", "field": "seen_at"},
         {"key": "hi", "op": "max", "field": "score"},
     ]
-    query = compile_pivot(
+    query, sql = _compiled(
         spec(
             rows=[{"field": "department"}, {"field": "tags"}],
             columns=[{"field": "seen_at", "bucket": "month"}],
@@ -270,16 +276,7 @@ def test_measures_that_add_up_are_grouped_once_per_branch(dialect: str) -> None:
             totals=True,
             measures=measures,
         ),
-        FORMS,
-        target(),
-        dialect=dialect,  # type: ignore[arg-type]
-        time_zone="Asia/Shanghai",
-        now=NOW,
-    )
-    sql = str(
-        query.statement.compile(
-            dialect=postgresql.dialect() if dialect == "postgresql" else sqlite.dialect()
-        )
+        dialect,
     )
     assert query.rolled_up and len(query.sets) > len(query.branches) == 2
     assert sql.count("FROM records") == 2
