@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import Any
 
 from . import dates
+from .bins import width_scale
 from .errors import InvalidArguments, LogicError
 from .evaluator import OPERATORS, evaluate
 
@@ -81,6 +82,7 @@ ARITY: dict[str, tuple[int, int | None]] = {
     "years_between": (2, 2),
     "hour_of": (1, 2),
     "weekday_of": (1, 2),
+    "bin_of": (2, 2),
     "contains": (2, 2),
     "is_empty": (1, 1),
 }
@@ -334,6 +336,11 @@ def _check_arguments(op: str, args: list[Any], here: str, problems: list[tuple[s
         if unit not in _DATE_UNITS and unit.removesuffix("s") not in _DATE_UNITS:
             units = ", ".join(sorted(_DATE_UNITS))
             problems.append((here, f"'date_add': unknown unit {args[2]!r} (use one of {units})"))
+    if op == "bin_of" and len(args) == 2 and type(args[1]) not in (dict, list):
+        try:
+            width_scale(args[1])
+        except InvalidArguments as error:
+            problems.append((here, str(error)))
     if op in ("hour_of", "weekday_of") and len(args) == 2 and type(args[1]) is str:
         try:
             dates.time_zone(args[1], op)

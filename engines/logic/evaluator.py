@@ -36,7 +36,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from . import dates
+from . import bins, dates
 from .coercion import (
     describe,
     loose_equal,
@@ -638,7 +638,7 @@ def _op_throw(args: Any, data: Any, above: Any) -> Any:
 
 
 # --------------------------------------------------------------------------------------------
-# Formloom extensions (eager): dates, contains, is_empty
+# Formloom extensions (eager): dates, bin_of, contains, is_empty
 # --------------------------------------------------------------------------------------------
 
 
@@ -684,6 +684,13 @@ def _op_hour_of(args: list[Any], data: Any, above: Any) -> Any:
 
 def _op_weekday_of(args: list[Any], data: Any, above: Any) -> Any:
     return dates.weekday_of(*_zoned("weekday_of", args))
+
+
+def _op_bin_of(args: list[Any], data: Any, above: Any) -> Any:
+    value, width = _arguments("bin_of", args, 2)
+    number = bins.bin_of(value, width)
+    # tidy_number: a bin beyond the largest double is NaN, as any other arithmetic
+    return None if number is None else tidy_number(number, "bin_of")
 
 
 def _zoned(op: str, args: list[Any]) -> list[Any]:
@@ -735,6 +742,7 @@ _EAGER: dict[str, EagerOp] = {
     "years_between": _op_years_between,
     "hour_of": _op_hour_of,
     "weekday_of": _op_weekday_of,
+    "bin_of": _op_bin_of,
     "contains": _op_contains,
 }
 

@@ -59,6 +59,7 @@ from sqlalchemy.sql.elements import ColumnElement, False_, True_
 
 from . import dates
 from .analysis import ARITY
+from .bins import ROUNDING_PLACES, width_scale
 from .errors import InvalidArguments, LogicError
 from .evaluator import evaluate
 from .zones import offset_periods, settled_offset
@@ -70,6 +71,8 @@ __all__ = [
     "MAX_LIST_VALUES",
     "Dialect",
     "SUPPORTED_OPERATORS",
+    "bin_number",
+    "bin_width_problem",
     "FilterError",
     "FilterTarget",
     "compile_filter",
@@ -88,7 +91,7 @@ Predicate: TypeAlias = ColumnElement[bool]
 SUPPORTED_OPERATORS: Final[tuple[str, ...]] = (
     "var", "val", "exists", "==", "!=", "===", "!==", "<", "<=", ">", ">=", "and", "or", "!",
     "!!", "in", "contains", "missing", "missing_some", "is_empty", "today", "now", "date_add",
-    "days_between", "years_between", "hour_of", "weekday_of",
+    "days_between", "years_between", "hour_of", "weekday_of", "bin_of",
 )
 # fmt: on
 
@@ -145,9 +148,14 @@ _DATA_OPERATORS = frozenset({"var", "missing", "missing_some", "val", "exists"})
 _EQUALITY = frozenset({"==", "===", "!=", "!=="})
 #: Operators giving a number from one date field: compared in filters, never conditions.
 _NUMBER_OF_DATE = frozenset({"days_between", "years_between", "hour_of", "weekday_of"})
+#: ... and every operator giving a number from one field.
+_NUMBER_OF_FIELD = _NUMBER_OF_DATE | {"bin_of"}
+#: Widths ``bin_of`` takes in a filter: 10**-15 to 10**15, at most 15 decimals, so the
+#: value counted in the width's units stays within SQLite's 64-bit integers and doubles.
+MAX_BIN_SCALE: Final = 10**15
 _ORDERING = frozenset({"<", "<=", ">", ">="})
 #: Operators whose argument count the compiler checks itself, with a message for filters.
-_OWN_ARITY_MESSAGES = frozenset({"in", "contains", "is_empty", "missing_some", *_NUMBER_OF_DATE})
+_OWN_ARITY_MESSAGES = frozenset({"in", "contains", "is_empty", "missing_some", *_NUMBER_OF_FIELD})
 _FLIPPED = {
     "<": ">",
     "<=": ">=",
@@ -319,6 +327,52 @@ def _offset_tree(
     )
 
 
+def bin_number(
+    value: ColumnElement[Any], width: float | int, dialect: Dialect
+) -> ColumnElement[Any]:
+    """The bin number of a number ``value`` for bins of ``width``, as ``bin_of`` computes it
+    (:mod:`.bins`): ``floor(round(value * scale, 9) / whole)`` where the width is ``whole``
+    units of ``1/scale`` (``0.25``: 25 of 1/100). PostgreSQL in NUMERIC, from the stored
+    decimal text: exactly the evaluator's. SQLite in doubles, whose errors the 9 decimals
+    absorb while ``value * scale`` is within about ±4.5e6 (and beyond, for values the
+    doubles hold exactly enough: whole numbers, halves...); past that a value within a
+    double's error of an edge may fall in the bin next to it. A 64-bit integer; NULL for a
+    NULL value.
+    Report cells (``bin_width``) and filters (``bin_of``) both use this one expression, so a
+    cell and its drill-down put every value in the same bin on both databases."""
+    scale, whole = width_scale(width)
+    if dialect == "postgresql":
+        if not isinstance(value.type, sa.Numeric) or isinstance(value.type, sa.Float):
+            value = sa.cast(value, sa.Numeric())
+        scaled = sa.func.round(value * sa.literal(Decimal(scale), sa.Numeric()), ROUNDING_PLACES)
+        quotient = scaled / sa.literal(Decimal(whole), sa.Numeric())
+        return sa.cast(sa.func.floor(quotient), sa.BigInteger())
+    # floor(round(v * scale, 9)) as its whole part plus its rounded fraction's floor (-1, 0
+    # or 1): SQLite's round() prints 16 significant digits, so only a fraction (below 1)
+    # keeps its 9 decimals; then floor division by `whole`, exact in integers.
+    product = value * scale
+    whole_part = sa.cast(product, sa.Integer())  # toward zero
+    fraction = sa.func.round(product - whole_part, ROUNDING_PLACES)
+    carry = sa.case((fraction >= 1, 1), (fraction < 0, -1), else_=0)
+    units = whole_part + carry
+    return (units - (units % whole + whole) % whole) / whole
+
+
+def bin_width_problem(width: Any) -> str | None:
+    """Why ``bin_of`` in a filter cannot take ``width`` (None: it can): a positive number
+    from 1e-15 to 1e15 with at most 15 decimals (:data:`MAX_BIN_SCALE`)."""
+    try:
+        scale, whole = width_scale(width)
+    except InvalidArguments as error:
+        return str(error)
+    if scale > MAX_BIN_SCALE or whole > MAX_BIN_SCALE * scale:
+        return (
+            "'bin_of' in a filter takes a width from 1e-15 to 1e15 with at most 15 decimals, "
+            f"not {_describe(width)}"
+        )
+    return None
+
+
 def clock_part(
     local: ColumnElement[Any], part: Literal["hour", "weekday"], dialect: Dialect
 ) -> ColumnElement[Any]:
@@ -426,8 +480,8 @@ class _Field:
 
 @dataclass(frozen=True)
 class _Derived:
-    """A number computed from one date field (``days_between``/``years_between``,
-    ``hour_of``/``weekday_of``); ``what`` names it in messages."""
+    """A number computed from one field: from a date (``days_between``/``years_between``,
+    ``hour_of``/``weekday_of``) or a number (``bin_of``); ``what`` names it in messages."""
 
     source: _Field
     value: ColumnElement[Any]
@@ -527,6 +581,12 @@ def _temporal_literal(field: _Field, value: str, pointer: str) -> str:
 
 
 def _unsupported(op: str, pointer: str, context: str = "in a filter") -> FilterError:
+    if op == "bin_of" and context == "in a filter":
+        return FilterError(
+            "'bin_of' gives a number, not a condition; compare it or look it up, e.g. "
+            '{"in": [{"bin_of": [{"var": "..."}, 0.5]}, [1, 4, 9]]}',
+            pointer=pointer,
+        )
     if op in _NUMBER_OF_DATE and context == "in a filter":
         return FilterError(
             f"'{op}' gives a number, not a condition; compare it, e.g. "
@@ -741,6 +801,8 @@ class _Compiler:
             return self.derived(op, args, op_pointer)
         if op in ("hour_of", "weekday_of"):
             return self.clock(op, args, op_pointer)
+        if op == "bin_of":
+            return self.binned(args, op_pointer)
         raise _unsupported(op, op_pointer, "as a value in a filter")
 
     def val_field(self, args: Any, op_pointer: str) -> _Field:
@@ -880,6 +942,32 @@ class _Compiler:
         part: Literal["hour", "weekday"] = "hour" if op == "hour_of" else "weekday"
         what = "an hour (0-23)" if part == "hour" else "a weekday (1 = Monday ... 7 = Sunday)"
         return _Derived(source, clock_part(local, part, self.target.dialect), what)
+
+    def binned(self, args: Any, op_pointer: str) -> _Operand:
+        """``{"bin_of": [field, width]}``: the bin number of a number field for a constant
+        width (:func:`bin_number`)."""
+        arguments = _arguments(args, op_pointer)
+        if len(arguments) != 2:
+            raise FilterError(
+                "'bin_of' takes a number field and a constant width", pointer=op_pointer
+            )
+        (value_node, value_pointer), (width_node, width_pointer) = arguments
+        if _reads_data(width_node):
+            raise FilterError("the width of 'bin_of' must be a constant", pointer=width_pointer)
+        width = self.fold(width_node, width_pointer)
+        problem = bin_width_problem(width)
+        if problem is not None:
+            raise FilterError(problem, pointer=width_pointer)
+        source = self.operand(value_node, value_pointer)
+        if not isinstance(source, _Field):
+            raise FilterError("'bin_of' in a filter needs a number field", pointer=value_pointer)
+        if source.kind != "number":
+            raise FilterError(
+                f"'bin_of' needs a number field; '{source.key}' is a {_type_label(source)} field",
+                pointer=op_pointer,
+            )
+        value = bin_number(source.value, width, self.target.dialect)
+        return _Derived(source, value, "a bin number")
 
     def constant_date(self, op: str, value: Any, pointer: str) -> date | None:
         """The calendar date the evaluator sees in ``value``, or None when it gives null.
@@ -1121,7 +1209,7 @@ class _Compiler:
         )
 
     def derived_within(self, derived: _Derived, values: Any, pointer: str) -> Predicate:
-        """A number computed from a date field (``days_between``, ``weekday_of``...) in a
+        """A number computed from a field (``days_between``, ``weekday_of``, ``bin_of``...) in a
         constant list of numbers, bound as one parameter as :meth:`one_of` binds a list."""
         if not isinstance(values, list):
             raise FilterError(

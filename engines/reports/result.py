@@ -38,7 +38,13 @@ from sqlalchemy.sql.elements import ColumnElement
 from formloom.engines.forms import FormSpec, label_text
 from formloom.engines.logic import LogicError, evaluate
 from formloom.engines.logic.coercion import truthy
-from formloom.engines.logic.sql import MAX_LIST_VALUES, Dialect, FilterTarget, compile_filter
+from formloom.engines.logic.sql import (
+    MAX_LIST_VALUES,
+    Dialect,
+    FilterTarget,
+    bin_width_problem,
+    compile_filter,
+)
 
 from .compiled import (
     CompiledPivot,
@@ -1105,8 +1111,9 @@ class _Driller:
     def one_of(self, plan: DimPlan, values: Sequence[Any]) -> Any:
         """JsonLogic: the dimension's value is one of ``values`` (none null), in a few
         operations whatever their number where it can: plain values as one ``in`` with a
-        literal list; a date's days likewise; buckets and bins as ranges, neighbours merged
-        into one range (a run of 30 kept days is one range)."""
+        literal list; a date's days likewise; bins of a width as their bin numbers in one
+        list (:meth:`bins_in`); buckets and edge bins as ranges, neighbours merged into one
+        range (a run of 30 kept days is one range)."""
         var = {"var": plan.ref.key}
         d = plan.dimension
         plain = all(isinstance(v, str) or (_is_number(v)) for v in values)
@@ -1137,7 +1144,23 @@ class _Driller:
             days = self.days_in(plan, merged)
             if days is not None and _operations(days) < _operations(runs):
                 return days
+        if plan.kind == "width":
+            binned = self.bins_in(plan, [int(v) for v in values])
+            if binned is not None and _operations(binned) < _operations(runs):
+                return binned
         return runs
+
+    def bins_in(self, plan: DimPlan, numbers: Sequence[int]) -> Any:
+        """Bins of a width as "the bin number is one of these",
+        ``{"in": [{"bin_of": [var, width]}, [k1, k2, ...]]}``: 3 operations however
+        scattered the bins (a range each is 7: past ~40 scattered kept bins a filter passed
+        the 300 allowed), and the bin the cell's own SQL computes (:func:`bin_number` is
+        both), where a range compares the value with decimal edges. None when the record
+        API could not compile it (a width it does not take, a list past its limit)."""
+        width = plan.dimension.bin_width
+        if bin_width_problem(width) is not None or len(numbers) > MAX_LIST_VALUES:
+            return None
+        return {"in": [{"bin_of": [{"var": plan.ref.key}, width]}, sorted(set(numbers))]}
 
     def days_in(self, plan: DimPlan, runs: Sequence[Sequence[date]]) -> Any:
         """The calendar buckets [low, high) of ``runs`` as "the local day is one of these",
@@ -1215,6 +1238,9 @@ class _Driller:
             return {"and": conditions}, True
         if plan.kind == "width":
             assert d.bin_width is not None
+            if bin_width_problem(d.bin_width) is None:
+                # the bin number, computed as the cell's SQL computes it (bin_number)
+                return {"===": [{"bin_of": [var, d.bin_width]}, int(value)]}, True
             low, high = bin_edge(value, d.bin_width), bin_edge(value + 1, d.bin_width)
             return {"and": [present, {">=": [var, low]}, {"<": [var, high]}]}, True
         if plan.kind == "bucket":

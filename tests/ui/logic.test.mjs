@@ -404,6 +404,62 @@ describe("dates", () => {
   });
 });
 
+describe("bin_of", () => {
+  // The cases of tests/engines/logic/test_bins.py: floor(value / width) in decimal.
+  const cases = [
+    [0.3, 0.1, 3], // 0.3 / 0.1 is 2.9999999999999996 in doubles
+    [0.30000000000000004, 0.1, 3],
+    [0.7, 0.1, 7],
+    [-0.1, 0.1, -1],
+    [-0.10000000000000001, 0.1, -1], // the same double as -0.1
+    [1e-9, 0.1, 0],
+    [-1e-9, 0.1, -1],
+    [0.75, 0.25, 3],
+    [0.74, 0.25, 2],
+    [-0.25, 0.25, -1],
+    [0.9, 0.3, 3],
+    [0.6, 0.3, 2],
+    [-0.6, 0.3, -2],
+    [-0.5, 1, -1],
+    [-0, 1, 0],
+    [0, 0.1, 0],
+    [3000000000, 1, 3000000000],
+    [3e9, 0.5, 6000000000],
+    [2 ** 53, 1, 2 ** 53],
+    [1e15, 1e15, 1],
+    [0.0999999999999, 0.1, 1], // rounded to 9 decimals of the width's units first
+    [0.09999999, 0.1, 0],
+    [123.456, 1e-6, 123456000],
+    [5e-324, 1, 0],
+    [-5e-324, 1, 0], // rounded to 9 decimals: 0, not just below it
+    [-1e-10, 1, 0],
+    [-1e-9, 1, -1],
+  ];
+  test("the bin of a number, in decimal", () => {
+    for (const [value, width, want] of cases) {
+      expect({ bin_of: [value, width] }, null, want);
+      expect({ bin_of: [{ var: "v" }, width] }, { v: value }, want);
+    }
+  });
+
+  test("null for what is not a number", () => {
+    for (const value of [null, "3", "", true, false, [1], { a: 1 }]) {
+      expect({ bin_of: [{ var: "v" }, 0.5] }, { v: value }, null);
+    }
+    expect({ bin_of: [{ var: "missing" }, 0.5] }, {}, null);
+  });
+
+  test("the width is a positive number", () => {
+    for (const width of [0, -1, -0.5, null, "1", true, [1]]) {
+      raises({ bin_of: [1, width] }, null, InvalidArguments, "InvalidArguments");
+      raises({ bin_of: [null, width] }, null, InvalidArguments, "InvalidArguments");
+    }
+    raises({ bin_of: [1] }, null, InvalidArguments, "InvalidArguments");
+    raises({ bin_of: [1, 1, 1] }, null, InvalidArguments, "InvalidArguments");
+    raises({ bin_of: [1e308, 1e-6] }, null, NotANumber, "NotANumber"); // beyond any double
+  });
+});
+
 // -- static analysis and the registry ----------------------------------------------------------
 
 describe("variables and OPERATORS", () => {
@@ -426,11 +482,11 @@ describe("variables and OPERATORS", () => {
   test("OPERATORS names every operator and is read-only", () => {
     const names = ["var", "val", "exists", "??", "try", "throw", "preserve", "substr", "log"];
     const extensions = ["now", "today", "date_add", "days_between", "years_between"];
-    extensions.push("hour_of", "weekday_of");
+    extensions.push("hour_of", "weekday_of", "bin_of");
     for (const op of [...names, ...extensions, "contains", "is_empty"]) {
       assert.ok(OPERATORS.has(op), op);
     }
-    assert.equal(OPERATORS.size, 50);
+    assert.equal(OPERATORS.size, 51);
     assert.throws(() => OPERATORS.add("method"), TypeError);
     assert.equal(OPERATORS.has("method"), false);
   });

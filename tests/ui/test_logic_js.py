@@ -28,6 +28,7 @@ import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -345,7 +346,9 @@ def _chaos_rule(rng: random.Random, level: int = 0) -> Any:
             return [value(depth + 1) for _ in range(rng.randint(0, 3))]
         return _chaos_rule(rng, depth + 1)
 
-    op = rng.choice(sorted(OPERATORS - {"*"}))  # unbounded products leave the safe range
+    # unbounded products leave the safe range; bin_of has cases of its own (_bin_cases), and
+    # drawing it here would change every later draw of these seeded rules
+    op = rng.choice(sorted(OPERATORS - {"*", "bin_of"}))
     if rng.random() < 0.7:
         return {op: [value(level) for _ in range(rng.randint(0, 4))]}
     return {op: value(level)}
@@ -631,6 +634,8 @@ def _cases() -> list[_Case]:
         cases.append(_Case({rng.choice(["hour_of", "weekday_of"]): args}, _RECORD, NOWS[0]))
     for text in _mutated_dates(rng, 100):
         cases.append(_Case({"hour_of": [text, "Asia/Shanghai"]}, None, NOWS[0]))
+    for value, width in _bin_cases(rng):
+        cases.append(_Case({"bin_of": [{"var": "v"}, width]}, {"v": value}, NOWS[0]))
     for case in [*load_classic(CONFORMANCE), *load_compat(CONFORMANCE)]:
         cases.append(_Case(case.rule, case.data, NOWS[0]))
     # What logic.js receives is JSON; evaluate exactly that on the server side too.
@@ -638,6 +643,40 @@ def _cases() -> list[_Case]:
         _Case(**item) for item in json.loads(json.dumps([c.to_json() for c in cases]))
     ]
     return roundtrip
+
+
+# bin_of: values on and beside the edges k * width (as the double k * width and as the
+# decimal), fractional widths, and what is not a number or not a width.
+_BIN_VALUES: list[Any] = [
+    *(0.3, 0.30000000000000004, -0.1, 1e-9, -1e-9, 1e-10, -1e-10, 0, -0.0, 0.7, -0.5),
+    *(0.0999999999999, 0.09999999, 3_000_000_000, 3e9, 2**53, 1e15, 1e21, 5e-324, -5e-324),
+    *(1e308, 123.456, 2.675, "3", "", None, True, False, [1], {"a": 1}),
+]
+_BIN_WIDTHS: list[Any] = [
+    *(0.1, 0.25, 0.3, 0.5, 1, 2.5, 7, 1e-6, 0.001, 0.123456789, 1e15, 5.0, 1e-300, 3.14),
+    *(0, -1, -0.5, None, "1", True, [1]),
+]
+
+
+def _bin_cases(rng: random.Random) -> Iterator[tuple[Any, Any]]:
+    for value in _BIN_VALUES:
+        for width in _BIN_WIDTHS:
+            yield value, width
+    widths = [w for w in _BIN_WIDTHS[:14] if w != 1e-300]
+    for _ in range(600):
+        width = rng.choice(widths)
+        k = rng.randint(-10_000, 10_000)
+        yield (
+            rng.choice(
+                [
+                    k * width,  # the double: just above or below the edge
+                    float(Decimal(k) * Decimal(repr(width))),  # the decimal edge
+                    round(rng.uniform(-1_000, 1_000), rng.randint(0, 12)),
+                    rng.uniform(-1e6, 1e6),
+                ]
+            ),
+            width,
+        )
 
 
 @dataclass

@@ -1,8 +1,9 @@
 // Formloom's condition language in the browser: JsonLogic plus Formloom's extensions.
 //
 // A plain ES module (no build step, no dependencies) that mirrors the server's evaluator,
-// formloom.engines.logic (evaluator.py, coercion.py, dates.py, errors.py, analysis.py), so that
-// the designer preview and generated forms show exactly what the server will compute:
+// formloom.engines.logic (evaluator.py, coercion.py, dates.py, bins.py, errors.py,
+// analysis.py), so that the designer preview and generated forms show exactly what the server
+// will compute:
 //
 //   import { evaluate, variables, LogicError, OPERATORS } from "/static/logic.js";
 //   evaluate({">=": [{"var": "age"}, 18]}, {age: 42});                 // true
@@ -716,6 +717,59 @@ function weekdayOf(args) {
   return wallClock(value, zone, "weekday_of")?.weekday ?? null;
 }
 
+// bin_of (bins.py): the bin of a width a number falls in, floor(value / width), in decimal.
+// Each number is read as the decimal its shortest text writes (String(x) has the digits of
+// Python's repr), the width as whole units of its last digit (0.25: 25 of 1/100), the value
+// counted in those units and rounded to 9 decimals half away from zero, then floored: all in
+// BigInt, so 0.3 of width 0.1 is bin 3 (0.3 / 0.1 is 2.9999999999999996 in doubles).
+const BIN_PLACES = 9n;
+const LARGEST = BigInt(Number.MAX_VALUE);
+const SHORTEST = /^(-?)(\d+)(?:\.(\d+))?(?:e([+-]\d+))?$/;
+
+/** [coefficient, exponent] (BigInt, Number) with number = coefficient * 10 ** exponent. */
+function decimalOf(number) {
+  const [, sign, whole, fraction = "", exponent = "0"] = SHORTEST.exec(String(number));
+  const coefficient = BigInt(whole + fraction);
+  return [sign ? -coefficient : coefficient, Number(exponent) - fraction.length];
+}
+
+function widthScale(width) {
+  if (typeof width !== "number" || !Number.isFinite(width) || width <= 0) {
+    throw new InvalidArguments(
+      `'bin_of': the width must be a positive number, not ${describe(width)}`,
+    );
+  }
+  const [coefficient, exponent] = decimalOf(width);
+  const places = Math.max(0, -exponent);
+  return [10n ** BigInt(places), coefficient * 10n ** BigInt(exponent + places)];
+}
+
+function binOf(args) {
+  const [value, width] = exactly("bin_of", args, 2);
+  const [scale, whole] = widthScale(width);
+  if (typeof value !== "number" || !Number.isFinite(value)) return null;
+  const [coefficient, exponent] = decimalOf(value);
+  const units = coefficient * scale;
+  const shift = BigInt(exponent) + BIN_PLACES;
+  let count;
+  if (shift >= 0n) {
+    count = units * 10n ** shift;
+  } else {
+    const unit = 10n ** -shift;
+    const size = units < 0n ? -units : units;
+    let quotient = size / unit;
+    if (2n * (size % unit) >= unit) quotient += 1n;
+    count = units < 0n ? -quotient : quotient;
+  }
+  const divisor = whole * 10n ** BIN_PLACES;
+  let bin = count / divisor; // BigInt division truncates toward zero: floor it
+  if (count % divisor !== 0n && count < 0n) bin -= 1n;
+  if (bin > LARGEST || bin < -LARGEST) {
+    throw new NotANumber("'bin_of': the result is too large to be a number");
+  }
+  return Number(bin);
+}
+
 /** The evaluation instant from the caller's `now`: a Date (UTC) or an ISO datetime string. */
 function instant(now) {
   if (now instanceof Date) {
@@ -1323,6 +1377,7 @@ const EAGER = new Map([
   ["years_between", (args) => yearsBetween(...exactly("years_between", args, 2))],
   ["hour_of", hourOf],
   ["weekday_of", weekdayOf],
+  ["bin_of", binOf],
   ["contains", opContains],
 ]);
 

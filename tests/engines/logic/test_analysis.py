@@ -64,6 +64,7 @@ def test_operator_names() -> None:
         "years_between",
         "hour_of",
         "weekday_of",
+        "bin_of",
         "contains",
         "is_empty",
     }

@@ -237,6 +237,16 @@ PIVOTS: dict[str, dict[str, Any]] = {
         "measures": [{"key": "n", "op": "count"}],
         "top": {"n": 40, "by": "n", "other": False},
     },
+    # scattered bins of a fractional width: "Other" and the kept bins are their bin numbers
+    # in one list ({"in": [{"bin_of": [var, 0.1]}, [...]]}), not a range per run of bins.
+    # Bins 100-999 only, so that ties in the ranking break alike here (str) and in the engine
+    "top_many_bins": {
+        "rows": [{"field": "weight", "bin_width": 0.1}],
+        "columns": [{"field": "completed"}],
+        "measures": [{"key": "n", "op": "count"}],
+        "filter": {"<=": [10, {"var": "weight"}, 99.9]},
+        "top": {"n": 200, "by": "n"},
+    },
     "top_weekday": {
         "rows": [{"field": "seen_at", "bucket": "weekday"}],
         "measures": [{"key": "n", "op": "count"}],
