@@ -1007,19 +1007,12 @@ def _top_issues(
 #
 # A bin of width w is [k*w, (k+1)*w) in *decimal* arithmetic, the way people write widths
 # (0.1) and values (0.3): 0.3 is in [0.3, 0.4). Binary floats disagree (0.3 / 0.1 is
-# 2.9999999999999996 and 3 * 0.1 is 0.30000000000000004), so the cell, its label and its
-# drill-down all use these two functions: PostgreSQL divides NUMERICs (exact), SQLite
-# divides the value scaled to whole units of the width's last digit, rounded to 9 decimals;
-# the edges are computed in Decimal.
-
-
-def bin_scale(width: float | int) -> tuple[int, int]:
-    """``(10**k, width * 10**k)`` for a width with ``k`` decimals (``0.25`` -> ``(100, 25)``):
-    the width as a whole number of units."""
-    exact = Decimal(repr(width))
-    places = max(0, -int(exact.as_tuple().exponent))
-    scale = 10**places
-    return scale, int(exact * scale)
+# 2.9999999999999996 and 3 * 0.1 is 0.30000000000000004), so the cell and its drill-down
+# compute the bin number k one way — the logic language's ``bin_of`` (the value counted in
+# units of the width's last digit, rounded to 9 decimals, floored): the evaluator
+# (engines/logic/bins.py), the browser and the SQL of both databases
+# (``engines.logic.sql.bin_number``) — and the label's edges come from this function, in
+# Decimal.
 
 
 def bin_edge(index: int, width: float | int) -> float | int:
