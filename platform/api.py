@@ -111,8 +111,10 @@ def create_app(
             try:
                 yield
             finally:
+                # what runs in the background ends before the database closes under it
                 if scheduler is not None:
-                    scheduler.shutdown(wait=False)
+                    await scheduler.stop()
+                await projections.stop_filling()
         finally:
             await db.dispose()
 

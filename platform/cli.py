@@ -146,7 +146,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         try:
             await asyncio.Event().wait()
         finally:
-            ticking.shutdown(wait=False)
+            await ticking.stop()
         return 0
 
     try:

@@ -45,6 +45,7 @@ import hashlib
 import os
 import secrets
 from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -548,6 +549,19 @@ def start_filling(database: Any, table_names: Sequence[str], *, now: datetime) -
     task = asyncio.get_running_loop().create_task(fill(database, list(table_names), now=now))
     _RUNNING.add(task)
     task.add_done_callback(_RUNNING.discard)
+
+
+async def stop_filling() -> None:
+    """Cancel this event loop's background fills and wait until they have unwound (at
+    shutdown, before the database closes); an unfinished build resumes at the next start-up
+    or by the worker (:func:`resume`)."""
+    loop = asyncio.get_running_loop()
+    mine = [task for task in _RUNNING if task.get_loop() is loop and not task.done()]
+    for task in mine:
+        task.cancel()
+    for task in mine:
+        with suppress(asyncio.CancelledError):
+            await task
 
 
 async def unfinished(session: AsyncSession) -> list[str]:

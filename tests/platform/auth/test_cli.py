@@ -40,7 +40,8 @@ def api(url: str, method: str, path: str, **kwargs: object) -> httpx.Response:
     runs its own event loop)."""
 
     async def call() -> httpx.Response:
-        settings = Settings(database_url=url, password_hash="fast-test-only")
+        # no worker: it would tick on a real loop for the one request (tests run it themselves)
+        settings = Settings(database_url=url, password_hash="fast-test-only", worker_in_serve=False)
         async with running_service(settings, FixedClock(FIXED_NOW)) as c:
             return await c.request(method, path, **kwargs)  # type: ignore[arg-type]
 
