@@ -718,7 +718,7 @@ def compile_pivot(
 ) -> PivotQuery:
     """Check ``spec`` and compile it to one statement (see the module docstring);
     ``roll_up=False``: the database groups every set even where the measures add up (what
-    the tests and benchmarks compare :mod:`.rollup` with).
+    the tests and benchmarks compare :func:`_finest_groups` with).
 
     Raises :class:`PivotError` with every issue of :func:`~.spec.check`, for an unknown
     time zone, and on SQLite for a top-N ranked by a median, percentile or standard
@@ -937,12 +937,8 @@ def _sum_of_parts(builder: _Builder, measure: Measure, finest: Any, i: int) -> C
         return sa.func.coalesce(sa.func.sum(part), 0)  # the total of no groups counts 0
     if measure.op in ("min", "max"):
         return getattr(sa.func, measure.op)(part)  # type: ignore[no-any-return]
-    total = (
-        sa.func.sum(part)
-        if builder.pg
-        # SQLite: total() adds in floating point, as the sum measure does (no overflow)
-        else sa.case((sa.func.count(part) > 0, sa.func.total(part)), else_=sa.null())
-    )
+    # the partial sums added as the sum measure adds values (SQLite: in floating point)
+    total = builder.aggregate(measure.model_copy(update={"op": "sum"}), part)
     if measure.op == "sum":
         return total
     values = sa.func.sum(finest.c[f"n{i}"])  # avg: the sum over the count of values
