@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index, String
+from sqlalchemy import Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from formloom.platform.models.base import Base, JsonDocument, UtcDateTime
@@ -27,6 +27,8 @@ class RecordProjection(Base):
     form: Mapped[str] = mapped_column(String(63))
     #: field key -> the column's SQL type (engines.logic.sql.PROJECTED_TYPES), in order
     columns: Mapped[dict[str, str]] = mapped_column(JsonDocument)
+    #: the table's layout (platform/records/projections.py ``FORMATS``)
+    format: Mapped[int] = mapped_column(Integer, server_default="1")
     state: Mapped[str] = mapped_column(String(16))
     cursor: Mapped[str | None] = mapped_column(String(32), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -30,6 +30,15 @@ Invariants
       the record service then reads projected fields from its columns (the filter compiler's
       ``FilterTarget.projected``) and everything else from the document, joined by id. The
       SQL-vs-evaluator tests run on both paths.
+    * **Whole rows** (PostgreSQL, format 2). A row's ``_whole`` says whether its projected
+      columns *are* its document — every key of the document a projected field, held as it
+      is, no explicit null; the trigger decides it by rebuilding the object in SQL and
+      comparing. A list whose conditions and sort read only the projection then answers a
+      whole row's document from its columns (:meth:`Projection.document`, the same values,
+      types and key order as the document's JSON) and reads the document only for the
+      other rows: a page walks one index and one heap, as a typed table's does. The
+      document stays the source of truth; ``_whole`` is derived from it in the same
+      statement, so it is never stale either.
     * A form with few records is filled inside the app change itself (no window in which
       the JSON path serves it); larger ones after the change commits.
     * **SQLite** keeps projections too, with its own triggers: a field's column has no type
@@ -90,6 +99,19 @@ _SYSTEM = (
     ("_updated_at", "updated_at", "TIMESTAMPTZ NOT NULL"),
     ("_updated_by", "updated_by", "VARCHAR(100) NOT NULL"),
 )
+#: PostgreSQL's generations from format 2 on also hold the record's form version and
+#: ``_whole``: whether the projected columns *are* the document (see :func:`document`).
+_SYSTEM_WHOLE = (("_form_version", "form_version", "INTEGER NOT NULL"),)
+
+#: The layout of the generations this release builds, per dialect: a generation of another
+#: format is rebuilt (at start-up: ``reconcile_projections``), as one whose columns differ.
+#: 1: fields and system columns; 2 (PostgreSQL): also ``_form_version`` and ``_whole``.
+FORMATS = {"postgresql": 2}
+
+
+def format_of(dialect: str) -> int:
+    """The format this release builds on ``dialect``."""
+    return FORMATS.get(dialect, 1)
 
 
 def wanted_columns(form: FormSpec) -> dict[str, str]:
@@ -113,6 +135,12 @@ class Projection:
     table_name: str
     columns: Mapping[str, str]
     dialect: str = "postgresql"
+    format: int = 1
+
+    @property
+    def whole(self) -> bool:
+        """Whether the generation knows which of its rows are their whole document."""
+        return self.format >= 2 and self.dialect == "postgresql"
 
     def table(self) -> sa.Table:
         """The projection as a Core table (its system columns and projected fields). On
@@ -148,10 +176,52 @@ class Projection:
             sa.Column("_updated_at", UtcDateTime()),
             sa.Column("_updated_by", sa.String(100)),
             *(
+                (sa.Column("_form_version", sa.Integer()), sa.Column("_whole", sa.Boolean()))
+                if self.whole
+                else ()
+            ),
+            *(
                 sa.Column(key, column_types[kind] if pg else sa.types.NullType())
                 for key, kind in self.columns.items()
             ),
         )
+
+    def document(self, values: Mapping[Any, Any]) -> dict[str, Any]:
+        """A ``_whole`` row's document from its field columns (``values``: key -> the
+        column's value as read): each non-NULL value as the document's JSON would decode —
+        a NUMERIC with decimals as a float, without as an int, as ``json.loads`` reads
+        JSONB's text of the same number — in JSONB's key order (shorter keys first, then by
+        their bytes), so the answer is the one the document gives, to the byte."""
+        out: dict[str, Any] = {}
+        for key, numeric in _jsonb_order(self.columns):
+            value = values[key]
+            if value is None:
+                continue
+            if numeric:
+                exponent = value.as_tuple().exponent
+                value = int(value) if isinstance(exponent, int) and exponent >= 0 else float(value)
+            out[key] = value
+        return out
+
+
+def _jsonb_order(columns: Mapping[str, str]) -> list[tuple[str, bool]]:
+    """``columns``' keys in the order JSONB keeps an object's keys, each with whether it
+    is numeric."""
+    key = tuple(columns.items())
+    order = _ORDERS.get(key)
+    if order is None:
+        if len(_ORDERS) >= _TABLES_KEPT:
+            del _ORDERS[next(iter(_ORDERS))]
+        order = _ORDERS[key] = [
+            (name, kind == "numeric")
+            for name, kind in sorted(
+                columns.items(), key=lambda item: (len(item[0].encode()), item[0].encode())
+            )
+        ]
+    return order
+
+
+_ORDERS: dict[tuple[tuple[str, str], ...], list[tuple[str, bool]]] = {}
 
 
 def _value_sql(key: str, kind: str, row: str, dialect: str = "postgresql") -> str:
@@ -173,14 +243,37 @@ def _value_sql(key: str, kind: str, row: str, dialect: str = "postgresql") -> st
     return f"{row}.data ->> '{key}'"
 
 
-def _names(columns: Mapping[str, str]) -> list[str]:
-    return [name for name, _, _ in _SYSTEM] + [f'"{key}"' for key in columns]
+def _system(dialect: str) -> tuple[tuple[str, str, str], ...]:
+    return _SYSTEM + _SYSTEM_WHOLE if format_of(dialect) >= 2 else _SYSTEM
+
+
+def _names(columns: Mapping[str, str], dialect: str = "postgresql") -> list[str]:
+    whole = ["_whole"] if format_of(dialect) >= 2 else []
+    return [name for name, _, _ in _system(dialect)] + whole + [f'"{key}"' for key in columns]
 
 
 def _values(columns: Mapping[str, str], row: str, dialect: str = "postgresql") -> list[str]:
-    return [f"{row}.{source}" for _, source, _ in _SYSTEM] + [
-        _value_sql(key, kind, row, dialect) for key, kind in columns.items()
-    ]
+    whole = [_whole_sql(columns, row)] if format_of(dialect) >= 2 else []
+    return (
+        [f"{row}.{source}" for _, source, _ in _system(dialect)]
+        + whole
+        + [_value_sql(key, kind, row, dialect) for key, kind in columns.items()]
+    )
+
+
+def _whole_sql(columns: Mapping[str, str], row: str) -> str:
+    """PostgreSQL: whether ``row.data`` is exactly the object its projected values make
+    (NULLs left out), so a read can answer the document from the projection alone. False
+    for a document with a key the projection lacks (a removed field's value, say), an
+    explicit null, or a value its column does not hold as it is (a number in a text field,
+    text in a number field). The values equal the document's own (the same JSONB numeric,
+    text, boolean or array), so the comparison decides only what is there."""
+    pairs = [f"'{key}', {_value_sql(key, kind, row)}" for key, kind in columns.items()]
+    # jsonb_build_object takes at most 100 arguments: 50 pairs a call
+    parts = [
+        f"jsonb_build_object({', '.join(pairs[i : i + 50])})" for i in range(0, len(pairs), 50)
+    ] or ["'{}'::jsonb"]
+    return f"({row}.data = jsonb_strip_nulls({' || '.join(parts)}))"
 
 
 def _sqlite_ddl(table: str, app: str, form: str, columns: Mapping[str, str]) -> list[str]:
@@ -188,7 +281,7 @@ def _sqlite_ddl(table: str, app: str, form: str, columns: Mapping[str, str]) -> 
     ``json_extract`` gives them) and three triggers on ``records``."""
     definitions = [f"{name} {kind.replace('TIMESTAMPTZ', 'DATETIME')}" for name, _, kind in _SYSTEM]
     definitions += [f'"{key}"' for key in columns]
-    names = ", ".join(_names(columns))
+    names = ", ".join(_names(columns, "sqlite"))
     values = ", ".join(_values(columns, "NEW", "sqlite"))
     ours_new = f"NEW.app = '{app}' AND NEW.form = '{form}'"
     ours_old = f"OLD.app = '{app}' AND OLD.form = '{form}'"
@@ -213,9 +306,10 @@ def _ddl(
     """The table, its trigger function and its three triggers on ``records``."""
     if dialect != "postgresql":
         return _sqlite_ddl(table, app, form, columns)
-    definitions = [f"{name} {kind}" for name, _, kind in _SYSTEM] + [
-        f'"{key}" {_SQL_TYPES[kind]}' for key, kind in columns.items()
-    ]
+    definitions = [f"{name} {kind}" for name, _, kind in _system(dialect)]
+    if format_of(dialect) >= 2:
+        definitions.append("_whole BOOLEAN NOT NULL")
+    definitions += [f'"{key}" {_SQL_TYPES[kind]}' for key, kind in columns.items()]
     names = ", ".join(_names(columns))
     values = ", ".join(_values(columns, "NEW"))
     updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in _names(columns)[1:])
@@ -263,14 +357,16 @@ async def ready(session: AsyncSession, app: str, form: str) -> Projection | None
         return None
     row = (
         await session.execute(
-            sa.select(RecordProjection.table_name, RecordProjection.columns).where(
+            sa.select(
+                RecordProjection.table_name, RecordProjection.columns, RecordProjection.format
+            ).where(
                 RecordProjection.app == app,
                 RecordProjection.form == form,
                 RecordProjection.state == "ready",
             )
         )
     ).first()
-    return None if row is None else Projection(row[0], dict(row[1]), _dialect(session))
+    return None if row is None else Projection(row[0], dict(row[1]), _dialect(session), row[2])
 
 
 async def prepare(session: AsyncSession, spec: AppSpec, *, now: datetime) -> list[str]:
@@ -306,7 +402,11 @@ async def prepare(session: AsyncSession, spec: AppSpec, *, now: datetime) -> lis
         building = [g for g in mine if g.state == "building"]
         candidates = building or [g for g in mine if g.state == "ready"]
         newest = candidates[0] if candidates else None
-        if newest is not None and dict(newest.columns) == columns:  # JSONB keeps no key order
+        if (
+            newest is not None
+            and dict(newest.columns) == columns  # JSONB keeps no key order
+            and newest.format == format_of(dialect)
+        ):
             if newest.state == "building":
                 to_fill.append(newest.table_name)
             continue
@@ -320,6 +420,7 @@ async def prepare(session: AsyncSession, spec: AppSpec, *, now: datetime) -> lis
             app=spec.key,
             form=key,
             columns=columns,
+            format=format_of(dialect),
             state="building",
             cursor=None,
             created_at=now,
@@ -412,21 +513,27 @@ async def planned(session: AsyncSession, spec: AppSpec) -> list[dict[str, Any]]:
     batches after the change (the previous generation serving reads meanwhile)."""
     if not enabled():
         return []
+    wanted_format = format_of(_dialect(session))
     current: dict[str, dict[str, str]] = {}
-    for key, columns, state in (
+    formats: dict[str, int] = {}
+    for key, columns, state, layout in (
         await session.execute(
             sa.select(
-                RecordProjection.form, RecordProjection.columns, RecordProjection.state
+                RecordProjection.form,
+                RecordProjection.columns,
+                RecordProjection.state,
+                RecordProjection.format,
             ).where(RecordProjection.app == spec.key, RecordProjection.state != "retired")
         )
     ).all():
         if key not in current or state == "building":  # the newest generation
             current[key] = dict(columns)
+            formats[key] = layout
     out: list[dict[str, Any]] = []
     for form in spec.forms:
         columns = wanted_columns(form)
         before = current.get(form.key)
-        if before == columns:
+        if before == columns and formats.get(form.key) == wanted_format:
             continue
         count = (
             await session.execute(
@@ -478,7 +585,7 @@ async def _copy(session: AsyncSession, generation: RecordProjection, limit: int 
         ).one()
         await session.execute(
             text(
-                f"INSERT OR IGNORE INTO {table} ({', '.join(_names(columns))}) "
+                f"INSERT OR IGNORE INTO {table} ({', '.join(_names(columns, 'sqlite'))}) "
                 f"SELECT {', '.join(_values(columns, 'batch', 'sqlite'))} FROM ({batch}) AS batch"
             ),
             where,

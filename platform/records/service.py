@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import sqlalchemy as sa
 from sqlalchemy import ColumnElement, Select, func, select
@@ -56,7 +56,14 @@ from formloom.platform.permissions import guard
 from formloom.platform.permissions.expressions import hidden_reads, probe_audit
 from formloom.platform.records import cursor as keyset
 from formloom.platform.records import numbering, projections, repository, search
-from formloom.platform.records.access import Grants, filter_target, iso, record_out, source
+from formloom.platform.records.access import (
+    Grants,
+    filter_target,
+    iso,
+    reads,
+    record_out,
+    source,
+)
 from formloom.platform.records.claims import check_unique, claims_of, unique_race
 from formloom.platform.records.history import changed_keys, delta, versions
 from formloom.platform.records.ids import is_id, new_id
@@ -681,7 +688,8 @@ class RecordService:
                     }
                 ],
             )
-        projection = await self._projection(app, form)
+        ready = await projections.ready(self.session, app, form)
+        projection = None if ready is None else ready.table()
         target = filter_target(spec, self.dialect, access.hidden, projection)
         types = target.fields
         if query.fields is not None:
@@ -761,27 +769,102 @@ class RecordService:
                 query.cursor, sort_text, keys, secret=self.cursor_secret, scope=scope
             )
             page_conditions.append(keyset.after(keys, values))
-        statement = (
-            select(Record, *[k.expression.label(f"k{i}") for i, k in enumerate(keys)])
-            .select_from(source(projection))
-            .where(*page_conditions)
-            .order_by(*keyset.order_by(keys))
-            .limit(query.limit + 1)
-        )
-        rows = (await self.session.execute(statement)).all()
-        next_cursor = None
-        if len(rows) > query.limit:
-            rows = rows[: query.limit]
-            last = rows[-1]
-            next_cursor = keyset.encode(
-                sort_text,
-                [last[i + 1] for i in range(len(keys))],
-                secret=self.cursor_secret,
-                scope=scope,
+        labelled = [k.expression.label(f"k{i}") for i, k in enumerate(keys)]
+        records_table = cast(sa.Table, Record.__table__)
+        if (
+            ready is not None
+            and ready.whole
+            and projection is not None
+            and not any(reads(clause, records_table) for clause in [*page_conditions, *labelled])
+        ):
+            found = await _whole_page(
+                self.session, app, form, ready, projection, page_conditions, keys, query.limit + 1
             )
-        items = [record_out(row[0], query.fields, access.hidden) for row in rows]
+        else:
+            statement = (
+                select(Record, *labelled)
+                .select_from(source(projection))
+                .where(*page_conditions)
+                .order_by(*keyset.order_by(keys))
+                .limit(query.limit + 1)
+            )
+            found = [
+                (row[0], list(row[1:])) for row in (await self.session.execute(statement)).all()
+            ]
+        next_cursor = None
+        if len(found) > query.limit:
+            found = found[: query.limit]
+            next_cursor = keyset.encode(
+                sort_text, found[-1][1], secret=self.cursor_secret, scope=scope
+            )
+        items = [record_out(record, query.fields, access.hidden) for record, _ in found]
         self._read_event(installed, spec, [item["id"] for item in items])
         return Page(items, next_cursor, total)
+
+
+async def _whole_page(
+    session: AsyncSession,
+    app: str,
+    form: str,
+    ready: projections.Projection,
+    projection: sa.Table,
+    conditions: Sequence[ColumnElement[bool]],
+    keys: list[keyset.SortKey],
+    limit: int,
+) -> list[tuple[Record, list[Any]]]:
+    """A page read from the typed projection alone (its conditions and sort keys read
+    nothing of ``records``): a ``_whole`` row's document is built from its columns
+    (:meth:`~formloom.platform.records.projections.Projection.document`); any other
+    row's is read from ``records`` by id, and only for that row (a sub-select in a
+    ``CASE``, which PostgreSQL runs only when the branch is taken). For a page of whole
+    rows this spares reading each record by its primary key after the index walk: the
+    sorted page of issue 21's benchmark, 1.3x a typed table's before."""
+    records_table = cast(sa.Table, Record.__table__)
+    p = projection.c
+    document = sa.type_coerce(
+        sa.case(
+            (p._whole, sa.null()),
+            else_=select(records_table.c.data).where(records_table.c.id == p._id).scalar_subquery(),
+        ),
+        records_table.c.data.type,
+    ).label("_document")
+    fields = list(ready.columns)
+    statement = (
+        select(
+            p._id,
+            p._version,
+            p._form_version,
+            p._created_at,
+            p._created_by,
+            p._updated_at,
+            p._updated_by,
+            p._whole,
+            document,
+            *[p[key] for key in fields],
+            *[k.expression.label(f"_k{i}") for i, k in enumerate(keys)],
+        )  # fmt: skip
+        .select_from(projection)
+        .where(*conditions)
+        .order_by(*keyset.order_by(keys))
+        .limit(limit)
+    )
+    out: list[tuple[Record, list[Any]]] = []
+    for row in (await session.execute(statement)).all():
+        values = row._mapping
+        record = Record(
+            id=values["_id"],
+            app=app,
+            form=form,
+            form_version=values["_form_version"],
+            data=ready.document(values) if values["_whole"] else values["_document"],
+            version=values["_version"],
+            created_at=values["_created_at"],
+            created_by=values["_created_by"],
+            updated_at=values["_updated_at"],
+            updated_by=values["_updated_by"],
+        )
+        out.append((record, [values[f"_k{i}"] for i in range(len(keys))]))
+    return out
 
 
 def _as_object(value: Any) -> dict[str, Any]:
