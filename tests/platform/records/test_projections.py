@@ -605,7 +605,7 @@ async def test_a_whole_row_is_not_read_from_the_records_and_another_is(
         )
         await session.execute(text("ALTER TABLE records DISABLE TRIGGER USER"))
         await session.execute(
-            text("UPDATE records SET data = '{\"name\": \"changed\"}' WHERE id IN (:a, :b)"),
+            text('UPDATE records SET data = \'{"name": "changed"}\' WHERE id IN (:a, :b)'),
             {"a": whole["id"], "b": other["id"]},
         )
         await session.execute(text("ALTER TABLE records ENABLE TRIGGER USER"))
