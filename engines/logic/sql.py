@@ -67,6 +67,7 @@ from .zones import offset_periods, settled_offset
 __all__ = [
     "FIELD_TYPES",
     "MAX_FIELD_NAMES",
+    "LONG_TEXT_TYPES",
     "PROJECTED_TYPES",
     "MAX_LIST_VALUES",
     "Dialect",
@@ -115,13 +116,17 @@ FIELD_TYPES: Final[Mapping[str, Kind]] = {
 }
 
 #: Field types a typed projection holds as a column, and the column's SQL type there: the
-#: scalar types whose compiled expression is one typed value (long text, multiselects,
-#: tables and files stay in the document only).
+#: scalar types whose compiled expression is one typed value, long text included (a typed
+#: table holds it too, and a row of only projected fields reads as its whole document), and
+#: a multiselect's array; tables and files stay in the document only.
 PROJECTED_TYPES: Final[Mapping[str, Literal["text", "numeric", "boolean", "json"]]] = {
     **dict.fromkeys(
         ("text", "email", "phone", "url", "select", "relation", "date", "datetime", "time"),
         "text",
     ),
+    # long text (and rich text, stored as it): a B-tree cannot index it (an entry holds at
+    # most a third of a page), so an indexed one gets a hash index (LONG_TEXT_TYPES)
+    "textarea": "text",
     # ids (a member, a department) and an auto-number's text
     **dict.fromkeys(("autonumber", "user", "department"), "text"),
     "number": "numeric",
@@ -131,6 +136,10 @@ PROJECTED_TYPES: Final[Mapping[str, Literal["text", "numeric", "boolean", "json"
     # from the narrow table, and a GIN index serves them
     "multiselect": "json",
 }
+
+#: Field types whose values may be too long for a B-tree entry (~2,700 bytes on PostgreSQL):
+#: indexed by a hash of the value there (equality), not in order.
+LONG_TEXT_TYPES: Final[frozenset[str]] = frozenset({"textarea"})
 
 #: Most values a filter's list may hold (``{"in": [{"var": "status"}, [...]]}``); a list is
 #: bound as one parameter, so this bounds the work of one filter, not the database's limits.

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from formloom.engines.apps import KEY_PATTERN, AppSpec, DefinitionInvalid, canonical_text, digest
 from formloom.engines.forms import SCALAR_TYPES, FormSpec, field_types, label_text
 from formloom.engines.forms.plan import Plan
-from formloom.engines.logic.sql import PROJECTED_TYPES, index_expression_sql
+from formloom.engines.logic.sql import LONG_TEXT_TYPES, PROJECTED_TYPES, index_expression_sql
 from formloom.engines.rules import RuleIndex
 from formloom.platform import jsonsafe
 from formloom.platform.apps import changes, repository
@@ -315,8 +315,12 @@ async def _wanted_indexes(session: AsyncSession, spec: AppSpec) -> dict[str, str
                     continue
                 name = index_name(spec.key, form.key, fld.key)
                 expression = _index_expression(dialect, fld.key, field_type)
+                # long text: a hash of the value on PostgreSQL (a B-tree entry holds at most
+                # ~2,700 bytes, and a longer value's write would fail)
+                hashed = dialect == "postgresql" and field_type in LONG_TEXT_TYPES
+                columns = f"USING hash (({expression}))" if hashed else f"(({expression}), id)"
                 wanted[name] = (
-                    f"CREATE INDEX IF NOT EXISTS {name} ON records (({expression}), id) "
+                    f"CREATE INDEX IF NOT EXISTS {name} ON records {columns} "
                     f"WHERE app = '{spec.key}' AND form = '{form.key}' AND deleted_at IS NULL"
                 )
     wanted.update(await search.index_statements(session, spec, INDEX_PREFIX))

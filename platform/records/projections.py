@@ -66,7 +66,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from formloom.engines.apps.spec import AppSpec
 from formloom.engines.forms.spec import FormSpec, field_types
-from formloom.engines.logic.sql import PROJECTED_TYPES
+from formloom.engines.logic.sql import LONG_TEXT_TYPES, PROJECTED_TYPES
 from formloom.platform.models.base import UtcDateTime
 from formloom.platform.models.projection import RecordProjection
 
@@ -444,6 +444,7 @@ async def prepare(session: AsyncSession, spec: AppSpec, *, now: datetime) -> lis
             to_fill.append(table)
     for key, form in forms.items():
         indexed = _indexed(form)
+        long_text = {key for key, kind in field_types(form).items() if kind in LONG_TEXT_TYPES}
         for generation in await session.scalars(
             sa.select(RecordProjection).where(
                 RecordProjection.app == spec.key,
@@ -451,7 +452,7 @@ async def prepare(session: AsyncSession, spec: AppSpec, *, now: datetime) -> lis
                 RecordProjection.state.in_(("ready", "building")),
             )
         ):
-            await _sync_indexes(session, generation, indexed)
+            await _sync_indexes(session, generation, indexed, long_text)
     return to_fill
 
 
@@ -471,13 +472,18 @@ def index_name(table: str, key: str, *, descending: bool = False) -> str:
 
 
 async def _sync_indexes(
-    session: AsyncSession, generation: RecordProjection, indexed: Sequence[str]
+    session: AsyncSession,
+    generation: RecordProjection,
+    indexed: Sequence[str],
+    long_text: frozenset[str] | set[str] = frozenset(),
 ) -> None:
     """Two btree indexes per indexed field the generation holds, ``(field, _id)`` and
     ``(field DESC NULLS LAST, _id)``: what filters on it use and what pages sorted on it,
     either way with empty values last, walk in order; the others dropped. A multiselect's
     array gets a GIN index instead (PostgreSQL; membership tests ``@>`` use it), none on
-    SQLite, whose ``json_each`` no index serves."""
+    SQLite, whose ``json_each`` no index serves. A ``long_text`` field gets a hash index on
+    PostgreSQL (equality; a B-tree entry cannot hold a value of more than ~2,700 bytes, and
+    the write would fail)."""
     table = generation.table_name
     pg = _dialect(session) == "postgresql"
     wanted: dict[str, str] = {}
@@ -486,6 +492,8 @@ async def _sync_indexes(
         if kind == "json":
             if pg:
                 wanted[index_name(table, key)] = f'USING gin ("{key}" jsonb_path_ops)'
+        elif kind is not None and pg and key in long_text:
+            wanted[f"{index_name(table, key)}_h"] = f'USING hash ("{key}")'
         elif kind is not None:
             wanted[index_name(table, key)] = f'("{key}", _id)'
             if pg:  # (SQLite's indexes know no NULLS LAST)
