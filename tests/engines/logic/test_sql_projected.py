@@ -132,7 +132,7 @@ def expected_ids(rule: Any) -> set[str]:
 
 def test_the_projection_holds_the_scalar_fields_and_multiselects() -> None:
     assert set(PROJECTED) == {
-        "name", "email", "status", "doctor", "age", "weight", "active", "visit_date",
+        "name", "note", "email", "status", "doctor", "age", "weight", "active", "visit_date",
         "discharged_at", "dob", "appt_time", "tags",
     }  # fmt: skip
     assert PROJECTED["tags"] == "json"
@@ -153,7 +153,7 @@ async def test_projected_fields_are_read_from_the_projection(projected: Projecte
     sql = str(tags.compile(compile_kwargs={"literal_binds": True}))
     assert "proj.tags" in sql and "data" not in sql
     mixed = compile_filter(
-        {"and": [{">": [{"var": "weight"}, 50]}, {"in": ["call", {"var": "note"}]}]},
+        {"and": [{">": [{"var": "weight"}, 50]}, {"!!": [{"var": "photo"}]}]},
         projected.target,
         now=FIXED_NOW,
     )
