@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import sqlalchemy as sa
 from sqlalchemy import ColumnElement
@@ -47,8 +48,50 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+class RecordLike(Protocol):
+    """What :func:`record_out` reads of a record: a :class:`Record` or a :class:`RecordView`."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def app(self) -> str: ...
+    @property
+    def form(self) -> str: ...
+    @property
+    def form_version(self) -> int: ...
+    @property
+    def data(self) -> dict[str, Any]: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def created_by(self) -> str: ...
+    @property
+    def updated_at(self) -> datetime: ...
+    @property
+    def updated_by(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RecordView:
+    """A record as read from a typed projection, for :func:`record_out` (no ORM instance:
+    building 50 of those was a quarter of a list page's time)."""
+
+    id: str
+    app: str
+    form: str
+    form_version: int
+    data: dict[str, Any]
+    version: int
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    updated_by: str
+
+
 def record_out(
-    record: Record, fields: Sequence[str] | None = None, hidden: frozenset[str] = frozenset()
+    record: RecordLike, fields: Sequence[str] | None = None, hidden: frozenset[str] = frozenset()
 ) -> dict[str, Any]:
     """A record as the API answers it, without ``hidden`` fields (only ``fields``, if given)."""
     data = record.data

@@ -58,6 +58,8 @@ from formloom.platform.records import cursor as keyset
 from formloom.platform.records import numbering, projections, repository, search
 from formloom.platform.records.access import (
     Grants,
+    RecordLike,
+    RecordView,
     filter_target,
     iso,
     reads,
@@ -811,7 +813,7 @@ async def _whole_page(
     conditions: Sequence[ColumnElement[bool]],
     keys: list[keyset.SortKey],
     limit: int,
-) -> list[tuple[Record, list[Any]]]:
+) -> list[tuple[RecordLike, list[Any]]]:
     """A page read from the typed projection alone (its conditions and sort keys read
     nothing of ``records``): a ``_whole`` row's document is built from its columns
     (:meth:`~formloom.platform.records.projections.Projection.document`); any other
@@ -848,10 +850,10 @@ async def _whole_page(
         .order_by(*keyset.order_by(keys))
         .limit(limit)
     )
-    out: list[tuple[Record, list[Any]]] = []
+    out: list[tuple[RecordLike, list[Any]]] = []
     for row in (await session.execute(statement)).all():
         values = row._mapping
-        record = Record(
+        record = RecordView(
             id=values["_id"],
             app=app,
             form=form,
