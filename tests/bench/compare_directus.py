@@ -19,6 +19,8 @@ revision).
 Setting up Directus for it (outside the repository; nothing of it is committed)::
 
     mkdir -p /tmp/directus && cd /tmp/directus && npm init -y && npm install directus@11.3.5
+    # npm 11 runs no install scripts it was not told to: the native parts Directus needs
+    npm install-scripts approve argon2 isolated-vm sharp && npm rebuild argon2 isolated-vm sharp
     createdb -h 127.0.0.1 -U postgres bench_directus
     export DB_CLIENT=pg DB_HOST=127.0.0.1 DB_PORT=5432 DB_DATABASE=bench_directus \\
            DB_USER=postgres KEY=bench-key SECRET=bench-secret-of-some-length \\
