@@ -3,21 +3,12 @@ projections on, and off: the record tests run both ways in ``make test``)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 from sqlalchemy import text
 
 from formloom.platform.db import Database
 from tests import factories as f
-
-BASE = "/api/records/demo/contact"
-
-
-async def create(client: httpx.AsyncClient, data: dict[str, Any]) -> dict[str, Any]:
-    response = await client.post(BASE, json={"data": data})
-    assert response.status_code == 201, response.text
-    return response.json()
+from tests.platform.records.test_projections import BASE, create
 
 
 async def test_an_indexed_long_text_takes_values_longer_than_an_index_entry(
