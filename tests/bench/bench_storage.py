@@ -8,7 +8,10 @@ note, through the bulk API too). Then, compacted (``VACUUM FULL``: live data onl
 rows of the updates), the bytes per record of each table with its indexes
 (``pg_total_relation_size``): records, typed projection, history, audit — and the typed
 baseline: one table, a typed column per field plus the system columns, its primary key and
-the same two indexes as the form's indexed fields.
+the same two indexes as the form's indexed fields. And, for the other reading of the issue's
+"typed baseline including history and audit", that table with a typed history of its own (a
+row per version, the changed fields' old values in typed columns) and an audit log of the
+same facts and indexes as Formloom's.
 
 *Before* is the same database taken back by migration 0014's downgrade, which rebuilds the
 full snapshot of every version (the history as it was stored before issue 21) and the audit
@@ -74,6 +77,29 @@ SELECT id, (data ->> 'name') AS name, (data ->> 'city') COLLATE "C" AS city,
 FROM records WHERE app = 'bench' AND form = 'big'
 """
 
+#: The typed design's own history and audit, for the second reading of issue 21's bound ("the
+#: typed baseline including history and audit"): a history row per version with the old
+#: values of the fields it changed in typed columns (NULL where unchanged; a create's row
+#: holds none), keyed like record_history; and an audit log of the same facts and indexes as
+#: Formloom's (which holds no record body already).
+TYPED_HISTORY = """
+CREATE TABLE typed_history AS
+SELECT record_id, version, operation, actor, at,
+       (before ->> 'name') AS name, (before ->> 'city') COLLATE "C" AS city,
+       (before ->> 'amount')::numeric AS amount, (before ->> 'when')::date AS "when",
+       (before ->> 'done')::boolean AS done, (before ->> 'note') AS note
+FROM record_history
+"""
+TYPED_AUDIT = [
+    "CREATE TABLE typed_audit AS SELECT * FROM audit_log",
+    "ALTER TABLE typed_audit ADD PRIMARY KEY (id)",
+    "CREATE INDEX typed_audit_action ON typed_audit (action, id)",
+    "CREATE INDEX typed_audit_actor ON typed_audit (actor, id)",
+    "CREATE INDEX typed_audit_form ON typed_audit (app, form, id)",
+    "CREATE INDEX typed_audit_at ON typed_audit USING brin (at)",
+    "CREATE INDEX typed_audit_record ON typed_audit USING hash (record_id)",
+]
+
 
 def item(i: int) -> dict[str, Any]:
     return {
@@ -130,7 +156,18 @@ async def _sizes(db: Database, records: int, projection: int | None = None) -> d
                 )
             ).all()
         ]
-        tables = ["records", "record_history", "audit_log", "typed", *projections]
+        typed_more = [
+            name
+            for (name,) in (
+                await conn.execute(
+                    text(
+                        "SELECT tablename FROM pg_tables "
+                        "WHERE tablename IN ('typed_history', 'typed_audit')"
+                    )
+                )
+            ).all()
+        ]
+        tables = ["records", "record_history", "audit_log", "typed", *typed_more, *projections]
         for table in tables:
             await conn.execute(text(f"VACUUM FULL ANALYZE {table}"))
         size: dict[str, int] = {}
@@ -148,8 +185,14 @@ async def _sizes(db: Database, records: int, projection: int | None = None) -> d
     }
     out["total"] = sum(out.values())
     out["typed baseline"] = size["typed"]
+    if len(typed_more) == 2:
+        out["typed with history and audit"] = sum(size[name] for name in ("typed", *typed_more))
     per_record = {name: round(value / records, 1) for name, value in out.items()}
     per_record["total / typed"] = round(out["total"] / out["typed baseline"], 2)
+    if "typed with history and audit" in out:
+        per_record["total / typed with history and audit"] = round(
+            out["total"] / out["typed with history and audit"], 2
+        )
     per_record["history + audit / typed"] = round(
         (out["history"] + out["audit"]) / out["typed baseline"], 2
     )
@@ -171,6 +214,12 @@ async def bench(records: int, url: str = URL) -> dict[str, Any]:
             await conn.execute(text("ALTER TABLE typed ADD PRIMARY KEY (id)"))
             await conn.execute(text("CREATE INDEX typed_amount ON typed (amount, id)"))
             await conn.execute(text("CREATE INDEX typed_city ON typed (city, id)"))
+            await conn.execute(text(TYPED_HISTORY))
+            await conn.execute(
+                text("ALTER TABLE typed_history ADD PRIMARY KEY (record_id, version)")
+            )
+            for statement in TYPED_AUDIT:
+                await conn.execute(text(statement))
             out["history_rows"] = await conn.scalar(text("SELECT count(*) FROM record_history"))
             out["audit_rows"] = await conn.scalar(text("SELECT count(*) FROM audit_log"))
         out["after"] = await _sizes(db, records)
@@ -202,9 +251,9 @@ async def main(quick: bool) -> dict[str, Any]:
         f"bytes per record ({results['records']:,} records, {results['updated']:,} updated once; "
         f"{results['history_rows']:,} history rows, {results['audit_rows']:,} audit rows):"
     )
-    print(f"  {'':24} {'before':>10} {'after':>10}")
-    for name in before:
-        print(f"  {name:24} {before[name]:>10} {after[name]:>10}")
+    print(f"  {'':38} {'before':>10} {'after':>10}")
+    for name in after:
+        print(f"  {name:38} {before.get(name, ''):>10} {after[name]:>10}")
     print(f"  after downgrade + upgrade again: {results['again']}")
     print(
         f"  migration 0014 over them: upgrade {results['upgrade_s']} s, "
