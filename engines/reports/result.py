@@ -611,6 +611,8 @@ class _Shaper:
         #: every innermost value it holds (a multiselect's "Other" is the rest of them)
         self.group_kept: dict[_GroupKey, list[Any]] = {}
         self.group_present: dict[_GroupKey, list[Any]] = {}
+        #: per dimension: its field's options as value -> (place, label), None without any
+        self._options: dict[int, dict[Any, tuple[int, str]] | None] = {}
         if drill:
             kept = {k[0][0] for s, g in groups.items() if 0 in s for k in g if not k[0][1]}
             self.driller = _Driller(query, kept, self.group_kept, self.group_present)
@@ -851,12 +853,23 @@ class _Shaper:
 
     def header(self, key: _GroupKey, dims: Sequence[DimPlan], *, subtotal: bool = False) -> Header:
         labels = [self.label(d, v, o) for d, (v, o) in zip(dims, key, strict=False)]
-        return Header(
-            keys=[v for v, _ in key],
-            labels=labels,
-            other=any(o for _, o in key),
-            subtotal=subtotal,
+        # built as Header.model_construct would (the values are the shaper's own, of the
+        # declared types), without validating each row's header anew
+        header = _new(Header)
+        _set(
+            header,
+            "__dict__",
+            {
+                "keys": [v for v, _ in key],
+                "labels": labels,
+                "other": any(o for _, o in key),
+                "subtotal": subtotal,
+            },
         )
+        _set(header, "__pydantic_fields_set__", _HEADER_FIELDS)
+        _set(header, "__pydantic_extra__", None)
+        _set(header, "__pydantic_private__", None)
+        return header
 
     def label_order(
         self, plan: DimPlan, value: Any, by_options: bool = False
@@ -867,23 +880,37 @@ class _Shaper:
         if value is None:
             return (2, 0, "")
         if by_options and plan.kind in ("value", "tags") and not plan.ref.system:
-            form = self.query.forms[plan.ref.target_form or self.spec.form]
-            options = getattr(form.field(plan.ref.key), "options", None) or []
-            for place, option in enumerate(options):
-                if option.value == value:
-                    return (0, place, "")
-            if options:  # a value the options no longer list: after them, by label
+            options = self.options(plan)
+            if options:
+                found = _option(options, value)
+                if found is not None:
+                    return (0, found[0], "")
+                # a value the options no longer list: after them, by label
                 return (1, 0, self.label(plan, value, False).casefold())
         if plan.dimension.bucket == "weekday" and isinstance(value, int):
             return (0, (value - 1 - WEEK_STARTS[self.spec.week_start]) % 7, "")
         if plan.kind == "value" and isinstance(value, str):
             if value in self.titles.get(plan.index, {}):
                 return (1, 0, self.label(plan, value, False).casefold())
-            form = self.query.forms[plan.ref.target_form or self.spec.form]
-            field = None if plan.ref.system else form.field(plan.ref.key)
-            if getattr(field, "options", None):
+            if not plan.ref.system and self.options(plan):
                 return (1, 0, self.label(plan, value, False).casefold())
         return _value_order(value, False)
+
+    def options(self, plan: DimPlan) -> dict[Any, tuple[int, str]] | None:
+        """The options of ``plan``'s field, value -> (place, label in the reader's
+        language, "" for none), the first of equal values winning; None for a field without
+        options. Worked out once per dimension (labels and label sorts ask per row)."""
+        if plan.index in self._options:
+            return self._options[plan.index]
+        form = self.query.forms[plan.ref.target_form or self.spec.form]
+        listed = getattr(form.field(plan.ref.key), "options", None)
+        found: dict[Any, tuple[int, str]] | None = None
+        if listed:
+            found = {}
+            for place, option in enumerate(listed):
+                found.setdefault(option.value, (place, label_text(option.label, self.locale)))
+        self._options[plan.index] = found
+        return found
 
     def label(self, plan: DimPlan, value: Any, other: bool) -> str:
         if other:
@@ -928,17 +955,25 @@ class _Shaper:
             return str(value)
         if isinstance(value, bool):
             return self.words.yes if value else self.words.no
-        form = self.query.forms[plan.ref.target_form or self.spec.form]
-        field = form.field(plan.ref.key)
-        options = getattr(field, "options", None)
+        options = self.options(plan)
         if options:
-            for option in options:
-                if option.value == value:
-                    return label_text(option.label, self.locale) or str(value)
+            found = _option(options, value)
+            if found is not None:
+                return found[1] or str(value)
         return str(value)
 
 
 _VALUES_ONLY = {"values"}
+_HEADER_FIELDS = {"keys", "labels", "other", "subtotal"}
+
+
+def _option(options: Mapping[Any, tuple[int, str]], value: Any) -> tuple[int, str] | None:
+    """``value``'s entry among a field's options (by equality, as the stored value
+    compares; a value that cannot be a key, a list say, is no option)."""
+    try:
+        return options.get(value)
+    except TypeError:
+        return None
 
 
 _new = object.__new__
