@@ -53,7 +53,7 @@ import asyncio
 import hashlib
 import os
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
@@ -475,7 +475,7 @@ async def _sync_indexes(
     session: AsyncSession,
     generation: RecordProjection,
     indexed: Sequence[str],
-    long_text: frozenset[str] | set[str] = frozenset(),
+    long_text: Collection[str] = (),
 ) -> None:
     """Two btree indexes per indexed field the generation holds, ``(field, _id)`` and
     ``(field DESC NULLS LAST, _id)``: what filters on it use and what pages sorted on it,

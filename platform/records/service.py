@@ -780,7 +780,7 @@ class RecordService:
             and not any(reads(clause, records_table) for clause in [*page_conditions, *labelled])
         ):
             found = await _whole_page(
-                self.session, app, form, ready, projection, page_conditions, keys, query.limit + 1
+                self.session, app, form, ready, page_conditions, keys, query.limit + 1
             )
         else:
             statement = (
@@ -809,7 +809,6 @@ async def _whole_page(
     app: str,
     form: str,
     ready: projections.Projection,
-    projection: sa.Table,
     conditions: Sequence[ColumnElement[bool]],
     keys: list[keyset.SortKey],
     limit: int,
@@ -822,6 +821,7 @@ async def _whole_page(
     rows this spares reading each record by its primary key after the index walk: the
     sorted page of issue 21's benchmark, 1.3x a typed table's before."""
     records_table = cast(sa.Table, Record.__table__)
+    projection = ready.table()
     p = projection.c
     document = sa.type_coerce(
         sa.case(
@@ -830,7 +830,6 @@ async def _whole_page(
         ),
         records_table.c.data.type,
     ).label("_document")
-    fields = list(ready.columns)
     statement = (
         select(
             p._id,
@@ -842,7 +841,7 @@ async def _whole_page(
             p._updated_by,
             p._whole,
             document,
-            *[p[key] for key in fields],
+            *[p[key] for key in ready.columns],
             *[k.expression.label(f"_k{i}") for i, k in enumerate(keys)],
         )  # fmt: skip
         .select_from(projection)
